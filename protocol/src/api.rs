@@ -1,0 +1,320 @@
+//! JSON bodies of the HTTP APIs. Times are Unix seconds everywhere.
+
+use serde::{Deserialize, Serialize};
+
+use crate::challenge::{Context, PresenceMode};
+use crate::keys::PublicKey;
+
+// ---------------------------------------------------------------- errors
+
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and human message of an error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// A sentence for a human: what went wrong and what to do.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Builds an error body.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code, message: message.into() } }
+    }
+}
+
+/// Stable error codes. Clients must treat unknown codes as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 400: the body or parameters are wrong.
+    InvalidRequest,
+    /// 401: missing or bad API key, or a bad device request proof.
+    Unauthorized,
+    /// 401: the SDK key is unknown or revoked.
+    InvalidSdkKey,
+    /// 404: no such session (or not yours).
+    NotFound,
+    /// 422: the user has no trusted device.
+    NoDevice,
+    /// 403: the relying party did not confirm the pairing code.
+    PairingRejected,
+    /// 401: this device is not (or no longer) paired.
+    NotPaired,
+    /// 429: slow down; see `Retry-After`.
+    RateLimited,
+    /// 426: this SDK version is too old for the service.
+    UpdateRequired,
+    /// 409/410: the session expired before the answer arrived.
+    Expired,
+    /// 409: the session was already decided (or canceled).
+    AlreadyDecided,
+    /// 400: the answer's signature or nonce does not verify.
+    BadSignature,
+    /// 500: the service failed; try again later.
+    Internal,
+    /// Any code this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The snake_case wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidSdkKey => "invalid_sdk_key",
+            Self::NotFound => "not_found",
+            Self::NoDevice => "no_device",
+            Self::PairingRejected => "pairing_rejected",
+            Self::NotPaired => "not_paired",
+            Self::RateLimited => "rate_limited",
+            Self::UpdateRequired => "update_required",
+            Self::Expired => "expired",
+            Self::AlreadyDecided => "already_decided",
+            Self::BadSignature => "bad_signature",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+// ---------------------------------------------------------------- device API
+
+/// Push platform of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPlatform {
+    /// Apple Push Notification service.
+    Apns,
+    /// Firebase Cloud Messaging.
+    Fcm,
+    /// No push: the device polls or listens on the event stream.
+    None,
+}
+
+/// APNs environment of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushEnvironment {
+    /// App Store / TestFlight builds.
+    Production,
+    /// Development builds.
+    Sandbox,
+}
+
+/// Where to push a device. Body of `PUT /v1/device/push-token`, and part of pairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRegistration {
+    /// Platform.
+    pub platform: PushPlatform,
+    /// APNs device token (hex) or FCM registration token; empty for `none`.
+    #[serde(default)]
+    pub token: String,
+    /// APNs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<PushEnvironment>,
+}
+
+/// `POST /v1/device/pair`, with header `X-Tapprove-SDK-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRequest {
+    /// The user name at the relying party.
+    pub user: String,
+    /// The one-time pairing code the site showed.
+    pub pairing_code: String,
+    /// The new account's device public key.
+    pub public_key: PublicKey,
+    /// Where to push, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushRegistration>,
+    /// A name for the device, shown to operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+}
+
+/// Answer to a successful pairing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairResponse {
+    /// The new account (device registration) id.
+    pub account_id: String,
+    /// The project id.
+    pub project_id: String,
+    /// The project's display name.
+    pub project_name: String,
+    /// The user name, as stored.
+    pub user: String,
+    /// The service key that signs challenges: pin it.
+    pub service_key: PublicKey,
+    /// The service clock, Unix seconds.
+    pub server_time: i64,
+}
+
+/// `GET /v1/device/pending`: challenges still waiting for this device's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingResponse {
+    /// Compact JWS challenges, oldest first.
+    pub challenges: Vec<String>,
+}
+
+/// `POST /v1/device/answers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerRequest {
+    /// The compact JWS answer; it authenticates itself.
+    pub answer: String,
+}
+
+/// Result of an answer: the session's state after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerResponse {
+    /// The session.
+    pub session_id: String,
+    /// Its status now.
+    pub status: SessionStatus,
+    /// Why, when not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SessionReason>,
+}
+
+/// Event-stream (`GET /v1/device/events`, SSE) event `decided`: a session this device was asked
+/// about is over (answered here or elsewhere, canceled, expired), so the prompt can go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedEvent {
+    /// The session.
+    pub session_id: String,
+    /// Its final status.
+    pub status: SessionStatus,
+}
+
+// ---------------------------------------------------------------- relying-party API
+
+/// Notification text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+}
+
+/// `POST /v1/push/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSessionRequest {
+    /// The user name.
+    pub user: String,
+    /// What the phone shows.
+    pub notification: Notification,
+    /// Where the login comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
+    /// Presence mode; default `choose`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceMode>,
+    /// Lifetime in seconds; default 120, at most 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// Status of a push session. Exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Waiting for the user.
+    Sent,
+    /// Approved with the right presence answer.
+    Accepted,
+    /// Denied, or wrong presence answer.
+    Rejected,
+    /// Nobody answered in time.
+    Expired,
+    /// Canceled by the site, or superseded by a newer session.
+    Canceled,
+    /// Could not be delivered.
+    Error,
+}
+
+impl SessionStatus {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Canceled => "canceled",
+            Self::Error => "error",
+        }
+    }
+
+    /// Whether the session is over.
+    pub fn is_final(self) -> bool {
+        self != Self::Sent
+    }
+}
+
+/// Why a session ended the way it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionReason {
+    /// Approved with the right presence answer.
+    Approved,
+    /// The user picked or typed the wrong code.
+    WrongNumber,
+    /// The user denied ("cancel").
+    UserDenied,
+    /// The user denied with "not me".
+    FraudReported,
+    /// A newer session for the same user replaced this one.
+    Superseded,
+    /// The site canceled it.
+    CanceledByRelyingParty,
+    /// Nobody answered in time.
+    Timeout,
+    /// The user has no trusted device.
+    NoDevice,
+    /// No device could be reached.
+    DeliveryFailed,
+    /// A reason this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `201` answer to `POST /v1/push/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCreated {
+    /// Session id.
+    pub id: String,
+    /// Always `sent` at creation.
+    pub status: SessionStatus,
+    /// The code the login page shows (absent in `none` mode).
+    pub presence_code: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// `GET /v1/push/sessions/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Session id.
+    pub id: String,
+    /// Status.
+    pub status: SessionStatus,
+    /// Why, once final.
+    pub reason: Option<SessionReason>,
+    /// The code the login page shows.
+    pub presence_code: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, once final.
+    pub decided_at: Option<i64>,
+}

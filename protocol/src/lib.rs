@@ -1,0 +1,36 @@
+//! Tapprove wire protocol: the types and signatures shared by the device core and the service.
+//!
+//! Pure data and crypto, no I/O. Everything signed is a compact JWS (RFC 7515) with `alg: ES256`
+//! (ECDSA P-256 + SHA-256, raw 64-byte `r || s` signature). The exact bytes signed are the JWS
+//! signing input `BASE64URL(header) "." BASE64URL(payload)`; see `docs/PROTOCOL.md`.
+//!
+//! - [`challenge`]: what the service sends to a phone (push, poll or event stream).
+//! - [`answer`]: what the phone sends back.
+//! - [`request_auth`]: a short-lived proof of possession on device API calls.
+//! - [`api`]: JSON bodies of the device API and the relying-party API, and the error body.
+
+pub mod answer;
+pub mod api;
+pub mod challenge;
+mod error;
+pub mod jws;
+pub mod keys;
+pub mod request_auth;
+
+pub use answer::{Answer, Decision, DenyReason};
+pub use challenge::{Challenge, Context, Presence, PresenceMode};
+pub use error::ProtocolError;
+pub use keys::{Es256Signer, PublicKey, SignError, SoftwareKey};
+
+/// The protocol version this crate speaks. Payloads carry it as `ver`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest compact JWS accepted anywhere, checked before any decoding. Fits an APNs/FCM payload
+/// (4096 bytes) together with the notification text.
+pub const MAX_TOKEN_LEN: usize = 3072;
+
+/// Header every device API call carries: `<platform>/<sdk version>` (e.g. `rust/0.1.0`).
+pub const SDK_VERSION_HEADER: &str = "x-tapprove-sdk";
+
+/// Header carrying the SDK key on pairing.
+pub const SDK_KEY_HEADER: &str = "x-tapprove-sdk-key";
