@@ -1,1 +1,74 @@
-//! Placeholder; see the issue that builds this crate.
+//! Push delivery: the seam between the service and the push providers.
+//!
+//! The service hands each device's [`PushTarget`] and one [`PushMessage`] to a [`PushSender`];
+//! the sender reports a [`PushOutcome`] the service acts on (drop a dead token, mark delivery
+//! failed). Devices with platform `none` are not pushed: they poll or listen on the event stream.
+
+use futures_util::future::BoxFuture;
+use tapprove_protocol::api::{PushEnvironment, PushPlatform};
+
+/// One device to push to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    /// The device (account) id, for logs and token cleanup.
+    pub device_id: String,
+    /// APNs or FCM.
+    pub platform: PushPlatform,
+    /// The provider token. Not secret in itself, but logged only as a short prefix.
+    pub token: String,
+    /// APNs environment.
+    pub environment: Option<PushEnvironment>,
+    /// When the token was registered, Unix seconds (APNs 410 only kills older tokens).
+    pub registered_at: i64,
+}
+
+/// What to deliver: the notification text and the signed challenge the phone verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushMessage {
+    /// Session id (collapse id).
+    pub session_id: String,
+    /// Notification title.
+    pub title: String,
+    /// Notification body.
+    pub body: String,
+    /// The compact JWS challenge for this device.
+    pub challenge: String,
+    /// Session expiry, Unix seconds: the provider must not deliver after it.
+    pub expires_at: i64,
+}
+
+/// What happened to one push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The provider accepted it.
+    Delivered,
+    /// The token is dead: the service must forget it.
+    DeadToken {
+        /// Provider reason, e.g. `Unregistered`.
+        reason: String,
+    },
+    /// Not delivered, and retrying will not help before the session ends.
+    Failed {
+        /// Provider reason or transport error.
+        reason: String,
+    },
+    /// This sender does not handle that platform (e.g. FCM not configured).
+    NotConfigured,
+}
+
+/// Sends one push. Implementations retry what the provider says is retryable, within
+/// `message.expires_at`, and only then report.
+pub trait PushSender: Send + Sync {
+    /// Delivers `message` to `target`.
+    fn send<'a>(&'a self, target: &'a PushTarget, message: &'a PushMessage) -> BoxFuture<'a, PushOutcome>;
+}
+
+/// A sender that pushes nothing: the default when no provider is configured.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPush;
+
+impl PushSender for NoPush {
+    fn send<'a>(&'a self, _: &'a PushTarget, _: &'a PushMessage) -> BoxFuture<'a, PushOutcome> {
+        Box::pin(async { PushOutcome::NotConfigured })
+    }
+}
