@@ -1,21 +1,59 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser.
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
+//!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
-//! - `bench`    — the performance table (docs/PERFORMANCE.md).
+//! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some(other) => {
-            eprintln!("xtask: unknown command {other:?}; try `cargo xtask test`");
-            ExitCode::FAILURE
-        }
-        None => {
-            eprintln!("usage: cargo xtask <test|bindings|bench>");
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
+        None => Err("usage: cargo xtask <test|bindings|bench>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The repository root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Runs a command in the repository root, failing with its name if it fails.
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("could not start {program}: {e} (is it installed?)"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}
+
+/// Runs one named step and reports its duration, so a slow CI run shows where time went.
+fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let start = Instant::now();
+    eprintln!("\n==> {name}");
+    let result = f();
+    eprintln!("<== {name}: {} in {:.0?}", if result.is_ok() { "ok" } else { "FAILED" }, start.elapsed());
+    result.map_err(|e| format!("{name}: {e}"))
+}
+
+fn test(_args: &[String]) -> Result<(), String> {
+    step("rust: build", || run("cargo", &["build", "--workspace", "--all-targets", "--locked"]))?;
+    step("rust: tests", || run("cargo", &["test", "--workspace", "--locked"]))?;
+    step("browser: demo in headless chromium", || run("bash", &["tests/browser/run.sh"]))?;
+    eprintln!("\nall tests passed");
+    Ok(())
 }
