@@ -3,9 +3,35 @@
 //! The service hands each device's [`PushTarget`] and one [`PushMessage`] to a [`PushSender`];
 //! the sender reports a [`PushOutcome`] the service acts on (drop a dead token, mark delivery
 //! failed). Devices with platform `none` are not pushed: they poll or listen on the event stream.
+//!
+//! The real senders are [`ApnsSender`] (HTTP/2, token-based auth) and [`FcmSender`] (FCM HTTP v1,
+//! OAuth2 service account). The service builds them from [`PushConfig`] with
+//! [`PushConfig::build`], which validates every setting at start and returns one [`Router`]
+//! that dispatches by platform. See `docs/PUSH.md` for configuration and error handling.
+
+mod apns;
+mod config;
+mod fcm;
+mod http;
+mod jwt;
+mod payload;
+mod retry;
+mod router;
+mod secret;
+
+pub use apns::ApnsSender;
+pub use config::{ApnsConfig, FcmConfig, PushConfig, PushConfigError, RetryConfig};
+pub use fcm::FcmSender;
+pub use router::{DeliveryReport, Router, send_to_all};
 
 use futures_util::future::BoxFuture;
 use tapprove_protocol::api::{PushEnvironment, PushPlatform};
+
+/// Largest push payload both providers accept, in bytes (APNs `userInfo` JSON, FCM data map).
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+/// The APNs notification category of a login prompt; the app registers its actions under it.
+pub const APNS_CATEGORY: &str = "TAPPROVE_LOGIN";
 
 /// One device to push to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +86,11 @@ pub enum PushOutcome {
 /// `message.expires_at`, and only then report.
 pub trait PushSender: Send + Sync {
     /// Delivers `message` to `target`.
-    fn send<'a>(&'a self, target: &'a PushTarget, message: &'a PushMessage) -> BoxFuture<'a, PushOutcome>;
+    fn send<'a>(
+        &'a self,
+        target: &'a PushTarget,
+        message: &'a PushMessage,
+    ) -> BoxFuture<'a, PushOutcome>;
 }
 
 /// A sender that pushes nothing: the default when no provider is configured.
