@@ -1,0 +1,306 @@
+//! Errors of the device core. Every `Display` says what went wrong and what the user (or the app
+//! developer) can do about it, and never contains a secret (key, pairing code, token).
+
+use thiserror::Error;
+
+use tapprove_protocol::ProtocolError;
+
+/// A secure store failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The platform store refused or failed (locked keychain, missing permission, ...).
+    #[error(
+        "the secure store failed: {message}; unlock the device or check the app's keychain/keystore access, then try again"
+    )]
+    Backend {
+        /// What the platform said.
+        message: String,
+    },
+    /// The key name is not acceptable to this store.
+    #[error("the secure store does not accept the key name {key:?}")]
+    InvalidKey {
+        /// The refused key name (never a secret: keys are names like `account/acc_…`).
+        key: String,
+    },
+    /// A file-system operation failed (file store).
+    #[error(
+        "the secure store could not {action} {path}: {message}; check that the directory exists, is writable and belongs to this user"
+    )]
+    Io {
+        /// What was attempted (`read`, `write`, ...).
+        action: String,
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+    /// Stored data cannot be read back (corrupted or written by an incompatible version).
+    #[error(
+        "stored data under {key:?} is unreadable ({message}); remove the account and pair again"
+    )]
+    Corrupt {
+        /// The key whose value is broken.
+        key: String,
+        /// Why it cannot be read.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// A platform failure with a message (convenience for store implementations).
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend {
+            message: message.into(),
+        }
+    }
+}
+
+/// A device signer failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// No key exists under this alias (deleted, or the app was reinstalled).
+    #[error("the device key {alias:?} is missing; remove this account and pair again")]
+    KeyNotFound {
+        /// The key alias.
+        alias: String,
+    },
+    /// The user cancelled an authentication the key requires (biometrics, passcode).
+    #[error("signing was cancelled; try again and confirm with your biometrics or passcode")]
+    Cancelled,
+    /// The key store or hardware failed.
+    #[error(
+        "the device key store failed: {message}; try again, or remove the account and pair again if it persists"
+    )]
+    Backend {
+        /// What the platform said.
+        message: String,
+    },
+    /// The secure store behind a software signer failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SignerError {
+    /// A platform failure with a message (convenience for signer implementations).
+    pub fn backend(message: impl Into<String>) -> Self {
+        Self::Backend {
+            message: message.into(),
+        }
+    }
+}
+
+/// Every failure of the device core.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The SDK key is not of the form `tap_sdk_` followed by 22 base64url characters.
+    #[error(
+        "the SDK key is not valid: it must be `tap_sdk_` followed by 22 characters, exactly as the Tapprove admin printed it (check for copy/paste errors), or the service does not know it"
+    )]
+    InvalidSdkKey,
+    /// The configuration is not usable (for example an `http://` URL to a remote host).
+    #[error("invalid configuration: {message}")]
+    InvalidConfig {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// An enrollment (QR code) URI could not be read.
+    #[error(
+        "this is not a valid Tapprove pairing link: {message}; scan the QR code again or pair by typing the code"
+    )]
+    InvalidEnrollmentUri {
+        /// What is wrong.
+        message: String,
+    },
+    /// The relying party did not accept the pairing (wrong or expired code, site unreachable).
+    #[error("pairing was refused: {message}")]
+    PairingRejected {
+        /// The service's explanation.
+        message: String,
+    },
+    /// The service asks the device to slow down.
+    #[error("too many attempts; {}", match retry_after_seconds { Some(s) => format!("try again in {s} seconds"), None => "wait a minute and try again".to_owned() })]
+    RateLimited {
+        /// Seconds to wait, when the service said.
+        retry_after_seconds: Option<u64>,
+    },
+    /// The service no longer knows this device (unpaired on the server side).
+    #[error("this device is no longer paired with the service; remove the account and pair again")]
+    NotPaired,
+    /// No local account has this id.
+    #[error(
+        "no account {account_id:?} on this device; it may have been removed, pair again to use it"
+    )]
+    UnknownAccount {
+        /// The id asked for, or the id a challenge named.
+        account_id: String,
+    },
+    /// No login request with this id is known (not received, or no longer pending).
+    #[error(
+        "login request {request_id:?} is not pending on this device; it may have expired or been answered elsewhere"
+    )]
+    UnknownRequest {
+        /// The id asked for.
+        request_id: String,
+    },
+    /// The service could not be reached or the connection broke.
+    #[error(
+        "could not reach the Tapprove service: {message}; check the network connection and try again"
+    )]
+    Network {
+        /// The transport error.
+        message: String,
+    },
+    /// The service answered with an error this SDK has no specific handling for.
+    #[error("the Tapprove service answered {status} {code}: {message}")]
+    Service {
+        /// HTTP status.
+        status: u16,
+        /// The error code from the body (`unknown` when absent).
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// The service (or a login request) needs a newer SDK; the message comes from the service.
+    #[error("update required: {message}")]
+    UpdateRequired {
+        /// What to do, as the service (or the core) says it.
+        message: String,
+    },
+    /// The login request has expired.
+    #[error("this login request has expired; start the login again on the website")]
+    Expired,
+    /// The login request was already answered (here or on another device).
+    #[error("this login request was already answered")]
+    AlreadyAnswered,
+    /// Approving needs a presence answer (the code the login page shows).
+    #[error("pick or type the code shown on the login page to approve")]
+    PresenceAnswerRequired,
+    /// The chosen presence answer is not one of the offered options.
+    #[error(
+        "the chosen code is not one of the offered options; pick the code shown on the login page"
+    )]
+    PresenceAnswerNotAmongOptions,
+    /// A push payload or token is not a well-formed Tapprove login request.
+    #[error("this notification is not a valid login request ({message}); ignore it")]
+    InvalidPayload {
+        /// Why.
+        message: String,
+    },
+    /// A login request's signature does not verify with the pinned service key: it may be forged.
+    #[error(
+        "this login request is not signed by your service and was ignored; if it keeps happening, contact the site's support"
+    )]
+    BadSignature,
+    /// Unpair removed the account from this device, but the service could not be told.
+    #[error(
+        "the account was removed from this device, but the service could not be told ({reason}); ask the site to remove this device from your account"
+    )]
+    UnpairedLocallyOnly {
+        /// Why the service could not be told.
+        reason: String,
+    },
+    /// The secure store failed.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    /// The device signer failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+}
+
+impl CoreError {
+    /// Maps a challenge verification failure to what the app should show.
+    pub(crate) fn from_challenge(err: ProtocolError) -> Self {
+        match err {
+            ProtocolError::BadSignature => Self::BadSignature,
+            ProtocolError::Expired => Self::Expired,
+            ProtocolError::UnsupportedVersion(v) => Self::UpdateRequired {
+                message: format!(
+                    "this login request uses protocol version {v}, which this app does not support; update the app"
+                ),
+            },
+            ProtocolError::NotYetValid => Self::InvalidPayload {
+                message:
+                    "it is dated in the future; check that this device's clock is set automatically"
+                        .into(),
+            },
+            other => Self::InvalidPayload {
+                message: other.to_string(),
+            },
+        }
+    }
+
+    pub(crate) fn network(err: &reqwest::Error) -> Self {
+        // reqwest's Display names the URL (never secret here: no credentials go in URLs) and the
+        // cause; include the source chain for an actionable message.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self::Network { message }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn uri(message: impl Into<String>) -> Self {
+        Self::InvalidEnrollmentUri {
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        assert!(
+            CoreError::RateLimited {
+                retry_after_seconds: Some(7)
+            }
+            .to_string()
+            .contains("7 seconds")
+        );
+        assert!(
+            CoreError::RateLimited {
+                retry_after_seconds: None
+            }
+            .to_string()
+            .contains("wait a minute")
+        );
+        assert!(CoreError::NotPaired.to_string().contains("pair again"));
+        assert!(CoreError::InvalidSdkKey.to_string().contains("tap_sdk_"));
+        let e: CoreError = StoreError::backend("locked").into();
+        assert!(e.to_string().contains("locked"), "{e}");
+    }
+
+    #[test]
+    fn challenge_errors_map_to_user_errors() {
+        assert!(matches!(
+            CoreError::from_challenge(ProtocolError::BadSignature),
+            CoreError::BadSignature
+        ));
+        assert!(matches!(
+            CoreError::from_challenge(ProtocolError::Expired),
+            CoreError::Expired
+        ));
+        assert!(matches!(
+            CoreError::from_challenge(ProtocolError::UnsupportedVersion(2)),
+            CoreError::UpdateRequired { .. }
+        ));
+        assert!(matches!(
+            CoreError::from_challenge(ProtocolError::Malformed("x".into())),
+            CoreError::InvalidPayload { .. }
+        ));
+    }
+}

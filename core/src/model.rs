@@ -1,0 +1,172 @@
+//! The values the app sees: accounts, login requests, decisions, outcomes and events.
+
+use serde::{Deserialize, Serialize};
+
+use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::{Challenge, Context, DenyReason, PresenceMode, PublicKey};
+
+/// A paired account: one user at one project of one service. Holds no secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Account id (`acc_…`), given by the service at pairing.
+    pub id: String,
+    /// Project id (`prj_…`).
+    pub project_id: String,
+    /// The project's display name, e.g. "Demo Bank".
+    pub project_name: String,
+    /// The user name at the relying party.
+    pub user: String,
+    /// The service origin.
+    pub server_url: String,
+    /// When the pairing happened, Unix seconds (service time).
+    pub paired_at: i64,
+}
+
+/// Everything the core keeps about an account, stored as JSON in the [`crate::SecureStore`]
+/// under `account/<id>`. Non-secret: the device private key stays behind the
+/// [`crate::DeviceSigner`] under `key_alias`.
+///
+/// Public so that tests and tools can provision an account without a service (for example one
+/// pinned to a test-vector key): store `serde_json::to_vec(&record)` under
+/// [`AccountRecord::store_key`] before creating the [`crate::Authenticator`], or call
+/// [`crate::Authenticator::import_account`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// Account id.
+    pub id: String,
+    /// Project id.
+    pub project_id: String,
+    /// Project name.
+    pub project_name: String,
+    /// User name.
+    pub user: String,
+    /// Service origin (validated like [`crate::Config`]).
+    pub server_url: String,
+    /// SDK key of the project.
+    pub sdk_key: String,
+    /// The pinned service key: challenges signed by any other key are refused.
+    pub service_key: PublicKey,
+    /// Alias of this account's key in the device signer.
+    pub key_alias: String,
+    /// This account's device public key.
+    pub device_key: PublicKey,
+    /// Service time − device time when last measured, seconds.
+    #[serde(default)]
+    pub clock_offset: i64,
+    /// Pairing time, Unix seconds (service time).
+    pub paired_at: i64,
+}
+
+/// Store key prefix of account records.
+pub const ACCOUNT_PREFIX: &str = "account/";
+
+impl AccountRecord {
+    /// The store key of this record: `account/<id>`.
+    pub fn store_key(&self) -> String {
+        format!("{ACCOUNT_PREFIX}{}", self.id)
+    }
+
+    /// The public view.
+    pub fn account(&self) -> Account {
+        Account {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            project_name: self.project_name.clone(),
+            user: self.user.clone(),
+            server_url: self.server_url.clone(),
+            paired_at: self.paired_at,
+        }
+    }
+}
+
+/// A verified login request waiting for the user's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The request id (the service's session id, `ses_…`); pass it to
+    /// [`crate::Authenticator::respond`].
+    pub id: String,
+    /// The account it is for.
+    pub account_id: String,
+    /// The user name.
+    pub user: String,
+    /// Notification title.
+    pub title: String,
+    /// Notification body.
+    pub body: String,
+    /// Where the login comes from (app, IP, location, browser).
+    pub context: Context,
+    /// How the user proves presence: choose one of `options`, type the code, or nothing.
+    pub presence_mode: PresenceMode,
+    /// For choose mode: the three options, in the order to show them. Empty otherwise.
+    pub options: Vec<String>,
+    /// Issued at, Unix seconds (service time).
+    pub issued_at: i64,
+    /// Expires at, Unix seconds (service time).
+    pub expires_at: i64,
+}
+
+impl LoginRequest {
+    pub(crate) fn from_challenge(c: Challenge) -> Self {
+        Self {
+            id: c.session_id,
+            account_id: c.account_id,
+            user: c.user,
+            title: c.title,
+            body: c.body,
+            context: c.context,
+            presence_mode: c.presence.mode,
+            options: c.presence.options,
+            issued_at: c.iat,
+            expires_at: c.exp,
+        }
+    }
+}
+
+/// The user's decision on a login request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Approve. `presence_answer` is the option picked (choose mode) or the code typed (entry
+    /// mode); it is ignored in `none` mode.
+    Approve {
+        /// The option picked or the code typed.
+        presence_answer: Option<String>,
+    },
+    /// Deny: `NotMe` reports fraud, `Cancelled` is a change of mind.
+    Deny {
+        /// Why.
+        reason: DenyReason,
+    },
+}
+
+/// What the service decided after an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RespondOutcome {
+    /// The request answered.
+    pub request_id: String,
+    /// The session's status now: `accepted` when the login goes through.
+    pub status: SessionStatus,
+    /// Why (e.g. `wrong_number`, `user_denied`, `fraud_reported`).
+    pub reason: Option<SessionReason>,
+}
+
+impl RespondOutcome {
+    /// Whether the login was approved (right code, approve).
+    pub fn is_accepted(&self) -> bool {
+        self.status == SessionStatus::Accepted
+    }
+}
+
+/// An event from [`crate::Authenticator::events`].
+#[allow(clippy::large_enum_variant)] // a request is the common case; boxing buys nothing
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestEvent {
+    /// A new login request (each id is delivered once per stream).
+    Request(LoginRequest),
+    /// A request is over (answered here or elsewhere, canceled, expired): dismiss its prompt.
+    Decided {
+        /// The request id.
+        request_id: String,
+        /// Its final status.
+        status: SessionStatus,
+    },
+}

@@ -1,0 +1,163 @@
+//! A small Server-Sent Events parser (the WHATWG `text/event-stream` format), fed with byte
+//! chunks as they arrive.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field (`message` when absent).
+    pub event: String,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+}
+
+/// The stream sent a line longer than [`MAX_LINE`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event stream line longer than {MAX_LINE} bytes")]
+pub struct LineTooLong;
+
+/// Longest line accepted (a challenge is at most 3072 bytes).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Incremental parser: [`SseParser::push`] bytes, get complete events.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    event: String,
+    data: String,
+    has_data: bool,
+    after_cr: bool,
+}
+
+impl SseParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds a chunk; returns the events it completes.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
+        let mut chunk = chunk;
+        if self.after_cr && !chunk.is_empty() {
+            // The previous chunk ended with '\r': a leading '\n' completes that "\r\n".
+            self.after_cr = false;
+            if chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+            }
+        }
+        self.buf.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        let mut start = 0;
+        while let Some(pos) = self.buf[start..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+        {
+            let end = start + pos;
+            let mut next = end + 1;
+            if self.buf[end] == b'\r' {
+                match self.buf.get(end + 1) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            let line = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
+            start = next;
+            if let Some(ev) = self.line(&line) {
+                events.push(ev);
+            }
+        }
+        self.buf.drain(..start);
+        if self.buf.len() > MAX_LINE {
+            self.buf.clear();
+            return Err(LineTooLong);
+        }
+        Ok(events)
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            let event = std::mem::take(&mut self.event);
+            let data = std::mem::take(&mut self.data);
+            if !std::mem::take(&mut self.has_data) {
+                return None;
+            }
+            let event = if event.is_empty() {
+                "message".to_owned()
+            } else {
+                event
+            };
+            return Some(SseEvent { event, data });
+        }
+        if line.starts_with(':') {
+            return None; // comment (keep-alive)
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => self.event = value.to_owned(),
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            _ => {} // id, retry and unknown fields are not used
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn parses_events_comments_and_line_endings() {
+        let mut p = SseParser::new();
+        let text = ": keep-alive\n\nevent: challenge\ndata: a.b.c\n\nevent: decided\r\ndata: {\"x\":1}\r\n\r\ndata: one\ndata:two\n\n";
+        let got = p.push(text.as_bytes()).expect("parse");
+        assert_eq!(
+            got,
+            vec![
+                ev("challenge", "a.b.c"),
+                ev("decided", "{\"x\":1}"),
+                ev("message", "one\ntwo")
+            ]
+        );
+    }
+
+    #[test]
+    fn events_split_across_chunks() {
+        let text = b"event: challenge\r\ndata: a.b.c\r\n\r\nevent: decided\rdata: d\r\r";
+        for split in 0..text.len() {
+            let mut p = SseParser::new();
+            let mut got = p.push(&text[..split]).expect("first");
+            got.extend(p.push(&text[split..]).expect("second"));
+            assert_eq!(
+                got,
+                vec![ev("challenge", "a.b.c"), ev("decided", "d")],
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_endless_lines() {
+        let mut p = SseParser::new();
+        assert_eq!(p.push(&vec![b'a'; MAX_LINE + 1]), Err(LineTooLong));
+        assert_eq!(
+            p.push(b"data: ok\n\n").expect("recovers"),
+            vec![ev("message", "ok")]
+        );
+    }
+}
