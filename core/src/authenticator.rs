@@ -85,7 +85,10 @@ impl std::fmt::Debug for Authenticator {
 
 #[derive(Deserialize)]
 struct Route {
-    account_id: String,
+    /// Optional here so that a payload of a newer version with another schema can still be
+    /// verified (with each pinned key) and reported as "update the app".
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -433,7 +436,10 @@ impl Inner {
 
     // ------------------------------------------------------------ HTTP
 
-    /// A device API call with a request proof; returns the success body.
+    /// A device API call with a request proof; returns the success body. If the service
+    /// refuses the proof (`401 unauthorized`) and its `Date` shows that the clock offset used
+    /// was off by more than 30 s (the device clock was changed), retries once with the
+    /// corrected time.
     async fn call(
         &self,
         account: &AccountRecord,
@@ -441,14 +447,38 @@ impl Inner {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<bytes_body::Body, CoreError> {
-        let auth = Auth::Proof {
-            account,
-            signer: self.signer.as_ref(),
-            now: self.now_for(account),
-        };
-        let rb = http::request(&self.http, &account.server_url, method, path, body, auth)?;
-        self.send(&account.server_url, rb.timeout(REQUEST_TIMEOUT))
-            .await
+        let mut retried = false;
+        loop {
+            let now = self.now_for(account);
+            let auth = Auth::Proof {
+                account,
+                signer: self.signer.as_ref(),
+                now,
+            };
+            let rb = http::request(
+                &self.http,
+                &account.server_url,
+                method.clone(),
+                path,
+                body.clone(),
+                auth,
+            )?;
+            match self
+                .send(&account.server_url, rb.timeout(REQUEST_TIMEOUT))
+                .await
+            {
+                Err(CoreError::Service {
+                    status: 401, code, ..
+                }) if !retried
+                    && code == "unauthorized"
+                    && (self.now_for(account) - now).abs() > 30 =>
+                {
+                    debug!(account_id = %account.id, "clock offset changed; retrying with the corrected time");
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub(crate) async fn send(
@@ -583,21 +613,41 @@ impl Inner {
         let route: Route = jws
             .payload_unverified()
             .map_err(CoreError::from_challenge)?;
-        if let Some(expected) = expected_account
-            && route.account_id != expected
-        {
-            return Err(CoreError::InvalidPayload {
-                message: format!(
-                    "the service sent a request for account {:?} to account {expected:?}",
-                    route.account_id
-                ),
-            });
-        }
-        let account = self.account(&route.account_id)?;
-        account
-            .service_key
-            .verify(jws.signing_input(), jws.signature())
-            .map_err(|_| CoreError::BadSignature)?;
+        let account = match (route.account_id, expected_account) {
+            (Some(id), Some(expected)) if id != expected => {
+                return Err(CoreError::InvalidPayload {
+                    message: format!(
+                        "the service sent a request for account {id:?} to account {expected:?}"
+                    ),
+                });
+            }
+            (Some(id), _) => {
+                let account = self.account(&id)?;
+                account
+                    .service_key
+                    .verify(jws.signing_input(), jws.signature())
+                    .map_err(|_| CoreError::BadSignature)?;
+                account
+            }
+            (None, expected) => {
+                // No routable account id: accept only if a pinned key verifies it (the
+                // version/schema checks below then say what is wrong with it).
+                let candidates = match expected {
+                    Some(id) => vec![self.account(id)?],
+                    None => self.all_accounts(),
+                };
+                candidates
+                    .into_iter()
+                    .find(|a| {
+                        a.service_key
+                            .verify(jws.signing_input(), jws.signature())
+                            .is_ok()
+                    })
+                    .ok_or_else(|| CoreError::InvalidPayload {
+                        message: "it names no account of this device".into(),
+                    })?
+            }
+        };
         let VersionOnly { ver } = jws
             .payload_unverified()
             .map_err(CoreError::from_challenge)?;
