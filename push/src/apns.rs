@@ -558,6 +558,57 @@ mod tests {
     }
 
     #[test]
+    fn apples_hosts_by_environment_unless_overridden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_path = dir.path().join("key.p8");
+        let key = SoftwareKey::generate().expect("key");
+        let text = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                key.secret_pkcs8_der()
+            )
+        );
+        std::fs::write(&key_path, text).expect("write");
+        let mut config = ApnsConfig {
+            key_path,
+            key_id: "ABCDE12345".into(),
+            team_id: "TEAM123456".into(),
+            topic: "com.example.app".into(),
+            environment: None,
+            host: None,
+            token_refresh_secs: None,
+        };
+        let roots = crate::http::roots(None).expect("roots");
+        let sender = ApnsSender::from_config(&config, roots.clone(), RetryConfig::default())
+            .expect("sender");
+        assert_eq!(sender.base_for(None), "https://api.push.apple.com");
+        assert_eq!(
+            sender.base_for(Some(PushEnvironment::Sandbox)),
+            "https://api.sandbox.push.apple.com"
+        );
+        assert_eq!(
+            sender.base_for(Some(PushEnvironment::Production)),
+            "https://api.push.apple.com"
+        );
+        config.environment = Some(PushEnvironment::Sandbox);
+        let sender = ApnsSender::from_config(&config, roots.clone(), RetryConfig::default())
+            .expect("sender");
+        assert_eq!(
+            sender.base_for(None),
+            "https://api.sandbox.push.apple.com",
+            "default for unset tokens"
+        );
+        config.host = Some("https://127.0.0.1:8443/".into());
+        let sender =
+            ApnsSender::from_config(&config, roots, RetryConfig::default()).expect("sender");
+        assert_eq!(
+            sender.base_for(Some(PushEnvironment::Sandbox)),
+            "https://127.0.0.1:8443"
+        );
+    }
+
+    #[test]
     fn token_format_and_apns_id() {
         assert!(is_apns_token(&"ab".repeat(32)));
         assert!(!is_apns_token("zz"));
