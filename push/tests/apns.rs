@@ -217,6 +217,29 @@ async fn expired_provider_token_is_replaced_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_goaway_the_sender_reconnects() {
+    let s = setup();
+    let msg = message(120);
+    assert_eq!(
+        s.sender
+            .send(&apns_target("dev", &apns_token(20)), &msg)
+            .await,
+        PushOutcome::Delivered
+    );
+    assert_eq!(s.mock.connections(), 1);
+    s.mock.goaway();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.sender
+            .send(&apns_target("dev", &apns_token(21)), &msg)
+            .await,
+        PushOutcome::Delivered
+    );
+    assert_eq!(s.mock.connections(), 2, "a new connection after GOAWAY");
+    assert_eq!(s.mock.records().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_apns_does_not_know_is_a_configuration_error_without_retry() {
     // The sender signs with a different key than the one APNs has for KEY_ID.
     let pki = TestPki::new();

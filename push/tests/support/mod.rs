@@ -115,6 +115,7 @@ async fn serve(
     handler: Handler,
     connections: Arc<AtomicUsize>,
     http2_only: bool,
+    goaway: Arc<tokio::sync::Notify>,
 ) {
     listener.set_nonblocking(true).expect("nonblocking");
     let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
@@ -126,6 +127,7 @@ async fn serve(
         connections.fetch_add(1, Ordering::SeqCst);
         let acceptor = acceptor.clone();
         let handler = handler.clone();
+        let goaway = goaway.clone();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -136,10 +138,18 @@ async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(handler(req).await) }
             });
             if http2_only {
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .max_concurrent_streams(1000)
-                    .serve_connection(io, service)
-                    .await;
+                    .serve_connection(io, service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = goaway.notified() => {
+                        // HTTP/2 GOAWAY, as APNs does before closing a connection.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
             } else {
                 let mut builder =
                     hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -219,6 +229,7 @@ pub struct ApnsState {
     /// The `apns-id` of every request, per device token.
     per_token: Mutex<HashMap<String, Vec<String>>>,
     pub connections: Arc<AtomicUsize>,
+    goaway: Arc<tokio::sync::Notify>,
 }
 
 /// A running loopback APNs.
@@ -252,6 +263,7 @@ impl MockApns {
             requests: AtomicUsize::new(0),
             per_token: Mutex::default(),
             connections: Arc::new(AtomicUsize::new(0)),
+            goaway: Arc::new(tokio::sync::Notify::new()),
         });
         let (listener, addr) = bind();
         let handler_state = state.clone();
@@ -261,11 +273,24 @@ impl MockApns {
         });
         let acceptor = pki.acceptor(&[b"h2"]);
         let connections = state.connections.clone();
-        runtime.spawn(serve(listener, acceptor, handler, connections, true));
+        let goaway = state.goaway.clone();
+        runtime.spawn(serve(
+            listener,
+            acceptor,
+            handler,
+            connections,
+            true,
+            goaway,
+        ));
         Self {
             state,
             url: format!("https://127.0.0.1:{}", addr.port()),
         }
+    }
+
+    /// Sends GOAWAY on every open connection and closes it once its streams are done.
+    pub fn goaway(&self) {
+        self.state.goaway.notify_waiters();
     }
 
     /// Answers the next requests for `token` with `replies`, in order, then succeeds again.
@@ -617,6 +642,7 @@ impl MockFcm {
             handler,
             state.connections.clone(),
             false,
+            Arc::new(tokio::sync::Notify::new()),
         ));
         Self {
             state,
