@@ -1,1 +1,48 @@
-//! Placeholder; see the issue that builds this crate.
+//! The Tapprove service: relying-party API (PROTOCOL.md §9), device API (§6–§7), trust
+//! webhook (§8) and admin operations, over axum + sqlx (SQLite embedded).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tapprove_server::ServiceError> {
+//! use tapprove_server::{Service, ServiceConfig};
+//! let config = ServiceConfig::load(None)?; // TOML file + TAPPROVE_* environment
+//! let running = Service::start(config).await?;
+//! println!("listening on http://{}", running.local_addr());
+//! tokio::signal::ctrl_c().await.ok();
+//! running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Design decisions beyond the protocol are written down in `docs/SERVICE.md`.
+
+pub mod admin;
+mod config;
+mod crypto;
+mod delivery;
+mod device_api;
+mod error;
+mod events;
+mod extract;
+mod ratelimit;
+mod rp_api;
+mod sdk;
+mod service;
+mod store;
+mod webhook;
+
+pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};
+pub use config::{
+    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, SealKey, ServiceConfig,
+};
+pub use crypto::SecretString;
+pub use error::{ApiError, ServiceError};
+pub use service::{AppState, RunningService, Service};
+pub use store::Store;
+pub use tapprove_push::{NoPush, PushSender};
+
+/// The current Unix time in seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,345 @@
+//! Service configuration: defaults, an optional TOML file, then `TAPPROVE_*` environment
+//! variables (the CLI applies its flags on top).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::error::ServiceError;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database: an SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://tapprove.db?mode=rwc";
+
+/// The 32-byte key that seals secrets at rest (the service signing key, webhook passwords and
+/// HMAC secrets) with AES-256-GCM. Debug never prints it; it is zeroized on drop.
+///
+/// In config and in `TAPPROVE_SEAL_KEY` it is 32 bytes in base64 (standard or URL-safe,
+/// padding optional), e.g. from `openssl rand -base64 32`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey(Zeroizing<[u8; 32]>);
+
+impl SealKey {
+    /// Wraps 32 raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Parses the base64 form (standard or URL-safe alphabet, padding optional).
+    pub fn from_base64(text: &str) -> Result<Self, ServiceError> {
+        let text = text.trim();
+        let unpadded = text.trim_end_matches('=');
+        let bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(unpadded.replace('+', "-").replace('/', "_"))
+                .map_err(|_| ServiceError::InvalidSealKey("it is not valid base64".into()))?,
+        );
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            ServiceError::InvalidSealKey(format!("it decodes to {} bytes, not 32", bytes.len()))
+        })?;
+        Ok(Self::from_bytes(arr))
+    }
+
+    /// A fresh random key from the OS CSPRNG.
+    pub fn generate() -> Result<Self, ServiceError> {
+        let mut bytes = [0u8; 32];
+        crate::crypto::fill_random(&mut bytes)?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The base64 (standard, padded) form, for writing into a 0600 file or a secret store.
+    /// Named so every use stands out.
+    pub fn secret_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(self.0.as_slice()))
+    }
+
+    /// The raw key bytes (crate-internal: only the sealing code needs them).
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealKey([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for SealKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        Self::from_base64(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Push provider configuration. The APNs and FCM sections are filled in by the push crate's
+/// configuration; today this is an empty placeholder that accepts (and ignores) no keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushConfig {}
+
+/// Abuse limits. All counts are per window; defaults follow NIST SP 800-63B / OWASP ASVS advice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Push sessions per (project, user) per minute since the user's last approved login.
+    pub sessions_per_minute: u32,
+    /// Push sessions per (project, user) per hour since the user's last approved login.
+    pub sessions_per_hour: u32,
+    /// Pairing attempts per (SDK key, client IP) per minute.
+    pub pairings_per_minute_per_ip: u32,
+    /// Pairing attempts per SDK key per minute, all clients together.
+    pub pairings_per_minute_per_sdk_key: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            sessions_per_minute: 3,
+            sessions_per_hour: 10,
+            pairings_per_minute_per_ip: 10,
+            pairings_per_minute_per_sdk_key: 120,
+        }
+    }
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Address to listen on; port 0 picks a free port (see `RunningService::local_addr`).
+    pub listen: SocketAddr,
+    /// sqlx database URL, e.g. `sqlite://tapprove.db?mode=rwc` (`mode=rwc` creates the file).
+    pub database_url: String,
+    /// Key sealing secrets at rest. Required to start; env `TAPPROVE_SEAL_KEY`. Never
+    /// serialised.
+    #[serde(skip_serializing)]
+    pub seal_key: Option<SealKey>,
+    /// Lowest SDK version accepted on the device API (`X-Tapprove-SDK: <platform>/<version>`);
+    /// older ones get `426 update_required`. `None` accepts every version.
+    pub min_sdk_version: Option<String>,
+    /// How long to wait for the relying party's trust webhook, in seconds (fractions allowed).
+    #[serde(with = "seconds")]
+    pub webhook_timeout: Duration,
+    /// Allow plain `http://` trust URLs when the host is loopback (for local demos and tests).
+    pub allow_insecure_webhooks_on_loopback: bool,
+    /// How often expired sessions are swept (status `expired`, event `decided`), in seconds.
+    #[serde(with = "seconds")]
+    pub sweep_interval: Duration,
+    /// Interval of `: keep-alive` comments on the device event stream, in seconds.
+    #[serde(with = "seconds")]
+    pub event_keep_alive: Duration,
+    /// Abuse limits.
+    pub limits: LimitsConfig,
+    /// Push providers.
+    pub push: PushConfig,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            seal_key: None,
+            min_sdk_version: None,
+            webhook_timeout: Duration::from_secs(10),
+            allow_insecure_webhooks_on_loopback: true,
+            sweep_interval: Duration::from_secs(1),
+            event_keep_alive: Duration::from_secs(15),
+            limits: LimitsConfig::default(),
+            push: PushConfig::default(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Defaults, then the TOML `file` if given, then the environment (`TAPPROVE_LISTEN`,
+    /// `TAPPROVE_DATABASE_URL`, `TAPPROVE_SEAL_KEY`, `TAPPROVE_MIN_SDK_VERSION`,
+    /// `TAPPROVE_WEBHOOK_TIMEOUT` (seconds), `TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK`).
+    pub fn load(file: Option<&Path>) -> Result<Self, ServiceError> {
+        let mut config = match file {
+            Some(path) => Self::from_toml_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file (every key optional).
+    pub fn from_toml_file(path: &Path) -> Result<Self, ServiceError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ServiceError::Config(format!(
+                "cannot read config file {}: {e}; check the path and its permissions",
+                path.display()
+            ))
+        })?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            ServiceError::Config(msg) => {
+                ServiceError::Config(format!("config file {}: {msg}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// Parses TOML text (every key optional).
+    pub fn from_toml_str(text: &str) -> Result<Self, ServiceError> {
+        toml::from_str(text).map_err(|e| ServiceError::Config(format!("invalid TOML: {e}")))
+    }
+
+    /// Applies `TAPPROVE_*` variables read through `get` (testable without touching the process
+    /// environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ServiceError> {
+        if let Some(v) = get("TAPPROVE_LISTEN") {
+            self.listen = v.parse().map_err(|_| {
+                ServiceError::Config(format!(
+                    "TAPPROVE_LISTEN={v:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(v) = get("TAPPROVE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("TAPPROVE_SEAL_KEY") {
+            let v = Zeroizing::new(v);
+            self.seal_key = Some(SealKey::from_base64(&v)?);
+        }
+        if let Some(v) = get("TAPPROVE_MIN_SDK_VERSION") {
+            self.min_sdk_version = if v.is_empty() { None } else { Some(v) };
+        }
+        if let Some(v) = get("TAPPROVE_WEBHOOK_TIMEOUT") {
+            self.webhook_timeout = v
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ServiceError::Config(format!(
+                        "TAPPROVE_WEBHOOK_TIMEOUT={v:?} is not a positive number of seconds"
+                    ))
+                })?;
+        }
+        if let Some(v) = get("TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK") {
+            self.allow_insecure_webhooks_on_loopback = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ServiceError::Config(format!(
+                        "TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK={v:?} must be true or false"
+                    )));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Checks what can be checked before touching the network or the database.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        if self.seal_key.is_none() {
+            return Err(ServiceError::MissingSealKey);
+        }
+        if let Some(v) = &self.min_sdk_version {
+            if crate::sdk::parse_version(v).is_none() {
+                return Err(ServiceError::Config(format!(
+                    "min_sdk_version {v:?} is not a version like 0.2.0"
+                )));
+            }
+        }
+        if self.webhook_timeout.is_zero() {
+            return Err(ServiceError::Config(
+                "webhook_timeout must be more than 0 s".into(),
+            ));
+        }
+        if self.sweep_interval.is_zero() || self.event_keep_alive.is_zero() {
+            return Err(ServiceError::Config(
+                "sweep_interval and event_keep_alive must be more than 0 s".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `Duration` as a number of seconds (integer or fractional) in TOML/JSON.
+mod seconds {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        if d.subsec_nanos() == 0 {
+            s.serialize_u64(d.as_secs())
+        } else {
+            s.serialize_f64(d.as_secs_f64())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            Int(u64),
+            Float(f64),
+        }
+        match Num::deserialize(d)? {
+            Num::Int(s) => Ok(Duration::from_secs(s)),
+            Num::Float(f) => Duration::try_from_secs_f64(f)
+                .map_err(|_| serde::de::Error::custom("expected a non-negative number of seconds")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_then_env_and_redacted_debug() {
+        let mut c = ServiceConfig::from_toml_str(
+            "listen = \"127.0.0.1:0\"\nwebhook_timeout = 0.5\n[limits]\nsessions_per_minute = 7\n",
+        )
+        .expect("toml");
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.webhook_timeout, Duration::from_millis(500));
+        assert_eq!(c.limits.sessions_per_minute, 7);
+        assert_eq!(c.limits.sessions_per_hour, 10);
+        let key = STANDARD.encode([9u8; 32]);
+        c.apply_env(|n| match n {
+            "TAPPROVE_SEAL_KEY" => Some(key.clone()),
+            "TAPPROVE_DATABASE_URL" => Some("sqlite://x.db".into()),
+            _ => None,
+        })
+        .expect("env");
+        assert_eq!(c.database_url, "sqlite://x.db");
+        assert_eq!(
+            c.seal_key.as_ref().map(|k| *k.secret_bytes()),
+            Some([9u8; 32])
+        );
+        let dbg = format!("{c:?}");
+        assert!(dbg.contains("redacted") && !dbg.contains(&key));
+        let json = serde_json::to_string(&c).expect("serialise");
+        assert!(!json.contains("seal_key"));
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn bad_values_have_actionable_errors() {
+        let err = SealKey::from_base64("c2hvcnQ=").expect_err("short");
+        assert!(err.to_string().contains("32"), "{err}");
+        let err = ServiceConfig::from_toml_str("nope = 1").expect_err("unknown key");
+        assert!(err.to_string().contains("nope"), "{err}");
+        let mut c = ServiceConfig::default();
+        assert!(matches!(c.validate(), Err(ServiceError::MissingSealKey)));
+        let err = c
+            .apply_env(|n| (n == "TAPPROVE_LISTEN").then(|| "localhost".into()))
+            .expect_err("listen");
+        assert!(err.to_string().contains("TAPPROVE_LISTEN"), "{err}");
+        assert_eq!(
+            SealKey::from_base64(&URL_SAFE_NO_PAD.encode([1u8; 32])).expect("url-safe"),
+            SealKey::from_bytes([1u8; 32])
+        );
+    }
+}

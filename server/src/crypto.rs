@@ -1,0 +1,251 @@
+//! Randomness, hashing, sealing (AES-256-GCM) and identifiers.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::config::SealKey;
+use crate::error::ServiceError;
+
+/// A secret string (API key, webhook password, HMAC secret) shown once. Debug is redacted;
+/// it serialises as the plain string because serialising is how it is shown to the operator.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps a secret.
+    pub fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+
+    /// The secret itself. Named so every use stands out.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Fills `buf` from the OS CSPRNG.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), ServiceError> {
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| ServiceError::Crypto("the OS random generator failed".into()))
+}
+
+/// `n` random bytes as base64url without padding.
+pub(crate) fn random_b64url(n: usize) -> Result<String, ServiceError> {
+    let mut buf = Zeroizing::new(vec![0u8; n]);
+    fill_random(&mut buf)?;
+    Ok(URL_SAFE_NO_PAD.encode(buf.as_slice()))
+}
+
+/// A uniformly random integer in `0..bound` (rejection sampling, no modulo bias).
+pub(crate) fn random_below(bound: u32) -> Result<u32, ServiceError> {
+    debug_assert!(bound > 0);
+    let zone = u32::MAX - (u32::MAX % bound);
+    loop {
+        let mut b = [0u8; 4];
+        fill_random(&mut b)?;
+        let v = u32::from_le_bytes(b);
+        if v < zone {
+            return Ok(v % bound);
+        }
+    }
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A ULID-style id with a prefix: 48-bit millisecond time + 80 random bits, Crockford base32
+/// (26 characters), e.g. `ses_01JDEMO…`. Sorts by creation time.
+pub(crate) fn new_id(prefix: &str) -> Result<String, ServiceError> {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0) as u128;
+    let mut rand = [0u8; 10];
+    fill_random(&mut rand)?;
+    let mut value: u128 = (millis & 0xFFFF_FFFF_FFFF) << 80;
+    for (i, b) in rand.iter().enumerate() {
+        value |= (*b as u128) << (8 * (9 - i));
+    }
+    let mut out = String::with_capacity(prefix.len() + 26);
+    out.push_str(prefix);
+    for i in (0..26).rev() {
+        let idx = ((value >> (5 * i)) & 0x1F) as usize;
+        out.push(CROCKFORD[idx] as char);
+    }
+    Ok(out)
+}
+
+/// Lowercase hex SHA-256 of `data` (how API keys are stored and looked up).
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time equality of two byte strings.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+const SEAL_PREFIX: &str = "v1.";
+
+/// Seals `plaintext` with AES-256-GCM under `key`, binding it to `aad` (what the value is and
+/// which row it belongs to, so sealed values cannot be swapped between rows). Output:
+/// `v1.` + base64url(nonce || ciphertext || tag).
+pub(crate) fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> Result<String, ServiceError> {
+    let aead = aead_key(key)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce)?;
+    let mut buf = Zeroizing::new(plaintext.to_vec());
+    aead.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad.as_bytes()),
+        &mut *buf,
+    )
+    .map_err(|_| ServiceError::Crypto("sealing failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    Ok(format!("{SEAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+}
+
+/// Opens a value made by [`seal`] with the same `aad`.
+pub(crate) fn unseal(
+    key: &SealKey,
+    aad: &str,
+    sealed: &str,
+) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    let raw = sealed
+        .strip_prefix(SEAL_PREFIX)
+        .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
+        .filter(|r| r.len() >= NONCE_LEN + AES_256_GCM.tag_len())
+        .ok_or_else(|| {
+            ServiceError::Database("a sealed value in the database is corrupt".into())
+        })?;
+    let (nonce, ct) = raw.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| ServiceError::Crypto("bad nonce length".into()))?;
+    let mut buf = Zeroizing::new(ct.to_vec());
+    let aead = aead_key(key)?;
+    let plain = aead
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_bytes()),
+            &mut *buf,
+        )
+        .map_err(|_| ServiceError::SealKeyMismatch)?;
+    Ok(Zeroizing::new(plain.to_vec()))
+}
+
+fn aead_key(key: &SealKey) -> Result<LessSafeKey, ServiceError> {
+    let unbound = UnboundKey::new(&AES_256_GCM, key.secret_bytes())
+        .map_err(|_| ServiceError::Crypto("bad AES key".into()))?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+/// Standard Webhooks signature header value: `v1,<base64 HMAC-SHA256(key, "id.ts.body")>`,
+/// where `key` is the base64-decoded part of the `whsec_…` secret.
+pub(crate) fn webhook_signature(
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, ServiceError> {
+    let key_bytes = Zeroizing::new(
+        STANDARD
+            .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+            .map_err(|_| {
+                ServiceError::Crypto("stored webhook secret is not whsec_ base64".into())
+            })?,
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
+    let mut ctx = ring::hmac::Context::with_key(&key);
+    ctx.update(msg_id.as_bytes());
+    ctx.update(b".");
+    ctx.update(timestamp.to_string().as_bytes());
+    ctx.update(b".");
+    ctx.update(body);
+    Ok(format!("v1,{}", STANDARD.encode(ctx.sign().as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trip_binds_aad_and_key() {
+        let key = SealKey::from_bytes([7u8; 32]);
+        let sealed = seal(&key, "webhook_password:prj_1", b"hunter2").expect("seal");
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(
+            unseal(&key, "webhook_password:prj_1", &sealed)
+                .expect("open")
+                .as_slice(),
+            b"hunter2"
+        );
+        assert!(matches!(
+            unseal(&key, "webhook_password:prj_2", &sealed),
+            Err(ServiceError::SealKeyMismatch)
+        ));
+        let other = SealKey::from_bytes([8u8; 32]);
+        assert!(matches!(
+            unseal(&other, "webhook_password:prj_1", &sealed),
+            Err(ServiceError::SealKeyMismatch)
+        ));
+    }
+
+    #[test]
+    fn ids_and_randomness() {
+        let a = new_id("ses_").expect("id");
+        let b = new_id("ses_").expect("id");
+        assert_eq!(a.len(), 30);
+        assert_ne!(a, b);
+        assert!(a[4..].chars().all(|c| CROCKFORD.contains(&(c as u8))));
+        for _ in 0..200 {
+            assert!(random_below(100).expect("rand") < 100);
+        }
+        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"ab", b"abc"));
+        assert_eq!(sha256_hex(b"").len(), 64);
+    }
+
+    #[test]
+    fn standard_webhooks_signature_matches_reference() {
+        // Reference vector from the Standard Webhooks specification test suite.
+        let sig = webhook_signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        )
+        .expect("sign");
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn secret_string_debug_is_redacted() {
+        let s = SecretString::new("tap_api_secret".into());
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(
+            serde_json::to_string(&s).expect("json"),
+            "\"tap_api_secret\""
+        );
+    }
+}

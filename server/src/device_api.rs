@@ -1,0 +1,477 @@
+//! Device API (PROTOCOL.md §6–§7): pair, push token, unpair, pending, answers, event stream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tapprove_protocol::api::{
+    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, PairRequest, PairResponse,
+    PendingResponse, PushPlatform, PushRegistration, SessionReason, SessionStatus,
+};
+use tapprove_protocol::{
+    Answer, Decision, DenyReason, PresenceMode, ProtocolError, PublicKey, SDK_KEY_HEADER,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::crypto;
+use crate::error::ApiError;
+use crate::events::{BusEvent, ListenerGuard};
+use crate::extract::{ApiJson, DeviceCall, SKEW_SECONDS, check_sdk, parse_json};
+use crate::rp_api::{announce_decided, parse_wire, wire};
+use crate::service::AppState;
+use crate::store::AccountRow;
+use crate::webhook::{self, TrustOutcome};
+
+const MAX_USER_CHARS: usize = 256;
+const MAX_CODE_CHARS: usize = 128;
+const MAX_DEVICE_NAME_CHARS: usize = 100;
+const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+
+fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
+    match push.platform {
+        PushPlatform::None => Ok(()),
+        PushPlatform::Apns | PushPlatform::Fcm => {
+            if push.token.trim().is_empty() {
+                return Err(ApiError::invalid_request(
+                    "`push.token` is required for apns and fcm.",
+                ));
+            }
+            if push.token.len() > MAX_PUSH_TOKEN_CHARS {
+                return Err(ApiError::invalid_request("`push.token` is too long."));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn push_columns(push: Option<&PushRegistration>) -> (String, String, Option<String>) {
+    match push {
+        Some(p) if p.platform != PushPlatform::None => (
+            wire(&p.platform),
+            p.token.trim().to_owned(),
+            p.environment.as_ref().map(wire),
+        ),
+        _ => (wire(&PushPlatform::None), String::new(), None),
+    }
+}
+
+/// `POST /v1/device/pair`.
+pub(crate) async fn pair(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, axum::Json<PairResponse>), ApiError> {
+    check_sdk(&state, request.headers())?;
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let sdk_key = request
+        .headers()
+        .get(SDK_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let invalid_sdk_key = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSdkKey,
+            "The app's SDK key is missing or unknown to this service: check the SDK key the app \
+             is configured with (X-Tapprove-SDK-Key).",
+        )
+    };
+    if sdk_key.is_empty() || sdk_key.len() > 100 {
+        return Err(invalid_sdk_key());
+    }
+    let project = state
+        .0
+        .store
+        .project_by_sdk_key(&sdk_key)
+        .await?
+        .ok_or_else(invalid_sdk_key)?;
+    let now = crate::now();
+    let limits = &state.0.config.limits;
+    let limited = |retry| {
+        tracing::info!(project_id = %project.id, "pairing rate limit hit");
+        ApiError::rate_limited(
+            "Too many pairing attempts; wait a minute and try again.",
+            retry,
+        )
+    };
+    state
+        .0
+        .pair_limiter_ip
+        .check(
+            &format!("{}|{ip}", project.id),
+            limits.pairings_per_minute_per_ip,
+            now,
+        )
+        .map_err(limited)?;
+    state
+        .0
+        .pair_limiter_key
+        .check(&project.id, limits.pairings_per_minute_per_sdk_key, now)
+        .map_err(limited)?;
+
+    let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
+    let user = req.user.trim().to_owned();
+    if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
+        return Err(ApiError::invalid_request(format!(
+            "`user` must be 1 to {MAX_USER_CHARS} characters."
+        )));
+    }
+    if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
+        return Err(ApiError::invalid_request(format!(
+            "`pairing_code` must be 1 to {MAX_CODE_CHARS} characters."
+        )));
+    }
+    if req
+        .device_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "`device_name` must be at most {MAX_DEVICE_NAME_CHARS} characters."
+        )));
+    }
+    if let Some(push) = &req.push {
+        validate_push(push)?;
+    }
+
+    let outcome = webhook::ask_trust(&state, &project, &user, req.pairing_code.trim()).await;
+    if outcome != TrustOutcome::Trusted {
+        tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::PairingRejected,
+            outcome.message(&project.name),
+        ));
+    }
+    let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
+    let (platform, token, environment) = push_columns(req.push.as_ref());
+    let now = crate::now();
+    state
+        .0
+        .store
+        .insert_account(&AccountRow {
+            id: account_id.clone(),
+            project_id: project.id.clone(),
+            user_name: user.clone(),
+            public_key: req.public_key.to_base64url(),
+            device_name: req.device_name.clone(),
+            push_platform: platform,
+            push_token: token,
+            push_environment: environment,
+            push_registered_at: now,
+            created_at: now,
+            unpaired_at: None,
+        })
+        .await?;
+    tracing::info!(project_id = %project.id, account_id = %account_id, "device paired");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(PairResponse {
+            account_id,
+            project_id: project.id,
+            project_name: project.name,
+            user,
+            service_key: state.0.service_public.clone(),
+            server_time: now,
+        }),
+    ))
+}
+
+/// `PUT /v1/device/push-token`.
+pub(crate) async fn push_token(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<StatusCode, ApiError> {
+    let reg: PushRegistration = parse_json(&call.body)?;
+    validate_push(&reg)?;
+    let (platform, token, environment) = push_columns(Some(&reg));
+    if !state
+        .0
+        .store
+        .update_push(
+            &call.account.id,
+            &platform,
+            &token,
+            environment.as_deref(),
+            crate::now(),
+        )
+        .await?
+    {
+        return Err(ApiError::not_paired());
+    }
+    tracing::info!(account_id = %call.account.id, platform = %platform, "push registration updated");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/device`.
+pub(crate) async fn unpair(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<StatusCode, ApiError> {
+    if !state.0.store.unpair(&call.account.id, crate::now()).await? {
+        return Err(ApiError::not_paired());
+    }
+    state.0.bus.publish(BusEvent::Unpaired {
+        account_id: call.account.id.clone(),
+    });
+    tracing::info!(account_id = %call.account.id, "device unpaired");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/device/pending`.
+pub(crate) async fn pending(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<axum::Json<PendingResponse>, ApiError> {
+    let challenges = state
+        .0
+        .store
+        .pending_challenges(&call.account.id, crate::now())
+        .await?;
+    Ok(axum::Json(PendingResponse { challenges }))
+}
+
+fn answer_refused(e: &ProtocolError) -> ApiError {
+    match e {
+        ProtocolError::Expired | ProtocolError::NotYetValid => ApiError::bad_signature(
+            "The answer's time is more than 60 s away from the service clock: correct the device \
+             clock (use the service's Date header) and answer again.",
+        ),
+        ProtocolError::UnsupportedVersion(v) => ApiError::bad_signature(format!(
+            "The answer uses protocol version {v}, which this service does not speak."
+        )),
+        other => ApiError::bad_signature(format!("The answer does not verify: {other}.")),
+    }
+}
+
+/// `POST /v1/device/answers` (PROTOCOL.md §7).
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<axum::Json<AnswerResponse>, ApiError> {
+    check_sdk(&state, request.headers())?;
+    let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
+    // 1. The account, and the answer verified with its stored key.
+    let (session_id, account_id) = Answer::peek_ids(&token).map_err(|e| answer_refused(&e))?;
+    let account = match state.0.store.account(&account_id).await? {
+        Some(a) if a.unpaired_at.is_none() => a,
+        _ => return Err(ApiError::not_paired()),
+    };
+    let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
+        tracing::error!(account_id = %account.id, "stored device key is invalid");
+        ApiError::internal()
+    })?;
+    let now = crate::now();
+    let answer = Answer::verify(&token, &key, now, SKEW_SECONDS).map_err(|e| {
+        tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
+        answer_refused(&e)
+    })?;
+    debug_assert_eq!(answer.session_id, session_id);
+    // 2. The session, for this account's project and user, and this device's nonce.
+    let session = state
+        .0
+        .store
+        .session(&answer.session_id)
+        .await?
+        .filter(|s| s.project_id == account.project_id && s.user_name == account.user_name)
+        .ok_or_else(ApiError::session_not_found)?;
+    let asked = state
+        .0
+        .store
+        .session_device(&session.id, &account.id)
+        .await?;
+    let nonce_ok =
+        asked.is_some_and(|d| crypto::ct_eq(d.nonce.as_bytes(), answer.nonce.as_bytes()));
+    if !nonce_ok {
+        tracing::info!(session_id = %session.id, account_id = %account.id, "answer nonce mismatch");
+        return Err(ApiError::bad_signature(
+            "The answer's nonce does not match the challenge sent to this device.",
+        ));
+    }
+    // 3. Final or expired.
+    let expired = || {
+        ApiError::new(
+            StatusCode::GONE,
+            ErrorCode::Expired,
+            "This login request expired before the answer arrived.",
+        )
+    };
+    let already = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::AlreadyDecided,
+            "This login request was already decided.",
+        )
+    };
+    let final_error = |status: &str| {
+        if status == SessionStatus::Expired.as_str() {
+            expired()
+        } else {
+            already()
+        }
+    };
+    if session.status != SessionStatus::Sent.as_str() {
+        return Err(final_error(&session.status));
+    }
+    if session.expires_at < now {
+        if state.0.store.expire_one(&session.id, now).await? {
+            announce_decided(&state, &session.id, SessionStatus::Expired).await;
+        }
+        return Err(expired());
+    }
+    // 4. Decide, conditionally on the session still being `sent`.
+    let (status, reason) = match answer.decision {
+        Decision::Approve => {
+            let mode =
+                parse_wire::<PresenceMode>(&session.presence_mode).unwrap_or(PresenceMode::Choose);
+            let right = match (mode, &session.presence_code) {
+                (PresenceMode::None, _) => true,
+                (_, Some(code)) => answer
+                    .presence_answer
+                    .as_deref()
+                    .is_some_and(|a| crypto::ct_eq(a.trim().as_bytes(), code.as_bytes())),
+                (_, None) => false,
+            };
+            if right {
+                (SessionStatus::Accepted, SessionReason::Approved)
+            } else {
+                (SessionStatus::Rejected, SessionReason::WrongNumber)
+            }
+        }
+        Decision::Deny => match answer.deny_reason {
+            Some(DenyReason::NotMe) => (SessionStatus::Rejected, SessionReason::FraudReported),
+            _ => (SessionStatus::Rejected, SessionReason::UserDenied),
+        },
+    };
+    let won = state
+        .0
+        .store
+        .decide(
+            &session.id,
+            status.as_str(),
+            &wire(&reason),
+            now,
+            Some(&account.id),
+            Some(now),
+        )
+        .await?;
+    if !won {
+        let current = state
+            .0
+            .store
+            .session(&session.id)
+            .await?
+            .ok_or_else(ApiError::session_not_found)?;
+        return Err(final_error(&current.status));
+    }
+    tracing::info!(
+        session_id = %session.id, account_id = %account.id,
+        status = status.as_str(), reason = %wire(&reason), "session decided"
+    );
+    announce_decided(&state, &session.id, status).await;
+    Ok(axum::Json(AnswerResponse {
+        session_id: session.id,
+        status,
+        reason: Some(reason),
+    }))
+}
+
+/// State of one event stream.
+struct EventStream {
+    state: AppState,
+    account_id: String,
+    backlog: std::collections::VecDeque<Event>,
+    rx: tokio::sync::broadcast::Receiver<BusEvent>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    _guard: ListenerGuard,
+}
+
+fn challenge_event(jws: &str) -> Event {
+    Event::default().event("challenge").data(jws)
+}
+
+fn decided_event(session_id: &str, status: SessionStatus) -> Option<Event> {
+    let data = serde_json::to_string(&DecidedEvent {
+        session_id: session_id.to_owned(),
+        status,
+    })
+    .ok()?;
+    Some(Event::default().event("decided").data(data))
+}
+
+impl EventStream {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                return Some(e);
+            }
+            tokio::select! {
+                event = self.rx.recv() => match event {
+                    Ok(BusEvent::Challenge { account_id, jws }) if account_id == self.account_id => {
+                        return Some(challenge_event(&jws));
+                    }
+                    Ok(BusEvent::Decided { session_id, status, account_ids })
+                        if account_ids.iter().any(|a| *a == self.account_id) =>
+                    {
+                        if let Some(e) = decided_event(&session_id, status) {
+                            return Some(e);
+                        }
+                    }
+                    Ok(BusEvent::Unpaired { account_id }) if account_id == self.account_id => return None,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        // Missed events: resend what is pending (devices deduplicate by session).
+                        let pending = self
+                            .state
+                            .0
+                            .store
+                            .pending_challenges(&self.account_id, crate::now())
+                            .await
+                            .unwrap_or_default();
+                        self.backlog.extend(pending.iter().map(|j| challenge_event(j)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = crate::events::stopped(&mut self.stop) => return None,
+            }
+        }
+    }
+}
+
+/// `GET /v1/device/events` (SSE): pending challenges first, then live `challenge` and
+/// `decided` events, with `: keep-alive` comments.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Subscribe before reading pending, so nothing falls between the two.
+    let rx = state.0.bus.subscribe();
+    let guard = state.0.bus.listen(&call.account.id);
+    let pending = state
+        .0
+        .store
+        .pending_challenges(&call.account.id, crate::now())
+        .await?;
+    tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
+    let keep_alive = state.0.config.event_keep_alive;
+    let stream = EventStream {
+        stop: state.0.shutdown.clone(),
+        state,
+        account_id: call.account.id,
+        backlog: pending.iter().map(|j| challenge_event(j)).collect(),
+        rx,
+        _guard: guard,
+    };
+    let stream = futures_util::stream::unfold(stream, |mut s| async move {
+        let event = s.next().await?;
+        Some((Ok::<_, Infallible>(event), s))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive")))
+}

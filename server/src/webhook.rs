@@ -1,0 +1,159 @@
+//! The trust webhook (PROTOCOL.md §8): asks the relying party whether a pairing code is valid
+//! for a user. Fails closed: only a `200` trusts.
+
+use axum::http::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde::Serialize;
+
+use crate::service::AppState;
+use crate::store::ProjectRow;
+use crate::{admin, crypto};
+
+/// What the relying party said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TrustOutcome {
+    /// `200`.
+    Trusted,
+    /// Another status: the code was not accepted.
+    Rejected(StatusCode),
+    /// A `3xx`: never followed.
+    Redirected(StatusCode),
+    /// No answer within the timeout.
+    TimedOut,
+    /// Connection or TLS failure.
+    Unreachable,
+    /// The trust URL or credentials are unusable (operator error).
+    Misconfigured(&'static str),
+}
+
+impl TrustOutcome {
+    /// A message for the device, saying which case it is and what to do.
+    pub(crate) fn message(&self, project_name: &str) -> String {
+        match self {
+            Self::Trusted => "Trusted.".into(),
+            Self::Rejected(status) => format!(
+                "{project_name} did not accept this pairing code (HTTP {}). Check the code and the \
+                 user name, or get a new code from {project_name}, then try again.",
+                status.as_u16()
+            ),
+            Self::Redirected(status) => format!(
+                "{project_name}'s trust webhook answered with a redirect (HTTP {}), which is never \
+                 followed, so the pairing was refused. The site operator must configure the \
+                 exact webhook URL.",
+                status.as_u16()
+            ),
+            Self::TimedOut => format!(
+                "{project_name} did not answer the pairing check in time, so the pairing was \
+                 refused. Try again later; if it keeps failing, contact {project_name}."
+            ),
+            Self::Unreachable => format!(
+                "{project_name}'s trust webhook could not be reached, so the pairing was refused. \
+                 Try again later; if it keeps failing, contact {project_name}."
+            ),
+            Self::Misconfigured(why) => format!(
+                "{project_name}'s pairing check is misconfigured on the service ({why}), so the \
+                 pairing was refused. Contact {project_name}."
+            ),
+        }
+    }
+
+    /// Short label for logs.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            Self::Trusted => "trusted",
+            Self::Rejected(_) => "rejected",
+            Self::Redirected(_) => "redirected",
+            Self::TimedOut => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Misconfigured(_) => "misconfigured",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TrustBody<'a> {
+    user: &'a str,
+    challenge: &'a str,
+}
+
+/// POSTs `{"user", "challenge"}` with Basic auth and Standard Webhooks headers.
+pub(crate) async fn ask_trust(
+    state: &AppState,
+    project: &ProjectRow,
+    user: &str,
+    pairing_code: &str,
+) -> TrustOutcome {
+    let url = match url::Url::parse(&project.trust_url) {
+        Ok(u) => u,
+        Err(_) => return TrustOutcome::Misconfigured("invalid trust URL"),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http"
+            if admin::is_loopback_host(&url)
+                && state.0.config.allow_insecure_webhooks_on_loopback => {}
+        _ => return TrustOutcome::Misconfigured("the trust URL must use https"),
+    }
+    let (password, secret) = match admin::unseal_webhook_credentials(&state.0.seal_key, project) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
+            return TrustOutcome::Misconfigured("webhook credentials cannot be read");
+        }
+    };
+    let body = match serde_json::to_vec(&TrustBody {
+        user,
+        challenge: pairing_code,
+    }) {
+        Ok(b) => b,
+        Err(_) => return TrustOutcome::Misconfigured("cannot encode the request"),
+    };
+    let msg_id = match crypto::new_id("msg_") {
+        Ok(id) => id,
+        Err(_) => return TrustOutcome::Misconfigured("no randomness"),
+    };
+    let timestamp = crate::now();
+    let signature = match crypto::webhook_signature(secret.expose(), &msg_id, timestamp, &body) {
+        Ok(s) => s,
+        Err(_) => return TrustOutcome::Misconfigured("webhook secret unusable"),
+    };
+    let basic = {
+        use base64::Engine as _;
+        let creds = zeroize::Zeroizing::new(format!(
+            "{}:{}",
+            project.webhook_username,
+            password.expose()
+        ));
+        zeroize::Zeroizing::new(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(creds.as_bytes())
+        ))
+    };
+    let result = state
+        .0
+        .http
+        .post(url)
+        .header(AUTHORIZATION, basic.as_str())
+        .header(CONTENT_TYPE, "application/json")
+        .header("webhook-id", &msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(resp) => {
+            let status =
+                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            if status == StatusCode::OK {
+                TrustOutcome::Trusted
+            } else if status.is_redirection() {
+                TrustOutcome::Redirected(status)
+            } else {
+                TrustOutcome::Rejected(status)
+            }
+        }
+        Err(e) if e.is_timeout() => TrustOutcome::TimedOut,
+        Err(_) => TrustOutcome::Unreachable,
+    }
+}
