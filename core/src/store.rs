@@ -97,7 +97,9 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens (creating if needed) the store directory and restricts it to the current user.
+    /// Opens (creating if needed) the store directory and restricts it to the current user
+    /// (`chmod 0700` on Unix, also when it already exists): give it a directory of its own,
+    /// such as `~/.tapprove`, never a shared one.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let mut builder = fs::DirBuilder::new();
