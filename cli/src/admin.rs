@@ -1,0 +1,174 @@
+//! `tapprove admin project create | list | rotate-webhook`: operator actions on the service
+//! database (the same `--database` and seal key as `tapprove serve`).
+
+use std::path::PathBuf;
+
+use tapprove_server::{SealKey, admin};
+
+use crate::error::CliError;
+use crate::serve::load_config;
+
+/// `tapprove admin …`
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Manage relying-party projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+}
+
+/// `tapprove admin project …`
+#[derive(Debug, clap::Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; prints its API key, SDK key and webhook credentials (shown once).
+    Create {
+        /// Display name, shown on phones (e.g. "Demo Bank").
+        #[arg(long)]
+        name: String,
+        /// The site's trust webhook, e.g. https://bank.example/users/trust (http only on loopback).
+        #[arg(long)]
+        trust_url: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List projects (no secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replace a project's webhook password and signing secret; prints the new ones.
+    RotateWebhook {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// Which database, as for `tapprove serve`.
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Database URL [default: sqlite://tapprove.db?mode=rwc; env TAPPROVE_DATABASE_URL].
+    #[arg(long)]
+    pub database: Option<String>,
+    /// TOML configuration file (for seal_key) [env TAPPROVE_SEAL_KEY].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl DbArgs {
+    fn resolve(&self, need_seal_key: bool) -> Result<(String, Option<SealKey>), CliError> {
+        let cfg = load_config(self.config.as_deref(), self.database.as_deref())?;
+        if need_seal_key && cfg.seal_key.is_none() {
+            return Err(tapprove_server::ServiceError::MissingSealKey.into());
+        }
+        Ok((cfg.database_url, cfg.seal_key))
+    }
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Other(format!("cannot print JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Runs an admin command.
+pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
+    let AdminCommand::Project(cmd) = cmd;
+    match cmd {
+        ProjectCommand::Create {
+            name,
+            trust_url,
+            json,
+            db,
+        } => {
+            let (url, seal) = db.resolve(true)?;
+            let seal = seal.ok_or(tapprove_server::ServiceError::MissingSealKey)?;
+            let creds = admin::create_project(&url, &seal, &name, &trust_url).await?;
+            if json {
+                return json_line(&creds);
+            }
+            println!("Created project {name:?} ({}).", creds.project_id);
+            println!(
+                "The secrets below are shown only this once: put them into the site's configuration now."
+            );
+            println!(
+                "  API key (site server, secret):      {}",
+                creds.api_key.expose()
+            );
+            println!("  SDK key (apps, public):             {}", creds.sdk_key);
+            println!(
+                "  Webhook Basic user name:            {}",
+                creds.webhook_username
+            );
+            println!(
+                "  Webhook Basic password (secret):    {}",
+                creds.webhook_password.expose()
+            );
+            println!(
+                "  Webhook signing secret (secret):    {}",
+                creds.webhook_secret.expose()
+            );
+            Ok(())
+        }
+        ProjectCommand::List { json, db } => {
+            let (url, _) = db.resolve(false)?;
+            let projects = admin::list_projects(&url).await?;
+            if json {
+                return json_line(&projects);
+            }
+            if projects.is_empty() {
+                println!(
+                    "No projects yet; create one with `tapprove admin project create --name NAME --trust-url URL`."
+                );
+                return Ok(());
+            }
+            println!(
+                "{:<32} {:<20} {:<31} TRUST URL",
+                "PROJECT", "NAME", "SDK KEY"
+            );
+            for p in projects {
+                println!(
+                    "{:<32} {:<20} {:<31} {}",
+                    p.project_id, p.name, p.sdk_key, p.trust_url
+                );
+            }
+            Ok(())
+        }
+        ProjectCommand::RotateWebhook { project, json, db } => {
+            let (url, seal) = db.resolve(true)?;
+            let seal = seal.ok_or(tapprove_server::ServiceError::MissingSealKey)?;
+            let creds = admin::rotate_webhook_credentials(&url, &seal, &project).await?;
+            if json {
+                return json_line(&creds);
+            }
+            println!(
+                "Rotated the webhook credentials of {}. Update the site now: pairing fails until it uses these.",
+                creds.project_id
+            );
+            println!(
+                "  Webhook Basic user name:            {}",
+                creds.webhook_username
+            );
+            println!(
+                "  Webhook Basic password (secret):    {}",
+                creds.webhook_password.expose()
+            );
+            println!(
+                "  Webhook signing secret (secret):    {}",
+                creds.webhook_secret.expose()
+            );
+            Ok(())
+        }
+    }
+}

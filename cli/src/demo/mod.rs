@@ -1,0 +1,214 @@
+//! `tapprove demo`: the service and the Demo Bank website on 127.0.0.1, with everything kept in
+//! one data directory (SQLite database, seal key, the site's users and project credentials).
+
+pub mod code;
+pub mod pages;
+pub mod site;
+pub mod store;
+pub mod webhook;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tapprove_server::{SealKey, Service, ServiceConfig, admin};
+
+use crate::error::CliError;
+use crate::secret::Secret;
+use site::{SiteConfig, shell_quote};
+use store::write_private;
+use webhook::WebhookCredentials;
+
+/// Options of `tapprove demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Data directory (database, seal key, site users).
+    #[arg(long, default_value = "./tapprove-data")]
+    pub data: PathBuf,
+    /// Port of the Tapprove service on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port_service: u16,
+    /// Port of the demo website on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 3000)]
+    pub port_site: u16,
+}
+
+/// The demo project's credentials, saved (0600) in the data directory because the service
+/// shows them only once.
+#[derive(Serialize, Deserialize)]
+struct DemoProject {
+    project_id: String,
+    trust_url: String,
+    api_key: String,
+    sdk_key: String,
+    webhook_username: String,
+    webhook_password: String,
+    webhook_secret: String,
+}
+
+const PROJECT_NAME: &str = "Demo Bank";
+
+fn create_data_dir(dir: &Path) -> Result<PathBuf, CliError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+        .map_err(|e| CliError::io("create", dir, e, "choose another --data directory"))?;
+    std::fs::canonicalize(dir)
+        .map_err(|e| CliError::io("resolve", dir, e, "choose another --data directory"))
+}
+
+/// Reads the seal key from `DIR/seal.key`, generating it (0600) on first run.
+fn seal_key(dir: &Path) -> Result<SealKey, CliError> {
+    let path = dir.join("seal.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(SealKey::from_base64(&zeroize::Zeroizing::new(text))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SealKey::generate()?;
+            write_private(&path, key.secret_base64().as_bytes()).map_err(|e| {
+                CliError::io("write", &path, e, "check the data directory's permissions")
+            })?;
+            Ok(key)
+        }
+        Err(e) => Err(CliError::io(
+            "read",
+            &path,
+            e,
+            "check the data directory's permissions",
+        )),
+    }
+}
+
+/// The demo project: reused from `DIR/demo-project.json` when it still exists in the database
+/// with the same trust URL, created otherwise.
+async fn demo_project(
+    dir: &Path,
+    db: &str,
+    seal: &SealKey,
+    trust_url: &str,
+) -> Result<DemoProject, CliError> {
+    let path = dir.join("demo-project.json");
+    let existing = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<DemoProject>(&b).ok());
+    let projects = admin::list_projects(db).await?;
+    if let Some(p) = existing {
+        if p.trust_url == trust_url && projects.iter().any(|x| x.project_id == p.project_id) {
+            return Ok(p);
+        }
+        eprintln!(
+            "tapprove demo: the website's address changed (or the database was reset); creating a new project, so pair your device again"
+        );
+    }
+    let creds = admin::create_project(db, seal, PROJECT_NAME, trust_url).await?;
+    let project = DemoProject {
+        project_id: creds.project_id.clone(),
+        trust_url: trust_url.to_owned(),
+        api_key: creds.api_key.expose().to_owned(),
+        sdk_key: creds.sdk_key.clone(),
+        webhook_username: creds.webhook_username.clone(),
+        webhook_password: creds.webhook_password.expose().to_owned(),
+        webhook_secret: creds.webhook_secret.expose().to_owned(),
+    };
+    let json = serde_json::to_vec_pretty(&project)
+        .map_err(|e| CliError::Other(format!("cannot save the demo project: {e}")))?;
+    write_private(&path, &json)
+        .map_err(|e| CliError::io("write", &path, e, "check the data directory's permissions"))?;
+    Ok(project)
+}
+
+async fn bind(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListener, CliError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::Other(format!(
+            "cannot listen on {addr} for the {what}: {e}; stop the other program using it or pass {flag} with another port (0 = any free port)"
+        ))
+    })
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+    let dir = create_data_dir(&args.data)?;
+    let seal = seal_key(&dir)?;
+    let db = format!("sqlite://{}?mode=rwc", dir.join("tapprove.db").display());
+
+    // The site's port must be known before the project (its trust URL) is created.
+    let site_listener = bind(args.port_site, "demo website", "--port-site").await?;
+    let site_addr = site_listener
+        .local_addr()
+        .map_err(|e| CliError::Other(format!("cannot read the website's address: {e}")))?;
+    let site_url = format!("http://{site_addr}");
+    let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
+
+    // Check the service port first for a clearer message than the server's own.
+    drop(bind(args.port_service, "Tapprove service", "--port-service").await?);
+    let config = ServiceConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], args.port_service)),
+        database_url: db,
+        seal_key: Some(seal),
+        ..ServiceConfig::default()
+    };
+    let service = Service::start(config).await?;
+    let service_url = format!("http://{}", service.local_addr());
+
+    let exe = std::env::current_exe().map_or_else(
+        |_| "tapprove".to_owned(),
+        |p| shell_quote(&p.to_string_lossy()),
+    );
+    let device_store = dir.join("device");
+    let cfg = SiteConfig {
+        service_url: service_url.clone(),
+        public_url: site_url.clone(),
+        api_key: Secret::new(project.api_key),
+        sdk_key: project.sdk_key.clone(),
+        webhook: WebhookCredentials {
+            username: Secret::new(project.webhook_username),
+            password: Secret::new(project.webhook_password),
+            secret: Secret::new(project.webhook_secret),
+        },
+        state_file: dir.join("site.json"),
+        tapprove_cmd: exe,
+        device_store,
+    };
+    let listen_cmd = cfg.listen_command();
+    let pair_cmd = cfg.pair_command("YOUR_NAME", "XXXX-XXXX");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut site_task = tokio::spawn(site::serve(site_listener, cfg, async move {
+        let _ = stop_rx.await;
+    }));
+
+    let data = shell_quote(&dir.to_string_lossy());
+    println!(
+        "\nTapprove demo is running (data in {data}).\n\n  Website: {site_url}\n  Service: {service_url}\n\n\
+1. Open {site_url} in a browser and sign up. The next page shows a pairing code.\n\
+2. In a second terminal, pair the terminal authenticator (the page shows this command\n   with your user name and code filled in):\n\n     {pair_cmd}\n\n\
+3. Then let it answer logins:\n\n     {listen_cmd}\n\n\
+4. Log in on the website and pick the number it shows.\n\nPress Ctrl-C to stop.\n"
+    );
+    let _ = std::io::stdout().flush();
+
+    tokio::select! {
+        () = crate::serve::shutdown_signal() => {}
+        r = &mut site_task => {
+            // The site stopped by itself: that is a failure.
+            service.shutdown().await.ok();
+            return match r {
+                Ok(Ok(())) => Err(CliError::Other("the demo website stopped unexpectedly".into())),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(CliError::Other(format!("the demo website crashed: {e}"))),
+            };
+        }
+    }
+    eprintln!("tapprove demo: stopping");
+    let _ = stop_tx.send(());
+    // Open long-polls hold the site for up to 25 s; do not wait for them.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), site_task).await;
+    service.shutdown().await?;
+    Ok(())
+}

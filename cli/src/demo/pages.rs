@@ -1,0 +1,283 @@
+//! Server-rendered HTML of the demo site. No external resources: CSS and the little JavaScript
+//! are inline.
+
+use std::fmt::Write;
+
+use super::store::Flash;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = r#"
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f3f5f9;color:#1c2333}
+header{background:#0b3d91;color:#fff;padding:14px 28px;display:flex;align-items:center;justify-content:space-between}
+header a{color:#fff;text-decoration:none}.brand{font-weight:700;font-size:20px;letter-spacing:.3px}
+header nav a,header nav button{margin-left:18px;color:#dfe7ff;background:none;border:0;font:inherit;cursor:pointer;padding:0}
+main{max-width:720px;margin:36px auto;padding:0 20px}
+.card{background:#fff;border-radius:12px;box-shadow:0 2px 10px rgba(10,30,80,.08);padding:28px 32px;margin-bottom:20px}
+h1{font-size:26px;margin:0 0 12px}h2{font-size:19px;margin:18px 0 8px}
+label{display:block;margin:14px 0 4px;font-weight:600}
+input[type=text],input[type=password]{width:100%;padding:10px 12px;border:1px solid #c5cbd8;border-radius:8px;font-size:16px}
+button.primary,a.button{display:inline-block;margin-top:18px;background:#0b3d91;color:#fff;border:0;border-radius:8px;padding:11px 20px;font-size:16px;cursor:pointer;text-decoration:none}
+button.secondary{margin-top:18px;background:#e7ebf3;color:#1c2333;border:0;border-radius:8px;padding:11px 20px;font-size:16px;cursor:pointer}
+.flash{border-radius:10px;padding:14px 18px;margin-bottom:20px}.flash.ok{background:#e3f6e8;color:#155d27}
+.flash.warn{background:#fff4d6;color:#6b4d00}.flash.danger{background:#fde4e4;color:#8a1111}
+.code{font:700 40px/1.2 ui-monospace,SFMono-Regular,Menlo,monospace;letter-spacing:4px;color:#0b3d91}
+.number{font:800 96px/1 ui-monospace,SFMono-Regular,Menlo,monospace;color:#0b3d91;text-align:center;margin:18px 0}
+.muted{color:#5b6478;font-size:14px}pre{background:#0f1729;color:#d6e2ff;padding:12px 14px;border-radius:8px;overflow-x:auto;font-size:13px;white-space:pre-wrap;word-break:break-all}
+.pair{display:flex;gap:28px;align-items:flex-start;flex-wrap:wrap}.qr svg{width:210px;height:210px}
+.center{text-align:center}.balance{font-size:34px;font-weight:700}table{width:100%;border-collapse:collapse}
+td{padding:8px 0;border-bottom:1px solid #eef0f5}td.amt{text-align:right;font-variant-numeric:tabular-nums}
+.spinner{display:inline-block;width:18px;height:18px;border:3px solid #c5cbd8;border-top-color:#0b3d91;border-radius:50%;animation:spin 1s linear infinite;vertical-align:middle;margin-right:8px}
+@keyframes spin{to{transform:rotate(360deg)}}
+"#;
+
+/// The page frame: header with navigation, an optional flash message, and `body`.
+pub fn layout(title: &str, user: Option<&str>, flash: Option<&Flash>, body: &str) -> String {
+    let nav = match user {
+        Some(u) => format!(
+            r#"<span>{}</span><a href="/account">Account</a><a href="/pair">Pair a new device</a>
+<form method="post" action="/logout" style="display:inline"><button type="submit" id="logout">Log out</button></form>"#,
+            esc(u)
+        ),
+        None => r#"<a href="/login">Log in</a><a href="/signup">Sign up</a>"#.to_owned(),
+    };
+    let flash = flash.map_or(String::new(), |f| {
+        format!(
+            r#"<div class="flash {}" id="flash"><strong>{}</strong><br>{}</div>"#,
+            f.kind,
+            esc(&f.title),
+            esc(&f.message)
+        )
+    });
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>{} · Demo Bank</title>
+<style>{CSS}</style></head><body><header><a class="brand" href="/">🏦 Demo Bank</a><nav>{nav}</nav></header>
+<main>{flash}{body}</main></body></html>"#,
+        esc(title)
+    )
+}
+
+/// Home page.
+pub fn home(user: Option<&str>, flash: Option<&Flash>) -> String {
+    let body = match user {
+        Some(u) => format!(
+            r#"<div class="card"><h1>Hello, {}</h1><p>You are logged in.</p><a class="button" href="/account">Go to your account</a></div>"#,
+            esc(u)
+        ),
+        None => r#"<div class="card"><h1>Welcome to Demo Bank</h1>
+<p>This site logs you in with your password <em>and</em> a tap on your paired phone: the login
+page shows a number, your phone shows three, and you pick the one that matches.</p>
+<a class="button" href="/signup">Sign up</a> &nbsp; <a class="button" href="/login">Log in</a></div>"#
+            .to_owned(),
+    };
+    layout("Home", user, flash, &body)
+}
+
+/// Sign-up form.
+pub fn signup(flash: Option<&Flash>, user: &str) -> String {
+    let body = format!(
+        r#"<div class="card"><h1>Create your account</h1><form method="post" action="/signup">
+<label for="user">User name</label><input type="text" id="user" name="user" value="{}" autocomplete="username" required pattern="[a-z0-9._\-]{{1,32}}" title="1-32 characters: a-z, 0-9, dot, dash, underscore">
+<label for="password">Password (at least 8 characters)</label><input type="password" id="password" name="password" autocomplete="new-password" required minlength="8">
+<button class="primary" type="submit" id="signup">Sign up</button></form></div>"#,
+        esc(user)
+    );
+    layout("Sign up", None, flash, &body)
+}
+
+/// Login form.
+pub fn login(flash: Option<&Flash>, user: &str) -> String {
+    let body = format!(
+        r#"<div class="card"><h1>Log in</h1><form method="post" action="/login">
+<label for="user">User name</label><input type="text" id="user" name="user" value="{}" autocomplete="username" required>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+<button class="primary" type="submit" id="login">Log in</button></form>
+<p class="muted">No account yet? <a href="/signup">Sign up</a>.</p></div>"#,
+        esc(user)
+    );
+    layout("Log in", None, flash, &body)
+}
+
+/// What the pairing page shows.
+pub struct PairingView<'a> {
+    /// The user being paired.
+    pub user: &'a str,
+    /// Canonical pairing code.
+    pub code: &'a str,
+    /// Display form `XXXX-XXXX`.
+    pub code_display: &'a str,
+    /// `tapprove://pair?…`
+    pub enrollment_uri: &'a str,
+    /// Inline SVG QR code of the URI.
+    pub qr_svg: &'a str,
+    /// The exact terminal command.
+    pub pair_command: &'a str,
+    /// Logged in (pairing another device) or just signed up.
+    pub logged_in: bool,
+}
+
+/// Pairing code, QR code and the terminal command; waits for the pairing via long-poll.
+pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>) -> String {
+    let next = if v.logged_in { "/account" } else { "/login" };
+    let body = format!(
+        r#"<div class="card"><h1>Pair your phone</h1>
+<p>Open the authenticator and enter user name <strong>{user}</strong> and this one-time code
+(valid 10 minutes, one use), or scan the QR code.</p>
+<div class="pair"><div><div class="muted">Pairing code</div><div class="code" id="pairing-code" data-code="{code}">{display}</div>
+<div class="muted" style="margin-top:14px">User name</div><div><strong id="pairing-user">{user}</strong></div>
+<div id="pair-state" class="muted" style="margin-top:18px"><span class="spinner"></span>Waiting for your phone…</div></div>
+<div class="qr" title="Enrollment QR code">{qr}</div></div>
+<h2>Enrollment URI</h2><pre id="enrollment-uri">{uri}</pre>
+<h2>Terminal authenticator</h2><p class="muted">No phone at hand? In a second terminal run:</p>
+<pre id="pair-command">{cmd}</pre>
+<a class="button" href="{next}" id="continue">Continue</a></div>
+<script>
+(async function(){{for(let i=0;i<60;i++){{try{{const r=await fetch('/pair/status',{{cache:'no-store'}});const j=await r.json();
+if(j.paired){{const s=document.getElementById('pair-state');s.className='flash ok';s.textContent='Phone paired. You can now log in with it.';return;}}
+if(j.gone)return;}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
+</script>"#,
+        user = esc(v.user),
+        code = esc(v.code),
+        display = esc(v.code_display),
+        qr = v.qr_svg,
+        uri = esc(v.enrollment_uri),
+        cmd = esc(v.pair_command),
+    );
+    layout(
+        "Pair your phone",
+        v.logged_in.then_some(v.user),
+        flash,
+        &body,
+    )
+}
+
+/// Offer to pair one more device (logged in, no code shown yet).
+pub fn pair_offer(user: &str, devices: u32, flash: Option<&Flash>) -> String {
+    let body = format!(
+        r#"<div class="card"><h1>Pair a new device</h1><p>Devices paired from this site: {devices}.</p>
+<p>Get a fresh one-time code to pair another phone or terminal authenticator.</p>
+<form method="post" action="/pair"><button class="primary" type="submit" id="new-code">Get a pairing code</button></form></div>"#
+    );
+    layout("Pair a new device", Some(user), flash, &body)
+}
+
+/// "Choose NN on your phone": waits for the decision through the site's long-poll endpoint.
+pub fn login_wait(
+    user: &str,
+    code: Option<&str>,
+    seconds_left: i64,
+    listen_command: &str,
+) -> String {
+    let mut body = String::from(r#"<div class="card center"><h1>Check your phone</h1>"#);
+    match code {
+        Some(c) => {
+            let _ = write!(
+                body,
+                r#"<p>We sent a login request to the phone paired with <strong>{}</strong>. Choose this number on it:</p>
+<div class="number" id="presence-code">{}</div>"#,
+                esc(user),
+                esc(c)
+            );
+        }
+        None => {
+            let _ = write!(
+                body,
+                r#"<p>Approve the request on the phone paired with <strong>{}</strong>.</p>"#,
+                esc(user)
+            );
+        }
+    }
+    let _ = write!(
+        body,
+        r#"<p id="wait-state"><span class="spinner"></span>Waiting for your answer… <span id="countdown">{seconds_left}</span> s left</p>
+<noscript><form method="get" action="/login/check"><button class="primary" type="submit">I answered on my phone</button></form></noscript>
+<form method="post" action="/login/cancel"><button class="secondary" type="submit" id="cancel">Cancel</button></form>
+<p class="muted">Terminal authenticator: <code>{}</code></p></div>
+<script>
+let left={seconds_left};const cd=document.getElementById('countdown');
+setInterval(()=>{{if(left>0){{left--;cd.textContent=left;}}}},1000);
+(async function(){{for(;;){{try{{const r=await fetch('/login/status',{{cache:'no-store'}});const j=await r.json();
+if(j.state!=='pending'){{location.href=j.next;return;}}}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
+</script>"#,
+        esc(listen_command)
+    );
+    layout("Check your phone", None, None, &body)
+}
+
+/// The restricted page.
+pub fn account(user: &str, flash: Option<&Flash>) -> String {
+    let body = format!(
+        r#"<div class="card" id="restricted"><h1>Your accounts</h1><p class="muted">Signed in as <strong>{}</strong> with password + phone.</p>
+<div class="muted">Current account</div><div class="balance">€ 12,480.55</div>
+<h2>Recent activity</h2><table>
+<tr><td>Salary — ACME Corp</td><td class="amt">+ € 3,200.00</td></tr>
+<tr><td>Rent</td><td class="amt">− € 1,150.00</td></tr>
+<tr><td>Groceries</td><td class="amt">− € 84.37</td></tr></table></div>"#,
+        esc(user)
+    );
+    layout("Account", Some(user), flash, &body)
+}
+
+/// A result page (login refused, expired, …) with a way back.
+pub fn message(title: &str, user: Option<&str>, flash: &Flash, link: (&str, &str)) -> String {
+    let body = format!(
+        r#"<a class="button" href="{}" id="again">{}</a>"#,
+        esc(link.0),
+        esc(link.1)
+    );
+    layout(title, user, Some(flash), &body)
+}
+
+/// The QR code of `data` as inline SVG (no XML declaration).
+pub fn qr_svg(data: &str) -> String {
+    match qrcode::QrCode::new(data.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(210, 210)
+                .quiet_zone(true)
+                .build();
+            match svg.find("<svg") {
+                Some(i) => svg[i..].to_owned(),
+                None => svg,
+            }
+        }
+        Err(_) => String::from("<p class=\"muted\">(QR code unavailable: the URI is too long)</p>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let page = home(Some("<script>"), None);
+        assert!(page.contains("&lt;script&gt;") && !page.contains("<span><script>"));
+    }
+
+    #[test]
+    fn qr_is_inline_svg() {
+        let svg = qr_svg("tapprove://pair?server=http%3A%2F%2F127.0.0.1%3A8080&user=alice");
+        assert!(svg.starts_with("<svg") && svg.contains("</svg>"));
+    }
+}

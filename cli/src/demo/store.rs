@@ -1,0 +1,439 @@
+//! The demo site's state: users (persisted as JSON in the data directory, file mode 0600) and
+//! browser sessions (in memory; restarting the demo logs everybody out).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use super::code;
+use super::webhook::digest_eq;
+
+/// How long a pairing code stays valid.
+pub const CODE_TTL_SECONDS: i64 = 600;
+/// Wrong codes tolerated before a pairing code is void.
+pub const MAX_WRONG_TRIES: u32 = 5;
+
+/// Errors of the site store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading or writing the state file failed.
+    #[error(
+        "cannot {action} the demo site's state file {path}: {source}; check the data directory's permissions"
+    )]
+    Io {
+        /// "read" or "write".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The state file is not valid JSON.
+    #[error("the demo site's state file {path} is corrupt ({source}); delete it to start over")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// The system random generator failed.
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// One site user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The current pairing code, if any.
+    #[serde(default)]
+    pub pairing: Option<PairingState>,
+    /// How many devices this site has trusted for the user.
+    #[serde(default)]
+    pub devices_paired: u32,
+}
+
+/// The one live pairing code of a user. Only its SHA-256 is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairingState {
+    /// base64url SHA-256 of the canonical code.
+    pub code_sha256: String,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Wrong codes tried so far.
+    pub wrong_tries: u32,
+    /// Accepted once already.
+    pub used: bool,
+}
+
+/// What the trust webhook decides for one `{user, challenge}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustOutcome {
+    /// The code is right: trust the device.
+    Trusted,
+    /// Unknown user, no code, or a malformed code.
+    NoCode,
+    /// Wrong code; this many tries are left.
+    WrongCode {
+        /// Tries left before the code is void.
+        tries_left: u32,
+    },
+    /// The code was already used.
+    Used,
+    /// Older than 10 minutes.
+    Expired,
+    /// Voided after too many wrong tries.
+    Voided,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    users: BTreeMap<String, UserRecord>,
+}
+
+/// A login waiting for the phone.
+#[derive(Debug, Clone)]
+pub struct PendingLogin {
+    /// The user.
+    pub user: String,
+    /// The service's push session id.
+    pub session_id: String,
+    /// The code the page shows.
+    pub presence_code: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A message shown once on the next page.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    /// Heading.
+    pub title: String,
+    /// Sentence.
+    pub message: String,
+    /// `ok`, `warn` or `danger`.
+    pub kind: &'static str,
+}
+
+/// One browser session.
+#[derive(Debug, Clone, Default)]
+pub struct WebSession {
+    /// Logged-in user.
+    pub user: Option<String>,
+    /// Pairing code being shown: (user, canonical code).
+    pub pairing: Option<(String, String)>,
+    /// Login waiting for the phone.
+    pub pending: Option<PendingLogin>,
+    /// One-shot message.
+    pub flash: Option<Flash>,
+}
+
+/// All site state.
+pub struct SiteStore {
+    path: PathBuf,
+    data: Mutex<Persisted>,
+    sessions: Mutex<HashMap<String, WebSession>>,
+    rng: SystemRandom,
+    paired: tokio::sync::watch::Sender<u64>,
+}
+
+fn sha256_b64(code: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, code.as_bytes()))
+}
+
+impl SiteStore {
+    /// Opens (or creates on first write) the state file `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let data = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+                path: path.to_owned(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted::default(),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    action: "read",
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            data: Mutex::new(data),
+            sessions: Mutex::new(HashMap::new()),
+            rng: SystemRandom::new(),
+            paired: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    fn lock_data(&self) -> std::sync::MutexGuard<'_, Persisted> {
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, WebSession>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn save(&self, data: &Persisted) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(data).map_err(|e| io(std::io::Error::other(e)))?;
+        let tmp = self.path.with_extension("json.tmp");
+        write_private(&tmp, &json).map_err(io)?;
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+
+    /// A random token (32 bytes, base64url).
+    pub fn random_token(&self) -> Result<String, StoreError> {
+        let mut b = [0u8; 32];
+        self.rng.fill(&mut b).map_err(|_| StoreError::Random)?;
+        Ok(URL_SAFE_NO_PAD.encode(b))
+    }
+
+    /// Whether `user` exists.
+    pub fn user_exists(&self, user: &str) -> bool {
+        self.lock_data().users.contains_key(user)
+    }
+
+    /// The stored password hash of `user`.
+    pub fn password_hash(&self, user: &str) -> Option<String> {
+        self.lock_data()
+            .users
+            .get(user)
+            .map(|u| u.password_hash.clone())
+    }
+
+    /// Adds a user; `false` if the name is taken.
+    pub fn add_user(
+        &self,
+        user: &str,
+        password_hash: String,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut data = self.lock_data();
+        if data.users.contains_key(user) {
+            return Ok(false);
+        }
+        data.users.insert(
+            user.to_owned(),
+            UserRecord {
+                password_hash,
+                created_at: now,
+                pairing: None,
+                devices_paired: 0,
+            },
+        );
+        self.save(&data)?;
+        Ok(true)
+    }
+
+    /// How many devices were paired for `user`.
+    pub fn devices_paired(&self, user: &str) -> u32 {
+        self.lock_data()
+            .users
+            .get(user)
+            .map_or(0, |u| u.devices_paired)
+    }
+
+    /// Issues a new pairing code for `user` (replacing any older one) and returns it.
+    pub fn new_pairing_code(&self, user: &str, now: i64) -> Result<String, StoreError> {
+        let code = code::generate(&self.rng).map_err(|_| StoreError::Random)?;
+        let mut data = self.lock_data();
+        if let Some(u) = data.users.get_mut(user) {
+            u.pairing = Some(PairingState {
+                code_sha256: sha256_b64(&code),
+                issued_at: now,
+                wrong_tries: 0,
+                used: false,
+            });
+            self.save(&data)?;
+        }
+        Ok(code)
+    }
+
+    /// Whether the code `code` of `user` has been accepted by the webhook.
+    pub fn code_used(&self, user: &str, code: &str) -> bool {
+        let data = self.lock_data();
+        data.users
+            .get(user)
+            .and_then(|u| u.pairing.as_ref())
+            .is_some_and(|p| {
+                p.used && digest_eq(p.code_sha256.as_bytes(), sha256_b64(code).as_bytes())
+            })
+    }
+
+    /// A receiver that changes whenever a device is paired.
+    pub fn pair_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.paired.subscribe()
+    }
+
+    /// The trust webhook's decision for `user` presenting `challenge`: a code is accepted once,
+    /// within 10 minutes, and is void after 5 wrong tries.
+    pub fn check_pairing(
+        &self,
+        user: &str,
+        challenge: &str,
+        now: i64,
+    ) -> Result<TrustOutcome, StoreError> {
+        let mut data = self.lock_data();
+        let Some(state) = data.users.get_mut(user).and_then(|u| u.pairing.as_mut()) else {
+            return Ok(TrustOutcome::NoCode);
+        };
+        if state.used {
+            return Ok(TrustOutcome::Used);
+        }
+        if state.wrong_tries >= MAX_WRONG_TRIES {
+            return Ok(TrustOutcome::Voided);
+        }
+        if now - state.issued_at > CODE_TTL_SECONDS {
+            return Ok(TrustOutcome::Expired);
+        }
+        let matches = code::normalize(challenge)
+            .is_some_and(|c| digest_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
+        let outcome = if matches {
+            state.used = true;
+            TrustOutcome::Trusted
+        } else {
+            state.wrong_tries += 1;
+            TrustOutcome::WrongCode {
+                tries_left: MAX_WRONG_TRIES - state.wrong_tries,
+            }
+        };
+        if let (TrustOutcome::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
+            u.devices_paired += 1;
+        }
+        self.save(&data)?;
+        drop(data);
+        if outcome == TrustOutcome::Trusted {
+            self.paired.send_modify(|n| *n += 1);
+        }
+        Ok(outcome)
+    }
+
+    /// Creates an empty browser session and returns its id.
+    pub fn new_session(&self) -> Result<String, StoreError> {
+        let sid = self.random_token()?;
+        self.lock_sessions()
+            .insert(sid.clone(), WebSession::default());
+        Ok(sid)
+    }
+
+    /// A copy of the browser session `sid`.
+    pub fn session(&self, sid: &str) -> Option<WebSession> {
+        self.lock_sessions().get(sid).cloned()
+    }
+
+    /// Changes the browser session `sid` (no-op if it does not exist).
+    pub fn update_session<T>(&self, sid: &str, f: impl FnOnce(&mut WebSession) -> T) -> Option<T> {
+        self.lock_sessions().get_mut(sid).map(f)
+    }
+}
+
+/// Writes `bytes` to `path`, created with mode 0600 on Unix.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SiteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SiteStore::open(&dir.path().join("site.json")).expect("open");
+        assert!(s.add_user("alice", "hash".into(), 0).expect("add"));
+        (dir, s)
+    }
+
+    #[test]
+    fn code_is_accepted_once() {
+        let (dir, s) = store();
+        let code = s.new_pairing_code("alice", 100).expect("code");
+        assert!(!s.code_used("alice", &code));
+        let typed = code::display(&code).to_lowercase();
+        assert_eq!(
+            s.check_pairing("alice", &typed, 150).expect("check"),
+            TrustOutcome::Trusted
+        );
+        assert!(s.code_used("alice", &code));
+        assert_eq!(
+            s.check_pairing("alice", &code, 151).expect("check"),
+            TrustOutcome::Used
+        );
+        assert_eq!(s.devices_paired("alice"), 1);
+        // persisted, 0600
+        let reopened = SiteStore::open(&dir.path().join("site.json")).expect("reopen");
+        assert_eq!(reopened.devices_paired("alice"), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("site.json"))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn code_expires_after_ten_minutes() {
+        let (_dir, s) = store();
+        let code = s.new_pairing_code("alice", 0).expect("code");
+        assert_eq!(
+            s.check_pairing("alice", &code, 601).expect("check"),
+            TrustOutcome::Expired
+        );
+    }
+
+    #[test]
+    fn five_wrong_tries_void_the_code() {
+        let (_dir, s) = store();
+        let code = s.new_pairing_code("alice", 0).expect("code");
+        for left in (0..5).rev() {
+            assert_eq!(
+                s.check_pairing("alice", "0000-0000", 1).expect("check"),
+                TrustOutcome::WrongCode { tries_left: left }
+            );
+        }
+        assert_eq!(
+            s.check_pairing("alice", &code, 2).expect("check"),
+            TrustOutcome::Voided
+        );
+        assert_eq!(
+            s.check_pairing("bob", &code, 2).expect("check"),
+            TrustOutcome::NoCode
+        );
+        // a new code starts over
+        let fresh = s.new_pairing_code("alice", 3).expect("code");
+        assert_eq!(
+            s.check_pairing("alice", &fresh, 4).expect("check"),
+            TrustOutcome::Trusted
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! `tapprove device …`: the terminal authenticator, over the device core with a [`FileStore`]
+//! (files 0600 in a 0700 directory) and a [`SoftwareSigner`].
+
+mod listen;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tapprove_core::{
+    Account, Authenticator, Config, Decision, DenyReason, FileStore, LoginRequest, PresenceMode,
+    RespondOutcome, SessionStatus, SoftwareSigner,
+};
+
+use crate::error::CliError;
+use crate::progress::with_spinner;
+
+/// `tapprove device …`
+#[derive(Debug, clap::Args)]
+pub struct DeviceArgs {
+    /// Where the accounts and device keys live [default: $TAPPROVE_HOME or ~/.tapprove].
+    #[arg(long, global = true, env = "TAPPROVE_STORE")]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: DeviceCommand,
+}
+
+/// The device subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DeviceCommand {
+    /// Pair with a site: user name and one-time code as the site shows them (or --uri).
+    Pair {
+        /// Service URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, required_unless_present = "uri", conflicts_with = "uri")]
+        server: Option<String>,
+        /// The project's SDK key (tap_sdk_…).
+        #[arg(long, required_unless_present = "uri", conflicts_with = "uri")]
+        sdk_key: Option<String>,
+        /// Your user name at the site.
+        #[arg(long, required_unless_present = "uri", conflicts_with = "uri")]
+        user: Option<String>,
+        /// The pairing code the site shows (XXXX-XXXX).
+        #[arg(long, required_unless_present = "uri", conflicts_with = "uri")]
+        code: Option<String>,
+        /// The enrollment link instead (tapprove://pair?…, what the QR code holds).
+        #[arg(long)]
+        uri: Option<String>,
+        /// A name for this device, shown to operators.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the new account as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the paired accounts.
+    Accounts {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the login requests waiting for an answer.
+    Requests {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a login request: approve with the number shown on the login page, or deny.
+    Respond {
+        /// The request id (ses_…), from `tapprove device requests`.
+        id: String,
+        /// Approve, picking this option (choose mode) or typing this code (entry mode).
+        #[arg(long, conflicts_with_all = ["approve", "deny"])]
+        choose: Option<String>,
+        /// Approve a request that asks for no code (none mode).
+        #[arg(long, conflicts_with = "deny")]
+        approve: bool,
+        /// Deny the request ("cancel").
+        #[arg(long)]
+        deny: bool,
+        /// Deny and report that it was not you (implies --deny).
+        #[arg(long)]
+        not_me: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpair an account: the service forgets this device, and the local key is deleted.
+    Unpair {
+        /// The account id (acc_…), from `tapprove device accounts`.
+        account: String,
+    },
+    /// Wait for login requests and answer them with single keys (1/2/3, d, n, q).
+    Listen {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+/// The store directory: `--store`, else `$TAPPROVE_HOME`, else `~/.tapprove`.
+pub fn store_dir(flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    if let Some(home) = std::env::var_os("TAPPROVE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".tapprove")),
+        None => Err(CliError::Usage(
+            "cannot find a home directory; pass --store DIR or set TAPPROVE_HOME".into(),
+        )),
+    }
+}
+
+/// Opens the authenticator over the store in `dir`. `config` is the default service for
+/// pairing; commands that use stored accounts pass `None` (each account keeps its own service).
+pub fn open(dir: &std::path::Path, config: Option<Config>) -> Result<Authenticator, CliError> {
+    let store = Arc::new(FileStore::open(dir)?);
+    let signer = Arc::new(SoftwareSigner::new(store.clone()));
+    // Only pairing uses the default configuration; a placeholder keeps the type simple.
+    let config = match config {
+        Some(c) => c,
+        None => Config::new("http://127.0.0.1", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA")?,
+    };
+    Ok(Authenticator::new(config, store, signer)?)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Other(format!("cannot print JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Human summary of a request's context ("Demo Bank · 127.0.0.1 · Lyon · Firefox").
+pub(crate) fn context_line(r: &LoginRequest) -> String {
+    let c = &r.context;
+    let parts: Vec<&str> = [
+        c.app.as_deref(),
+        c.ip.as_deref(),
+        c.location.as_deref(),
+        c.user_agent.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "no context given".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// One line describing an outcome.
+pub(crate) fn outcome_line(o: &RespondOutcome) -> String {
+    match (o.status, o.reason) {
+        (SessionStatus::Accepted, _) => "approved: the login goes through".into(),
+        (status, Some(reason)) => {
+            let reason = serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{}: {reason}", status.as_str())
+        }
+        (status, None) => status.as_str().to_owned(),
+    }
+}
+
+fn print_accounts(accounts: &[Account]) {
+    if accounts.is_empty() {
+        println!("No accounts on this device yet; pair one with `tapprove device pair …`.");
+        return;
+    }
+    println!("{:<32} {:<16} {:<16} SERVER", "ACCOUNT", "PROJECT", "USER");
+    for a in accounts {
+        println!(
+            "{:<32} {:<16} {:<16} {}",
+            a.id, a.project_name, a.user, a.server_url
+        );
+    }
+}
+
+fn print_requests(requests: &[LoginRequest]) {
+    if requests.is_empty() {
+        println!("No login requests waiting.");
+        return;
+    }
+    let now = now();
+    for r in requests {
+        println!("{}  {}", r.id, r.title);
+        println!("    {} ({})", r.body, context_line(r));
+        match r.presence_mode {
+            PresenceMode::Choose => println!("    options: {}", r.options.join("  ")),
+            PresenceMode::Entry => println!("    type the code shown on the login page"),
+            _ => println!("    approve or deny"),
+        }
+        println!(
+            "    user {} · account {} · {} s left",
+            r.user,
+            r.account_id,
+            (r.expires_at - now).max(0)
+        );
+    }
+}
+
+/// Runs a device command.
+pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
+    let dir = store_dir(args.store)?;
+    match args.command {
+        DeviceCommand::Pair {
+            server,
+            sdk_key,
+            user,
+            code,
+            uri,
+            name,
+            json,
+        } => {
+            let account = if let Some(uri) = uri {
+                let auth = open(&dir, None)?;
+                let parsed = tapprove_core::EnrollmentUri::parse(&uri)?;
+                let mut config = parsed.config.clone();
+                if let Some(n) = &name {
+                    config = config.with_device_name(n);
+                }
+                with_spinner(
+                    "pairing (the site is checking the code)…",
+                    auth.pair_with(config, &parsed.user, &parsed.code, None),
+                )
+                .await?
+            } else {
+                let (Some(server), Some(sdk_key), Some(user), Some(code)) =
+                    (server, sdk_key, user, code)
+                else {
+                    return Err(CliError::Usage(
+                        "give --server, --sdk-key, --user and --code, or --uri".into(),
+                    ));
+                };
+                let mut config = Config::new(&server, &sdk_key)?;
+                if let Some(n) = &name {
+                    config = config.with_device_name(n);
+                }
+                let auth = open(&dir, Some(config))?;
+                with_spinner(
+                    "pairing (the site is checking the code)…",
+                    auth.pair(&user, &code, None),
+                )
+                .await?
+            };
+            if json {
+                return print_json(&account);
+            }
+            println!(
+                "Paired {} at {} (account {}). Answer logins with `tapprove device listen --store {}`.",
+                account.user,
+                account.project_name,
+                account.id,
+                crate::demo::site::shell_quote(&dir.to_string_lossy())
+            );
+            Ok(())
+        }
+        DeviceCommand::Accounts { json } => {
+            let accounts = open(&dir, None)?.accounts()?;
+            if json {
+                print_json(&accounts)
+            } else {
+                print_accounts(&accounts);
+                Ok(())
+            }
+        }
+        DeviceCommand::Requests { account, json } => {
+            let auth = open(&dir, None)?;
+            let requests = with_spinner(
+                "reading pending requests…",
+                auth.pending(account.as_deref()),
+            )
+            .await?;
+            if json {
+                print_json(&requests)
+            } else {
+                print_requests(&requests);
+                Ok(())
+            }
+        }
+        DeviceCommand::Respond {
+            id,
+            choose,
+            approve,
+            deny,
+            not_me,
+            json,
+        } => {
+            let decision = if deny || not_me {
+                Decision::Deny {
+                    reason: if not_me {
+                        DenyReason::NotMe
+                    } else {
+                        DenyReason::Cancelled
+                    },
+                }
+            } else if choose.is_some() || approve {
+                Decision::Approve {
+                    presence_answer: choose,
+                }
+            } else {
+                return Err(CliError::Usage(
+                    "say how to answer: --choose NUMBER (the number on the login page), --approve, --deny or --not-me".into(),
+                ));
+            };
+            let auth = open(&dir, None)?;
+            let outcome = with_spinner("sending the answer…", auth.respond(&id, decision)).await?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "request_id": outcome.request_id,
+                    "status": outcome.status,
+                    "reason": outcome.reason,
+                }));
+            }
+            println!("{}: {}", outcome.request_id, outcome_line(&outcome));
+            Ok(())
+        }
+        DeviceCommand::Unpair { account } => {
+            let auth = open(&dir, None)?;
+            with_spinner("unpairing…", auth.unpair(&account)).await?;
+            println!(
+                "Unpaired {account}: the service no longer sends it requests and its key is deleted."
+            );
+            Ok(())
+        }
+        DeviceCommand::Listen { account } => {
+            let auth = open(&dir, None)?;
+            listen::run(auth, account).await
+        }
+    }
+}
