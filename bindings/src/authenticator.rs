@@ -1,0 +1,209 @@
+//! The exported [`Authenticator`]: one-line delegations to `tapprove_core::Authenticator`.
+
+use std::sync::Arc;
+
+use tapprove_core::{self as core, AccountRecord, PublicKey};
+
+use crate::error::AuthError;
+use crate::foreign::{Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge};
+use crate::listen::{self, ListenHandle, RequestListener};
+use crate::types::{
+    Account, AccountImport, Decision, LoginRequest, PushRegistration, RespondOutcome, ServiceConfig,
+};
+
+/// The device-side authenticator: pairs accounts, receives login requests (push, polling or
+/// live listening) and answers them with the account's device key.
+///
+/// Create one per process and share it (it is thread-safe). Several accounts, on different
+/// services, projects and users, live in the one `store`.
+#[derive(uniffi::Object)]
+pub struct Authenticator {
+    core: core::Authenticator,
+    signer: Arc<SignerBridge>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+impl Authenticator {
+    fn build(
+        config: ServiceConfig,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Result<Arc<Self>, AuthError> {
+        let config = config.to_core()?;
+        let store = Arc::new(StoreBridge(store));
+        let signer = Arc::new(SignerBridge(signer));
+        let core = match clock {
+            Some(clock) => core::Authenticator::with_clock(
+                config,
+                store,
+                signer.clone(),
+                Arc::new(ClockBridge(clock)),
+            ),
+            None => core::Authenticator::new(config, store, signer.clone()),
+        }?;
+        Ok(Arc::new(Self { core, signer }))
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Authenticator {
+    /// An authenticator over the app's secure `store` (account metadata) and `signer` (device
+    /// keys), with `config` as the service [`Authenticator::pair`] uses. Loads the accounts
+    /// already in the store; no network.
+    #[uniffi::constructor]
+    pub fn new(
+        config: ServiceConfig,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+    ) -> Result<Arc<Self>, AuthError> {
+        Self::build(config, store, signer, None)
+    }
+
+    /// Like [`Authenticator::new`] with an injected clock. For tests and tools only.
+    #[uniffi::constructor]
+    pub fn with_clock(
+        config: ServiceConfig,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, AuthError> {
+        Self::build(config, store, signer, Some(clock))
+    }
+
+    /// Pairs `user` with the configured service using the pairing code the site shows.
+    /// Creates a device key for the account and pins the service's key.
+    pub async fn pair(
+        &self,
+        user: String,
+        pairing_code: String,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, AuthError> {
+        Ok(self
+            .core
+            .pair(&user, &pairing_code, push.map(Into::into))
+            .await?
+            .into())
+    }
+
+    /// Pairs with another service or project than the configured one.
+    pub async fn pair_with(
+        &self,
+        config: ServiceConfig,
+        user: String,
+        pairing_code: String,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, AuthError> {
+        let config = config.to_core()?;
+        Ok(self
+            .core
+            .pair_with(config, &user, &pairing_code, push.map(Into::into))
+            .await?
+            .into())
+    }
+
+    /// Pairs from an enrollment link (`tapprove://pair?…`, from the pairing QR code).
+    pub async fn pair_uri(
+        &self,
+        uri: String,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, AuthError> {
+        Ok(self.core.pair_uri(&uri, push.map(Into::into)).await?.into())
+    }
+
+    /// Adds an account without a pairing round trip (provisioning; tests pinned to the shared
+    /// test-vector keys). The key `key_alias` must already exist in the signer.
+    pub fn import_account(&self, account: AccountImport) -> Result<Account, AuthError> {
+        let service_key = PublicKey::from_base64url(&account.service_key)
+            .map_err(|_| AuthError::invalid("the service key is not a base64url P-256 point"))?;
+        let device_key = core::DeviceSigner::public_key(self.signer.as_ref(), &account.key_alias)
+            .map_err(core::CoreError::from)?;
+        let record = AccountRecord {
+            id: account.id,
+            project_id: account.project_id,
+            project_name: account.project_name,
+            user: account.user,
+            server_url: account.server_url,
+            sdk_key: account.sdk_key,
+            service_key,
+            key_alias: account.key_alias,
+            device_key,
+            clock_offset: 0,
+            paired_at: account.paired_at,
+        };
+        Ok(self.core.import_account(record)?.into())
+    }
+
+    /// The paired accounts, oldest first. No network.
+    pub fn accounts(&self) -> Result<Vec<Account>, AuthError> {
+        Ok(self.core.accounts()?.into_iter().map(Into::into).collect())
+    }
+
+    /// Sends a new push token (APNs/FCM rotate them) for every account. Call on every app
+    /// start and whenever the platform reports a new token.
+    pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), AuthError> {
+        Ok(self.core.update_push_token(push.into()).await?)
+    }
+
+    /// Unpairs an account: tells the service, then removes it and its key from this device.
+    /// The local removal happens even offline; then the error is
+    /// [`AuthError::UnpairedLocallyOnly`].
+    pub async fn unpair(&self, account_id: String) -> Result<(), AuthError> {
+        Ok(self.core.unpair(&account_id).await?)
+    }
+
+    /// Login requests waiting for an answer, for one account or all (`None`). Oldest first.
+    pub async fn pending(
+        &self,
+        account_id: Option<String>,
+    ) -> Result<Vec<LoginRequest>, AuthError> {
+        Ok(self
+            .core
+            .pending(account_id.as_deref())
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Reads a push payload (APNs `userInfo` or FCM data map, as JSON). `None` when the
+    /// notification is not Tapprove's; the verified request otherwise. Offline and synchronous:
+    /// a Notification Service Extension may call it.
+    pub fn handle_push(&self, payload_json: String) -> Result<Option<LoginRequest>, AuthError> {
+        Ok(self.core.handle_push(&payload_json)?.map(Into::into))
+    }
+
+    /// Answers a request seen through `handle_push`, `pending` or `listen`. Checks the decision
+    /// locally first (a presence answer is required and must be among the options).
+    pub async fn respond(
+        &self,
+        request_id: String,
+        decision: Decision,
+    ) -> Result<RespondOutcome, AuthError> {
+        Ok(self
+            .core
+            .respond(&request_id, decision.into())
+            .await?
+            .into())
+    }
+
+    /// Whether a request was answered from this device.
+    pub fn is_answered(&self, request_id: String) -> bool {
+        self.core.is_answered(&request_id)
+    }
+
+    /// Listens for login requests live, for one account or all (`None`), until the handle is
+    /// cancelled or dropped. Reconnects by itself; see [`RequestListener`].
+    pub fn listen(
+        &self,
+        account_id: Option<String>,
+        listener: Arc<dyn RequestListener>,
+    ) -> Result<Arc<ListenHandle>, AuthError> {
+        listen::spawn(self.core.events(account_id.as_deref()), listener)
+    }
+}

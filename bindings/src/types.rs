@@ -1,0 +1,372 @@
+//! Plain records and enums crossing the FFI, each converted from/to the core's type. None holds
+//! a secret except [`PushRegistration::token`] (a push token: never logged).
+
+use tapprove_core as core;
+
+/// Where the service is and which project this app belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ServiceConfig {
+    /// The service origin, `https://…` (plain `http://` only for loopback hosts, in tests).
+    pub server_url: String,
+    /// The project's SDK key, `tap_sdk_…` (ships in the app; not a secret).
+    pub sdk_key: String,
+    /// A name for this device shown to operators, e.g. "Alice's Pixel".
+    #[uniffi(default)]
+    pub device_name: Option<String>,
+}
+
+impl ServiceConfig {
+    pub(crate) fn to_core(&self) -> Result<core::Config, core::CoreError> {
+        let config = core::Config::new(&self.server_url, &self.sdk_key)?;
+        Ok(match &self.device_name {
+            Some(name) => config.with_device_name(name),
+            None => config,
+        })
+    }
+}
+
+/// A paired account: one user at one project of one service. Holds no secrets.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Account {
+    /// Account id (`acc_…`).
+    pub id: String,
+    /// Project id (`prj_…`).
+    pub project_id: String,
+    /// The project's display name, e.g. "Demo Bank".
+    pub project_name: String,
+    /// The user name at the relying party.
+    pub user: String,
+    /// The service origin.
+    pub server_url: String,
+    /// When the pairing happened, Unix seconds.
+    pub paired_at: i64,
+}
+
+impl From<core::Account> for Account {
+    fn from(a: core::Account) -> Self {
+        Self {
+            id: a.id,
+            project_id: a.project_id,
+            project_name: a.project_name,
+            user: a.user,
+            server_url: a.server_url,
+            paired_at: a.paired_at,
+        }
+    }
+}
+
+/// An account to add without a pairing round trip ([`crate::Authenticator::import_account`]):
+/// provisioning, and tests pinned to the shared test-vector keys.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AccountImport {
+    /// Account id (`acc_…`).
+    pub id: String,
+    /// Project id.
+    pub project_id: String,
+    /// Project display name.
+    pub project_name: String,
+    /// User name.
+    pub user: String,
+    /// Service origin.
+    pub server_url: String,
+    /// The project's SDK key.
+    pub sdk_key: String,
+    /// The service public key to pin (base64url of the 65-byte uncompressed P-256 point).
+    pub service_key: String,
+    /// Alias of this account's key in the app's [`crate::DeviceSigner`]; the key must exist.
+    pub key_alias: String,
+    /// Pairing time, Unix seconds.
+    pub paired_at: i64,
+}
+
+/// Where the login comes from, as the site saw it. Every member is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct LoginContext {
+    /// The application or site name.
+    pub app: Option<String>,
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// Approximate location, e.g. "Lyon, FR".
+    pub location: Option<String>,
+    /// The browser's user agent.
+    pub user_agent: Option<String>,
+}
+
+impl From<core::Context> for LoginContext {
+    fn from(c: core::Context) -> Self {
+        Self {
+            app: c.app,
+            ip: c.ip,
+            location: c.location,
+            user_agent: c.user_agent,
+        }
+    }
+}
+
+/// How the user proves they are in front of the login page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PresenceMode {
+    /// Pick the code the login page shows among [`LoginRequest::options`].
+    Choose,
+    /// Type the code the login page shows.
+    Entry,
+    /// No code: approve or deny only.
+    None,
+}
+
+impl From<core::PresenceMode> for PresenceMode {
+    fn from(m: core::PresenceMode) -> Self {
+        match m {
+            core::PresenceMode::Choose => Self::Choose,
+            core::PresenceMode::Entry => Self::Entry,
+            core::PresenceMode::None => Self::None,
+        }
+    }
+}
+
+/// A verified login request waiting for the user's decision.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LoginRequest {
+    /// Request id (`ses_…`): pass it to [`crate::Authenticator::respond`].
+    pub id: String,
+    /// The account it is for.
+    pub account_id: String,
+    /// The user name.
+    pub user: String,
+    /// Notification title.
+    pub title: String,
+    /// Notification body.
+    pub body: String,
+    /// Where the login comes from.
+    pub context: LoginContext,
+    /// How to prove presence.
+    pub presence_mode: PresenceMode,
+    /// Choose mode: the three options to show, in this order. Empty otherwise.
+    pub options: Vec<String>,
+    /// Issued at, Unix seconds (service time).
+    pub issued_at: i64,
+    /// Expires at, Unix seconds (service time).
+    pub expires_at: i64,
+}
+
+impl From<core::LoginRequest> for LoginRequest {
+    fn from(r: core::LoginRequest) -> Self {
+        Self {
+            id: r.id,
+            account_id: r.account_id,
+            user: r.user,
+            title: r.title,
+            body: r.body,
+            context: r.context.into(),
+            presence_mode: r.presence_mode.into(),
+            options: r.options,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// Why the user denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum DenyReason {
+    /// "Not me": the user did not try to log in (reported as fraud).
+    NotMe,
+    /// The user changed their mind.
+    Cancelled,
+}
+
+/// The user's decision on a login request.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum Decision {
+    /// Approve, with the option picked (choose mode) or the code typed (entry mode); ignored in
+    /// `none` mode.
+    Approve {
+        /// The option picked or the code typed.
+        presence_answer: Option<String>,
+    },
+    /// Deny.
+    Deny {
+        /// Why.
+        reason: DenyReason,
+    },
+}
+
+impl From<Decision> for core::Decision {
+    fn from(d: Decision) -> Self {
+        match d {
+            Decision::Approve { presence_answer } => Self::Approve { presence_answer },
+            Decision::Deny {
+                reason: DenyReason::NotMe,
+            } => Self::Deny {
+                reason: core::DenyReason::NotMe,
+            },
+            Decision::Deny {
+                reason: DenyReason::Cancelled,
+            } => Self::Deny {
+                reason: core::DenyReason::Cancelled,
+            },
+        }
+    }
+}
+
+/// Status of a login session at the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum SessionStatus {
+    /// Waiting for the user.
+    Sent,
+    /// Approved with the right code: the login goes through.
+    Accepted,
+    /// Denied, or the wrong code.
+    Rejected,
+    /// Nobody answered in time.
+    Expired,
+    /// Canceled by the site or superseded by a newer request.
+    Canceled,
+    /// Delivery failed.
+    Error,
+}
+
+impl From<core::SessionStatus> for SessionStatus {
+    fn from(s: core::SessionStatus) -> Self {
+        match s {
+            core::SessionStatus::Sent => Self::Sent,
+            core::SessionStatus::Accepted => Self::Accepted,
+            core::SessionStatus::Rejected => Self::Rejected,
+            core::SessionStatus::Expired => Self::Expired,
+            core::SessionStatus::Canceled => Self::Canceled,
+            core::SessionStatus::Error => Self::Error,
+        }
+    }
+}
+
+/// Why a session ended the way it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum SessionReason {
+    /// Approved with the right code.
+    Approved,
+    /// Approved with a wrong code.
+    WrongNumber,
+    /// Denied ("cancel").
+    UserDenied,
+    /// Denied as "not me".
+    FraudReported,
+    /// A newer request replaced it.
+    Superseded,
+    /// The site canceled it.
+    CanceledByRelyingParty,
+    /// Nobody answered in time.
+    Timeout,
+    /// The user has no device.
+    NoDevice,
+    /// Push delivery failed.
+    DeliveryFailed,
+    /// A reason this SDK version does not know.
+    Unknown,
+}
+
+impl From<core::SessionReason> for SessionReason {
+    fn from(r: core::SessionReason) -> Self {
+        match r {
+            core::SessionReason::Approved => Self::Approved,
+            core::SessionReason::WrongNumber => Self::WrongNumber,
+            core::SessionReason::UserDenied => Self::UserDenied,
+            core::SessionReason::FraudReported => Self::FraudReported,
+            core::SessionReason::Superseded => Self::Superseded,
+            core::SessionReason::CanceledByRelyingParty => Self::CanceledByRelyingParty,
+            core::SessionReason::Timeout => Self::Timeout,
+            core::SessionReason::NoDevice => Self::NoDevice,
+            core::SessionReason::DeliveryFailed => Self::DeliveryFailed,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// What the service decided after an answer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RespondOutcome {
+    /// The request answered.
+    pub request_id: String,
+    /// The session's status now ([`SessionStatus::Accepted`] when the login goes through).
+    pub status: SessionStatus,
+    /// Why, when the service said.
+    pub reason: Option<SessionReason>,
+}
+
+impl From<core::RespondOutcome> for RespondOutcome {
+    fn from(o: core::RespondOutcome) -> Self {
+        Self {
+            request_id: o.request_id,
+            status: o.status.into(),
+            reason: o.reason.map(Into::into),
+        }
+    }
+}
+
+/// Push platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PushPlatform {
+    /// Apple Push Notification service.
+    Apns,
+    /// Firebase Cloud Messaging.
+    Fcm,
+    /// No push: the app polls ([`crate::Authenticator::pending`]) or listens.
+    None,
+}
+
+/// APNs environment of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PushEnvironment {
+    /// App Store / TestFlight builds.
+    Production,
+    /// Development builds.
+    Sandbox,
+}
+
+/// Where to push this device.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushRegistration {
+    /// Platform.
+    pub platform: PushPlatform,
+    /// APNs device token as lowercase hex, or the FCM registration token; empty for `None`.
+    pub token: String,
+    /// APNs only: which environment the token belongs to.
+    #[uniffi(default)]
+    pub environment: Option<PushEnvironment>,
+}
+
+impl std::fmt::Debug for PushRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushRegistration")
+            .field("platform", &self.platform)
+            .field("token", &"[redacted]")
+            .field("environment", &self.environment)
+            .finish()
+    }
+}
+
+impl From<PushRegistration> for core::PushRegistration {
+    fn from(p: PushRegistration) -> Self {
+        Self {
+            platform: match p.platform {
+                PushPlatform::Apns => core::PushPlatform::Apns,
+                PushPlatform::Fcm => core::PushPlatform::Fcm,
+                PushPlatform::None => core::PushPlatform::None,
+            },
+            token: p.token,
+            environment: p.environment.map(|e| match e {
+                PushEnvironment::Production => core::PushEnvironment::Production,
+                PushEnvironment::Sandbox => core::PushEnvironment::Sandbox,
+            }),
+        }
+    }
+}
+
+/// What an enrollment link (pairing QR code) says, without its one-time code: show it before
+/// pairing ("Pair alice with auth.example.com?").
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrollmentInfo {
+    /// The service origin.
+    pub server_url: String,
+    /// The user name to pair.
+    pub user: String,
+}
