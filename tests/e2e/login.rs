@@ -1,0 +1,444 @@
+//! End to end, through the real binary: logins decided by `tapprove device respond` / `listen`
+//! (and the device core library) against a real `tapprove serve`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+const CODE: &str = "7KQ2-M9XD";
+
+/// The option that is (or is not) the login page's code.
+fn option(request: &Value, code: &str, right: bool) -> String {
+    let opts: Vec<String> = request["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .map(|o| o.as_str().expect("str").to_owned())
+        .collect();
+    assert_eq!(opts.len(), 3, "choose mode offers three options");
+    assert!(
+        opts.iter().any(|o| o == code),
+        "the page's code is among the options"
+    );
+    opts.into_iter()
+        .find(|o| (o == code) == right)
+        .expect("option")
+}
+
+async fn final_status(rp: &Rp, id: &str) -> (String, String) {
+    let v = rp.get(id, Some(5)).await;
+    (
+        v["status"].as_str().unwrap_or("").to_owned(),
+        v["reason"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_accepted_with_the_right_number() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "alice", CODE).await;
+    let session = s.rp.login("alice", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    let code = session["presence_code"].as_str().expect("code");
+    assert_eq!(code.len(), 2);
+    let r = d.request(id).await;
+    assert_eq!(r["title"], json!("Log in to Test Bank?"));
+    assert_eq!(r["context"]["ip"], json!("203.0.113.7"));
+    // The site long-polls while the device answers.
+    let waiter = {
+        let rp = Rp::new(&s.serve, &s.project);
+        let id = id.to_owned();
+        tokio::spawn(async move { rp.get(&id, Some(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let o = d
+        .run(&["respond", id, "--choose", &option(&r, code, true), "--json"])
+        .await;
+    assert_eq!(ok_json(&o)["status"], json!("accepted"));
+    let view = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("long-poll woke")
+        .expect("join");
+    assert_eq!(
+        (view["status"].as_str(), view["reason"].as_str()),
+        (Some("accepted"), Some("approved"))
+    );
+    assert!(d.requests().await.is_empty(), "nothing left pending");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_number_rejects_the_login() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "bob", CODE).await;
+    let session = s.rp.login("bob", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    let r = d.request(id).await;
+    let wrong = option(&r, session["presence_code"].as_str().expect("code"), false);
+    let v = ok_json(&d.run(&["respond", id, "--choose", &wrong, "--json"]).await);
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("rejected"), Some("wrong_number"))
+    );
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("rejected".into(), "wrong_number".into())
+    );
+    // A value that is not an option is refused locally, with one line.
+    let session = s.rp.login("bob", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    d.request(id).await;
+    let line = failed_line(&d.run(&["respond", id, "--choose", "zz"]).await);
+    assert!(line.contains("not one of the offered options"), "{line}");
+    assert_eq!(
+        final_status(&s.rp, id).await.0,
+        "sent",
+        "a local refusal sends nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_not_me_reports_fraud_and_cancel_is_user_denied() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "carol", CODE).await;
+    let session = s.rp.login("carol", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    d.request(id).await;
+    let o = d.run(&["respond", id, "--deny", "--not-me"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fraud_reported"));
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("rejected".into(), "fraud_reported".into())
+    );
+
+    let session = s.rp.login("carol", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    d.request(id).await;
+    assert!(d.run(&["respond", id, "--deny"]).await.status.success());
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("rejected".into(), "user_denied".into())
+    );
+
+    let line = failed_line(&d.run(&["respond", id]).await);
+    assert!(line.contains("--choose"), "says how to answer: {line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn double_answer_is_refused_and_does_not_change_the_decision() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "dave", CODE).await;
+    let session = s.rp.login("dave", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    let code = session["presence_code"].as_str().expect("code");
+    let r = d.request(id).await;
+    assert!(
+        d.run(&["respond", id, "--choose", &option(&r, code, true)])
+            .await
+            .status
+            .success()
+    );
+    // Second answer, other decision, from a new process: refused with one line.
+    let line = failed_line(&d.run(&["respond", id, "--deny", "--not-me"]).await);
+    assert!(
+        line.contains("not pending") || line.contains("already answered"),
+        "{line}"
+    );
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("accepted".into(), "approved".into())
+    );
+
+    // Same thing inside one device-core process: the second answer never reaches the network.
+    let auth = core_device(&d);
+    let session = s.rp.login("dave", json!({})).await;
+    let id = session["id"].as_str().expect("id");
+    let code = session["presence_code"].as_str().expect("code").to_owned();
+    let pending = auth.pending(None).await.expect("pending");
+    assert!(pending.iter().any(|p| p.id == id));
+    let approve = tapprove_core::Decision::Approve {
+        presence_answer: Some(code),
+    };
+    auth.respond(id, approve.clone())
+        .await
+        .expect("first answer");
+    let second = auth.respond(id, approve).await;
+    assert!(
+        matches!(second, Err(tapprove_core::CoreError::AlreadyAnswered)),
+        "{second:?}"
+    );
+    assert_eq!(final_status(&s.rp, id).await.0, "accepted");
+}
+
+fn core_device(d: &Device) -> tapprove_core::Authenticator {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store = Arc::new(tapprove_core::FileStore::open(&d.store).expect("store"));
+    let signer = Arc::new(tapprove_core::SoftwareSigner::new(store.clone()));
+    let config = tapprove_core::Config::new("http://127.0.0.1", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA")
+        .expect("config");
+    tapprove_core::Authenticator::new(config, store, signer).expect("authenticator")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_login_cannot_be_answered() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "erin", CODE).await;
+    let auth = core_device(&d);
+    let session = s.rp.login("erin", json!({"ttl_seconds": 2})).await;
+    let id = session["id"].as_str().expect("id");
+    let code = session["presence_code"].as_str().expect("code").to_owned();
+    assert!(
+        auth.pending(None)
+            .await
+            .expect("pending")
+            .iter()
+            .any(|p| p.id == id)
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let r = auth
+        .respond(
+            id,
+            tapprove_core::Decision::Approve {
+                presence_answer: Some(code),
+            },
+        )
+        .await;
+    assert!(matches!(r, Err(tapprove_core::CoreError::Expired)), "{r:?}");
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("expired".into(), "timeout".into())
+    );
+    // The CLI sees nothing pending and says so in one line.
+    assert!(d.requests().await.is_empty());
+    let line = failed_line(&d.run(&["respond", id, "--deny"]).await);
+    assert!(
+        line.contains("expired") || line.contains("not pending"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_devices_answering_at_once_make_one_decision() {
+    let s = Setup::new(CODE).await;
+    let a = s.paired_device("phone-a", "frank", CODE).await;
+    let b = s.paired_device("phone-b", "frank", CODE).await;
+    for round in 0..3 {
+        let session = s.rp.login("frank", json!({})).await;
+        let id = session["id"].as_str().expect("id").to_owned();
+        let code = session["presence_code"].as_str().expect("code").to_owned();
+        let (ra, rb) = tokio::join!(a.request(&id), b.request(&id));
+        let oa = option(&ra, &code, true);
+        assert_eq!(
+            ra["options"], rb["options"],
+            "both devices offer the same options"
+        );
+        // One approves, the other reports fraud, at the same moment.
+        let args_a = ["respond", &id, "--choose", &oa, "--json"];
+        let args_b = ["respond", &id, "--not-me", "--json"];
+        let (xa, xb) = tokio::join!(a.run(&args_a), b.run(&args_b));
+        let wins = [&xa, &xb].iter().filter(|o| o.status.success()).count();
+        assert_eq!(
+            wins,
+            1,
+            "round {round}: exactly one answer decides (a: {}, b: {})",
+            stderr(&xa),
+            stderr(&xb)
+        );
+        let loser = if xa.status.success() { &xb } else { &xa };
+        // The loser either reached the service after the decision (409) or already saw that
+        // the request is gone from the pending list.
+        let line = failed_line(loser);
+        assert!(
+            line.contains("already answered") || line.contains("not pending"),
+            "{line}"
+        );
+        let (status, reason) = final_status(&s.rp, &id).await;
+        if xa.status.success() {
+            assert_eq!((status.as_str(), reason.as_str()), ("accepted", "approved"));
+        } else {
+            assert_eq!(
+                (status.as_str(), reason.as_str()),
+                ("rejected", "fraud_reported")
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_device_cores_racing_at_the_service_make_one_decision() {
+    let s = Setup::new(CODE).await;
+    let a = core_device(&s.paired_device("phone-a", "ivan", CODE).await);
+    let b = core_device(&s.paired_device("phone-b", "ivan", CODE).await);
+    for round in 0..5 {
+        let session = s.rp.login("ivan", json!({})).await;
+        let id = session["id"].as_str().expect("id").to_owned();
+        let code = session["presence_code"].as_str().expect("code").to_owned();
+        // Both devices hold the request before either answers, so both answers hit the service.
+        assert!(
+            a.pending(None)
+                .await
+                .expect("pending a")
+                .iter()
+                .any(|p| p.id == id)
+        );
+        assert!(
+            b.pending(None)
+                .await
+                .expect("pending b")
+                .iter()
+                .any(|p| p.id == id)
+        );
+        let approve = tapprove_core::Decision::Approve {
+            presence_answer: Some(code),
+        };
+        let deny = tapprove_core::Decision::Deny {
+            reason: tapprove_core::DenyReason::NotMe,
+        };
+        let (ra, rb) = tokio::join!(a.respond(&id, approve), b.respond(&id, deny));
+        let oks = [ra.is_ok(), rb.is_ok()];
+        assert_eq!(
+            oks.iter().filter(|x| **x).count(),
+            1,
+            "round {round}: {ra:?} / {rb:?}"
+        );
+        let loser = if ra.is_ok() {
+            rb.as_ref().err()
+        } else {
+            ra.as_ref().err()
+        };
+        assert!(
+            matches!(loser, Some(tapprove_core::CoreError::AlreadyAnswered)),
+            "{loser:?}"
+        );
+        let expected = if ra.is_ok() {
+            ("accepted", "approved")
+        } else {
+            ("rejected", "fraud_reported")
+        };
+        let got = final_status(&s.rp, &id).await;
+        assert_eq!((got.0.as_str(), got.1.as_str()), expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_restarted_mid_login_keeps_the_session_answerable() {
+    let mut s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "gina", CODE).await;
+    let session = s.rp.login("gina", json!({})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    let code = session["presence_code"].as_str().expect("code").to_owned();
+    let r = d.request(&id).await;
+    s.serve.restart();
+    // Same signing key after the restart: the device still verifies the challenge.
+    let r2 = d.request(&id).await;
+    assert_eq!(r2["options"], r["options"]);
+    let v = ok_json(
+        &d.run(&[
+            "respond",
+            &id,
+            "--choose",
+            &option(&r, &code, true),
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(v["status"], json!("accepted"));
+    assert_eq!(
+        final_status(&s.rp, &id).await,
+        ("accepted".into(), "approved".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listen_shows_requests_and_answers_with_one_key() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "hana", CODE).await;
+    let mut child = Command::new(BIN)
+        .args(["device", "listen", "--store"])
+        .arg(&d.store)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn listen");
+    let mut input = child.stdin.take().expect("stdin");
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    async fn wait_for(
+        lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+        what: &str,
+    ) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(l)) if l.contains(what) => return l,
+                Ok(Some(_)) => {}
+                other => panic!("listen never printed {what:?} ({other:?})"),
+            }
+        }
+    }
+    wait_for(&mut lines, "Listening for login requests").await;
+
+    // 1. approve with the right key
+    let session = s.rp.login("hana", json!({})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    let code = session["presence_code"].as_str().expect("code").to_owned();
+    wait_for(&mut lines, &format!("Login request {id}")).await;
+    let from = wait_for(&mut lines, "from:").await;
+    assert!(from.contains("203.0.113.7"), "context shown: {from}");
+    let opts = wait_for(&mut lines, "[1] ").await;
+    let key = (1..=3)
+        .find(|i| opts.contains(&format!("[{i}] {code}")))
+        .expect("code among options");
+    writeln!(input, "{key}").expect("write");
+    wait_for(&mut lines, "approved").await;
+    assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
+
+    // 2. n reports "not me"
+    let session = s.rp.login("hana", json!({})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    wait_for(&mut lines, &format!("Login request {id}")).await;
+    writeln!(input, "n").expect("write");
+    wait_for(&mut lines, "fraud_reported").await;
+    assert_eq!(
+        final_status(&s.rp, &id).await,
+        ("rejected".into(), "fraud_reported".into())
+    );
+
+    // 3. entry mode asks for the code
+    let session = s.rp.login("hana", json!({"presence": "entry"})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    let code = session["presence_code"].as_str().expect("code").to_owned();
+    wait_for(&mut lines, &format!("Login request {id}")).await;
+    wait_for(&mut lines, "Type the code").await;
+    writeln!(input, "{code}").expect("write");
+    wait_for(&mut lines, "approved").await;
+    assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
+
+    // 4. a request decided elsewhere disappears
+    let session = s.rp.login("hana", json!({})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    wait_for(&mut lines, &format!("Login request {id}")).await;
+    d.run(&["respond", &id, "--deny"]).await;
+    wait_for(&mut lines, "decided elsewhere").await;
+
+    writeln!(input, "q").expect("write");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success());
+}
