@@ -244,12 +244,12 @@ impl ServiceConfig {
         if self.seal_key.is_none() {
             return Err(ServiceError::MissingSealKey);
         }
-        if let Some(v) = &self.min_sdk_version {
-            if crate::sdk::parse_version(v).is_none() {
-                return Err(ServiceError::Config(format!(
-                    "min_sdk_version {v:?} is not a version like 0.2.0"
-                )));
-            }
+        if let Some(v) = &self.min_sdk_version
+            && crate::sdk::parse_version(v).is_none()
+        {
+            return Err(ServiceError::Config(format!(
+                "min_sdk_version {v:?} is not a version like 0.2.0"
+            )));
         }
         if self.webhook_timeout.is_zero() {
             return Err(ServiceError::Config(

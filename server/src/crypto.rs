@@ -77,7 +77,7 @@ pub(crate) fn new_id(prefix: &str) -> Result<String, ServiceError> {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
-        .unwrap_or(0) as u128;
+        .unwrap_or(0);
     let mut rand = [0u8; 10];
     fill_random(&mut rand)?;
     let mut value: u128 = (millis & 0xFFFF_FFFF_FFFF) << 80;
@@ -149,7 +149,7 @@ pub(crate) fn unseal(
         .open_in_place(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad.as_bytes()),
-            &mut *buf,
+            &mut buf,
         )
         .map_err(|_| ServiceError::SealKeyMismatch)?;
     Ok(Zeroizing::new(plain.to_vec()))

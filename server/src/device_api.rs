@@ -418,7 +418,7 @@ impl EventStream {
                         return Some(challenge_event(&jws));
                     }
                     Ok(BusEvent::Decided { session_id, status, account_ids })
-                        if account_ids.iter().any(|a| *a == self.account_id) =>
+                        if account_ids.contains(&self.account_id) =>
                     {
                         if let Some(e) = decided_event(&session_id, status) {
                             return Some(e);

@@ -115,12 +115,12 @@ fn validate(req: &CreateSessionRequest) -> Result<(), ApiError> {
             }
         }
     }
-    if let Some(ttl) = req.ttl_seconds {
-        if !(1..=MAX_TTL).contains(&ttl) {
-            return Err(ApiError::invalid_request(format!(
-                "`ttl_seconds` must be between 1 and {MAX_TTL}."
-            )));
-        }
+    if let Some(ttl) = req.ttl_seconds
+        && !(1..=MAX_TTL).contains(&ttl)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "`ttl_seconds` must be between 1 and {MAX_TTL}."
+        )));
     }
     Ok(())
 }

@@ -1,0 +1,251 @@
+//! Pairing through the trust webhook, over loopback HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::json;
+use tapprove_server::admin;
+
+#[tokio::test]
+async fn pairing_accepted_calls_the_webhook_with_basic_auth_and_signature() {
+    let h = Harness::start().await;
+    let device = h.pair("alice").await;
+    let p = device.pairing.as_ref().expect("paired");
+    assert!(p.account_id.starts_with("acc_"));
+    assert_eq!(p.project_id, h.project.project_id);
+    assert_eq!(p.project_name, "Demo Bank");
+    assert_eq!(p.user, "alice");
+    assert_eq!(
+        &p.service_key,
+        h.service.as_ref().expect("running").service_public_key()
+    );
+    assert!((p.server_time - now()).abs() <= 2);
+
+    let calls = h.rp.calls();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert!(
+        call.basic_ok,
+        "Basic auth with the project's webhook credentials"
+    );
+    assert!(
+        call.signature_ok,
+        "Standard Webhooks HMAC signature verifies"
+    );
+    assert_eq!(call.body, json!({"user": "alice", "challenge": GOOD_CODE}));
+    assert!((call.timestamp - now()).abs() <= 5);
+
+    // The stored device can now be asked to log in.
+    let session = h.login("alice").await;
+    let pending = device.pending(&h).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.session_id, session["id"]);
+}
+
+#[tokio::test]
+async fn wrong_code_is_rejected_and_nothing_is_stored() {
+    let h = Harness::start().await;
+    let device = Device::new(&h.project.sdk_key);
+    let (status, body) = device.pair(&h, "alice", "WRNG-CODE").await;
+    let msg = assert_error(status, &body, 403, "pairing_rejected");
+    assert!(msg.contains("did not accept this pairing code"), "{msg}");
+    assert!(msg.contains("Demo Bank"), "{msg}");
+    // Nothing was stored: the user still has no device.
+    let (status, body) = h
+        .create_session(json!({"user": "alice", "notification": {"title": "t", "body": "b"}}))
+        .await;
+    assert_error(status, &body, 422, "no_device");
+}
+
+#[tokio::test]
+async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages() {
+    let h = Harness::start().await;
+    let device = Device::new(&h.project.sdk_key);
+
+    h.rp.set_mode(WebhookMode::Error500);
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let msg = assert_error(status, &body, 403, "pairing_rejected");
+    assert!(msg.contains("HTTP 500"), "{msg}");
+
+    h.rp.set_mode(WebhookMode::Slow);
+    let started = Instant::now();
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let msg = assert_error(status, &body, 403, "pairing_rejected");
+    assert!(msg.contains("in time"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the webhook timeout (700 ms) applies"
+    );
+
+    h.rp.set_mode(WebhookMode::Redirect);
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let msg = assert_error(status, &body, 403, "pairing_rejected");
+    assert!(msg.contains("redirect"), "{msg}");
+    assert_eq!(
+        h.rp.redirect_target_hits
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+
+    // Down: a project whose trust URL points at a closed port.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let closed_addr = closed.local_addr().expect("addr");
+    drop(closed);
+    let down = admin::create_project(
+        &h.config.database_url,
+        h.config.seal_key.as_ref().expect("seal"),
+        "Down Bank",
+        &format!("http://{closed_addr}/users/trust"),
+    )
+    .await
+    .expect("project");
+    let (status, body) = Device::new(&down.sdk_key)
+        .pair(&h, "alice", GOOD_CODE)
+        .await;
+    let msg = assert_error(status, &body, 403, "pairing_rejected");
+    assert!(msg.contains("could not be reached"), "{msg}");
+    assert!(msg.contains("Down Bank"), "{msg}");
+
+    // None of these stored a device.
+    let (status, body) = h
+        .create_session(json!({"user": "alice", "notification": {"title": "t", "body": "b"}}))
+        .await;
+    assert_error(status, &body, 422, "no_device");
+}
+
+#[tokio::test]
+async fn unknown_sdk_key_and_bad_pair_bodies() {
+    let h = Harness::start().await;
+    let (status, body) = Device::new("tap_sdk_unknown")
+        .pair(&h, "alice", GOOD_CODE)
+        .await;
+    assert_error(status, &body, 401, "invalid_sdk_key");
+
+    for bad in [
+        json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": "not-a-key"}),
+        json!({"user": "", "pairing_code": GOOD_CODE, "public_key": Device::new("x").key_b64()}),
+        json!({"user": "alice", "public_key": Device::new("x").key_b64()}),
+        json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": Device::new("x").key_b64(),
+               "push": {"platform": "apns", "token": ""}}),
+    ] {
+        let r = h
+            .http
+            .post(h.url("/v1/device/pair"))
+            .header("x-tapprove-sdk-key", &h.project.sdk_key)
+            .json(&bad)
+            .send()
+            .await
+            .expect("send");
+        let (status, body) = status_json(r).await;
+        assert_error(status, &body, 400, "invalid_request");
+    }
+    assert!(
+        h.rp.calls().is_empty(),
+        "bad requests never reach the webhook"
+    );
+}
+
+#[tokio::test]
+async fn old_sdk_gets_update_required() {
+    let h = Harness::start_with(|c| c.min_sdk_version = Some("0.2.0".into())).await;
+    let mut device = Device::new(&h.project.sdk_key);
+    device.sdk_header = "kotlin/0.1.9".into();
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let msg = assert_error(status, &body, 426, "update_required");
+    assert!(msg.contains("update the app"), "{msg}");
+    assert!(h.rp.calls().is_empty());
+
+    device.sdk_header = "kotlin/0.2.0".into();
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let device = device.with_pairing(serde_json::from_value(body).expect("pair"));
+
+    // Other device calls are gated too.
+    let mut old = device;
+    old.sdk_header = "kotlin/0.1.0".into();
+    let (status, body) = old.call(&h, "GET", "/v1/device/pending", None).await;
+    assert_error(status, &body, 426, "update_required");
+}
+
+#[tokio::test]
+async fn pairing_attempts_are_rate_limited_per_sdk_key_and_ip() {
+    let h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
+    let device = Device::new(&h.project.sdk_key);
+    for _ in 0..2 {
+        let (status, body) = device.pair(&h, "alice", "WRNG-CODE").await;
+        assert_error(status, &body, 403, "pairing_rejected");
+    }
+    let r = h
+        .http
+        .post(h.url("/v1/device/pair"))
+        .header("x-tapprove-sdk-key", &h.project.sdk_key)
+        .json(&json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": device.key_b64()}))
+        .send()
+        .await
+        .expect("send");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (status, body) = status_json(r).await;
+    assert_error(status, &body, 429, "rate_limited");
+    assert_eq!(
+        h.rp.calls().len(),
+        2,
+        "the limited attempt never reached the webhook"
+    );
+}
+
+#[tokio::test]
+async fn rotated_webhook_credentials_are_used() {
+    let h = Harness::start().await;
+    let seal = h.config.seal_key.clone().expect("seal");
+    let rotated =
+        admin::rotate_webhook_credentials(&h.config.database_url, &seal, &h.project.project_id)
+            .await
+            .expect("rotate");
+    assert_ne!(
+        rotated.webhook_password.expose(),
+        h.project.webhook_password.expose()
+    );
+    assert_ne!(
+        rotated.webhook_secret.expose(),
+        h.project.webhook_secret.expose()
+    );
+    assert_eq!(rotated.webhook_username, h.project.webhook_username);
+
+    // The site still has the old credentials: pairing fails.
+    let device = Device::new(&h.project.sdk_key);
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    assert_error(status, &body, 403, "pairing_rejected");
+    let last = h.rp.calls().pop().expect("call");
+    assert!(!last.basic_ok && !last.signature_ok);
+
+    // After the site updates, it works.
+    *h.rp.creds.lock().expect("lock") = Some((
+        rotated.webhook_username.clone(),
+        rotated.webhook_password.expose().to_owned(),
+        rotated.webhook_secret.expose().to_owned(),
+    ));
+    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A wrong seal key cannot rotate.
+    let wrong = tapprove_server::SealKey::generate().expect("key");
+    let err =
+        admin::rotate_webhook_credentials(&h.config.database_url, &wrong, &h.project.project_id)
+            .await
+            .expect_err("wrong seal key");
+    assert!(err.to_string().contains("seal key"), "{err}");
+    let err = admin::rotate_webhook_credentials(&h.config.database_url, &seal, "prj_nope")
+        .await
+        .expect_err("unknown project");
+    assert!(err.to_string().contains("prj_nope"), "{err}");
+}
