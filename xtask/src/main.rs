@@ -5,6 +5,8 @@
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
+mod bindings;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -13,6 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("bindings") => bindings::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
         None => Err("usage: cargo xtask <test|bindings|bench>".into()),
     };
@@ -27,7 +30,10 @@ fn main() -> ExitCode {
 
 /// The repository root (xtask lives one level below it).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Runs a command in the repository root, failing with its name if it fails.
@@ -38,7 +44,11 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
         .current_dir(root())
         .status()
         .map_err(|e| format!("could not start {program}: {e} (is it installed?)"))?;
-    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
 }
 
 /// Runs one named step and reports its duration, so a slow CI run shows where time went.
@@ -46,14 +56,27 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     let start = Instant::now();
     eprintln!("\n==> {name}");
     let result = f();
-    eprintln!("<== {name}: {} in {:.0?}", if result.is_ok() { "ok" } else { "FAILED" }, start.elapsed());
+    eprintln!(
+        "<== {name}: {} in {:.0?}",
+        if result.is_ok() { "ok" } else { "FAILED" },
+        start.elapsed()
+    );
     result.map_err(|e| format!("{name}: {e}"))
 }
 
 fn test(_args: &[String]) -> Result<(), String> {
-    step("rust: build", || run("cargo", &["build", "--workspace", "--all-targets", "--locked"]))?;
-    step("rust: tests", || run("cargo", &["test", "--workspace", "--locked"]))?;
-    step("browser: demo in headless chromium", || run("bash", &["tests/browser/run.sh"]))?;
+    step("rust: build", || {
+        run(
+            "cargo",
+            &["build", "--workspace", "--all-targets", "--locked"],
+        )
+    })?;
+    step("rust: tests", || {
+        run("cargo", &["test", "--workspace", "--locked"])
+    })?;
+    step("browser: demo in headless chromium", || {
+        run("bash", &["tests/browser/run.sh"])
+    })?;
     eprintln!("\nall tests passed");
     Ok(())
 }
