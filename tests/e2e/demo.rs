@@ -1,0 +1,301 @@
+//! End to end, through the real binary: `tapprove demo` (service + Demo Bank website) driven
+//! over HTTP like a browser without JavaScript, with `tapprove device` as the phone. (The
+//! headless-Chromium version lives in tests/browser/.)
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+struct Demo {
+    child: Child,
+    site: String,
+    service: String,
+}
+
+impl Demo {
+    fn start(data: &std::path::Path, port_service: u16, port_site: u16) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["demo", "--data"])
+            .arg(data)
+            .args([
+                "--port-service",
+                &port_service.to_string(),
+                "--port-site",
+                &port_site.to_string(),
+            ])
+            .env("TAPPROVE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn demo");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let (mut site, mut service) = (String::new(), String::new());
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(u) = line.trim().strip_prefix("Website: ") {
+                site = u.to_owned();
+            }
+            if let Some(u) = line.trim().strip_prefix("Service: ") {
+                service = u.to_owned();
+            }
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        assert!(
+            site.starts_with("http://127.0.0.1:") && service.starts_with("http://127.0.0.1:"),
+            "demo did not print its URLs"
+        );
+        Self {
+            child,
+            site,
+            service,
+        }
+    }
+
+    fn port(url: &str) -> u16 {
+        url.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    fn stop(mut self) {
+        #[cfg(unix)]
+        {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let status = self.child.wait().expect("wait");
+            assert!(status.success(), "demo exits cleanly on SIGTERM: {status}");
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser without JavaScript: one cookie, no automatic redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(40))
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base: base.to_owned(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> (u16, String, String) {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let r = req.send().await.expect("send");
+        if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = c.split(';').next().map(str::to_owned);
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, location, r.text().await.unwrap_or_default())
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, String) {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+}
+
+/// The text of the element with `id` (first text node).
+fn by_id(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in page"));
+    let rest = &html[start..];
+    let open = rest.find('>').expect(">") + 1;
+    let close = rest[open..].find('<').expect("<");
+    rest[open..open + close]
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Runs a command line printed by the site (shell-quoted).
+async fn run_shell(cmd: &str) -> std::process::Output {
+    let cmd = cmd.to_owned();
+    tokio::task::spawn_blocking(move || Command::new("sh").arg("-c").arg(cmd).output().expect("sh"))
+        .await
+        .expect("join")
+}
+
+async fn login_and_answer(b: &mut Browser, store: &str, user: &str, pick_right: bool) -> String {
+    let (status, location, _) = b
+        .post(
+            "/login",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/login/wait"));
+    let (_, _, page) = b.get("/login/wait").await;
+    let code = by_id(&page, "presence-code");
+    let requests = ok_json(&tapprove(&["device", "requests", "--json", "--store", store]).await);
+    let r = &requests.as_array().expect("array")[0];
+    let id = r["id"].as_str().expect("id").to_owned();
+    let options: Vec<String> = r["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let pick = options
+        .iter()
+        .find(|o| (**o == code) == pick_right)
+        .expect("option")
+        .clone();
+    let o = tapprove(&[
+        "device", "respond", &id, "--choose", &pick, "--store", store,
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // No-JavaScript path: /login/check long-polls once and redirects.
+    let (status, location, _) = b.get("/login/check").await;
+    assert_eq!(status, 303);
+    location
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_signup_pair_login_and_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, 0, 0);
+    let mut b = Browser::new(&demo.site);
+
+    // Webhook without credentials is refused.
+    let (status, _, _) = b.post("/users/trust", &[("user", "x")]).await;
+    assert_eq!(status, 401);
+
+    let (status, location, _) = b
+        .post(
+            "/signup",
+            &[("user", "alice"), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    let (status, _, page) = b.get("/pair").await;
+    assert_eq!(status, 200);
+    let code = by_id(&page, "pairing-code");
+    assert_eq!(code.len(), 9, "XXXX-XXXX: {code}");
+    assert!(page.contains("<svg"), "QR code inline");
+    assert!(by_id(&page, "enrollment-uri").starts_with("tapprove://pair?"));
+    let cmd = by_id(&page, "pair-command");
+    assert!(cmd.contains(&demo.service) && cmd.contains(&code));
+    let o = run_shell(&cmd).await;
+    assert!(
+        o.status.success(),
+        "pairing with the page's command failed: {}",
+        stderr(&o)
+    );
+    let (_, _, status_json) = b.get("/pair/status").await;
+    assert!(status_json.contains("\"paired\":true"), "{status_json}");
+    // The code is used up.
+    let o = run_shell(&cmd.replace("--store ", "--store x")).await;
+    assert!(!o.status.success());
+
+    let store = data.join("device").to_string_lossy().into_owned();
+    // Restricted page needs a login.
+    let (status, location, _) = b.get("/account").await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    // Wrong password.
+    let (status, _, page) = b
+        .post(
+            "/login",
+            &[("user", "alice"), ("password", "wrong password!")],
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(page.contains("Wrong user name or password"));
+    // Wrong number → refused, clear message.
+    let next = login_and_answer(&mut b, &store, "alice", false).await;
+    assert_eq!(next, "/login/result");
+    let (_, _, page) = b.get("/login/result").await;
+    assert!(page.contains("wrong number"), "{page}");
+    // Right number → restricted page.
+    let next = login_and_answer(&mut b, &store, "alice", true).await;
+    assert_eq!(next, "/account");
+    let (status, _, page) = b.get("/account").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"restricted\"") && page.contains("alice"));
+    // Logged in: pair another device.
+    let (status, location, _) = b.post("/pair", &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    let (_, _, page) = b.get("/pair").await;
+    assert_ne!(by_id(&page, "pairing-code"), code, "a fresh code");
+    let (status, location, _) = b.post("/logout", &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let (status, _, _) = b.get("/account").await;
+    assert_eq!(status, 303);
+
+    // Restart on the same ports and data: the project, users and devices are kept.
+    let (ps, pw) = (Demo::port(&demo.service), Demo::port(&demo.site));
+    demo.stop();
+    let demo = Demo::start(&data, ps, pw);
+    let mut b = Browser::new(&demo.site);
+    let next = login_and_answer(&mut b, &store, "alice", true).await;
+    assert_eq!(next, "/account");
+    let (status, _, _) = b.get("/account").await;
+    assert_eq!(status, 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["seal.key", "demo-project.json", "site.json"] {
+            let mode = std::fs::metadata(data.join(f))
+                .expect(f)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    demo.stop();
+}
