@@ -79,11 +79,10 @@ impl<'de> Deserialize<'de> for SealKey {
     }
 }
 
-/// Push provider configuration. The APNs and FCM sections are filled in by the push crate's
-/// configuration; today this is an empty placeholder that accepts (and ignores) no keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PushConfig {}
+/// Push provider configuration (`[push.apns]`, `[push.fcm]` in TOML): the push crate's
+/// [`tapprove_push::PushConfig`]. Empty by default: devices then poll or listen on the event
+/// stream.
+pub use tapprove_push::PushConfig;
 
 /// Abuse limits. All counts are per window; defaults follow NIST SP 800-63B / OWASP ASVS advice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -79,6 +79,9 @@ pub enum ServiceError {
     /// The OS random generator or a crypto primitive failed.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
+    /// The push provider configuration cannot work (bad key file, missing field, …).
+    #[error("push configuration error: {0}")]
+    Push(#[from] tapprove_push::PushConfigError),
     /// The HTTP server failed while running.
     #[error("the HTTP server failed: {0}")]
     Server(String),

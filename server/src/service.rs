@@ -14,7 +14,7 @@ use tapprove_push::{NoPush, PushSender};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{SealKey, ServiceConfig};
+use crate::config::{PushConfig, SealKey, ServiceConfig};
 use crate::error::{ApiError, ServiceError};
 use crate::events::EventBus;
 use crate::ratelimit::{ReplayCache, WindowLimiter};
@@ -155,13 +155,21 @@ pub struct Service;
 
 impl Service {
     /// Binds `config.listen` (port 0 picks a free port), migrates the database, loads the
-    /// service key and serves until [`RunningService::shutdown`]. Push goes nowhere
-    /// ([`NoPush`]); use [`Service::start_with_push`] to plug in APNs/FCM.
+    /// service key and serves until [`RunningService::shutdown`]. Push goes to the providers
+    /// in `config.push` (APNs/FCM); with none configured, devices poll or listen on the event
+    /// stream.
     pub async fn start(config: ServiceConfig) -> Result<RunningService, ServiceError> {
-        Self::start_with_push(config, Arc::new(NoPush)).await
+        config.validate()?;
+        let push = if config.push == PushConfig::default() {
+            Arc::new(NoPush) as Arc<dyn PushSender>
+        } else {
+            config.push.build()?
+        };
+        Self::start_with_push(config, push).await
     }
 
-    /// Like [`Service::start`] with a push sender.
+    /// Like [`Service::start`] with a given push sender (`config.push` is ignored): for tests
+    /// and embedders with their own delivery.
     pub async fn start_with_push(
         config: ServiceConfig,
         push: Arc<dyn PushSender>,

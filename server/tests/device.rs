@@ -384,6 +384,23 @@ async fn lifecycle_errors_are_actionable() {
     assert!(matches!(err, ServiceError::MissingSealKey));
     assert!(err.to_string().contains("TAPPROVE_SEAL_KEY"));
 
+    // A push provider whose key file is missing stops the start with a clear message.
+    let mut config = test_config(dir.path());
+    config.push = tapprove_server::ServiceConfig::from_toml_str(
+        "[push.apns]\nkey_path = \"/nonexistent/AuthKey_ABCDE12345.p8\"\nkey_id = \"ABCDE12345\"\n\
+         team_id = \"TEAM123456\"\ntopic = \"com.example.bank\"\n",
+    )
+    .expect("toml")
+    .push;
+    assert!(config.push.apns.is_some());
+    let err = Service::start(config).await.expect_err("bad push config");
+    assert!(matches!(err, ServiceError::Push(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/AuthKey_ABCDE12345.p8"),
+        "{err}"
+    );
+
     // Port in use.
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
