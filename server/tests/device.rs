@@ -114,6 +114,10 @@ async fn request_proofs_are_checked() {
         .send()
         .await
         .expect("send");
+    assert!(
+        r.headers().contains_key("date"),
+        "devices correct their clock with Date"
+    );
     let (status, body) = status_json(r).await;
     assert_error(status, &body, 401, "unauthorized");
     // A proof for another path.
