@@ -21,6 +21,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+const LOGO: &str = r##"<svg width="26" height="22" viewBox="0 0 26 22" aria-hidden="true" style="vertical-align:-4px;margin-right:10px"><path d="M13 1 1 7h24z" fill="#fff"/><rect x="3" y="8.5" width="3" height="9" fill="#fff"/><rect x="9" y="8.5" width="3" height="9" fill="#fff"/><rect x="14" y="8.5" width="3" height="9" fill="#fff"/><rect x="20" y="8.5" width="3" height="9" fill="#fff"/><rect x="1" y="19" width="24" height="2.5" fill="#fff"/></svg>"##;
+
 const CSS: &str = r#"
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f3f5f9;color:#1c2333}
 header{background:#0b3d91;color:#fff;padding:14px 28px;display:flex;align-items:center;justify-content:space-between}
@@ -66,7 +68,7 @@ pub fn layout(title: &str, user: Option<&str>, flash: Option<&Flash>, body: &str
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{} · Demo Bank</title>
-<style>{CSS}</style></head><body><header><a class="brand" href="/">🏦 Demo Bank</a><nav>{nav}</nav></header>
+<style>{CSS}</style></head><body><header><a class="brand" href="/">{LOGO}Demo Bank</a><nav>{nav}</nav></header>
 <main>{flash}{body}</main></body></html>"#,
         esc(title)
     )
@@ -236,11 +238,15 @@ pub fn account(user: &str, flash: Option<&Flash>) -> String {
 /// A result page (login refused, expired, …) with a way back.
 pub fn message(title: &str, user: Option<&str>, flash: &Flash, link: (&str, &str)) -> String {
     let body = format!(
-        r#"<a class="button" href="{}" id="again">{}</a>"#,
+        r#"<div class="card"><h1>{}</h1><div class="flash {}" id="flash">{}</div>
+<a class="button" href="{}" id="again">{}</a></div>"#,
+        esc(&flash.title),
+        flash.kind,
+        esc(&flash.message),
         esc(link.0),
         esc(link.1)
     );
-    layout(title, user, Some(flash), &body)
+    layout(title, user, None, &body)
 }
 
 /// The QR code of `data` as inline SVG (no XML declaration).
