@@ -3,8 +3,10 @@
 
 use tapprove_core::{CoreError, SignerError, StoreError};
 
-/// Every failure the SDK reports. Each variant carries a `message` written for the user (what
-/// happened and what to do); none contains a secret (keys, pairing codes, push tokens).
+/// Every failure the SDK reports. Each variant carries a `detail` written for the user (what
+/// happened and what to do; also [`AuthError::user_message`]); none contains a secret (keys,
+/// pairing codes, push tokens). (The field is not called `message`: that name clashes with
+/// `Throwable.message` in the generated Kotlin.)
 ///
 /// Foreign implementations of [`crate::SecureStore`], [`crate::DeviceSigner`] and the other
 /// callback traits may throw any exception: it arrives here as [`AuthError::Platform`].
@@ -13,86 +15,86 @@ use tapprove_core::{CoreError, SignerError, StoreError};
 pub enum AuthError {
     /// Something the app or the user passed is not valid: server URL, SDK key, pairing link,
     /// account id, or a presence answer that is missing or not among the options.
-    #[error("{message}")]
+    #[error("{detail}")]
     InvalidInput {
         /// What is wrong and how to fix it.
-        message: String,
+        detail: String,
     },
     /// The relying party did not accept the pairing (wrong or expired code).
-    #[error("{message}")]
+    #[error("{detail}")]
     PairingRejected {
         /// The service's explanation.
-        message: String,
+        detail: String,
     },
     /// This device is no longer paired with the service: remove the account and pair again.
-    #[error("{message}")]
+    #[error("{detail}")]
     NotPaired {
         /// What to do.
-        message: String,
+        detail: String,
     },
     /// The account was removed from this device, but the service could not be told.
-    #[error("{message}")]
+    #[error("{detail}")]
     UnpairedLocallyOnly {
         /// What happened and what to do.
-        message: String,
+        detail: String,
     },
     /// The service could not be reached; retrying later may help.
-    #[error("{message}")]
+    #[error("{detail}")]
     Network {
         /// The transport error and what to do.
-        message: String,
+        detail: String,
     },
     /// Too many attempts: wait before retrying.
-    #[error("{message}")]
+    #[error("{detail}")]
     RateLimited {
         /// Seconds to wait, when the service said.
         retry_after_seconds: Option<u64>,
         /// What to do.
-        message: String,
+        detail: String,
     },
-    /// The app (or a login request) needs a newer SDK; show `message` as-is.
-    #[error("{message}")]
+    /// The app (or a login request) needs a newer SDK; show `detail` as-is.
+    #[error("{detail}")]
     UpdateRequired {
         /// What to do, as the service says it.
-        message: String,
+        detail: String,
     },
     /// The login request can no longer be answered: dismiss its prompt.
-    #[error("{message}")]
+    #[error("{detail}")]
     RequestClosed {
         /// Why.
         reason: ClosedReason,
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// A notification that looks like Tapprove's but is not a valid login request for this
     /// device (malformed, or not signed by the pinned service key): ignore it.
-    #[error("{message}")]
+    #[error("{detail}")]
     InvalidNotification {
         /// Why it was refused.
-        message: String,
+        detail: String,
     },
     /// The service answered with an error this SDK has no specific handling for.
-    #[error("{message}")]
+    #[error("{detail}")]
     Service {
         /// HTTP status.
         status: u16,
         /// The service's error code (`unknown` when absent).
         code: String,
         /// The service's message.
-        message: String,
+        detail: String,
     },
     /// The platform's secure storage or key store failed (including an exception thrown by the
     /// app's [`crate::SecureStore`] or [`crate::DeviceSigner`]).
-    #[error("{message}")]
+    #[error("{detail}")]
     Platform {
         /// What failed and what to do.
-        message: String,
+        detail: String,
     },
     /// A bug or an unexpected state in the SDK; please report it.
-    #[error("{message}")]
+    #[error("{detail}")]
     Internal {
         /// What happened.
-        message: String,
+        detail: String,
     },
 }
 
@@ -109,9 +111,28 @@ pub enum ClosedReason {
 
 impl AuthError {
     /// An invalid argument.
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(detail: impl Into<String>) -> Self {
         Self::InvalidInput {
-            message: message.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Methods apps call on any error (`e.userMessage()` in Kotlin, `error.userMessage()` in Swift).
+#[uniffi::export]
+impl AuthError {
+    /// The sentence to show the user: what happened and what to do. Never contains a secret.
+    pub fn user_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether trying the same call again later may succeed (network trouble, rate limiting,
+    /// a service failure).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Network { .. } | Self::RateLimited { .. } => true,
+            Self::Service { status, .. } => *status >= 500,
+            _ => false,
         }
     }
 }
@@ -120,47 +141,48 @@ impl AuthError {
 /// what to do and hold no secrets; this picks the variant an app can branch on.
 impl From<CoreError> for AuthError {
     fn from(e: CoreError) -> Self {
-        let message = e.to_string();
+        let detail = e.to_string();
         match e {
             CoreError::InvalidSdkKey
             | CoreError::InvalidConfig { .. }
             | CoreError::InvalidEnrollmentUri { .. }
             | CoreError::UnknownAccount { .. }
             | CoreError::PresenceAnswerRequired
-            | CoreError::PresenceAnswerNotAmongOptions => Self::InvalidInput { message },
-            CoreError::PairingRejected { .. } => Self::PairingRejected { message },
-            CoreError::NotPaired => Self::NotPaired { message },
-            CoreError::UnpairedLocallyOnly { .. } => Self::UnpairedLocallyOnly { message },
-            CoreError::Network { .. } => Self::Network { message },
+            | CoreError::PresenceAnswerNotAmongOptions => Self::InvalidInput { detail },
+            CoreError::PairingRejected { .. } => Self::PairingRejected { detail },
+            CoreError::NotPaired => Self::NotPaired { detail },
+            CoreError::UnpairedLocallyOnly { .. } => Self::UnpairedLocallyOnly { detail },
+            CoreError::Network { .. } => Self::Network { detail },
             CoreError::RateLimited {
                 retry_after_seconds,
             } => Self::RateLimited {
                 retry_after_seconds,
-                message,
+                detail,
             },
-            CoreError::UpdateRequired { message } => Self::UpdateRequired { message },
+            // The service's message, as-is (docs/PROTOCOL.md §6).
+            CoreError::UpdateRequired { message } => Self::UpdateRequired { detail: message },
             CoreError::Expired => Self::RequestClosed {
                 reason: ClosedReason::Expired,
-                message,
+                detail,
             },
             CoreError::AlreadyAnswered => Self::RequestClosed {
                 reason: ClosedReason::AlreadyAnswered,
-                message,
+                detail,
             },
             CoreError::UnknownRequest { .. } => Self::RequestClosed {
                 reason: ClosedReason::NotPending,
-                message,
+                detail,
             },
             CoreError::InvalidPayload { .. } | CoreError::BadSignature => {
-                Self::InvalidNotification { message }
+                Self::InvalidNotification { detail }
             }
             CoreError::Service { status, code, .. } => Self::Service {
                 status,
                 code,
-                message,
+                detail,
             },
-            CoreError::Storage(_) | CoreError::Signer(_) => Self::Platform { message },
-            _ => Self::Internal { message },
+            CoreError::Storage(_) | CoreError::Signer(_) => Self::Platform { detail },
+            _ => Self::Internal { detail },
         }
     }
 }
@@ -170,7 +192,7 @@ impl From<CoreError> for AuthError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for AuthError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Platform {
-            message: format!("the app's platform code failed: {}", e.reason),
+            detail: format!("the app's platform code failed: {}", e.reason),
         }
     }
 }
@@ -188,6 +210,23 @@ pub(crate) fn to_signer_error(e: AuthError) -> SignerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_message_and_retryability() {
+        let e = AuthError::from(CoreError::Network {
+            message: "connection refused".into(),
+        });
+        assert!(e.is_retryable());
+        assert!(e.user_message().contains("connection refused"));
+        assert_eq!(e.user_message(), e.to_string());
+        assert!(!AuthError::from(CoreError::NotPaired).is_retryable());
+        let e = AuthError::from(CoreError::Service {
+            status: 503,
+            code: "internal".into(),
+            message: "down".into(),
+        });
+        assert!(e.is_retryable());
+    }
 
     #[test]
     fn core_errors_map_to_branchable_variants() {
@@ -216,7 +255,7 @@ mod tests {
             e,
             AuthError::RateLimited {
                 retry_after_seconds: Some(9),
-                message: "too many attempts; try again in 9 seconds".into()
+                detail: "too many attempts; try again in 9 seconds".into()
             }
         );
         let e = AuthError::from(CoreError::UpdateRequired {
@@ -234,6 +273,6 @@ mod tests {
         });
         assert!(matches!(e, AuthError::Service { status: 500, .. }));
         let e = AuthError::from(CoreError::Storage(StoreError::backend("locked")));
-        assert!(matches!(&e, AuthError::Platform { message } if message.contains("locked")));
+        assert!(matches!(&e, AuthError::Platform { detail } if detail.contains("locked")));
     }
 }

@@ -76,7 +76,7 @@ fn runtime() -> Result<&'static Runtime, AuthError> {
         })
         .as_ref()
         .map_err(|e| AuthError::Internal {
-            message: format!("could not start a thread: {e}"),
+            detail: format!("could not start a thread: {e}"),
         })
 }
 

@@ -144,7 +144,7 @@ fn a_failing_secure_store_is_an_error_not_a_panic() {
     let err =
         Authenticator::new(config("https://demo.example"), store.clone(), signer).unwrap_err();
     match &err {
-        AuthError::Platform { message } => {
+        AuthError::Platform { detail: message } => {
             assert!(message.contains("keychain is locked"), "{message}")
         }
         other => panic!("expected Platform, got {other:?}"),
@@ -171,7 +171,7 @@ async fn a_failing_signer_is_an_error_before_any_network() {
         .await
         .unwrap_err();
     match &err {
-        AuthError::Platform { message } => {
+        AuthError::Platform { detail: message } => {
             assert!(message.contains("secure hardware unavailable"), "{message}");
             assert!(
                 !message.contains("7KQ2-M9XD"),
@@ -341,7 +341,7 @@ async fn a_signer_producing_wrong_signatures_is_caught_with_a_clear_message() {
         .await
         .unwrap_err();
     match err {
-        AuthError::Platform { message } => {
+        AuthError::Platform { detail: message } => {
             assert!(message.contains("does not verify"), "{message}")
         }
         other => panic!("expected Platform, got {other:?}"),
@@ -367,7 +367,7 @@ impl RequestListener for Recorder {
         self.errors.lock().unwrap().push(error);
         // A listener that throws must not stop the SDK.
         Err(AuthError::Platform {
-            message: "listener threw".into(),
+            detail: "listener threw".into(),
         })
     }
     fn on_closed(&self) -> Result<(), AuthError> {

@@ -18,7 +18,7 @@ impl Logger for Lines {
         self.0.lock().unwrap().push((level, target, message));
         // A logger that throws must not disturb the SDK.
         Err(AuthError::Platform {
-            message: "logger threw".into(),
+            detail: "logger threw".into(),
         })
     }
 }

@@ -22,7 +22,7 @@ impl MapStore {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
             return Err(AuthError::Platform {
-                message: "keychain is locked".into(),
+                detail: "keychain is locked".into(),
             });
         }
         Ok(())
@@ -91,7 +91,7 @@ impl MemSigner {
     fn fail(&self) -> Result<(), AuthError> {
         if self.mode() == SignerMode::Fail {
             return Err(AuthError::Platform {
-                message: "secure hardware unavailable".into(),
+                detail: "secure hardware unavailable".into(),
             });
         }
         Ok(())
@@ -122,7 +122,7 @@ impl DeviceSigner for MemSigner {
         self.fail()?;
         let keys = self.keys.lock().unwrap();
         let key = keys.get(&alias).ok_or_else(|| AuthError::Platform {
-            message: format!("no key {alias}"),
+            detail: format!("no key {alias}"),
         })?;
         let msg = if self.mode() == SignerMode::WrongSignature {
             b"other".to_vec()
