@@ -231,6 +231,7 @@ async fn demo_signup_pair_login_and_restart() {
     assert!(by_id(&page, "enrollment-uri").starts_with("tapprove://pair?"));
     let cmd = by_id(&page, "pair-command");
     assert!(cmd.contains(&demo.service) && cmd.contains(&code));
+    assert!(cmd.contains("/device "), "the store is DIR/device: {cmd}");
     let o = run_shell(&cmd).await;
     assert!(
         o.status.success(),
@@ -240,7 +241,7 @@ async fn demo_signup_pair_login_and_restart() {
     let (_, _, status_json) = b.get("/pair/status").await;
     assert!(status_json.contains("\"paired\":true"), "{status_json}");
     // The code is used up.
-    let o = run_shell(&cmd.replace("--store ", "--store x")).await;
+    let o = run_shell(&cmd.replace("/device ", "/device-2 ")).await;
     assert!(!o.status.success());
 
     let store = data.join("device").to_string_lossy().into_owned();
@@ -276,6 +277,48 @@ async fn demo_signup_pair_login_and_restart() {
     assert_eq!((status, location.as_str()), (303, "/"));
     let (status, _, _) = b.get("/account").await;
     assert_eq!(status, 303);
+
+    // A second user: five wrong codes through the real service void the code.
+    let mut b2 = Browser::new(&demo.site);
+    let (status, _, _) = b2
+        .post(
+            "/signup",
+            &[("user", "bob"), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, page) = b2.get("/pair").await;
+    let bob_cmd = by_id(&page, "pair-command");
+    let bob_code = by_id(&page, "pairing-code");
+    for i in 0..5 {
+        let wrong = bob_cmd
+            .replace(&bob_code, "0000-0000")
+            .replace("/device ", &format!("/device-w{i} "));
+        assert!(!run_shell(&wrong).await.status.success());
+    }
+    let o = run_shell(&bob_cmd.replace("/device ", "/device-bob ")).await;
+    let line = failed_line(&o);
+    assert!(
+        line.contains("did not accept"),
+        "the right code is void after 5 wrong tries: {line}"
+    );
+    // Cross-site form posts are refused.
+    let req = b2
+        .http
+        .post(format!("{}/logout", demo.site))
+        .header("origin", "http://evil.example");
+    let (status, _, _) = b2.send(req).await;
+    assert_eq!(status, 403);
+    // Ports in use: one line that names the flag.
+    let o = tapprove(&[
+        "demo",
+        "--data",
+        &data.to_string_lossy(),
+        "--port-site",
+        &Demo::port(&demo.site).to_string(),
+    ])
+    .await;
+    assert!(failed_line(&o).contains("--port-site"));
 
     // Restart on the same ports and data: the project, users and devices are kept.
     let (ps, pw) = (Demo::port(&demo.service), Demo::port(&demo.site));
