@@ -197,6 +197,13 @@ async fn cli_failures_are_one_actionable_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
 
+    // Usage errors: one line, exit code 2.
+    let o = tapprove(&["admin", "project", "create", "--name", "X"]).await;
+    assert!(failed_line(&o).contains("--trust-url"));
+    assert_eq!(o.status.code(), Some(2));
+    let o = tapprove(&["serve", "--listen", "nope"]).await;
+    assert!(failed_line(&o).contains("--listen"));
+
     // Admin without a seal key.
     let o = std::process::Command::new(BIN)
         .args([
