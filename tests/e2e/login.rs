@@ -368,8 +368,19 @@ async fn listen_shows_requests_and_answers_with_one_key() {
         .spawn()
         .expect("spawn listen");
     let mut input = child.stdin.take().expect("stdin");
+    // Killed if the test fails half-way (a listener would otherwise keep reconnecting).
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
     let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     let out = child.stdout.take().expect("stdout");
+    let mut guard = KillOnDrop(Some(child));
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -436,6 +447,7 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     wait_for(&mut lines, "decided elsewhere").await;
 
     writeln!(input, "q").expect("write");
+    let mut child = guard.0.take().expect("child");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .expect("join")
