@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Once, RwLock};
 
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt as _};
-use tracing_subscriber::{Layer, Registry};
 
 use crate::error::AuthError;
 
@@ -71,20 +70,21 @@ pub fn init_logging(level: LogLevel, logger: Arc<dyn Logger>) {
     INSTALL.call_once(|| {
         // If the host process already installed a global subscriber (a Rust app embedding this
         // crate), leave it alone: its own subscriber gets the events.
-        let _ = tracing::subscriber::set_global_default(Registry::default().with(ForeignLayer));
+        let _ = tracing::subscriber::set_global_default(ForeignSubscriber);
     });
     tracing::debug!(?level, "logging to the app's logger");
 }
 
-/// The `tracing` layer forwarding to [`LOGGER`].
-struct ForeignLayer;
+/// The `tracing` subscriber forwarding events to [`LOGGER`]. Spans are not tracked (the SDK
+/// logs self-contained events); a hand-written subscriber instead of `tracing-subscriber` keeps
+/// the library small.
+struct ForeignSubscriber;
 
 fn is_ours(meta: &Metadata<'_>) -> bool {
-    let t = meta.target();
-    t.starts_with("tapprove")
+    meta.target().starts_with("tapprove")
 }
 
-impl<S: Subscriber> Layer<S> for ForeignLayer {
+impl Subscriber for ForeignSubscriber {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         // The level can change at run time: ask every time for our crates.
         if is_ours(meta) {
@@ -94,12 +94,20 @@ impl<S: Subscriber> Layer<S> for ForeignLayer {
         }
     }
 
-    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
         is_ours(meta)
             && LogLevel::from_tracing(*meta.level()).as_u8() >= MIN_LEVEL.load(Ordering::Relaxed)
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
         let logger = LOGGER.read().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(logger) = logger else { return };
         let mut line = Line::default();
@@ -112,6 +120,10 @@ impl<S: Subscriber> Layer<S> for ForeignLayer {
             line.0.trim_start().to_owned(),
         );
     }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
 }
 
 /// `message key=value key=value`.
