@@ -131,18 +131,46 @@ pub fn kotlin_test() -> Result<(), String> {
     ];
     let mut args: Vec<&str> = vec!["-B", "--no-transfer-progress", "-f", path_str(&pom)?];
     args.extend(props.iter().map(String::as_str));
-    args.push("test");
-    // Offline first (fast, and works without a network once the repository is filled); if an
-    // artifact is missing, the same run online fills it.
+    args.extend(["clean", "test"]);
+    // Offline first (fast, and works without a network once the local repository is filled);
+    // only if Maven says an artifact is missing in offline mode, the same run goes online.
     let mut offline = vec!["-o"];
     offline.extend(&args);
-    if run("mvn", &offline).is_ok() {
-        return Ok(());
+    match run_scanning("mvn", &offline, "offline mode")? {
+        (true, _) => Ok(()),
+        (false, true) => {
+            eprintln!(
+                "xtask: Maven needs artifacts it has not downloaded yet; running online (the first run fetches the Kotlin compiler, JNA, coroutines and JUnit)"
+            );
+            run("mvn", &args)
+        }
+        (false, false) => Err("the Kotlin tests failed (see the Maven output above)".into()),
     }
-    eprintln!(
-        "xtask: offline Maven run failed; retrying online (first run downloads the Kotlin compiler, JNA, coroutines, JUnit)"
-    );
-    run("mvn", &args)
+}
+
+/// Runs a command in the repository root, echoing its output, and reports (success, whether
+/// `needle` appeared in its output).
+fn run_scanning(program: &str, args: &[&str], needle: &str) -> Result<(bool, bool), String> {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start {program}: {e} (is it installed?)"))?;
+    let mut seen = false;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            seen |= line.contains(needle);
+            println!("{line}");
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("{program} did not finish: {e}"))?;
+    Ok((status.success(), seen))
 }
 
 /// The venv Python with tree-sitter-swift, created under `.tools/venv` when missing.
