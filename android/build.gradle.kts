@@ -1,0 +1,40 @@
+// Tapprove Android library: the uniffi-generated Kotlin (bindings/generated/kotlin), the
+// Android-free shell logic (src/common/kotlin, also compiled and tested on the JVM by
+// android/jvm-tests) and the Android glue (src/main/kotlin). The native library comes from
+// cargo-ndk into src/main/jniLibs/<abi>/libtapprove_ffi.so; see README.md.
+plugins {
+    id("com.android.library") version "8.7.3"
+    id("org.jetbrains.kotlin.android") version "2.2.21"
+}
+
+android {
+    namespace = "dev.tapprove.android"
+    compileSdk = 35
+
+    defaultConfig {
+        minSdk = 26 // java.util.Base64, Keystore AES-GCM, NotificationChannel
+        consumerProguardFiles("consumer-rules.pro")
+    }
+
+    sourceSets["main"].apply {
+        kotlin.srcDirs("src/main/kotlin", "src/common/kotlin", "../bindings/generated/kotlin")
+        jniLibs.srcDirs("src/main/jniLibs")
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions {
+        jvmTarget = "17"
+    }
+}
+
+dependencies {
+    // uniffi's Kotlin loads the library through JNA; the @aar variant carries JNA's own .so files.
+    implementation("net.java.dev.jna:jna:5.17.0@aar")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-play-services:1.10.2")
+    implementation("com.google.firebase:firebase-messaging:24.1.0")
+    implementation("androidx.core:core-ktx:1.15.0")
+}

@@ -1,0 +1,71 @@
+package dev.tapprove.sample
+
+import android.os.Bundle
+import android.text.InputType
+import android.widget.Button
+import android.widget.EditText
+import android.widget.LinearLayout
+import android.widget.TextView
+import androidx.appcompat.app.AppCompatActivity
+import androidx.lifecycle.lifecycleScope
+import dev.tapprove.PresenceMode
+import dev.tapprove.android.ApprovalNotifications
+import dev.tapprove.android.Tapprove
+import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalUiState
+import dev.tapprove.common.ApprovalViewModel
+import dev.tapprove.common.RequestPresentation
+import dev.tapprove.common.responderOf
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+
+/**
+ * Approval screen: who is signing in (app, place, IP, browser), a countdown, the three numbers
+ * (or a code field), and Deny / Not me.
+ */
+class ApprovalActivity : AppCompatActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val requestId = intent.getStringExtra(ApprovalNotifications.EXTRA_REQUEST_ID) ?: return finish()
+        ApprovalNotifications.dismiss(this, requestId)
+        val root = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(48, 48, 48, 48) }
+        setContentView(root)
+        lifecycleScope.launch {
+            val request = runCatching { Tapprove.authenticator.pending(null) }.getOrDefault(emptyList())
+                .firstOrNull { it.id == requestId }
+            if (request == null) {
+                root.addView(TextView(this@ApprovalActivity).apply { text = "This login request is no longer pending." })
+                return@launch
+            }
+            val vm = ApprovalViewModel(request, responderOf(Tapprove.authenticator), lifecycleScope)
+            val p = RequestPresentation.of(request)
+            root.addView(TextView(this@ApprovalActivity).apply { text = p.title; textSize = 22f })
+            root.addView(TextView(this@ApprovalActivity).apply { text = (listOf(p.body) + p.details).joinToString("\n") })
+            root.addView(TextView(this@ApprovalActivity).apply { text = p.prompt })
+            val countdown = TextView(this@ApprovalActivity)
+            val status = TextView(this@ApprovalActivity)
+            root.addView(countdown)
+            if (request.presenceMode == PresenceMode.ENTRY) {
+                val code = EditText(this@ApprovalActivity).apply { hint = "Code"; inputType = InputType.TYPE_CLASS_NUMBER }
+                root.addView(code)
+                root.addView(Button(this@ApprovalActivity).apply { text = "Approve"; setOnClickListener { vm.submit(ApprovalAction.EnterCode(code.text.toString())) } })
+            }
+            for (action in vm.actions) {
+                root.addView(Button(this@ApprovalActivity).apply { text = action.label(); setOnClickListener { vm.submit(action) } })
+            }
+            root.addView(status)
+            launch { while (true) { vm.tick(); delay(1_000) } }
+            vm.state.collect { s ->
+                when (s) {
+                    is ApprovalUiState.Deciding -> {
+                        countdown.text = "Expires in ${RequestPresentation.countdown(s.secondsLeft)}"
+                        status.text = s.error ?: ""
+                    }
+                    is ApprovalUiState.Sending -> status.text = "Sending…"
+                    is ApprovalUiState.Done -> status.text = s.message
+                    is ApprovalUiState.Closed -> status.text = s.message
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.tapprove.sample
+
+import android.Manifest
+import android.os.Build
+import android.os.Bundle
+import android.text.InputType
+import android.widget.Button
+import android.widget.EditText
+import android.widget.LinearLayout
+import android.widget.TextView
+import androidx.appcompat.app.AppCompatActivity
+import androidx.lifecycle.lifecycleScope
+import dev.tapprove.android.Tapprove
+import dev.tapprove.common.PairingUiState
+import dev.tapprove.common.PairingViewModel
+import kotlinx.coroutines.launch
+
+/**
+ * Pair screen: type the user name and the pairing code the website shows, or open a
+ * `tapprove://pair?…` link (from the site's QR code, scanned with the camera app) to confirm.
+ */
+class PairActivity : AppCompatActivity() {
+    private lateinit var vm: PairingViewModel
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        if (Build.VERSION.SDK_INT >= 33) requestPermissions(arrayOf(Manifest.permission.POST_NOTIFICATIONS), 1)
+        vm = PairingViewModel(Tapprove.authenticator, lifecycleScope)
+
+        val status = TextView(this)
+        val user = EditText(this).apply { hint = "User name" }
+        val code = EditText(this).apply {
+            hint = "Pairing code (e.g. 7KQ2-M9XD)"
+            inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_CAP_CHARACTERS
+        }
+        val pair = Button(this).apply { text = "Pair"; setOnClickListener { vm.submitCode(user.text.toString(), code.text.toString()) } }
+        val confirm = Button(this).apply { text = "Confirm"; setOnClickListener { vm.confirm() } }
+        val accounts = TextView(this)
+        setContentView(
+            LinearLayout(this).apply {
+                orientation = LinearLayout.VERTICAL
+                setPadding(48, 48, 48, 48)
+                listOf(TextView(context).apply { text = "Pair this phone"; textSize = 22f }, user, code, pair, confirm, status, accounts)
+                    .forEach { addView(it) }
+            },
+        )
+
+        intent?.data?.toString()?.let { vm.scanned(it) }
+        lifecycleScope.launch {
+            vm.state.collect { s ->
+                confirm.visibility = if (s is PairingUiState.Confirm) android.view.View.VISIBLE else android.view.View.GONE
+                status.text = when (s) {
+                    is PairingUiState.Form -> s.error ?: ""
+                    is PairingUiState.Confirm -> "Pair ${s.user} with ${s.server}?"
+                    PairingUiState.Pairing -> "Pairing…"
+                    is PairingUiState.Paired -> "Paired ${s.account.user} with ${s.account.projectName}. Login requests will arrive as notifications."
+                }
+                accounts.text = runCatching { Tapprove.authenticator.accounts() }.getOrDefault(emptyList())
+                    .joinToString("\n", prefix = "Accounts:\n") { "• ${it.user} at ${it.projectName}" }
+            }
+        }
+    }
+}
