@@ -1,0 +1,68 @@
+import SwiftUI
+import Tapprove
+
+/// Pair screen: the user name and pairing code from the website, or a `tapprove://pair` link
+/// (the QR code, scanned with the Camera app, opens the app with it).
+struct PairView: View {
+    @EnvironmentObject var model: SampleModel
+    @State private var user = ""
+    @State private var code = ""
+    @State private var status = ""
+    @State private var busy = false
+    @State private var accounts: [Account] = []
+
+    var body: some View {
+        Form {
+            Section("Pair this iPhone") {
+                TextField("User name", text: $user)
+                    .textInputAutocapitalization(.never)
+                    .autocorrectionDisabled()
+                TextField("Pairing code (e.g. 7KQ2-M9XD)", text: $code)
+                    .textInputAutocapitalization(.characters)
+                Button(busy ? "Pairing…" : "Pair") { Task { await pair() } }
+                    .disabled(busy || user.isEmpty || code.isEmpty)
+                if !status.isEmpty { Text(status).font(.footnote) }
+            }
+            Section("Accounts") {
+                ForEach(accounts, id: \.id) { account in
+                    VStack(alignment: .leading) {
+                        Text(account.user).font(.headline)
+                        Text(account.projectName).font(.subheadline)
+                    }
+                }
+            }
+        }
+        .navigationTitle("Tapprove")
+        .onOpenURL { url in Task { await pair(uri: url.absoluteString) } }
+        .onAppear(perform: reload)
+    }
+
+    private var push: PushRegistration? { model.pushToken.map { APNsToken.registration($0) } }
+
+    private func reload() {
+        accounts = (try? SampleConfig.authenticator().accounts()) ?? []
+    }
+
+    private func pair(uri: String? = nil) async {
+        busy = true
+        defer { busy = false; reload() }
+        do {
+            let auth = try SampleConfig.authenticator()
+            let account: Account
+            if let uri {
+                let info = try describeEnrollmentUri(uri: uri)
+                status = "Pairing \(info.user) with \(info.serverUrl)…"
+                account = try await auth.pairUri(uri: uri, push: push)
+            } else {
+                account = try await auth.pair(user: user.trimmingCharacters(in: .whitespaces),
+                                              pairingCode: code.trimmingCharacters(in: .whitespaces), push: push)
+            }
+            status = "Paired \(account.user) with \(account.projectName)."
+            code = ""
+        } catch let error as AuthError {
+            status = error.userMessage()
+        } catch {
+            status = "\(error)"
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// The process-wide SDK instance, with the keychain store and Secure Enclave signer. Configure
+/// it once at launch (app) or on first use (Notification Service Extension) with the same
+/// keychain access group, so the extension sees the app's accounts.
+public enum TapproveSDK {
+    private static let lock = NSLock()
+    private static var shared: Authenticator?
+
+    /// Creates (once) and returns the authenticator.
+    @discardableResult
+    public static func configure(serverURL: String, sdkKey: String, accessGroup: String?, deviceName: String? = nil,
+                                 logger: Logger? = nil) throws -> Authenticator {
+        lock.lock()
+        defer { lock.unlock() }
+        if let shared { return shared }
+        if let logger { initLogging(level: .info, logger: logger) }
+        let auth = try Authenticator(
+            config: ServiceConfig(serverUrl: serverURL, sdkKey: sdkKey, deviceName: deviceName),
+            store: KeychainSecureStore(accessGroup: accessGroup),
+            signer: SecureEnclaveSigner(accessGroup: accessGroup)
+        )
+        shared = auth
+        return auth
+    }
+
+    /// The configured authenticator, or nil before ``configure(serverURL:sdkKey:accessGroup:deviceName:logger:)``.
+    public static var authenticator: Authenticator? {
+        lock.lock()
+        defer { lock.unlock() }
+        return shared
+    }
+}
