@@ -74,6 +74,8 @@ fn test(_args: &[String]) -> Result<(), String> {
     step("rust: tests", || {
         run("cargo", &["test", "--workspace", "--locked"])
     })?;
+    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
+    step("swift: syntax and C header", bindings::swift_check)?;
     step("browser: demo in headless chromium", || {
         run("bash", &["tests/browser/run.sh"])
     })?;
