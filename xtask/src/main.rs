@@ -77,7 +77,18 @@ fn test(_args: &[String]) -> Result<(), String> {
     step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
     step("swift: syntax and C header", bindings::swift_check)?;
     step("browser: demo in headless chromium", || {
-        run("bash", &["tests/browser/run.sh"])
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"));
+        let bin = target.join("debug").join("tapprove");
+        eprintln!("xtask: TAPPROVE_BIN={}", bin.display());
+        let status = Command::new("bash")
+            .arg("tests/browser/run.sh")
+            .env("TAPPROVE_BIN", &bin)
+            .current_dir(root())
+            .status()
+            .map_err(|e| format!("could not start bash: {e}"))?;
+        if status.success() { Ok(()) } else { Err(format!("tests/browser/run.sh failed ({status})")) }
     })?;
     eprintln!("\nall tests passed");
     Ok(())
