@@ -25,7 +25,10 @@ pub(crate) fn client() -> Result<reqwest::Client, CoreError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = HeaderMap::new();
     headers.insert(SDK_VERSION_HEADER, HeaderValue::from_static(SDK_VERSION));
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    #[cfg(target_os = "android")]
+    let builder = builder.use_preconfigured_tls(android_tls_config());
+    builder
         .default_headers(headers)
         .user_agent(SDK_VERSION)
         .connect_timeout(Duration::from_secs(10))
@@ -34,6 +37,15 @@ pub(crate) fn client() -> Result<reqwest::Client, CoreError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| CoreError::config(format!("could not set up HTTPS: {e}")))
+}
+
+/// On Android, reqwest's default (rustls-platform-verifier) only works after a JNI
+/// initialisation from the app's Java side; the Mozilla roots need none, so the SDK works from
+/// any thread, including FirebaseMessagingService, with no setup call.
+#[cfg(target_os = "android")]
+fn android_tls_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
 }
 
 /// How a request authenticates.
