@@ -1,1 +1,337 @@
-//! Benchmarks (see issue 6).
+//! Performance measurements behind `cargo xtask bench` (issue 6; results in
+//! docs/PERFORMANCE.md).
+//!
+//! The login benchmarks (P4, P5) run everything over real loopback HTTP in one process: the
+//! service ([`tapprove_server::Service::start`] on port 0 with a temporary SQLite file), a fake
+//! trust webhook, devices built on [`tapprove_core::Authenticator`] listening on the event
+//! stream, and a "site" calling the relying-party API. Nothing here asserts on time: the
+//! binaries print figures.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use tapprove_core::{Authenticator, Config, Decision, MemoryStore, RequestEvent, SoftwareSigner};
+use tapprove_server::{
+    LimitsConfig, RunningService, SealKey, SecretString, Service, ServiceConfig,
+};
+use tokio::sync::oneshot;
+
+/// The pairing code the fake trust webhook accepts.
+pub const GOOD_CODE: &str = "7KQ2-M9XD";
+
+/// How long the site waits for one login before calling it failed.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a benchmark could not run (never "too slow": figures are printed, not judged).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Setting up the service, project, store or devices failed.
+    #[error("setup failed: {0}")]
+    Setup(String),
+    /// A login did not complete as the protocol says it should.
+    #[error(
+        "login failed: {0}; run `cargo test -p tapprove-server` to see whether the service is broken"
+    )]
+    Login(String),
+    /// The device SDK reported an error.
+    #[error("device error: {0}")]
+    Core(#[from] tapprove_core::CoreError),
+    /// An HTTP call from the site failed.
+    #[error("HTTP error: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Result type of this crate.
+pub type Result<T, E = BenchError> = std::result::Result<T, E>;
+
+/// A running service with one project, a fake trust webhook and a site-side HTTP client.
+pub struct Bench {
+    _dir: tempfile::TempDir,
+    service: RunningService,
+    base: String,
+    api_key: SecretString,
+    sdk_key: String,
+    http: reqwest::Client,
+    codes: Arc<Codes>,
+}
+
+/// Limits raised for benchmarking: the default push budget (3 sessions per minute, 10 per hour
+/// per user) and pairing limits would stop a benchmark after a few logins.
+pub fn bench_limits() -> LimitsConfig {
+    LimitsConfig {
+        sessions_per_minute: 1_000_000,
+        sessions_per_hour: 1_000_000,
+        pairings_per_minute_per_ip: 1_000_000,
+        pairings_per_minute_per_sdk_key: 1_000_000,
+    }
+}
+
+/// A trust webhook that accepts [`GOOD_CODE`] and refuses everything else.
+async fn trust(body: Bytes) -> StatusCode {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if parsed["challenge"] == GOOD_CODE {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    }
+}
+
+async fn start_webhook() -> Result<SocketAddr> {
+    let app = axum::Router::new().route("/users/trust", axum::routing::post(trust));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| BenchError::Setup(format!("cannot bind the fake trust webhook: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+impl Bench {
+    /// Starts the service (port 0, temporary SQLite file, [`bench_limits`]), the fake trust
+    /// webhook and a project.
+    pub async fn start() -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir()
+            .map_err(|e| BenchError::Setup(format!("cannot create a temp dir: {e}")))?;
+        let seal_key =
+            SealKey::generate().map_err(|e| BenchError::Setup(format!("seal key: {e}")))?;
+        let config = ServiceConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: format!("sqlite://{}/tapprove.db?mode=rwc", dir.path().display()),
+            seal_key: Some(seal_key.clone()),
+            limits: bench_limits(),
+            ..ServiceConfig::default()
+        };
+        let service = Service::start(config.clone())
+            .await
+            .map_err(|e| BenchError::Setup(format!("service: {e}")))?;
+        let webhook = start_webhook().await?;
+        let project = tapprove_server::admin::create_project(
+            &config.database_url,
+            &seal_key,
+            "Bench Bank",
+            &format!("http://{webhook}/users/trust"),
+        )
+        .await
+        .map_err(|e| BenchError::Setup(format!("project: {e}")))?;
+        let http = reqwest::Client::builder()
+            .timeout(LOGIN_TIMEOUT + Duration::from_secs(5))
+            .pool_max_idle_per_host(1024)
+            .build()?;
+        Ok(Self {
+            _dir: dir,
+            base: format!("http://{}", service.local_addr()),
+            service,
+            api_key: project.api_key,
+            sdk_key: project.sdk_key,
+            http,
+            codes: Arc::new(Codes::default()),
+        })
+    }
+
+    /// Pairs a new software device (in-memory store) for `user` and starts it answering every
+    /// request it receives on its event stream with the code the site shows.
+    pub async fn pair_device(&self, user: &str) -> Result<Device> {
+        let store = Arc::new(MemoryStore::new());
+        let signer = Arc::new(SoftwareSigner::new(store.clone()));
+        let config = Config::new(&self.base, &self.sdk_key)?;
+        let auth = Authenticator::new(config, store, signer)?;
+        let account = auth.pair(user, GOOD_CODE, None).await?;
+        let answerer = tokio::spawn(answer_loop(auth, account.id, self.codes.clone()));
+        Ok(Device { answerer })
+    }
+
+    /// One login as the site sees it: create a push session, then long-poll
+    /// `GET /v1/push/sessions/{id}?wait=` until it is `accepted`. Returns the time from sending
+    /// the create request to reading `accepted`.
+    pub async fn login(&self, user: &str) -> Result<Duration> {
+        let start = Instant::now();
+        let created: Value = self
+            .http
+            .post(format!("{}/v1/push/sessions", self.base))
+            .header("x-api-key", self.api_key.expose())
+            .json(&json!({
+                "user": user,
+                "notification": {"title": "Log in to Bench Bank?", "body": "Someone is signing in."},
+                "context": {"ip": "203.0.113.7", "app": "Bench Bank"},
+            }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let (Some(id), Some(code)) = (created["id"].as_str(), created["presence_code"].as_str())
+        else {
+            return Err(BenchError::Login(format!(
+                "unexpected session response {created}"
+            )));
+        };
+        // The user reads the code off the login page and picks it on the phone.
+        self.codes.put(id, code);
+        let url = format!("{}/v1/push/sessions/{id}?wait=25", self.base);
+        loop {
+            let view: Value = self
+                .http
+                .get(&url)
+                .bearer_auth(self.api_key.expose())
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            match view["status"].as_str() {
+                Some("accepted") => return Ok(start.elapsed()),
+                Some("sent") if start.elapsed() < LOGIN_TIMEOUT => continue,
+                _ => {
+                    return Err(BenchError::Login(format!(
+                        "session {id} ended as {view} after {:.1?}",
+                        start.elapsed()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Stops the service.
+    pub async fn shutdown(self) -> Result<()> {
+        self.service
+            .shutdown()
+            .await
+            .map_err(|e| BenchError::Setup(format!("shutdown: {e}")))
+    }
+}
+
+/// A paired device answering on its event stream until dropped.
+pub struct Device {
+    answerer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.answerer.abort();
+    }
+}
+
+async fn answer_loop(auth: Authenticator, account_id: String, codes: Arc<Codes>) {
+    let mut events = auth.events(Some(&account_id));
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(RequestEvent::Request(request)) => {
+                let auth = auth.clone();
+                let codes = codes.clone();
+                tokio::spawn(async move {
+                    let Some(code) = codes.take(&request.id).await else {
+                        eprintln!(
+                            "bench: no code for request {} within the timeout",
+                            request.id
+                        );
+                        return;
+                    };
+                    let decision = Decision::Approve {
+                        presence_answer: Some(code),
+                    };
+                    if let Err(e) = auth.respond(&request.id, decision).await {
+                        eprintln!("bench: answering {} failed: {e}", request.id);
+                    }
+                });
+            }
+            Ok(RequestEvent::Decided { .. }) => {}
+            Err(e) => eprintln!("bench: event stream: {e}"),
+        }
+    }
+}
+
+enum Slot {
+    Code(String),
+    Waiting(oneshot::Sender<String>),
+}
+
+/// Hands the code shown by the "login page" to the device that received the request, in
+/// whichever order the two arrive.
+#[derive(Default)]
+struct Codes(Mutex<HashMap<String, Slot>>);
+
+impl Codes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn put(&self, id: &str, code: &str) {
+        let mut map = self.lock();
+        match map.remove(id) {
+            Some(Slot::Waiting(tx)) => {
+                let _ = tx.send(code.to_owned());
+            }
+            _ => {
+                map.insert(id.to_owned(), Slot::Code(code.to_owned()));
+            }
+        }
+    }
+
+    async fn take(&self, id: &str) -> Option<String> {
+        let rx = {
+            let mut map = self.lock();
+            match map.remove(id) {
+                Some(Slot::Code(code)) => return Some(code),
+                _ => {
+                    let (tx, rx) = oneshot::channel();
+                    map.insert(id.to_owned(), Slot::Waiting(tx));
+                    rx
+                }
+            }
+        };
+        tokio::time::timeout(LOGIN_TIMEOUT, rx).await.ok()?.ok()
+    }
+}
+
+/// The `q`-quantile (0..=1) of `samples` (sorted in place), nearest-rank.
+pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+/// Milliseconds as a float, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_is_nearest_rank() {
+        let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(quantile(&mut v, 0.5), Duration::from_millis(50));
+        assert_eq!(quantile(&mut v, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&mut v, 1.0), Duration::from_millis(100));
+        assert_eq!(quantile(&mut [], 0.5), Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_meet_in_either_order() {
+        let codes = Codes::default();
+        codes.put("a", "17");
+        assert_eq!(codes.take("a").await.as_deref(), Some("17"));
+        let codes = Arc::new(codes);
+        let waiter = {
+            let codes = codes.clone();
+            tokio::spawn(async move { codes.take("b").await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        codes.put("b", "42");
+        assert_eq!(waiter.await.ok().flatten().as_deref(), Some("42"));
+    }
+}

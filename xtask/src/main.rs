@@ -5,6 +5,7 @@
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
+mod bench;
 mod bindings;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
+        Some("bench") => bench::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
         None => Err("usage: cargo xtask <test|bindings|bench>".into()),
     };
@@ -90,6 +92,7 @@ fn test(_args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("could not start bash: {e}"))?;
         if status.success() { Ok(()) } else { Err(format!("tests/browser/run.sh failed ({status})")) }
     })?;
+    step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
     eprintln!("\nall tests passed");
     Ok(())
 }

@@ -1,0 +1,151 @@
+//! `tapprove-bench`: the login benchmarks (P4 latency, P5 throughput). Prints figures, one
+//! `RESULT` line per measurement for `cargo xtask bench` to parse; never judges them.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use tapprove_bench::{Bench, BenchError, ms, quantile};
+
+#[derive(Parser)]
+#[command(about = "Tapprove login benchmarks over loopback HTTP (see docs/PERFORMANCE.md)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// P4: one device, sequential logins; prints p50/p99 of site-side login latency.
+    Latency {
+        /// Measured logins (after the warm-up).
+        #[arg(long, default_value_t = 1000)]
+        logins: usize,
+        /// Unmeasured logins first (connections, caches, SQLite pages).
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
+    },
+    /// P5: many users, each with its own device, logging in concurrently; prints logins/s.
+    Throughput {
+        /// Users (one device and one concurrent site worker each).
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// Sequential logins per user.
+        #[arg(long, default_value_t = 25)]
+        logins_per_user: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tapprove-bench: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Latency { logins, warmup } => latency(logins, warmup).await,
+            Command::Throughput {
+                users,
+                logins_per_user,
+            } => throughput(users, logins_per_user).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapprove-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn latency(logins: usize, warmup: usize) -> Result<(), BenchError> {
+    let bench = Bench::start().await?;
+    let device = bench.pair_device("alice").await?;
+    for _ in 0..warmup {
+        bench.login("alice").await?;
+    }
+    let mut samples = Vec::with_capacity(logins);
+    for _ in 0..logins {
+        samples.push(bench.login("alice").await?);
+    }
+    let p50 = quantile(&mut samples, 0.50);
+    let p99 = quantile(&mut samples, 0.99);
+    let max = quantile(&mut samples, 1.0);
+    println!(
+        "RESULT P4 p50_ms={:.2} p99_ms={:.2} max_ms={:.2} logins={logins}",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    drop(device);
+    bench.shutdown().await
+}
+
+async fn throughput(users: usize, logins_per_user: usize) -> Result<(), BenchError> {
+    let bench = Arc::new(Bench::start().await?);
+    let names: Vec<String> = (0..users).map(|i| format!("user{i:04}")).collect();
+    let mut devices = Vec::with_capacity(users);
+    let pair_start = Instant::now();
+    for name in &names {
+        devices.push(bench.pair_device(name).await?);
+    }
+    eprintln!(
+        "tapprove-bench: paired {users} devices in {:.1?}",
+        pair_start.elapsed()
+    );
+    // One unmeasured login per user: every event stream is connected before the clock starts.
+    run_all(&bench, &names, 1).await?;
+    let start = Instant::now();
+    let mut samples = run_all(&bench, &names, logins_per_user).await?;
+    let elapsed = start.elapsed();
+    let total = samples.len();
+    let per_second = total as f64 / elapsed.as_secs_f64();
+    let p50 = quantile(&mut samples, 0.50);
+    let p99 = quantile(&mut samples, 0.99);
+    println!(
+        "RESULT P5 logins_per_s={per_second:.0} logins={total} users={users} seconds={:.2} p50_ms={:.2} p99_ms={:.2}",
+        elapsed.as_secs_f64(),
+        ms(p50),
+        ms(p99)
+    );
+    drop(devices);
+    match Arc::try_unwrap(bench) {
+        Ok(bench) => bench.shutdown().await,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Every user logs in `each` times in sequence, all users concurrently.
+async fn run_all(
+    bench: &Arc<Bench>,
+    names: &[String],
+    each: usize,
+) -> Result<Vec<Duration>, BenchError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in names {
+        let bench = bench.clone();
+        let name = name.clone();
+        tasks.spawn(async move {
+            let mut out = Vec::with_capacity(each);
+            for _ in 0..each {
+                out.push(bench.login(&name).await?);
+            }
+            Ok::<_, BenchError>(out)
+        });
+    }
+    let mut samples = Vec::with_capacity(names.len() * each);
+    while let Some(joined) = tasks.join_next().await {
+        let worker = joined.map_err(|e| BenchError::Login(format!("worker panicked: {e}")))?;
+        samples.extend(worker?);
+    }
+    Ok(samples)
+}
