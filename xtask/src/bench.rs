@@ -163,6 +163,7 @@ fn p2() -> Result<(Row, String), String> {
         // left in target/release.
         let breakdown = size_breakdown()?;
         let size = crate::bindings::cdylib_size()?;
+        let breakdown = format!("{breakdown}\n{}", sections()?);
         let target = crate::bindings::CDYLIB_SIZE_TARGET;
         out = Some((
             Row {
@@ -178,6 +179,38 @@ fn p2() -> Result<(Row, String), String> {
         Ok(())
     })?;
     out.ok_or_else(|| "P2 produced no figure".into())
+}
+
+/// The largest sections of the stripped cdylib (`size -A`): `.text` is only part of the file.
+fn sections() -> Result<String, String> {
+    let lib = target_dir().join("release").join("libtapprove_ffi.so");
+    let out = capture("size", &["-A", "-d", &lib.to_string_lossy()], &[])?;
+    let mut rows: Vec<(String, u64)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let name = parts.next()?;
+            let size = parts.next()?.parse().ok()?;
+            name.starts_with('.').then(|| (name.to_owned(), size))
+        })
+        .collect();
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let mut text = String::from(
+        "Largest sections of the stripped file (`size -A -d target/release/libtapprove_ffi.so`). \
+         `.eh_frame`, `.eh_frame_hdr` and `.gcc_except_table` are unwind tables, kept because \
+         the release profile has `panic = \"unwind\"`; `.rela.dyn` holds dynamic relocations:\n\n\
+         ```text\n",
+    );
+    for (name, size) in rows.into_iter().take(8) {
+        text.push_str(&format!(
+            "{name:<20} {:>9.1} KiB {:>5.1}%\n",
+            size as f64 / 1024.0,
+            size as f64 * 100.0 / total.max(1) as f64
+        ));
+    }
+    text.push_str("```\n");
+    Ok(text)
 }
 
 fn tools_bin() -> PathBuf {
@@ -462,7 +495,8 @@ fn document(table: &str, breakdown: &str) -> Result<String, String> {
         "# Performance\n\
 \n\
 The latest figures for the performance targets of issue 6. Regenerate with\n\
-`cargo xtask bench` (optimised builds; writes this file) — about 5–10 minutes on 2 cores.\n\
+`cargo xtask bench` (optimised builds; writes this file): about 2 minutes on 2 cores with warm\n\
+builds, 10–15 minutes from cold.\n\
 `cargo xtask bench --smoke` (debug builds, tiny counts; part of `cargo xtask test`) only\n\
 checks that every benchmark still runs. Benchmarks print figures: nothing fails because a\n\
 figure misses its target.\n\
