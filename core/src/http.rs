@@ -44,8 +44,12 @@ pub(crate) fn client() -> Result<reqwest::Client, CoreError> {
 /// any thread, including FirebaseMessagingService, with no setup call.
 #[cfg(target_os = "android")]
 fn android_tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 /// How a request authenticates.

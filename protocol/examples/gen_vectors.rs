@@ -29,7 +29,10 @@ fn challenge() -> Challenge {
             location: Some("Lyon, FR".into()),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         },
-        presence: Presence { mode: PresenceMode::Choose, options: vec!["17".into(), "42".into(), "88".into()] },
+        presence: Presence {
+            mode: PresenceMode::Choose,
+            options: vec!["17".into(), "42".into(), "88".into()],
+        },
         iat: NOW - 10,
         exp: NOW + 110,
         nonce: "n0nce-4gJ2kQ9x".into(),
@@ -77,7 +80,14 @@ fn err(name: &str, token: String, now: i64, code: &str) -> Value {
            "expect": {"valid": false, "error": code}})
 }
 
-fn write(dir: &Path, file: &str, kind: &str, description: &str, key: &SoftwareKey, cases: Vec<Value>) {
+fn write(
+    dir: &Path,
+    file: &str,
+    kind: &str,
+    description: &str,
+    key: &SoftwareKey,
+    cases: Vec<Value>,
+) {
     let doc = json!({
         "description": description,
         "kind": kind,
@@ -99,81 +109,343 @@ fn main() {
     let c_json = serde_json::to_value(&c).expect("json");
     let good = c.sign(&service).expect("sign");
 
-    write(&dir, "challenge_valid.json", "challenge", "Valid challenges, verified with public_key.", &service, vec![
-        ok("choose", good.clone(), c_json.clone()),
-        {
-            let mut e = c.clone();
-            e.presence = Presence { mode: PresenceMode::Entry, options: vec![] };
-            e.context = Context::default();
-            ok("entry_no_context", e.sign(&service).expect("sign"), serde_json::to_value(&e).expect("json"))
-        },
-        {
-            let mut n = c.clone();
-            n.presence = Presence { mode: PresenceMode::None, options: vec![] };
-            ok("none", n.sign(&service).expect("sign"), serde_json::to_value(&n).expect("json"))
-        },
-        ok("within_skew_after_expiry", good.clone(), c_json.clone())
-            .as_object().map(|o| { let mut o = o.clone(); o.insert("now".into(), json!(c.exp + SKEW)); Value::Object(o) }).expect("obj"),
-    ]);
-    write(&dir, "challenge_tampered.json", "challenge", "Payload changed after signing.", &service, vec![
-        err("user_changed", tamper(&good, |p| p["user"] = json!("mallory")), NOW, "bad_signature"),
-        err("options_changed", tamper(&good, |p| p["presence"]["options"] = json!(["11", "22", "33"])), NOW, "bad_signature"),
-        err("exp_extended", tamper(&good, |p| p["exp"] = json!(NOW + 99_999)), NOW, "bad_signature"),
-        err("signature_flipped", {
-            let mut t = good.clone().into_bytes();
-            let i = t.len() - 5;
-            t[i] = if t[i] == b'A' { b'B' } else { b'A' };
-            String::from_utf8(t).expect("utf8")
-        }, NOW, "bad_signature"),
-    ]);
-    write(&dir, "challenge_expired.json", "challenge", "Outside the validity window.", &service, vec![
-        err("past_exp_plus_skew", good.clone(), c.exp + SKEW + 1, "expired"),
-        err("issued_in_future", good.clone(), c.iat - SKEW - 1, "not_yet_valid"),
-    ]);
-    write(&dir, "challenge_wrong_key.json", "challenge", "Signed by a key other than public_key.", &service, vec![
-        err("other_service_key", c.sign(&other).expect("sign"), NOW, "bad_signature"),
-        err("device_key", c.sign(&device).expect("sign"), NOW, "bad_signature"),
-    ]);
-    write(&dir, "challenge_unknown_version.json", "challenge", "Correctly signed, newer protocol.", &service, vec![
-        err("ver_2", with_header(json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid": service.public_key().key_id()}),
-            &json!({"ver": 2, "session_id": "ses_x", "something_new": true}), &service), NOW, "unsupported_version"),
-    ]);
-    write(&dir, "challenge_oversized.json", "challenge", "Longer than the 3072-byte limit: refused before decoding.", &service, vec![
-        err("padded_body", { let mut b = c.clone(); b.body = "x".repeat(3000); b.sign(&service).expect("sign") }, NOW, "oversized"),
-        err("garbage", "A".repeat(5000), NOW, "oversized"),
-    ]);
+    write(
+        &dir,
+        "challenge_valid.json",
+        "challenge",
+        "Valid challenges, verified with public_key.",
+        &service,
+        vec![
+            ok("choose", good.clone(), c_json.clone()),
+            {
+                let mut e = c.clone();
+                e.presence = Presence {
+                    mode: PresenceMode::Entry,
+                    options: vec![],
+                };
+                e.context = Context::default();
+                ok(
+                    "entry_no_context",
+                    e.sign(&service).expect("sign"),
+                    serde_json::to_value(&e).expect("json"),
+                )
+            },
+            {
+                let mut n = c.clone();
+                n.presence = Presence {
+                    mode: PresenceMode::None,
+                    options: vec![],
+                };
+                ok(
+                    "none",
+                    n.sign(&service).expect("sign"),
+                    serde_json::to_value(&n).expect("json"),
+                )
+            },
+            ok("within_skew_after_expiry", good.clone(), c_json.clone())
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.insert("now".into(), json!(c.exp + SKEW));
+                    Value::Object(o)
+                })
+                .expect("obj"),
+        ],
+    );
+    write(
+        &dir,
+        "challenge_tampered.json",
+        "challenge",
+        "Payload changed after signing.",
+        &service,
+        vec![
+            err(
+                "user_changed",
+                tamper(&good, |p| p["user"] = json!("mallory")),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "options_changed",
+                tamper(&good, |p| {
+                    p["presence"]["options"] = json!(["11", "22", "33"])
+                }),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "exp_extended",
+                tamper(&good, |p| p["exp"] = json!(NOW + 99_999)),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "signature_flipped",
+                {
+                    let mut t = good.clone().into_bytes();
+                    let i = t.len() - 5;
+                    t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+                    String::from_utf8(t).expect("utf8")
+                },
+                NOW,
+                "bad_signature",
+            ),
+        ],
+    );
+    write(
+        &dir,
+        "challenge_expired.json",
+        "challenge",
+        "Outside the validity window.",
+        &service,
+        vec![
+            err(
+                "past_exp_plus_skew",
+                good.clone(),
+                c.exp + SKEW + 1,
+                "expired",
+            ),
+            err(
+                "issued_in_future",
+                good.clone(),
+                c.iat - SKEW - 1,
+                "not_yet_valid",
+            ),
+        ],
+    );
+    write(
+        &dir,
+        "challenge_wrong_key.json",
+        "challenge",
+        "Signed by a key other than public_key.",
+        &service,
+        vec![
+            err(
+                "other_service_key",
+                c.sign(&other).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "device_key",
+                c.sign(&device).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+        ],
+    );
+    write(
+        &dir,
+        "challenge_unknown_version.json",
+        "challenge",
+        "Correctly signed, newer protocol.",
+        &service,
+        vec![err(
+            "ver_2",
+            with_header(
+                json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid": service.public_key().key_id()}),
+                &json!({"ver": 2, "session_id": "ses_x", "something_new": true}),
+                &service,
+            ),
+            NOW,
+            "unsupported_version",
+        )],
+    );
+    write(
+        &dir,
+        "challenge_oversized.json",
+        "challenge",
+        "Longer than the 3072-byte limit: refused before decoding.",
+        &service,
+        vec![
+            err(
+                "padded_body",
+                {
+                    let mut b = c.clone();
+                    b.body = "x".repeat(3000);
+                    b.sign(&service).expect("sign")
+                },
+                NOW,
+                "oversized",
+            ),
+            err("garbage", "A".repeat(5000), NOW, "oversized"),
+        ],
+    );
     let hdr = |alg: &str, typ: &str| json!({"alg": alg, "typ": typ, "kid": service.public_key().key_id()});
-    write(&dir, "challenge_malformed.json", "challenge", "Not a well-formed ES256 challenge.", &service, vec![
-        err("empty", String::new(), NOW, "malformed"),
-        err("two_parts", good.rsplitn(2, '.').nth(1).expect("parts").to_owned(), NOW, "malformed"),
-        err("four_parts", format!("{good}.AAAA"), NOW, "malformed"),
-        err("padded_base64", { let p: Vec<&str> = good.split('.').collect(); format!("{}=.{}.{}", p[0], p[1], p[2]) }, NOW, "malformed"),
-        err("payload_not_json", { let p: Vec<&str> = good.split('.').collect();
-            let h = p[0]; let pl = URL_SAFE_NO_PAD.encode(b"not json");
-            let sig = service.sign(format!("{h}.{pl}").as_bytes()).expect("sign");
-            format!("{h}.{pl}.{}", URL_SAFE_NO_PAD.encode(sig)) }, NOW, "malformed"),
-        err("alg_none", format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"tapprove-challenge+jwt","kid":"x"}"#), good.split('.').nth(1).expect("p")), NOW, "unsupported_header"),
-        err("alg_hs256", with_header(hdr("HS256", "tapprove-challenge+jwt"), &c, &service), NOW, "unsupported_header"),
-        err("answer_typ", with_header(hdr("ES256", "tapprove-answer+jwt"), &c, &service), NOW, "unsupported_header"),
-        err("crit_header", with_header(json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid":"k","crit":["exp"]}), &c, &service), NOW, "malformed"),
-        err("choose_two_options", { let mut b = c.clone(); b.presence.options.pop(); jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign") }, NOW, "invalid"),
-        err("choose_duplicate_options", { let mut b = c.clone(); b.presence.options[2] = "17".into(); jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign") }, NOW, "invalid"),
-        err("missing_nonce", with_header(hdr("ES256", "tapprove-challenge+jwt"), &{ let mut v = c_json.clone(); v.as_object_mut().expect("obj").remove("nonce"); v }, &service), NOW, "malformed"),
-    ]);
+    write(
+        &dir,
+        "challenge_malformed.json",
+        "challenge",
+        "Not a well-formed ES256 challenge.",
+        &service,
+        vec![
+            err("empty", String::new(), NOW, "malformed"),
+            err(
+                "two_parts",
+                good.rsplitn(2, '.').nth(1).expect("parts").to_owned(),
+                NOW,
+                "malformed",
+            ),
+            err("four_parts", format!("{good}.AAAA"), NOW, "malformed"),
+            err(
+                "padded_base64",
+                {
+                    let p: Vec<&str> = good.split('.').collect();
+                    format!("{}=.{}.{}", p[0], p[1], p[2])
+                },
+                NOW,
+                "malformed",
+            ),
+            err(
+                "payload_not_json",
+                {
+                    let p: Vec<&str> = good.split('.').collect();
+                    let h = p[0];
+                    let pl = URL_SAFE_NO_PAD.encode(b"not json");
+                    let sig = service.sign(format!("{h}.{pl}").as_bytes()).expect("sign");
+                    format!("{h}.{pl}.{}", URL_SAFE_NO_PAD.encode(sig))
+                },
+                NOW,
+                "malformed",
+            ),
+            err(
+                "alg_none",
+                format!(
+                    "{}.{}.",
+                    URL_SAFE_NO_PAD
+                        .encode(br#"{"alg":"none","typ":"tapprove-challenge+jwt","kid":"x"}"#),
+                    good.split('.').nth(1).expect("p")
+                ),
+                NOW,
+                "unsupported_header",
+            ),
+            err(
+                "alg_hs256",
+                with_header(hdr("HS256", "tapprove-challenge+jwt"), &c, &service),
+                NOW,
+                "unsupported_header",
+            ),
+            err(
+                "answer_typ",
+                with_header(hdr("ES256", "tapprove-answer+jwt"), &c, &service),
+                NOW,
+                "unsupported_header",
+            ),
+            err(
+                "crit_header",
+                with_header(
+                    json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid":"k","crit":["exp"]}),
+                    &c,
+                    &service,
+                ),
+                NOW,
+                "malformed",
+            ),
+            err(
+                "choose_two_options",
+                {
+                    let mut b = c.clone();
+                    b.presence.options.pop();
+                    jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign")
+                },
+                NOW,
+                "invalid",
+            ),
+            err(
+                "choose_duplicate_options",
+                {
+                    let mut b = c.clone();
+                    b.presence.options[2] = "17".into();
+                    jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign")
+                },
+                NOW,
+                "invalid",
+            ),
+            err(
+                "missing_nonce",
+                with_header(
+                    hdr("ES256", "tapprove-challenge+jwt"),
+                    &{
+                        let mut v = c_json.clone();
+                        v.as_object_mut().expect("obj").remove("nonce");
+                        v
+                    },
+                    &service,
+                ),
+                NOW,
+                "malformed",
+            ),
+        ],
+    );
 
     let a = answer();
     let a_json = serde_json::to_value(&a).expect("json");
     let a_good = a.sign(&device).expect("sign");
-    let deny = Answer { decision: Decision::Deny, presence_answer: None, deny_reason: Some(DenyReason::NotMe), ..a.clone() };
-    write(&dir, "answer.json", "answer", "Device-signed answers, verified with public_key (the device key).", &device, vec![
-        ok("approve", a_good.clone(), a_json),
-        ok("deny_not_me", deny.sign(&device).expect("sign"), serde_json::to_value(&deny).expect("json")),
-        err("tampered_choice", tamper(&a_good, |p| p["presence_answer"] = json!("17")), NOW, "bad_signature"),
-        err("wrong_key", a.sign(&other).expect("sign"), NOW, "bad_signature"),
-        err("stale", a_good.clone(), NOW + SKEW + 1, "expired"),
-        err("deny_without_reason", { let b = Answer { deny_reason: None, ..deny.clone() }; b.sign(&device).expect("sign") }, NOW, "invalid"),
-        err("challenge_typ", with_header(json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid": a.account_id}), &a, &device), NOW, "unsupported_header"),
-        err("unknown_version", with_header(json!({"alg":"ES256","typ":"tapprove-answer+jwt","kid": a.account_id}), &json!({"ver": 9}), &device), NOW, "unsupported_version"),
-    ]);
+    let deny = Answer {
+        decision: Decision::Deny,
+        presence_answer: None,
+        deny_reason: Some(DenyReason::NotMe),
+        ..a.clone()
+    };
+    write(
+        &dir,
+        "answer.json",
+        "answer",
+        "Device-signed answers, verified with public_key (the device key).",
+        &device,
+        vec![
+            ok("approve", a_good.clone(), a_json),
+            ok(
+                "deny_not_me",
+                deny.sign(&device).expect("sign"),
+                serde_json::to_value(&deny).expect("json"),
+            ),
+            err(
+                "tampered_choice",
+                tamper(&a_good, |p| p["presence_answer"] = json!("17")),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "wrong_key",
+                a.sign(&other).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+            err("stale", a_good.clone(), NOW + SKEW + 1, "expired"),
+            err(
+                "deny_without_reason",
+                {
+                    let b = Answer {
+                        deny_reason: None,
+                        ..deny.clone()
+                    };
+                    b.sign(&device).expect("sign")
+                },
+                NOW,
+                "invalid",
+            ),
+            err(
+                "challenge_typ",
+                with_header(
+                    json!({"alg":"ES256","typ":"tapprove-challenge+jwt","kid": a.account_id}),
+                    &a,
+                    &device,
+                ),
+                NOW,
+                "unsupported_header",
+            ),
+            err(
+                "unknown_version",
+                with_header(
+                    json!({"alg":"ES256","typ":"tapprove-answer+jwt","kid": a.account_id}),
+                    &json!({"ver": 9}),
+                    &device,
+                ),
+                NOW,
+                "unsupported_version",
+            ),
+        ],
+    );
     println!("wrote vectors to {}", dir.display());
 }

@@ -78,7 +78,11 @@ impl Answer {
             return Err(invalid("kid must equal account_id"));
         }
         if (answer.iat - now).abs() > skew_seconds {
-            return Err(if answer.iat > now { ProtocolError::NotYetValid } else { ProtocolError::Expired });
+            return Err(if answer.iat > now {
+                ProtocolError::NotYetValid
+            } else {
+                ProtocolError::Expired
+            });
         }
         Ok(answer)
     }
@@ -97,7 +101,9 @@ impl Answer {
     /// Field rules: approve carries no deny reason; deny carries a reason and no presence answer.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         if self.session_id.is_empty() || self.account_id.is_empty() || self.nonce.is_empty() {
-            return Err(invalid("session_id, account_id and nonce must not be empty"));
+            return Err(invalid(
+                "session_id, account_id and nonce must not be empty",
+            ));
         }
         match (self.decision, &self.presence_answer, &self.deny_reason) {
             (Decision::Approve, _, None) => Ok(()),

@@ -164,9 +164,13 @@ impl Challenge {
     /// Field rules that do not depend on time.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         if self.session_id.is_empty() || self.account_id.is_empty() || self.nonce.is_empty() {
-            return Err(invalid("session_id, account_id and nonce must not be empty"));
+            return Err(invalid(
+                "session_id, account_id and nonce must not be empty",
+            ));
         }
-        if self.title.chars().count() > MAX_TITLE_CHARS || self.body.chars().count() > MAX_BODY_CHARS {
+        if self.title.chars().count() > MAX_TITLE_CHARS
+            || self.body.chars().count() > MAX_BODY_CHARS
+        {
             return Err(invalid("title or body too long"));
         }
         if self.exp <= self.iat {

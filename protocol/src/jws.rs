@@ -36,17 +36,26 @@ impl Unverified {
     /// Splits and decodes `token`, checking size, shape, `alg` and `typ` — not the signature.
     pub fn parse(token: &str, expected_typ: &str) -> Result<Self, ProtocolError> {
         if token.len() > MAX_TOKEN_LEN {
-            return Err(ProtocolError::Oversized { len: token.len(), max: MAX_TOKEN_LEN });
+            return Err(ProtocolError::Oversized {
+                len: token.len(),
+                max: MAX_TOKEN_LEN,
+            });
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(ProtocolError::Malformed("expected three dot-separated parts".into()));
+            return Err(ProtocolError::Malformed(
+                "expected three dot-separated parts".into(),
+            ));
         };
         let header: Header = serde_json::from_slice(&b64(h, "header")?)
             .map_err(|e| ProtocolError::Malformed(format!("header: {e}")))?;
         if header.alg != "ES256" {
-            return Err(ProtocolError::UnsupportedHeader(format!("alg {}", header.alg)));
+            return Err(ProtocolError::UnsupportedHeader(format!(
+                "alg {}",
+                header.alg
+            )));
         }
         if header.typ != expected_typ {
             return Err(ProtocolError::UnsupportedHeader(format!(
@@ -58,7 +67,13 @@ impl Unverified {
         let signature: [u8; SIGNATURE_LEN] = b64(s, "signature")?
             .try_into()
             .map_err(|_| ProtocolError::Malformed("signature must be 64 bytes".into()))?;
-        Ok(Self { header, payload, signing_input_len: h.len() + 1 + p.len(), token: token.to_owned(), signature })
+        Ok(Self {
+            header,
+            payload,
+            signing_input_len: h.len() + 1 + p.len(),
+            token: token.to_owned(),
+            signature,
+        })
     }
 
     /// The exact bytes that are signed: `BASE64URL(header) "." BASE64URL(payload)`.
@@ -98,7 +113,11 @@ pub fn sign<T: Serialize + ?Sized>(
     kid: &str,
     signer: &dyn Es256Signer,
 ) -> Result<String, crate::SignError> {
-    let header = Header { alg: "ES256".into(), typ: typ.into(), kid: kid.into() };
+    let header = Header {
+        alg: "ES256".into(),
+        typ: typ.into(),
+        kid: kid.into(),
+    };
     let mut token = format!("{}.{}", b64_json(&header)?, b64_json(payload)?);
     let sig = signer.sign(token.as_bytes())?;
     token.push('.');

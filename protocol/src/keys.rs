@@ -37,7 +37,9 @@ impl PublicKey {
 
     /// Parses the base64url form used on the wire.
     pub fn from_base64url(s: &str) -> Result<Self, ProtocolError> {
-        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| ProtocolError::InvalidKey)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| ProtocolError::InvalidKey)?;
         Self::from_sec1(&bytes)
     }
 
@@ -70,7 +72,8 @@ impl PublicKey {
 /// fully (on the curve, not the identity), so we use one with a throwaway key.
 fn is_on_curve(point: &[u8; PUBLIC_KEY_LEN]) -> bool {
     let rng = SystemRandom::new();
-    let Ok(mine) = ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::ECDH_P256, &rng)
+    let Ok(mine) =
+        ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::ECDH_P256, &rng)
     else {
         return false;
     };
@@ -123,9 +126,8 @@ impl SoftwareKey {
     /// Generates a fresh key from the OS CSPRNG.
     pub fn generate() -> Result<Self, SignError> {
         let rng = SystemRandom::new();
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| SignError("could not generate a P-256 key".into()))?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| SignError("could not generate a P-256 key".into()))?;
         Self::from_pkcs8(doc.as_ref())
     }
 
@@ -134,7 +136,11 @@ impl SoftwareKey {
         let rng = SystemRandom::new();
         let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
             .map_err(|e| SignError(format!("stored key is not a P-256 PKCS#8 key: {e}")))?;
-        Ok(Self { pair, pkcs8: Zeroizing::new(der.to_vec()), rng })
+        Ok(Self {
+            pair,
+            pkcs8: Zeroizing::new(der.to_vec()),
+            rng,
+        })
     }
 
     /// The secret PKCS#8 DER, for putting into a secure store. Named so every use stands out.
@@ -145,7 +151,11 @@ impl SoftwareKey {
 
 impl fmt::Debug for SoftwareKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SoftwareKey({:?}, [secret key elided])", self.public_key())
+        write!(
+            f,
+            "SoftwareKey({:?}, [secret key elided])",
+            self.public_key()
+        )
     }
 }
 
@@ -161,7 +171,9 @@ impl Es256Signer for SoftwareKey {
             .pair
             .sign(&self.rng, message)
             .map_err(|_| SignError("ring refused to sign".into()))?;
-        sig.as_ref().try_into().map_err(|_| SignError("unexpected signature length".into()))
+        sig.as_ref()
+            .try_into()
+            .map_err(|_| SignError("unexpected signature length".into()))
     }
 }
 
@@ -174,7 +186,10 @@ mod tests {
         let key = SoftwareKey::generate().expect("generate");
         let sig = key.sign(b"hello").expect("sign");
         key.public_key().verify(b"hello", &sig).expect("verify");
-        assert_eq!(key.public_key().verify(b"hellO", &sig), Err(ProtocolError::BadSignature));
+        assert_eq!(
+            key.public_key().verify(b"hellO", &sig),
+            Err(ProtocolError::BadSignature)
+        );
         let dbg = format!("{key:?}");
         assert!(dbg.contains("elided"));
         let reloaded = SoftwareKey::from_pkcs8(key.secret_pkcs8_der()).expect("reload");
@@ -186,7 +201,10 @@ mod tests {
         let mut bad = [7u8; PUBLIC_KEY_LEN];
         bad[0] = 4;
         assert_eq!(PublicKey::from_sec1(&bad), Err(ProtocolError::InvalidKey));
-        assert_eq!(PublicKey::from_sec1(&[4u8; 10]), Err(ProtocolError::InvalidKey));
+        assert_eq!(
+            PublicKey::from_sec1(&[4u8; 10]),
+            Err(ProtocolError::InvalidKey)
+        );
         let good = SoftwareKey::generate().expect("generate").public_key();
         let parsed = PublicKey::from_base64url(&good.to_base64url()).expect("parse");
         assert_eq!(parsed, good);

@@ -90,7 +90,11 @@ fn test(_args: &[String]) -> Result<(), String> {
             .current_dir(root())
             .status()
             .map_err(|e| format!("could not start bash: {e}"))?;
-        if status.success() { Ok(()) } else { Err(format!("tests/browser/run.sh failed ({status})")) }
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("tests/browser/run.sh failed ({status})"))
+        }
     })?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
     eprintln!("\nall tests passed");
