@@ -282,7 +282,7 @@ fn main() {
             err("empty", String::new(), NOW, "malformed"),
             err(
                 "two_parts",
-                good.rsplitn(2, '.').nth(1).expect("parts").to_owned(),
+                good.rsplit_once('.').expect("parts").0.to_owned(),
                 NOW,
                 "malformed",
             ),
