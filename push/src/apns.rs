@@ -202,22 +202,12 @@ impl ApnsSender {
         if let Some(collapse_id) = request.collapse_id {
             builder = builder.header("apns-collapse-id", collapse_id.clone());
         }
-        let response = match builder.send().await {
-            Ok(response) => response,
-            Err(e) => {
-                return Attempt::Retry {
-                    reason: retry::transport_reason("APNs", e),
-                    after: None,
-                };
-            }
-        };
-        let status = response.status().as_u16();
-        if status == 200 {
-            return Attempt::Done(PushOutcome::Delivered);
-        }
-        let after = retry::retry_after(response.headers());
-        let error: ApnsError = response.json().await.unwrap_or_default();
-        let verdict = classify(status, &error, registered_at, after);
+        let verdict = retry::read_response(
+            "APNs",
+            builder.send().await,
+            |status, error: ApnsError, after| classify(status, &error, registered_at, after),
+        )
+        .await;
         if let Attempt::AuthExpired { .. } = verdict {
             self.tokens.invalidate(generation);
         }

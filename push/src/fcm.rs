@@ -225,7 +225,7 @@ impl FcmSender {
             Ok(token) => token,
             Err(attempt) => return attempt,
         };
-        let response = self
+        let sent = self
             .client
             .post(&self.send_url)
             .timeout(timeout)
@@ -234,22 +234,10 @@ impl FcmSender {
             .body(body)
             .send()
             .await;
-        let response = match response {
-            Ok(response) => response,
-            Err(e) => {
-                return Attempt::Retry {
-                    reason: retry::transport_reason("FCM", e),
-                    after: None,
-                };
-            }
-        };
-        let status = response.status().as_u16();
-        if status == 200 {
-            return Attempt::Done(PushOutcome::Delivered);
-        }
-        let after = retry::retry_after(response.headers());
-        let error: FcmErrorBody = response.json().await.unwrap_or_default();
-        let verdict = classify(status, &error.error, after);
+        let verdict = retry::read_response("FCM", sent, |status, error: FcmErrorBody, after| {
+            classify(status, &error.error, after)
+        })
+        .await;
         if let Attempt::AuthExpired { .. } = verdict {
             self.invalidate(generation);
         }

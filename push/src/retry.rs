@@ -146,6 +146,32 @@ where
     }
 }
 
+/// The provider-independent part of reading a push answer: a transport failure is retried, 200
+/// is delivered, anything else goes to the provider's `classify` with its decoded error body
+/// (default when unreadable) and `Retry-After`.
+pub(crate) async fn read_response<E: serde::de::DeserializeOwned + Default>(
+    provider: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+    classify: impl FnOnce(u16, E, Option<Duration>) -> Attempt,
+) -> Attempt {
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => {
+            return Attempt::Retry {
+                reason: transport_reason(provider, e),
+                after: None,
+            };
+        }
+    };
+    let status = response.status().as_u16();
+    if status == 200 {
+        return Attempt::Done(PushOutcome::Delivered);
+    }
+    let after = retry_after(response.headers());
+    let error: E = response.json().await.unwrap_or_default();
+    classify(status, error, after)
+}
+
 /// `Retry-After` in delta-seconds (the form both providers use); HTTP dates are ignored.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
