@@ -51,7 +51,7 @@ impl Authenticator {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+#[uniffi::export]
 impl Authenticator {
     /// An authenticator over the app's secure `store` (account metadata) and `signer` (device
     /// keys), with `config` as the service [`Authenticator::pair`] uses. Loads the accounts

@@ -182,6 +182,8 @@ impl From<CoreError> for AuthError {
                 detail,
             },
             CoreError::Storage(_) | CoreError::Signer(_) => Self::Platform { detail },
+            CoreError::Internal { .. } => Self::Internal { detail },
+            // CoreError is non-exhaustive: a variant added later is internal until mapped here.
             _ => Self::Internal { detail },
         }
     }

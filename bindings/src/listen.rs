@@ -2,12 +2,10 @@
 //! [`ListenHandle`] whose [`ListenHandle::cancel`] stops it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
-use futures_util::StreamExt as _;
-use tapprove_core::{EventStream, RequestEvent};
-use tokio::runtime::Runtime;
-use tokio::task::JoinHandle;
+use tapprove_core::{EventStream, EventStreamStopper, RequestEvent};
 
 use crate::error::AuthError;
 use crate::types::{LoginRequest, SessionStatus};
@@ -31,7 +29,8 @@ pub trait RequestListener: Send + Sync {
 /// dropped (closed/deinitialised): keep it for as long as you want requests.
 #[derive(uniffi::Object)]
 pub struct ListenHandle {
-    task: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stopper: EventStreamStopper,
     cancelled: Arc<AtomicBool>,
 }
 
@@ -40,18 +39,18 @@ impl ListenHandle {
     /// Stops listening. Idempotent. At most one callback already under way may still complete.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            task.abort();
-        }
+        self.stopper.stop();
     }
 
     /// Whether the listener is still running (false after `cancel` or a fatal error).
     pub fn is_active(&self) -> bool {
-        self.task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|t| !t.is_finished())
+        !self.cancelled.load(Ordering::SeqCst)
+            && self
+                .thread
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_some_and(|t| !t.is_finished())
     }
 }
 
@@ -61,56 +60,46 @@ impl Drop for ListenHandle {
     }
 }
 
-/// The SDK's own runtime for long-running background work (the event stream), so `listen` can
-/// be called from any thread without an async context.
-fn runtime() -> Result<&'static Runtime, AuthError> {
-    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("tapprove-listen")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| AuthError::Internal {
-            detail: format!("could not start a thread: {e}"),
-        })
-}
-
+/// Delivers `events` to `listener` on a thread of the SDK's own, so `listen` can be called
+/// from any thread without an async context.
 pub(crate) fn spawn(
     mut events: EventStream,
     listener: Arc<dyn RequestListener>,
 ) -> Result<Arc<ListenHandle>, AuthError> {
     let cancelled = Arc::new(AtomicBool::new(false));
     let stop = cancelled.clone();
-    let task = runtime()?.spawn(async move {
-        while let Some(item) = events.next().await {
+    let stopper = events.stopper();
+    let thread = std::thread::Builder::new()
+        .name("tapprove-listen".into())
+        .spawn(move || {
+            while let Some(item) = events.blocking_next() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let delivered = match item {
+                    Ok(RequestEvent::Request(request)) => listener.on_request(request.into()),
+                    Ok(RequestEvent::Decided { request_id, status }) => {
+                        listener.on_decided(request_id, status.into())
+                    }
+                    Err(e) => listener.on_error(e.into()),
+                };
+                if let Err(e) = delivered {
+                    tracing::warn!(error = %e, "the app's RequestListener failed");
+                }
+            }
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            let delivered = match item {
-                Ok(RequestEvent::Request(request)) => listener.on_request(request.into()),
-                Ok(RequestEvent::Decided { request_id, status }) => {
-                    listener.on_decided(request_id, status.into())
-                }
-                Err(e) => listener.on_error(e.into()),
-            };
-            if let Err(e) = delivered {
+            if let Err(e) = listener.on_closed() {
                 tracing::warn!(error = %e, "the app's RequestListener failed");
             }
-        }
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Err(e) = listener.on_closed() {
-            tracing::warn!(error = %e, "the app's RequestListener failed");
-        }
-    });
+        })
+        .map_err(|e| AuthError::Internal {
+            detail: format!("could not start a thread: {e}"),
+        })?;
     Ok(Arc::new(ListenHandle {
-        task: Mutex::new(Some(task)),
+        thread: Mutex::new(Some(thread)),
+        stopper,
         cancelled,
     }))
 }

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use reqwest::Method;
 use serde::Deserialize;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, PairRequest, PairResponse, PendingResponse, PushRegistration,
@@ -13,14 +12,16 @@ use tapprove_protocol::jws::Unverified;
 use tapprove_protocol::{Answer, Challenge, PROTOCOL_VERSION, PresenceMode, ProtocolError};
 use tracing::{debug, info, warn};
 
+use crate::background;
 use crate::clock::{Clock, Offsets, SKEW_SECONDS, SystemClock};
 use crate::config::{Config, EnrollmentUri};
 use crate::error::{CoreError, StoreError};
 use crate::events::{self, EventStream};
-use crate::http::{self, Auth, REQUEST_TIMEOUT};
+use crate::http::{self, Auth};
 use crate::model::{
     ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RespondOutcome,
 };
+use crate::net::{Head, HttpClient, Method, Request};
 use crate::push;
 use crate::secret::SecretBytes;
 use crate::signer::{AliasSigner, DeviceSigner};
@@ -44,7 +45,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn SecureStore>,
     pub(crate) signer: Arc<dyn DeviceSigner>,
     clock: Arc<dyn Clock>,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: HttpClient,
     offsets: Offsets,
     accounts: RwLock<HashMap<String, Arc<AccountRecord>>>,
     requests: Mutex<RequestCache>,
@@ -120,7 +121,7 @@ impl Authenticator {
             store,
             signer,
             clock,
-            http: http::client()?,
+            http: HttpClient::new()?,
             offsets: Offsets::default(),
             accounts: RwLock::new(HashMap::new()),
             requests: Mutex::new(RequestCache::default()),
@@ -157,7 +158,9 @@ impl Authenticator {
         pairing_code: &str,
         push: Option<PushRegistration>,
     ) -> Result<Account, CoreError> {
-        self.inner.pair(config, user, pairing_code, push).await
+        let (user, code) = (user.to_owned(), pairing_code.to_owned());
+        self.background(move |inner| inner.pair(config, &user, &code, push))
+            .await
     }
 
     /// Pairs from an enrollment link (`tapprove://pair?…`, usually read from a QR code).
@@ -198,26 +201,8 @@ impl Authenticator {
     /// Sends a new push registration (e.g. a rotated APNs/FCM token) for every account. Tries
     /// all accounts and returns the first failure, if any.
     pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), CoreError> {
-        let body = serde_json::to_vec(&push).map_err(|e| CoreError::InvalidPayload {
-            message: e.to_string(),
-        })?;
-        let mut first_error = None;
-        for account in self.inner.all_accounts() {
-            let result = self
-                .inner
-                .call(
-                    &account,
-                    Method::PUT,
-                    "/v1/device/push-token",
-                    Some(body.clone()),
-                )
-                .await;
-            if let Err(e) = result {
-                warn!(account_id = %account.id, error = %e, "push token update failed");
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.background(move |inner| inner.update_push_token(&push))
+            .await
     }
 
     /// Unpairs an account: tells the service (`DELETE /v1/device`), then removes the account and
@@ -225,24 +210,9 @@ impl Authenticator {
     /// reached; then the result is [`CoreError::UnpairedLocallyOnly`] (the account is gone from
     /// this device either way). A service that already forgot the device counts as success.
     pub async fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
-        let account = self.inner.account(account_id)?;
-        let remote = self
-            .inner
-            .call(&account, Method::DELETE, "/v1/device", None)
-            .await;
-        self.inner.remove_local(&account)?;
-        match remote {
-            Ok(_) | Err(CoreError::NotPaired) => {
-                info!(account_id = %account.id, "unpaired");
-                Ok(())
-            }
-            Err(e) => {
-                warn!(account_id = %account.id, error = %e, "unpaired locally; the service could not be told");
-                Err(CoreError::UnpairedLocallyOnly {
-                    reason: e.to_string(),
-                })
-            }
-        }
+        let account_id = account_id.to_owned();
+        self.background(move |inner| inner.unpair(&account_id))
+            .await
     }
 
     /// Login requests waiting for an answer, from the service (`GET /v1/device/pending`), for
@@ -250,30 +220,9 @@ impl Authenticator {
     /// (invalid ones are logged). With several accounts, an account whose service fails is
     /// skipped (logged) unless all fail, then the first error is returned. Oldest first.
     pub async fn pending(&self, account_id: Option<&str>) -> Result<Vec<LoginRequest>, CoreError> {
-        let accounts = match account_id {
-            Some(id) => vec![self.inner.account(id)?],
-            None => self.inner.all_accounts(),
-        };
-        let mut out = Vec::new();
-        let mut first_error = None;
-        let mut any_ok = accounts.is_empty();
-        for account in &accounts {
-            match self.inner.fetch_pending(account).await {
-                Ok(list) => {
-                    any_ok = true;
-                    out.extend(list);
-                }
-                Err(e) => {
-                    warn!(account_id = %account.id, error = %e, "could not read pending requests");
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        if let (false, Some(e)) = (any_ok, first_error) {
-            return Err(e);
-        }
-        out.sort_by(|a, b| (a.issued_at, &a.id).cmp(&(b.issued_at, &b.id)));
-        Ok(out)
+        let account_id = account_id.map(str::to_owned);
+        self.background(move |inner| inner.pending(account_id.as_deref()))
+            .await
     }
 
     /// Reads a push payload: the APNs `userInfo` JSON or the FCM data map JSON. Returns
@@ -304,7 +253,9 @@ impl Authenticator {
         request_id: &str,
         decision: Decision,
     ) -> Result<RespondOutcome, CoreError> {
-        self.inner.respond(request_id, decision).await
+        let request_id = request_id.to_owned();
+        self.background(move |inner| inner.respond(&request_id, decision))
+            .await
     }
 
     /// Whether a request was answered (or is being answered) from this device.
@@ -317,8 +268,9 @@ impl Authenticator {
     /// pending requests on reconnect, and delivers each request id once. Transient failures
     /// arrive as `Err` items and the stream goes on; it ends after a fatal error
     /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
-    /// [`CoreError::InvalidSdkKey`]). Drop the stream to stop listening. Must be polled inside
-    /// a tokio runtime.
+    /// [`CoreError::InvalidSdkKey`]). Drop the stream to stop listening. Works with any async
+    /// runtime (each account's stream is read on a thread of its own), and without one through
+    /// [`EventStream::blocking_next`].
     pub fn events(&self, account_id: Option<&str>) -> EventStream {
         let accounts = match account_id {
             Some(id) => match self.inner.account(id) {
@@ -328,6 +280,15 @@ impl Authenticator {
             None => self.inner.all_accounts(),
         };
         events::stream(self.inner.clone(), accounts)
+    }
+
+    /// Runs `work` with the shared state on a thread of its own (see `background.rs`).
+    fn background<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, CoreError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, CoreError>> + Send + 'static {
+        let inner = self.inner.clone();
+        background::run(move || work(&inner))
     }
 }
 
@@ -427,8 +388,8 @@ impl Inner {
         self.clock.now_unix().saturating_add(offset)
     }
 
-    pub(crate) fn observe_date(&self, server: &str, headers: &reqwest::header::HeaderMap) {
-        if let Some(date) = http::date_header(headers) {
+    pub(crate) fn observe_date(&self, server: &str, head: &Head) {
+        if let Some(date) = head.header("date") {
             self.offsets
                 .observe_date(server, date, self.clock.now_unix());
         }
@@ -440,7 +401,7 @@ impl Inner {
     /// refuses the proof (`401 unauthorized`) and its `Date` shows that the clock offset used
     /// was off by more than 30 s (the device clock was changed), retries once with the
     /// corrected time.
-    async fn call(
+    fn call(
         &self,
         account: &AccountRecord,
         method: Method,
@@ -455,18 +416,8 @@ impl Inner {
                 signer: self.signer.as_ref(),
                 now,
             };
-            let rb = http::request(
-                &self.http,
-                &account.server_url,
-                method.clone(),
-                path,
-                body.clone(),
-                auth,
-            )?;
-            match self
-                .send(&account.server_url, rb.timeout(REQUEST_TIMEOUT))
-                .await
-            {
+            let req = http::request(&account.server_url, method, path, body.clone(), auth)?;
+            match self.send(&account.server_url, req) {
                 Err(CoreError::Service {
                     status: 401, code, ..
                 }) if !retried
@@ -481,29 +432,89 @@ impl Inner {
         }
     }
 
-    pub(crate) async fn send(
-        &self,
-        server: &str,
-        rb: reqwest::RequestBuilder,
-    ) -> Result<bytes_body::Body, CoreError> {
-        let resp = rb.send().await.map_err(|e| CoreError::network(&e))?;
-        self.observe_date(server, resp.headers());
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| CoreError::network(&e))?;
-        if status.is_success() {
+    pub(crate) fn send(&self, server: &str, req: Request) -> Result<bytes_body::Body, CoreError> {
+        let resp = self.http.send(req)?;
+        self.observe_date(server, &resp.head);
+        if resp.head.is_success() {
             Ok(bytes_body::Body {
-                status: status.as_u16(),
-                bytes: body.to_vec(),
+                status: resp.head.status,
+                bytes: resp.body,
             })
         } else {
-            Err(http::error_from_response(status, &headers, &body))
+            Err(http::error_from_response(&resp.head, &resp.body))
         }
+    }
+
+    // ------------------------------------------------------------ calls
+
+    fn update_push_token(&self, push: &PushRegistration) -> Result<(), CoreError> {
+        let body = serde_json::to_vec(push).map_err(|e| CoreError::InvalidPayload {
+            message: e.to_string(),
+        })?;
+        let mut first_error = None;
+        for account in self.all_accounts() {
+            let result = self.call(
+                &account,
+                Method::Put,
+                "/v1/device/push-token",
+                Some(body.clone()),
+            );
+            if let Err(e) = result {
+                warn!(account_id = %account.id, error = %e, "push token update failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
+        let account = self.account(account_id)?;
+        let remote = self.call(&account, Method::Delete, "/v1/device", None);
+        self.remove_local(&account)?;
+        match remote {
+            Ok(_) | Err(CoreError::NotPaired) => {
+                info!(account_id = %account.id, "unpaired");
+                Ok(())
+            }
+            Err(e) => {
+                warn!(account_id = %account.id, error = %e, "unpaired locally; the service could not be told");
+                Err(CoreError::UnpairedLocallyOnly {
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    fn pending(&self, account_id: Option<&str>) -> Result<Vec<LoginRequest>, CoreError> {
+        let accounts = match account_id {
+            Some(id) => vec![self.account(id)?],
+            None => self.all_accounts(),
+        };
+        let mut out = Vec::new();
+        let mut first_error = None;
+        let mut any_ok = accounts.is_empty();
+        for account in &accounts {
+            match self.fetch_pending(account) {
+                Ok(list) => {
+                    any_ok = true;
+                    out.extend(list);
+                }
+                Err(e) => {
+                    warn!(account_id = %account.id, error = %e, "could not read pending requests");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let (false, Some(e)) = (any_ok, first_error) {
+            return Err(e);
+        }
+        out.sort_by(|a, b| (a.issued_at, &a.id).cmp(&(b.issued_at, &b.id)));
+        Ok(out)
     }
 
     // ------------------------------------------------------------ pairing
 
-    async fn pair(
+    fn pair(
         &self,
         config: Config,
         user: &str,
@@ -524,9 +535,7 @@ impl Inner {
         }
         let alias = format!("tapprove-{}", crate::random_id(16));
         let device_key = self.signer.create_key(&alias)?;
-        let result = self
-            .pair_with_key(&config, user, code, push, &alias, &device_key)
-            .await;
+        let result = self.pair_with_key(&config, user, code, push, &alias, &device_key);
         if result.is_err()
             && let Err(e) = self.signer.delete_key(&alias)
         {
@@ -535,7 +544,7 @@ impl Inner {
         result
     }
 
-    async fn pair_with_key(
+    fn pair_with_key(
         &self,
         config: &Config,
         user: &str,
@@ -555,15 +564,14 @@ impl Inner {
             message: e.to_string(),
         })?;
         let server = config.server_url();
-        let rb = http::request(
-            &self.http,
+        let req = http::request(
             server,
-            Method::POST,
+            Method::Post,
             "/v1/device/pair",
             Some(body),
             Auth::SdkKey(config.sdk_key()),
         )?;
-        let resp = self.send(server, rb.timeout(REQUEST_TIMEOUT)).await?;
+        let resp = self.send(server, req)?;
         let pair: PairResponse = resp.json()?;
         if pair.account_id.is_empty() {
             return Err(CoreError::Service {
@@ -701,13 +709,11 @@ impl Inner {
         self.requests().answered.contains_key(request_id)
     }
 
-    pub(crate) async fn fetch_pending(
+    pub(crate) fn fetch_pending(
         &self,
         account: &AccountRecord,
     ) -> Result<Vec<LoginRequest>, CoreError> {
-        let body = self
-            .call(account, Method::GET, "/v1/device/pending", None)
-            .await?;
+        let body = self.call(account, Method::Get, "/v1/device/pending", None)?;
         let pending: PendingResponse = body.json()?;
         let mut out = Vec::new();
         for token in &pending.challenges {
@@ -722,11 +728,7 @@ impl Inner {
 
     // ------------------------------------------------------------ answers
 
-    async fn respond(
-        &self,
-        request_id: &str,
-        decision: Decision,
-    ) -> Result<RespondOutcome, CoreError> {
+    fn respond(&self, request_id: &str, decision: Decision) -> Result<RespondOutcome, CoreError> {
         let cached = {
             let cache = self.requests();
             if cache.answered.contains_key(request_id) {
@@ -740,7 +742,7 @@ impl Inner {
                 // Not seen yet (e.g. the app was restarted): look it up with the service.
                 let accounts = self.all_accounts();
                 for account in &accounts {
-                    if let Err(e) = self.fetch_pending(account).await {
+                    if let Err(e) = self.fetch_pending(account) {
                         warn!(account_id = %account.id, error = %e, "could not read pending requests");
                     }
                 }
@@ -775,17 +777,15 @@ impl Inner {
                 .answered
                 .insert(request_id.to_owned(), request.expires_at);
         }
-        let result = self
-            .send_answer(
-                &account,
-                request,
-                &cached.nonce,
-                proto_decision,
-                presence_answer,
-                deny_reason,
-                now,
-            )
-            .await;
+        let result = self.send_answer(
+            &account,
+            request,
+            &cached.nonce,
+            proto_decision,
+            presence_answer,
+            deny_reason,
+            now,
+        );
         match &result {
             Ok(_) | Err(CoreError::AlreadyAnswered) | Err(CoreError::Expired) => {
                 self.forget_request(request_id);
@@ -799,7 +799,7 @@ impl Inner {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn send_answer(
+    fn send_answer(
         &self,
         account: &AccountRecord,
         request: &LoginRequest,
@@ -832,18 +832,14 @@ impl Inner {
                 message: e.to_string(),
             }
         })?;
-        let rb = http::request(
-            &self.http,
+        let req = http::request(
             &account.server_url,
-            Method::POST,
+            Method::Post,
             "/v1/device/answers",
             Some(body),
             Auth::None,
         )?;
-        let resp = match self
-            .send(&account.server_url, rb.timeout(REQUEST_TIMEOUT))
-            .await
-        {
+        let resp = match self.send(&account.server_url, req) {
             Err(CoreError::Service { status: 404, .. }) => {
                 return Err(CoreError::UnknownRequest {
                     request_id: request.id.clone(),

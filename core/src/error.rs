@@ -202,6 +202,12 @@ pub enum CoreError {
         /// Why the service could not be told.
         reason: String,
     },
+    /// A failure inside the SDK itself (a thread could not start, a background call died).
+    #[error("the Tapprove SDK failed internally ({detail}); try again")]
+    Internal {
+        /// What failed.
+        detail: String,
+    },
     /// The secure store failed.
     #[error(transparent)]
     Storage(#[from] StoreError),
@@ -230,19 +236,6 @@ impl CoreError {
                 message: other.to_string(),
             },
         }
-    }
-
-    pub(crate) fn network(err: &reqwest::Error) -> Self {
-        // reqwest's Display names the URL (never secret here: no credentials go in URLs) and the
-        // cause; include the source chain for an actionable message.
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        Self::Network { message }
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {

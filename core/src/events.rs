@@ -1,24 +1,29 @@
 //! The live event stream (`GET /v1/device/events`, Server-Sent Events) as a `Stream`.
+//!
+//! Each account's stream is read on a thread of its own with blocking reads (a read that sees
+//! nothing, not even a keep-alive, for [`IDLE_TIMEOUT`] reconnects); events reach the
+//! [`EventStream`] through a channel. Dropping the stream (or [`EventStreamStopper::stop`])
+//! shuts the sockets down, so the threads end at once.
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::stream::{self, Stream, StreamExt as _};
-use reqwest::Method;
-use reqwest::header::ACCEPT;
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_core::Stream;
 use tapprove_protocol::api::DecidedEvent;
 use tracing::{debug, warn};
 
 use crate::authenticator::Inner;
+use crate::background;
 use crate::error::{CoreError, SignerError};
 use crate::http::{self, Auth};
 use crate::model::{AccountRecord, LoginRequest, RequestEvent};
+use crate::net::{self, BodyReader, Canceller, Method};
 use crate::sse::SseParser;
-
-/// The stream returned by [`crate::Authenticator::events`].
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<RequestEvent, CoreError>> + Send>>;
 
 /// Reconnect when nothing (not even a keep-alive comment, sent every 15 s) arrives this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -27,39 +32,160 @@ const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest reconnect delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+type Item = Result<RequestEvent, CoreError>;
+
+/// The stream returned by [`crate::Authenticator::events`]: requests and decisions as they
+/// arrive. Ends after a fatal error on every account; dropping it stops listening.
+pub struct EventStream {
+    rx: UnboundedReceiver<Item>,
+    stop: Arc<Stop>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+impl EventStream {
+    /// The next item, waiting on the calling thread (for callers without an async runtime).
+    /// `None` once the stream has ended or was stopped.
+    pub fn blocking_next(&mut self) -> Option<Item> {
+        futures_executor::block_on(futures_util::StreamExt::next(&mut self.rx))
+    }
+
+    /// A handle that stops this stream from another thread.
+    pub fn stopper(&self) -> EventStreamStopper {
+        EventStreamStopper(self.stop.clone())
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// Stops an [`EventStream`] from anywhere: its connections are shut down, its threads end,
+/// and the stream then yields `None`.
+#[derive(Clone, Debug)]
+pub struct EventStreamStopper(Arc<Stop>);
+
+impl EventStreamStopper {
+    /// Stops listening. Idempotent.
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+}
+
+/// Shared by a stream and its reader threads.
+#[derive(Debug, Default)]
+struct Stop {
+    stopped: AtomicBool,
+    /// The open connections, by account index, to shut down on stop.
+    sockets: Mutex<Vec<(usize, Canceller)>>,
+    /// Wakes reader threads sleeping between reconnects.
+    wake: Condvar,
+    sleeping: Mutex<()>,
+}
+
+impl Stop {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for (_, socket) in self.lock_sockets().drain(..) {
+            socket.cancel();
+        }
+        let _guard = self.sleeping.lock().unwrap_or_else(|p| p.into_inner());
+        self.wake.notify_all();
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn lock_sockets(&self) -> std::sync::MutexGuard<'_, Vec<(usize, Canceller)>> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers account `index`'s open connection; shuts it at once if already stopped.
+    fn register(&self, index: usize, socket: Canceller) {
+        let mut sockets = self.lock_sockets();
+        if self.is_stopped() {
+            socket.cancel();
+        } else {
+            sockets.push((index, socket));
+        }
+    }
+
+    fn unregister(&self, index: usize) {
+        self.lock_sockets().retain(|(i, _)| *i != index);
+    }
+
+    /// Sleeps `d` unless stopped first; returns whether to go on.
+    fn sleep(&self, d: Duration) -> bool {
+        let guard = self.sleeping.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_stopped() {
+            return false;
+        }
+        let _ = self
+            .wake
+            .wait_timeout_while(guard, d, |_| !self.is_stopped())
+            .unwrap_or_else(|p| p.into_inner());
+        !self.is_stopped()
+    }
+}
 
 pub(crate) fn failed(e: CoreError) -> EventStream {
-    Box::pin(stream::once(async move { Err(e) }))
+    let (tx, rx) = unbounded();
+    let _ = tx.unbounded_send(Err(e));
+    EventStream {
+        rx,
+        stop: Arc::default(),
+    }
 }
 
 pub(crate) fn stream(inner: Arc<Inner>, accounts: Vec<Arc<AccountRecord>>) -> EventStream {
+    let (tx, rx) = unbounded();
+    let stop = Arc::new(Stop::default());
     let seen = Arc::new(Mutex::new(HashSet::new()));
-    let streams = accounts.into_iter().map(|account| {
-        let state = State {
+    for (index, account) in accounts.into_iter().enumerate() {
+        let reader = Reader {
             inner: inner.clone(),
             account,
+            index,
             seen: seen.clone(),
             queue: VecDeque::new(),
-            body: None,
-            parser: SseParser::new(),
+            tx: tx.clone(),
+            stop: stop.clone(),
             failures: 0,
             connected_before: false,
             done: false,
         };
-        Box::pin(stream::unfold(state, next)) as EventStream
-    });
-    Box::pin(stream::select_all(streams))
+        if let Err(e) = background::spawn("tapprove-events", move || reader.run()) {
+            let _ = tx.unbounded_send(Err(e));
+        }
+    }
+    EventStream { rx, stop }
 }
 
-struct State {
+/// One account's reader thread.
+struct Reader {
     inner: Arc<Inner>,
     account: Arc<AccountRecord>,
+    index: usize,
     /// Request ids already delivered on this stream (shared by the accounts of one stream).
     seen: Arc<Mutex<HashSet<String>>>,
-    queue: VecDeque<Result<RequestEvent, CoreError>>,
-    body: Option<Body>,
-    parser: SseParser,
+    queue: VecDeque<Item>,
+    tx: UnboundedSender<Item>,
+    stop: Arc<Stop>,
     failures: u32,
     connected_before: bool,
     done: bool,
@@ -83,7 +209,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
     BACKOFF_START.saturating_mul(1 << exp).min(BACKOFF_MAX)
 }
 
-impl State {
+impl Reader {
     fn deliver(&mut self, request: LoginRequest) {
         let fresh = self
             .seen
@@ -101,7 +227,6 @@ impl State {
         } else {
             self.failures = self.failures.saturating_add(1);
         }
-        self.body = None;
         self.queue.push_back(Err(e));
     }
 
@@ -133,98 +258,122 @@ impl State {
     }
 }
 
-async fn connect(inner: &Inner, account: &AccountRecord) -> Result<Body, CoreError> {
+impl Reader {
+    /// Hands queued items to the stream; false when nobody listens any more.
+    fn flush(&mut self) -> bool {
+        while let Some(item) = self.queue.pop_front() {
+            if self.tx.unbounded_send(item).is_err() {
+                return false;
+            }
+        }
+        !self.stop.is_stopped()
+    }
+
+    fn run(mut self) {
+        while self.flush() && !self.done {
+            if self.failures > 0 && !self.stop.sleep(backoff(self.failures)) {
+                return;
+            }
+            if self.connected_before {
+                // Re-read what may have been missed while disconnected.
+                match self.inner.fetch_pending(&self.account) {
+                    Ok(list) => list.into_iter().for_each(|r| self.deliver(r)),
+                    Err(e) => {
+                        self.fail(e);
+                        continue;
+                    }
+                }
+            }
+            match connect(&self.inner, &self.account) {
+                Ok(body) => {
+                    debug!(account_id = %self.account.id, "event stream connected");
+                    self.connected_before = true;
+                    if let Ok(socket) = body.canceller() {
+                        self.stop.register(self.index, socket);
+                    }
+                    self.read(body);
+                    self.stop.unregister(self.index);
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// Reads one connection until it ends, fails or the stream is stopped.
+    fn read(&mut self, mut body: BodyReader) {
+        let mut parser = SseParser::new();
+        let mut buf = vec![0u8; 8 * 1024];
+        loop {
+            if !self.flush() {
+                return;
+            }
+            match body.read_some(&mut buf) {
+                Ok(0) => {
+                    // The service closed the stream (restart, deploy): reconnect after a pause.
+                    debug!(account_id = %self.account.id, "event stream closed; reconnecting");
+                    self.failures = self.failures.saturating_add(1);
+                    return;
+                }
+                Ok(n) => {
+                    self.failures = 0;
+                    match parser.push(&buf[..n]) {
+                        Ok(events) => {
+                            for ev in events {
+                                self.on_event(&ev.event, &ev.data);
+                            }
+                        }
+                        Err(e) => {
+                            return self.fail(CoreError::Network {
+                                message: e.to_string(),
+                            });
+                        }
+                    }
+                }
+                Err(_) if self.stop.is_stopped() => return,
+                Err(e) if net::is_timeout(&e) => {
+                    return self.fail(CoreError::Network {
+                        message: format!(
+                            "the event stream was silent for {} s; reconnecting",
+                            IDLE_TIMEOUT.as_secs()
+                        ),
+                    });
+                }
+                Err(e) => return self.fail(body.error(&e)),
+            }
+        }
+    }
+}
+
+fn connect(inner: &Inner, account: &AccountRecord) -> Result<BodyReader, CoreError> {
     let auth = Auth::Proof {
         account,
         signer: inner.signer.as_ref(),
         now: inner.now_for(account),
     };
-    let rb = http::request(
-        &inner.http,
+    let mut req = http::request(
         &account.server_url,
-        Method::GET,
+        Method::Get,
         "/v1/device/events",
         None,
         auth,
-    )?
-    .header(ACCEPT, "text/event-stream");
-    let resp = rb.send().await.map_err(|e| CoreError::network(&e))?;
-    inner.observe_date(&account.server_url, resp.headers());
-    let status = resp.status();
-    if !status.is_success() {
-        let headers = resp.headers().clone();
-        let body = tokio::time::timeout(http::REQUEST_TIMEOUT, resp.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        return Err(http::error_from_response(status, &headers, &body));
+    )?;
+    req.headers.retain(|(name, _)| *name != "Accept");
+    req.headers.push(("Accept", "text/event-stream".to_owned()));
+    req.timeout = IDLE_TIMEOUT;
+    let (head, mut body) = inner.http.open(req)?;
+    inner.observe_date(&account.server_url, &head);
+    if !head.is_success() {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        while bytes.len() < 64 * 1024 {
+            match body.read_some(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            }
+        }
+        return Err(http::error_from_response(&head, &bytes));
     }
-    Ok(Box::pin(resp.bytes_stream()))
-}
-
-async fn next(mut st: State) -> Option<(Result<RequestEvent, CoreError>, State)> {
-    loop {
-        if let Some(item) = st.queue.pop_front() {
-            return Some((item, st));
-        }
-        if st.done {
-            return None;
-        }
-        let Some(body) = st.body.as_mut() else {
-            if st.failures > 0 {
-                tokio::time::sleep(backoff(st.failures)).await;
-            }
-            if st.connected_before {
-                // Re-read what may have been missed while disconnected.
-                match st.inner.fetch_pending(&st.account).await {
-                    Ok(list) => list.into_iter().for_each(|r| st.deliver(r)),
-                    Err(e) => {
-                        st.fail(e);
-                        continue;
-                    }
-                }
-            }
-            match connect(&st.inner, &st.account).await {
-                Ok(body) => {
-                    debug!(account_id = %st.account.id, "event stream connected");
-                    st.body = Some(body);
-                    st.parser = SseParser::new();
-                    st.connected_before = true;
-                }
-                Err(e) => st.fail(e),
-            }
-            continue;
-        };
-        match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                st.failures = 0;
-                match st.parser.push(&chunk) {
-                    Ok(events) => {
-                        for ev in events {
-                            st.on_event(&ev.event, &ev.data);
-                        }
-                    }
-                    Err(e) => st.fail(CoreError::Network {
-                        message: e.to_string(),
-                    }),
-                }
-            }
-            Ok(Some(Err(e))) => st.fail(CoreError::network(&e)),
-            Ok(None) => {
-                // The service closed the stream (restart, deploy): reconnect after a pause.
-                debug!(account_id = %st.account.id, "event stream closed; reconnecting");
-                st.body = None;
-                st.failures = st.failures.saturating_add(1);
-            }
-            Err(_) => st.fail(CoreError::Network {
-                message: format!(
-                    "the event stream was silent for {} s; reconnecting",
-                    IDLE_TIMEOUT.as_secs()
-                ),
-            }),
-        }
-    }
+    Ok(body)
 }
 
 #[cfg(test)]

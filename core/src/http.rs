@@ -1,16 +1,15 @@
-//! The HTTP side of docs/PROTOCOL.md §6: one reqwest client (rustls with ring), the SDK header,
-//! request proofs, `Date`-based clock correction and error-body mapping.
+//! The HTTP side of docs/PROTOCOL.md §6: the SDK header, request proofs, `Date`-based clock
+//! correction and error-body mapping, over the small client in `net.rs`.
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use tapprove_protocol::api::{ErrorBody, ErrorCode};
 use tapprove_protocol::request_auth::RequestProof;
 use tapprove_protocol::{SDK_KEY_HEADER, SDK_VERSION_HEADER};
 
 use crate::error::CoreError;
 use crate::model::AccountRecord;
+use crate::net::{Head, Method, Request};
 use crate::signer::AliasSigner;
 
 /// Value of the `X-Tapprove-SDK` header this build sends.
@@ -18,39 +17,6 @@ pub const SDK_VERSION: &str = concat!("rust/", env!("CARGO_PKG_VERSION"));
 
 /// Timeout of ordinary device API calls (not the event stream).
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Builds the shared client. Installs ring as the process's rustls provider first (ignoring
-/// "already installed"), since the workspace builds reqwest without a provider of its own.
-pub(crate) fn client() -> Result<reqwest::Client, CoreError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = HeaderMap::new();
-    headers.insert(SDK_VERSION_HEADER, HeaderValue::from_static(SDK_VERSION));
-    let builder = reqwest::Client::builder();
-    #[cfg(target_os = "android")]
-    let builder = builder.use_preconfigured_tls(android_tls_config());
-    builder
-        .default_headers(headers)
-        .user_agent(SDK_VERSION)
-        .connect_timeout(Duration::from_secs(10))
-        // Device calls are never redirected: a redirect would break the request proof and
-        // could send the SDK key elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| CoreError::config(format!("could not set up HTTPS: {e}")))
-}
-
-/// On Android, reqwest's default (rustls-platform-verifier) only works after a JNI
-/// initialisation from the app's Java side; the Mozilla roots need none, so the SDK works from
-/// any thread, including FirebaseMessagingService, with no setup call.
-#[cfg(target_os = "android")]
-fn android_tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
 
 /// How a request authenticates.
 pub(crate) enum Auth<'a> {
@@ -66,19 +32,23 @@ pub(crate) enum Auth<'a> {
     None,
 }
 
-/// Builds a request to `server` + `path`.
+/// Builds a request to `server` + `path` (device calls are never redirected: a redirect would
+/// break the request proof and could send the SDK key elsewhere; the client follows none).
 pub(crate) fn request(
-    http: &reqwest::Client,
     server: &str,
     method: Method,
     path: &str,
     body: Option<Vec<u8>>,
     auth: Auth<'_>,
-) -> Result<reqwest::RequestBuilder, CoreError> {
+) -> Result<Request, CoreError> {
     let url = format!("{}{path}", server.trim_end_matches('/'));
-    let mut rb = http.request(method.clone(), url);
+    let mut headers = vec![
+        (SDK_VERSION_HEADER, SDK_VERSION.to_owned()),
+        ("User-Agent", SDK_VERSION.to_owned()),
+        ("Accept", "application/json".to_owned()),
+    ];
     match auth {
-        Auth::SdkKey(key) => rb = rb.header(SDK_KEY_HEADER, key),
+        Auth::SdkKey(key) => headers.push((SDK_KEY_HEADER, key.to_owned())),
         Auth::Proof {
             account,
             signer,
@@ -96,41 +66,39 @@ pub(crate) fn request(
                 &alias_signer,
             )
             .map_err(|e| CoreError::Signer(alias_signer.take_error(e)))?;
-            rb = rb.header(AUTHORIZATION, value);
+            headers.push(("Authorization", value));
         }
         Auth::None => {}
     }
-    if let Some(body) = body {
-        rb = rb.header(CONTENT_TYPE, "application/json").body(body);
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json".to_owned()));
     }
-    Ok(rb)
-}
-
-/// The `Date` header of a response, if any.
-pub(crate) fn date_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get(DATE).and_then(|v| v.to_str().ok())
+    Ok(Request {
+        method,
+        url,
+        headers,
+        body,
+        timeout: REQUEST_TIMEOUT,
+    })
 }
 
 /// Maps a non-success response to a typed error (docs/PROTOCOL.md §10).
-pub(crate) fn error_from_response(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> CoreError {
+pub(crate) fn error_from_response(head: &Head, body: &[u8]) -> CoreError {
     let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(b) => (b.error.code, b.error.message),
         Err(_) => (
             ErrorCode::Unknown,
-            status
-                .canonical_reason()
-                .unwrap_or("unexpected answer")
-                .to_owned(),
+            if head.reason.is_empty() {
+                format!("HTTP {}", head.status)
+            } else {
+                head.reason.clone()
+            },
         ),
     };
-    match (status.as_u16(), code) {
+    match (head.status, code) {
         (426, _) | (_, ErrorCode::UpdateRequired) => CoreError::UpdateRequired { message },
         (429, _) | (_, ErrorCode::RateLimited) => CoreError::RateLimited {
-            retry_after_seconds: retry_after(headers),
+            retry_after_seconds: retry_after(head),
         },
         (_, ErrorCode::NotPaired) => CoreError::NotPaired,
         (_, ErrorCode::InvalidSdkKey) => CoreError::InvalidSdkKey,
@@ -150,8 +118,8 @@ pub(crate) fn error_from_response(
 }
 
 /// `Retry-After` as seconds (delta-seconds form; an HTTP date is converted with the local clock).
-fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+fn retry_after(head: &Head) -> Option<u64> {
+    let v = head.header("retry-after")?;
     if let Ok(s) = v.parse::<u64>() {
         return Some(s);
     }
@@ -168,15 +136,8 @@ mod tests {
     use super::*;
 
     fn err(status: u16, body: &str, headers: &[(&'static str, &str)]) -> CoreError {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_str(v).expect("value"));
-        }
-        error_from_response(
-            StatusCode::from_u16(status).expect("status"),
-            &h,
-            body.as_bytes(),
-        )
+        let reason = if status == 502 { "Bad Gateway" } else { "" };
+        error_from_response(&Head::new(status, reason, headers), body.as_bytes())
     }
 
     fn body(code: &str, message: &str) -> String {

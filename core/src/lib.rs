@@ -30,12 +30,14 @@
 //! ```
 
 mod authenticator;
+mod background;
 pub mod clock;
 mod config;
 mod error;
 mod events;
 mod http;
 mod model;
+mod net;
 pub mod push;
 mod secret;
 mod signer;
@@ -48,7 +50,7 @@ pub use config::{
     Config, EnrollmentUri, SDK_KEY_CHARS, SDK_KEY_PREFIX, check_sdk_key, is_loopback_host,
 };
 pub use error::{CoreError, SignerError, StoreError};
-pub use events::EventStream;
+pub use events::{EventStream, EventStreamStopper};
 pub use http::SDK_VERSION;
 pub use model::{
     ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
