@@ -14,7 +14,13 @@ use sqlx::{Row as _, SqlitePool};
 use crate::error::ServiceError;
 
 /// Embedded migrations, applied in order; each runs once, inside a transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/0002_sessions_by_user_status.sql"),
+    ),
+];
 
 /// The service database.
 #[derive(Clone, Debug)]
