@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::crypto;
 use crate::error::ApiError;
-use crate::events::{BusEvent, ListenerGuard};
+use crate::events::{DeviceEvent, DeviceSubscription};
 use crate::extract::{ApiJson, DeviceCall, SKEW_SECONDS, check_sdk, parse_json};
 use crate::rp_api::{announce_decided, parse_wire, wire};
 use crate::service::AppState;
@@ -218,9 +218,7 @@ pub(crate) async fn unpair(
     if !state.0.store.unpair(&call.account.id, crate::now()).await? {
         return Err(ApiError::not_paired());
     }
-    state.0.bus.publish(BusEvent::Unpaired {
-        account_id: call.account.id.clone(),
-    });
+    state.0.bus.unpaired(&call.account.id);
     tracing::info!(account_id = %call.account.id, "device unpaired");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -388,9 +386,8 @@ struct EventStream {
     state: AppState,
     account_id: String,
     backlog: std::collections::VecDeque<Event>,
-    rx: tokio::sync::broadcast::Receiver<BusEvent>,
+    events: DeviceSubscription,
     stop: tokio::sync::watch::Receiver<bool>,
-    _guard: ListenerGuard,
 }
 
 fn challenge_event(jws: &str) -> Event {
@@ -413,19 +410,14 @@ impl EventStream {
                 return Some(e);
             }
             tokio::select! {
-                event = self.rx.recv() => match event {
-                    Ok(BusEvent::Challenge { account_id, jws }) if account_id == self.account_id => {
-                        return Some(challenge_event(&jws));
-                    }
-                    Ok(BusEvent::Decided { session_id, status, account_ids })
-                        if account_ids.contains(&self.account_id) =>
-                    {
+                event = self.events.rx.recv() => match event {
+                    Ok(DeviceEvent::Challenge(jws)) => return Some(challenge_event(&jws)),
+                    Ok(DeviceEvent::Decided { session_id, status }) => {
                         if let Some(e) = decided_event(&session_id, status) {
                             return Some(e);
                         }
                     }
-                    Ok(BusEvent::Unpaired { account_id }) if account_id == self.account_id => return None,
-                    Ok(_) => {}
+                    Ok(DeviceEvent::Unpaired) => return None,
                     Err(RecvError::Lagged(_)) => {
                         // Missed events: resend what is pending (devices deduplicate by session).
                         let pending = self
@@ -452,8 +444,7 @@ pub(crate) async fn events(
     call: DeviceCall,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // Subscribe before reading pending, so nothing falls between the two.
-    let rx = state.0.bus.subscribe();
-    let guard = state.0.bus.listen(&call.account.id);
+    let events = state.0.bus.subscribe_device(&call.account.id);
     let pending = state
         .0
         .store
@@ -466,8 +457,7 @@ pub(crate) async fn events(
         state,
         account_id: call.account.id,
         backlog: pending.iter().map(|j| challenge_event(j)).collect(),
-        rx,
-        _guard: guard,
+        events,
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let event = s.next().await?;

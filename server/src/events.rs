@@ -1,104 +1,222 @@
-//! The in-process event bus: new challenges and decisions, fanned out to device event streams
-//! and relying-party long-polls. Losing an event is harmless: every consumer re-reads the
-//! database when it lags (and devices re-read pending challenges on reconnect).
+//! The in-process event bus: new challenges and decisions, routed to the device event streams
+//! and relying-party long-polls they concern. Losing an event is harmless: every consumer
+//! re-reads the database when it lags (and devices re-read pending challenges on reconnect).
+//!
+//! Events are addressed: each device (account) and each waited-on session has its own channel,
+//! created by the first subscriber and removed with the last. Publishing touches only the
+//! channels concerned, so the cost of an event does not grow with the number of open streams
+//! and long-polls (a single broadcast channel woke every one of them for every event).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tapprove_protocol::api::SessionStatus;
 use tokio::sync::broadcast;
 
-/// One event.
+/// Events a device's event stream can lag behind before it re-reads pending challenges.
+const DEVICE_CAPACITY: usize = 256;
+/// A session is decided once; a little room for repeated announcements.
+const SESSION_CAPACITY: usize = 4;
+
+/// One event for one device.
 #[derive(Debug, Clone)]
-pub(crate) enum BusEvent {
-    /// A challenge for one device.
-    Challenge {
-        /// The device.
-        account_id: String,
-        /// The compact JWS.
-        jws: String,
-    },
-    /// A session reached a final status.
+pub(crate) enum DeviceEvent {
+    /// A challenge for this device (compact JWS).
+    Challenge(Arc<str>),
+    /// A session this device was asked about reached a final status.
     Decided {
         /// The session.
-        session_id: String,
+        session_id: Arc<str>,
         /// Its status.
         status: SessionStatus,
-        /// The devices that were asked.
-        account_ids: Arc<Vec<String>>,
     },
-    /// A device was unpaired: its streams end.
-    Unpaired {
-        /// The device.
-        account_id: String,
-    },
+    /// The device was unpaired: its streams end.
+    Unpaired,
 }
 
-/// Bus plus a count of open event streams per device (a device with an open stream is
-/// reachable without push).
-#[derive(Debug)]
+/// A session reached a final status (for long-polls; they re-read the row).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionDecided;
+
+type Channels<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
+
+/// Per-device and per-session channels. A device with a channel has an open event stream
+/// (it is reachable without push).
+#[derive(Debug, Default)]
 pub(crate) struct EventBus {
-    tx: broadcast::Sender<BusEvent>,
-    listeners: Mutex<HashMap<String, usize>>,
+    devices: Channels<DeviceEvent>,
+    sessions: Channels<SessionDecided>,
+}
+
+fn lock<T>(m: &Channels<T>) -> MutexGuard<'_, HashMap<String, broadcast::Sender<T>>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn subscribe<T: Clone>(m: &Channels<T>, key: &str, capacity: usize) -> broadcast::Receiver<T> {
+    let mut map = lock(m);
+    if let Some(tx) = map.get(key) {
+        return tx.subscribe();
+    }
+    let (tx, rx) = broadcast::channel(capacity);
+    map.insert(key.to_owned(), tx);
+    rx
+}
+
+fn send<T>(m: &Channels<T>, key: &str, event: T) {
+    if let Some(tx) = lock(m).get(key) {
+        // No receiver left is fine: the last one is about to remove the channel.
+        let _ = tx.send(event);
+    }
+}
+
+/// Removes the channel of `key` if the receiver being dropped is its last one.
+fn unsubscribe<T>(m: &Channels<T>, key: &str) {
+    let mut map = lock(m);
+    if map.get(key).is_some_and(|tx| tx.receiver_count() <= 1) {
+        map.remove(key);
+    }
 }
 
 impl EventBus {
     pub(crate) fn new() -> Self {
-        let (tx, _) = broadcast::channel(1024);
-        Self {
-            tx,
-            listeners: Mutex::new(HashMap::new()),
+        Self::default()
+    }
+
+    /// Subscribes to one device's events; while the subscription lives the device counts as
+    /// listening. Subscribe before reading pending challenges, so nothing falls in between.
+    pub(crate) fn subscribe_device(self: &Arc<Self>, account_id: &str) -> DeviceSubscription {
+        DeviceSubscription {
+            rx: subscribe(&self.devices, account_id, DEVICE_CAPACITY),
+            bus: Arc::clone(self),
+            key: account_id.to_owned(),
         }
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
-        self.tx.subscribe()
+    /// Subscribes to one session's decision. Subscribe before reading the session, so a
+    /// decision between the read and the wait is not missed.
+    pub(crate) fn subscribe_session(self: &Arc<Self>, session_id: &str) -> SessionSubscription {
+        SessionSubscription {
+            rx: subscribe(&self.sessions, session_id, SESSION_CAPACITY),
+            bus: Arc::clone(self),
+            key: session_id.to_owned(),
+        }
     }
 
-    pub(crate) fn publish(&self, event: BusEvent) {
-        // No receiver is fine: nobody is listening right now.
-        let _ = self.tx.send(event);
+    /// A new challenge for one device.
+    pub(crate) fn challenge(&self, account_id: &str, jws: &str) {
+        send(
+            &self.devices,
+            account_id,
+            DeviceEvent::Challenge(Arc::from(jws)),
+        );
+    }
+
+    /// A session is final: tells its long-polls and the devices it was sent to.
+    pub(crate) fn decided(&self, session_id: &str, status: SessionStatus, account_ids: &[String]) {
+        send(&self.sessions, session_id, SessionDecided);
+        let session_id: Arc<str> = Arc::from(session_id);
+        for account_id in account_ids {
+            send(
+                &self.devices,
+                account_id,
+                DeviceEvent::Decided {
+                    session_id: Arc::clone(&session_id),
+                    status,
+                },
+            );
+        }
+    }
+
+    /// A device was unpaired: its event streams end.
+    pub(crate) fn unpaired(&self, account_id: &str) {
+        send(&self.devices, account_id, DeviceEvent::Unpaired);
     }
 
     /// Whether any of these devices has an open event stream.
     pub(crate) fn any_listening<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) -> bool {
-        let map = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        accounts
-            .into_iter()
-            .any(|a| map.get(a).is_some_and(|n| *n > 0))
-    }
-
-    /// Registers an open stream; the guard unregisters it when dropped.
-    pub(crate) fn listen(self: &Arc<Self>, account_id: &str) -> ListenerGuard {
-        let mut map = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(account_id.to_owned()).or_insert(0) += 1;
-        ListenerGuard {
-            bus: Arc::clone(self),
-            account_id: account_id.to_owned(),
-        }
+        let map = lock(&self.devices);
+        accounts.into_iter().any(|a| map.contains_key(a))
     }
 }
 
-/// Keeps a device counted as listening while alive.
+/// A device's event channel; dropping it stops counting the device as listening.
 #[derive(Debug)]
-pub(crate) struct ListenerGuard {
+pub(crate) struct DeviceSubscription {
+    pub rx: broadcast::Receiver<DeviceEvent>,
     bus: Arc<EventBus>,
-    account_id: String,
+    key: String,
 }
 
-impl Drop for ListenerGuard {
+impl Drop for DeviceSubscription {
     fn drop(&mut self) {
-        let mut map = self.bus.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.account_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.account_id);
-            }
-        }
+        unsubscribe(&self.bus.devices, &self.key);
+    }
+}
+
+/// A long-poll's wait for one session's decision.
+#[derive(Debug)]
+pub(crate) struct SessionSubscription {
+    pub rx: broadcast::Receiver<SessionDecided>,
+    bus: Arc<EventBus>,
+    key: String,
+}
+
+impl Drop for SessionSubscription {
+    fn drop(&mut self) {
+        unsubscribe(&self.bus.sessions, &self.key);
     }
 }
 
 /// Resolves once shutdown has begun (helper that keeps futures `Send`).
 pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    #[test]
+    fn events_reach_only_their_subscribers() {
+        let bus = Arc::new(EventBus::new());
+        let mut a = bus.subscribe_device("acc_a");
+        let mut b = bus.subscribe_device("acc_b");
+        let mut s1 = bus.subscribe_session("ses_1");
+        let mut s2 = bus.subscribe_session("ses_2");
+        bus.challenge("acc_a", "jws-a");
+        bus.decided("ses_1", SessionStatus::Accepted, &["acc_a".to_owned()]);
+        assert!(matches!(a.rx.try_recv(), Ok(DeviceEvent::Challenge(j)) if &*j == "jws-a"));
+        assert!(matches!(
+            a.rx.try_recv(),
+            Ok(DeviceEvent::Decided { session_id, status: SessionStatus::Accepted })
+                if &*session_id == "ses_1"
+        ));
+        assert!(matches!(b.rx.try_recv(), Err(TryRecvError::Empty)));
+        assert!(s1.rx.try_recv().is_ok());
+        assert!(matches!(s2.rx.try_recv(), Err(TryRecvError::Empty)));
+        bus.unpaired("acc_b");
+        assert!(matches!(b.rx.try_recv(), Ok(DeviceEvent::Unpaired)));
+    }
+
+    #[test]
+    fn channels_live_as_long_as_their_subscribers() {
+        let bus = Arc::new(EventBus::new());
+        assert!(!bus.any_listening(["acc_a"]));
+        let first = bus.subscribe_device("acc_a");
+        let mut second = bus.subscribe_device("acc_a");
+        assert!(bus.any_listening(["acc_x", "acc_a"]));
+        drop(first);
+        assert!(bus.any_listening(["acc_a"]), "one stream is still open");
+        bus.challenge("acc_a", "still delivered");
+        assert!(second.rx.try_recv().is_ok());
+        drop(second);
+        assert!(!bus.any_listening(["acc_a"]));
+        assert!(lock(&bus.devices).is_empty());
+        let waiter = bus.subscribe_session("ses_1");
+        drop(waiter);
+        assert!(lock(&bus.sessions).is_empty());
+        // Publishing with nobody listening is a no-op.
+        bus.decided("ses_1", SessionStatus::Expired, &["acc_a".to_owned()]);
+    }
 }

@@ -1,6 +1,5 @@
 //! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -13,12 +12,10 @@ use tapprove_protocol::api::{
 };
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 use tapprove_protocol::{Challenge, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::crypto;
 use crate::delivery;
 use crate::error::ApiError;
-use crate::events::BusEvent;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
 use crate::service::AppState;
 use crate::store::{SessionDeviceRow, SessionRow};
@@ -71,11 +68,7 @@ pub(crate) async fn announce_decided(state: &AppState, session_id: &str, status:
             Vec::new()
         }
     };
-    state.0.bus.publish(BusEvent::Decided {
-        session_id: session_id.to_owned(),
-        status,
-        account_ids: Arc::new(account_ids),
-    });
+    state.0.bus.decided(session_id, status, &account_ids);
 }
 
 fn check_len(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
@@ -284,10 +277,7 @@ pub(crate) async fn create_session(
         announce_decided(&state, old, SessionStatus::Canceled).await;
     }
     for row in &rows {
-        state.0.bus.publish(BusEvent::Challenge {
-            account_id: row.account_id.clone(),
-            jws: row.challenge.clone(),
-        });
+        state.0.bus.challenge(&row.account_id, &row.challenge);
     }
     tracing::info!(session_id = %session_id, project_id = %project.id, devices = rows.len(), "session created");
     delivery::spawn(&state, &session, devices, rows);
@@ -344,7 +334,7 @@ pub(crate) async fn get_session(
 ) -> Result<axum::Json<SessionView>, ApiError> {
     let wait = q.wait.unwrap_or(0).min(MAX_WAIT);
     // Subscribe before reading, so a decision between the read and the wait is not missed.
-    let mut events = state.0.bus.subscribe();
+    let mut decided = state.0.bus.subscribe_session(&id);
     let row = load(&state, &project.id, &id).await?;
     if wait == 0 || row.status != SessionStatus::Sent.as_str() {
         return Ok(axum::Json(view(&row)?));
@@ -353,22 +343,12 @@ pub(crate) async fn get_session(
     let until_expiry = u64::try_from(row.expires_at + 1 - now).unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(until_expiry.max(1)));
     let mut stop = state.0.shutdown.clone();
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(BusEvent::Decided { session_id, .. }) if session_id == id => break,
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => {
-                    let current = load(&state, &project.id, &id).await?;
-                    if current.status != SessionStatus::Sent.as_str() {
-                        return Ok(axum::Json(view(&current)?));
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = tokio::time::sleep_until(deadline) => break,
-            _ = crate::events::stopped(&mut stop) => break,
-        }
+    // Only this session's decision is sent on this channel (lagging or closing means the
+    // same): whatever wakes the wait, the answer is re-read from the database.
+    tokio::select! {
+        _ = decided.rx.recv() => {}
+        _ = tokio::time::sleep_until(deadline) => {}
+        _ = crate::events::stopped(&mut stop) => {}
     }
     let row = load(&state, &project.id, &id).await?;
     Ok(axum::Json(view(&row)?))
