@@ -12,7 +12,7 @@ use tapprove_protocol::api::{
     PendingResponse, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
 use tapprove_protocol::{
-    Answer, Decision, DenyReason, PresenceMode, ProtocolError, PublicKey, SDK_KEY_HEADER,
+    Answer, Decision, DenyReason, PresenceMode, ProtocolError, SDK_KEY_HEADER,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -20,7 +20,7 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::events::{DeviceEvent, DeviceSubscription};
 use crate::extract::{ApiJson, DeviceCall, SKEW_SECONDS, check_sdk, parse_json};
-use crate::rp_api::{announce_decided, parse_wire, wire};
+use crate::rp_api::{announce_decided, announce_decided_to, parse_wire, wire};
 use crate::service::AppState;
 use crate::store::AccountRow;
 use crate::webhook::{self, TrustOutcome};
@@ -262,31 +262,25 @@ pub(crate) async fn answer(
         Some(a) if a.unpaired_at.is_none() => a,
         _ => return Err(ApiError::not_paired()),
     };
-    let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
-        tracing::error!(account_id = %account.id, "stored device key is invalid");
-        ApiError::internal()
-    })?;
+    let key = state.0.keys.parse(&account)?;
     let now = crate::now();
     let answer = Answer::verify(&token, &key, now, SKEW_SECONDS).map_err(|e| {
         tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
         answer_refused(&e)
     })?;
     debug_assert_eq!(answer.session_id, session_id);
-    // 2. The session, for this account's project and user, and this device's nonce.
-    let session = state
+    // 2. The session, for this account's project and user, and this device's nonce (with
+    //    the session's other devices, to announce the decision to).
+    let (session, devices) = state
         .0
         .store
-        .session(&answer.session_id)
+        .session_with_devices(&answer.session_id)
         .await?
-        .filter(|s| s.project_id == account.project_id && s.user_name == account.user_name)
+        .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
         .ok_or_else(ApiError::session_not_found)?;
-    let asked = state
-        .0
-        .store
-        .session_device(&session.id, &account.id)
-        .await?;
+    let asked = devices.iter().find(|(a, _)| *a == account.id);
     let nonce_ok =
-        asked.is_some_and(|d| crypto::ct_eq(d.nonce.as_bytes(), answer.nonce.as_bytes()));
+        asked.is_some_and(|(_, nonce)| crypto::ct_eq(nonce.as_bytes(), answer.nonce.as_bytes()));
     if !nonce_ok {
         tracing::info!(session_id = %session.id, account_id = %account.id, "answer nonce mismatch");
         return Err(ApiError::bad_signature(
@@ -373,7 +367,8 @@ pub(crate) async fn answer(
         session_id = %session.id, account_id = %account.id,
         status = status.as_str(), reason = %wire(&reason), "session decided"
     );
-    announce_decided(&state, &session.id, status).await;
+    let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
+    announce_decided_to(&state, &session.id, status, &account_ids);
     Ok(axum::Json(AnswerResponse {
         session_id: session.id,
         status,

@@ -17,6 +17,34 @@ use crate::service::AppState;
 use crate::store::{AccountRow, ProjectRow};
 use crate::{crypto, sdk};
 
+/// Device public keys parsed from their stored base64url form. Parsing checks that the point
+/// is on the curve, which costs about as much as verifying a signature; the result depends
+/// only on the string, so it is kept (bounded: cleared when full).
+#[derive(Default)]
+pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, PublicKey>>);
+
+impl KeyCache {
+    const MAX: usize = 10_000;
+
+    /// The parsed key of an account (error: the stored key is invalid).
+    pub(crate) fn parse(&self, account: &AccountRow) -> Result<PublicKey, ApiError> {
+        let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = lock().get(&account.public_key) {
+            return Ok(key.clone());
+        }
+        let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
+            tracing::error!(account_id = %account.id, "stored device key is invalid");
+            ApiError::internal()
+        })?;
+        let mut map = lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(account.public_key.clone(), key.clone());
+        Ok(key)
+    }
+}
+
 /// Clock allowance for request proofs and answers, seconds (PROTOCOL.md §4, §5).
 pub(crate) const SKEW_SECONDS: i64 = 60;
 
@@ -189,10 +217,7 @@ impl FromRequest<AppState> for DeviceCall {
             Some(a) if a.unpaired_at.is_none() => a,
             _ => return Err(ApiError::not_paired()),
         };
-        let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
-            tracing::error!(account_id = %account.id, "stored device key is invalid");
-            ApiError::internal()
-        })?;
+        let key = state.0.keys.parse(&account)?;
         let now = crate::now();
         let proof = RequestProof::verify(
             &authorization,

@@ -71,6 +71,16 @@ pub(crate) async fn announce_decided(state: &AppState, session_id: &str, status:
     state.0.bus.decided(session_id, status, &account_ids);
 }
 
+/// [`announce_decided`] when the session's devices are already known.
+pub(crate) fn announce_decided_to(
+    state: &AppState,
+    session_id: &str,
+    status: SessionStatus,
+    account_ids: &[String],
+) {
+    state.0.bus.decided(session_id, status, account_ids);
+}
+
 fn check_len(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.chars().count() > max {
         return Err(ApiError::invalid_request(format!(
@@ -155,24 +165,13 @@ async fn check_budget(
     now: i64,
 ) -> Result<(), ApiError> {
     let limits = &state.0.config.limits;
-    let last_success = state
-        .0
-        .store
-        .last_success(project_id, user)
-        .await?
-        .unwrap_or(i64::MIN);
-    let since = (now - 3600).max(last_success);
+    // Sessions of the last hour since the user's last approved login.
     let times = state
         .0
         .store
-        .session_times_since(project_id, user, since)
+        .budget_session_times(project_id, user, now - 3600)
         .await?;
-    let minute_since = (now - 60).max(last_success);
-    let in_minute: Vec<i64> = times
-        .iter()
-        .copied()
-        .filter(|t| *t > minute_since)
-        .collect();
+    let in_minute: Vec<i64> = times.iter().copied().filter(|t| *t > now - 60).collect();
     if in_minute.len() >= limits.sessions_per_minute as usize {
         let idx = in_minute.len() - limits.sessions_per_minute as usize;
         let retry = in_minute.get(idx).map_or(60, |t| t + 60 - now);

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::{PushConfig, SealKey, ServiceConfig};
 use crate::error::{ApiError, ServiceError};
 use crate::events::EventBus;
+use crate::extract::KeyCache;
 use crate::ratelimit::{ReplayCache, WindowLimiter};
 use crate::store::Store;
 use crate::{crypto, device_api, rp_api};
@@ -36,6 +37,7 @@ pub(crate) struct Inner {
     pub pair_limiter_ip: WindowLimiter,
     pub pair_limiter_key: WindowLimiter,
     pub replay: ReplayCache,
+    pub keys: KeyCache,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
@@ -93,6 +95,7 @@ impl AppState {
             pair_limiter_ip: WindowLimiter::new(60),
             pair_limiter_key: WindowLimiter::new(60),
             replay: ReplayCache::default(),
+            keys: KeyCache::default(),
             http,
             shutdown,
             shutdown_tx,

@@ -3,13 +3,15 @@
 //! The SQL is written to run unchanged on PostgreSQL (`$n` parameters, TEXT/BIGINT columns,
 //! `RETURNING`, no SQLite-only syntax); this build ships the SQLite driver.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row as _, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _, SqliteConnection};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::ServiceError;
 
@@ -22,10 +24,65 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// The service database.
-#[derive(Clone, Debug)]
+/// Read connections next to the one writer. Readers never wait for the writer (WAL), and
+/// two keep both cores busy with room for a long read.
+const READERS: usize = 2;
+
+/// The service database: one connection that does every write, and a few read-only ones.
+///
+/// SQLite runs one write transaction at a time whatever the number of connections; writers
+/// on several connections only take turns through the busy handler (sleeps) and throw away
+/// each other's page caches. Queueing writes in-process on one connection makes them run
+/// back to back. The connections are held directly (not through a pool): a pooled statement
+/// costs two more round trips to the connection's thread (a ping on acquire and on release).
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    inner: Arc<Connections>,
+}
+
+struct Connections {
+    writer: Mutex<Option<SqliteConnection>>,
+    readers: Vec<Mutex<Option<SqliteConnection>>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("readers", &self.inner.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection held for one statement or transaction.
+struct Conn<'a>(MutexGuard<'a, Option<SqliteConnection>>);
+
+impl<'a> Conn<'a> {
+    fn new(guard: MutexGuard<'a, Option<SqliteConnection>>) -> Result<Self, sqlx::Error> {
+        if guard.is_none() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        Ok(Self(guard))
+    }
+}
+
+impl Deref for Conn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        // `Conn::new` refuses a closed (None) slot, and nothing empties it while held.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
+    }
 }
 
 /// A project (relying party) row.
@@ -113,61 +170,72 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        let mut writer = options
+            .connect()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        let store = Self { pool };
-        store.migrate().await.map_err(|e| match e {
-            ServiceError::Database(reason) => unavailable(reason),
-            other => other,
-        })?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), ServiceError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS tapprove_migrations \
-             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await
-        .map_err(ServiceError::db)?;
-        for (version, sql) in MIGRATIONS {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(ServiceError::db)?;
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM tapprove_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(ServiceError::db)?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(ServiceError::db)?;
-            sqlx::query("INSERT INTO tapprove_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(version)
-                .bind(crate::now())
-                .execute(&mut *tx)
-                .await
-                .map_err(ServiceError::db)?;
-            tx.commit().await.map_err(ServiceError::db)?;
-            tracing::info!(version, "applied database migration");
+        if let Err(e) = migrate(&mut writer).await {
+            let _ = writer.close().await;
+            return Err(match e {
+                ServiceError::Database(reason) => unavailable(reason),
+                other => other,
+            });
         }
-        Ok(())
+        // Readers open after the migrations, when the file, its tables and WAL mode exist.
+        let read_options = options.read_only(true).create_if_missing(false);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            match read_options.connect().await {
+                Ok(c) => readers.push(Mutex::new(Some(c))),
+                Err(e) => {
+                    let _ = writer.close().await;
+                    for r in readers {
+                        if let Some(c) = r.into_inner() {
+                            let _ = c.close().await;
+                        }
+                    }
+                    return Err(unavailable(e.to_string()));
+                }
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Connections {
+                writer: Mutex::new(Some(writer)),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
     }
 
-    /// Closes every connection (after the last request).
+    /// The write connection (every INSERT/UPDATE, write transactions), in arrival order.
+    async fn write(&self) -> Result<Conn<'_>, sqlx::Error> {
+        Conn::new(self.inner.writer.lock().await)
+    }
+
+    /// A read connection: a free one, else wait in turn for one of them.
+    async fn read(&self) -> Result<Conn<'_>, sqlx::Error> {
+        let readers = &self.inner.readers;
+        if readers.is_empty() {
+            return self.write().await;
+        }
+        for r in readers {
+            if let Ok(guard) = r.try_lock() {
+                return Conn::new(guard);
+            }
+        }
+        let i = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
+        Conn::new(readers[i].lock().await)
+    }
+
+    /// Closes every connection (after the last request); later calls fail with
+    /// `PoolClosed`.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let slots = std::iter::once(&self.inner.writer).chain(self.inner.readers.iter());
+        for slot in slots {
+            if let Some(c) = slot.lock().await.take() {
+                let _ = c.close().await;
+            }
+        }
     }
 
     // ------------------------------------------------------------ projects
@@ -187,7 +255,7 @@ impl Store {
         .bind(&p.webhook_password_sealed)
         .bind(&p.webhook_secret_sealed)
         .bind(p.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -216,7 +284,7 @@ impl Store {
              FROM projects WHERE api_key_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(Self::project_row).transpose()
     }
@@ -231,7 +299,7 @@ impl Store {
              FROM projects WHERE sdk_key = $1",
         )
         .bind(sdk_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(Self::project_row).transpose()
     }
@@ -243,7 +311,7 @@ impl Store {
              FROM projects WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(Self::project_row).transpose()
     }
@@ -254,7 +322,7 @@ impl Store {
              webhook_password_sealed, webhook_secret_sealed, created_at \
              FROM projects ORDER BY created_at, id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         rows.iter().map(Self::project_row).collect()
     }
@@ -272,7 +340,7 @@ impl Store {
         .bind(password_sealed)
         .bind(secret_sealed)
         .bind(project_id)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -284,7 +352,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT kid, sealed_pkcs8 FROM service_keys ORDER BY created_at, kid LIMIT 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.map(|r| Ok((r.try_get("kid")?, r.try_get("sealed_pkcs8")?)))
             .transpose()
@@ -304,7 +372,7 @@ impl Store {
         .bind(public_key)
         .bind(sealed_pkcs8)
         .bind(crate::now())
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -328,7 +396,8 @@ impl Store {
     }
 
     pub(crate) async fn insert_account(&self, a: &AccountRow) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO accounts (id, project_id, user_name, public_key, device_name, \
              push_platform, push_token, push_environment, push_registered_at, created_at, \
@@ -358,7 +427,7 @@ impl Store {
              FROM accounts WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(Self::account_row).transpose()
     }
@@ -377,7 +446,7 @@ impl Store {
         )
         .bind(project_id)
         .bind(user_name)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         rows.iter().map(Self::account_row).collect()
     }
@@ -399,7 +468,7 @@ impl Store {
         .bind(environment)
         .bind(now)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -414,7 +483,7 @@ impl Store {
             sqlx::query("UPDATE accounts SET push_token = '' WHERE id = $1 AND push_token = $2")
                 .bind(account_id)
                 .bind(token)
-                .execute(&self.pool)
+                .execute(&mut *self.write().await?)
                 .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -426,7 +495,7 @@ impl Store {
         )
         .bind(now)
         .bind(account_id)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -458,7 +527,8 @@ impl Store {
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.write().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let superseded: Vec<String> = sqlx::query_scalar(
             "UPDATE sessions SET status = 'canceled', reason = 'superseded', decided_at = $1 \
              WHERE project_id = $2 AND user_name = $3 AND status = 'sent' RETURNING id",
@@ -511,7 +581,7 @@ impl Store {
              FROM sessions WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         row.as_ref().map(Self::session_row).transpose()
     }
@@ -539,7 +609,7 @@ impl Store {
         .bind(decided_by)
         .bind(id)
         .bind(unexpired_at)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -551,7 +621,7 @@ impl Store {
              WHERE status = 'sent' AND expires_at < $1 RETURNING id",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.write().await?)
         .await
     }
 
@@ -563,32 +633,40 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    pub(crate) async fn session_device(
+    /// A session with the devices it was sent to (`account_id`, `nonce`; no challenge), in
+    /// one statement: what an answer needs to check and then announce.
+    pub(crate) async fn session_with_devices(
         &self,
-        session_id: &str,
-        account_id: &str,
-    ) -> Result<Option<SessionDeviceRow>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT account_id, nonce, challenge FROM session_devices \
-             WHERE session_id = $1 AND account_id = $2",
+        id: &str,
+    ) -> Result<Option<(SessionRow, Vec<(String, String)>)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.project_id, s.user_name, s.title, s.body, s.context_json, \
+             s.presence_mode, s.presence_code, s.status, s.reason, s.created_at, s.expires_at, \
+             s.decided_at, d.account_id AS device_account_id, d.nonce AS device_nonce \
+             FROM sessions s LEFT JOIN session_devices d ON d.session_id = s.id \
+             WHERE s.id = $1",
         )
-        .bind(session_id)
-        .bind(account_id)
-        .fetch_optional(&self.pool)
+        .bind(id)
+        .fetch_all(&mut *self.read().await?)
         .await?;
-        row.map(|r| {
-            Ok(SessionDeviceRow {
-                account_id: r.try_get("account_id")?,
-                nonce: r.try_get("nonce")?,
-                challenge: r.try_get("challenge")?,
-            })
-        })
-        .transpose()
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = Self::session_row(first)?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let account: Option<String> = r.try_get("device_account_id")?;
+            let nonce: Option<String> = r.try_get("device_nonce")?;
+            if let (Some(account), Some(nonce)) = (account, nonce) {
+                devices.push((account, nonce));
+            }
+        }
+        Ok(Some((session, devices)))
     }
 
     /// The accounts a session was sent to.
@@ -598,7 +676,7 @@ impl Store {
     ) -> Result<Vec<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT account_id FROM session_devices WHERE session_id = $1")
             .bind(session_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read().await?)
             .await
     }
 
@@ -615,28 +693,13 @@ impl Store {
         )
         .bind(account_id)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await
     }
 
-    /// When the user last approved a login (for the push budget).
-    pub(crate) async fn last_success(
-        &self,
-        project_id: &str,
-        user_name: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT MAX(decided_at) FROM sessions \
-             WHERE project_id = $1 AND user_name = $2 AND status = 'accepted'",
-        )
-        .bind(project_id)
-        .bind(user_name)
-        .fetch_one(&self.pool)
-        .await
-    }
-
-    /// Creation times of the user's sessions after `since`, oldest first.
-    pub(crate) async fn session_times_since(
+    /// Creation times of the user's sessions after `since` and after the user's last
+    /// approved login, oldest first (the push budget), in one statement.
+    pub(crate) async fn budget_session_times(
         &self,
         project_id: &str,
         user_name: &str,
@@ -644,12 +707,154 @@ impl Store {
     ) -> Result<Vec<i64>, sqlx::Error> {
         sqlx::query_scalar(
             "SELECT created_at FROM sessions \
-             WHERE project_id = $1 AND user_name = $2 AND created_at > $3 ORDER BY created_at",
+             WHERE project_id = $1 AND user_name = $2 AND created_at > $3 \
+             AND created_at > COALESCE((SELECT MAX(decided_at) FROM sessions \
+                 WHERE project_id = $1 AND user_name = $2 AND status = 'accepted'), $3) \
+             ORDER BY created_at",
         )
         .bind(project_id)
         .bind(user_name)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await
+    }
+}
+
+/// Applies the embedded migrations not applied yet, each in its own transaction.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), ServiceError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS tapprove_migrations \
+         (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(ServiceError::db)?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(ServiceError::db)?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM tapprove_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(ServiceError::db)?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(ServiceError::db)?;
+        sqlx::query("INSERT INTO tapprove_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(crate::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(ServiceError::db)?;
+        tx.commit().await.map_err(ServiceError::db)?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let store = Store::open(&url).await.expect("open");
+        store
+            .insert_project(&ProjectRow {
+                id: "prj_1".into(),
+                name: "P".into(),
+                trust_url: "https://example.com/t".into(),
+                api_key_hash: "h".into(),
+                sdk_key: "tap_sdk_x".into(),
+                webhook_username: "prj_1".into(),
+                webhook_password_sealed: "v1.x".into(),
+                webhook_secret_sealed: "v1.y".into(),
+                created_at: 1,
+            })
+            .await
+            .expect("project");
+        let session = SessionRow {
+            id: "ses_1".into(),
+            project_id: "prj_1".into(),
+            user_name: "alice".into(),
+            title: "t".into(),
+            body: "b".into(),
+            context_json: "{}".into(),
+            presence_mode: "choose".into(),
+            presence_code: Some("42".into()),
+            status: "sent".into(),
+            reason: None,
+            created_at: crate::now(),
+            expires_at: crate::now() + 120,
+            decided_at: None,
+        };
+        store.create_session(&session, &[]).await.expect("session");
+        (dir, store, session)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_decisions_on_one_session_have_one_winner() {
+        let (_dir, store, session) = store_with_session().await;
+        let now = crate::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..32 {
+            let store = store.clone();
+            let id = session.id.clone();
+            tasks.spawn(async move {
+                let status = if i % 2 == 0 { "accepted" } else { "rejected" };
+                let by = format!("acc_{i}");
+                let won = store
+                    .decide(&id, status, "r", now, Some(&by), Some(now))
+                    .await
+                    .expect("decide");
+                // A read right after the write sees a final status (readers are other
+                // connections; WAL shows them every committed write).
+                let seen = store.session(&id).await.expect("read").expect("row");
+                assert_ne!(seen.status, "sent");
+                (won, status)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            let (won, status) = r.expect("task");
+            if won {
+                winners.push(status);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let row = store
+            .session(&session.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.status, winners[0]);
+        store.close().await;
+        assert!(matches!(
+            store.session(&session.id).await,
+            Err(sqlx::Error::PoolClosed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_connections_cannot_write() {
+        let (_dir, store, _session) = store_with_session().await;
+        for reader in &store.inner.readers {
+            let mut conn = Conn::new(reader.lock().await).expect("open");
+            let r = sqlx::query("UPDATE sessions SET status = 'canceled'")
+                .execute(&mut *conn)
+                .await;
+            assert!(r.is_err(), "a read connection wrote");
+        }
+        let row = store.session("ses_1").await.expect("read").expect("row");
+        assert_eq!(row.status, "sent");
+        store.close().await;
     }
 }

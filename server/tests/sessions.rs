@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use tapprove_protocol::{Decision, DenyReason, PresenceMode};
 
 #[tokio::test]
@@ -572,4 +572,88 @@ async fn restart_mid_login_keeps_the_session_answerable() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, view) = h.get_session(id, None).await;
     assert_eq!(view["status"], "accepted");
+}
+
+/// The decision is one conditional UPDATE on the single write connection: however many
+/// devices answer at once, while the site cancels and long-polls wait, exactly one wins and
+/// every reader (long-polls, plain reads) sees that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_answers_and_a_cancel_record_one_decision() {
+    let h = Harness::start_with(|c| {
+        c.limits.sessions_per_minute = 1_000;
+        c.limits.sessions_per_hour = 1_000;
+    })
+    .await;
+    let mut devices = Vec::new();
+    for _ in 0..5 {
+        devices.push(h.pair("alice").await);
+    }
+    for round in 0..4 {
+        let s = h.login("alice").await;
+        let id = s["id"].as_str().expect("id").to_owned();
+        let code = s["presence_code"].as_str().expect("code").to_owned();
+        let mut tokens = Vec::new();
+        for (i, d) in devices.iter().enumerate() {
+            let c = d.challenge_for(&h, &id).await;
+            tokens.push(if i % 2 == 0 {
+                d.sign_answer(&c, Decision::Approve, Some(&code), None)
+            } else {
+                d.sign_answer(&c, Decision::Deny, None, Some(DenyReason::Cancelled))
+            });
+        }
+        let polls = futures_util::future::join_all((0..3).map(|_| h.get_session(&id, Some(10))));
+        let answers = futures_util::future::join_all(
+            devices
+                .iter()
+                .zip(&tokens)
+                .map(|(d, t)| d.send_answer(&h, t)),
+        );
+        let cancel = async {
+            if round % 2 == 1 {
+                let r = h
+                    .http
+                    .delete(h.url(&format!("/v1/push/sessions/{id}")))
+                    .header("x-api-key", h.api_key())
+                    .send()
+                    .await
+                    .expect("cancel");
+                Some(status_json(r).await)
+            } else {
+                None
+            }
+        };
+        let (polled, answered, canceled) = tokio::join!(polls, answers, cancel);
+        let won: Vec<&Value> = answered
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .map(|(_, b)| b)
+            .collect();
+        for (s, b) in &answered {
+            assert!(
+                *s == StatusCode::OK || s.as_u16() == 409,
+                "round {round}: {s} {b}"
+            );
+        }
+        let (_, view) = h.get_session(&id, None).await;
+        let final_status = view["status"].as_str().expect("status").to_owned();
+        assert_ne!(final_status, "sent", "round {round}");
+        match won.as_slice() {
+            [one] => assert_eq!(one["status"], view["status"], "round {round}"),
+            [] => {
+                // Only the site's cancel can have beaten every device.
+                assert_eq!(final_status, "canceled", "round {round}");
+                assert!(canceled.is_some(), "round {round}");
+            }
+            more => panic!("round {round}: {} answers won: {more:?}", more.len()),
+        }
+        if let Some((status, body)) = canceled {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["status"], view["status"], "round {round}");
+        }
+        for (status, body) in polled {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["status"], view["status"], "round {round}");
+            assert_eq!(body["decided_at"], view["decided_at"], "round {round}");
+        }
+    }
 }
