@@ -247,7 +247,8 @@ impl Service {
     }
 }
 
-/// Expires due sessions every `sweep_interval`, emitting `decided` events.
+/// Expires due sessions every `sweep_interval`, emitting `decided` events, and checkpoints
+/// the WAL.
 async fn sweep(state: AppState) {
     let mut stop = state.0.shutdown.clone();
     let mut tick = tokio::time::interval(state.0.config.sweep_interval);
@@ -270,6 +271,9 @@ async fn sweep(state: AppState) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        if let Err(e) = state.0.store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }

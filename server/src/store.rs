@@ -42,6 +42,7 @@ pub struct Store {
 
 struct Connections {
     writer: Mutex<Option<SqliteConnection>>,
+    checkpointer: Mutex<Option<SqliteConnection>>,
     readers: Vec<Mutex<Option<SqliteConnection>>>,
     next_reader: AtomicUsize,
 }
@@ -170,7 +171,11 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // The writer does not checkpoint after its commits (that would hold every queued
+        // write behind a checkpoint's fsyncs); `checkpoint` does it on its own connection.
         let mut writer = options
+            .clone()
+            .pragma("wal_autocheckpoint", "0")
             .connect()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
@@ -182,6 +187,13 @@ impl Store {
             });
         }
         // Readers open after the migrations, when the file, its tables and WAL mode exist.
+        let checkpointer = match options.clone().create_if_missing(false).connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writer.close().await;
+                return Err(unavailable(e.to_string()));
+            }
+        };
         let read_options = options.read_only(true).create_if_missing(false);
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -189,6 +201,7 @@ impl Store {
                 Ok(c) => readers.push(Mutex::new(Some(c))),
                 Err(e) => {
                     let _ = writer.close().await;
+                    let _ = checkpointer.close().await;
                     for r in readers {
                         if let Some(c) = r.into_inner() {
                             let _ = c.close().await;
@@ -201,6 +214,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Connections {
                 writer: Mutex::new(Some(writer)),
+                checkpointer: Mutex::new(Some(checkpointer)),
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
@@ -210,6 +224,18 @@ impl Store {
     /// The write connection (every INSERT/UPDATE, write transactions), in arrival order.
     async fn write(&self) -> Result<Conn<'_>, sqlx::Error> {
         Conn::new(self.inner.writer.lock().await)
+    }
+
+    /// Copies the WAL's committed pages into the database file (PASSIVE: never waits for
+    /// readers or the writer), on its own connection so that writes never queue behind it.
+    /// The service calls it every sweep; without it the WAL would only grow. Returns the
+    /// WAL's frames and how many of them are now in the database file.
+    pub(crate) async fn checkpoint(&self) -> Result<(i64, i64), sqlx::Error> {
+        let mut conn = Conn::new(self.inner.checkpointer.lock().await)?;
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok((row.try_get(1)?, row.try_get(2)?))
     }
 
     /// A read connection: a free one, else wait in turn for one of them.
@@ -230,7 +256,9 @@ impl Store {
     /// Closes every connection (after the last request); later calls fail with
     /// `PoolClosed`.
     pub async fn close(&self) {
-        let slots = std::iter::once(&self.inner.writer).chain(self.inner.readers.iter());
+        let slots = [&self.inner.writer, &self.inner.checkpointer]
+            .into_iter()
+            .chain(self.inner.readers.iter());
         for slot in slots {
             if let Some(c) = slot.lock().await.take() {
                 let _ = c.close().await;
