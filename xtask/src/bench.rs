@@ -61,12 +61,22 @@ pub fn command(args: &[String]) -> Result<(), String> {
     println!("\n{table}");
     if let Some(breakdown) = size_breakdown {
         let path = root().join("docs").join("PERFORMANCE.md");
-        std::fs::write(&path, document(&table, &breakdown)?)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut text = document(&table, &breakdown)?;
+        // Analysis written by hand (e.g. "Where P5's time goes") survives regeneration.
+        let previous = std::fs::read_to_string(&path).unwrap_or_default();
+        if let Some(at) = previous.find(HAND_WRITTEN) {
+            text.push('\n');
+            text.push_str(&previous[at..]);
+        }
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("xtask: wrote {}", path.display());
     }
     Ok(())
 }
+
+/// Marks where docs/PERFORMANCE.md's hand-written sections start; `cargo xtask bench` keeps
+/// everything from this line on when it rewrites the generated part above it.
+const HAND_WRITTEN: &str = "<!-- Written by hand below this line; cargo xtask bench keeps it. -->";
 
 /// Runs a command in the repository root with stderr shown, returning its stdout (also shown).
 fn capture(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
@@ -531,7 +541,8 @@ other builds, so treat single runs as ±20 %.\n\
   paired device and its own event stream, and one site worker per user logging in\n\
   {THROUGHPUT_LOGINS_PER_USER} times in sequence, all users concurrently (one warm-up login\n\
   per user first). Logins per second = completed logins / wall time. Service, devices and\n\
-  site share the 2 cores, so the service gets well under 2 cores here.\n\
+  site share the 2 cores, so the service gets well under 2 cores here. Profile and what is\n\
+  left: \"Where P5's time goes\" below.\n\
 - **P6** — `push/benches/apns_throughput.rs`: one `ApnsSender` against the in-process loopback\n\
   APNs endpoint (HTTP/2, checks every request).\n\
 \n\
