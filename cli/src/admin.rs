@@ -1,4 +1,4 @@
-//! `tapprove admin project create | list | rotate-webhook`: operator actions on the service
+//! `tapprove admin project create | list | set-trust-url | rotate-webhook`: operator actions on the service
 //! database (the same `--database` and seal key as `tapprove serve`).
 
 use std::path::PathBuf;
@@ -36,6 +36,20 @@ pub enum ProjectCommand {
     /// List projects (no secrets).
     List {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Point a project at a new trust webhook URL (the site moved); takes effect at once.
+    SetTrustUrl {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// The site's new trust webhook (http only on loopback).
+        #[arg(long)]
+        trust_url: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -143,6 +157,23 @@ pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
                     p.project_id, p.name, p.sdk_key, p.trust_url
                 );
             }
+            Ok(())
+        }
+        ProjectCommand::SetTrustUrl {
+            project,
+            trust_url,
+            json,
+            db,
+        } => {
+            let (url, _) = db.resolve(false)?;
+            let summary = admin::set_trust_url(&url, &project, &trust_url).await?;
+            if json {
+                return json_line(&summary);
+            }
+            println!(
+                "Project {} now asks {} to trust pairings.",
+                summary.project_id, summary.trust_url
+            );
             Ok(())
         }
         ProjectCommand::RotateWebhook { project, json, db } => {

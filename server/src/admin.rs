@@ -215,6 +215,43 @@ pub async fn list_projects(database_url: &str) -> Result<Vec<ProjectSummary>, Se
         .collect())
 }
 
+/// Points a project at a new trust webhook (the site moved). Validated like at creation; takes
+/// effect with the next pairing (a running service reads the project on every pairing).
+pub async fn set_trust_url(
+    database_url: &str,
+    project_id: &str,
+    trust_url: &str,
+) -> Result<ProjectSummary, ServiceError> {
+    let url = validate_trust_url(trust_url)?;
+    let store = Store::open(database_url).await?;
+    let result = async {
+        let updated = store
+            .update_trust_url(project_id, url.as_str())
+            .await
+            .map_err(ServiceError::db)?;
+        if !updated {
+            return Err(ServiceError::UnknownProject(project_id.to_owned()));
+        }
+        let p = store
+            .project_by_id(project_id)
+            .await
+            .map_err(ServiceError::db)?
+            .ok_or_else(|| ServiceError::UnknownProject(project_id.to_owned()))?;
+        tracing::info!(project_id = %p.id, trust_url = %p.trust_url, "changed the trust URL");
+        Ok(ProjectSummary {
+            project_id: p.id,
+            name: p.name,
+            trust_url: p.trust_url,
+            sdk_key: p.sdk_key,
+            webhook_username: p.webhook_username,
+            created_at: p.created_at,
+        })
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 /// Replaces a project's webhook password and signing secret; returns the new ones. The
 /// relying party must update its configuration: pairing fails until it does.
 pub async fn rotate_webhook_credentials(

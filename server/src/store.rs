@@ -373,6 +373,19 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    pub(crate) async fn update_trust_url(
+        &self,
+        project_id: &str,
+        trust_url: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE projects SET trust_url = $1 WHERE id = $2")
+            .bind(trust_url)
+            .bind(project_id)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     // ------------------------------------------------------------ service key
 
     /// The service key (kid, sealed PKCS#8), oldest first if several exist.

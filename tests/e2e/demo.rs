@@ -341,4 +341,19 @@ async fn demo_signup_pair_login_and_restart() {
         }
     }
     demo.stop();
+
+    // Restart with the website on another port: the project follows it (set-trust-url), so
+    // the paired device still answers and a new pairing reaches the moved trust webhook.
+    let demo = Demo::start(&data, ps, 0);
+    assert_ne!(Demo::port(&demo.site), pw);
+    let mut b = Browser::new(&demo.site);
+    let next = login_and_answer(&mut b, &store, "alice", true).await;
+    assert_eq!(next, "/account");
+    let (status, _, _) = b.post("/pair", &[]).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = b.get("/pair").await;
+    let cmd = by_id(&page, "pair-command").replace("/device ", "/device-moved ");
+    let o = run_shell(&cmd).await;
+    assert!(o.status.success(), "pairing after the move: {}", stderr(&o));
+    demo.stop();
 }

@@ -145,6 +145,72 @@ async fn webhook_down_500_slow_and_redirect_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_moved_trust_webhook_is_set_by_the_operator_without_a_restart() {
+    let s = Setup::new("7KQ2-M9XD").await;
+    let pid = s.project["project_id"].as_str().expect("id").to_owned();
+    let admin = |url: String| {
+        let db = s.serve.db.clone();
+        let pid = pid.clone();
+        async move {
+            tapprove(&[
+                "admin",
+                "project",
+                "set-trust-url",
+                "--project",
+                &pid,
+                "--trust-url",
+                &url,
+                "--json",
+                "--database",
+                &db,
+            ])
+            .await
+        }
+    };
+    // The site moved away: pairing fails while the project points at the old address.
+    let dead = dead_trust_url();
+    let set = ok_json(&admin(dead.clone()).await);
+    assert_eq!(set["trust_url"], json!(dead));
+    let d = Device::new(s.dir.path(), "phone");
+    let o = d.pair(&s.serve, &s.project, "alice", "7KQ2-M9XD").await;
+    assert!(failed_line(&o).contains("pairing was refused"));
+    // The operator points the project at the live webhook; the running service uses it.
+    let set = ok_json(&admin(s.rp_hook.trust_url.clone()).await);
+    assert_eq!(set["trust_url"], json!(s.rp_hook.trust_url));
+    let account = ok_json(&d.pair(&s.serve, &s.project, "alice", "7KQ2-M9XD").await);
+    assert_eq!(account["user"], json!("alice"));
+    assert_eq!(s.rp_hook.calls().len(), 1);
+    // Bad input is refused with one line, and nothing changes.
+    let o = admin("ftp://bank.example/trust".into()).await;
+    assert!(!o.status.success());
+    let o = tapprove(&[
+        "admin",
+        "project",
+        "set-trust-url",
+        "--project",
+        "prj_nope",
+        "--trust-url",
+        &s.rp_hook.trust_url,
+        "--database",
+        &s.serve.db,
+    ])
+    .await;
+    assert!(failed_line(&o).contains("tapprove admin project list"));
+    let list = ok_json(
+        &tapprove(&[
+            "admin",
+            "project",
+            "list",
+            "--json",
+            "--database",
+            &s.serve.db,
+        ])
+        .await,
+    );
+    assert_eq!(list[0]["trust_url"], json!(s.rp_hook.trust_url));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn pairing_via_enrollment_uri_and_unpair() {
     let s = Setup::new("ZZZZ-1111").await;
     let d = Device::new(s.dir.path(), "phone");

@@ -85,7 +85,7 @@ fn seal_key(dir: &Path) -> Result<SealKey, CliError> {
 }
 
 /// The demo project: reused from `DIR/demo-project.json` when it still exists in the database
-/// with the same trust URL, created otherwise.
+/// (its trust URL follows the site's port), created otherwise.
 async fn demo_project(
     dir: &Path,
     db: &str,
@@ -97,12 +97,18 @@ async fn demo_project(
         .ok()
         .and_then(|b| serde_json::from_slice::<DemoProject>(&b).ok());
     let projects = admin::list_projects(db).await?;
-    if let Some(p) = existing {
-        if p.trust_url == trust_url && projects.iter().any(|x| x.project_id == p.project_id) {
+    if let Some(mut p) = existing {
+        if projects.iter().any(|x| x.project_id == p.project_id) {
+            if p.trust_url != trust_url {
+                // The site runs on another port: move the project, keeping paired devices.
+                admin::set_trust_url(db, &p.project_id, trust_url).await?;
+                p.trust_url = trust_url.to_owned();
+                save_project(&path, &p)?;
+            }
             return Ok(p);
         }
         eprintln!(
-            "tapprove demo: the website's address changed (or the database was reset); creating a new project, so pair your device again"
+            "tapprove demo: the database was reset; creating a new project, so pair your device again"
         );
     }
     let creds = admin::create_project(db, seal, PROJECT_NAME, trust_url).await?;
@@ -115,11 +121,15 @@ async fn demo_project(
         webhook_password: creds.webhook_password.expose().to_owned(),
         webhook_secret: creds.webhook_secret.expose().to_owned(),
     };
-    let json = serde_json::to_vec_pretty(&project)
-        .map_err(|e| CliError::Other(format!("cannot save the demo project: {e}")))?;
-    write_private(&path, &json)
-        .map_err(|e| CliError::io("write", &path, e, "check the data directory's permissions"))?;
+    save_project(&path, &project)?;
     Ok(project)
+}
+
+fn save_project(path: &Path, project: &DemoProject) -> Result<(), CliError> {
+    let json = serde_json::to_vec_pretty(project)
+        .map_err(|e| CliError::Other(format!("cannot save the demo project: {e}")))?;
+    write_private(path, &json)
+        .map_err(|e| CliError::io("write", path, e, "check the data directory's permissions"))
 }
 
 async fn bind(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListener, CliError> {
