@@ -568,49 +568,47 @@ impl Store {
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
+        // The statements go to the connection's thread as one query (one round trip instead
+        // of one per statement); `$N` is the N-th bound value in every statement. The
+        // transaction makes them atomic and rolls back on error or cancellation. Only numbers
+        // are formatted into the SQL: every value is bound.
+        let mut sql = String::from(
+            "UPDATE sessions SET status = 'canceled', reason = 'superseded', decided_at = $11 \
+             WHERE project_id = $2 AND user_name = $3 AND status = 'sent' RETURNING id; \
+             INSERT INTO sessions (id, project_id, user_name, title, body, context_json, \
+             presence_mode, presence_code, status, reason, created_at, expires_at, decided_at, \
+             decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL);",
+        );
+        for i in 0..devices.len() {
+            let k = 14 + 3 * i;
+            sql.push_str(&format!(
+                " INSERT INTO session_devices (session_id, account_id, nonce, challenge) \
+                 VALUES ($1, ${}, ${}, ${});",
+                k,
+                k + 1,
+                k + 2
+            ));
+        }
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .bind(&s.id)
+            .bind(&s.project_id)
+            .bind(&s.user_name)
+            .bind(&s.title)
+            .bind(&s.body)
+            .bind(&s.context_json)
+            .bind(&s.presence_mode)
+            .bind(&s.presence_code)
+            .bind(&s.status)
+            .bind(&s.reason)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .bind(s.decided_at);
+        for d in devices {
+            query = query.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
+        }
         let mut conn = self.write().await?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let superseded: Vec<String> = sqlx::query_scalar(
-            "UPDATE sessions SET status = 'canceled', reason = 'superseded', decided_at = $1 \
-             WHERE project_id = $2 AND user_name = $3 AND status = 'sent' RETURNING id",
-        )
-        .bind(s.created_at)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, project_id, user_name, title, body, context_json, \
-             presence_mode, presence_code, status, reason, created_at, expires_at, decided_at, \
-             decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
-        )
-        .bind(&s.id)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(&s.context_json)
-        .bind(&s.presence_mode)
-        .bind(&s.presence_code)
-        .bind(&s.status)
-        .bind(&s.reason)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(s.decided_at)
-        .execute(&mut *tx)
-        .await?;
-        for d in devices {
-            sqlx::query(
-                "INSERT INTO session_devices (session_id, account_id, nonce, challenge) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&s.id)
-            .bind(&d.account_id)
-            .bind(&d.nonce)
-            .bind(&d.challenge)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let superseded = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(superseded)
     }
@@ -896,6 +894,93 @@ mod tests {
         }
         let row = store.session("ses_1").await.expect("read").expect("row");
         assert_eq!(row.status, "sent");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn create_session_supersedes_and_stores_every_device_atomically() {
+        let (_dir, store, first) = store_with_session().await;
+        let mut devices = Vec::new();
+        for i in 0..3 {
+            store
+                .insert_account(&AccountRow {
+                    id: format!("acc_{i}"),
+                    project_id: "prj_1".into(),
+                    user_name: "alice".into(),
+                    public_key: format!("key{i}"),
+                    device_name: None,
+                    push_platform: "apns".into(),
+                    push_token: String::new(),
+                    push_environment: None,
+                    push_registered_at: 1,
+                    created_at: 1,
+                    unpaired_at: None,
+                })
+                .await
+                .expect("account");
+            devices.push(SessionDeviceRow {
+                account_id: format!("acc_{i}"),
+                nonce: format!("nonce{i}"),
+                challenge: format!("jws{i}"),
+            });
+        }
+        let second = SessionRow {
+            id: "ses_2".into(),
+            title: "t2".into(),
+            created_at: first.created_at + 1,
+            ..first.clone()
+        };
+        let superseded = store
+            .create_session(&second, &devices)
+            .await
+            .expect("create");
+        assert_eq!(superseded, ["ses_1"]);
+        let old = store.session("ses_1").await.expect("read").expect("row");
+        assert_eq!(
+            (old.status.as_str(), old.reason.as_deref(), old.decided_at),
+            ("canceled", Some("superseded"), Some(second.created_at))
+        );
+        let (row, stored) = store
+            .session_with_devices("ses_2")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!((row.status.as_str(), row.title.as_str()), ("sent", "t2"));
+        assert_eq!(row.presence_code.as_deref(), Some("42"));
+        assert_eq!(
+            (row.created_at, row.expires_at),
+            (second.created_at, second.expires_at)
+        );
+        let mut stored = stored;
+        stored.sort();
+        let want: Vec<(String, String)> = (0..3)
+            .map(|i| (format!("acc_{i}"), format!("nonce{i}")))
+            .collect();
+        assert_eq!(stored, want);
+        for i in 0..3 {
+            let pending = store
+                .pending_challenges(&format!("acc_{i}"), crate::now())
+                .await
+                .expect("pending");
+            assert_eq!(pending, [format!("jws{i}")]);
+        }
+        // A failing create (the id exists) changes nothing: ses_2 is not superseded, and the
+        // writer is left outside any transaction.
+        let dup = SessionRow {
+            created_at: second.created_at + 1,
+            ..second.clone()
+        };
+        assert!(store.create_session(&dup, &devices[..1]).await.is_err());
+        let row = store.session("ses_2").await.expect("read").expect("row");
+        assert_eq!(row.status, "sent");
+        assert!(
+            store
+                .decide("ses_2", "accepted", "approved", crate::now(), None, None)
+                .await
+                .expect("decide")
+        );
+        let row = store.session("ses_2").await.expect("read").expect("row");
+        assert_eq!(row.status, "accepted");
         store.close().await;
     }
 }
