@@ -18,6 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::crypto;
 use crate::error::ApiError;
+use crate::events::Outcome;
 use crate::events::{DeviceEvent, DeviceSubscription};
 use crate::extract::{ApiJson, DeviceCall, SKEW_SECONDS, check_sdk, parse_json};
 use crate::rp_api::{announce_decided, announce_decided_to, parse_wire, wire};
@@ -368,7 +369,12 @@ pub(crate) async fn answer(
         status = status.as_str(), reason = %wire(&reason), "session decided"
     );
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
-    announce_decided_to(&state, &session.id, status, &account_ids);
+    let outcome = Outcome {
+        status,
+        reason,
+        decided_at: now,
+    };
+    announce_decided_to(&state, &session.id, outcome, &account_ids);
     Ok(axum::Json(AnswerResponse {
         session_id: session.id,
         status,

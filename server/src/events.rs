@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tapprove_protocol::api::SessionStatus;
+use tapprove_protocol::api::{SessionReason, SessionStatus};
 use tokio::sync::broadcast;
 
 /// Events a device's event stream can lag behind before it re-reads pending challenges.
@@ -34,9 +34,21 @@ pub(crate) enum DeviceEvent {
     Unpaired,
 }
 
-/// A session reached a final status (for long-polls; they re-read the row).
+/// How a session was decided, as stored by the UPDATE that decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The final status.
+    pub status: SessionStatus,
+    /// The stored reason.
+    pub reason: SessionReason,
+    /// The stored `decided_at`.
+    pub decided_at: i64,
+}
+
+/// A session reached a final status (for long-polls). With the outcome a long-poll answers
+/// from it; without, it re-reads the row.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SessionDecided;
+pub(crate) struct SessionDecided(pub Option<Outcome>);
 
 type Channels<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
 
@@ -111,9 +123,18 @@ impl EventBus {
         );
     }
 
-    /// A session is final: tells its long-polls and the devices it was sent to.
-    pub(crate) fn decided(&self, session_id: &str, status: SessionStatus, account_ids: &[String]) {
-        send(&self.sessions, session_id, SessionDecided);
+    /// A session is final: tells its long-polls and the devices it was sent to. `outcome`,
+    /// when given, must be exactly what the deciding UPDATE stored (long-polls answer from
+    /// it instead of re-reading the row).
+    pub(crate) fn decided(
+        &self,
+        session_id: &str,
+        status: SessionStatus,
+        outcome: Option<Outcome>,
+        account_ids: &[String],
+    ) {
+        debug_assert!(outcome.is_none_or(|o| o.status == status));
+        send(&self.sessions, session_id, SessionDecided(outcome));
         let session_id: Arc<str> = Arc::from(session_id);
         for account_id in account_ids {
             send(
@@ -185,7 +206,12 @@ mod tests {
         let mut s1 = bus.subscribe_session("ses_1");
         let mut s2 = bus.subscribe_session("ses_2");
         bus.challenge("acc_a", "jws-a");
-        bus.decided("ses_1", SessionStatus::Accepted, &["acc_a".to_owned()]);
+        bus.decided(
+            "ses_1",
+            SessionStatus::Accepted,
+            None,
+            &["acc_a".to_owned()],
+        );
         assert!(matches!(a.rx.try_recv(), Ok(DeviceEvent::Challenge(j)) if &*j == "jws-a"));
         assert!(matches!(
             a.rx.try_recv(),
@@ -217,6 +243,6 @@ mod tests {
         drop(waiter);
         assert!(lock(&bus.sessions).is_empty());
         // Publishing with nobody listening is a no-op.
-        bus.decided("ses_1", SessionStatus::Expired, &["acc_a".to_owned()]);
+        bus.decided("ses_1", SessionStatus::Expired, None, &["acc_a".to_owned()]);
     }
 }

@@ -16,6 +16,7 @@ use tapprove_protocol::{Challenge, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, Pr
 use crate::crypto;
 use crate::delivery;
 use crate::error::ApiError;
+use crate::events::{Outcome, SessionDecided};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
 use crate::service::AppState;
 use crate::store::{SessionDeviceRow, SessionRow};
@@ -68,17 +69,21 @@ pub(crate) async fn announce_decided(state: &AppState, session_id: &str, status:
             Vec::new()
         }
     };
-    state.0.bus.decided(session_id, status, &account_ids);
+    state.0.bus.decided(session_id, status, None, &account_ids);
 }
 
-/// [`announce_decided`] when the session's devices are already known.
+/// [`announce_decided`] when the session's devices and the stored outcome are known: the
+/// session's long-polls answer from `outcome` without re-reading the row.
 pub(crate) fn announce_decided_to(
     state: &AppState,
     session_id: &str,
-    status: SessionStatus,
+    outcome: Outcome,
     account_ids: &[String],
 ) {
-    state.0.bus.decided(session_id, status, account_ids);
+    state
+        .0
+        .bus
+        .decided(session_id, outcome.status, Some(outcome), account_ids);
 }
 
 fn check_len(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
@@ -342,12 +347,24 @@ pub(crate) async fn get_session(
     let until_expiry = u64::try_from(row.expires_at + 1 - now).unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.min(until_expiry.max(1)));
     let mut stop = state.0.shutdown.clone();
-    // Only this session's decision is sent on this channel (lagging or closing means the
-    // same): whatever wakes the wait, the answer is re-read from the database.
-    tokio::select! {
-        _ = decided.rx.recv() => {}
-        _ = tokio::time::sleep_until(deadline) => {}
-        _ = crate::events::stopped(&mut stop) => {}
+    // Only this session's decision is sent on this channel. A decision that carries what was
+    // stored is answered from it (the row read above plus the stored outcome is what a
+    // fresh read would return); anything else (no outcome, lag, timeout, shutdown) re-reads
+    // the database.
+    let outcome = tokio::select! {
+        r = decided.rx.recv() => match r {
+            Ok(SessionDecided(outcome)) => outcome,
+            Err(_) => None,
+        },
+        _ = tokio::time::sleep_until(deadline) => None,
+        _ = crate::events::stopped(&mut stop) => None,
+    };
+    if let Some(o) = outcome {
+        let mut view = view(&row)?;
+        view.status = o.status;
+        view.reason = Some(o.reason);
+        view.decided_at = Some(o.decided_at);
+        return Ok(axum::Json(view));
     }
     let row = load(&state, &project.id, &id).await?;
     Ok(axum::Json(view(&row)?))

@@ -657,3 +657,52 @@ async fn many_concurrent_answers_and_a_cancel_record_one_decision() {
         }
     }
 }
+
+#[tokio::test]
+async fn woken_long_polls_return_what_a_fresh_read_returns() {
+    let h = Harness::start().await;
+    let device = h.pair("alice").await;
+    for (decision, deny, right) in [
+        (Decision::Approve, None, true),
+        (Decision::Approve, None, false),
+        (Decision::Deny, Some(DenyReason::NotMe), true),
+    ] {
+        let s = h.login("alice").await;
+        let id = s["id"].as_str().expect("id").to_owned();
+        let code = s["presence_code"].as_str().expect("code").to_owned();
+        let c = device.challenge_for(&h, &id).await;
+        let presence = if right {
+            right_option(&c, &code)
+        } else {
+            c.presence
+                .options
+                .iter()
+                .find(|o| **o != code)
+                .expect("a wrong option")
+                .clone()
+        };
+        // Two waiters that start before the decision (woken by it)...
+        let polls =
+            async { tokio::join!(h.get_session(&id, Some(25)), h.get_session(&id, Some(25))) };
+        let answer = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let presence = (decision == Decision::Approve).then_some(presence.as_str());
+            device.answer(&h, &c, decision, presence, deny).await
+        };
+        let (((s1, woken1), (s2, woken2)), (astatus, abody)) = tokio::join!(polls, answer);
+        assert_eq!(astatus, StatusCode::OK, "{abody}");
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+        // ... return exactly the body of a fresh read, and of a waiter that starts after the
+        // decision, which returns at once.
+        let (_, fresh) = h.get_session(&id, None).await;
+        let started = Instant::now();
+        let (_, late) = h.get_session(&id, Some(25)).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_ne!(fresh["status"], "sent");
+        assert_eq!(fresh["status"], abody["status"]);
+        assert_eq!(fresh["reason"], abody["reason"]);
+        assert_eq!(woken1, fresh);
+        assert_eq!(woken2, fresh);
+        assert_eq!(late, fresh);
+    }
+}
