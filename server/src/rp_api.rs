@@ -162,20 +162,16 @@ fn presence_for(mode: PresenceMode) -> Result<(Option<String>, Vec<String>), Api
 }
 
 /// The push budget: at most N sessions per minute and M per hour for a user since their last
-/// approved login. Computed from the database, so it survives restarts.
-async fn check_budget(
+/// approved login. `times` are the creation times of the user's sessions of the last hour
+/// after their last approved login, oldest first ([`crate::store::Store::devices_and_budget`]),
+/// so the budget is computed from the database and survives restarts.
+fn check_budget(
     state: &AppState,
     project_id: &str,
-    user: &str,
+    times: &[i64],
     now: i64,
 ) -> Result<(), ApiError> {
     let limits = &state.0.config.limits;
-    // Sessions of the last hour since the user's last approved login.
-    let times = state
-        .0
-        .store
-        .budget_session_times(project_id, user, now - 3600)
-        .await?;
     let in_minute: Vec<i64> = times.iter().copied().filter(|t| *t > now - 60).collect();
     if in_minute.len() >= limits.sessions_per_minute as usize {
         let idx = in_minute.len() - limits.sessions_per_minute as usize;
@@ -207,7 +203,13 @@ pub(crate) async fn create_session(
 ) -> Result<(StatusCode, axum::Json<SessionCreated>), ApiError> {
     validate(&req)?;
     let user = req.user.trim().to_owned();
-    let devices = state.0.store.active_accounts(&project.id, &user).await?;
+    let now = crate::now();
+    // The user's devices and the push budget's session times, in one read.
+    let (devices, budget_times) = state
+        .0
+        .store
+        .devices_and_budget(&project.id, &user, now - 3600)
+        .await?;
     if devices.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -215,8 +217,7 @@ pub(crate) async fn create_session(
             "This user has no paired device: let them sign in another way and pair the app first.",
         ));
     }
-    let now = crate::now();
-    check_budget(&state, &project.id, &user, now).await?;
+    check_budget(&state, &project.id, &budget_times, now)?;
 
     let mode = req.presence.unwrap_or(PresenceMode::Choose);
     let (code, options) = presence_for(mode)?;

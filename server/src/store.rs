@@ -474,6 +474,7 @@ impl Store {
     }
 
     /// The paired accounts of one user of one project, oldest first.
+    #[cfg(test)] // the service uses `devices_and_budget`
     pub(crate) async fn active_accounts(
         &self,
         project_id: &str,
@@ -736,8 +737,48 @@ impl Store {
         .await
     }
 
+    /// What creating a session reads, in one query (one round trip to a read connection):
+    /// the user's paired devices (as `active_accounts`) and the push budget's
+    /// session times (as `budget_session_times`). Each statement reads on its own,
+    /// as two separate calls would.
+    pub(crate) async fn devices_and_budget(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        since: i64,
+    ) -> Result<(Vec<AccountRow>, Vec<i64>), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, user_name, public_key, device_name, push_platform, \
+             push_token, push_environment, push_registered_at, created_at, unpaired_at \
+             FROM accounts WHERE project_id = $1 AND user_name = $2 AND unpaired_at IS NULL \
+             ORDER BY created_at, id; \
+             SELECT created_at AS budget_created_at FROM sessions \
+             WHERE project_id = $1 AND user_name = $2 AND created_at > $3 \
+             AND created_at > COALESCE((SELECT MAX(decided_at) FROM sessions \
+                 WHERE project_id = $1 AND user_name = $2 AND status = 'accepted'), $3) \
+             ORDER BY created_at",
+        )
+        .bind(project_id)
+        .bind(user_name)
+        .bind(since)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        let mut accounts = Vec::new();
+        let mut times = Vec::new();
+        for r in &rows {
+            // The budget statement's rows have its one column; the accounts' have theirs.
+            if r.columns().len() == 1 {
+                times.push(r.try_get("budget_created_at")?);
+            } else {
+                accounts.push(Self::account_row(r)?);
+            }
+        }
+        Ok((accounts, times))
+    }
+
     /// Creation times of the user's sessions after `since` and after the user's last
     /// approved login, oldest first (the push budget), in one statement.
+    #[cfg(test)] // the service uses `devices_and_budget`
     pub(crate) async fn budget_session_times(
         &self,
         project_id: &str,
@@ -981,6 +1022,64 @@ mod tests {
         );
         let row = store.session("ses_2").await.expect("read").expect("row");
         assert_eq!(row.status, "accepted");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn devices_and_budget_match_the_separate_reads() {
+        let (_dir, store, first) = store_with_session().await;
+        for (i, unpaired) in [(0, None), (1, Some(5)), (2, None)] {
+            store
+                .insert_account(&AccountRow {
+                    id: format!("acc_{i}"),
+                    project_id: "prj_1".into(),
+                    user_name: "alice".into(),
+                    public_key: format!("key{i}"),
+                    device_name: Some(format!("phone {i}")),
+                    push_platform: "apns".into(),
+                    push_token: format!("tok{i}"),
+                    push_environment: None,
+                    push_registered_at: 1,
+                    created_at: 10 - i64::from(i),
+                    unpaired_at: unpaired,
+                })
+                .await
+                .expect("account");
+        }
+        let second = SessionRow {
+            id: "ses_2".into(),
+            created_at: first.created_at + 1,
+            ..first.clone()
+        };
+        store.create_session(&second, &[]).await.expect("create");
+        let since = first.created_at - 3600;
+        let (accounts, times) = store
+            .devices_and_budget("prj_1", "alice", since)
+            .await
+            .expect("read");
+        let separate = store.active_accounts("prj_1", "alice").await.expect("read");
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["acc_2", "acc_0"]);
+        assert_eq!(
+            ids,
+            separate.iter().map(|a| a.id.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(accounts[0].push_token, "tok2");
+        assert_eq!(accounts[1].device_name.as_deref(), Some("phone 0"));
+        assert_eq!(times, [first.created_at, second.created_at]);
+        assert_eq!(
+            times,
+            store
+                .budget_session_times("prj_1", "alice", since)
+                .await
+                .expect("read")
+        );
+        // No devices and no sessions: both empty.
+        let (accounts, times) = store
+            .devices_and_budget("prj_1", "bob", since)
+            .await
+            .expect("read");
+        assert!(accounts.is_empty() && times.is_empty());
         store.close().await;
     }
 }
