@@ -259,7 +259,13 @@ pub(crate) async fn answer(
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
     // 1. The account, and the answer verified with its stored key.
     let (session_id, account_id) = Answer::peek_ids(&token).map_err(|e| answer_refused(&e))?;
-    let account = match state.0.store.account(&account_id).await? {
+    // The account and the session (with its devices) in one read; checked in this order.
+    let (account, session) = state
+        .0
+        .store
+        .account_and_session(&account_id, &session_id)
+        .await?;
+    let account = match account {
         Some(a) if a.unpaired_at.is_none() => a,
         _ => return Err(ApiError::not_paired()),
     };
@@ -272,11 +278,7 @@ pub(crate) async fn answer(
     debug_assert_eq!(answer.session_id, session_id);
     // 2. The session, for this account's project and user, and this device's nonce (with
     //    the session's other devices, to announce the decision to).
-    let (session, devices) = state
-        .0
-        .store
-        .session_with_devices(&answer.session_id)
-        .await?
+    let (session, devices) = session
         .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
         .ok_or_else(ApiError::session_not_found)?;
     let asked = devices.iter().find(|(a, _)| *a == account.id);

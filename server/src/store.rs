@@ -680,6 +680,7 @@ impl Store {
 
     /// A session with the devices it was sent to (`account_id`, `nonce`; no challenge), in
     /// one statement: what an answer needs to check and then announce.
+    #[cfg(test)] // the service uses `account_and_session`
     pub(crate) async fn session_with_devices(
         &self,
         id: &str,
@@ -707,6 +708,55 @@ impl Store {
             }
         }
         Ok(Some((session, devices)))
+    }
+
+    /// An answer's reads in one query (one round trip to a read connection): the answering
+    /// account (as `account`) and the session with the devices it was sent to (as
+    /// `session_with_devices`). Each statement reads on its own, as two calls would.
+    pub(crate) async fn account_and_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> Result<
+        (
+            Option<AccountRow>,
+            Option<(SessionRow, Vec<(String, String)>)>,
+        ),
+        sqlx::Error,
+    > {
+        let rows = sqlx::query(
+            "SELECT id, project_id, user_name, public_key, device_name, push_platform, \
+             push_token, push_environment, push_registered_at, created_at, unpaired_at \
+             FROM accounts WHERE id = $1; \
+             SELECT s.id, s.project_id, s.user_name, s.title, s.body, s.context_json, \
+             s.presence_mode, s.presence_code, s.status, s.reason, s.created_at, s.expires_at, \
+             s.decided_at, d.account_id AS device_account_id, d.nonce AS device_nonce \
+             FROM sessions s LEFT JOIN session_devices d ON d.session_id = s.id \
+             WHERE s.id = $2",
+        )
+        .bind(account_id)
+        .bind(session_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        let mut account = None;
+        let mut session: Option<(SessionRow, Vec<(String, String)>)> = None;
+        for r in &rows {
+            // The session statement's rows are the ones with the device columns.
+            if r.try_column("device_nonce").is_err() {
+                account = Some(Self::account_row(r)?);
+                continue;
+            }
+            let (_, devices) = match &mut session {
+                Some(s) => s,
+                None => session.insert((Self::session_row(r)?, Vec::new())),
+            };
+            let device: Option<String> = r.try_get("device_account_id")?;
+            let nonce: Option<String> = r.try_get("device_nonce")?;
+            if let (Some(device), Some(nonce)) = (device, nonce) {
+                devices.push((device, nonce));
+            }
+        }
+        Ok((account, session))
     }
 
     /// The accounts a session was sent to.
@@ -1080,6 +1130,86 @@ mod tests {
             .await
             .expect("read");
         assert!(accounts.is_empty() && times.is_empty());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn account_and_session_match_the_separate_reads() {
+        let (_dir, store, first) = store_with_session().await;
+        let mut devices = Vec::new();
+        for i in 0..2 {
+            store
+                .insert_account(&AccountRow {
+                    id: format!("acc_{i}"),
+                    project_id: "prj_1".into(),
+                    user_name: "alice".into(),
+                    public_key: format!("key{i}"),
+                    device_name: None,
+                    push_platform: "apns".into(),
+                    push_token: String::new(),
+                    push_environment: None,
+                    push_registered_at: 1,
+                    created_at: 1,
+                    unpaired_at: None,
+                })
+                .await
+                .expect("account");
+            devices.push(SessionDeviceRow {
+                account_id: format!("acc_{i}"),
+                nonce: format!("nonce{i}"),
+                challenge: format!("jws{i}"),
+            });
+        }
+        let second = SessionRow {
+            id: "ses_2".into(),
+            created_at: first.created_at + 1,
+            ..first.clone()
+        };
+        store
+            .create_session(&second, &devices)
+            .await
+            .expect("create");
+        let (account, session) = store
+            .account_and_session("acc_1", "ses_2")
+            .await
+            .expect("read");
+        let account = account.expect("account");
+        assert_eq!(
+            (account.id.as_str(), account.public_key.as_str()),
+            ("acc_1", "key1")
+        );
+        let (row, mut got) = session.expect("session");
+        let (want_row, mut want) = store
+            .session_with_devices("ses_2")
+            .await
+            .expect("read")
+            .expect("row");
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (row.id, row.status, row.created_at, row.presence_code),
+            (
+                want_row.id,
+                want_row.status,
+                want_row.created_at,
+                want_row.presence_code
+            )
+        );
+        // A session without devices, an unknown session, an unknown account.
+        let (account, session) = store
+            .account_and_session("acc_0", "ses_1")
+            .await
+            .expect("read");
+        assert!(account.is_some());
+        let (row, devices) = session.expect("session");
+        assert_eq!((row.id.as_str(), devices.len()), ("ses_1", 0));
+        let (account, session) = store
+            .account_and_session("acc_x", "ses_x")
+            .await
+            .expect("read");
+        assert!(account.is_none() && session.is_none());
         store.close().await;
     }
 }
