@@ -988,11 +988,10 @@ mod tests {
         store.close().await;
     }
 
-    #[tokio::test]
-    async fn create_session_supersedes_and_stores_every_device_atomically() {
-        let (_dir, store, first) = store_with_session().await;
+    /// Stores `n` devices of alice in prj_1; returns their session rows.
+    async fn alice_devices(store: &Store, n: usize) -> Vec<SessionDeviceRow> {
         let mut devices = Vec::new();
-        for i in 0..3 {
+        for i in 0..n {
             store
                 .insert_account(&AccountRow {
                     id: format!("acc_{i}"),
@@ -1015,6 +1014,13 @@ mod tests {
                 challenge: format!("jws{i}"),
             });
         }
+        devices
+    }
+
+    #[tokio::test]
+    async fn create_session_supersedes_and_stores_every_device_atomically() {
+        let (_dir, store, first) = store_with_session().await;
+        let devices = alice_devices(&store, 3).await;
         let second = SessionRow {
             id: "ses_2".into(),
             title: "t2".into(),
@@ -1136,30 +1142,7 @@ mod tests {
     #[tokio::test]
     async fn account_and_session_match_the_separate_reads() {
         let (_dir, store, first) = store_with_session().await;
-        let mut devices = Vec::new();
-        for i in 0..2 {
-            store
-                .insert_account(&AccountRow {
-                    id: format!("acc_{i}"),
-                    project_id: "prj_1".into(),
-                    user_name: "alice".into(),
-                    public_key: format!("key{i}"),
-                    device_name: None,
-                    push_platform: "apns".into(),
-                    push_token: String::new(),
-                    push_environment: None,
-                    push_registered_at: 1,
-                    created_at: 1,
-                    unpaired_at: None,
-                })
-                .await
-                .expect("account");
-            devices.push(SessionDeviceRow {
-                account_id: format!("acc_{i}"),
-                nonce: format!("nonce{i}"),
-                challenge: format!("jws{i}"),
-            });
-        }
+        let devices = alice_devices(&store, 2).await;
         let second = SessionRow {
             id: "ses_2".into(),
             created_at: first.created_at + 1,
