@@ -34,7 +34,7 @@ use rp_client::RpClient;
 const LONG_POLL_SECONDS: u64 = 25;
 
 /// Everything the site needs to run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SiteConfig {
     /// Base URL of the Tapprove service, e.g. `http://127.0.0.1:8080`.
     pub service_url: String,
