@@ -9,21 +9,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+pub use tapprove_protocol::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX};
+pub use tapprove_protocol::webhook::SECRET_PREFIX as WEBHOOK_SECRET_PREFIX;
+use tapprove_protocol::webhook::ct_eq;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, SealKey, SecretString};
 use crate::error::ServiceError;
 use crate::store::ProjectRow;
-
-/// Prefix of API keys.
-pub const API_KEY_PREFIX: &str = "tap_api_";
-/// Prefix of SDK keys.
-pub const SDK_KEY_PREFIX: &str = "tap_sdk_";
-/// Prefix of webhook signing secrets (Standard Webhooks convention: the rest is base64 of the
-/// HMAC key bytes).
-pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
-/// Longest SDK key header the service looks up.
-pub(crate) const MAX_SDK_KEY_LEN: usize = 100;
 
 /// A new relying-party API key.
 pub(crate) fn new_api_key() -> Result<SecretString, ServiceError> {
@@ -33,9 +26,14 @@ pub(crate) fn new_api_key() -> Result<SecretString, ServiceError> {
     )))
 }
 
-/// A new SDK key.
+/// A new SDK key (128 bits: 22 base64url characters).
 pub(crate) fn new_sdk_key() -> Result<String, ServiceError> {
     Ok(format!("{SDK_KEY_PREFIX}{}", crypto::random_b64url(16)?))
+}
+
+/// Whether an SDK key is worth looking up (the protocol's format).
+pub(crate) fn is_well_formed_sdk_key(sdk_key: &str) -> bool {
+    tapprove_protocol::credentials::is_well_formed_sdk_key(sdk_key)
 }
 
 /// How an API key is stored and looked up: lowercase hex SHA-256. `None` when the key does
@@ -47,7 +45,7 @@ pub(crate) fn api_key_hash(key: &str) -> Option<String> {
 
 /// Whether a stored hash is the one of the presented key, in constant time.
 pub(crate) fn api_key_matches(stored_hash: &str, presented_hash: &str) -> bool {
-    crypto::ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes())
+    ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes())
 }
 
 /// A new webhook password and Standard Webhooks signing secret (`whsec_` + base64 of 32
@@ -130,7 +128,7 @@ mod tests {
         assert!(api_key_matches(&hash, &hash));
         assert!(api_key_hash("tap_sdk_x").is_none());
         let sdk = new_sdk_key().expect("sdk key");
-        assert_eq!(sdk.len(), SDK_KEY_PREFIX.len() + 22);
+        assert!(tapprove_protocol::credentials::is_well_formed_sdk_key(&sdk));
         let (_, secret) = new_webhook_secrets().expect("secrets");
         let b64 = secret
             .expose()

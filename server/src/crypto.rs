@@ -159,12 +159,6 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Constant-time equality of two byte strings.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq as _;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 const SEAL_PREFIX: &str = "v1.";
 
 /// Seals `plaintext` with AES-256-GCM under `key`, binding it to `aad` (what the value is and
@@ -221,31 +215,6 @@ fn aead_key(key: &SealKey) -> Result<LessSafeKey, ServiceError> {
     Ok(LessSafeKey::new(unbound))
 }
 
-/// Standard Webhooks signature header value: `v1,<base64 HMAC-SHA256(key, "id.ts.body")>`,
-/// where `key` is the base64-decoded part of the `whsec_…` secret.
-pub(crate) fn webhook_signature(
-    secret: &str,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> Result<String, ServiceError> {
-    let key_bytes = Zeroizing::new(
-        STANDARD
-            .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-            .map_err(|_| {
-                ServiceError::Crypto("stored webhook secret is not whsec_ base64".into())
-            })?,
-    );
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
-    let mut ctx = ring::hmac::Context::with_key(&key);
-    ctx.update(msg_id.as_bytes());
-    ctx.update(b".");
-    ctx.update(timestamp.to_string().as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(ctx.sign().as_ref())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,21 +251,7 @@ mod tests {
         for _ in 0..200 {
             assert!(random_below(100).expect("rand") < 100);
         }
-        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"ab", b"abc"));
         assert_eq!(sha256_hex(b"").len(), 64);
-    }
-
-    #[test]
-    fn standard_webhooks_signature_matches_reference() {
-        // Reference vector from the Standard Webhooks specification test suite.
-        let sig = webhook_signature(
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        )
-        .expect("sign");
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The trust webhook (PROTOCOL.md §8): asks the relying party whether a pairing code is valid
 //! for a user. Fails closed: only a `200` trusts.
 
-use std::net::IpAddr;
-
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
+use tapprove_protocol::credentials::is_loopback_host;
+use tapprove_protocol::webhook::{
+    ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_authorization,
+};
 
 use crate::error::ServiceError;
 use crate::state::AppState;
@@ -42,16 +44,6 @@ pub fn validate_trust_url(trust_url: &str) -> Result<url::Url, ServiceError> {
         ));
     }
     Ok(url)
-}
-
-/// Whether the URL's host is `localhost` or a loopback IP.
-fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 /// What the relying party said.
@@ -159,31 +151,20 @@ pub(crate) async fn ask_trust(
         Err(_) => return TrustOutcome::Misconfigured("no randomness"),
     };
     let timestamp = crate::now();
-    let signature = match crypto::webhook_signature(secret.expose(), &msg_id, timestamp, &body) {
-        Ok(s) => s,
+    let signature = match WebhookKey::from_secret(secret.expose()) {
+        Ok(key) => key.sign(&msg_id, timestamp, &body),
         Err(_) => return TrustOutcome::Misconfigured("webhook secret unusable"),
     };
-    let basic = {
-        use base64::Engine as _;
-        let creds = zeroize::Zeroizing::new(format!(
-            "{}:{}",
-            project.webhook_username,
-            password.expose()
-        ));
-        zeroize::Zeroizing::new(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(creds.as_bytes())
-        ))
-    };
+    let basic = basic_authorization(&project.webhook_username, password.expose());
     let result = state
         .0
         .http
         .post(url)
         .header(AUTHORIZATION, basic.as_str())
         .header(CONTENT_TYPE, "application/json")
-        .header("webhook-id", &msg_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
+        .header(ID_HEADER, &msg_id)
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(SIGNATURE_HEADER, signature)
         .body(body)
         .send()
         .await;

@@ -15,7 +15,7 @@ use tapprove_protocol::api::{
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
-use crate::credentials::MAX_SDK_KEY_LEN;
+use crate::credentials;
 use crate::error::ApiError;
 use crate::events::{DeviceEvent, DeviceSubscription};
 use crate::state::AppState;
@@ -81,7 +81,7 @@ pub(crate) async fn pair(
              is configured with (X-Tapprove-SDK-Key).",
         )
     };
-    if sdk_key.is_empty() || sdk_key.len() > MAX_SDK_KEY_LEN {
+    if !credentials::is_well_formed_sdk_key(&sdk_key) {
         return Err(invalid_sdk_key());
     }
     let project = state

@@ -5,9 +5,9 @@ use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 
 use super::{SessionError, announce, decide, timeout_at};
 use crate::SKEW_SECONDS;
-use crate::crypto;
 use crate::events::Outcome;
 use crate::state::AppState;
+use tapprove_protocol::webhook::ct_eq;
 
 /// Verifies an answer token and decides its session, conditionally on the session still
 /// being `sent`: of racing answers exactly one decides.
@@ -42,8 +42,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
         .ok_or(SessionError::NotFound)?;
     let asked = devices.iter().find(|(a, _)| *a == account.id);
-    let nonce_ok =
-        asked.is_some_and(|(_, nonce)| crypto::ct_eq(nonce.as_bytes(), answer.nonce.as_bytes()));
+    let nonce_ok = asked.is_some_and(|(_, nonce)| ct_eq(nonce.as_bytes(), answer.nonce.as_bytes()));
     if !nonce_ok {
         tracing::info!(session_id = %session.id, account_id = %account.id, "answer nonce mismatch");
         return Err(SessionError::NonceMismatch);
@@ -74,7 +73,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
                 (_, Some(code)) => answer
                     .presence_answer
                     .as_deref()
-                    .is_some_and(|a| crypto::ct_eq(a.trim().as_bytes(), code.as_bytes())),
+                    .is_some_and(|a| ct_eq(a.trim().as_bytes(), code.as_bytes())),
                 (_, None) => false,
             };
             if right {
