@@ -4,7 +4,7 @@
 //! - [`Config`] and [`EnrollmentUri`]: where the service is, validated before any network call.
 //! - [`Authenticator`]: pairing, accounts, push handling ([`Authenticator::handle_push`]),
 //!   pending requests, answers ([`Authenticator::respond`]) and the live event stream.
-//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`], [`KeyringStore`]) and [`DeviceSigner`]
+//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`]) and [`DeviceSigner`]
 //!   ([`SoftwareSigner`]): platform capabilities; a platform can keep device keys in hardware.
 //! - [`CoreError`]: every failure, with a message that says what to do.
 //!
@@ -57,7 +57,7 @@ pub use model::{
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
-pub use store::{FileStore, KeyringStore, MemoryStore, SecureStore};
+pub use store::{FileStore, MemoryStore, SecureStore};
 
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
