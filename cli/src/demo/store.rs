@@ -11,7 +11,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::code;
-use super::webhook::digest_eq;
+use tapprove_protocol::webhook::ct_eq;
 
 /// How long a pairing code stays valid.
 pub const CODE_TTL_SECONDS: i64 = 600;
@@ -273,9 +273,7 @@ impl SiteStore {
         data.users
             .get(user)
             .and_then(|u| u.pairing.as_ref())
-            .is_some_and(|p| {
-                p.used && digest_eq(p.code_sha256.as_bytes(), sha256_b64(code).as_bytes())
-            })
+            .is_some_and(|p| p.used && ct_eq(p.code_sha256.as_bytes(), sha256_b64(code).as_bytes()))
     }
 
     /// A receiver that changes whenever a device is paired.
@@ -305,7 +303,7 @@ impl SiteStore {
             return Ok(TrustOutcome::Expired);
         }
         let matches = code::normalize(challenge)
-            .is_some_and(|c| digest_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
+            .is_some_and(|c| ct_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
         let outcome = if matches {
             state.used = true;
             TrustOutcome::Trusted
