@@ -288,6 +288,19 @@ impl ApiClient {
             }
             return Err(error_from_response(&head, &bytes));
         }
+        // A captive portal or a proxy's page is not an event stream: say so instead of
+        // reading HTML as events.
+        let content_type = head.header("content-type").unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("text/event-stream") {
+            return Err(CoreError::Service {
+                status: head.status,
+                code: "invalid_response".into(),
+                message: format!(
+                    "the event stream came back as {content_type:?}, not text/event-stream; is something between this device and the service?"
+                ),
+            });
+        }
         Ok(body)
     }
 }
