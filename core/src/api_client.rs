@@ -15,8 +15,9 @@ use tracing::debug;
 use crate::clock::{Clock, Offsets};
 use crate::error::CoreError;
 use crate::model::AccountRecord;
-use crate::net::{BodyReader, Head, HttpClient, Method, Request};
+use crate::net::{self, BodyReader, Head, HttpClient, Method, Request, Response};
 use crate::signer::{AliasSigner, DeviceSigner};
+use crate::transport::{HttpRequest, HttpTransport};
 
 /// Value of the `X-Tapprove-SDK` header this build sends.
 pub const SDK_VERSION: &str = concat!("rust/", env!("CARGO_PKG_VERSION"));
@@ -158,7 +159,10 @@ impl Body {
 
 /// Sends device API calls and keeps each service's clock offset.
 pub(crate) struct ApiClient {
+    /// The built-in client: every call without a platform transport, and the event stream.
     http: HttpClient,
+    /// The app's HTTP stack, if it gave one: every call but the event stream.
+    transport: Option<Arc<dyn HttpTransport>>,
     clock: Arc<dyn Clock>,
     offsets: Offsets,
     signer: Arc<dyn DeviceSigner>,
@@ -167,11 +171,13 @@ pub(crate) struct ApiClient {
 impl ApiClient {
     pub(crate) fn new(
         http: HttpClient,
+        transport: Option<Arc<dyn HttpTransport>>,
         clock: Arc<dyn Clock>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Self {
         Self {
             http,
+            transport,
             clock,
             offsets: Offsets::default(),
             signer,
@@ -241,7 +247,10 @@ impl ApiClient {
 
     /// Sends `req` to `server`; the success body, or the error the response means.
     pub(crate) fn send(&self, server: &str, req: Request) -> Result<Body, CoreError> {
-        let resp = self.http.send(req)?;
+        let resp = match &self.transport {
+            None => self.http.send(req)?,
+            Some(transport) => send_through(transport.as_ref(), req)?,
+        };
         self.observe_date(server, &resp.head);
         if resp.head.is_success() {
             Ok(Body {
@@ -303,6 +312,39 @@ impl ApiClient {
         }
         Ok(body)
     }
+}
+
+/// One call through the app's transport: the same request the built-in client would send,
+/// the response held to the same limits.
+fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response, CoreError> {
+    net::check_header_values(&req)?;
+    let host = url::Url::parse(&req.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let request = HttpRequest {
+        method: req.method.as_str().to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect(),
+        url: req.url,
+        body: req.body.unwrap_or_default(),
+        timeout: req.timeout,
+    };
+    let resp = transport.send(request).map_err(|e| CoreError::Network {
+        message: format!("could not reach {host} (the app's HTTP transport: {e})"),
+    })?;
+    if resp.body.len() > net::MAX_BODY {
+        return Err(CoreError::Network {
+            message: format!("{host} sent an answer larger than {} bytes", net::MAX_BODY),
+        });
+    }
+    Ok(Response {
+        head: Head::from_parts(resp.status, resp.headers),
+        body: resp.body,
+    })
 }
 
 #[cfg(test)]

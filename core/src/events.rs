@@ -240,6 +240,7 @@ fn is_fatal(e: &CoreError) -> bool {
     matches!(
         e,
         CoreError::NotPaired
+            | CoreError::InvalidConfig { .. }
             | CoreError::UpdateRequired { .. }
             | CoreError::UnknownAccount { .. }
             | CoreError::InvalidSdkKey

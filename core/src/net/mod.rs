@@ -19,10 +19,13 @@ mod framing;
 
 use std::fmt;
 use std::io::{self, BufReader, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpStream};
+#[cfg(feature = "tls")]
+use std::net::IpAddr;
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use url::{Host, Url};
 
@@ -30,8 +33,8 @@ use crate::background;
 use crate::error::CoreError;
 use framing::{Decoder, read_head};
 
-/// Largest response body [`HttpClient::send`] reads (device API answers are a few KB).
-const MAX_BODY: usize = 1 << 20;
+/// Largest response body read (device API answers are a few KB).
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// The methods the device API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +89,15 @@ impl Head {
         }
     }
 
+    /// A head from another HTTP stack (a platform transport), which gives no reason phrase.
+    pub(crate) fn from_parts(status: u16, headers: Vec<(String, String)>) -> Self {
+        Self {
+            status,
+            reason: String::new(),
+            headers,
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -118,6 +130,7 @@ impl fmt::Display for Authority {
 /// later connections to the service resume instead of doing a full handshake).
 #[derive(Clone)]
 pub(crate) struct HttpClient {
+    #[cfg(feature = "tls")]
     tls: Arc<rustls::ClientConfig>,
 }
 
@@ -128,6 +141,12 @@ impl fmt::Debug for HttpClient {
 }
 
 impl HttpClient {
+    #[cfg(not(feature = "tls"))]
+    pub(crate) fn new() -> Result<Self, CoreError> {
+        Ok(Self {})
+    }
+
+    #[cfg(feature = "tls")]
     pub(crate) fn new() -> Result<Self, CoreError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -209,16 +228,7 @@ impl HttpClient {
             timing: timing.clone(),
         };
         let mut conn = if tls {
-            let name = match &host {
-                Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
-                    CoreError::config(format!("{authority} is not a valid TLS server name: {e}"))
-                })?,
-                Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
-                Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
-            };
-            let session = rustls::ClientConnection::new(self.tls.clone(), name)
-                .map_err(|e| CoreError::config(format!("could not set up TLS: {e}")))?;
-            Conn::Tls(Box::new(rustls::StreamOwned::new(session, timed)))
+            self.tls_session(&host, &authority, timed)?
         } else {
             Conn::Plain(timed)
         };
@@ -248,7 +258,42 @@ impl HttpClient {
     }
 }
 
-#[cfg(not(target_os = "android"))]
+impl HttpClient {
+    #[cfg(feature = "tls")]
+    fn tls_session(
+        &self,
+        host: &Host<String>,
+        authority: &Authority,
+        timed: Timed,
+    ) -> Result<Conn, CoreError> {
+        let name = match host {
+            Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
+                CoreError::config(format!("{authority} is not a valid TLS server name: {e}"))
+            })?,
+            Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
+            Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
+        };
+        let session = rustls::ClientConnection::new(self.tls.clone(), name)
+            .map_err(|e| CoreError::config(format!("could not set up TLS: {e}")))?;
+        Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(
+            session, timed,
+        ))))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn tls_session(
+        &self,
+        _host: &Host<String>,
+        authority: &Authority,
+        _timed: Timed,
+    ) -> Result<Conn, CoreError> {
+        Err(CoreError::config(format!(
+            "this build of the Tapprove library has no built-in TLS, so it cannot reach https://{authority} by itself: create the Authenticator with an HttpTransport (the platform's HTTP stack); the live event stream is not available in this build"
+        )))
+    }
+}
+
+#[cfg(all(feature = "tls", not(target_os = "android")))]
 fn tls_roots(
     builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -266,7 +311,7 @@ fn tls_roots(
 /// On Android the platform verifier needs a JNI initialisation from the app's Java side; the
 /// Mozilla roots need none, so the SDK works from any thread, including
 /// FirebaseMessagingService, with no setup call.
-#[cfg(target_os = "android")]
+#[cfg(all(feature = "tls", target_os = "android"))]
 fn tls_roots(
     builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
     _provider: Arc<rustls::crypto::CryptoProvider>,
@@ -278,8 +323,20 @@ fn tls_roots(
     Ok(builder.with_root_certificates(roots))
 }
 
-/// The request line and headers. Header values are checked for line breaks so that no value
-/// (an SDK key from an enrollment link, say) can inject a header.
+/// Header values may hold no line break, so that no value (an SDK key from an enrollment
+/// link, say) can inject a header, whichever HTTP stack sends them.
+pub(crate) fn check_header_values(req: &Request) -> Result<(), CoreError> {
+    for (name, value) in &req.headers {
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(CoreError::config(format!(
+                "the {name} header value contains a line break"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The request line and headers (values checked by [`check_header_values`]).
 fn request_head(req: &Request, url: &Url, authority: &Authority) -> Result<Vec<u8>, CoreError> {
     let mut target = url.path().to_owned();
     if let Some(q) = url.query() {
@@ -290,12 +347,8 @@ fn request_head(req: &Request, url: &Url, authority: &Authority) -> Result<Vec<u
         "{} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
         req.method.as_str()
     );
+    check_header_values(req)?;
     for (name, value) in &req.headers {
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(CoreError::config(format!(
-                "the {name} header value contains a line break"
-            )));
-        }
         head.push_str(name);
         head.push_str(": ");
         head.push_str(value);
@@ -389,6 +442,7 @@ fn invalid(message: impl Into<String>) -> io::Error {
 
 enum Conn {
     Plain(Timed),
+    #[cfg(feature = "tls")]
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Timed>>),
 }
 
@@ -396,6 +450,7 @@ impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Conn::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
             Conn::Tls(s) => s.read(buf),
         }
     }
@@ -405,6 +460,7 @@ impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Conn::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Conn::Tls(s) => s.write(buf),
         }
     }
@@ -412,6 +468,7 @@ impl Write for Conn {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Conn::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Conn::Tls(s) => s.flush(),
         }
     }
