@@ -114,7 +114,11 @@ async fn webhook_down_500_slow_and_redirect_are_refused() {
     s.rp_hook.set_mode(TrustMode::Redirect);
     let d = Device::new(s.dir.path(), "phone-redirect");
     assert_refused(&s, &d, "carol", "7KQ2-M9XD", &["redirect"]).await;
-    assert_eq!(s.rp_hook.redirect_target_hits(), 0, "redirects are not followed");
+    assert_eq!(
+        s.rp_hook.redirect_target_hits(),
+        0,
+        "redirects are not followed"
+    );
 
     // The test service's webhook timeout is 1.5 s (the default is 10 s).
     s.rp_hook.set_mode(TrustMode::Slow(Duration::from_secs(4)));
