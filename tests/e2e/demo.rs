@@ -413,6 +413,9 @@ async fn signup_and_pair(b: &mut Browser, data: &std::path::Path, user: &str) ->
     data.join("device").to_string_lossy().into_owned()
 }
 
+/// A refused form post: its fields, its headers, what the page must say.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], &'a str);
+
 /// Requests `path` with exactly this cookie (or none).
 async fn get_with_cookie(demo: &Demo, path: &str, cookie: Option<&str>) -> (u16, String) {
     let http = reqwest::Client::builder()
@@ -473,7 +476,7 @@ async fn demo_renews_session_ids_and_guards_every_form() {
     let (_, _, page) = b.get("/account").await;
     let token = csrf_of(&page).expect("the logout form carries a token");
     let origin = demo.site.clone();
-    let refusals: [(&[(&str, &str)], &[(&str, &str)], &str); 6] = [
+    let refusals: [Refusal<'_>; 6] = [
         (&[], &[("origin", &origin)], "This form has expired"),
         (
             &[("csrf", "forged")],
@@ -551,7 +554,7 @@ async fn demo_limits_wrong_passwords_per_user_and_per_network() {
             .await;
         assert_eq!(status, 303);
     }
-    let mut attempt = async |b: &mut Browser, user: &str, password: &str| {
+    let attempt = async |b: &mut Browser, user: &str, password: &str| {
         b.get("/login").await;
         b.post("/login", &[("user", user), ("password", password)])
             .await
