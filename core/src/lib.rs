@@ -29,21 +29,22 @@
 //! # Ok(()) }
 //! ```
 
+mod api_client;
 mod authenticator;
 mod background;
 pub mod clock;
 mod config;
 mod error;
 mod events;
-mod http;
 mod model;
 mod net;
-pub mod push;
+pub mod push_payload;
 mod secret;
 mod signer;
 pub mod sse;
 mod store;
 
+pub use api_client::SDK_VERSION;
 pub use authenticator::Authenticator;
 pub use clock::{Clock, SKEW_SECONDS, SystemClock};
 pub use config::{
@@ -51,7 +52,6 @@ pub use config::{
 };
 pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
-pub use http::SDK_VERSION;
 pub use model::{
     ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
 };
@@ -62,6 +62,7 @@ pub use store::{FileStore, KeyringStore, MemoryStore, SecureStore};
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
+pub use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use tapprove_protocol::{Context, DenyReason, PresenceMode, PublicKey};
 
 /// `n` random bytes from the OS CSPRNG, base64url. Used for key aliases, request-proof `jti`s

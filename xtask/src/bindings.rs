@@ -69,14 +69,14 @@ fn path_str(p: &Path) -> Result<&str, String> {
         .ok_or_else(|| format!("path {} is not UTF-8", p.display()))
 }
 
-/// Builds `tapprove-ffi` (debug) and the workspace bindgen in one cargo invocation (so uniffi's
+/// Builds `tapprove-bindings` (debug) and the workspace bindgen in one cargo invocation (so uniffi's
 /// features are unified once), then generates Kotlin into `out/kotlin` and Swift (plus the C
 /// header and modulemap) into `out/swift`. Generation reads the uniffi metadata from the
 /// unstripped debug library; the code works unchanged against release/stripped builds.
 pub fn generate(out: &Path) -> Result<(), String> {
     run(
         "cargo",
-        &["build", "-p", "tapprove-ffi", "-p", "uniffi-bindgen"],
+        &["build", "-p", "tapprove-bindings", "-p", "uniffi-bindgen"],
     )?;
     let target = target_dir().join("debug");
     let lib = target.join(cdylib_name());
@@ -306,12 +306,12 @@ fn declared_functions(header: &str) -> BTreeSet<String> {
     out
 }
 
-/// Builds `tapprove-ffi` in release (the root profile: opt-level z, fat LTO, one codegen unit,
+/// Builds `tapprove-bindings` in release (the root profile: opt-level z, fat LTO, one codegen unit,
 /// strip) and returns the size of the stripped cdylib in bytes (x86_64 Linux here).
 pub fn cdylib_size() -> Result<u64, String> {
     run(
         "cargo",
-        &["build", "--release", "-p", "tapprove-ffi", "--lib"],
+        &["build", "--release", "-p", "tapprove-bindings", "--lib"],
     )?;
     let lib = target_dir().join("release").join(cdylib_name());
     let size = std::fs::metadata(&lib)

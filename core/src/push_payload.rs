@@ -1,4 +1,5 @@
-//! Reading push payloads (docs/PROTOCOL.md §11) without copying more than needed.
+//! Reading push payloads on the device (docs/PROTOCOL.md §11; the `tapprove-push` crate sends
+//! them) without copying more than needed.
 
 use std::borrow::Cow;
 

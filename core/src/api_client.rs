@@ -1,16 +1,22 @@
-//! The HTTP side of docs/PROTOCOL.md §6: the SDK header, request proofs, `Date`-based clock
-//! correction and error-body mapping, over the small client in `net.rs`.
+//! The device API client (docs/PROTOCOL.md §6, §10) over the HTTP client in `net.rs`: how a
+//! request is built and authenticated (the SDK header, the SDK key or a request proof), what an
+//! error body means, and the service's clock — offsets learnt from `Date` headers and the one
+//! retry when a proof was refused because the device clock moved.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use tapprove_protocol::api::{ErrorBody, ErrorCode};
 use tapprove_protocol::request_auth::RequestProof;
 use tapprove_protocol::{SDK_KEY_HEADER, SDK_VERSION_HEADER};
+use tracing::debug;
 
+use crate::clock::{Clock, Offsets};
 use crate::error::CoreError;
 use crate::model::AccountRecord;
-use crate::net::{Head, Method, Request};
-use crate::signer::AliasSigner;
+use crate::net::{BodyReader, Head, HttpClient, Method, Request};
+use crate::signer::{AliasSigner, DeviceSigner};
 
 /// Value of the `X-Tapprove-SDK` header this build sends.
 pub const SDK_VERSION: &str = concat!("rust/", env!("CARGO_PKG_VERSION"));
@@ -25,7 +31,7 @@ pub(crate) enum Auth<'a> {
     /// A request proof signed by the account's device key.
     Proof {
         account: &'a AccountRecord,
-        signer: &'a dyn crate::DeviceSigner,
+        signer: &'a dyn DeviceSigner,
         now: i64,
     },
     /// Nothing beyond the SDK header (answers authenticate themselves).
@@ -129,6 +135,161 @@ fn retry_after(head: &Head) -> Option<u64> {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     )
+}
+
+/// How far (seconds) the corrected clock must have moved during a refused call to retry it.
+const CLOCK_RETRY_THRESHOLD: i64 = 30;
+
+/// A successful response body.
+pub(crate) struct Body {
+    pub(crate) status: u16,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Body {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, CoreError> {
+        serde_json::from_slice(&self.bytes).map_err(|e| CoreError::Service {
+            status: self.status,
+            code: "invalid_response".into(),
+            message: format!("the service's answer could not be read ({e}); the service may be a different version"),
+        })
+    }
+}
+
+/// Sends device API calls and keeps each service's clock offset.
+pub(crate) struct ApiClient {
+    http: HttpClient,
+    clock: Arc<dyn Clock>,
+    offsets: Offsets,
+    signer: Arc<dyn DeviceSigner>,
+}
+
+impl ApiClient {
+    pub(crate) fn new(
+        http: HttpClient,
+        clock: Arc<dyn Clock>,
+        signer: Arc<dyn DeviceSigner>,
+    ) -> Self {
+        Self {
+            http,
+            clock,
+            offsets: Offsets::default(),
+            signer,
+        }
+    }
+
+    /// The device clock, uncorrected.
+    pub(crate) fn device_now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    /// Device time corrected by the last offset learnt from `account`'s service.
+    pub(crate) fn now_for(&self, account: &AccountRecord) -> i64 {
+        let offset = self
+            .offsets
+            .get(&account.server_url)
+            .unwrap_or(account.clock_offset);
+        self.clock.now_unix().saturating_add(offset)
+    }
+
+    /// Remembers the offset measured at pairing.
+    pub(crate) fn set_offset(&self, server: &str, offset: i64) {
+        self.offsets.set(server, offset);
+    }
+
+    fn observe_date(&self, server: &str, head: &Head) {
+        if let Some(date) = head.header("date") {
+            self.offsets
+                .observe_date(server, date, self.clock.now_unix());
+        }
+    }
+
+    /// A device API call with a request proof; returns the success body. If the service
+    /// refuses the proof (`401 unauthorized`) and its `Date` shows that the clock offset used
+    /// was off by more than 30 s (the device clock was changed), retries once with the
+    /// corrected time.
+    pub(crate) fn call(
+        &self,
+        account: &AccountRecord,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Body, CoreError> {
+        let mut retried = false;
+        loop {
+            let now = self.now_for(account);
+            let auth = Auth::Proof {
+                account,
+                signer: self.signer.as_ref(),
+                now,
+            };
+            let req = request(&account.server_url, method, path, body.clone(), auth)?;
+            match self.send(&account.server_url, req) {
+                Err(CoreError::Service {
+                    status: 401, code, ..
+                }) if !retried
+                    && code == "unauthorized"
+                    && (self.now_for(account) - now).abs() > CLOCK_RETRY_THRESHOLD =>
+                {
+                    debug!(account_id = %account.id, "clock offset changed; retrying with the corrected time");
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends `req` to `server`; the success body, or the error the response means.
+    pub(crate) fn send(&self, server: &str, req: Request) -> Result<Body, CoreError> {
+        let resp = self.http.send(req)?;
+        self.observe_date(server, &resp.head);
+        if resp.head.is_success() {
+            Ok(Body {
+                status: resp.head.status,
+                bytes: resp.body,
+            })
+        } else {
+            Err(error_from_response(&resp.head, &resp.body))
+        }
+    }
+
+    /// Opens `account`'s event stream (`GET /v1/device/events`); reads of the returned body
+    /// wait at most `idle` each.
+    pub(crate) fn open_events(
+        &self,
+        account: &AccountRecord,
+        idle: Duration,
+    ) -> Result<BodyReader, CoreError> {
+        let auth = Auth::Proof {
+            account,
+            signer: self.signer.as_ref(),
+            now: self.now_for(account),
+        };
+        let mut req = request(
+            &account.server_url,
+            Method::Get,
+            "/v1/device/events",
+            None,
+            auth,
+        )?;
+        req.headers.retain(|(name, _)| *name != "Accept");
+        req.headers.push(("Accept", "text/event-stream".to_owned()));
+        req.timeout = idle;
+        let (head, mut body) = self.http.open(req)?;
+        self.observe_date(&account.server_url, &head);
+        if !head.is_success() {
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while bytes.len() < 64 * 1024 {
+                match body.read_some(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                }
+            }
+            return Err(error_from_response(&head, &bytes));
+        }
+        Ok(body)
+    }
 }
 
 #[cfg(test)]
