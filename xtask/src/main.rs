@@ -1,12 +1,14 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
-//!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, Keycloak,
+//!   and a smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test keycloak` — only the Keycloak extension against a real Keycloak (see `keycloak.rs`).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
 mod bench;
 mod bindings;
+mod keycloak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -66,7 +68,21 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     result.map_err(|e| format!("{name}: {e}"))
 }
 
-fn test(_args: &[String]) -> Result<(), String> {
+fn test(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("keycloak") => {
+            return step(
+                "keycloak: extension in a real Keycloak, headless chromium",
+                keycloak::test,
+            );
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown test set {other:?}; try `cargo xtask test [keycloak]`"
+            ));
+        }
+    }
     step("rust: build", || {
         run(
             "cargo",
@@ -96,6 +112,10 @@ fn test(_args: &[String]) -> Result<(), String> {
             Err(format!("tests/browser/run.sh failed ({status})"))
         }
     })?;
+    step(
+        "keycloak: extension in a real Keycloak, headless chromium",
+        keycloak::test,
+    )?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
     eprintln!("\nall tests passed");
     Ok(())
