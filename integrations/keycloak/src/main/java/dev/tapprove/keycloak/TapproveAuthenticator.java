@@ -169,6 +169,7 @@ final class TapproveAuthenticator implements Authenticator {
                     case "fraud_reported" -> "tapproveFraudReported";
                     default -> "tapproveDenied";
                 };
+                countFailure(context);
                 if ("fraud_reported".equals(reason)) {
                     LOG.warnf("Tapprove: user id %s reported a login in realm %s as not theirs (push session %s)",
                             context.getUser().getId(), context.getRealm().getName(), push.id());
@@ -183,6 +184,19 @@ final class TapproveAuthenticator implements Authenticator {
                     AuthenticationFlowError.GENERIC_AUTHENTICATION_ERROR,
                     result(context, "no_device".equals(reason) ? "tapproveNoDevice" : "tapproveDeliveryFailed"));
             default -> context.challenge(result(context, "tapproveUnavailable"));
+        }
+    }
+
+    /**
+     * A rejected push is a failed login for Keycloak's brute-force detection. Keycloak counts
+     * only the password/OTP/recovery-code categories by itself, so the step reports it (as a
+     * primary failure, like a wrong password). Expiry and service trouble do not count.
+     */
+    private static void countFailure(AuthenticationFlowContext context) {
+        RealmModel realm = context.getRealm();
+        if (realm.isBruteForceProtected()) {
+            context.getSession().getProvider(BruteForceProtector.class)
+                    .failedLogin(realm, context.getUser(), context.getConnection(), context.getUriInfo(), null);
         }
     }
 

@@ -19,6 +19,9 @@ import org.keycloak.models.UserModel;
 final class TapproveEnrollAction implements RequiredActionProvider {
     private static final Logger LOG = Logger.getLogger(TapproveEnrollAction.class);
     static final String NOTE_ISSUED_AT = "tapprove.enroll.issued_at_ms";
+    /** The code on the page, kept in the (server-side) authentication session so "not paired
+     * yet" can show the same code again instead of voiding the one the phone may be using. */
+    static final String NOTE_CODE = "tapprove.enroll.code";
     static final String TEMPLATE = "tapprove-enroll.ftl";
 
     @Override
@@ -33,28 +36,32 @@ final class TapproveEnrollAction implements RequiredActionProvider {
 
     @Override
     public void requiredActionChallenge(RequiredActionContext context) {
-        context.challenge(enrollmentPage(context, null));
+        context.challenge(enrollmentPage(context, null, false));
     }
 
     @Override
     public void processAction(RequiredActionContext context) {
         UserModel user = context.getUser();
         if (context.getHttpRequest().getDecodedFormParameters().containsKey("newCode")) {
-            context.challenge(enrollmentPage(context, null));
+            context.challenge(enrollmentPage(context, null, false));
             return;
         }
         long since = parseLong(context.getAuthenticationSession().getAuthNote(NOTE_ISSUED_AT));
         if (since > 0 && TapproveCredential.pairedSince(user, since)) {
             context.getAuthenticationSession().removeAuthNote(NOTE_ISSUED_AT);
+            context.getAuthenticationSession().removeAuthNote(NOTE_CODE);
             context.getEvent().detail("tapprove", "paired").success();
             context.success();
             return;
         }
-        context.challenge(enrollmentPage(context, "tapproveNotPairedYet"));
+        context.challenge(enrollmentPage(context, "tapproveNotPairedYet", true));
     }
 
-    /** Issues a fresh code (replacing the previous one) and renders the page. */
-    private Response enrollmentPage(RequiredActionContext context, String error) {
+    /**
+     * Renders the page with a fresh code (replacing the previous one), or with {@code keepCode}
+     * the code already shown if it is still the user's pending one and unexpired.
+     */
+    private Response enrollmentPage(RequiredActionContext context, String error, boolean keepCode) {
         TapproveConfig config;
         try {
             config = TapproveConfig.forRealm(context.getSession(), context.getRealm());
@@ -63,9 +70,22 @@ final class TapproveEnrollAction implements RequiredActionProvider {
             return context.form().setError("tapproveUnavailable").createForm(TapproveAuthenticator.TEMPLATE_RESULT);
         }
         UserModel user = context.getUser();
+        var auth = context.getAuthenticationSession();
+        UserAttributeSlot slot = new UserAttributeSlot(context.getSession(), user);
         long nowMs = System.currentTimeMillis();
-        String code = config.codeStore().issue(user.getId(), new UserAttributeSlot(context.getSession(), user), nowMs / 1000);
-        context.getAuthenticationSession().setAuthNote(NOTE_ISSUED_AT, Long.toString(nowMs));
+        long shownAtMs = parseLong(auth.getAuthNote(NOTE_ISSUED_AT));
+        String code = auth.getAuthNote(NOTE_CODE);
+        long shownAtSeconds = shownAtMs / 1000;
+        boolean stillPending = slot.read()
+                .filter(p -> p.issuedAt() == shownAtSeconds
+                        && nowMs / 1000 <= p.issuedAt() + PairingCodeStore.LIFETIME_SECONDS)
+                .isPresent();
+        if (!keepCode || code == null || !stillPending) {
+            code = config.codeStore().issue(user.getId(), slot, nowMs / 1000);
+            shownAtMs = nowMs;
+            auth.setAuthNote(NOTE_ISSUED_AT, Long.toString(nowMs));
+            auth.setAuthNote(NOTE_CODE, code);
+        }
         String display = PairingCode.display(code);
         String uri = "tapprove://pair?server=" + enc(config.publicServiceUrl().toString())
                 + "&sdk_key=" + enc(config.sdkKey()) + "&user=" + enc(user.getUsername()) + "&code=" + enc(display);
@@ -75,7 +95,7 @@ final class TapproveEnrollAction implements RequiredActionProvider {
                         TapproveResource.TOKEN_KIND, TapproveResource.KIND_ENROLL,
                         TapproveResource.TOKEN_REALM, context.getRealm().getId(),
                         TapproveResource.TOKEN_USER, user.getId(),
-                        TapproveResource.TOKEN_SINCE, Long.toString(nowMs)),
+                        TapproveResource.TOKEN_SINCE, Long.toString(shownAtMs)),
                 PairingCodeStore.LIFETIME_SECONDS);
         String statusUrl = context.getSession().getContext().getUri().getBaseUriBuilder()
                 .path("realms").path(context.getRealm().getName()).path(TapproveResourceProviderFactory.PROVIDER_ID)
