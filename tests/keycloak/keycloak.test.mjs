@@ -62,11 +62,17 @@ async function shot(name) {
 
 /** Keycloak's admin REST API; returns parsed JSON (or null), throws on an unexpected status. */
 async function admin(method, path, body) {
-  const res = await fetch(`${KC}/admin/realms${path}`, {
+  const call = () => fetch(`${KC}/admin/realms${path}`, {
     method,
     headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  let res = await call();
+  if (res.status === 401) {
+    // The master realm's admin tokens live 60 s: log in again once.
+    await adminLogin();
+    res = await call();
+  }
   const text = await res.text();
   assert.ok(res.ok, `${method} ${path} → ${res.status}: ${text}`);
   return text ? JSON.parse(text) : null;
@@ -160,6 +166,9 @@ function authorizeUrl() {
 
 /** Realm, flow "password then Tapprove push", required action, client and user. */
 async function configureKeycloak() {
+  // A realm left over from an earlier run against the same Keycloak goes first.
+  const old = await fetch(`${KC}/admin/realms/${REALM}`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  if (old.ok) await admin('DELETE', `/${REALM}`);
   await admin('POST', '', {
     realm: REALM,
     enabled: true,
@@ -414,6 +423,15 @@ test('"not me" blocks the login and says to change the password', { timeout: 120
   assert.match(text, /change it now/);
   assert.equal(lastTokens, null, 'the client received no tokens');
   await shot('5-not-me');
+
+  // Both rejections counted as failed logins for Keycloak's brute-force detection.
+  const [kcUser] = await admin('GET', `/${REALM}/users?username=${USER}&exact=true`);
+  let failures = 0;
+  for (let i = 0; i < 50 && failures < 2; i++) {
+    failures = (await admin('GET', `/${REALM}/attack-detection/brute-force/users/${kcUser.id}`)).numFailures;
+    if (failures < 2) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(failures, 2, 'wrong number and not-me are failed logins');
 });
 
 test('entry mode: the page shows the code to type on the phone', { timeout: 120000 }, async () => {
@@ -437,4 +455,12 @@ test('entry mode: the page shows the code to type on the phone', { timeout: 1200
   assert.equal(outcome.status, 'accepted');
   await page.waitForSelector('#signed-in', { timeout: 40000 });
   assert.ok(lastTokens.id_token);
+});
+
+test('the account console lists the pairing under "Signing in"', { timeout: 60000 }, async () => {
+  // Still signed in (entry mode): the account console opens without another push.
+  await page.goto(`${KC}/realms/${REALM}/account/account-security/signing-in`);
+  await page.getByText(/Tapprove phone, paired/).first().waitFor({ timeout: 30000 });
+  await page.getByText('Tapprove', { exact: true }).first().waitFor({ timeout: 5000 });
+  await shot('7-account-console');
 });

@@ -175,7 +175,7 @@ fn build_provider() -> Result<PathBuf, String> {
     let offline = crate::run("mvn", &["-q", "-B", "-o", "-f", pom, "package"]);
     if offline.is_err() {
         eprintln!(
-            "xtask: offline Maven build failed; retrying online (first run downloads the Keycloak SPI jars and JUnit)"
+            "xtask: the offline Maven build failed (artifacts not downloaded yet, or a failing test); retrying online"
         );
         crate::run("mvn", &["-q", "-B", "-f", pom, "package"])?;
     }
