@@ -76,9 +76,10 @@ pub struct PairingState {
     pub used: bool,
 }
 
-/// What the trust webhook decides for one `{user, challenge}`.
+/// The site's verdict on the pairing code a `{user, challenge}` trust call presents (the wire
+/// answer is only 200 or 403; this says why, for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustOutcome {
+pub enum CodeVerdict {
     /// The code is right: trust the device.
     Trusted,
     /// Unknown user, no code, or a malformed code.
@@ -314,37 +315,37 @@ impl SiteStore {
         user: &str,
         challenge: &str,
         now: i64,
-    ) -> Result<TrustOutcome, StoreError> {
+    ) -> Result<CodeVerdict, StoreError> {
         let mut data = self.lock_data();
         let Some(state) = data.users.get_mut(user).and_then(|u| u.pairing.as_mut()) else {
-            return Ok(TrustOutcome::NoCode);
+            return Ok(CodeVerdict::NoCode);
         };
         if state.used {
-            return Ok(TrustOutcome::Used);
+            return Ok(CodeVerdict::Used);
         }
         if state.wrong_tries >= MAX_WRONG_TRIES {
-            return Ok(TrustOutcome::Voided);
+            return Ok(CodeVerdict::Voided);
         }
         if now - state.issued_at > CODE_TTL_SECONDS {
-            return Ok(TrustOutcome::Expired);
+            return Ok(CodeVerdict::Expired);
         }
         let matches = code::normalize(challenge)
             .is_some_and(|c| ct_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
         let outcome = if matches {
             state.used = true;
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         } else {
             state.wrong_tries += 1;
-            TrustOutcome::WrongCode {
+            CodeVerdict::WrongCode {
                 tries_left: MAX_WRONG_TRIES - state.wrong_tries,
             }
         };
-        if let (TrustOutcome::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
+        if let (CodeVerdict::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
             u.devices_paired += 1;
         }
         self.save(&data)?;
         drop(data);
-        if outcome == TrustOutcome::Trusted {
+        if outcome == CodeVerdict::Trusted {
             self.paired.send_modify(|n| *n += 1);
         }
         Ok(outcome)
@@ -465,12 +466,12 @@ mod tests {
         let typed = code::display(&code).to_lowercase();
         assert_eq!(
             s.check_pairing("alice", &typed, 150).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         );
         assert!(s.code_used("alice", &code));
         assert_eq!(
             s.check_pairing("alice", &code, 151).expect("check"),
-            TrustOutcome::Used
+            CodeVerdict::Used
         );
         assert_eq!(s.devices_paired("alice"), 1);
         // persisted, 0600
@@ -493,7 +494,7 @@ mod tests {
         let code = s.new_pairing_code("alice", 0).expect("code");
         assert_eq!(
             s.check_pairing("alice", &code, 601).expect("check"),
-            TrustOutcome::Expired
+            CodeVerdict::Expired
         );
     }
 
@@ -504,22 +505,22 @@ mod tests {
         for left in (0..5).rev() {
             assert_eq!(
                 s.check_pairing("alice", "0000-0000", 1).expect("check"),
-                TrustOutcome::WrongCode { tries_left: left }
+                CodeVerdict::WrongCode { tries_left: left }
             );
         }
         assert_eq!(
             s.check_pairing("alice", &code, 2).expect("check"),
-            TrustOutcome::Voided
+            CodeVerdict::Voided
         );
         assert_eq!(
             s.check_pairing("bob", &code, 2).expect("check"),
-            TrustOutcome::NoCode
+            CodeVerdict::NoCode
         );
         // a new code starts over
         let fresh = s.new_pairing_code("alice", 3).expect("code");
         assert_eq!(
             s.check_pairing("alice", &fresh, 4).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         );
     }
 
