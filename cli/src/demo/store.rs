@@ -142,6 +142,11 @@ pub struct WebSession {
 }
 
 impl WebSession {
+    /// No login, pairing code or waiting login: only a form's token.
+    fn is_anonymous(&self) -> bool {
+        self.user.is_none() && self.pairing.is_none() && self.pending.is_none()
+    }
+
     fn new(csrf: Secret) -> Self {
         Self {
             csrf,
@@ -396,9 +401,11 @@ impl SiteStore {
             sessions.retain(|_, e| now - e.last_seen <= SESSION_IDLE_SECONDS);
         }
         if sessions.len() >= MAX_SESSIONS {
+            // Anonymous sessions (a form was shown, nothing more) go before anyone's login, so
+            // a flood of page views cannot log users out.
             let oldest = sessions
                 .iter()
-                .min_by_key(|(_, e)| e.last_seen)
+                .min_by_key(|(_, e)| (!e.session.is_anonymous(), e.last_seen))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 sessions.remove(&k);
@@ -556,6 +563,8 @@ mod tests {
         let sid = s.new_session(0).expect("session");
         assert!(s.session(&sid, SESSION_IDLE_SECONDS).is_some());
         assert!(s.session(&sid, 2 * SESSION_IDLE_SECONDS + 1).is_none());
+        let logged_in = s.new_session(99).expect("session");
+        s.update_session(&logged_in, |w| w.user = Some("alice".into()));
         let first = s.new_session(100).expect("session");
         for _ in 0..MAX_SESSIONS + 5 {
             s.new_session(101).expect("session");
@@ -564,6 +573,10 @@ mod tests {
         assert!(
             s.session(&first, 102).is_none(),
             "the least recently used went first"
+        );
+        assert!(
+            s.session(&logged_in, 102).is_some(),
+            "anonymous sessions are evicted before a login"
         );
     }
 }
