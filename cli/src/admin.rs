@@ -1,5 +1,6 @@
-//! `tapprove admin project create | list | set-trust-url | rotate-webhook`: operator actions on the service
-//! database (the same `--database` and seal key as `tapprove serve`).
+//! `tapprove admin project create | list | set-trust-url | rotate-webhook` and
+//! `tapprove admin device list | revoke`: operator actions on the service database (the same
+//! `--database` and seal key as `tapprove serve`).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,45 @@ pub enum AdminCommand {
     /// Manage relying-party projects.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// List and revoke users' paired devices (a lost or stolen phone).
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+/// `tapprove admin device …`
+#[derive(Debug, clap::Subcommand)]
+pub enum DeviceCommand {
+    /// List a project's paired devices (no secrets).
+    List {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// Only this user's devices.
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke one device or every device of a user; takes effect at the device's next call.
+    Revoke {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// The device (account) id, acc_… (from `tapprove admin device list`).
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        device: Option<String>,
+        /// Revoke every device of this user (a lost phone).
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// `tapprove admin project …`
@@ -98,7 +138,111 @@ fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 
 /// Runs an admin command.
 pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
-    let AdminCommand::Project(cmd) = cmd;
+    match cmd {
+        AdminCommand::Project(cmd) => run_project(cmd).await,
+        AdminCommand::Device(cmd) => run_device(cmd).await,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ` of Unix seconds (UTC).
+fn utc_time(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+async fn run_device(cmd: DeviceCommand) -> Result<(), CliError> {
+    match cmd {
+        DeviceCommand::List {
+            project,
+            user,
+            json,
+            db,
+        } => {
+            let (url, _) = db.resolve(false)?;
+            let devices = admin::list_devices(&url, &project, user.as_deref()).await?;
+            if json {
+                return json_line(&devices);
+            }
+            if devices.is_empty() {
+                println!("No paired devices.");
+                return Ok(());
+            }
+            println!(
+                "{:<30} {:<20} {:<20} {:<5} {:<9} {:<21} LAST USED",
+                "DEVICE", "USER", "NAME", "PUSH", "KEY", "PAIRED"
+            );
+            for d in devices {
+                let v = &d.device;
+                println!(
+                    "{:<30} {:<20} {:<20} {:<5} {:<9} {:<21} {}",
+                    v.id,
+                    d.user,
+                    v.name.as_deref().unwrap_or("-"),
+                    serde_json::to_value(v.platform)
+                        .ok()
+                        .and_then(|p| p.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    v.key_protection.as_str(),
+                    utc_time(v.created_at),
+                    v.last_used_at.map_or_else(|| "never".to_owned(), utc_time)
+                );
+            }
+            Ok(())
+        }
+        DeviceCommand::Revoke {
+            project,
+            device,
+            user,
+            json,
+            db,
+        } => {
+            let target = match (device, user) {
+                (Some(d), _) => admin::RevokeTarget::Device(d),
+                (None, Some(u)) => admin::RevokeTarget::User(u),
+                (None, None) => {
+                    return Err(CliError::Other(
+                        "say which devices to revoke: --device acc_… or --user NAME".into(),
+                    ));
+                }
+            };
+            let (url, _) = db.resolve(false)?;
+            let summary = admin::revoke_devices(&url, &project, target).await?;
+            if json {
+                return json_line(&summary);
+            }
+            if summary.revoked.is_empty() {
+                println!("Nothing to revoke: no such paired device is left.");
+            } else {
+                println!(
+                    "Revoked {} device(s): {}. Their next call is refused as revoked; {} pending \
+                     login request(s) ended.",
+                    summary.revoked.len(),
+                    summary.revoked.join(", "),
+                    summary.sessions_ended
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
     match cmd {
         ProjectCommand::Create {
             name,

@@ -117,6 +117,32 @@ pub enum PushEnvironment {
     Sandbox,
 }
 
+/// How a device keeps its private key, as it reported at pairing (the optional
+/// `key_protection` member of `POST /v1/device/pair`; absent = `unknown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyProtection {
+    /// In a secure element (Secure Enclave, StrongBox, TEE-backed Keystore).
+    Hardware,
+    /// In software (a file or the OS keychain without hardware backing).
+    Software,
+    /// Not reported, or a value this build does not know.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl KeyProtection {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hardware => "hardware",
+            Self::Software => "software",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// Where to push a device. Body of `PUT /v1/device/push-token`, and part of pairing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushRegistration {
@@ -289,6 +315,8 @@ pub enum SessionReason {
     NoDevice,
     /// No device could be reached.
     DeliveryFailed,
+    /// Every device it was sent to was removed (by the site or an operator) before an answer.
+    DeviceRevoked,
     /// A reason this build does not know.
     #[serde(other)]
     Unknown,
@@ -322,4 +350,30 @@ pub struct SessionView {
     pub expires_at: i64,
     /// Unix seconds, once final.
     pub decided_at: Option<i64>,
+}
+
+// ---------------------------------------------------------------- relying party: devices
+
+/// One paired device in `GET /v1/users/{user}/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The device's account id (`acc_…`), for `DELETE /v1/devices/{id}`.
+    pub id: String,
+    /// The name the device gave at pairing.
+    pub name: Option<String>,
+    /// Its push platform (`none` when it only listens on the event stream).
+    pub platform: PushPlatform,
+    /// Paired at, Unix seconds.
+    pub created_at: i64,
+    /// Its last authenticated call (answer, pending, events, push token), Unix seconds.
+    pub last_used_at: Option<i64>,
+    /// How it keeps its key, as it reported at pairing.
+    pub key_protection: KeyProtection,
+}
+
+/// `GET /v1/users/{user}/devices`: the user's paired devices, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// The devices.
+    pub devices: Vec<DeviceView>,
 }

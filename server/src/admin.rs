@@ -1,5 +1,5 @@
 //! Operator actions on the service database (used by `tapprove admin …`): create and list
-//! projects, rotate webhook credentials.
+//! projects, rotate webhook credentials, list and revoke devices.
 //!
 //! The credential rules themselves live in `credentials`.
 
@@ -215,4 +215,110 @@ async fn rotate_in(
         webhook_password,
         webhook_secret,
     })
+}
+
+/// A paired device as an operator lists it (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceSummary {
+    /// The user it belongs to.
+    pub user: String,
+    /// What the relying party sees (id, name, platform, times, key protection).
+    #[serde(flatten)]
+    pub device: tapprove_protocol::api::DeviceView,
+}
+
+/// What an operator revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevokeSummary {
+    /// The project.
+    pub project_id: String,
+    /// Devices this call revoked (empty when they were revoked before: it is idempotent).
+    pub revoked: Vec<String>,
+    /// Pending sessions ended (`canceled`, `device_revoked`) because no device was left.
+    pub sessions_ended: usize,
+}
+
+/// What `tapprove admin device revoke` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// One device (`acc_…`).
+    Device(String),
+    /// Every device of a user.
+    User(String),
+}
+
+async fn known_project(store: &Store, project_id: &str) -> Result<(), ServiceError> {
+    store
+        .project_by_id(project_id)
+        .await
+        .map_err(ServiceError::db)?
+        .map(|_| ())
+        .ok_or_else(|| ServiceError::UnknownProject(project_id.to_owned()))
+}
+
+/// Lists a project's paired devices (of one user with `user`), by user then age.
+pub async fn list_devices(
+    database_url: &str,
+    project_id: &str,
+    user: Option<&str>,
+) -> Result<Vec<DeviceSummary>, ServiceError> {
+    let store = Store::open(database_url).await?;
+    let result = async {
+        known_project(&store, project_id).await?;
+        let rows = store
+            .project_accounts(project_id, user)
+            .await
+            .map_err(ServiceError::db)?;
+        Ok(rows
+            .iter()
+            .map(|a| DeviceSummary {
+                user: a.user_name.clone(),
+                device: crate::devices::view(a),
+            })
+            .collect())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Revokes one device or all of a user's (a lost phone). The device's next call gets
+/// `403 revoked`; pending sessions left without a device end `canceled`/`device_revoked`.
+pub async fn revoke_devices(
+    database_url: &str,
+    project_id: &str,
+    target: RevokeTarget,
+) -> Result<RevokeSummary, ServiceError> {
+    use crate::devices::{DeviceError, RevokedBy, Target};
+    let store = Store::open(database_url).await?;
+    let result = async {
+        known_project(&store, project_id).await?;
+        let target = match target {
+            RevokeTarget::Device(id) => Target::Device(id),
+            RevokeTarget::User(user) => Target::User(user),
+        };
+        let (revoked, ended) =
+            crate::devices::revoke_in(&store, project_id, &target, RevokedBy::Operator)
+                .await
+                .map_err(|e| match (e, &target) {
+                    (DeviceError::NotFound, Target::Device(id)) => {
+                        ServiceError::InvalidInput(format!(
+                            "project {project_id} has no device {id:?}; list them with \
+                             `tapprove admin device list --project {project_id}`"
+                        ))
+                    }
+                    (DeviceError::NotFound, Target::User(_)) => {
+                        ServiceError::UnknownProject(project_id.to_owned())
+                    }
+                    (DeviceError::Database(e), _) => ServiceError::db(e),
+                })?;
+        Ok(RevokeSummary {
+            project_id: project_id.to_owned(),
+            revoked,
+            sessions_ended: ended.len(),
+        })
+    }
+    .await;
+    store.close().await;
+    result
 }

@@ -48,6 +48,25 @@ pub(crate) fn api_key_matches(stored_hash: &str, presented_hash: &str) -> bool {
     ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes())
 }
 
+/// What a device account keeps of its pairing code, so that a repeated pairing (same device
+/// key, same code, after a lost answer) is recognised: an HMAC-SHA-256 under the seal key
+/// (a pairing code is short, so a plain hash could be reversed by trying them all).
+pub(crate) fn pairing_code_tag(seal_key: &SealKey, project_id: &str, code: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seal_key.secret_bytes());
+    let mut msg = Vec::with_capacity(32 + project_id.len() + code.len());
+    msg.extend_from_slice(b"tapprove pairing code\0");
+    msg.extend_from_slice(project_id.as_bytes());
+    msg.push(0);
+    msg.extend_from_slice(code.as_bytes());
+    let tag = ring::hmac::sign(&key, &msg);
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a stored pairing-code tag is the presented one, in constant time.
+pub(crate) fn pairing_code_matches(stored: &str, presented: &str) -> bool {
+    ct_eq(stored.as_bytes(), presented.as_bytes())
+}
+
 /// A new webhook password and Standard Webhooks signing secret (`whsec_` + base64 of 32
 /// random bytes).
 pub(crate) fn new_webhook_secrets() -> Result<(SecretString, SecretString), ServiceError> {

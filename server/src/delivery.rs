@@ -17,10 +17,12 @@ pub(crate) async fn deliver(
     challenges: &[SessionDeviceRow],
 ) -> bool {
     let session_id = session.id.as_str();
-    // A device without push polls or listens on the event stream: it is reachable.
+    // A device without push polls or listens on the event stream: it is reachable, unless it
+    // is a ghost (paired, then never heard of again).
+    let now = crate::now();
     let polls = devices
         .iter()
-        .any(|d| d.push_platform.0 == PushPlatform::None);
+        .any(|d| d.push_platform.0 == PushPlatform::None && d.may_poll(now));
     let mut sends = Vec::new();
     for device in devices {
         let platform = device.push_platform.0;

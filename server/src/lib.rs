@@ -19,6 +19,7 @@ mod config;
 mod credentials;
 mod crypto;
 mod delivery;
+mod devices;
 mod error;
 mod events;
 mod http;
@@ -30,7 +31,10 @@ mod state;
 mod store;
 mod webhook;
 
-pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};
+pub use admin::{
+    DeviceSummary, ProjectCredentials, ProjectSummary, RevokeSummary, RevokeTarget,
+    WebhookCredentials,
+};
 pub use config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig};
 pub use crypto::{SealKey, SecretString};
 pub use error::{ApiError, ServiceError};

@@ -49,8 +49,9 @@ pub fn validate_trust_url(trust_url: &str) -> Result<url::Url, ServiceError> {
 /// What the relying party said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TrustOutcome {
-    /// `200`.
-    Trusted,
+    /// `200`, with the canonical user name if the body was `{"user": "…"}` (else the
+    /// name the device sent is kept).
+    Trusted(Option<String>),
     /// Another status: the code was not accepted.
     Rejected(StatusCode),
     /// A `3xx`: never followed.
@@ -67,7 +68,7 @@ impl TrustOutcome {
     /// A message for the device, saying which case it is and what to do.
     pub(crate) fn message(&self, project_name: &str) -> String {
         match self {
-            Self::Trusted => "Trusted.".into(),
+            Self::Trusted(_) => "Trusted.".into(),
             Self::Rejected(status) => format!(
                 "{project_name} did not accept this pairing code (HTTP {}). Check the code and the \
                  user name, or get a new code from {project_name}, then try again.",
@@ -97,7 +98,7 @@ impl TrustOutcome {
     /// Short label for logs.
     pub(crate) fn label(&self) -> &'static str {
         match self {
-            Self::Trusted => "trusted",
+            Self::Trusted(_) => "trusted",
             Self::Rejected(_) => "rejected",
             Self::Redirected(_) => "redirected",
             Self::TimedOut => "timeout",
@@ -172,7 +173,7 @@ pub(crate) async fn ask_trust(
         Ok(resp) => {
             let status = resp.status();
             if status == StatusCode::OK {
-                TrustOutcome::Trusted
+                TrustOutcome::Trusted(canonical_user(resp).await)
             } else if status.is_redirection() {
                 TrustOutcome::Redirected(status)
             } else {
@@ -182,6 +183,41 @@ pub(crate) async fn ask_trust(
         Err(e) if e.is_timeout() => TrustOutcome::TimedOut,
         Err(_) => TrustOutcome::Unreachable,
     }
+}
+
+/// Longest trust answer body read, bytes (`{"user": "…"}` with a 256-character name fits).
+const MAX_TRUST_BODY: usize = 4096;
+
+#[derive(serde::Deserialize)]
+struct TrustAnswer {
+    user: Option<String>,
+}
+
+/// The canonical user name of a `200` answer `{"user": "alice"}`: a bare `200` (empty or any
+/// other body) keeps the name the device sent. A name that is empty or longer than 256
+/// characters is ignored (and logged): the site's answer still trusts.
+async fn canonical_user(mut resp: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_TRUST_BODY => {
+                body.extend_from_slice(&chunk)
+            }
+            Ok(Some(_)) => {
+                tracing::warn!("the trust answer's body is too long: its user name is ignored");
+                return None;
+            }
+            Ok(None) => break,
+            Err(_) => return None,
+        }
+    }
+    let user = serde_json::from_slice::<TrustAnswer>(&body).ok()?.user?;
+    let user = user.trim();
+    if user.is_empty() || user.chars().count() > 256 {
+        tracing::warn!("the trust answer's user name is empty or too long: ignored");
+        return None;
+    }
+    Some(user.to_owned())
 }
 
 #[cfg(test)]

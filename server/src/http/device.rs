@@ -9,17 +9,18 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::SDK_KEY_HEADER;
 use tapprove_protocol::api::{
-    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, PairRequest, PairResponse,
-    PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
+    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KeyProtection, PairRequest,
+    PairResponse, PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
 };
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
 use crate::credentials;
+use crate::devices::{self, PairingKind};
 use crate::error::ApiError;
 use crate::events::{DeviceEvent, DeviceSubscription};
 use crate::state::AppState;
-use crate::store::{AccountRow, Stored};
+use crate::store::{AccountRow, ProjectRow, Stored};
 use crate::webhook::{self, TrustOutcome};
 use crate::{crypto, sessions};
 
@@ -114,7 +115,10 @@ pub(crate) async fn pair(
         .check(&project.id, limits.pairings_per_minute_per_sdk_key, now)
         .map_err(limited)?;
 
-    let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
+    let ApiJson(PairBody {
+        request: req,
+        key_protection,
+    }) = ApiJson::<PairBody>::from_request(request, &state).await?;
     let user = req.user.trim().to_owned();
     if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
         return Err(ApiError::invalid_request(format!(
@@ -139,47 +143,100 @@ pub(crate) async fn pair(
         validate_push(push)?;
     }
 
-    let outcome = webhook::ask_trust(&state, &project, &user, req.pairing_code.trim()).await;
-    if outcome != TrustOutcome::Trusted {
+    let code = req.pairing_code.trim();
+    let public_key = req.public_key.to_base64url();
+    match devices::pairing_kind(
+        &state.0.store,
+        &state.0.seal_key,
+        &project.id,
+        &public_key,
+        code,
+    )
+    .await?
+    {
+        PairingKind::New => {}
+        PairingKind::Repeat(account) => {
+            tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
+            return Ok(paired(&state, project, *account));
+        }
+        PairingKind::KeyInUse => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "This device key is already paired with {}: pair with a new device key.",
+                    project.name
+                ),
+            ));
+        }
+    }
+    let outcome = webhook::ask_trust(&state, &project, &user, code).await;
+    let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::PairingRejected,
             outcome.message(&project.name),
         ));
-    }
+    };
+    // One identity per user: the site's canonical name, if it gave one.
+    let user = canonical.unwrap_or(user);
     let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
     let (platform, token, environment) = push_columns(req.push.as_ref());
     let now = crate::now();
-    state
-        .0
-        .store
-        .insert_account(&AccountRow {
-            id: account_id.clone(),
-            project_id: project.id.clone(),
-            user_name: user.clone(),
-            public_key: req.public_key.to_base64url(),
-            device_name: req.device_name.clone(),
-            push_platform: Stored(platform),
-            push_token: token,
-            push_environment: environment.map(Stored),
-            push_registered_at: now,
-            created_at: now,
-            unpaired_at: None,
-        })
-        .await?;
-    tracing::info!(project_id = %project.id, account_id = %account_id, "device paired");
-    Ok((
+    let account = AccountRow {
+        id: account_id,
+        project_id: project.id.clone(),
+        user_name: user,
+        public_key,
+        device_name: req.device_name.clone(),
+        push_platform: Stored(platform),
+        push_token: token,
+        push_environment: environment.map(Stored),
+        push_registered_at: now,
+        created_at: now,
+        unpaired_at: None,
+        key_protection: Stored(key_protection),
+        last_used_at: None,
+        revoked_at: None,
+        revoked_by: None,
+        pairing_code_hash: Some(credentials::pairing_code_tag(
+            &state.0.seal_key,
+            &project.id,
+            code,
+        )),
+    };
+    state.0.store.insert_account(&account).await?;
+    tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
+    Ok(paired(&state, project, account))
+}
+
+/// Body of `POST /v1/device/pair`: the protocol's request and the optional `key_protection`
+/// (docs/PROTOCOL.md §6; absent = `unknown`).
+#[derive(Debug, serde::Deserialize)]
+struct PairBody {
+    #[serde(flatten)]
+    request: PairRequest,
+    #[serde(default)]
+    key_protection: KeyProtection,
+}
+
+fn paired(
+    state: &AppState,
+    project: ProjectRow,
+    account: AccountRow,
+) -> (StatusCode, axum::Json<PairResponse>) {
+    (
         StatusCode::CREATED,
         axum::Json(PairResponse {
-            account_id,
+            account_id: account.id,
             project_id: project.id,
             project_name: project.name,
-            user,
+            user: account.user_name,
             service_key: state.0.service_public.clone(),
-            server_time: now,
+            server_time: crate::now(),
         }),
-    ))
+    )
 }
 
 /// `PUT /v1/device/push-token`.

@@ -212,6 +212,10 @@ impl FromRequest<AppState> for DeviceCall {
                 "This request proof was already used; sign a new one for each request.",
             ));
         }
+        // `last_used_at` is shown to the site with minute precision: one write a minute at most.
+        if account.last_used_at.is_none_or(|t| t + 60 <= now) {
+            state.0.store.touch_account(&account.id, now).await?;
+        }
         Ok(Self { account, body })
     }
 }

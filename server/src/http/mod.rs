@@ -12,6 +12,7 @@ use axum::routing::{delete, get, post, put};
 use tapprove_protocol::ProtocolError;
 use tapprove_protocol::api::ErrorCode;
 
+use crate::devices::DeviceError;
 use crate::error::ApiError;
 use crate::sessions::{BudgetWindow, SessionError};
 use crate::state::AppState;
@@ -24,6 +25,11 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1/push/sessions/{id}",
             get(rp::get_session).delete(rp::cancel_session),
         )
+        .route(
+            "/v1/users/{user}/devices",
+            get(rp::list_devices).delete(rp::revoke_user_devices),
+        )
+        .route("/v1/devices/{id}", delete(rp::revoke_device))
         .route("/v1/device/pair", post(device::pair))
         .route("/v1/device/push-token", put(device::push_token))
         .route("/v1/device", delete(device::unpair))
@@ -111,6 +117,21 @@ impl From<SessionError> for ApiError {
             ),
             SessionError::Internal => ApiError::internal(),
             SessionError::Database(e) => e.into(),
+        }
+    }
+}
+
+/// What the relying party is told when a revocation does not happen.
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "No such device in this project; list the user's devices with GET \
+                 /v1/users/{user}/devices.",
+            ),
+            DeviceError::Database(e) => e.into(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions.
+//! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions;
+//! list and revoke a user's devices.
 
 use std::time::Duration;
 
@@ -6,10 +7,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use tapprove_protocol::PresenceMode;
-use tapprove_protocol::api::{CreateSessionRequest, SessionCreated, SessionView};
+use tapprove_protocol::api::{CreateSessionRequest, DeviceList, SessionCreated, SessionView};
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
+use crate::devices::{self, RevokedBy, Target};
 use crate::error::ApiError;
 use crate::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
 use crate::state::AppState;
@@ -116,4 +118,60 @@ pub(crate) async fn cancel_session(
     Ok(axum::Json(
         sessions::cancel(&state, &project.id, &id).await?,
     ))
+}
+
+fn check_user(user: &str) -> Result<&str, ApiError> {
+    let user = user.trim();
+    if user.is_empty() {
+        return Err(ApiError::invalid_request(
+            "The user name must not be empty.",
+        ));
+    }
+    check_len("user", user, MAX_USER_CHARS)?;
+    Ok(user)
+}
+
+/// `GET /v1/users/{user}/devices`: the user's paired devices, oldest first.
+pub(crate) async fn list_devices(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(user): ApiPath<String>,
+) -> Result<axum::Json<DeviceList>, ApiError> {
+    let user = check_user(&user)?;
+    Ok(axum::Json(
+        devices::list(&state.0.store, &project.id, user).await?,
+    ))
+}
+
+/// `DELETE /v1/devices/{id}`: revokes one device of this project (204, idempotent).
+pub(crate) async fn revoke_device(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    devices::revoke(
+        &state,
+        &project.id,
+        &Target::Device(id),
+        RevokedBy::RelyingParty,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/users/{user}/devices`: revokes every device of the user (204, idempotent).
+pub(crate) async fn revoke_user_devices(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(user): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = check_user(&user)?.to_owned();
+    devices::revoke(
+        &state,
+        &project.id,
+        &Target::User(user),
+        RevokedBy::RelyingParty,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

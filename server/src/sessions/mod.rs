@@ -247,3 +247,44 @@ async fn fail_undelivered(state: &AppState, id: &str) {
         Err(e) => tracing::warn!(session_id = id, error = %e, "cannot mark the session failed"),
     }
 }
+
+/// Announces sessions [`end_for_revoked_in`] ended.
+pub(crate) async fn announce_ended(state: &AppState, ended: &[(String, Outcome)]) {
+    for (id, outcome) in ended {
+        announce_reading_devices(state, id, *outcome).await;
+    }
+}
+
+/// Ends (`canceled`, `device_revoked`) the pending sessions sent to these revoked accounts
+/// whose every device is now revoked; returns them for [`announce_ended`] (an admin process
+/// has no long-polls to wake: the service's see the decision at their next read).
+pub(crate) async fn end_for_revoked_in(
+    store: &crate::store::Store,
+    account_ids: &[String],
+) -> Result<Vec<(String, Outcome)>, sqlx::Error> {
+    let outcome = Outcome {
+        status: SessionStatus::Canceled,
+        reason: SessionReason::DeviceRevoked,
+        decided_at: crate::now(),
+    };
+    let mut ended = Vec::new();
+    for account_id in account_ids {
+        for id in store.orphaned_sessions(account_id).await? {
+            if store
+                .decide(
+                    &id,
+                    outcome.status,
+                    outcome.reason,
+                    outcome.decided_at,
+                    None,
+                    None,
+                )
+                .await?
+            {
+                tracing::info!(session_id = %id, "every device of the session was revoked");
+                ended.push((id, outcome));
+            }
+        }
+    }
+    Ok(ended)
+}

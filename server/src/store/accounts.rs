@@ -1,6 +1,6 @@
 //! The `accounts` table: one row per paired device.
 
-use tapprove_protocol::api::{PushEnvironment, PushPlatform};
+use tapprove_protocol::api::{KeyProtection, PushEnvironment, PushPlatform};
 
 use super::{Store, Stored};
 
@@ -18,13 +18,38 @@ pub(crate) struct AccountRow {
     pub push_registered_at: i64,
     pub created_at: i64,
     pub unpaired_at: Option<i64>,
+    pub key_protection: Stored<KeyProtection>,
+    pub last_used_at: Option<i64>,
+    /// Set (with `unpaired_at`) when the site or an operator removed the device.
+    pub revoked_at: Option<i64>,
+    /// Who removed it: `relying_party` or `operator`.
+    pub revoked_by: Option<String>,
+    /// SHA-256 (base64url) of the pairing code this account was created with: a repeated
+    /// pairing with the same key and code returns this account.
+    pub pairing_code_hash: Option<String>,
+}
+
+/// How long after pairing a repeated pairing request (same key, same code) gets the same
+/// account back, seconds; also how long a new device without push counts as polling before
+/// its first call. The device retries at once; the code is single-use at the site.
+pub(crate) const REPEAT_PAIRING_WINDOW: i64 = 600;
+
+impl AccountRow {
+    /// Whether a device without push counts as polling: it made an authenticated call since
+    /// pairing, or was paired in the last [`REPEAT_PAIRING_WINDOW`] (it may not have polled
+    /// yet). A device whose pairing answer was lost and that gave up never calls: a ghost,
+    /// so sessions for a user with only ghosts end `delivery_failed`.
+    pub(crate) fn may_poll(&self, now: i64) -> bool {
+        self.last_used_at.is_some() || self.created_at + REPEAT_PAIRING_WINDOW >= now
+    }
 }
 
 /// The columns of [`AccountRow`], in its order.
 macro_rules! account_columns {
     () => {
         "id, project_id, user_name, public_key, device_name, push_platform, push_token, \
-         push_environment, push_registered_at, created_at, unpaired_at"
+         push_environment, push_registered_at, created_at, unpaired_at, key_protection, \
+         last_used_at, revoked_at, revoked_by, pairing_code_hash"
     };
 }
 pub(super) use account_columns;
@@ -34,7 +59,7 @@ impl Store {
         sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&a.id)
         .bind(&a.project_id)
@@ -47,6 +72,11 @@ impl Store {
         .bind(a.push_registered_at)
         .bind(a.created_at)
         .bind(a.unpaired_at)
+        .bind(a.key_protection)
+        .bind(a.last_used_at)
+        .bind(a.revoked_at)
+        .bind(&a.revoked_by)
+        .bind(&a.pairing_code_hash)
         .execute(&mut *self.write().await?)
         .await?;
         Ok(())
@@ -113,5 +143,148 @@ impl Store {
         .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// A user's paired devices, oldest first.
+    pub(crate) async fn user_accounts(
+        &self,
+        project_id: &str,
+        user_name: &str,
+    ) -> Result<Vec<AccountRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE project_id = $1 AND user_name = $2 AND unpaired_at IS NULL \
+             ORDER BY created_at, id"
+        ))
+        .bind(project_id)
+        .bind(user_name)
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
+    /// Every paired device of a project (of one user, with `user_name`), by user then age.
+    pub(crate) async fn project_accounts(
+        &self,
+        project_id: &str,
+        user_name: Option<&str>,
+    ) -> Result<Vec<AccountRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE project_id = $1 AND ($2 IS NULL OR user_name = $2) \
+             AND unpaired_at IS NULL ORDER BY user_name, created_at, id"
+        ))
+        .bind(project_id)
+        .bind(user_name)
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
+    /// The paired accounts of this project with this device key (a repeated pairing sends
+    /// the same key).
+    pub(crate) async fn account_by_key(
+        &self,
+        project_id: &str,
+        public_key: &str,
+    ) -> Result<Vec<AccountRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE project_id = $1 AND public_key = $2 AND unpaired_at IS NULL"
+        ))
+        .bind(project_id)
+        .bind(public_key)
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
+    /// Revokes the given paired accounts of a project (the site or an operator removed
+    /// them); returns those this call revoked.
+    pub(crate) async fn revoke_accounts(
+        &self,
+        project_id: &str,
+        account_ids: &[String],
+        by: &str,
+        now: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut revoked = Vec::with_capacity(account_ids.len());
+        let mut conn = self.write().await?;
+        for id in account_ids {
+            let r = sqlx::query(
+                "UPDATE accounts SET unpaired_at = $1, revoked_at = $1, revoked_by = $2, \
+                 push_token = '' WHERE id = $3 AND project_id = $4 AND unpaired_at IS NULL",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(id)
+            .bind(project_id)
+            .execute(&mut *conn)
+            .await?;
+            if r.rows_affected() == 1 {
+                revoked.push(id.clone());
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Records an authenticated call of the device.
+    pub(crate) async fn touch_account(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE accounts SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tapprove_protocol::api::{KeyProtection, PushPlatform};
+
+    use super::*;
+
+    fn account(created_at: i64, last_used_at: Option<i64>) -> AccountRow {
+        AccountRow {
+            id: "acc_1".into(),
+            project_id: "prj_1".into(),
+            user_name: "alice".into(),
+            public_key: "k".into(),
+            device_name: None,
+            push_platform: Stored(PushPlatform::None),
+            push_token: String::new(),
+            push_environment: None,
+            push_registered_at: created_at,
+            created_at,
+            unpaired_at: None,
+            key_protection: Stored(KeyProtection::Unknown),
+            last_used_at,
+            revoked_at: None,
+            revoked_by: None,
+            pairing_code_hash: None,
+        }
+    }
+
+    #[test]
+    fn a_device_never_heard_of_after_pairing_stops_counting_as_polling() {
+        let now = 10_000;
+        assert!(account(now - 5, None).may_poll(now), "just paired");
+        assert!(
+            account(now - REPEAT_PAIRING_WINDOW, None).may_poll(now),
+            "at the window's end"
+        );
+        assert!(
+            !account(now - REPEAT_PAIRING_WINDOW - 1, None).may_poll(now),
+            "a ghost"
+        );
+        assert!(
+            account(now - 86_400, Some(now - 3_600)).may_poll(now),
+            "it called since pairing"
+        );
     }
 }

@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _, Row as _, SqliteConnection};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub(crate) use accounts::AccountRow;
+pub(crate) use accounts::{AccountRow, REPEAT_PAIRING_WINDOW};
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, SessionDeviceRow, SessionRow, UserDevices};
 pub(crate) use stored::Stored;

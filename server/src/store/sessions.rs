@@ -232,6 +232,23 @@ impl Store {
             .await
     }
 
+    /// Pending sessions sent to this account none of whose devices is still paired.
+    pub(crate) async fn orphaned_sessions(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT s.id FROM session_devices d JOIN sessions s ON s.id = d.session_id \
+             WHERE d.account_id = $1 AND s.status = $2 AND NOT EXISTS (\
+             SELECT 1 FROM session_devices o JOIN accounts a ON a.id = o.account_id \
+             WHERE o.session_id = s.id AND a.unpaired_at IS NULL)",
+        )
+        .bind(account_id)
+        .bind(Stored(SessionStatus::Sent))
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
     /// Challenges still waiting for this account (session `sent`, not expired), oldest first.
     pub(crate) async fn pending_challenges(
         &self,

@@ -5,7 +5,9 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 use tapprove_protocol::PresenceMode;
-use tapprove_protocol::api::{PushEnvironment, PushPlatform, SessionReason, SessionStatus};
+use tapprove_protocol::api::{
+    KeyProtection, PushEnvironment, PushPlatform, SessionReason, SessionStatus,
+};
 
 /// An enum with a fixed name per variant (its wire name).
 pub(crate) trait StoredEnum: Copy + PartialEq + 'static {
@@ -85,6 +87,7 @@ impl StoredEnum for SessionReason {
         Self::Timeout,
         Self::NoDevice,
         Self::DeliveryFailed,
+        Self::DeviceRevoked,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -97,6 +100,7 @@ impl StoredEnum for SessionReason {
             Self::Timeout => "timeout",
             Self::NoDevice => "no_device",
             Self::DeliveryFailed => "delivery_failed",
+            Self::DeviceRevoked => "device_revoked",
             // Never stored: the service only stores reasons it decided.
             _ => "unknown",
         }
@@ -135,6 +139,13 @@ impl StoredEnum for PushEnvironment {
     }
 }
 
+impl StoredEnum for KeyProtection {
+    const ALL: &'static [Self] = &[Self::Hardware, Self::Software, Self::Unknown];
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +167,6 @@ mod tests {
         names_are_wire_names::<PresenceMode>();
         names_are_wire_names::<PushPlatform>();
         names_are_wire_names::<PushEnvironment>();
+        names_are_wire_names::<KeyProtection>();
     }
 }

@@ -50,6 +50,8 @@ pub enum WebhookMode {
     Slow,
     /// 302 to another URL.
     Redirect,
+    /// As `Normal`, but a 200 carries `{"user": <the name lowercased>}` (the canonical name).
+    Canonical,
 }
 
 /// What the fake webhook saw.
@@ -105,8 +107,31 @@ fn check_signature(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
             .is_ok()
 }
 
-async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn trust(
+    State(s): State<RpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     let mode = *s.mode.lock().expect("lock");
+    let status = trust_status(&s, mode, &headers, &body).await;
+    let user = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)["user"]
+        .as_str()
+        .map(str::to_lowercase);
+    match (mode, status, user) {
+        (WebhookMode::Canonical, StatusCode::OK, Some(user)) => {
+            (status, axum::Json(json!({ "user": user }))).into_response()
+        }
+        _ => status.into_response(),
+    }
+}
+
+async fn trust_status(
+    s: &RpState,
+    mode: WebhookMode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> StatusCode {
     match mode {
         WebhookMode::Error500 => return StatusCode::INTERNAL_SERVER_ERROR,
         WebhookMode::Slow => {
@@ -114,7 +139,7 @@ async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Sta
             return StatusCode::OK;
         }
         WebhookMode::Redirect => return StatusCode::FOUND,
-        WebhookMode::Normal => {}
+        WebhookMode::Normal | WebhookMode::Canonical => {}
     }
     let Some((user, pass, secret)) = s.creds.lock().expect("lock").clone() else {
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -123,8 +148,8 @@ async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Sta
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| webhook::basic_matches(v, user.as_bytes(), pass.as_bytes()));
-    let signature_ok = check_signature(&secret, &headers, &body);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let signature_ok = check_signature(&secret, headers, body);
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let timestamp = headers
         .get(webhook::TIMESTAMP_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -360,6 +385,8 @@ pub struct Device {
     pub sdk_header: String,
     pub pairing: Option<PairResponse>,
     pub push: Option<Value>,
+    /// `key_protection` sent at pairing, if any.
+    pub key_protection: Option<&'static str>,
 }
 
 impl Device {
@@ -370,6 +397,7 @@ impl Device {
             sdk_header: "rust/0.1.0".into(),
             pairing: None,
             push: None,
+            key_protection: None,
         }
     }
 
@@ -392,6 +420,9 @@ impl Device {
                               "device_name": "test device"});
         if let Some(p) = &self.push {
             body["push"] = p.clone();
+        }
+        if let Some(k) = self.key_protection {
+            body["key_protection"] = json!(k);
         }
         let r = h
             .http
@@ -588,6 +619,26 @@ impl SseReader {
                 .ok()??
                 .ok()?;
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Whether the stream ends within `timeout`; `Err` with an event it sent first (comments
+    /// are skipped).
+    pub async fn ends_within(&mut self, timeout: Duration) -> Result<bool, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                if block.lines().any(|l| l.starts_with("data:")) {
+                    return Err(block);
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Ok(false),
+                Ok(None) | Ok(Some(Err(_))) => return Ok(true),
+                Ok(Some(Ok(chunk))) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+            }
         }
     }
 
