@@ -189,7 +189,7 @@ pub(crate) fn stream(
             connected_before: false,
             done: false,
         };
-        if let Err(e) = background::spawn("tapprove-events", move || reader.run()) {
+        if let Err(e) = background::spawn("tapprove-events", Box::new(move || reader.run())) {
             let _ = tx.unbounded_send(Err(e));
         }
     }
