@@ -36,6 +36,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let service = SoftwareKey::generate().unwrap();
     let challenge = Challenge {
+        user_verification: None,
         ver: 1,
         session_id: "ses_01JDEMO0000000000000000000".into(),
         account_id: "acc_01JDEMO0000000000000000000".into(),
@@ -49,6 +50,7 @@ fn fixture() -> Fixture {
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         },
         presence: Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: vec!["17".into(), "42".into(), "88".into()],
         },

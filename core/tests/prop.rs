@@ -59,14 +59,17 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
 fn presence() -> impl Strategy<Value = Presence> {
     prop_oneof![
         proptest::collection::hash_set("[0-9]{2}", 3).prop_map(|set| Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: set.into_iter().collect()
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::Entry,
             options: vec![]
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::None,
             options: vec![]
         }),
@@ -87,6 +90,7 @@ prop_compose! {
         nonce in "[A-Za-z0-9_-]{1,32}",
     ) -> Challenge {
         Challenge {
+            user_verification: None,
             ver: 1,
             session_id: format!("ses_{session}"),
             account_id: ACCOUNT.into(),

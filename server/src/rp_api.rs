@@ -229,6 +229,7 @@ pub(crate) async fn create_session(
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| ApiError::internal())?;
         let challenge = Challenge {
+            user_verification: None,
             ver: PROTOCOL_VERSION,
             session_id: session_id.clone(),
             account_id: device.id.clone(),
@@ -237,6 +238,7 @@ pub(crate) async fn create_session(
             body: req.notification.body.clone(),
             context: context.clone(),
             presence: Presence {
+                length: None,
                 mode,
                 options: options.clone(),
             },
@@ -418,6 +420,7 @@ mod tests {
             Presence {
                 mode: PresenceMode::Choose,
                 options,
+                length: None,
             }
             .validate()
             .expect("valid");

@@ -81,6 +81,7 @@ fn setup(dir: &Path) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let challenge = Challenge {
+        user_verification: None,
         ver: 1,
         session_id: "ses_01JBENCH000000000000000000".into(),
         account_id: ACCOUNT_ID.into(),
@@ -94,6 +95,7 @@ fn setup(dir: &Path) -> Result<(), String> {
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
         },
         presence: Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: vec!["17".into(), "42".into(), "88".into()],
         },

@@ -79,6 +79,7 @@ impl Inner {
         now: i64,
     ) -> Result<RespondOutcome, CoreError> {
         let answer = Answer {
+            uv: None,
             ver: PROTOCOL_VERSION,
             session_id: request.id.clone(),
             account_id: account.id.clone(),

@@ -217,6 +217,7 @@ impl Stub {
         };
         let nonce = format!("nonce-{n}");
         let challenge = Challenge {
+            user_verification: None,
             ver: 1,
             session_id: session_id.clone(),
             account_id: account_id.to_owned(),
@@ -229,7 +230,11 @@ impl Stub {
                 location: None,
                 user_agent: None,
             },
-            presence: Presence { mode, options },
+            presence: Presence {
+                length: None,
+                mode,
+                options,
+            },
             iat: now,
             exp: now + ttl,
             nonce: nonce.clone(),
@@ -421,6 +426,7 @@ async fn pair(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes)
         },
     );
     let resp = PairResponse {
+        user_verification: None,
         account_id,
         project_id: "prj_0001".into(),
         project_name: st.project_name.clone(),
@@ -499,6 +505,7 @@ async fn pending(
         Err(r) => return r,
     };
     axum::Json(PendingResponse {
+        key_update: None,
         challenges: pending_tokens(&st, &account_id),
     })
     .into_response()
