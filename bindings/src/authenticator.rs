@@ -124,6 +124,9 @@ impl Authenticator {
         let device_key = core::DeviceSigner::public_key(self.signer.as_ref(), &account.key_alias)
             .map_err(core::CoreError::from)?;
         let record = AccountRecord {
+            retiring_key: None,
+            revoked_at: None,
+            user_verification: None,
             id: account.id,
             project_id: account.project_id,
             project_name: account.project_name,

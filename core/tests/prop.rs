@@ -40,6 +40,9 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
     let config = Config::new("https://demo.example", SDK).unwrap();
     let auth = Authenticator::with_clock(config, store, signer, clock.clone()).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: ACCOUNT.into(),
         project_id: "prj".into(),
         project_name: "Demo".into(),
