@@ -15,8 +15,9 @@ use tracing::debug;
 use crate::clock::{Clock, Offsets};
 use crate::error::CoreError;
 use crate::model::AccountRecord;
-use crate::net::{BodyReader, Head, HttpClient, Method, Request};
+use crate::net::{self, BodyReader, Head, HttpClient, Method, Request, Response};
 use crate::signer::{AliasSigner, DeviceSigner};
+use crate::transport::{HttpRequest, HttpTransport};
 
 /// Value of the `X-Tapprove-SDK` header this build sends.
 pub const SDK_VERSION: &str = concat!("rust/", env!("CARGO_PKG_VERSION"));
@@ -168,7 +169,10 @@ impl Body {
 
 /// Sends device API calls and keeps each service's clock offset.
 pub(crate) struct ApiClient {
+    /// The built-in client: every call without a platform transport, and the event stream.
     http: HttpClient,
+    /// The app's HTTP stack, if it gave one: every call but the event stream.
+    transport: Option<Arc<dyn HttpTransport>>,
     clock: Arc<dyn Clock>,
     offsets: Offsets,
     signer: Arc<dyn DeviceSigner>,
@@ -177,11 +181,13 @@ pub(crate) struct ApiClient {
 impl ApiClient {
     pub(crate) fn new(
         http: HttpClient,
+        transport: Option<Arc<dyn HttpTransport>>,
         clock: Arc<dyn Clock>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Self {
         Self {
             http,
+            transport,
             clock,
             offsets: Offsets::default(),
             signer,
@@ -256,7 +262,10 @@ impl ApiClient {
 
     /// Sends `req` to `server`; the success body, or the error the response means.
     pub(crate) fn send(&self, server: &str, req: Request) -> Result<Body, CoreError> {
-        let resp = self.http.send(req)?;
+        let resp = match &self.transport {
+            None => self.http.send(req)?,
+            Some(transport) => send_through(transport.as_ref(), req)?,
+        };
         self.observe_date(server, &resp.head);
         if resp.head.is_success() {
             Ok(Body {
@@ -304,8 +313,54 @@ impl ApiClient {
             }
             return Err(error_from_response(&head, &bytes));
         }
+        // A captive portal or a proxy's page is not an event stream: say so instead of
+        // reading HTML as events.
+        let content_type = head.header("content-type").unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("text/event-stream") {
+            return Err(CoreError::Service {
+                status: head.status,
+                code: "invalid_response".into(),
+                message: format!(
+                    "the event stream came back as {content_type:?}, not text/event-stream; is something between this device and the service?"
+                ),
+            });
+        }
         Ok(body)
     }
+}
+
+/// One call through the app's transport: the same request the built-in client would send,
+/// the response held to the same limits.
+fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response, CoreError> {
+    net::check_header_values(&req)?;
+    let host = url::Url::parse(&req.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let request = HttpRequest {
+        method: req.method.as_str().to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect(),
+        url: req.url,
+        body: req.body.unwrap_or_default(),
+        timeout: req.timeout,
+    };
+    let resp = transport.send(request).map_err(|e| CoreError::Network {
+        message: format!("could not reach {host} (the app's HTTP transport: {e})"),
+    })?;
+    if resp.body.len() > net::MAX_BODY {
+        return Err(CoreError::Network {
+            message: format!("{host} sent an answer larger than {} bytes", net::MAX_BODY),
+        });
+    }
+    Ok(Response {
+        head: Head::from_parts(resp.status, resp.headers),
+        body: resp.body,
+    })
 }
 
 #[cfg(test)]

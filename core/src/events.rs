@@ -29,6 +29,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest reconnect delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Request ids one stream remembers for de-duplication; older ones are forgotten (a request
+/// expires within minutes, and an answered one is filtered by the request cache anyway).
+const MAX_SEEN: usize = 1024;
 
 type Item = Result<RequestEvent, CoreError>;
 
@@ -174,7 +177,7 @@ pub(crate) fn stream(
 ) -> EventStream {
     let (tx, rx) = unbounded();
     let stop = Arc::new(Stop::default());
-    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let seen = Arc::new(Mutex::new(SeenIds::default()));
     for (index, account) in accounts.into_iter().enumerate() {
         let reader = Reader {
             source: source.clone(),
@@ -201,7 +204,7 @@ struct Reader {
     account: Arc<AccountRecord>,
     index: usize,
     /// Request ids already delivered on this stream (shared by the accounts of one stream).
-    seen: Arc<Mutex<HashSet<String>>>,
+    seen: Arc<Mutex<SeenIds>>,
     queue: VecDeque<Item>,
     tx: UnboundedSender<Item>,
     stop: Arc<Stop>,
@@ -210,12 +213,37 @@ struct Reader {
     done: bool,
 }
 
+/// The request ids a stream delivered, the oldest forgotten beyond [`MAX_SEEN`].
+#[derive(Debug, Default)]
+struct SeenIds {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl SeenIds {
+    /// Remembers `id`; whether it was new.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() >= MAX_SEEN
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.order.push_back(id.to_owned());
+        self.ids.insert(id.to_owned());
+        true
+    }
+}
+
 /// Errors after which reconnecting cannot help.
 fn is_fatal(e: &CoreError) -> bool {
     matches!(
         e,
         CoreError::NotPaired
             | CoreError::Revoked { .. }
+            | CoreError::InvalidConfig { .. }
             | CoreError::UpdateRequired { .. }
             | CoreError::UnknownAccount { .. }
             | CoreError::InvalidSdkKey
@@ -235,7 +263,7 @@ impl Reader {
             .seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(request.id.clone());
+            .insert(&request.id);
         if fresh && !self.source.is_answered(&request.id) {
             self.queue.push_back(Ok(RequestEvent::Request(request)));
         }
@@ -394,5 +422,17 @@ mod tests {
             code: String::new(),
             message: String::new()
         }));
+    }
+
+    #[test]
+    fn the_seen_set_is_bounded_and_still_deduplicates() {
+        let mut seen = SeenIds::default();
+        for i in 0..(3 * MAX_SEEN) {
+            assert!(seen.insert(&format!("ses_{i}")));
+        }
+        assert_eq!((seen.order.len(), seen.ids.len()), (MAX_SEEN, MAX_SEEN));
+        let newest = format!("ses_{}", 3 * MAX_SEEN - 1);
+        assert!(!seen.insert(&newest), "a recent id is still known");
+        assert!(seen.insert("ses_0"), "the oldest ids were forgotten");
     }
 }

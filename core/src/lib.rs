@@ -4,8 +4,10 @@
 //! - [`Config`] and [`EnrollmentUri`]: where the service is, validated before any network call.
 //! - [`Authenticator`]: pairing, accounts, push handling ([`Authenticator::handle_push`]),
 //!   pending requests, answers ([`Authenticator::respond`]) and the live event stream.
-//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`], [`KeyringStore`]) and [`DeviceSigner`]
+//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`]) and [`DeviceSigner`]
 //!   ([`SoftwareSigner`]): platform capabilities; a platform can keep device keys in hardware.
+//! - [`HttpTransport`]: an optional platform HTTP stack for the device API calls (proxies,
+//!   user CAs, VPN rules); the built-in client is the default.
 //! - [`CoreError`]: every failure, with a message that says what to do.
 //!
 //! The wire protocol is `docs/PROTOCOL.md`, implemented by `tapprove-protocol`.
@@ -43,6 +45,7 @@ mod secret;
 mod signer;
 pub mod sse;
 mod store;
+mod transport;
 mod user_verification;
 
 pub use api_client::SDK_VERSION;
@@ -59,7 +62,8 @@ pub use model::{
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
-pub use store::{FileStore, KeyringStore, MemoryStore, SecureStore};
+pub use store::{FileStore, MemoryStore, SecureStore};
+pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 pub use user_verification::{UserVerifier, VerifyOutcome};
 
 pub use tapprove_protocol::api::{

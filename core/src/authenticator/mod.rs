@@ -28,6 +28,7 @@ use crate::net::{BodyReader, HttpClient};
 use crate::push_payload;
 use crate::signer::DeviceSigner;
 use crate::store::SecureStore;
+use crate::transport::HttpTransport;
 use crate::user_verification::UserVerifier;
 
 use accounts::Accounts;
@@ -81,9 +82,38 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoreError> {
+        Self::with_parts(config, store, signer, clock, None)
+    }
+
+    /// Like [`Authenticator::new`], sending the device API calls through the app's HTTP stack
+    /// (proxies, user CAs, VPN rules apply). The live event stream ([`Authenticator::events`])
+    /// still uses the built-in client.
+    pub fn with_transport(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Self, CoreError> {
+        Self::with_parts(
+            config,
+            store,
+            signer,
+            Arc::new(SystemClock),
+            Some(transport),
+        )
+    }
+
+    /// The general form: an injected clock and, if given, the app's HTTP transport.
+    pub fn with_parts(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Self, CoreError> {
         let inner = Inner {
             config,
-            api: ApiClient::new(HttpClient::new()?, clock, signer.clone()),
+            api: ApiClient::new(HttpClient::new()?, transport, clock, signer.clone()),
             signer,
             accounts: Accounts::load(store)?,
             requests: RequestCache::default(),
