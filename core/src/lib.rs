@@ -59,6 +59,13 @@ pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
 pub use store::{FileStore, KeyringStore, MemoryStore, SecureStore};
 
+/// Entry points for the fuzz targets (`fuzz/`) into parsers that are otherwise private. Not
+/// part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::net::read_response_for_fuzzing as read_response;
+}
+
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };

@@ -4,9 +4,11 @@
 //!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
+//! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
 mod bench;
 mod bindings;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,8 +20,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <test|bindings|bench>".into()),
+        None => Err("usage: cargo xtask <test|bindings|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,6 +100,7 @@ fn test(_args: &[String]) -> Result<(), String> {
         }
     })?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
+    step("fuzz: every target briefly", fuzz::smoke)?;
     eprintln!("\nall tests passed");
     Ok(())
 }
