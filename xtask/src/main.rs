@@ -1,11 +1,13 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
+//! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
 //! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
 //!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 //! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
+mod arch;
 mod bench;
 mod bindings;
 mod fuzz;
@@ -17,12 +19,13 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("arch") => arch::command(&root()),
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <test|bindings|bench|fuzz>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +73,7 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
 }
 
 fn test(_args: &[String]) -> Result<(), String> {
+    step("arch: crate arrows", || arch::command(&root()))?;
     step("rust: build", || {
         run(
             "cargo",
