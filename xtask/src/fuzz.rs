@@ -395,6 +395,20 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
                 .map(|(i, b)| [&[i as u8][..], b.as_bytes()].concat())
                 .collect()
         }
+        "webhook_verify" => {
+            // The Standard Webhooks specification's example, and a fresh one at the vectors' time.
+            vec![
+                b"\x00msg_p5jXN8AQM9LWM0D4loKWxJek\n1614265330\nv1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n{\"test\": 2432232314}".to_vec(),
+                b"\x01msg_1\n1800000000\nBasic YWxpY2U6cHc=\n{\"user\":\"alice\",\"challenge\":\"7KQ2-M9XD\"}".to_vec(),
+                b"\x00msg_1\n1800000010\nv1,AAAA v1,BBBB v2,CCCC\n{}".to_vec(),
+            ]
+        }
+        "key_update_verify" => {
+            let update = r#"{"ver":1,"new_key":"BMZzyYHS09Q4t3JQYgFDEuJzZ9n00ZSgKPZNagkSGFh9tFR4juol4sWIZblLRkNIeRAqHttVv2uOXf9Kj8qEnH8","old_key_valid_until":1800086400,"iat":1800000000}"#;
+            let mut seeds = vec![[b"\x01".as_slice(), update.as_bytes()].concat()];
+            seeds.extend(challenges.iter().map(|t| [b"\x00", t.as_bytes()].concat()));
+            seeds
+        }
         other => return Err(format!("no seeds for fuzz target {other:?}")),
     };
     for (i, seed) in seeds.iter().enumerate() {
