@@ -345,6 +345,7 @@ pub(crate) async fn answer(
             _ => (SessionStatus::Rejected, SessionReason::UserDenied),
         },
     };
+    crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
     let won = state
         .0
         .store

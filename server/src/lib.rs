@@ -27,6 +27,7 @@ mod rp_api;
 mod sdk;
 mod service;
 mod store;
+mod testhook;
 mod webhook;
 
 pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};
