@@ -146,7 +146,7 @@ fn delivered_payload(apns: &MockApns, fcm: &MockFcm, phone: &Phone) -> Option<St
             .records()
             .into_iter()
             .rev()
-            .find(|r| r.body["message"]["token"] == Value::from(phone.token.as_str()))
+            .find(|r| r.body["message"]["token"] == phone.token.as_str())
             .map(|r| r.body["message"]["data"].to_string()),
     }
 }
