@@ -15,7 +15,6 @@ use std::time::Duration;
 use common::{FakeRp, Mode};
 use faults_support::*;
 use push_support::{ApnsReply, FcmReply, Files, MockApns, MockFcm, TestPki, apns_token, fcm_token};
-use serde_json::Value;
 use tapprove_core::{
     Authenticator, Config, Decision, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
     SessionStatus, SoftwareSigner,
