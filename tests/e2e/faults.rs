@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Device, FakeRp, Mode, failed_line, ok_json, stderr, tapprove};
+use common::{Device, FakeRp, TrustMode, failed_line, ok_json, stderr, tapprove};
 use faults_support::*;
 use serde_json::json;
 
@@ -285,8 +285,8 @@ async fn trust_webhook_slow_loris() {
     );
     assert!(device.accounts().await.is_empty());
     // Recovery: the site fixes its webhook; pairing works with no restart.
-    let hook = FakeRp::start(Mode::Accept(CODE.into())).await;
-    hook.set_credentials(&project);
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    hook.set_credentials_json(&project);
     let project_id = project["project_id"]
         .as_str()
         .expect("project_id")
@@ -299,7 +299,7 @@ async fn trust_webhook_slow_loris() {
         "--project",
         &project_id,
         "--trust-url",
-        &hook.trust_url,
+        &hook.trust_url(),
         "--database",
         &db,
     ])
@@ -495,9 +495,9 @@ async fn answer_trap(upstream: SocketAddr) -> (String, tokio::sync::mpsc::Receiv
 async fn device_killed_before_reading_the_answer_reply() {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = Service::start(dir.path(), dir.path(), &[]);
-    let hook = FakeRp::start(Mode::Accept(CODE.into())).await;
-    let project = service.create_project(&hook.trust_url).await;
-    hook.set_credentials(&project);
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    let project = service.create_project(&hook.trust_url()).await;
+    hook.set_credentials_json(&project);
     let site = Site::new(&service.url, &project);
     let (trap_url, mut answered) = answer_trap(service.addr).await;
     let device = Device::new(dir.path(), "phone");

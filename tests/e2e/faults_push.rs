@@ -12,7 +12,7 @@ mod push_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{FakeRp, Mode};
+use common::{FakeRp, TrustMode};
 use faults_support::*;
 use push_support::{ApnsReply, FcmReply, Files, MockApns, MockFcm, TestPki, apns_token, fcm_token};
 use tapprove_core::{
@@ -170,9 +170,9 @@ async fn push_provider_errors_under_load() {
         &[],
         &config_text(&files, &apns, &fcm),
     );
-    let hook = FakeRp::start(Mode::Accept(CODE.into())).await;
-    let project = service.create_project(&hook.trust_url).await;
-    hook.set_credentials(&project);
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    let project = service.create_project(&hook.trust_url()).await;
+    hook.set_credentials_json(&project);
     let site = Site::new(&service.url, &project);
     let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Device, FakeRp, Mode, SEAL_KEY, ok_json, tapprove};
+use crate::common::{self, Device, FakeRp, SEAL_KEY, TrustMode, ok_json, tapprove};
 use serde_json::{Value, json};
 
 /// The pairing code the fake relying party accepts.
@@ -266,9 +266,9 @@ impl World {
     pub async fn new(db_dir: Option<&Path>, env: &[(&str, &str)], user: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let service = Service::start(db_dir.unwrap_or(dir.path()), dir.path(), env);
-        let hook = FakeRp::start(Mode::Accept(CODE.into())).await;
-        let project = service.create_project(&hook.trust_url).await;
-        hook.set_credentials(&project);
+        let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+        let project = service.create_project(&hook.trust_url()).await;
+        hook.set_credentials_json(&project);
         let site = Site::new(&service.url, &project);
         let device = Device::new(dir.path(), "phone");
         pair(&device, &service.url, &project, user).await;
