@@ -29,6 +29,7 @@ mod service;
 mod sessions;
 mod state;
 mod store;
+mod testhook;
 mod webhook;
 
 pub use admin::{

@@ -229,6 +229,7 @@ fn paired(
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
+            user_verification: None,
             account_id: account.id,
             project_id: project.id,
             project_name: project.name,
@@ -288,7 +289,10 @@ pub(crate) async fn pending(
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
-    Ok(axum::Json(PendingResponse { challenges }))
+    Ok(axum::Json(PendingResponse {
+        key_update: None,
+        challenges,
+    }))
 }
 
 /// `POST /v1/device/answers` (PROTOCOL.md §7).
