@@ -100,6 +100,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after: Option<u64>,
+    revoked_at: Option<i64>,
 }
 
 impl ApiError {
@@ -110,6 +111,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            revoked_at: None,
         }
     }
 
@@ -135,6 +137,18 @@ impl ApiError {
             ErrorCode::NotPaired,
             "This device is not paired (or was unpaired) with this service; pair it again.",
         )
+    }
+
+    /// 403 revoked: the site or an operator removed this device at `revoked_at`.
+    pub fn revoked(revoked_at: i64) -> Self {
+        let mut e = Self::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Revoked,
+            "This device was removed from the account (by the site or its operator) and can no \
+             longer approve sign-ins; if that was a mistake, pair it again with a new code.",
+        );
+        e.revoked_at = Some(revoked_at);
+        e
     }
 
     /// 404 not_found for a session.
@@ -186,7 +200,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.code, self.message);
+        let body = match self.revoked_at {
+            Some(at) => ErrorBody::revoked(self.message, at),
+            None => ErrorBody::new(self.code, self.message),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

@@ -197,9 +197,12 @@ async fn a_revoked_device_is_refused_and_its_event_stream_ends() {
         Ok(true),
         "the revoked device's event stream stays open"
     );
+    // Its next calls get the typed `revoked` error with the time, not a generic 401.
     let (status, body) = phone.call(&h, "GET", "/v1/device/pending", None).await;
-    assert!(status.is_client_error(), "{status} {body}");
-    assert_ne!(body["error"]["code"], "internal", "{body}");
+    let msg = assert_error(status, &body, 403, "revoked");
+    assert!(msg.contains("removed"), "{msg}");
+    let at = body["error"]["revoked_at"].as_i64().expect("revoked_at");
+    assert!((at - now()).abs() <= 2, "{body}");
     let (status, body) = phone
         .call(
             &h,
@@ -208,7 +211,48 @@ async fn a_revoked_device_is_refused_and_its_event_stream_ends() {
             Some(json!({"platform": "fcm", "token": "t"})),
         )
         .await;
-    assert!(status.is_client_error(), "{status} {body}");
+    assert_error(status, &body, 403, "revoked");
+    assert_eq!(body["error"]["revoked_at"], at);
+    // A proof signed by another key for this account still learns nothing.
+    let mut stranger = Device::new(&h.project.sdk_key);
+    stranger.pairing = phone.pairing.clone();
+    let (status, body) = stranger.call(&h, "GET", "/v1/device/pending", None).await;
+    assert_error(status, &body, 401, "unauthorized");
+    // A device that unpaired itself is still `not_paired`.
+    let other = h.pair("bob").await;
+    assert_eq!(
+        other.call(&h, "DELETE", "/v1/device", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = other.call(&h, "GET", "/v1/device/pending", None).await;
+    assert_error(status, &body, 401, "not_paired");
+}
+
+#[tokio::test]
+async fn a_revoked_devices_answer_gets_the_revoked_error() {
+    let h = Harness::start().await;
+    let phone = h.pair("alice").await;
+    let tablet = h.pair("alice").await;
+    let session = h.login("alice").await;
+    let id = session["id"].as_str().expect("id");
+    let challenge = tablet.challenge_for(&h, id).await;
+    assert_eq!(
+        h.revoke_device(tablet.account_id()).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let code = session["presence_code"].as_str().expect("code");
+    let option = right_option(&challenge, code);
+    let token = tablet.sign_answer(
+        &challenge,
+        tapprove_protocol::Decision::Approve,
+        Some(&option),
+        None,
+    );
+    let (status, body) = tablet.send_answer(&h, &token).await;
+    assert_error(status, &body, 403, "revoked");
+    let (_, view) = h.get_session(id, None).await;
+    assert_eq!(view["status"], "sent", "the phone can still answer: {view}");
+    assert_eq!(h.devices("alice").await[0]["id"], phone.account_id());
 }
 
 #[tokio::test]

@@ -182,7 +182,8 @@ impl FromRequest<AppState> for DeviceCall {
         })?;
         let account = state.0.store.account(&account_id).await?;
         let account = match account {
-            Some(a) if a.unpaired_at.is_none() => a,
+            // A revoked account's proof is verified too: only its key's holder learns it.
+            Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
             _ => return Err(ApiError::not_paired()),
         };
         let key = state.0.keys.parse(&account)?;
@@ -203,6 +204,9 @@ impl FromRequest<AppState> for DeviceCall {
                 e.code()
             ))
         })?;
+        if let Some(revoked_at) = account.revoked_at {
+            return Err(ApiError::revoked(revoked_at));
+        }
         if !state.0.replay.first_use(
             format!("{}:{}", account.id, proof.jti),
             now,

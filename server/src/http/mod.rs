@@ -101,6 +101,7 @@ impl From<SessionError> for ApiError {
             )),
             SessionError::NotFound => ApiError::session_not_found(),
             SessionError::NotPaired => ApiError::not_paired(),
+            SessionError::Revoked { revoked_at } => ApiError::revoked(revoked_at),
             SessionError::AnswerRefused(e) => answer_refused(&e),
             SessionError::NonceMismatch => ApiError::bad_signature(
                 "The answer's nonce does not match the challenge sent to this device.",

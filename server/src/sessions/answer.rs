@@ -20,8 +20,9 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         .store
         .answer_context(&account_id, &session_id)
         .await?;
+    // A revoked account is verified too: only its key's holder learns it was revoked.
     let account = match context.account {
-        Some(a) if a.unpaired_at.is_none() => a,
+        Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
         _ => return Err(SessionError::NotPaired),
     };
     let key = state
@@ -35,6 +36,9 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         SessionError::AnswerRefused(e)
     })?;
     debug_assert_eq!(answer.session_id, session_id);
+    if let Some(revoked_at) = account.revoked_at {
+        return Err(SessionError::Revoked { revoked_at });
+    }
     // 2. The session, for this account's project and user, and this device's nonce (with
     //    the session's other devices, to announce the decision to).
     let (session, devices) = context

@@ -48,6 +48,8 @@ pub(crate) enum SessionError {
     NotFound,
     /// The answering device is not (or no longer) paired.
     NotPaired,
+    /// The answering device was revoked (by the site or an operator) at this time.
+    Revoked { revoked_at: i64 },
     /// The answer token does not verify or is malformed.
     AnswerRefused(ProtocolError),
     /// The answer's nonce is not the one sent to this device.
