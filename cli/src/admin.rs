@@ -1,4 +1,5 @@
-//! `tapprove admin project create | list | set-trust-url | rotate-webhook` and
+//! `tapprove admin project create | list | set-trust-url | rotate-webhook | rotate-api-key |
+//! revoke-api-key` and
 //! `tapprove admin device list | revoke`: operator actions on the service database (the same
 //! `--database` and seal key as `tapprove serve`).
 
@@ -95,6 +96,32 @@ pub enum ProjectCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Make a new API key (printed once); the old one keeps working for --retire-old-after.
+    RotateApiKey {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// How long the old key keeps working so the site can redeploy: 24h, 30m, 7d, or 0s
+        /// for a leak (at most 30d).
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        retire_old_after: std::time::Duration,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A leaked API key: make a new one (printed once) and stop every old one now.
+    RevokeApiKey {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Replace a project's webhook password and signing secret; prints the new ones.
     RotateWebhook {
         /// The project id (prj_…).
@@ -142,6 +169,64 @@ pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Project(cmd) => run_project(cmd).await,
         AdminCommand::Device(cmd) => run_device(cmd).await,
     }
+}
+
+async fn rotate_api_key(
+    project: &str,
+    retire_old_after: std::time::Duration,
+    json: bool,
+    db: &DbArgs,
+) -> Result<(), CliError> {
+    let (url, _) = db.resolve(false)?;
+    let r = admin::rotate_api_key(&url, project, retire_old_after).await?;
+    if json {
+        return json_line(&r);
+    }
+    println!(
+        "New API key of {} (shown only this once; put it into the site's configuration now):",
+        r.project_id
+    );
+    println!(
+        "  API key (site server, secret):      {}",
+        r.api_key.expose()
+    );
+    match r.old_key_retires_at {
+        Some(at) if retire_old_after.is_zero() => {
+            println!("Every previous key stopped working at {}.", utc_time(at))
+        }
+        Some(at) => println!(
+            "The previous key keeps working until {}; any older one stopped now.",
+            utc_time(at)
+        ),
+        None => println!("There was no previous key."),
+    }
+    Ok(())
+}
+
+/// A duration like `24h`, `30m`, `90s`, `7d` (one number, one unit).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write e.g. 24h, 30m, 90s or 7d"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number: write e.g. 24h"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use s, m, h or d"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// `YYYY-MM-DD HH:MM:SSZ` of Unix seconds (UTC).
@@ -320,6 +405,15 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+        ProjectCommand::RotateApiKey {
+            project,
+            retire_old_after,
+            json,
+            db,
+        } => rotate_api_key(&project, retire_old_after, json, &db).await,
+        ProjectCommand::RevokeApiKey { project, json, db } => {
+            rotate_api_key(&project, std::time::Duration::ZERO, json, &db).await
+        }
         ProjectCommand::RotateWebhook { project, json, db } => {
             let (url, seal) = db.resolve(true)?;
             let seal = seal.ok_or(tapprove_server::ServiceError::MissingSealKey)?;
@@ -345,5 +439,34 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert!(
+            parse_duration("24")
+                .expect_err("no unit")
+                .contains("no unit")
+        );
+        assert!(
+            parse_duration("h")
+                .expect_err("no number")
+                .contains("number")
+        );
+        assert!(parse_duration("3w").expect_err("unit").contains("unit"));
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc_time(1_800_000_000), "2027-01-15 08:00:00Z");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00Z");
     }
 }

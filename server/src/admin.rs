@@ -1,5 +1,5 @@
 //! Operator actions on the service database (used by `tapprove admin …`): create and list
-//! projects, rotate webhook credentials, list and revoke devices.
+//! projects, rotate webhook credentials and API keys, list and revoke devices.
 //!
 //! The credential rules themselves live in `credentials`.
 
@@ -316,6 +316,59 @@ pub async fn revoke_devices(
             project_id: project_id.to_owned(),
             revoked,
             sessions_ended: ended.len(),
+        })
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// A new API key after a rotation, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyRotation {
+    /// Project id.
+    pub project_id: String,
+    /// The new relying-party API key (secret; only its hash is stored).
+    pub api_key: SecretString,
+    /// When the previous key stops working, Unix seconds (`null`: there was none; now: it was
+    /// revoked at once).
+    pub old_key_retires_at: Option<i64>,
+}
+
+/// Longest grace period for an old API key: 30 days.
+pub const MAX_API_KEY_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// Makes a new API key for the project. The previous key keeps working for `retire_old_after`
+/// (zero: it stops at once, for a leak); any key older than that one stops now, so at most two
+/// keys work at any time. The new key is returned once; only its hash is stored.
+pub async fn rotate_api_key(
+    database_url: &str,
+    project_id: &str,
+    retire_old_after: std::time::Duration,
+) -> Result<ApiKeyRotation, ServiceError> {
+    if retire_old_after > MAX_API_KEY_GRACE {
+        return Err(ServiceError::InvalidInput(
+            "the old API key's grace period is at most 30 days (e.g. --retire-old-after 24h)"
+                .into(),
+        ));
+    }
+    let store = Store::open(database_url).await?;
+    let result = async {
+        known_project(&store, project_id).await?;
+        let api_key = credentials::new_api_key()?;
+        let hash = credentials::api_key_hash(api_key.expose())
+            .ok_or_else(|| ServiceError::Crypto("a new API key has the wrong shape".into()))?;
+        let now = crate::now();
+        let grace = i64::try_from(retire_old_after.as_secs()).unwrap_or(i64::MAX);
+        let old_key_retires_at = store
+            .rotate_api_key(project_id, &hash, now, now.saturating_add(grace))
+            .await
+            .map_err(ServiceError::db)?;
+        tracing::info!(project_id, ?old_key_retires_at, "rotated the API key");
+        Ok(ApiKeyRotation {
+            project_id: project_id.to_owned(),
+            api_key,
+            old_key_retires_at,
         })
     }
     .await;

@@ -33,7 +33,7 @@ mod testhook;
 mod webhook;
 
 pub use admin::{
-    DeviceSummary, ProjectCredentials, ProjectSummary, RevokeSummary, RevokeTarget,
+    ApiKeyRotation, DeviceSummary, ProjectCredentials, ProjectSummary, RevokeSummary, RevokeTarget,
     WebhookCredentials,
 };
 pub use config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig};

@@ -379,3 +379,71 @@ async fn operators_list_and_revoke_devices() {
     assert!(h.devices("alice").await.is_empty());
     assert_eq!(h.devices("bob").await.len(), 1);
 }
+
+#[tokio::test]
+async fn api_keys_rotate_with_a_grace_period_and_a_leaked_one_stops_at_once() {
+    let h = Harness::start().await;
+    h.pair("alice").await;
+    let url = &h.config.database_url;
+    let project = &h.project.project_id;
+    let works = |key: String| {
+        let h = &h;
+        async move {
+            h.rp(reqwest::Method::GET, "/v1/users/alice/devices", &key)
+                .await
+                .0
+        }
+    };
+    let first = h.api_key().to_owned();
+
+    let second = admin::rotate_api_key(url, project, Duration::from_secs(86_400))
+        .await
+        .expect("rotate");
+    let retires = second.old_key_retires_at.expect("the first key retires");
+    assert!((retires - now() - 86_400).abs() <= 2);
+    let second = second.api_key.expose().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(
+        works(first.clone()).await,
+        StatusCode::OK,
+        "old key in grace"
+    );
+    assert_eq!(works(second.clone()).await, StatusCode::OK, "new key");
+
+    // Rotating again: at most two keys work, so the first stops now.
+    let third = admin::rotate_api_key(url, project, Duration::from_secs(1))
+        .await
+        .expect("rotate");
+    let third = third.api_key.expose().to_owned();
+    assert_eq!(works(first.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        works(second.clone()).await,
+        StatusCode::OK,
+        "one second left"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, body) = h
+        .rp(reqwest::Method::GET, "/v1/users/alice/devices", &second)
+        .await;
+    let msg = assert_error(status, &body, 401, "unauthorized");
+    assert!(msg.contains("rotated"), "{msg}");
+    assert_eq!(works(third.clone()).await, StatusCode::OK);
+
+    // A leak: zero grace, the old key stops at once.
+    let fourth = admin::rotate_api_key(url, project, Duration::ZERO)
+        .await
+        .expect("revoke");
+    assert_eq!(works(third).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        works(fourth.api_key.expose().to_owned()).await,
+        StatusCode::OK
+    );
+    let e = admin::rotate_api_key(url, project, Duration::from_secs(31 * 86_400))
+        .await
+        .expect_err("too long");
+    assert!(e.to_string().contains("30 days"), "{e}");
+    let e = admin::rotate_api_key(url, "prj_nope", Duration::ZERO)
+        .await
+        .expect_err("unknown");
+    assert!(e.to_string().contains("prj_nope"), "{e}");
+}

@@ -101,18 +101,19 @@ impl FromRequestParts<AppState> for RpProject {
         })?;
         let invalid = || {
             ApiError::unauthorized(
-                "Invalid API key: check the key printed when the project was created.",
+                "Invalid API key: check the key printed when the project was created (or last \
+                 rotated); a rotated-out key stops working when its grace period ends.",
             )
         };
         let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
-        let project = state
+        let (project, matched) = state
             .0
             .store
-            .project_by_api_key_hash(&hash)
+            .project_by_api_key(&hash, crate::now())
             .await?
             .ok_or_else(invalid)?;
         // The lookup is by hash; compare again in constant time as a belt-and-braces check.
-        if !credentials::api_key_matches(&project.api_key_hash, &hash) {
+        if !credentials::api_key_matches(&matched, &hash) {
             return Err(invalid());
         }
         Ok(Self(project))

@@ -1,11 +1,12 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `keys`, `accounts`, `sessions`), behind [`Store`].
+//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`), behind [`Store`].
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
 //! columns, `RETURNING`, no SQLite-only syntax), so a PostgreSQL backend can prepare the same
 //! queries. The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
+mod api_keys;
 mod keys;
 mod projects;
 mod sessions;

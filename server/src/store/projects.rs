@@ -8,6 +8,7 @@ pub(crate) struct ProjectRow {
     pub id: String,
     pub name: String,
     pub trust_url: String,
+    /// The first API key's hash (lookups use `api_keys`).
     pub api_key_hash: String,
     pub sdk_key: String,
     pub webhook_username: String,
@@ -23,9 +24,13 @@ macro_rules! project_columns {
          webhook_password_sealed, webhook_secret_sealed, created_at"
     };
 }
+pub(super) use project_columns;
 
 impl Store {
+    /// Stores a project and its first API key (`api_key_hash`) in one transaction.
     pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), sqlx::Error> {
+        let mut conn = self.write().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
         sqlx::query(concat!(
             "INSERT INTO projects (",
             project_columns!(),
@@ -40,23 +45,18 @@ impl Store {
         .bind(&p.webhook_password_sealed)
         .bind(&p.webhook_secret_sealed)
         .bind(p.created_at)
-        .execute(&mut *self.write().await?)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn project_by_api_key_hash(
-        &self,
-        hash: &str,
-    ) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
-            "SELECT ",
-            project_columns!(),
-            " FROM projects WHERE api_key_hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, project_id, created_at, retires_at) \
+             VALUES ($1, $2, $3, NULL)",
+        )
+        .bind(&p.api_key_hash)
+        .bind(&p.id)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     pub(crate) async fn project_by_sdk_key(
