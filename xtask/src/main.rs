@@ -1,12 +1,15 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
-//!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, the Android module under
+//!   Robolectric, the Swift checks, browser, and a smoke run of every benchmark. Installs what
+//!   it needs (idempotently) on the way. `test android` / `test ios` run only the phone parts.
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
+mod android;
 mod bench;
 mod bindings;
+mod ios;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -66,7 +69,32 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     result.map_err(|e| format!("{name}: {e}"))
 }
 
-fn test(_args: &[String]) -> Result<(), String> {
+/// The Android part: Kotlin on the JVM, then the module on Android 14 under Robolectric.
+fn test_android() -> Result<(), String> {
+    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
+    step(
+        "android: Android 14 compile and Robolectric tests",
+        android::robolectric_test,
+    )
+}
+
+/// The iOS part: Swift syntax and C header, then the Swift shell's use of the generated API.
+fn test_ios() -> Result<(), String> {
+    step("swift: syntax and C header", bindings::swift_check)?;
+    step("swift: API used by ios/ exists", ios::api_check)
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("android") => return test_android().map(|()| eprintln!("\nandroid tests passed")),
+        Some("ios") => return test_ios().map(|()| eprintln!("\nios checks passed")),
+        Some(other) => {
+            return Err(format!(
+                "unknown test part {other:?}; try `cargo xtask test [android | ios]`"
+            ));
+        }
+    }
     step("rust: build", || {
         run(
             "cargo",
@@ -76,8 +104,8 @@ fn test(_args: &[String]) -> Result<(), String> {
     step("rust: tests", || {
         run("cargo", &["test", "--workspace", "--locked"])
     })?;
-    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
-    step("swift: syntax and C header", bindings::swift_check)?;
+    test_android()?;
+    test_ios()?;
     step("browser: demo in headless chromium", || {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
