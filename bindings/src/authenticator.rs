@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tapprove_core::{self as core, AccountRecord, PublicKey, push};
+use tapprove_core::{self as core, AccountRecord, PublicKey, push_payload};
 
 use crate::error::AuthError;
 use crate::foreign::{Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge};
 use crate::listen::{self, ListenHandle, RequestListener};
+use crate::transport::{HttpTransport, TransportBridge};
 use crate::types::{
     Account, AccountImport, Decision, LoginRequest, PushRegistration, RespondOutcome, ServiceConfig,
 };
@@ -35,19 +36,19 @@ impl Authenticator {
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
         clock: Option<Arc<dyn Clock>>,
+        transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Arc<Self>, AuthError> {
         let config = config.to_core()?;
         let store = Arc::new(StoreBridge(store));
         let signer = Arc::new(SignerBridge(signer));
-        let core = match clock {
-            Some(clock) => core::Authenticator::with_clock(
-                config,
-                store,
-                signer.clone(),
-                Arc::new(ClockBridge(clock)),
-            ),
-            None => core::Authenticator::new(config, store, signer.clone()),
-        }?;
+        let clock: Arc<dyn core::Clock> = match clock {
+            Some(clock) => Arc::new(ClockBridge(clock)),
+            None => Arc::new(core::SystemClock),
+        };
+        let transport =
+            transport.map(|t| Arc::new(TransportBridge(t)) as Arc<dyn core::HttpTransport>);
+        let core =
+            core::Authenticator::with_parts(config, store, signer.clone(), clock, transport)?;
         Ok(Arc::new(Self { core, signer }))
     }
 }
@@ -63,7 +64,7 @@ impl Authenticator {
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, None)
+        Self::build(config, store, signer, None, None)
     }
 
     /// Like [`Authenticator::new`] with an injected clock. For tests and tools only.
@@ -74,7 +75,22 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, Some(clock))
+        Self::build(config, store, signer, Some(clock), None)
+    }
+
+    /// Like [`Authenticator::new`], sending every device API call through the app's HTTP
+    /// stack (`transport`), so that proxies, user-installed CAs, Network Security Config and
+    /// VPN rules apply. `listen` still uses the built-in client (phones rely on push and
+    /// `pending`); a library built without the built-in TLS cannot `listen` to an https
+    /// service at all.
+    #[uniffi::constructor]
+    pub fn with_transport(
+        config: ServiceConfig,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Arc<Self>, AuthError> {
+        Self::build(config, store, signer, None, Some(transport))
     }
 
     /// Pairs `user` with the configured service using the pairing code the site shows.
@@ -186,10 +202,10 @@ impl Authenticator {
         &self,
         data: HashMap<String, String>,
     ) -> Result<Option<LoginRequest>, AuthError> {
-        let Some(token) = data.get(push::PAYLOAD_KEY) else {
+        let Some(token) = data.get(push_payload::PAYLOAD_KEY) else {
             return Ok(None);
         };
-        let payload = serde_json::json!({ push::PAYLOAD_KEY: token }).to_string();
+        let payload = serde_json::json!({ push_payload::PAYLOAD_KEY: token }).to_string();
         Ok(self.core.handle_push(&payload)?.map(Into::into))
     }
 

@@ -10,8 +10,9 @@
 
 use std::sync::Arc;
 
-use tapprove_core::{self as core, PublicKey, SecretBytes, SignerError, StoreError};
-use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use tapprove_core::{
+    self as core, PUBLIC_KEY_LEN, PublicKey, SIGNATURE_LEN, SecretBytes, SignerError, StoreError,
+};
 
 use crate::error::{AuthError, to_signer_error, to_store_error};
 
@@ -221,11 +222,13 @@ fn der_integer(input: &[u8]) -> Option<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapprove_protocol::{Es256Signer as _, SoftwareKey};
+    use tapprove_core::{DeviceSigner as _, MemoryStore, SoftwareSigner};
 
     #[test]
     fn accepts_raw_and_spki_public_keys() {
-        let key = SoftwareKey::generate().expect("key").public_key();
+        let key = SoftwareSigner::new(Arc::new(MemoryStore::new()))
+            .create_key("k")
+            .expect("key");
         assert_eq!(parse_public_key(key.as_bytes()).expect("raw"), key);
         let mut spki = P256_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(key.as_bytes());

@@ -3,8 +3,8 @@
 //!
 //! Small wrappers only: [`Authenticator`] delegates each call to `tapprove_core::Authenticator`;
 //! records and enums are copied into FFI-friendly types ([`types`]); platform capabilities are
-//! foreign traits ([`SecureStore`], [`DeviceSigner`], [`Logger`], [`RequestListener`]) bridged
-//! into the core's traits. Every failure is one [`AuthError`] (`AuthException` in Kotlin).
+//! foreign traits ([`SecureStore`], [`DeviceSigner`], [`Logger`], [`RequestListener`],
+//! [`HttpTransport`]) bridged into the core's traits. Every failure is one [`AuthError`] (`AuthException` in Kotlin).
 //!
 //! Private keys never cross the FFI: the app's [`DeviceSigner`] returns public keys and
 //! signatures only. Generate the bindings with `cargo xtask bindings` (see docs/BINDINGS.md).
@@ -14,6 +14,7 @@ mod error;
 mod foreign;
 mod listen;
 mod logging;
+mod transport;
 pub mod types;
 
 pub use authenticator::Authenticator;
@@ -21,6 +22,7 @@ pub use error::{AuthError, ClosedReason};
 pub use foreign::{Clock, DeviceSigner, SecureStore};
 pub use listen::{ListenHandle, RequestListener};
 pub use logging::{LogLevel, Logger, init_logging};
+pub use transport::{HttpHeader, HttpRequest, HttpResponse, HttpTransport};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

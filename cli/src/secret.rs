@@ -22,7 +22,7 @@ impl Secret {
 
     /// Constant-time equality with `other` (the length is not hidden).
     pub fn ct_eq(&self, other: &[u8]) -> bool {
-        ct_eq(self.0.as_bytes(), other)
+        tapprove_protocol::webhook::ct_eq(self.0.as_bytes(), other)
     }
 }
 
@@ -30,12 +30,6 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[redacted]")
     }
-}
-
-/// Constant-time byte comparison (the length is not hidden).
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

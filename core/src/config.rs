@@ -2,16 +2,13 @@
 //! locally before any network call.
 
 use std::fmt;
-use std::net::IpAddr;
 
+use tapprove_protocol::credentials::is_well_formed_sdk_key;
 use url::Url;
 
 use crate::error::CoreError;
 
-/// Prefix of SDK keys.
-pub const SDK_KEY_PREFIX: &str = "tap_sdk_";
-/// Number of base64url characters after the prefix (128 bits).
-pub const SDK_KEY_CHARS: usize = 22;
+pub use tapprove_protocol::credentials::{SDK_KEY_CHARS, SDK_KEY_PREFIX, is_loopback_host};
 
 /// Where the Tapprove service is and which project this app belongs to.
 ///
@@ -77,26 +74,10 @@ impl fmt::Debug for Config {
 
 /// Checks the SDK key format: `tap_sdk_` + 22 base64url characters.
 pub fn check_sdk_key(sdk_key: &str) -> Result<(), CoreError> {
-    let Some(rest) = sdk_key.strip_prefix(SDK_KEY_PREFIX) else {
-        return Err(CoreError::InvalidSdkKey);
-    };
-    if rest.len() != SDK_KEY_CHARS
-        || !rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(CoreError::InvalidSdkKey);
-    }
-    Ok(())
-}
-
-/// Whether `host` is a loopback host: `localhost`, `127.0.0.0/8` or `::1`.
-pub fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
+    if is_well_formed_sdk_key(sdk_key) {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidSdkKey)
     }
 }
 

@@ -17,12 +17,10 @@ use futures_core::Stream;
 use tapprove_protocol::api::DecidedEvent;
 use tracing::{debug, warn};
 
-use crate::authenticator::Inner;
 use crate::background;
 use crate::error::{CoreError, SignerError};
-use crate::http::{self, Auth};
 use crate::model::{AccountRecord, LoginRequest, RequestEvent};
-use crate::net::{self, BodyReader, Canceller, Method};
+use crate::net::{self, BodyReader, Canceller};
 use crate::sse::SseParser;
 
 /// Reconnect when nothing (not even a keep-alive comment, sent every 15 s) arrives this long.
@@ -31,8 +29,27 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest reconnect delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Request ids one stream remembers for de-duplication; older ones are forgotten (a request
+/// expires within minutes, and an answered one is filtered by the request cache anyway).
+const MAX_SEEN: usize = 1024;
 
 type Item = Result<RequestEvent, CoreError>;
+
+/// What a stream needs from the authenticator: verify and record what arrives, re-read what
+/// was missed, and open the connection.
+pub(crate) trait EventSource: Send + Sync {
+    /// Verifies a challenge for `account_id` and records it (see `Authenticator::handle_push`).
+    fn accept_challenge(&self, token: &str, account_id: &str) -> Result<LoginRequest, CoreError>;
+    /// The account's pending requests, verified.
+    fn fetch_pending(&self, account: &AccountRecord) -> Result<Vec<LoginRequest>, CoreError>;
+    /// Whether this device answered the request.
+    fn is_answered(&self, request_id: &str) -> bool;
+    /// The request is over (decided elsewhere).
+    fn forget_request(&self, request_id: &str);
+    /// Opens the account's event stream; each read waits at most `idle`.
+    fn open_events(&self, account: &AccountRecord, idle: Duration)
+    -> Result<BodyReader, CoreError>;
+}
 
 /// The stream returned by [`crate::Authenticator::events`]: requests and decisions as they
 /// arrive. Ends after a fatal error on every account; dropping it stops listening.
@@ -152,13 +169,16 @@ pub(crate) fn failed(e: CoreError) -> EventStream {
     }
 }
 
-pub(crate) fn stream(inner: Arc<Inner>, accounts: Vec<Arc<AccountRecord>>) -> EventStream {
+pub(crate) fn stream(
+    source: Arc<dyn EventSource>,
+    accounts: Vec<Arc<AccountRecord>>,
+) -> EventStream {
     let (tx, rx) = unbounded();
     let stop = Arc::new(Stop::default());
-    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let seen = Arc::new(Mutex::new(SeenIds::default()));
     for (index, account) in accounts.into_iter().enumerate() {
         let reader = Reader {
-            inner: inner.clone(),
+            source: source.clone(),
             account,
             index,
             seen: seen.clone(),
@@ -178,11 +198,11 @@ pub(crate) fn stream(inner: Arc<Inner>, accounts: Vec<Arc<AccountRecord>>) -> Ev
 
 /// One account's reader thread.
 struct Reader {
-    inner: Arc<Inner>,
+    source: Arc<dyn EventSource>,
     account: Arc<AccountRecord>,
     index: usize,
     /// Request ids already delivered on this stream (shared by the accounts of one stream).
-    seen: Arc<Mutex<HashSet<String>>>,
+    seen: Arc<Mutex<SeenIds>>,
     queue: VecDeque<Item>,
     tx: UnboundedSender<Item>,
     stop: Arc<Stop>,
@@ -191,11 +211,36 @@ struct Reader {
     done: bool,
 }
 
+/// The request ids a stream delivered, the oldest forgotten beyond [`MAX_SEEN`].
+#[derive(Debug, Default)]
+struct SeenIds {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl SeenIds {
+    /// Remembers `id`; whether it was new.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() >= MAX_SEEN
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.order.push_back(id.to_owned());
+        self.ids.insert(id.to_owned());
+        true
+    }
+}
+
 /// Errors after which reconnecting cannot help.
 fn is_fatal(e: &CoreError) -> bool {
     matches!(
         e,
         CoreError::NotPaired
+            | CoreError::InvalidConfig { .. }
             | CoreError::UpdateRequired { .. }
             | CoreError::UnknownAccount { .. }
             | CoreError::InvalidSdkKey
@@ -215,8 +260,8 @@ impl Reader {
             .seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(request.id.clone());
-        if fresh && !self.inner.is_answered(&request.id) {
+            .insert(&request.id);
+        if fresh && !self.source.is_answered(&request.id) {
             self.queue.push_back(Ok(RequestEvent::Request(request)));
         }
     }
@@ -232,7 +277,7 @@ impl Reader {
 
     fn on_event(&mut self, event: &str, data: &str) {
         match event {
-            "challenge" => match self.inner.accept_challenge(data, Some(&self.account.id)) {
+            "challenge" => match self.source.accept_challenge(data, &self.account.id) {
                 Ok(r) => self.deliver(r),
                 Err(CoreError::AlreadyAnswered) => {}
                 Err(CoreError::Expired) => {
@@ -245,7 +290,7 @@ impl Reader {
             },
             "decided" => match serde_json::from_str::<DecidedEvent>(data) {
                 Ok(d) => {
-                    self.inner.forget_request(&d.session_id);
+                    self.source.forget_request(&d.session_id);
                     self.queue.push_back(Ok(RequestEvent::Decided {
                         request_id: d.session_id,
                         status: d.status,
@@ -276,7 +321,7 @@ impl Reader {
             }
             if self.connected_before {
                 // Re-read what may have been missed while disconnected.
-                match self.inner.fetch_pending(&self.account) {
+                match self.source.fetch_pending(&self.account) {
                     Ok(list) => list.into_iter().for_each(|r| self.deliver(r)),
                     Err(e) => {
                         self.fail(e);
@@ -284,7 +329,7 @@ impl Reader {
                     }
                 }
             }
-            match connect(&self.inner, &self.account) {
+            match self.source.open_events(&self.account, IDLE_TIMEOUT) {
                 Ok(body) => {
                     debug!(account_id = %self.account.id, "event stream connected");
                     self.connected_before = true;
@@ -344,38 +389,6 @@ impl Reader {
     }
 }
 
-fn connect(inner: &Inner, account: &AccountRecord) -> Result<BodyReader, CoreError> {
-    let auth = Auth::Proof {
-        account,
-        signer: inner.signer.as_ref(),
-        now: inner.now_for(account),
-    };
-    let mut req = http::request(
-        &account.server_url,
-        Method::Get,
-        "/v1/device/events",
-        None,
-        auth,
-    )?;
-    req.headers.retain(|(name, _)| *name != "Accept");
-    req.headers.push(("Accept", "text/event-stream".to_owned()));
-    req.timeout = IDLE_TIMEOUT;
-    let (head, mut body) = inner.http.open(req)?;
-    inner.observe_date(&account.server_url, &head);
-    if !head.is_success() {
-        let mut bytes = Vec::new();
-        let mut buf = [0u8; 4096];
-        while bytes.len() < 64 * 1024 {
-            match body.read_some(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            }
-        }
-        return Err(http::error_from_response(&head, &bytes));
-    }
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +414,17 @@ mod tests {
             code: String::new(),
             message: String::new()
         }));
+    }
+
+    #[test]
+    fn the_seen_set_is_bounded_and_still_deduplicates() {
+        let mut seen = SeenIds::default();
+        for i in 0..(3 * MAX_SEEN) {
+            assert!(seen.insert(&format!("ses_{i}")));
+        }
+        assert_eq!((seen.order.len(), seen.ids.len()), (MAX_SEEN, MAX_SEEN));
+        let newest = format!("ses_{}", 3 * MAX_SEEN - 1);
+        assert!(!seen.insert(&newest), "a recent id is still known");
+        assert!(seen.insert("ses_0"), "the oldest ids were forgotten");
     }
 }

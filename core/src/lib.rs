@@ -4,8 +4,10 @@
 //! - [`Config`] and [`EnrollmentUri`]: where the service is, validated before any network call.
 //! - [`Authenticator`]: pairing, accounts, push handling ([`Authenticator::handle_push`]),
 //!   pending requests, answers ([`Authenticator::respond`]) and the live event stream.
-//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`], [`KeyringStore`]) and [`DeviceSigner`]
+//! - [`SecureStore`] ([`MemoryStore`], [`FileStore`]) and [`DeviceSigner`]
 //!   ([`SoftwareSigner`]): platform capabilities; a platform can keep device keys in hardware.
+//! - [`HttpTransport`]: an optional platform HTTP stack for the device API calls (proxies,
+//!   user CAs, VPN rules); the built-in client is the default.
 //! - [`CoreError`]: every failure, with a message that says what to do.
 //!
 //! The wire protocol is `docs/PROTOCOL.md`, implemented by `tapprove-protocol`.
@@ -29,21 +31,23 @@
 //! # Ok(()) }
 //! ```
 
+mod api_client;
 mod authenticator;
 mod background;
 pub mod clock;
 mod config;
 mod error;
 mod events;
-mod http;
 mod model;
 mod net;
-pub mod push;
+pub mod push_payload;
 mod secret;
 mod signer;
 pub mod sse;
 mod store;
+mod transport;
 
+pub use api_client::SDK_VERSION;
 pub use authenticator::Authenticator;
 pub use clock::{Clock, SKEW_SECONDS, SystemClock};
 pub use config::{
@@ -51,17 +55,18 @@ pub use config::{
 };
 pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
-pub use http::SDK_VERSION;
 pub use model::{
     ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
-pub use store::{FileStore, KeyringStore, MemoryStore, SecureStore};
+pub use store::{FileStore, MemoryStore, SecureStore};
+pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
+pub use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use tapprove_protocol::{Context, DenyReason, PresenceMode, PublicKey};
 
 /// `n` random bytes from the OS CSPRNG, base64url. Used for key aliases, request-proof `jti`s

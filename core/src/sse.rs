@@ -10,13 +10,22 @@ pub struct SseEvent {
     pub data: String,
 }
 
-/// The stream sent a line longer than [`MAX_LINE`] bytes.
+/// The stream broke one of the parser's bounds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("event stream line longer than {MAX_LINE} bytes")]
-pub struct LineTooLong;
+#[non_exhaustive]
+pub enum SseError {
+    /// A line longer than [`MAX_LINE`] bytes.
+    #[error("event stream line longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    /// One event's `data` longer than [`MAX_EVENT_DATA`] bytes.
+    #[error("event stream event with more than {MAX_EVENT_DATA} bytes of data")]
+    EventTooLarge,
+}
 
 /// Longest line accepted (a challenge is at most 3072 bytes).
 pub const MAX_LINE: usize = 64 * 1024;
+/// Most data one event may carry (over all its `data:` lines).
+pub const MAX_EVENT_DATA: usize = 64 * 1024;
 
 /// Incremental parser: [`SseParser::push`] bytes, get complete events.
 #[derive(Debug, Default)]
@@ -34,8 +43,9 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds a chunk; returns the events it completes.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
+    /// Feeds a chunk; returns the events it completes. After an error the parser drops what
+    /// it had buffered and goes on with the next line.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut chunk = chunk;
         if self.after_cr && !chunk.is_empty() {
             // The previous chunk ended with '\r': a leading '\n' completes that "\r\n".
@@ -65,13 +75,24 @@ impl SseParser {
             if let Some(ev) = self.line(&line) {
                 events.push(ev);
             }
+            if self.data.len() > MAX_EVENT_DATA {
+                self.buf.drain(..start);
+                self.reset_event();
+                return Err(SseError::EventTooLarge);
+            }
         }
         self.buf.drain(..start);
         if self.buf.len() > MAX_LINE {
             self.buf.clear();
-            return Err(LineTooLong);
+            return Err(SseError::LineTooLong);
         }
         Ok(events)
+    }
+
+    fn reset_event(&mut self) {
+        self.event.clear();
+        self.data.clear();
+        self.has_data = false;
     }
 
     fn line(&mut self, line: &str) -> Option<SseEvent> {
@@ -154,9 +175,30 @@ mod tests {
     #[test]
     fn refuses_endless_lines() {
         let mut p = SseParser::new();
-        assert_eq!(p.push(&vec![b'a'; MAX_LINE + 1]), Err(LineTooLong));
+        assert_eq!(
+            p.push(&vec![b'a'; MAX_LINE + 1]),
+            Err(SseError::LineTooLong)
+        );
         assert_eq!(
             p.push(b"data: ok\n\n").expect("recovers"),
+            vec![ev("message", "ok")]
+        );
+    }
+
+    #[test]
+    fn refuses_endless_events() {
+        let mut p = SseParser::new();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        let mut result = Ok(Vec::new());
+        for _ in 0..(MAX_EVENT_DATA / 1000 + 2) {
+            result = p.push(line.as_bytes());
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(SseError::EventTooLarge));
+        assert_eq!(
+            p.push(b"\ndata: ok\n\n").expect("recovers"),
             vec![ev("message", "ok")]
         );
     }

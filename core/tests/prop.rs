@@ -114,7 +114,7 @@ proptest! {
         let _ = check_sdk_key(&a);
         let _ = EnrollmentUri::parse(&a);
         let _ = EnrollmentUri::parse(&format!("tapprove://pair?{a}"));
-        let _ = tapprove_core::push::challenge_token(&a);
+        let _ = tapprove_core::push_payload::challenge_token(&a);
         let (auth, _) = authenticator();
         let _ = auth.handle_push(&a);
         let _ = auth.handle_push(&apns(&a));

@@ -33,7 +33,7 @@ rustup target add aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios
 
 step "3/7 build $LIB for each target"
 for target in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
-  cargo build --release -p tapprove-ffi --lib --target "$target"
+  cargo build --release -p tapprove-bindings --lib --target "$target"
 done
 
 step "4/7 merge simulator architectures"

@@ -11,32 +11,14 @@ use tapprove_protocol::{
     Answer, Challenge, Context, Decision, DenyReason, Es256Signer, Presence, PresenceMode,
     SoftwareKey, jws,
 };
+use tapprove_test_support::fixture;
 
 const NOW: i64 = 1_800_000_000;
 const SKEW: i64 = 60;
 
+/// The shared Demo Bank challenge, issued 10 s before [`NOW`], valid for 2 minutes.
 fn challenge() -> Challenge {
-    Challenge {
-        ver: 1,
-        session_id: "ses_01JDEMO0000000000000000000".into(),
-        account_id: "acc_01JDEMO0000000000000000000".into(),
-        user: "alice".into(),
-        title: "Log in to Demo Bank?".into(),
-        body: "Someone is signing in as alice.".into(),
-        context: Context {
-            app: Some("Demo Bank".into()),
-            ip: Some("203.0.113.7".into()),
-            location: Some("Lyon, FR".into()),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
-        },
-        presence: Presence {
-            mode: PresenceMode::Choose,
-            options: vec!["17".into(), "42".into(), "88".into()],
-        },
-        iat: NOW - 10,
-        exp: NOW + 110,
-        nonce: "n0nce-4gJ2kQ9x".into(),
-    }
+    fixture::challenge(NOW - 10, NOW + 110)
 }
 
 fn answer() -> Answer {

@@ -8,18 +8,25 @@
 //! - [`answer`]: what the phone sends back.
 //! - [`request_auth`]: a short-lived proof of possession on device API calls.
 //! - [`api`]: JSON bodies of the device API and the relying-party API, and the error body.
+//! - [`key_update`]: the service key rollover message, signed by the pinned key.
+//! - [`webhook`]: Standard Webhooks signing/verification and HTTP Basic for the trust webhook.
+//! - [`credentials`]: key formats (API key, SDK key) and the loopback-URL rule.
 
 pub mod answer;
 pub mod api;
 pub mod challenge;
+pub mod credentials;
 mod error;
 pub mod jws;
+pub mod key_update;
 pub mod keys;
 pub mod request_auth;
+pub mod webhook;
 
 pub use answer::{Answer, Decision, DenyReason};
 pub use challenge::{Challenge, Context, Presence, PresenceMode};
 pub use error::ProtocolError;
+pub use key_update::KeyUpdate;
 pub use keys::{Es256Signer, PublicKey, SignError, SoftwareKey};
 
 /// The protocol version this crate speaks. Payloads carry it as `ver`.

@@ -253,7 +253,7 @@ fn size_breakdown() -> Result<String, String> {
                 "bloat",
                 "--release",
                 "-p",
-                "tapprove-ffi",
+                "tapprove-bindings",
                 "--lib",
                 "--crates",
                 "-n",
@@ -262,7 +262,7 @@ fn size_breakdown() -> Result<String, String> {
             &[("PATH", &path), ("CARGO_PROFILE_RELEASE_STRIP", "false")],
         )?;
         return Ok(format!(
-            "From `CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release -p tapprove-ffi --lib \
+            "From `CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release -p tapprove-bindings --lib \
              --crates -n 12` (same profile as the measured build, symbols kept; cargo-bloat's \
              own caveat: crate attribution is approximate, and generic code is counted where \
              it was instantiated or under `std`):\n\n```text\n{}```\n",
@@ -271,7 +271,7 @@ fn size_breakdown() -> Result<String, String> {
     }
     capture(
         "cargo",
-        &["build", "--release", "-p", "tapprove-ffi", "--lib"],
+        &["build", "--release", "-p", "tapprove-bindings", "--lib"],
         &[("CARGO_PROFILE_RELEASE_STRIP", "false")],
     )?;
     let lib = target_dir().join("release").join("libtapprove_ffi.so");
@@ -519,7 +519,7 @@ other builds, so treat single runs as ±20 %.\n\
 \n\
 - **P1** — `core/benches/handle_push.rs`: criterion runs both, then medians of 41 interleaved\n\
   batches of 100 calls each give the ratio (same process, same signing input and key).\n\
-- **P2** — `cargo xtask bindings --size`: `cargo build --release -p tapprove-ffi --lib`\n\
+- **P2** — `cargo xtask bindings --size`: `cargo build --release -p tapprove-bindings --lib`\n\
   (profile `release`: `opt-level = \"z\"`, fat LTO, one codegen unit, stripped), file size of\n\
   `target/release/libtapprove_ffi.so`.\n\
 - **P3** — `bench/src/bin/nse_probe.rs`, built with the `bench` profile (opt-level 3, thin\n\

@@ -1,15 +1,20 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
+//! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
 //! - `test`     — every test: Rust workspace, Kotlin on the JVM, the Android module under
-//!   Robolectric, the Swift checks, browser, and a smoke run of every benchmark. Installs what
-//!   it needs (idempotently) on the way. `test android` / `test ios` run only the phone parts.
+//!   Robolectric, the Swift checks, browser, Keycloak, and a smoke run of every benchmark.
+//!   Installs what it needs (idempotently) on the way.
+//! - `test android` / `test ios` — only the phone parts (Kotlin + Robolectric / Swift checks).
+//! - `test keycloak` — only the Keycloak extension against a real Keycloak (see `keycloak.rs`).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
 mod android;
+mod arch;
 mod bench;
 mod bindings;
 mod ios;
+mod keycloak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,11 +23,12 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("arch") => arch::command(&root()),
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <test|bindings|bench>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|bench>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,12 +95,19 @@ fn test(args: &[String]) -> Result<(), String> {
         None => {}
         Some("android") => return test_android().map(|()| eprintln!("\nandroid tests passed")),
         Some("ios") => return test_ios().map(|()| eprintln!("\nios checks passed")),
+        Some("keycloak") => {
+            return step(
+                "keycloak: extension in a real Keycloak, headless chromium",
+                keycloak::test,
+            );
+        }
         Some(other) => {
             return Err(format!(
-                "unknown test part {other:?}; try `cargo xtask test [android | ios]`"
+                "unknown test set {other:?}; try `cargo xtask test [android | ios | keycloak]`"
             ));
         }
     }
+    step("arch: crate arrows", || arch::command(&root()))?;
     step("rust: build", || {
         run(
             "cargo",
@@ -124,6 +137,10 @@ fn test(args: &[String]) -> Result<(), String> {
             Err(format!("tests/browser/run.sh failed ({status})"))
         }
     })?;
+    step(
+        "keycloak: extension in a real Keycloak, headless chromium",
+        keycloak::test,
+    )?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
     eprintln!("\nall tests passed");
     Ok(())

@@ -170,17 +170,24 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         |_| "tapprove".to_owned(),
         |p| shell_quote(&p.to_string_lossy()),
     );
+    let webhook = WebhookCredentials::new(
+        Secret::new(project.webhook_username),
+        Secret::new(project.webhook_password),
+        &Secret::new(project.webhook_secret),
+    )
+    .map_err(|e| {
+        CliError::Other(format!(
+            "the demo project's webhook secret in {} is unusable ({e}); delete that file and the database to start over",
+            dir.join("demo-project.json").display()
+        ))
+    })?;
     let device_store = dir.join("device");
     let cfg = SiteConfig {
         service_url: service_url.clone(),
         public_url: site_url.clone(),
         api_key: Secret::new(project.api_key),
         sdk_key: project.sdk_key.clone(),
-        webhook: WebhookCredentials {
-            username: Secret::new(project.webhook_username),
-            password: Secret::new(project.webhook_password),
-            secret: Secret::new(project.webhook_secret),
-        },
+        webhook,
         state_file: dir.join("site.json"),
         tapprove_cmd: exe,
         device_store,

@@ -1,6 +1,7 @@
 //! `tapprove device …`: the terminal authenticator, over the device core with a [`FileStore`]
 //! (files 0600 in a 0700 directory) and a [`SoftwareSigner`].
 
+mod keyring_store;
 mod listen;
 
 use std::path::PathBuf;

@@ -1,0 +1,308 @@
+//! The [`Authenticator`]: pairing, accounts, verified login requests and signed answers.
+
+//! The [`Authenticator`]: the public facade. Each responsibility has its own module: the
+//! accounts ([`accounts`]), the request cache ([`requests`]), pairing and unpairing
+//! ([`pairing`]), verifying requests ([`verification`]) and answering them ([`answers`]); the
+//! service calls with their clock correction are `crate::api_client`. The event stream
+//! (`crate::events`) sees the authenticator only through [`events::EventSource`].
+
+mod accounts;
+mod answers;
+mod pairing;
+mod requests;
+mod verification;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tapprove_protocol::api::PushRegistration;
+
+use crate::api_client::ApiClient;
+use crate::background;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, EnrollmentUri};
+use crate::error::CoreError;
+use crate::events::{self, EventStream};
+use crate::model::{Account, AccountRecord, Decision, LoginRequest, RespondOutcome};
+use crate::net::{BodyReader, HttpClient};
+use crate::push_payload;
+use crate::signer::DeviceSigner;
+use crate::store::SecureStore;
+use crate::transport::HttpTransport;
+
+use accounts::Accounts;
+use requests::RequestCache;
+
+/// The device-side authenticator. Cheap to clone (all clones share one state), `Send + Sync`.
+///
+/// Several accounts (different services, projects, users) live in one store; each remembers
+/// its own server URL, SDK key and pinned service key. The [`Config`] given to
+/// [`Authenticator::new`] is only the default for [`Authenticator::pair`].
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+/// The shared state; its fields are private to this module and its children.
+struct Inner {
+    config: Config,
+    signer: Arc<dyn DeviceSigner>,
+    api: ApiClient,
+    accounts: Accounts,
+    requests: RequestCache,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.inner.config)
+            .field("accounts", &self.inner.accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Creates an authenticator over `store` (account metadata) and `signer` (device keys),
+    /// with `config` as the default service for [`Authenticator::pair`]. Loads the accounts
+    /// already in the store. No network.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+    ) -> Result<Self, CoreError> {
+        Self::with_clock(config, store, signer, Arc::new(SystemClock))
+    }
+
+    /// Like [`Authenticator::new`] with an injected clock (tests move time with it).
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoreError> {
+        Self::with_parts(config, store, signer, clock, None)
+    }
+
+    /// Like [`Authenticator::new`], sending the device API calls through the app's HTTP stack
+    /// (proxies, user CAs, VPN rules apply). The live event stream ([`Authenticator::events`])
+    /// still uses the built-in client.
+    pub fn with_transport(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Result<Self, CoreError> {
+        Self::with_parts(
+            config,
+            store,
+            signer,
+            Arc::new(SystemClock),
+            Some(transport),
+        )
+    }
+
+    /// The general form: an injected clock and, if given, the app's HTTP transport.
+    pub fn with_parts(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Self, CoreError> {
+        let inner = Inner {
+            config,
+            api: ApiClient::new(HttpClient::new()?, transport, clock, signer.clone()),
+            signer,
+            accounts: Accounts::load(store)?,
+            requests: RequestCache::default(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The default configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Pairs with the default service: `user` and `pairing_code` as shown by the site, and
+    /// where to push (if anywhere). Creates a new device key for the account, sends its public
+    /// key, and pins the service key returned.
+    pub async fn pair(
+        &self,
+        user: &str,
+        pairing_code: &str,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, CoreError> {
+        let config = self.inner.config.clone();
+        self.pair_with(config, user, pairing_code, push).await
+    }
+
+    /// Pairs with the service and project of `config`.
+    pub async fn pair_with(
+        &self,
+        config: Config,
+        user: &str,
+        pairing_code: &str,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, CoreError> {
+        let (user, code) = (user.to_owned(), pairing_code.to_owned());
+        self.background(move |inner| inner.pair(config, &user, &code, push))
+            .await
+    }
+
+    /// Pairs from an enrollment link (`tapprove://pair?…`, usually read from a QR code).
+    pub async fn pair_uri(
+        &self,
+        uri: &str,
+        push: Option<PushRegistration>,
+    ) -> Result<Account, CoreError> {
+        let e = EnrollmentUri::parse(uri)?;
+        self.pair_with(e.config.clone(), &e.user, &e.code, push)
+            .await
+    }
+
+    /// Adds an account record without a service round trip (provisioning, tests with the
+    /// shared vectors' keys). The device key under `record.key_alias` must already exist in
+    /// the signer if the account is to answer. Validates the server URL and SDK key.
+    pub fn import_account(&self, record: AccountRecord) -> Result<Account, CoreError> {
+        Config::new(&record.server_url, &record.sdk_key)?;
+        if record.id.is_empty() {
+            return Err(CoreError::config("the account id must not be empty"));
+        }
+        self.inner.accounts.save(record)
+    }
+
+    /// The paired accounts, sorted by pairing time. No network.
+    pub fn accounts(&self) -> Result<Vec<Account>, CoreError> {
+        self.inner.accounts.reload()?;
+        Ok(self
+            .inner
+            .accounts
+            .all()
+            .iter()
+            .map(|r| r.account())
+            .collect())
+    }
+
+    /// Sends a new push registration (e.g. a rotated APNs/FCM token) for every account. Tries
+    /// all accounts and returns the first failure, if any.
+    pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), CoreError> {
+        self.background(move |inner| inner.update_push_token(&push))
+            .await
+    }
+
+    /// Unpairs an account: tells the service (`DELETE /v1/device`), then removes the account and
+    /// its key from this device. The local removal happens even when the service cannot be
+    /// reached; then the result is [`CoreError::UnpairedLocallyOnly`] (the account is gone from
+    /// this device either way). A service that already forgot the device counts as success.
+    pub async fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
+        let account_id = account_id.to_owned();
+        self.background(move |inner| inner.unpair(&account_id))
+            .await
+    }
+
+    /// Login requests waiting for an answer, from the service (`GET /v1/device/pending`), for
+    /// one account or all. Verified like pushes; answered and invalid ones are left out
+    /// (invalid ones are logged). With several accounts, an account whose service fails is
+    /// skipped (logged) unless all fail, then the first error is returned. Oldest first.
+    pub async fn pending(&self, account_id: Option<&str>) -> Result<Vec<LoginRequest>, CoreError> {
+        let account_id = account_id.map(str::to_owned);
+        self.background(move |inner| inner.pending(account_id.as_deref()))
+            .await
+    }
+
+    /// Reads a push payload: the APNs `userInfo` JSON or the FCM data map JSON. Returns
+    /// `Ok(None)` when the notification is not Tapprove's, the verified request otherwise.
+    /// Synchronous and offline (for a Notification Service Extension).
+    ///
+    /// Errors: [`CoreError::UnknownAccount`] (not for an account on this device),
+    /// [`CoreError::BadSignature`] (not signed by the pinned service key),
+    /// [`CoreError::Expired`], [`CoreError::AlreadyAnswered`] (answered already on this
+    /// device: do not show it again), [`CoreError::UpdateRequired`] (newer protocol),
+    /// [`CoreError::InvalidPayload`].
+    pub fn handle_push(&self, payload_json: &str) -> Result<Option<LoginRequest>, CoreError> {
+        let Some(token) = push_payload::challenge_token(payload_json)? else {
+            return Ok(None);
+        };
+        self.inner.accept_challenge(&token, None).map(Some)
+    }
+
+    /// Answers a request seen through [`Authenticator::handle_push`],
+    /// [`Authenticator::pending`] or [`Authenticator::events`] (an id not seen yet is looked up
+    /// with `pending` first). Checks the decision locally (presence answer required and among
+    /// the options), signs the answer with the account's device key and sends it.
+    ///
+    /// Answering the same request twice is [`CoreError::AlreadyAnswered`] without a network
+    /// call; the service's `409` is the same error and `410` is [`CoreError::Expired`].
+    pub async fn respond(
+        &self,
+        request_id: &str,
+        decision: Decision,
+    ) -> Result<RespondOutcome, CoreError> {
+        let request_id = request_id.to_owned();
+        self.background(move |inner| inner.respond(&request_id, decision))
+            .await
+    }
+
+    /// Whether a request was answered (or is being answered) from this device.
+    pub fn is_answered(&self, request_id: &str) -> bool {
+        self.inner.requests.is_answered(request_id)
+    }
+
+    /// A live stream of requests and decisions over Server-Sent Events, for one account or all
+    /// (`GET /v1/device/events`). Reconnects with backoff (1 s doubling to 30 s), re-reads
+    /// pending requests on reconnect, and delivers each request id once. Transient failures
+    /// arrive as `Err` items and the stream goes on; it ends after a fatal error
+    /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
+    /// [`CoreError::InvalidSdkKey`]). Drop the stream to stop listening. Works with any async
+    /// runtime (each account's stream is read on a thread of its own), and without one through
+    /// [`EventStream::blocking_next`].
+    pub fn events(&self, account_id: Option<&str>) -> EventStream {
+        let accounts = match account_id {
+            Some(id) => match self.inner.accounts.get(id) {
+                Ok(a) => vec![a],
+                Err(e) => return events::failed(e),
+            },
+            None => self.inner.accounts.all(),
+        };
+        events::stream(self.inner.clone(), accounts)
+    }
+
+    /// Runs `work` with the shared state on a thread of its own (see `background.rs`).
+    fn background<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, CoreError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, CoreError>> + Send + 'static {
+        let inner = self.inner.clone();
+        background::run(move || work(&inner))
+    }
+}
+
+/// What the event stream needs from the authenticator, and nothing more.
+impl events::EventSource for Inner {
+    fn accept_challenge(&self, token: &str, account_id: &str) -> Result<LoginRequest, CoreError> {
+        Inner::accept_challenge(self, token, Some(account_id))
+    }
+
+    fn fetch_pending(&self, account: &AccountRecord) -> Result<Vec<LoginRequest>, CoreError> {
+        Inner::fetch_pending(self, account)
+    }
+
+    fn is_answered(&self, request_id: &str) -> bool {
+        self.requests.is_answered(request_id)
+    }
+
+    fn forget_request(&self, request_id: &str) {
+        self.requests.forget(request_id);
+    }
+
+    fn open_events(
+        &self,
+        account: &AccountRecord,
+        idle: Duration,
+    ) -> Result<BodyReader, CoreError> {
+        self.api.open_events(account, idle)
+    }
+}

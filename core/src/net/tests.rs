@@ -1,0 +1,196 @@
+//! The client against misbehaving loopback servers, and the request head.
+
+use std::future::Future as _;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// Runs `f` on a thread; its result if it ends within `bound` (generous: the point is that
+/// it ends at all, not how fast).
+fn within<T: Send + 'static>(bound: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(bound).ok()
+}
+
+fn get(url: String, timeout: Duration) -> Request {
+    Request {
+        method: Method::Get,
+        url,
+        headers: vec![],
+        body: None,
+        timeout,
+    }
+}
+
+/// A server that accepts one connection and runs `serve` on it.
+fn server(serve: impl FnOnce(std::net::TcpStream) + Send + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        if let Ok((socket, _)) = listener.accept() {
+            serve(socket);
+        }
+    });
+    addr
+}
+
+/// Reads the request head, then sends `prefix` and one more byte every 200 ms until the
+/// client goes away: each read sees data long before any per-read timeout.
+fn trickle(prefix: &'static [u8]) -> impl FnOnce(std::net::TcpStream) + Send + 'static {
+    move |mut socket| {
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf);
+        if socket.write_all(prefix).is_err() {
+            return;
+        }
+        while socket.write_all(b"a").is_ok() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn a_trickling_head_cannot_outlive_the_deadline() {
+    let addr = server(trickle(b"HTTP/1.1 200 OK\r\nX-Slow: "));
+    let client = HttpClient::new().expect("client");
+    let started = Instant::now();
+    let result = within(Duration::from_secs(20), move || {
+        client.send(get(format!("http://{addr}/"), Duration::from_secs(1)))
+    })
+    .expect("the call ended");
+    match result {
+        Err(CoreError::Network { message }) => assert!(message.contains("in time"), "{message}"),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a head that never ends was accepted"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_trickling_body_cannot_outlive_the_deadline() {
+    let addr = server(trickle(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+    ));
+    let client = HttpClient::new().expect("client");
+    let result = within(Duration::from_secs(20), move || {
+        client.send(get(format!("http://{addr}/"), Duration::from_secs(1)))
+    })
+    .expect("the call ended");
+    assert!(
+        matches!(&result, Err(CoreError::Network { message }) if message.contains("in time")),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[test]
+fn a_dropped_call_closes_its_connection() {
+    let (accepted_tx, accepted_rx) = mpsc::channel();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let addr = server(move |mut socket| {
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf); // the request
+        let _ = accepted_tx.send(());
+        // Silent: only the client closing the connection ends this read (or 20 s).
+        let _ = socket.set_read_timeout(Some(Duration::from_secs(20)));
+        let _ = socket.read(&mut buf);
+        let _ = closed_tx.send(());
+    });
+    let client = HttpClient::new().expect("client");
+    let call = background::run(move || {
+        client
+            .send(get(format!("http://{addr}/"), Duration::from_secs(60)))
+            .map(|r| r.head.status)
+    });
+    let mut call = Box::pin(call);
+    // Poll once so the call starts, then wait until the server has the request.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = call.as_mut().poll(&mut cx);
+    accepted_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the request arrived");
+    let started = Instant::now();
+    drop(call);
+    closed_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server saw the connection end");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the connection stayed open until the server gave up"
+    );
+}
+
+#[test]
+fn a_stalled_address_does_not_hold_up_the_next() {
+    use socket2::{Domain, Socket, Type};
+    // 127.0.0.2 with a full accept queue: connection attempts get no answer (the SYN is
+    // dropped), like a broken route. 127.0.0.1 on the same port answers.
+    let good = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = good.local_addr().expect("addr").port();
+    let stalled_addr: SocketAddr = format!("127.0.0.2:{port}").parse().expect("addr");
+    let stalled = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    stalled.bind(&stalled_addr.into()).expect("bind 127.0.0.2");
+    stalled.listen(0).expect("listen");
+    let mut fillers = Vec::new();
+    loop {
+        match std::net::TcpStream::connect_timeout(&stalled_addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(e) => {
+                assert!(
+                    is_timeout(&e),
+                    "the stalled address must not answer at all: {e}"
+                );
+                break;
+            }
+        }
+        assert!(fillers.len() < 64, "the accept queue never filled");
+    }
+    let good_addr = good.local_addr().expect("addr");
+    let started = Instant::now();
+    let stream = within(Duration::from_secs(30), move || {
+        connect::connect_any(
+            &[stalled_addr, good_addr],
+            Instant::now() + Duration::from_secs(25),
+            None,
+        )
+    })
+    .expect("connect ended")
+    .expect("connected");
+    assert_eq!(stream.peer_addr().expect("peer"), good_addr);
+    // Strictly one after another, the first address would have taken its whole timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}
+
+#[test]
+fn request_heads_refuse_header_injection() {
+    let url = Url::parse("http://127.0.0.1:8080/v1/device/pair").expect("url");
+    let authority = Authority("127.0.0.1:8080".into());
+    let mut req = Request {
+        method: Method::Post,
+        url: url.to_string(),
+        headers: vec![("X-Tapprove-SDK-Key", "tap_sdk_x".into())],
+        body: Some(b"{}".to_vec()),
+        timeout: Duration::from_secs(1),
+    };
+    let head =
+        String::from_utf8(request_head(&req, &url, &authority).expect("head")).expect("utf8");
+    assert!(head.starts_with("POST /v1/device/pair HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
+    assert!(head.contains("\r\nX-Tapprove-SDK-Key: tap_sdk_x\r\n"));
+    assert!(head.ends_with("Content-Length: 2\r\n\r\n"));
+    req.headers = vec![("X-Tapprove-SDK-Key", "a\r\nEvil: 1".into())];
+    assert!(matches!(
+        request_head(&req, &url, &authority),
+        Err(CoreError::InvalidConfig { .. })
+    ));
+}

@@ -1,0 +1,330 @@
+//! Device API (PROTOCOL.md §6–§7): pair, push token, unpair, pending, answers, event stream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tapprove_protocol::SDK_KEY_HEADER;
+use tapprove_protocol::api::{
+    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, PairRequest, PairResponse,
+    PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
+};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
+use crate::credentials;
+use crate::error::ApiError;
+use crate::events::{DeviceEvent, DeviceSubscription};
+use crate::state::AppState;
+use crate::store::{AccountRow, Stored};
+use crate::webhook::{self, TrustOutcome};
+use crate::{crypto, sessions};
+
+const MAX_USER_CHARS: usize = 256;
+const MAX_CODE_CHARS: usize = 128;
+const MAX_DEVICE_NAME_CHARS: usize = 100;
+const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+
+fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
+    match push.platform {
+        PushPlatform::None => Ok(()),
+        PushPlatform::Apns | PushPlatform::Fcm => {
+            if push.token.trim().is_empty() {
+                return Err(ApiError::invalid_request(
+                    "`push.token` is required for apns and fcm.",
+                ));
+            }
+            if push.token.len() > MAX_PUSH_TOKEN_CHARS {
+                return Err(ApiError::invalid_request("`push.token` is too long."));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn push_columns(
+    push: Option<&PushRegistration>,
+) -> (PushPlatform, String, Option<PushEnvironment>) {
+    match push {
+        Some(p) if p.platform != PushPlatform::None => {
+            (p.platform, p.token.trim().to_owned(), p.environment)
+        }
+        _ => (PushPlatform::None, String::new(), None),
+    }
+}
+
+/// `POST /v1/device/pair`.
+pub(crate) async fn pair(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, axum::Json<PairResponse>), ApiError> {
+    check_sdk(&state, request.headers())?;
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let sdk_key = request
+        .headers()
+        .get(SDK_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let invalid_sdk_key = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidSdkKey,
+            "The app's SDK key is missing or unknown to this service: check the SDK key the app \
+             is configured with (X-Tapprove-SDK-Key).",
+        )
+    };
+    if !credentials::is_well_formed_sdk_key(&sdk_key) {
+        return Err(invalid_sdk_key());
+    }
+    let project = state
+        .0
+        .store
+        .project_by_sdk_key(&sdk_key)
+        .await?
+        .ok_or_else(invalid_sdk_key)?;
+    let now = crate::now();
+    let limits = &state.0.config.limits;
+    let limited = |retry| {
+        tracing::info!(project_id = %project.id, "pairing rate limit hit");
+        ApiError::rate_limited(
+            "Too many pairing attempts; wait a minute and try again.",
+            retry,
+        )
+    };
+    state
+        .0
+        .pair_limiter_ip
+        .check(
+            &format!("{}|{ip}", project.id),
+            limits.pairings_per_minute_per_ip,
+            now,
+        )
+        .map_err(limited)?;
+    state
+        .0
+        .pair_limiter_key
+        .check(&project.id, limits.pairings_per_minute_per_sdk_key, now)
+        .map_err(limited)?;
+
+    let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
+    let user = req.user.trim().to_owned();
+    if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
+        return Err(ApiError::invalid_request(format!(
+            "`user` must be 1 to {MAX_USER_CHARS} characters."
+        )));
+    }
+    if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
+        return Err(ApiError::invalid_request(format!(
+            "`pairing_code` must be 1 to {MAX_CODE_CHARS} characters."
+        )));
+    }
+    if req
+        .device_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "`device_name` must be at most {MAX_DEVICE_NAME_CHARS} characters."
+        )));
+    }
+    if let Some(push) = &req.push {
+        validate_push(push)?;
+    }
+
+    let outcome = webhook::ask_trust(&state, &project, &user, req.pairing_code.trim()).await;
+    if outcome != TrustOutcome::Trusted {
+        tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::PairingRejected,
+            outcome.message(&project.name),
+        ));
+    }
+    let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
+    let (platform, token, environment) = push_columns(req.push.as_ref());
+    let now = crate::now();
+    state
+        .0
+        .store
+        .insert_account(&AccountRow {
+            id: account_id.clone(),
+            project_id: project.id.clone(),
+            user_name: user.clone(),
+            public_key: req.public_key.to_base64url(),
+            device_name: req.device_name.clone(),
+            push_platform: Stored(platform),
+            push_token: token,
+            push_environment: environment.map(Stored),
+            push_registered_at: now,
+            created_at: now,
+            unpaired_at: None,
+        })
+        .await?;
+    tracing::info!(project_id = %project.id, account_id = %account_id, "device paired");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(PairResponse {
+            account_id,
+            project_id: project.id,
+            project_name: project.name,
+            user,
+            service_key: state.0.service_public.clone(),
+            server_time: now,
+        }),
+    ))
+}
+
+/// `PUT /v1/device/push-token`.
+pub(crate) async fn push_token(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<StatusCode, ApiError> {
+    let reg: PushRegistration = parse_json(&call.body)?;
+    validate_push(&reg)?;
+    let (platform, token, environment) = push_columns(Some(&reg));
+    if !state
+        .0
+        .store
+        .update_push(
+            &call.account.id,
+            platform,
+            &token,
+            environment,
+            crate::now(),
+        )
+        .await?
+    {
+        return Err(ApiError::not_paired());
+    }
+    tracing::info!(account_id = %call.account.id, platform = ?platform, "push registration updated");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/device`.
+pub(crate) async fn unpair(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<StatusCode, ApiError> {
+    if !state.0.store.unpair(&call.account.id, crate::now()).await? {
+        return Err(ApiError::not_paired());
+    }
+    state.0.bus.unpaired(&call.account.id);
+    tracing::info!(account_id = %call.account.id, "device unpaired");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/device/pending`.
+pub(crate) async fn pending(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<axum::Json<PendingResponse>, ApiError> {
+    let challenges = state
+        .0
+        .store
+        .pending_challenges(&call.account.id, crate::now())
+        .await?;
+    Ok(axum::Json(PendingResponse { challenges }))
+}
+
+/// `POST /v1/device/answers` (PROTOCOL.md §7).
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<axum::Json<AnswerResponse>, ApiError> {
+    check_sdk(&state, request.headers())?;
+    let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
+    Ok(axum::Json(sessions::answer(&state, &token).await?))
+}
+
+/// State of one event stream.
+struct EventStream {
+    state: AppState,
+    account_id: String,
+    backlog: std::collections::VecDeque<Event>,
+    events: DeviceSubscription,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+fn challenge_event(jws: &str) -> Event {
+    Event::default().event("challenge").data(jws)
+}
+
+fn decided_event(session_id: &str, status: SessionStatus) -> Option<Event> {
+    let data = serde_json::to_string(&DecidedEvent {
+        session_id: session_id.to_owned(),
+        status,
+    })
+    .ok()?;
+    Some(Event::default().event("decided").data(data))
+}
+
+impl EventStream {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                return Some(e);
+            }
+            tokio::select! {
+                event = self.events.rx.recv() => match event {
+                    Ok(DeviceEvent::Challenge(jws)) => return Some(challenge_event(&jws)),
+                    Ok(DeviceEvent::Decided { session_id, status }) => {
+                        if let Some(e) = decided_event(&session_id, status) {
+                            return Some(e);
+                        }
+                    }
+                    Ok(DeviceEvent::Unpaired) => return None,
+                    Err(RecvError::Lagged(_)) => {
+                        // Missed events: resend what is pending (devices deduplicate by session).
+                        let pending = self
+                            .state
+                            .0
+                            .store
+                            .pending_challenges(&self.account_id, crate::now())
+                            .await
+                            .unwrap_or_default();
+                        self.backlog.extend(pending.iter().map(|j| challenge_event(j)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = crate::events::stopped(&mut self.stop) => return None,
+            }
+        }
+    }
+}
+
+/// `GET /v1/device/events` (SSE): pending challenges first, then live `challenge` and
+/// `decided` events, with `: keep-alive` comments.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    call: DeviceCall,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Subscribe before reading pending, so nothing falls between the two.
+    let events = state.0.bus.subscribe_device(&call.account.id);
+    let pending = state
+        .0
+        .store
+        .pending_challenges(&call.account.id, crate::now())
+        .await?;
+    tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
+    let keep_alive = state.0.config.event_keep_alive;
+    let stream = EventStream {
+        stop: state.0.shutdown.clone(),
+        state,
+        account_id: call.account.id,
+        backlog: pending.iter().map(|j| challenge_event(j)).collect(),
+        events,
+    };
+    let stream = futures_util::stream::unfold(stream, |mut s| async move {
+        let event = s.next().await?;
+        Some((Ok::<_, Infallible>(event), s))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive")))
+}
