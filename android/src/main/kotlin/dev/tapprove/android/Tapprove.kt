@@ -59,13 +59,11 @@ object Tapprove {
      */
     fun onPushData(context: Context, data: Map<String, String>): Delivery {
         val result = PushPayloads.handleFcm(authenticator, data)
-        val readiness = when (result) {
-            is PushResult.Show -> ApprovalNotifications.show(context, result.request)
-            is PushResult.Ignore -> null.also { android.util.Log.i("Tapprove", "login request not shown: ${result.reason}") }
-            PushResult.NotOurs -> null
-        }
-        if (readiness != null && readiness != NotificationReadiness.READY) {
-            android.util.Log.w("Tapprove", "login request not shown: ${readiness.message}")
+        val readiness = (result as? PushResult.Show)?.let { ApprovalNotifications.show(context, it.request) }
+        when {
+            result is PushResult.Ignore -> android.util.Log.i("Tapprove", "login request not shown: ${result.reason}")
+            readiness != null && readiness != NotificationReadiness.READY ->
+                android.util.Log.w("Tapprove", "login request not shown: ${readiness.message}")
         }
         return Delivery(result, readiness)
     }
