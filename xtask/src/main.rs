@@ -8,11 +8,13 @@
 //! - `test keycloak` — only the Keycloak extension against a real Keycloak (see `keycloak.rs`).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
+//! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
 mod android;
 mod arch;
 mod bench;
 mod bindings;
+mod fuzz;
 mod ios;
 mod keycloak;
 
@@ -27,8 +29,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <arch|test|bindings|bench>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,6 +145,7 @@ fn test(args: &[String]) -> Result<(), String> {
         keycloak::test,
     )?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
+    step("fuzz: every target briefly", fuzz::smoke)?;
     eprintln!("\nall tests passed");
     Ok(())
 }
