@@ -1,18 +1,21 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
 //! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, Keycloak,
-//!   and a smoke run of every benchmark. Installs what it needs (idempotently) on the way.
-//! - `test SET…` — only those sets (`arch`, `rust`, `kotlin`, `swift`, `browser`, `keycloak`,
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, the Android module under
+//!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
+//!   every fuzz target. Installs what it needs (idempotently) on the way.
+//! - `test SET…` — only those sets (`arch`, `rust`, `android`, `ios`, `browser`, `keycloak`,
 //!   `bench`, `fuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 //! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
+mod android;
 mod arch;
 mod bench;
 mod bindings;
 mod fuzz;
+mod ios;
 mod keycloak;
 
 use std::path::{Path, PathBuf};
@@ -84,11 +87,15 @@ const TEST_SETS: &[TestSet] = &[
     }),
     ("rust", "rust: build and tests", rust_tests),
     (
-        "kotlin",
-        "kotlin: JVM tests of the bindings",
-        bindings::kotlin_test,
+        "android",
+        "android: Kotlin on the JVM, Android 14 under Robolectric",
+        test_android,
     ),
-    ("swift", "swift: syntax and C header", bindings::swift_check),
+    (
+        "ios",
+        "ios: Swift syntax, C header, the API ios/ uses",
+        test_ios,
+    ),
     (
         "browser",
         "browser: demo in headless chromium",
@@ -123,6 +130,21 @@ fn test(args: &[String]) -> Result<(), String> {
     }
     eprintln!("\nall tests passed");
     Ok(())
+}
+
+/// The Android part: Kotlin on the JVM, then the module on Android 14 under Robolectric.
+fn test_android() -> Result<(), String> {
+    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
+    step(
+        "android: Android 14 compile and Robolectric tests",
+        android::robolectric_test,
+    )
+}
+
+/// The iOS part: Swift syntax and C header, then the Swift shell's use of the generated API.
+fn test_ios() -> Result<(), String> {
+    step("swift: syntax and C header", bindings::swift_check)?;
+    step("swift: API used by ios/ exists", ios::api_check)
 }
 
 fn rust_tests() -> Result<(), String> {
