@@ -36,7 +36,7 @@ class CommonLogicTest {
         id = "ses_1", accountId = "acc_1", user = "alice", title = "Log in to Demo Bank?",
         body = "Someone is signing in.",
         context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36"),
-        presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"),
+        presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"), codeLength = null, userVerification = null,
         issuedAt = 1_000, expiresAt = 1_120,
     )
     private val scope = CoroutineScope(Dispatchers.Default)
