@@ -2,8 +2,8 @@
 //! docs/PERFORMANCE.md).
 //!
 //! The login benchmarks (P4, P5) run everything over real loopback HTTP in one process: the
-//! service ([`tapprove_server::Service::start`] on port 0 with a temporary SQLite file), a fake
-//! trust webhook, devices built on [`tapprove_core::Authenticator`] listening on the event
+//! service ([`tapprove_server::Service::start`] on port 0 with a temporary SQLite file), the
+//! shared fake relying party's trust webhook (`tapprove-test-support`), devices built on [`tapprove_core::Authenticator`] listening on the event
 //! stream, and a "site" calling the relying-party API. Nothing here asserts on time: the
 //! binaries print figures.
 
@@ -12,18 +12,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::StatusCode;
 use futures_util::StreamExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tapprove_core::{Authenticator, Config, Decision, MemoryStore, RequestEvent, SoftwareSigner};
 use tapprove_server::{
     LimitsConfig, RunningService, SealKey, SecretString, Service, ServiceConfig,
 };
+use tapprove_test_support::fixture;
+use tapprove_test_support::rp::{FakeRp, TrustMode};
 use tokio::sync::oneshot;
-
-/// The pairing code the fake trust webhook accepts.
-pub const GOOD_CODE: &str = "7KQ2-M9XD";
 
 /// How long the site waits for one login before calling it failed.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +56,7 @@ pub struct Bench {
     sdk_key: String,
     http: reqwest::Client,
     codes: Arc<Codes>,
+    _trust: FakeRp,
 }
 
 /// Limits raised for benchmarking: the default push budget (3 sessions per minute, 10 per hour
@@ -72,31 +70,9 @@ pub fn bench_limits() -> LimitsConfig {
     }
 }
 
-/// A trust webhook that accepts [`GOOD_CODE`] and refuses everything else.
-async fn trust(body: Bytes) -> StatusCode {
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if parsed["challenge"] == GOOD_CODE {
-        StatusCode::OK
-    } else {
-        StatusCode::FORBIDDEN
-    }
-}
-
-async fn start_webhook() -> Result<SocketAddr> {
-    let app = axum::Router::new().route("/users/trust", axum::routing::post(trust));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| BenchError::Setup(format!("cannot bind the fake trust webhook: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
-}
-
 impl Bench {
     /// Starts the service (port 0, temporary SQLite file, [`bench_limits`]), the fake trust
-    /// webhook and a project.
+    /// webhook (accepting [`fixture::PAIRING_CODE`]) and a project.
     pub async fn start() -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir()
@@ -113,15 +89,20 @@ impl Bench {
         let service = Service::start(config.clone())
             .await
             .map_err(|e| BenchError::Setup(format!("service: {e}")))?;
-        let webhook = start_webhook().await?;
+        let trust = FakeRp::start(TrustMode::default()).await;
         let project = tapprove_server::admin::create_project(
             &config.database_url,
             &seal_key,
-            "Bench Bank",
-            &format!("http://{webhook}/users/trust"),
+            fixture::PROJECT_NAME,
+            &trust.trust_url(),
         )
         .await
         .map_err(|e| BenchError::Setup(format!("project: {e}")))?;
+        trust.set_credentials(
+            &project.webhook_username,
+            project.webhook_password.expose(),
+            project.webhook_secret.expose(),
+        );
         let http = reqwest::Client::builder()
             .timeout(LOGIN_TIMEOUT + Duration::from_secs(5))
             .pool_max_idle_per_host(1024)
@@ -134,19 +115,33 @@ impl Bench {
             sdk_key: project.sdk_key,
             http,
             codes: Arc::new(Codes::default()),
+            _trust: trust,
         })
     }
 
     /// Pairs a new software device (in-memory store) for `user` and starts it answering every
     /// request it receives on its event stream with the code the site shows.
     pub async fn pair_device(&self, user: &str) -> Result<Device> {
+        let (auth, account_id) = self.pair_account(user).await?;
+        Ok(self.connect(auth, account_id))
+    }
+
+    /// Pairs a new software device (in-memory store) for `user`: its authenticator and account
+    /// id, not yet listening.
+    pub async fn pair_account(&self, user: &str) -> Result<(Authenticator, String)> {
         let store = Arc::new(MemoryStore::new());
         let signer = Arc::new(SoftwareSigner::new(store.clone()));
         let config = Config::new(&self.base, &self.sdk_key)?;
         let auth = Authenticator::new(config, store, signer)?;
-        let account = auth.pair(user, GOOD_CODE, None).await?;
-        let answerer = tokio::spawn(answer_loop(auth, account.id, self.codes.clone()));
-        Ok(Device { answerer })
+        let account = auth.pair(user, fixture::PAIRING_CODE, None).await?;
+        Ok((auth, account.id))
+    }
+
+    /// Opens the account's event stream and answers every request on it (as
+    /// [`Bench::pair_device`]) until the returned [`Device`] is dropped (a disconnect).
+    pub fn connect(&self, auth: Authenticator, account_id: String) -> Device {
+        let answerer = tokio::spawn(answer_loop(auth, account_id, self.codes.clone()));
+        Device { answerer }
     }
 
     /// One login as the site sees it: create a push session, then long-poll
@@ -158,11 +153,7 @@ impl Bench {
             .http
             .post(format!("{}/v1/push/sessions", self.base))
             .header("x-api-key", self.api_key.expose())
-            .json(&json!({
-                "user": user,
-                "notification": {"title": "Log in to Bench Bank?", "body": "Someone is signing in."},
-                "context": {"ip": "203.0.113.7", "app": "Bench Bank"},
-            }))
+            .json(&fixture::create_session_body(user))
             .send()
             .await?
             .error_for_status()?

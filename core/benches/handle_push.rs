@@ -13,7 +13,8 @@ use criterion::Criterion;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use tapprove_core::*;
 use tapprove_protocol::jws::Unverified;
-use tapprove_protocol::{Challenge, Es256Signer as _, Presence, SoftwareKey};
+use tapprove_protocol::{Es256Signer as _, SoftwareKey};
+use tapprove_test_support::fixture;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -33,29 +34,9 @@ struct Fixture {
     signature: Vec<u8>,
 }
 
-fn fixture() -> Fixture {
+fn setup() -> Fixture {
     let service = SoftwareKey::generate().unwrap();
-    let challenge = Challenge {
-        ver: 1,
-        session_id: "ses_01JDEMO0000000000000000000".into(),
-        account_id: "acc_01JDEMO0000000000000000000".into(),
-        user: "alice".into(),
-        title: "Log in to Demo Bank?".into(),
-        body: "Someone is signing in as alice.".into(),
-        context: Context {
-            app: Some("Demo Bank".into()),
-            ip: Some("203.0.113.7".into()),
-            location: Some("Lyon, FR".into()),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
-        },
-        presence: Presence {
-            mode: PresenceMode::Choose,
-            options: vec!["17".into(), "42".into(), "88".into()],
-        },
-        iat: NOW - 10,
-        exp: NOW + 110,
-        nonce: "n0nce-4gJ2kQ9x".into(),
-    };
+    let challenge = fixture::challenge(NOW - 10, NOW + 110);
     let token = challenge.sign(&service).unwrap();
     let jws = Unverified::parse(&token, "tapprove-challenge+jwt").unwrap();
 
@@ -65,10 +46,13 @@ fn fixture() -> Fixture {
     let config = Config::new("https://demo.example", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA").unwrap();
     let auth = Authenticator::with_clock(config, store, signer, Arc::new(FixedClock)).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: challenge.account_id.clone(),
         project_id: "prj_demo".into(),
-        project_name: "Demo Bank".into(),
-        user: "alice".into(),
+        project_name: fixture::PROJECT_NAME.into(),
+        user: fixture::USER.into(),
         server_url: "https://demo.example".into(),
         sdk_key: "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA".into(),
         service_key: service.public_key(),
@@ -78,11 +62,7 @@ fn fixture() -> Fixture {
         paired_at: NOW,
     })
     .unwrap();
-    let payload = serde_json::json!({
-        "aps": {"alert": {"title": challenge.title, "body": challenge.body}, "category": "TAPPROVE_LOGIN", "mutable-content": 1},
-        "tapprove": token,
-    })
-    .to_string();
+    let payload = fixture::apns_payload(&challenge, &token).to_string();
     assert!(auth.handle_push(&payload).unwrap().is_some());
     Fixture {
         auth,
@@ -130,7 +110,7 @@ fn interleaved_ratio(f: &Fixture) -> (f64, f64) {
 }
 
 fn main() {
-    let f = fixture();
+    let f = setup();
     let mut c = Criterion::default().configure_from_args();
     {
         let mut group = c.benchmark_group("verify");

@@ -1,30 +1,16 @@
 //! Operator actions on the service database (used by `tapprove admin …`): create and list
 //! projects, rotate webhook credentials.
 //!
-//! Keys: the API key (`tap_api_` + 43 base64url chars, 256 bits) is stored only as a SHA-256
-//! hash and shown once; the SDK key (`tap_sdk_` + 22 chars) is a public identifier; the webhook
-//! password and HMAC secret are stored sealed (AES-256-GCM under the seal key) because the
-//! service must use them.
+//! The credential rules themselves live in `credentials`.
 
-use std::net::IpAddr;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
-use zeroize::Zeroizing;
 
-use crate::config::SealKey;
-use crate::crypto::{self, SecretString};
+use crate::credentials::{self, new_webhook_secrets, seal_webhook_credentials};
+pub use crate::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREFIX};
+use crate::crypto::{self, SealKey, SecretString};
 use crate::error::ServiceError;
 use crate::store::{ProjectRow, Store};
-
-/// Prefix of API keys.
-pub const API_KEY_PREFIX: &str = "tap_api_";
-/// Prefix of SDK keys.
-pub const SDK_KEY_PREFIX: &str = "tap_sdk_";
-/// Prefix of webhook signing secrets (Standard Webhooks convention: the rest is base64 of the
-/// HMAC key bytes).
-pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+pub use crate::webhook::validate_trust_url;
 
 /// Everything a relying party needs, shown once at creation. JSON keys are exactly
 /// `project_id, api_key, sdk_key, webhook_username, webhook_password, webhook_secret`.
@@ -74,67 +60,6 @@ pub struct ProjectSummary {
     pub created_at: i64,
 }
 
-/// Checks a trust URL: absolute http(s), https unless the host is loopback.
-pub fn validate_trust_url(trust_url: &str) -> Result<url::Url, ServiceError> {
-    let bad = |reason: &str| ServiceError::InvalidTrustUrl {
-        url: trust_url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let url = url::Url::parse(trust_url).map_err(|e| {
-        bad(&format!(
-            "{e}; give an absolute URL like https://example.com/users/trust"
-        ))
-    })?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(bad(
-                "plain http is only allowed for loopback hosts; use https",
-            ));
-        }
-        _ => return Err(bad("the scheme must be https")),
-    }
-    if url.host().is_none() {
-        return Err(bad("it has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "do not put credentials in the URL; the service sends its own Basic auth",
-        ));
-    }
-    Ok(url)
-}
-
-/// Whether the URL's host is `localhost` or a loopback IP.
-pub(crate) fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
-fn new_webhook_secrets() -> Result<(SecretString, SecretString), ServiceError> {
-    let password = SecretString::new(crypto::random_b64url(24)?);
-    let mut key = Zeroizing::new([0u8; 32]);
-    crypto::fill_random(key.as_mut_slice())?;
-    let secret = SecretString::new(format!(
-        "{WEBHOOK_SECRET_PREFIX}{}",
-        STANDARD.encode(key.as_slice())
-    ));
-    Ok((password, secret))
-}
-
-pub(crate) fn password_aad(project_id: &str) -> String {
-    format!("webhook_password:{project_id}")
-}
-
-pub(crate) fn secret_aad(project_id: &str) -> String {
-    format!("webhook_secret:{project_id}")
-}
-
 /// Creates a project on the database at `database_url` and returns its credentials, shown
 /// only this once.
 pub async fn create_project(
@@ -163,26 +88,22 @@ pub(crate) async fn create_project_in(
     }
     let trust_url = validate_trust_url(trust_url)?;
     let project_id = crypto::new_id("prj_")?;
-    let api_key = SecretString::new(format!("{API_KEY_PREFIX}{}", crypto::random_b64url(32)?));
-    let sdk_key = format!("{SDK_KEY_PREFIX}{}", crypto::random_b64url(16)?);
+    let api_key = credentials::new_api_key()?;
+    let sdk_key = credentials::new_sdk_key()?;
     let (webhook_password, webhook_secret) = new_webhook_secrets()?;
+    let (webhook_password_sealed, webhook_secret_sealed) =
+        seal_webhook_credentials(seal_key, &project_id, &webhook_password, &webhook_secret)?;
+    let api_key_hash = credentials::api_key_hash(api_key.expose())
+        .ok_or_else(|| ServiceError::Crypto("a new API key has the wrong shape".into()))?;
     let row = ProjectRow {
         id: project_id.clone(),
         name: name.to_owned(),
         trust_url: trust_url.to_string(),
-        api_key_hash: crypto::sha256_hex(api_key.expose().as_bytes()),
+        api_key_hash,
         sdk_key: sdk_key.clone(),
         webhook_username: project_id.clone(),
-        webhook_password_sealed: crypto::seal(
-            seal_key,
-            &password_aad(&project_id),
-            webhook_password.expose().as_bytes(),
-        )?,
-        webhook_secret_sealed: crypto::seal(
-            seal_key,
-            &secret_aad(&project_id),
-            webhook_secret.expose().as_bytes(),
-        )?,
+        webhook_password_sealed,
+        webhook_secret_sealed,
         created_at: crate::now(),
     };
     store.insert_project(&row).await.map_err(ServiceError::db)?;
@@ -276,26 +197,12 @@ async fn rotate_in(
         .map_err(ServiceError::db)?
         .ok_or_else(|| ServiceError::UnknownProject(project_id.to_owned()))?;
     // Refuse to rotate under a different seal key than the one the database uses.
-    crypto::unseal(
-        seal_key,
-        &password_aad(&project.id),
-        &project.webhook_password_sealed,
-    )?;
+    credentials::unseal_webhook_credentials(seal_key, &project)?;
     let (webhook_password, webhook_secret) = new_webhook_secrets()?;
+    let (password_sealed, secret_sealed) =
+        seal_webhook_credentials(seal_key, &project.id, &webhook_password, &webhook_secret)?;
     let updated = store
-        .update_webhook_credentials(
-            &project.id,
-            &crypto::seal(
-                seal_key,
-                &password_aad(&project.id),
-                webhook_password.expose().as_bytes(),
-            )?,
-            &crypto::seal(
-                seal_key,
-                &secret_aad(&project.id),
-                webhook_secret.expose().as_bytes(),
-            )?,
-        )
+        .update_webhook_credentials(&project.id, &password_sealed, &secret_sealed)
         .await
         .map_err(ServiceError::db)?;
     if !updated {
@@ -308,45 +215,4 @@ async fn rotate_in(
         webhook_password,
         webhook_secret,
     })
-}
-
-/// The webhook credentials of a project, unsealed (for calling its trust webhook).
-pub(crate) fn unseal_webhook_credentials(
-    seal_key: &SealKey,
-    project: &ProjectRow,
-) -> Result<(SecretString, SecretString), ServiceError> {
-    let password = crypto::unseal(
-        seal_key,
-        &password_aad(&project.id),
-        &project.webhook_password_sealed,
-    )?;
-    let secret = crypto::unseal(
-        seal_key,
-        &secret_aad(&project.id),
-        &project.webhook_secret_sealed,
-    )?;
-    let text = |b: &[u8]| {
-        String::from_utf8(b.to_vec())
-            .map(SecretString::new)
-            .map_err(|_| ServiceError::Database("a sealed webhook credential is not UTF-8".into()))
-    };
-    Ok((text(&password)?, text(&secret)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trust_urls() {
-        assert!(validate_trust_url("https://bank.example/users/trust").is_ok());
-        assert!(validate_trust_url("http://127.0.0.1:3000/users/trust").is_ok());
-        assert!(validate_trust_url("http://localhost/users/trust").is_ok());
-        assert!(validate_trust_url("http://[::1]:9/x").is_ok());
-        let e = validate_trust_url("http://bank.example/users/trust").expect_err("http");
-        assert!(e.to_string().contains("https"), "{e}");
-        assert!(validate_trust_url("ftp://x/y").is_err());
-        assert!(validate_trust_url("/users/trust").is_err());
-        assert!(validate_trust_url("https://u:p@bank.example/").is_err());
-    }
 }

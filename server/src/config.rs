@@ -1,83 +1,20 @@
 //! Service configuration: defaults, an optional TOML file, then `TAPPROVE_*` environment
 //! variables (the CLI applies its flags on top).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
+pub use crate::crypto::SealKey;
 use crate::error::ServiceError;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default database: an SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tapprove.db?mode=rwc";
-
-/// The 32-byte key that seals secrets at rest (the service signing key, webhook passwords and
-/// HMAC secrets) with AES-256-GCM. Debug never prints it; it is zeroized on drop.
-///
-/// In config and in `TAPPROVE_SEAL_KEY` it is 32 bytes in base64 (standard or URL-safe,
-/// padding optional), e.g. from `openssl rand -base64 32`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SealKey(Zeroizing<[u8; 32]>);
-
-impl SealKey {
-    /// Wraps 32 raw bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    /// Parses the base64 form (standard or URL-safe alphabet, padding optional).
-    pub fn from_base64(text: &str) -> Result<Self, ServiceError> {
-        let text = text.trim();
-        let unpadded = text.trim_end_matches('=');
-        let bytes = Zeroizing::new(
-            URL_SAFE_NO_PAD
-                .decode(unpadded.replace('+', "-").replace('/', "_"))
-                .map_err(|_| ServiceError::InvalidSealKey("it is not valid base64".into()))?,
-        );
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            ServiceError::InvalidSealKey(format!("it decodes to {} bytes, not 32", bytes.len()))
-        })?;
-        Ok(Self::from_bytes(arr))
-    }
-
-    /// A fresh random key from the OS CSPRNG.
-    pub fn generate() -> Result<Self, ServiceError> {
-        let mut bytes = [0u8; 32];
-        crate::crypto::fill_random(&mut bytes)?;
-        Ok(Self::from_bytes(bytes))
-    }
-
-    /// The base64 (standard, padded) form, for writing into a 0600 file or a secret store.
-    /// Named so every use stands out.
-    pub fn secret_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(STANDARD.encode(self.0.as_slice()))
-    }
-
-    /// The raw key bytes (crate-internal: only the sealing code needs them).
-    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SealKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SealKey([redacted])")
-    }
-}
-
-impl<'de> Deserialize<'de> for SealKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        Self::from_base64(&text).map_err(serde::de::Error::custom)
-    }
-}
 
 /// Push provider configuration (`[push.apns]`, `[push.fcm]` in TOML): the push crate's
 /// [`tapprove_push::PushConfig`]. Empty by default: devices then poll or listen on the event
@@ -294,6 +231,8 @@ mod seconds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
     #[test]
     fn toml_then_env_and_redacted_debug() {

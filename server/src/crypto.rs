@@ -6,10 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-use crate::config::SealKey;
 use crate::error::ServiceError;
 
 /// A secret string (API key, webhook password, HMAC secret) shown once. Debug is redacted;
@@ -38,6 +37,67 @@ impl fmt::Debug for SecretString {
 impl Serialize for SecretString {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+/// The 32-byte key that seals secrets at rest (the service signing key, webhook passwords and
+/// HMAC secrets) with AES-256-GCM. Debug never prints it; it is zeroized on drop.
+///
+/// In config and in `TAPPROVE_SEAL_KEY` it is 32 bytes in base64 (standard or URL-safe,
+/// padding optional), e.g. from `openssl rand -base64 32`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey(Zeroizing<[u8; 32]>);
+
+impl SealKey {
+    /// Wraps 32 raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Parses the base64 form (standard or URL-safe alphabet, padding optional).
+    pub fn from_base64(text: &str) -> Result<Self, ServiceError> {
+        let text = text.trim();
+        let unpadded = text.trim_end_matches('=');
+        let bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(unpadded.replace('+', "-").replace('/', "_"))
+                .map_err(|_| ServiceError::InvalidSealKey("it is not valid base64".into()))?,
+        );
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            ServiceError::InvalidSealKey(format!("it decodes to {} bytes, not 32", bytes.len()))
+        })?;
+        Ok(Self::from_bytes(arr))
+    }
+
+    /// A fresh random key from the OS CSPRNG.
+    pub fn generate() -> Result<Self, ServiceError> {
+        let mut bytes = [0u8; 32];
+        fill_random(&mut bytes)?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The base64 (standard, padded) form, for writing into a 0600 file or a secret store.
+    /// Named so every use stands out.
+    pub fn secret_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(self.0.as_slice()))
+    }
+
+    /// The raw key bytes (crate-internal: only the sealing code needs them).
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealKey([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for SealKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        Self::from_base64(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -99,12 +159,6 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Constant-time equality of two byte strings.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq as _;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 const SEAL_PREFIX: &str = "v1.";
 
 /// Seals `plaintext` with AES-256-GCM under `key`, binding it to `aad` (what the value is and
@@ -161,31 +215,6 @@ fn aead_key(key: &SealKey) -> Result<LessSafeKey, ServiceError> {
     Ok(LessSafeKey::new(unbound))
 }
 
-/// Standard Webhooks signature header value: `v1,<base64 HMAC-SHA256(key, "id.ts.body")>`,
-/// where `key` is the base64-decoded part of the `whsec_…` secret.
-pub(crate) fn webhook_signature(
-    secret: &str,
-    msg_id: &str,
-    timestamp: i64,
-    body: &[u8],
-) -> Result<String, ServiceError> {
-    let key_bytes = Zeroizing::new(
-        STANDARD
-            .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-            .map_err(|_| {
-                ServiceError::Crypto("stored webhook secret is not whsec_ base64".into())
-            })?,
-    );
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
-    let mut ctx = ring::hmac::Context::with_key(&key);
-    ctx.update(msg_id.as_bytes());
-    ctx.update(b".");
-    ctx.update(timestamp.to_string().as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(ctx.sign().as_ref())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,21 +251,7 @@ mod tests {
         for _ in 0..200 {
             assert!(random_below(100).expect("rand") < 100);
         }
-        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"ab", b"abc"));
         assert_eq!(sha256_hex(b"").len(), 64);
-    }
-
-    #[test]
-    fn standard_webhooks_signature_matches_reference() {
-        // Reference vector from the Standard Webhooks specification test suite.
-        let sig = webhook_signature(
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        )
-        .expect("sign");
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]

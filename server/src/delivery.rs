@@ -1,59 +1,29 @@
-//! Delivery of a new session: push to every APNs/FCM device concurrently (spawned, so the
-//! relying party's `201` never waits), forget dead tokens, and mark the session
-//! `error` / `delivery_failed` when no device can be reached at all.
+//! Delivery of a new session: push to every APNs/FCM device concurrently, forget dead
+//! tokens, and tell the lifecycle whether any device can be reached at all.
 
 use futures_util::future::join_all;
-use tapprove_protocol::api::{PushEnvironment, PushPlatform, SessionReason, SessionStatus};
+use tapprove_protocol::api::PushPlatform;
 use tapprove_push::{PushMessage, PushOutcome, PushTarget};
 
-use crate::rp_api::{announce_decided, parse_wire, wire};
-use crate::service::AppState;
+use crate::state::AppState;
 use crate::store::{AccountRow, SessionDeviceRow, SessionRow};
 
-/// Starts delivery in the background.
-pub(crate) fn spawn(
+/// Pushes the session's challenges to its devices. Whether any device is reachable: a push
+/// was delivered, or a device polls (no push) or has an open event stream.
+pub(crate) async fn deliver(
     state: &AppState,
     session: &SessionRow,
-    devices: Vec<AccountRow>,
-    challenges: Vec<SessionDeviceRow>,
-) {
-    let state = state.clone();
-    let session_id = session.id.clone();
-    let title = session.title.clone();
-    let body = session.body.clone();
-    let expires_at = session.expires_at;
-    tokio::spawn(async move {
-        deliver(
-            &state,
-            &session_id,
-            &title,
-            &body,
-            expires_at,
-            devices,
-            challenges,
-        )
-        .await;
-    });
-}
-
-async fn deliver(
-    state: &AppState,
-    session_id: &str,
-    title: &str,
-    body: &str,
-    expires_at: i64,
-    devices: Vec<AccountRow>,
-    challenges: Vec<SessionDeviceRow>,
-) {
+    devices: &[AccountRow],
+    challenges: &[SessionDeviceRow],
+) -> bool {
+    let session_id = session.id.as_str();
     // A device without push polls or listens on the event stream: it is reachable.
     let polls = devices
         .iter()
-        .any(|d| d.push_platform == wire(&PushPlatform::None));
+        .any(|d| d.push_platform.0 == PushPlatform::None);
     let mut sends = Vec::new();
-    for device in &devices {
-        let Some(platform) = parse_wire::<PushPlatform>(&device.push_platform) else {
-            continue;
-        };
+    for device in devices {
+        let platform = device.push_platform.0;
         if platform == PushPlatform::None || device.push_token.is_empty() {
             continue;
         }
@@ -64,18 +34,15 @@ async fn deliver(
             device_id: device.id.clone(),
             platform,
             token: device.push_token.clone(),
-            environment: device
-                .push_environment
-                .as_deref()
-                .and_then(parse_wire::<PushEnvironment>),
+            environment: device.push_environment.map(|e| e.0),
             registered_at: device.push_registered_at,
         };
         let message = PushMessage {
             session_id: session_id.to_owned(),
-            title: title.to_owned(),
-            body: body.to_owned(),
+            title: session.title.clone(),
+            body: session.body.clone(),
             challenge: challenge.challenge.clone(),
-            expires_at,
+            expires_at: session.expires_at,
         };
         sends.push(async move {
             let outcome = state.0.push.send(&target, &message).await;
@@ -110,30 +77,10 @@ async fn deliver(
         }
     }
     if delivered || polls {
-        return;
+        return true;
     }
-    let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
-    if state.0.bus.any_listening(ids.iter().copied()) {
-        return;
-    }
-    match state
+    state
         .0
-        .store
-        .decide(
-            session_id,
-            SessionStatus::Error.as_str(),
-            &wire(&SessionReason::DeliveryFailed),
-            crate::now(),
-            None,
-            None,
-        )
-        .await
-    {
-        Ok(true) => {
-            tracing::warn!(session_id, "no device could be reached: session failed");
-            announce_decided(state, session_id, SessionStatus::Error).await;
-        }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(session_id, error = %e, "cannot mark the session failed"),
-    }
+        .bus
+        .any_listening(devices.iter().map(|d| d.id.as_str()))
 }

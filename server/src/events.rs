@@ -45,10 +45,9 @@ pub(crate) struct Outcome {
     pub decided_at: i64,
 }
 
-/// A session reached a final status (for long-polls). With the outcome a long-poll answers
-/// from it; without, it re-reads the row.
+/// A session reached a final status (for long-polls), with what was stored.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SessionDecided(pub Option<Outcome>);
+pub(crate) struct SessionDecided(pub Outcome);
 
 type Channels<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
 
@@ -123,17 +122,10 @@ impl EventBus {
         );
     }
 
-    /// A session is final: tells its long-polls and the devices it was sent to. `outcome`,
-    /// when given, must be exactly what the deciding UPDATE stored (long-polls answer from
-    /// it instead of re-reading the row).
-    pub(crate) fn decided(
-        &self,
-        session_id: &str,
-        status: SessionStatus,
-        outcome: Option<Outcome>,
-        account_ids: &[String],
-    ) {
-        debug_assert!(outcome.is_none_or(|o| o.status == status));
+    /// A session is final: tells its long-polls and the devices it was sent to. `outcome`
+    /// must be exactly what the deciding UPDATE stored (long-polls answer from it instead of
+    /// re-reading the row).
+    pub(crate) fn decided(&self, session_id: &str, outcome: Outcome, account_ids: &[String]) {
         send(&self.sessions, session_id, SessionDecided(outcome));
         let session_id: Arc<str> = Arc::from(session_id);
         for account_id in account_ids {
@@ -142,7 +134,7 @@ impl EventBus {
                 account_id,
                 DeviceEvent::Decided {
                     session_id: Arc::clone(&session_id),
-                    status,
+                    status: outcome.status,
                 },
             );
         }
@@ -206,12 +198,12 @@ mod tests {
         let mut s1 = bus.subscribe_session("ses_1");
         let mut s2 = bus.subscribe_session("ses_2");
         bus.challenge("acc_a", "jws-a");
-        bus.decided(
-            "ses_1",
-            SessionStatus::Accepted,
-            None,
-            &["acc_a".to_owned()],
-        );
+        let accepted = Outcome {
+            status: SessionStatus::Accepted,
+            reason: SessionReason::Approved,
+            decided_at: 1,
+        };
+        bus.decided("ses_1", accepted, &["acc_a".to_owned()]);
         assert!(matches!(a.rx.try_recv(), Ok(DeviceEvent::Challenge(j)) if &*j == "jws-a"));
         assert!(matches!(
             a.rx.try_recv(),
@@ -219,7 +211,7 @@ mod tests {
                 if &*session_id == "ses_1"
         ));
         assert!(matches!(b.rx.try_recv(), Err(TryRecvError::Empty)));
-        assert!(s1.rx.try_recv().is_ok());
+        assert!(matches!(s1.rx.try_recv(), Ok(SessionDecided(o)) if o == accepted));
         assert!(matches!(s2.rx.try_recv(), Err(TryRecvError::Empty)));
         bus.unpaired("acc_b");
         assert!(matches!(b.rx.try_recv(), Ok(DeviceEvent::Unpaired)));
@@ -243,6 +235,11 @@ mod tests {
         drop(waiter);
         assert!(lock(&bus.sessions).is_empty());
         // Publishing with nobody listening is a no-op.
-        bus.decided("ses_1", SessionStatus::Expired, None, &["acc_a".to_owned()]);
+        let expired = Outcome {
+            status: SessionStatus::Expired,
+            reason: SessionReason::Timeout,
+            decided_at: 2,
+        };
+        bus.decided("ses_1", expired, &["acc_a".to_owned()]);
     }
 }

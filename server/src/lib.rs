@@ -16,28 +16,32 @@
 
 pub mod admin;
 mod config;
+mod credentials;
 mod crypto;
 mod delivery;
-mod device_api;
 mod error;
 mod events;
-mod extract;
+mod http;
 mod ratelimit;
-mod rp_api;
 mod sdk;
 mod service;
+mod sessions;
+mod state;
 mod store;
+mod testhook;
 mod webhook;
 
 pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};
-pub use config::{
-    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, SealKey, ServiceConfig,
-};
-pub use crypto::SecretString;
+pub use config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig};
+pub use crypto::{SealKey, SecretString};
 pub use error::{ApiError, ServiceError};
-pub use service::{AppState, RunningService, Service};
+pub use service::{RunningService, Service};
+pub use state::AppState;
 pub use store::Store;
 pub use tapprove_push::{NoPush, PushSender};
+
+/// Clock allowance for request proofs and answers, seconds (PROTOCOL.md §4, §5).
+pub(crate) const SKEW_SECONDS: i64 = 60;
 
 /// The current Unix time in seconds.
 pub(crate) fn now() -> i64 {

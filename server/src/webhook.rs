@@ -1,13 +1,50 @@
 //! The trust webhook (PROTOCOL.md §8): asks the relying party whether a pairing code is valid
 //! for a user. Fails closed: only a `200` trusts.
 
-use axum::http::StatusCode;
+use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
+use tapprove_protocol::credentials::is_loopback_host;
+use tapprove_protocol::webhook::{
+    ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_authorization,
+};
 
-use crate::service::AppState;
+use crate::error::ServiceError;
+use crate::state::AppState;
 use crate::store::ProjectRow;
-use crate::{admin, crypto};
+use crate::{credentials, crypto};
+
+/// Checks a trust URL: absolute http(s), https unless the host is loopback.
+pub fn validate_trust_url(trust_url: &str) -> Result<url::Url, ServiceError> {
+    let bad = |reason: &str| ServiceError::InvalidTrustUrl {
+        url: trust_url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = url::Url::parse(trust_url).map_err(|e| {
+        bad(&format!(
+            "{e}; give an absolute URL like https://example.com/users/trust"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => {
+            return Err(bad(
+                "plain http is only allowed for loopback hosts; use https",
+            ));
+        }
+        _ => return Err(bad("the scheme must be https")),
+    }
+    if url.host().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "do not put credentials in the URL; the service sends its own Basic auth",
+        ));
+    }
+    Ok(url)
+}
 
 /// What the relying party said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,12 +126,13 @@ pub(crate) async fn ask_trust(
     };
     match url.scheme() {
         "https" => {}
-        "http"
-            if admin::is_loopback_host(&url)
-                && state.0.config.allow_insecure_webhooks_on_loopback => {}
+        "http" if is_loopback_host(&url) && state.0.config.allow_insecure_webhooks_on_loopback => {}
         _ => return TrustOutcome::Misconfigured("the trust URL must use https"),
     }
-    let (password, secret) = match admin::unseal_webhook_credentials(&state.0.seal_key, project) {
+    let (password, secret) = match credentials::unseal_webhook_credentials(
+        &state.0.seal_key,
+        project,
+    ) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
@@ -113,38 +151,26 @@ pub(crate) async fn ask_trust(
         Err(_) => return TrustOutcome::Misconfigured("no randomness"),
     };
     let timestamp = crate::now();
-    let signature = match crypto::webhook_signature(secret.expose(), &msg_id, timestamp, &body) {
-        Ok(s) => s,
+    let signature = match WebhookKey::from_secret(secret.expose()) {
+        Ok(key) => key.sign(&msg_id, timestamp, &body),
         Err(_) => return TrustOutcome::Misconfigured("webhook secret unusable"),
     };
-    let basic = {
-        use base64::Engine as _;
-        let creds = zeroize::Zeroizing::new(format!(
-            "{}:{}",
-            project.webhook_username,
-            password.expose()
-        ));
-        zeroize::Zeroizing::new(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(creds.as_bytes())
-        ))
-    };
+    let basic = basic_authorization(&project.webhook_username, password.expose());
     let result = state
         .0
         .http
         .post(url)
         .header(AUTHORIZATION, basic.as_str())
         .header(CONTENT_TYPE, "application/json")
-        .header("webhook-id", &msg_id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
+        .header(ID_HEADER, &msg_id)
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(SIGNATURE_HEADER, signature)
         .body(body)
         .send()
         .await;
     match result {
         Ok(resp) => {
-            let status =
-                StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let status = resp.status();
             if status == StatusCode::OK {
                 TrustOutcome::Trusted
             } else if status.is_redirection() {
@@ -155,5 +181,23 @@ pub(crate) async fn ask_trust(
         }
         Err(e) if e.is_timeout() => TrustOutcome::TimedOut,
         Err(_) => TrustOutcome::Unreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_urls() {
+        assert!(validate_trust_url("https://bank.example/users/trust").is_ok());
+        assert!(validate_trust_url("http://127.0.0.1:3000/users/trust").is_ok());
+        assert!(validate_trust_url("http://localhost/users/trust").is_ok());
+        assert!(validate_trust_url("http://[::1]:9/x").is_ok());
+        let e = validate_trust_url("http://bank.example/users/trust").expect_err("http");
+        assert!(e.to_string().contains("https"), "{e}");
+        assert!(validate_trust_url("ftp://x/y").is_err());
+        assert!(validate_trust_url("/users/trust").is_err());
+        assert!(validate_trust_url("https://u:p@bank.example/").is_err());
     }
 }

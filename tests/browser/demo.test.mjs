@@ -1,6 +1,7 @@
 // Drives `tapprove demo` in headless Chromium: sign up → pair through the terminal
 // authenticator (`tapprove device pair`, code read from the page) → log in → approve with
-// `tapprove device respond` → restricted page; then one login blocked with "not me".
+// `tapprove device respond` → restricted page; a cross-origin form post refused; then one
+// login blocked with "not me".
 // Screenshots of the key pages go to docs/screenshots/.
 //
 // Env: TAPPROVE_BIN (absolute path of the built binary), SCREENSHOT_DIR, CHROMIUM (default
@@ -85,7 +86,9 @@ before(async () => {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
-  page = await browser.newPage({ viewport: { width: 1100, height: 820 } });
+  // One context (one cookie jar) so a second page can play the attacker's site.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
+  page = await context.newPage();
 });
 
 after(async () => {
@@ -145,6 +148,18 @@ test('sign up, pair with the terminal authenticator, log in with number matching
   assert.equal(await page.locator('#restricted').count(), 1);
   assert.match(await page.textContent('#restricted'), /alice/);
   await shot('07-restricted-page');
+});
+
+test('a form posted from another page is refused and the session stays', { timeout: 60000 }, async () => {
+  // A page of another origin (here about:blank, whose Origin is "null") posts to /logout.
+  const evil = await page.context().newPage();
+  await evil.setContent(`<form method="post" action="${site}/logout"><input name="csrf" value="guess"><button id="go">Win a prize</button></form>`);
+  const [response] = await Promise.all([evil.waitForNavigation(), evil.click('#go')]);
+  assert.equal(response.status(), 403);
+  assert.match(await evil.textContent('#flash'), /did not come from a Demo Bank page/);
+  await evil.close();
+  await page.goto(`${site}/account`);
+  assert.equal(await page.locator('#restricted').count(), 1, 'still logged in');
 });
 
 test('a login reported as "not me" is blocked with a clear message', { timeout: 120000 }, async () => {

@@ -88,11 +88,21 @@ impl Drop for Demo {
     }
 }
 
-/// A browser without JavaScript: one cookie, no automatic redirects.
+/// A browser without JavaScript: one cookie, no automatic redirects; it remembers the CSRF
+/// token of the last page with a form and sends it with every form post, as the page's hidden
+/// field would.
 struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+/// The value of the page's hidden `csrf` field.
+fn csrf_of(html: &str) -> Option<String> {
+    let start = html.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
 }
 
 impl Browser {
@@ -107,6 +117,7 @@ impl Browser {
             http,
             base: base.to_owned(),
             cookie: None,
+            csrf: None,
         }
     }
 
@@ -126,7 +137,11 @@ impl Browser {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        (status, location, r.text().await.unwrap_or_default())
+        let body = r.text().await.unwrap_or_default();
+        if let Some(t) = csrf_of(&body) {
+            self.csrf = Some(t);
+        }
+        (status, location, body)
     }
 
     async fn get(&mut self, path: &str) -> (u16, String, String) {
@@ -134,15 +149,33 @@ impl Browser {
         self.send(req).await
     }
 
+    /// Submits a form of the last page (its CSRF token added), with the Origin a browser sends.
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let token = self.csrf.clone().unwrap_or_default();
+        let mut fields = form.to_vec();
+        fields.push(("csrf", &token));
+        let origin = self.base.clone();
+        self.post_raw(path, &fields, &[("origin", &origin)]).await
+    }
+
+    /// Posts exactly `form` with exactly `headers`.
+    async fn post_raw(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let req = self
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         self.send(req).await
     }
 }
@@ -170,6 +203,7 @@ async fn run_shell(cmd: &str) -> std::process::Output {
 }
 
 async fn login_and_answer(b: &mut Browser, store: &str, user: &str, pick_right: bool) -> String {
+    b.get("/login").await;
     let (status, location, _) = b
         .post(
             "/login",
@@ -216,6 +250,7 @@ async fn demo_signup_pair_login_and_restart() {
     let (status, _, _) = b.post("/users/trust", &[("user", "x")]).await;
     assert_eq!(status, 401);
 
+    b.get("/signup").await;
     let (status, location, _) = b
         .post(
             "/signup",
@@ -249,6 +284,7 @@ async fn demo_signup_pair_login_and_restart() {
     let (status, location, _) = b.get("/account").await;
     assert_eq!((status, location.as_str()), (303, "/login"));
     // Wrong password.
+    b.get("/login").await;
     let (status, _, page) = b
         .post(
             "/login",
@@ -280,6 +316,7 @@ async fn demo_signup_pair_login_and_restart() {
 
     // A second user: five wrong codes through the real service void the code.
     let mut b2 = Browser::new(&demo.site);
+    b2.get("/signup").await;
     let (status, _, _) = b2
         .post(
             "/signup",
@@ -349,11 +386,273 @@ async fn demo_signup_pair_login_and_restart() {
     let mut b = Browser::new(&demo.site);
     let next = login_and_answer(&mut b, &store, "alice", true).await;
     assert_eq!(next, "/account");
+    b.get("/account").await;
     let (status, _, _) = b.post("/pair", &[]).await;
     assert_eq!(status, 303);
     let (_, _, page) = b.get("/pair").await;
     let cmd = by_id(&page, "pair-command").replace("/device ", "/device-moved ");
     let o = run_shell(&cmd).await;
     assert!(o.status.success(), "pairing after the move: {}", stderr(&o));
+    demo.stop();
+}
+
+/// Signs `user` up in `b` and pairs the terminal authenticator with the page's command
+/// (store `DIR/device`); returns the store.
+async fn signup_and_pair(b: &mut Browser, data: &std::path::Path, user: &str) -> String {
+    b.get("/signup").await;
+    let (status, location, _) = b
+        .post(
+            "/signup",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    let (_, _, page) = b.get("/pair").await;
+    let o = run_shell(&by_id(&page, "pair-command")).await;
+    assert!(o.status.success(), "pairing failed: {}", stderr(&o));
+    data.join("device").to_string_lossy().into_owned()
+}
+
+/// A refused form post: its fields, its headers, what the page must say.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)], &'a str);
+
+/// Requests `path` with exactly this cookie (or none).
+async fn get_with_cookie(demo: &Demo, path: &str, cookie: Option<&str>) -> (u16, String) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut req = http.get(format!("{}{path}", demo.site));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.expect("send");
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (r.status().as_u16(), location)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_renews_session_ids_and_guards_every_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, 0, 0);
+    let mut b = Browser::new(&demo.site);
+
+    // Sign-up: the id that saw the sign-up form is not the one that sees the pairing code.
+    b.get("/signup").await;
+    let planted = b.cookie.clone().expect("a session for the form's token");
+    let store = signup_and_pair(&mut b, &data, "alice").await;
+    assert_ne!(b.cookie.as_deref(), Some(planted.as_str()));
+    assert_eq!(
+        get_with_cookie(&demo, "/pair", Some(&planted)).await,
+        (303, "/login".to_owned()),
+        "the planted id cannot see the pairing code"
+    );
+
+    // Login: a planted id (the one the login form was served to) is worth nothing after it.
+    b.get("/login").await;
+    let before_login = b.cookie.clone().expect("cookie");
+    assert_eq!(
+        login_and_answer(&mut b, &store, "alice", true).await,
+        "/account"
+    );
+    let logged_in = b.cookie.clone().expect("cookie");
+    assert_ne!(before_login, logged_in, "a new session id at login");
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&before_login)).await,
+        (303, "/login".to_owned())
+    );
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&logged_in)).await.0,
+        200
+    );
+
+    // Forms without this session's token, or from another origin, are refused.
+    let (_, _, page) = b.get("/account").await;
+    let token = csrf_of(&page).expect("the logout form carries a token");
+    let origin = demo.site.clone();
+    let refusals: [Refusal<'_>; 6] = [
+        (&[], &[("origin", &origin)], "This form has expired"),
+        (
+            &[("csrf", "forged")],
+            &[("origin", &origin)],
+            "This form has expired",
+        ),
+        (
+            &[("csrf", &token)],
+            &[("origin", "null")],
+            "did not come from a Demo Bank page",
+        ),
+        (
+            &[("csrf", &token)],
+            &[("origin", "http://evil.example")],
+            "did not come from",
+        ),
+        (
+            &[("csrf", &token)],
+            &[("sec-fetch-site", "cross-site")],
+            "did not come from",
+        ),
+        (
+            &[("csrf", &token)],
+            &[("origin", &format!("{origin}.evil.example"))],
+            "did not come from",
+        ),
+    ];
+    for (form, headers, says) in refusals {
+        let (status, _, page) = b.post_raw("/logout", form, headers).await;
+        assert_eq!(status, 403, "{form:?} {headers:?}");
+        assert!(page.contains(says), "{form:?} {headers:?}: {page}");
+        assert_eq!(
+            get_with_cookie(&demo, "/account", Some(&logged_in)).await.0,
+            200,
+            "still logged in"
+        );
+    }
+    // Another browser's token does not work in this session.
+    let mut other = Browser::new(&demo.site);
+    let (_, _, page) = other.get("/login").await;
+    let foreign = csrf_of(&page).expect("token");
+    let (status, _, _) = b
+        .post_raw("/logout", &[("csrf", &foreign)], &[("origin", &origin)])
+        .await;
+    assert_eq!(status, 403);
+    // Without Origin (an old browser, no-JS client), the token alone is enough.
+    let (status, location, _) = b.post_raw("/logout", &[("csrf", &token)], &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+
+    // Logout: the logged-in id is dead, the browser has a new one.
+    assert_ne!(b.cookie.as_deref(), Some(logged_in.as_str()));
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&logged_in)).await,
+        (303, "/login".to_owned()),
+        "the old id is logged out"
+    );
+    let (status, _, page) = b.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("You are logged out"), "{page}");
+    demo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_limits_wrong_passwords_per_user_and_per_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start(&dir.path().join("data"), 0, 0);
+    let mut b = Browser::new(&demo.site);
+    for user in ["alice", "bob"] {
+        b.get("/signup").await;
+        let (status, _, _) = b
+            .post(
+                "/signup",
+                &[("user", user), ("password", "correct horse battery")],
+            )
+            .await;
+        assert_eq!(status, 303);
+    }
+    let attempt = async |b: &mut Browser, user: &str, password: &str| {
+        b.get("/login").await;
+        b.post("/login", &[("user", user), ("password", password)])
+            .await
+    };
+    for _ in 0..5 {
+        let (status, _, page) = attempt(&mut b, "alice", "wrong password!").await;
+        assert_eq!(status, 401, "{page}");
+    }
+    // Six: refused before the password is even checked, the right one included.
+    let (status, _, page) = attempt(&mut b, "alice", "correct horse battery").await;
+    assert_eq!(status, 429);
+    assert!(
+        page.contains("Too many wrong passwords for this account; wait 15 minutes"),
+        "{page}"
+    );
+    // Other accounts are not affected (no device yet: the right password leads to pairing).
+    let (status, location, _) = attempt(&mut b, "bob", "correct horse battery").await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    // Spraying other names from the same network: 20 wrong passwords in all close it.
+    // (Names no account can have count too, without being hashed.)
+    for i in 0..15 {
+        let name = if i == 0 {
+            "Not A Name!".to_owned()
+        } else {
+            format!("nobody{i}")
+        };
+        let (status, _, page) = attempt(&mut b, &name, "wrong password!").await;
+        assert_eq!(status, 401);
+        assert!(page.contains("Wrong user name or password"), "{page}");
+    }
+    let (status, _, page) = attempt(&mut b, "bob", "correct horse battery").await;
+    assert_eq!(status, 429);
+    assert!(page.contains("from your network"), "{page}");
+    demo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_bounds_password_hashing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start(&dir.path().join("data"), 0, 0);
+    let mut b = Browser::new(&demo.site);
+    let long = "x".repeat(257);
+    b.get("/signup").await;
+    let (status, _, page) = b
+        .post("/signup", &[("user", "alice"), ("password", &long)])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("8 to 256 characters"), "{page}");
+    b.get("/login").await;
+    let (status, _, page) = b
+        .post("/login", &[("user", "alice"), ("password", &long)])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("at most 256 characters"), "{page}");
+    let huge = "x".repeat(20_000);
+    let (status, _, page) = b
+        .post("/login", &[("user", "alice"), ("password", &huge)])
+        .await;
+    assert_eq!(status, 413, "{page}");
+
+    // Many logins at once: two hashes run, eight wait, the rest are told to come back.
+    let (_, _, page) = b.get("/login").await;
+    let token = csrf_of(&page).expect("token");
+    let cookie = b.cookie.clone().expect("cookie");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let req = http
+                .post(format!("{}/login", demo.site))
+                .header("cookie", &cookie)
+                .header("origin", &demo.site)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "user=user{i}&password=wrong+password%21&csrf={token}"
+                ));
+            tokio::spawn(async move {
+                let r = req.send().await.expect("send");
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").is_some();
+                (status, retry, r.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for t in tasks {
+        let (status, retry, page) = t.await.expect("join");
+        assert!(matches!(status, 401 | 429 | 503), "{status}: {page}");
+        if status == 503 {
+            busy += 1;
+            assert!(
+                retry && page.contains("busy checking other passwords"),
+                "{page}"
+            );
+        }
+    }
+    assert!(busy > 0, "60 concurrent logins never met the hashing bound");
     demo.stop();
 }

@@ -94,7 +94,7 @@ async fn bad_api_keys_are_401() {
         .to_owned();
     let other = s
         .serve
-        .create_project("Other Bank", &s.rp_hook.trust_url)
+        .create_project("Other Bank", &s.rp_hook.trust_url())
         .await;
     let key = other["api_key"].as_str().expect("key");
     let (status, v) = raw(

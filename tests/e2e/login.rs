@@ -31,7 +31,7 @@ fn option(request: &Value, code: &str, right: bool) -> String {
         .expect("option")
 }
 
-async fn final_status(rp: &Rp, id: &str) -> (String, String) {
+async fn final_status(rp: &RpClient, id: &str) -> (String, String) {
     let v = rp.get(id, Some(5)).await;
     (
         v["status"].as_str().unwrap_or("").to_owned(),
@@ -48,11 +48,11 @@ async fn login_accepted_with_the_right_number() {
     let code = session["presence_code"].as_str().expect("code");
     assert_eq!(code.len(), 2);
     let r = d.request(id).await;
-    assert_eq!(r["title"], json!("Log in to Test Bank?"));
+    assert_eq!(r["title"], json!(fixture::title()));
     assert_eq!(r["context"]["ip"], json!("203.0.113.7"));
     // The site long-polls while the device answers.
     let waiter = {
-        let rp = Rp::new(&s.serve, &s.project);
+        let rp = rp_client(&s.serve, &s.project);
         let id = id.to_owned();
         tokio::spawn(async move { rp.get(&id, Some(20)).await })
     };

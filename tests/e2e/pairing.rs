@@ -14,7 +14,7 @@ async fn pairing_accepted_stores_the_account_and_the_webhook_was_authentic() {
     let d = Device::new(s.dir.path(), "phone");
     let account = ok_json(&d.pair(&s.serve, &s.project, "alice", "7KQ2-M9XD").await);
     assert_eq!(account["user"], json!("alice"));
-    assert_eq!(account["project_name"], json!("Test Bank"));
+    assert_eq!(account["project_name"], json!(fixture::PROJECT_NAME));
     assert_eq!(
         account["server_url"]
             .as_str()
@@ -24,7 +24,7 @@ async fn pairing_accepted_stores_the_account_and_the_webhook_was_authentic() {
     let calls = s.rp_hook.calls();
     assert_eq!(calls.len(), 1);
     assert!(
-        calls[0].authentic,
+        calls[0].authentic(),
         "Basic auth + Standard Webhooks HMAC must verify"
     );
     assert_eq!(
@@ -74,7 +74,7 @@ async fn assert_refused(
         s.rp.create_raw(&json!({"user": user, "notification": {"title": "t", "body": "b"}}))
             .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status.as_u16(), body["error"]["code"].as_str()),
         (422, Some("no_device")),
         "nothing stored on the service"
     );
@@ -100,7 +100,7 @@ async fn wrong_code_is_refused() {
 async fn webhook_down_500_slow_and_redirect_are_refused() {
     let s = Setup::new("7KQ2-M9XD").await;
 
-    s.rp_hook.set_mode(Mode::Fail500);
+    s.rp_hook.set_mode(TrustMode::Fail500);
     let d = Device::new(s.dir.path(), "phone-500");
     assert_refused(
         &s,
@@ -111,12 +111,17 @@ async fn webhook_down_500_slow_and_redirect_are_refused() {
     )
     .await;
 
-    s.rp_hook.set_mode(Mode::Redirect);
+    s.rp_hook.set_mode(TrustMode::Redirect);
     let d = Device::new(s.dir.path(), "phone-redirect");
     assert_refused(&s, &d, "carol", "7KQ2-M9XD", &["redirect"]).await;
+    assert_eq!(
+        s.rp_hook.redirect_target_hits(),
+        0,
+        "redirects are not followed"
+    );
 
     // The test service's webhook timeout is 1.5 s (the default is 10 s).
-    s.rp_hook.set_mode(Mode::Slow(Duration::from_secs(4)));
+    s.rp_hook.set_mode(TrustMode::Slow(Duration::from_secs(4)));
     let d = Device::new(s.dir.path(), "phone-slow");
     let took = assert_refused(
         &s,
@@ -175,8 +180,8 @@ async fn a_moved_trust_webhook_is_set_by_the_operator_without_a_restart() {
     let o = d.pair(&s.serve, &s.project, "alice", "7KQ2-M9XD").await;
     assert!(failed_line(&o).contains("pairing was refused"));
     // The operator points the project at the live webhook; the running service uses it.
-    let set = ok_json(&admin(s.rp_hook.trust_url.clone()).await);
-    assert_eq!(set["trust_url"], json!(s.rp_hook.trust_url));
+    let set = ok_json(&admin(s.rp_hook.trust_url()).await);
+    assert_eq!(set["trust_url"], json!(s.rp_hook.trust_url()));
     let account = ok_json(&d.pair(&s.serve, &s.project, "alice", "7KQ2-M9XD").await);
     assert_eq!(account["user"], json!("alice"));
     assert_eq!(s.rp_hook.calls().len(), 1);
@@ -190,7 +195,7 @@ async fn a_moved_trust_webhook_is_set_by_the_operator_without_a_restart() {
         "--project",
         "prj_nope",
         "--trust-url",
-        &s.rp_hook.trust_url,
+        &s.rp_hook.trust_url(),
         "--database",
         &s.serve.db,
     ])
@@ -207,7 +212,7 @@ async fn a_moved_trust_webhook_is_set_by_the_operator_without_a_restart() {
         ])
         .await,
     );
-    assert_eq!(list[0]["trust_url"], json!(s.rp_hook.trust_url));
+    assert_eq!(list[0]["trust_url"], json!(s.rp_hook.trust_url()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,7 +234,7 @@ async fn pairing_via_enrollment_uri_and_unpair() {
         s.rp.create_raw(&json!({"user": "dave", "notification": {"title": "t", "body": "b"}}))
             .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status.as_u16(), body["error"]["code"].as_str()),
         (422, Some("no_device")),
         "the service forgot the device"
     );

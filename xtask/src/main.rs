@@ -1,14 +1,18 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
 //! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
-//!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, Keycloak,
+//!   and a smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test keycloak` — only the Keycloak extension against a real Keycloak (see `keycloak.rs`).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
+//! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
 mod arch;
 mod bench;
 mod bindings;
+mod fuzz;
+mod keycloak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,8 +25,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <arch|test|bindings|bench>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,7 +74,21 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     result.map_err(|e| format!("{name}: {e}"))
 }
 
-fn test(_args: &[String]) -> Result<(), String> {
+fn test(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("keycloak") => {
+            return step(
+                "keycloak: extension in a real Keycloak, headless chromium",
+                keycloak::test,
+            );
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown test set {other:?}; try `cargo xtask test [keycloak]`"
+            ));
+        }
+    }
     step("arch: crate arrows", || arch::command(&root()))?;
     step("rust: build", || {
         run(
@@ -100,7 +119,12 @@ fn test(_args: &[String]) -> Result<(), String> {
             Err(format!("tests/browser/run.sh failed ({status})"))
         }
     })?;
+    step(
+        "keycloak: extension in a real Keycloak, headless chromium",
+        keycloak::test,
+    )?;
     step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
+    step("fuzz: every target briefly", fuzz::smoke)?;
     eprintln!("\nall tests passed");
     Ok(())
 }

@@ -13,14 +13,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tapprove_core::{
-    AccountRecord, Authenticator, Config, Context, DeviceSigner as _, FileStore, PresenceMode,
-    SoftwareSigner,
+    AccountRecord, Authenticator, Config, DeviceSigner as _, FileStore, SoftwareSigner,
 };
-use tapprove_protocol::{Challenge, Es256Signer as _, Presence, SoftwareKey};
+use tapprove_protocol::{Es256Signer as _, SoftwareKey};
+use tapprove_test_support::fixture;
 
 const SERVER_URL: &str = "https://auth.bench.example";
 const SDK_KEY: &str = "tap_sdk_BENCHBENCHBENCHBENCHBE";
-const ACCOUNT_ID: &str = "acc_01JBENCH000000000000000000";
 const KEY_ALIAS: &str = "bench-device";
 
 fn main() -> ExitCode {
@@ -67,10 +66,13 @@ fn setup(dir: &Path) -> Result<(), String> {
     let auth = open(dir)?;
     let now = now();
     auth.import_account(AccountRecord {
-        id: ACCOUNT_ID.into(),
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
+        id: fixture::ACCOUNT_ID.into(),
         project_id: "prj_bench".into(),
-        project_name: "Bench Bank".into(),
-        user: "alice".into(),
+        project_name: fixture::PROJECT_NAME.into(),
+        user: fixture::USER.into(),
         server_url: SERVER_URL.into(),
         sdk_key: SDK_KEY.into(),
         service_key: service.public_key(),
@@ -80,35 +82,11 @@ fn setup(dir: &Path) -> Result<(), String> {
         paired_at: now,
     })
     .map_err(|e| e.to_string())?;
-    let challenge = Challenge {
-        ver: 1,
-        session_id: "ses_01JBENCH000000000000000000".into(),
-        account_id: ACCOUNT_ID.into(),
-        user: "alice".into(),
-        title: "Log in to Bench Bank?".into(),
-        body: "Someone is signing in as alice.".into(),
-        context: Context {
-            app: Some("Bench Bank".into()),
-            ip: Some("203.0.113.7".into()),
-            location: Some("Lyon, FR".into()),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
-        },
-        presence: Presence {
-            mode: PresenceMode::Choose,
-            options: vec!["17".into(), "42".into(), "88".into()],
-        },
-        iat: now,
-        exp: now + 600,
-        nonce: "n0nce-bench-4gJ2kQ9x".into(),
-    };
+    let challenge = fixture::challenge(now, now + 600);
     let token = challenge
         .sign(&service)
         .map_err(|e| format!("sign: {e:?}"))?;
-    let payload = serde_json::json!({
-        "aps": {"alert": {"title": challenge.title, "body": challenge.body},
-                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
-        "tapprove": token,
-    });
+    let payload = fixture::apns_payload(&challenge, &token);
     let path = dir.join("payload.json");
     std::fs::write(&path, payload.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -47,13 +47,26 @@ td{padding:8px 0;border-bottom:1px solid #eef0f5}td.amt{text-align:right;font-va
 @keyframes spin{to{transform:rotate(360deg)}}
 "#;
 
-/// The page frame: header with navigation, an optional flash message, and `body`.
-pub fn layout(title: &str, user: Option<&str>, flash: Option<&Flash>, body: &str) -> String {
+/// The hidden form field carrying the session's CSRF token (every POST form has one).
+pub fn csrf_field(csrf: &str) -> String {
+    format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(csrf))
+}
+
+/// The page frame: header with navigation, an optional flash message, and `body`. `csrf` goes
+/// into the logout form.
+pub fn layout(
+    title: &str,
+    user: Option<&str>,
+    flash: Option<&Flash>,
+    csrf: &str,
+    body: &str,
+) -> String {
     let nav = match user {
         Some(u) => format!(
             r#"<span>{}</span><a href="/account">Account</a><a href="/pair">Pair a new device</a>
-<form method="post" action="/logout" style="display:inline"><button type="submit" id="logout">Log out</button></form>"#,
-            esc(u)
+<form method="post" action="/logout" style="display:inline">{}<button type="submit" id="logout">Log out</button></form>"#,
+            esc(u),
+            csrf_field(csrf)
         ),
         None => r#"<a href="/login">Log in</a><a href="/signup">Sign up</a>"#.to_owned(),
     };
@@ -75,7 +88,7 @@ pub fn layout(title: &str, user: Option<&str>, flash: Option<&Flash>, body: &str
 }
 
 /// Home page.
-pub fn home(user: Option<&str>, flash: Option<&Flash>) -> String {
+pub fn home(user: Option<&str>, flash: Option<&Flash>, csrf: &str) -> String {
     let body = match user {
         Some(u) => format!(
             r#"<div class="card"><h1>Hello, {}</h1><p>You are logged in.</p><a class="button" href="/account">Go to your account</a></div>"#,
@@ -87,32 +100,34 @@ page shows a number, your phone shows three, and you pick the one that matches.<
 <a class="button" href="/signup">Sign up</a> &nbsp; <a class="button" href="/login">Log in</a></div>"#
             .to_owned(),
     };
-    layout("Home", user, flash, &body)
+    layout("Home", user, flash, csrf, &body)
 }
 
 /// Sign-up form.
-pub fn signup(flash: Option<&Flash>, user: &str) -> String {
+pub fn signup(flash: Option<&Flash>, user: &str, csrf: &str) -> String {
     let body = format!(
-        r#"<div class="card"><h1>Create your account</h1><form method="post" action="/signup">
+        r#"<div class="card"><h1>Create your account</h1><form method="post" action="/signup">{}
 <label for="user">User name</label><input type="text" id="user" name="user" value="{}" autocomplete="username" required pattern="[a-z0-9._\-]{{1,32}}" title="1-32 characters: a-z, 0-9, dot, dash, underscore">
-<label for="password">Password (at least 8 characters)</label><input type="password" id="password" name="password" autocomplete="new-password" required minlength="8">
+<label for="password">Password (8 to 256 characters)</label><input type="password" id="password" name="password" autocomplete="new-password" required minlength="8" maxlength="256">
 <button class="primary" type="submit" id="signup">Sign up</button></form></div>"#,
+        csrf_field(csrf),
         esc(user)
     );
-    layout("Sign up", None, flash, &body)
+    layout("Sign up", None, flash, csrf, &body)
 }
 
 /// Login form.
-pub fn login(flash: Option<&Flash>, user: &str) -> String {
+pub fn login(flash: Option<&Flash>, user: &str, csrf: &str) -> String {
     let body = format!(
-        r#"<div class="card"><h1>Log in</h1><form method="post" action="/login">
+        r#"<div class="card"><h1>Log in</h1><form method="post" action="/login">{}
 <label for="user">User name</label><input type="text" id="user" name="user" value="{}" autocomplete="username" required>
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required maxlength="256">
 <button class="primary" type="submit" id="login">Log in</button></form>
 <p class="muted">No account yet? <a href="/signup">Sign up</a>.</p></div>"#,
+        csrf_field(csrf),
         esc(user)
     );
-    layout("Log in", None, flash, &body)
+    layout("Log in", None, flash, csrf, &body)
 }
 
 /// What the pairing page shows.
@@ -134,7 +149,7 @@ pub struct PairingView<'a> {
 }
 
 /// Pairing code, QR code and the terminal command; waits for the pairing via long-poll.
-pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>) -> String {
+pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>, csrf: &str) -> String {
     let next = if v.logged_in { "/account" } else { "/login" };
     let body = format!(
         r#"<div class="card"><h1>Pair your phone</h1>
@@ -164,18 +179,20 @@ if(j.gone)return;}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
         "Pair your phone",
         v.logged_in.then_some(v.user),
         flash,
+        csrf,
         &body,
     )
 }
 
 /// Offer to pair one more device (logged in, no code shown yet).
-pub fn pair_offer(user: &str, devices: u32, flash: Option<&Flash>) -> String {
+pub fn pair_offer(user: &str, devices: u32, flash: Option<&Flash>, csrf: &str) -> String {
     let body = format!(
         r#"<div class="card"><h1>Pair a new device</h1><p>Devices paired from this site: {devices}.</p>
 <p>Get a fresh one-time code to pair another phone or terminal authenticator.</p>
-<form method="post" action="/pair"><button class="primary" type="submit" id="new-code">Get a pairing code</button></form></div>"#
+<form method="post" action="/pair">{}<button class="primary" type="submit" id="new-code">Get a pairing code</button></form></div>"#,
+        csrf_field(csrf)
     );
-    layout("Pair a new device", Some(user), flash, &body)
+    layout("Pair a new device", Some(user), flash, csrf, &body)
 }
 
 /// "Choose NN on your phone": waits for the decision through the site's long-poll endpoint.
@@ -184,6 +201,7 @@ pub fn login_wait(
     code: Option<&str>,
     seconds_left: i64,
     listen_command: &str,
+    csrf: &str,
 ) -> String {
     let mut body = String::from(r#"<div class="card center"><h1>Check your phone</h1>"#);
     match code {
@@ -208,7 +226,7 @@ pub fn login_wait(
         body,
         r#"<p id="wait-state"><span class="spinner"></span>Waiting for your answer… <span id="countdown">{seconds_left}</span> s left</p>
 <noscript><form method="get" action="/login/check"><button class="primary" type="submit">I answered on my phone</button></form></noscript>
-<form method="post" action="/login/cancel"><button class="secondary" type="submit" id="cancel">Cancel</button></form>
+<form method="post" action="/login/cancel">{}<button class="secondary" type="submit" id="cancel">Cancel</button></form>
 <p class="muted">Terminal authenticator: <code>{}</code></p></div>
 <script>
 let left={seconds_left};const cd=document.getElementById('countdown');
@@ -216,13 +234,14 @@ setInterval(()=>{{if(left>0){{left--;cd.textContent=left;}}}},1000);
 (async function(){{for(;;){{try{{const r=await fetch('/login/status',{{cache:'no-store'}});const j=await r.json();
 if(j.state!=='pending'){{location.href=j.next;return;}}}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
 </script>"#,
+        csrf_field(csrf),
         esc(listen_command)
     );
-    layout("Check your phone", None, None, &body)
+    layout("Check your phone", None, None, csrf, &body)
 }
 
 /// The restricted page.
-pub fn account(user: &str, flash: Option<&Flash>) -> String {
+pub fn account(user: &str, flash: Option<&Flash>, csrf: &str) -> String {
     let body = format!(
         r#"<div class="card" id="restricted"><h1>Your accounts</h1><p class="muted">Signed in as <strong>{}</strong> with password + phone.</p>
 <div class="muted">Current account</div><div class="balance">€ 12,480.55</div>
@@ -232,11 +251,17 @@ pub fn account(user: &str, flash: Option<&Flash>) -> String {
 <tr><td>Groceries</td><td class="amt">− € 84.37</td></tr></table></div>"#,
         esc(user)
     );
-    layout("Account", Some(user), flash, &body)
+    layout("Account", Some(user), flash, csrf, &body)
 }
 
 /// A result page (login refused, expired, …) with a way back.
-pub fn message(title: &str, user: Option<&str>, flash: &Flash, link: (&str, &str)) -> String {
+pub fn message(
+    title: &str,
+    user: Option<&str>,
+    flash: &Flash,
+    link: (&str, &str),
+    csrf: &str,
+) -> String {
     let body = format!(
         r#"<div class="card"><h1>{}</h1><div class="flash {}" id="flash">{}</div>
 <a class="button" href="{}" id="again">{}</a></div>"#,
@@ -246,7 +271,7 @@ pub fn message(title: &str, user: Option<&str>, flash: &Flash, link: (&str, &str
         esc(link.0),
         esc(link.1)
     );
-    layout(title, user, None, &body)
+    layout(title, user, None, csrf, &body)
 }
 
 /// The QR code of `data` as inline SVG (no XML declaration).
@@ -277,7 +302,8 @@ mod tests {
             esc(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let page = home(Some("<script>"), None);
+        let page = home(Some("<script>"), None, "tok\"en");
+        assert!(page.contains(r#"name="csrf" value="tok&quot;en""#));
         assert!(page.contains("&lt;script&gt;") && !page.contains("<span><script>"));
     }
 

@@ -10,8 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::code;
 use tapprove_protocol::webhook::ct_eq;
+
+use super::code;
+use crate::secret::Secret;
 
 /// How long a pairing code stays valid.
 pub const CODE_TTL_SECONDS: i64 = 600;
@@ -74,9 +76,10 @@ pub struct PairingState {
     pub used: bool,
 }
 
-/// What the trust webhook decides for one `{user, challenge}`.
+/// The site's verdict on the pairing code a `{user, challenge}` trust call presents (the wire
+/// answer is only 200 or 403; this says why, for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustOutcome {
+pub enum CodeVerdict {
     /// The code is right: trust the device.
     Trusted,
     /// Unknown user, no code, or a malformed code.
@@ -124,8 +127,10 @@ pub struct Flash {
 }
 
 /// One browser session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WebSession {
+    /// The token every form of this session carries (compared in constant time).
+    pub csrf: Secret,
     /// Logged-in user.
     pub user: Option<String>,
     /// Pairing code being shown: (user, canonical code).
@@ -136,11 +141,38 @@ pub struct WebSession {
     pub flash: Option<Flash>,
 }
 
+impl WebSession {
+    /// No login, pairing code or waiting login: only a form's token.
+    fn is_anonymous(&self) -> bool {
+        self.user.is_none() && self.pairing.is_none() && self.pending.is_none()
+    }
+
+    fn new(csrf: Secret) -> Self {
+        Self {
+            csrf,
+            user: None,
+            pairing: None,
+            pending: None,
+            flash: None,
+        }
+    }
+}
+
+/// Browser sessions idle longer than this are dropped.
+pub const SESSION_IDLE_SECONDS: i64 = 2 * 3600;
+/// Most browser sessions kept; beyond, idle ones go first, then the least recently used.
+pub const MAX_SESSIONS: usize = 10_000;
+
+struct SessionEntry {
+    session: WebSession,
+    last_seen: i64,
+}
+
 /// All site state.
 pub struct SiteStore {
     path: PathBuf,
     data: Mutex<Persisted>,
-    sessions: Mutex<HashMap<String, WebSession>>,
+    sessions: Mutex<HashMap<String, SessionEntry>>,
     rng: SystemRandom,
     paired: tokio::sync::watch::Sender<u64>,
 }
@@ -181,7 +213,7 @@ impl SiteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, WebSession>> {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionEntry>> {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -288,58 +320,122 @@ impl SiteStore {
         user: &str,
         challenge: &str,
         now: i64,
-    ) -> Result<TrustOutcome, StoreError> {
+    ) -> Result<CodeVerdict, StoreError> {
         let mut data = self.lock_data();
         let Some(state) = data.users.get_mut(user).and_then(|u| u.pairing.as_mut()) else {
-            return Ok(TrustOutcome::NoCode);
+            return Ok(CodeVerdict::NoCode);
         };
         if state.used {
-            return Ok(TrustOutcome::Used);
+            return Ok(CodeVerdict::Used);
         }
         if state.wrong_tries >= MAX_WRONG_TRIES {
-            return Ok(TrustOutcome::Voided);
+            return Ok(CodeVerdict::Voided);
         }
         if now - state.issued_at > CODE_TTL_SECONDS {
-            return Ok(TrustOutcome::Expired);
+            return Ok(CodeVerdict::Expired);
         }
         let matches = code::normalize(challenge)
             .is_some_and(|c| ct_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
         let outcome = if matches {
             state.used = true;
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         } else {
             state.wrong_tries += 1;
-            TrustOutcome::WrongCode {
+            CodeVerdict::WrongCode {
                 tries_left: MAX_WRONG_TRIES - state.wrong_tries,
             }
         };
-        if let (TrustOutcome::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
+        if let (CodeVerdict::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
             u.devices_paired += 1;
         }
         self.save(&data)?;
         drop(data);
-        if outcome == TrustOutcome::Trusted {
+        if outcome == CodeVerdict::Trusted {
             self.paired.send_modify(|n| *n += 1);
         }
         Ok(outcome)
     }
 
-    /// Creates an empty browser session and returns its id.
-    pub fn new_session(&self) -> Result<String, StoreError> {
+    /// Creates an empty browser session (fresh id and CSRF token) and returns its id.
+    pub fn new_session(&self, now: i64) -> Result<String, StoreError> {
+        self.insert_session(now, |_| {})
+    }
+
+    /// Moves session `old` to a fresh id and CSRF token, changed by `f`, and returns the new id;
+    /// `old` no longer exists. Called whenever a session gains rights (sign-up, a pairing code,
+    /// a completed login), so an id planted in a browser beforehand is worth nothing.
+    pub fn rotate_session(
+        &self,
+        old: &str,
+        now: i64,
+        f: impl FnOnce(&mut WebSession),
+    ) -> Result<String, StoreError> {
+        let previous = self.lock_sessions().remove(old).map(|e| e.session);
+        self.insert_session(now, |w| {
+            if let Some(p) = previous {
+                w.user = p.user;
+                w.pairing = p.pairing;
+                w.pending = p.pending;
+                w.flash = p.flash;
+            }
+            f(w);
+        })
+    }
+
+    /// Ends session `old` and starts an empty one (new id and token) with `flash`.
+    pub fn replace_session(&self, old: &str, now: i64, flash: Flash) -> Result<String, StoreError> {
+        self.lock_sessions().remove(old);
+        self.insert_session(now, |w| w.flash = Some(flash))
+    }
+
+    fn insert_session(
+        &self,
+        now: i64,
+        f: impl FnOnce(&mut WebSession),
+    ) -> Result<String, StoreError> {
         let sid = self.random_token()?;
-        self.lock_sessions()
-            .insert(sid.clone(), WebSession::default());
+        let mut session = WebSession::new(Secret::new(self.random_token()?));
+        f(&mut session);
+        let mut sessions = self.lock_sessions();
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.retain(|_, e| now - e.last_seen <= SESSION_IDLE_SECONDS);
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            // Anonymous sessions (a form was shown, nothing more) go before anyone's login, so
+            // a flood of page views cannot log users out.
+            let oldest = sessions
+                .iter()
+                .min_by_key(|(_, e)| (!e.session.is_anonymous(), e.last_seen))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                sessions.remove(&k);
+            }
+        }
+        sessions.insert(
+            sid.clone(),
+            SessionEntry {
+                session,
+                last_seen: now,
+            },
+        );
         Ok(sid)
     }
 
-    /// A copy of the browser session `sid`.
-    pub fn session(&self, sid: &str) -> Option<WebSession> {
-        self.lock_sessions().get(sid).cloned()
+    /// A copy of the browser session `sid`, unless it does not exist or has been idle too long.
+    pub fn session(&self, sid: &str, now: i64) -> Option<WebSession> {
+        let mut sessions = self.lock_sessions();
+        let entry = sessions.get_mut(sid)?;
+        if now - entry.last_seen > SESSION_IDLE_SECONDS {
+            sessions.remove(sid);
+            return None;
+        }
+        entry.last_seen = now;
+        Some(entry.session.clone())
     }
 
     /// Changes the browser session `sid` (no-op if it does not exist).
     pub fn update_session<T>(&self, sid: &str, f: impl FnOnce(&mut WebSession) -> T) -> Option<T> {
-        self.lock_sessions().get_mut(sid).map(f)
+        self.lock_sessions().get_mut(sid).map(|e| f(&mut e.session))
     }
 }
 
@@ -377,12 +473,12 @@ mod tests {
         let typed = code::display(&code).to_lowercase();
         assert_eq!(
             s.check_pairing("alice", &typed, 150).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         );
         assert!(s.code_used("alice", &code));
         assert_eq!(
             s.check_pairing("alice", &code, 151).expect("check"),
-            TrustOutcome::Used
+            CodeVerdict::Used
         );
         assert_eq!(s.devices_paired("alice"), 1);
         // persisted, 0600
@@ -405,7 +501,7 @@ mod tests {
         let code = s.new_pairing_code("alice", 0).expect("code");
         assert_eq!(
             s.check_pairing("alice", &code, 601).expect("check"),
-            TrustOutcome::Expired
+            CodeVerdict::Expired
         );
     }
 
@@ -416,22 +512,71 @@ mod tests {
         for left in (0..5).rev() {
             assert_eq!(
                 s.check_pairing("alice", "0000-0000", 1).expect("check"),
-                TrustOutcome::WrongCode { tries_left: left }
+                CodeVerdict::WrongCode { tries_left: left }
             );
         }
         assert_eq!(
             s.check_pairing("alice", &code, 2).expect("check"),
-            TrustOutcome::Voided
+            CodeVerdict::Voided
         );
         assert_eq!(
             s.check_pairing("bob", &code, 2).expect("check"),
-            TrustOutcome::NoCode
+            CodeVerdict::NoCode
         );
         // a new code starts over
         let fresh = s.new_pairing_code("alice", 3).expect("code");
         assert_eq!(
             s.check_pairing("alice", &fresh, 4).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
+        );
+    }
+
+    #[test]
+    fn rotation_moves_the_session_to_a_new_id_and_token() {
+        let (_dir, s) = store();
+        let old = s.new_session(0).expect("session");
+        let old_csrf = s.session(&old, 0).expect("live").csrf;
+        s.update_session(&old, |w| w.pairing = Some(("alice".into(), "CODE".into())));
+        let new = s
+            .rotate_session(&old, 1, |w| w.user = Some("alice".into()))
+            .expect("rotate");
+        assert_ne!(old, new);
+        assert!(s.session(&old, 1).is_none(), "the old id is dead");
+        let w = s.session(&new, 1).expect("new");
+        assert_eq!(w.user.as_deref(), Some("alice"));
+        assert_eq!(w.pairing.map(|p| p.0).as_deref(), Some("alice"));
+        assert!(!w.csrf.ct_eq(old_csrf.expose().as_bytes()), "a new token");
+        let flash = Flash {
+            title: "t".into(),
+            message: "m".into(),
+            kind: "ok",
+        };
+        let fresh = s.replace_session(&new, 2, flash).expect("replace");
+        assert!(s.session(&new, 2).is_none());
+        let w = s.session(&fresh, 2).expect("fresh");
+        assert!(w.user.is_none() && w.flash.is_some());
+    }
+
+    #[test]
+    fn idle_sessions_expire_and_the_map_is_bounded() {
+        let (_dir, s) = store();
+        let sid = s.new_session(0).expect("session");
+        assert!(s.session(&sid, SESSION_IDLE_SECONDS).is_some());
+        assert!(s.session(&sid, 2 * SESSION_IDLE_SECONDS + 1).is_none());
+        let logged_in = s.new_session(99).expect("session");
+        s.update_session(&logged_in, |w| w.user = Some("alice".into()));
+        let first = s.new_session(100).expect("session");
+        for _ in 0..MAX_SESSIONS + 5 {
+            s.new_session(101).expect("session");
+        }
+        assert_eq!(s.lock_sessions().len(), MAX_SESSIONS);
+        assert!(
+            s.session(&first, 102).is_none(),
+            "the least recently used went first"
+        );
+        assert!(
+            s.session(&logged_in, 102).is_some(),
+            "anonymous sessions are evicted before a login"
         );
     }
 }

@@ -12,11 +12,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tapprove_protocol::api::{PairResponse, PendingResponse};
 use tapprove_protocol::request_auth::RequestProof;
+use tapprove_protocol::webhook;
 use tapprove_protocol::{
     Answer, Challenge, Decision, DenyReason, Es256Signer as _, PROTOCOL_VERSION, SoftwareKey,
 };
@@ -85,24 +85,24 @@ fn check_signature(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
             .unwrap_or_default()
             .to_owned()
     };
-    let (id, ts, sig) = (
-        get("webhook-id"),
-        get("webhook-timestamp"),
-        get("webhook-signature"),
-    );
-    let Ok(key) = STANDARD.decode(secret.trim_start_matches("whsec_")) else {
+    let id = get(webhook::ID_HEADER);
+    let Ok(key) = webhook::WebhookKey::from_secret(secret) else {
         return false;
     };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
-    let mut msg = format!("{id}.{ts}.").into_bytes();
-    msg.extend_from_slice(body);
-    let Some(b64) = sig.strip_prefix("v1,") else {
-        return false;
-    };
-    let Ok(tag) = STANDARD.decode(b64) else {
-        return false;
-    };
-    id.starts_with("msg_") && ring::hmac::verify(&key, &msg, &tag).is_ok()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    id.starts_with("msg_")
+        && key
+            .verify(
+                &id,
+                &get(webhook::TIMESTAMP_HEADER),
+                &get(webhook::SIGNATURE_HEADER),
+                body,
+                now,
+            )
+            .is_ok()
 }
 
 async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -119,13 +119,14 @@ async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Sta
     let Some((user, pass, secret)) = s.creds.lock().expect("lock").clone() else {
         return StatusCode::SERVICE_UNAVAILABLE;
     };
-    let expected = format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")));
-    let basic_ok =
-        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    let basic_ok = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| webhook::basic_matches(v, user.as_bytes(), pass.as_bytes()));
     let signature_ok = check_signature(&secret, &headers, &body);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let timestamp = headers
-        .get("webhook-timestamp")
+        .get(webhook::TIMESTAMP_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -471,6 +472,7 @@ impl Device {
         deny: Option<DenyReason>,
     ) -> String {
         Answer {
+            uv: None,
             ver: PROTOCOL_VERSION,
             session_id: c.session_id.clone(),
             account_id: self.account_id().to_owned(),

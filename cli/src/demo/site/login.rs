@@ -1,74 +1,149 @@
-//! Login: password first, then a push session the page waits for (long-poll, or a button
-//! without JavaScript); the account page behind it; logout.
+//! Login: password first (attempts limited, hashing bounded), then a push session the page
+//! waits for (long-poll, or a button without JavaScript); the account page behind it; logout.
+//! A session that completes a login, and one that logs out, get a new id.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Form, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tapprove_protocol::Context;
 use tapprove_protocol::api::{
     CreateSessionRequest, ErrorCode, Notification, SessionReason, SessionStatus, SessionView,
 };
 use tracing::{info, warn};
+use zeroize::Zeroizing;
 
 use super::super::pages;
 use super::super::store::{Flash, PendingLogin, WebSession};
+use super::limits::Limited;
 use super::pairing::start_pairing;
-use super::password::{Credentials, dummy_hash, verify_password};
+use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
 use super::rp_client::CallError;
-use super::web::{current, ensure, html, redirect, same_origin, set_flash, take_flash};
+use super::signup::valid_user_name;
+use super::web::{
+    current, ensure, html, internal, redirect, session_cookie, set_flash, status_html, take_flash,
+    with_cookie,
+};
 use super::{LONG_POLL_SECONDS, Shared, Site, now};
 
 pub(super) async fn login_form(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    let cur = current(&site, &headers);
-    if let Some(user) = cur.as_ref().and_then(|c| c.1.user.clone()) {
-        let _ = user;
+    let visit = match ensure(&site, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if visit.session.user.is_some() {
         return redirect("/account", None);
     }
-    let flash = take_flash(&site, cur.as_ref().map(|c| c.0.as_str()));
-    html(pages::login(flash.as_ref(), ""))
+    let flash = visit.take_flash(&site);
+    let page = pages::login(flash.as_ref(), "", visit.csrf());
+    with_cookie(html(page), visit.cookie)
 }
 
-pub(super) fn login_failed(user: &str, message: &str) -> Response {
+/// The login form again with what went wrong.
+pub(super) fn login_failed(status: StatusCode, user: &str, csrf: &str, message: &str) -> Response {
     let flash = Flash {
         title: "Cannot log in".into(),
         message: message.into(),
         kind: "danger",
     };
-    (
-        StatusCode::UNAUTHORIZED,
-        Html(pages::login(Some(&flash), user)),
-    )
-        .into_response()
+    status_html(status, pages::login(Some(&flash), user, csrf))
 }
 
+/// "wait N minutes" for a retry-after in seconds.
+fn minutes(seconds: i64) -> String {
+    match (seconds + 59) / 60 {
+        1 => "a minute".to_owned(),
+        m => format!("{m} minutes"),
+    }
+}
+
+/// `POST /login` (origin and CSRF token already checked by the guard).
 pub(super) async fn login(
     State(site): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    if let Err(r) = same_origin(&site, &headers) {
+    let Some((sid, w)) = current(&site, &headers) else {
+        return redirect("/login", None);
+    };
+    let csrf = w.csrf.expose();
+    let user = form.user.trim().to_ascii_lowercase();
+    let password = Zeroizing::new(form.password);
+    let ip = peer.ip();
+    // Limits first: a refused attempt costs no hashing.
+    if let Err(limited) = site.limits.check(&user, ip, now()) {
+        let (message, retry_after) = match limited {
+            Limited::User { retry_after } => (
+                format!(
+                    "Too many wrong passwords for this account; wait {} and try again.",
+                    minutes(retry_after)
+                ),
+                retry_after,
+            ),
+            Limited::Network { retry_after } => (
+                format!(
+                    "Too many wrong passwords from your network; wait {} and try again.",
+                    minutes(retry_after)
+                ),
+                retry_after,
+            ),
+        };
+        info!(user = %user, ?limited, "login refused by the password attempt limit");
+        let mut r = login_failed(StatusCode::TOO_MANY_REQUESTS, &user, csrf, &message);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return r;
     }
-    let user = form.user.trim().to_ascii_lowercase();
+    if !valid_user_name(&user) {
+        // No account can have this name; answer as for a wrong password, without hashing.
+        site.limits.failed_network(ip, now());
+        return login_failed(
+            StatusCode::UNAUTHORIZED,
+            "",
+            csrf,
+            "Wrong user name or password.",
+        );
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        site.limits.failed(&user, ip, now());
+        return login_failed(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &user,
+            csrf,
+            "Passwords are at most 256 characters; this one was not checked.",
+        );
+    }
     let stored = site.store.password_hash(&user);
     let known = stored.is_some();
     let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
-    let password = zeroize::Zeroizing::new(form.password);
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .unwrap_or(false);
-    if !(ok && known) {
-        return login_failed(&user, "Wrong user name or password.");
-    }
-    let (sid, cookie) = match ensure(&site, &headers) {
-        Ok(x) => x,
-        Err(r) => return r,
+    let ok = match site.passwords.verify(password, phc).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            let mut r = login_failed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &user,
+                csrf,
+                &format!("{busy}; try again in a few seconds."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return r;
+        }
     };
+    if !(ok && known) {
+        site.limits.failed(&user, ip, now());
+        return login_failed(
+            StatusCode::UNAUTHORIZED,
+            &user,
+            csrf,
+            "Wrong user name or password.",
+        );
+    }
+    site.limits.succeeded(&user);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -81,7 +156,7 @@ pub(super) async fn login(
         },
         context: Some(Context {
             app: Some("Demo Bank".into()),
-            ip: Some(peer.ip().to_string()),
+            ip: Some(ip.to_string()),
             location: Some("This computer (loopback)".into()),
             user_agent,
         }),
@@ -99,7 +174,7 @@ pub(super) async fn login(
                     expires_at: created.expires_at,
                 });
             });
-            redirect("/login/wait", cookie)
+            redirect("/login/wait", None)
         }
         Err(CallError::Api {
             code: ErrorCode::NoDevice,
@@ -107,15 +182,18 @@ pub(super) async fn login(
         }) => {
             // The password is right but no phone is trusted yet: the same trust level as
             // sign-up, so offer pairing (never a password-only login).
-            start_pairing(&site, &sid, &user, false);
+            let shown = match start_pairing(&site, &sid, &user, false) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
             set_flash(
                 &site,
-                &sid,
+                &shown.sid,
                 "No phone paired yet",
                 "This account has no trusted phone. Pair one now, then log in again.",
                 "warn",
             );
-            redirect("/pair", cookie)
+            redirect("/pair", shown.cookie)
         }
         Err(CallError::Api {
             code: ErrorCode::RateLimited,
@@ -124,12 +202,16 @@ pub(super) async fn login(
         }) => {
             let wait = retry_after.map_or("a minute".to_owned(), |s| format!("{s} seconds"));
             login_failed(
+                StatusCode::UNAUTHORIZED,
                 &user,
+                csrf,
                 &format!("Too many login attempts for this account; wait {wait} and try again."),
             )
         }
         Err(e) => login_failed(
+            StatusCode::UNAUTHORIZED,
             &user,
+            csrf,
             &format!("The login service failed ({e}). Try again in a moment."),
         ),
     }
@@ -139,7 +221,9 @@ pub(super) async fn login_wait(State(site): State<Shared>, headers: HeaderMap) -
     let Some((
         _,
         WebSession {
-            pending: Some(p), ..
+            pending: Some(p),
+            csrf,
+            ..
         },
     )) = current(&site, &headers)
     else {
@@ -151,13 +235,20 @@ pub(super) async fn login_wait(State(site): State<Shared>, headers: HeaderMap) -
         p.presence_code.as_deref(),
         left,
         &site.cfg.listen_command(),
+        csrf.expose(),
     ))
 }
 
+/// Where a finished login goes next, and the cookie of the session's new id once logged in.
+pub(super) struct Finished {
+    next: &'static str,
+    cookie: Option<HeaderValue>,
+}
+
 /// Long-polls the service once for the session of `sid` and, if it is over, records the
-/// outcome. Returns the URL to go to next, or `None` while still pending.
-pub(super) async fn poll_login(site: &Site, sid: &str) -> Option<String> {
-    let pending = site.store.session(sid).and_then(|w| w.pending)?;
+/// outcome. `None` while still pending.
+pub(super) async fn poll_login(site: &Site, sid: &str) -> Option<Result<Finished, Response>> {
+    let pending = site.store.session(sid, now()).and_then(|w| w.pending)?;
     match site
         .rp
         .get_session(&pending.session_id, LONG_POLL_SECONDS)
@@ -187,7 +278,13 @@ pub(super) async fn poll_login(site: &Site, sid: &str) -> Option<String> {
     }
 }
 
-pub(super) fn finish_login(site: &Site, sid: &str, p: &PendingLogin, view: &SessionView) -> String {
+#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
+pub(super) fn finish_login(
+    site: &Site,
+    sid: &str,
+    p: &PendingLogin,
+    view: &SessionView,
+) -> Result<Finished, Response> {
     let (title, message, kind): (&str, &str, &'static str) = match (view.status, view.reason) {
         (SessionStatus::Accepted, _) => {
             ("Logged in", "You approved the login on your phone.", "ok")
@@ -226,23 +323,34 @@ pub(super) fn finish_login(site: &Site, sid: &str, p: &PendingLogin, view: &Sess
     };
     let accepted = view.status == SessionStatus::Accepted;
     info!(user = %p.user, session_id = %p.session_id, status = view.status.as_str(), "push login finished");
-    site.store.update_session(sid, |w| {
+    let record = |w: &mut WebSession| {
         w.pending = None;
-        if accepted {
-            w.user = Some(p.user.clone());
-            w.pairing = None;
-        }
         w.flash = Some(Flash {
             title: title.into(),
             message: message.into(),
             kind,
         });
-    });
-    if accepted {
-        "/account".into()
-    } else {
-        "/login/result".into()
+    };
+    if !accepted {
+        site.store.update_session(sid, record);
+        return Ok(Finished {
+            next: "/login/result",
+            cookie: None,
+        });
     }
+    // Logged in from here on: under a new session id, so an id planted before is useless.
+    let new_sid = site
+        .store
+        .rotate_session(sid, now(), |w| {
+            record(w);
+            w.user = Some(p.user.clone());
+            w.pairing = None;
+        })
+        .map_err(|e| internal(&e))?;
+    Ok(Finished {
+        next: "/account",
+        cookie: Some(session_cookie(&new_sid)?),
+    })
 }
 
 pub(super) async fn login_status(State(site): State<Shared>, headers: HeaderMap) -> Response {
@@ -259,7 +367,11 @@ pub(super) async fn login_status(State(site): State<Shared>, headers: HeaderMap)
     }
     match poll_login(&site, &sid).await {
         None => axum::Json(json!({"state": "pending"})).into_response(),
-        Some(next) => axum::Json(json!({"state": "done", "next": next})).into_response(),
+        Some(Ok(f)) => with_cookie(
+            axum::Json(json!({"state": "done", "next": f.next})).into_response(),
+            f.cookie,
+        ),
+        Some(Err(r)) => r,
     }
 }
 
@@ -270,7 +382,8 @@ pub(super) async fn login_check(State(site): State<Shared>, headers: HeaderMap) 
     };
     match poll_login(&site, &sid).await {
         None => redirect("/login/wait", None),
-        Some(next) => redirect(&next, None),
+        Some(Ok(f)) => redirect(f.next, f.cookie),
+        Some(Err(r)) => r,
     }
 }
 
@@ -284,15 +397,13 @@ pub(super) async fn login_result(State(site): State<Shared>, headers: HeaderMap)
             w.user.as_deref(),
             &flash,
             ("/login", "Log in again"),
+            w.csrf.expose(),
         )),
         None => redirect("/login", None),
     }
 }
 
 pub(super) async fn login_cancel(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = same_origin(&site, &headers) {
-        return r;
-    }
     if let Some((
         sid,
         WebSession {
@@ -320,11 +431,13 @@ pub(super) async fn account(State(site): State<Shared>, headers: HeaderMap) -> R
         Some((
             sid,
             WebSession {
-                user: Some(user), ..
+                user: Some(user),
+                csrf,
+                ..
             },
         )) => {
             let flash = take_flash(&site, Some(&sid));
-            html(pages::account(&user, flash.as_ref()))
+            html(pages::account(&user, flash.as_ref(), csrf.expose()))
         }
         Some((sid, _)) => {
             set_flash(
@@ -340,14 +453,21 @@ pub(super) async fn account(State(site): State<Shared>, headers: HeaderMap) -> R
     }
 }
 
+/// `POST /logout`: the session ends; the browser gets a new, empty one.
 pub(super) async fn logout(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = same_origin(&site, &headers) {
-        return r;
+    let Some((sid, _)) = current(&site, &headers) else {
+        return redirect("/", None);
+    };
+    let flash = Flash {
+        title: "Logged out".into(),
+        message: "You are logged out.".into(),
+        kind: "ok",
+    };
+    match site.store.replace_session(&sid, now(), flash) {
+        Ok(new_sid) => match session_cookie(&new_sid) {
+            Ok(cookie) => redirect("/", Some(cookie)),
+            Err(r) => r,
+        },
+        Err(e) => internal(&e),
     }
-    if let Some((sid, _)) = current(&site, &headers) {
-        site.store
-            .update_session(&sid, |w| *w = WebSession::default());
-        set_flash(&site, &sid, "Logged out", "You are logged out.", "ok");
-    }
-    redirect("/", None)
 }

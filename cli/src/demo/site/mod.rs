@@ -4,11 +4,14 @@
 //! password → "Choose NN on your phone" (the page long-polls `/login/status`, which long-polls
 //! the service) → the restricted `/account` page.
 //!
-//! One file per part: [`web`] (cookies, flash messages, responses, the origin check),
-//! [`password`] (argon2id), [`signup`] and [`pairing`] (new users and their devices),
-//! [`login`] (password + push login, the account page, logout), [`trust`] (the trust webhook)
-//! and [`rp_client`] (the service's relying-party API).
+//! One file per part: [`web`] (sessions, flash messages, responses), [`guard`] (origin and
+//! CSRF checks of every form post), [`password`] (argon2id, bounded), [`limits`] (wrong
+//! passwords per user and per network), [`signup`] and [`pairing`] (new users and their
+//! devices), [`login`] (password + push login, the account page, logout), [`trust`] (the trust
+//! webhook) and [`rp_client`] (the service's relying-party API).
 
+mod guard;
+mod limits;
 mod login;
 mod pairing;
 mod password;
@@ -24,6 +27,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use limits::PasswordLimits;
+use password::PasswordWork;
 
 use super::store::SiteStore;
 use super::webhook::WebhookCredentials;
@@ -95,6 +100,8 @@ struct Site {
     cfg: SiteConfig,
     store: SiteStore,
     rp: RpClient,
+    passwords: PasswordWork,
+    limits: PasswordLimits,
 }
 
 type Shared = Arc<Site>;
@@ -113,7 +120,8 @@ pub enum SiteError {
     Serve(std::io::Error),
 }
 
-/// Builds the site's router.
+/// Builds the site's router: the browser's routes behind [`guard::check`], then the trust
+/// webhook (authenticated by the service's credentials instead).
 fn router(site: Shared) -> Router {
     Router::new()
         .route("/", get(signup::home))
@@ -128,6 +136,10 @@ fn router(site: Shared) -> Router {
         .route("/pair/status", get(pairing::pair_status))
         .route("/account", get(login::account))
         .route("/logout", post(login::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            site.clone(),
+            guard::check,
+        ))
         .route("/users/trust", post(trust::trust_webhook))
         .fallback(web::not_found)
         .with_state(site)
@@ -146,7 +158,13 @@ pub async fn serve(
         .build()
         .map_err(|e| SiteError::Http(e.to_string()))?;
     let rp = RpClient::new(http, &cfg.service_url, cfg.api_key.clone());
-    let site = Arc::new(Site { cfg, store, rp });
+    let site = Arc::new(Site {
+        cfg,
+        store,
+        rp,
+        passwords: PasswordWork::new(),
+        limits: PasswordLimits::new(),
+    });
     let app = router(site).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -4,33 +4,58 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tracing::warn;
 
 use super::super::code;
 use super::super::pages::{self, PairingView};
-use super::web::{current, html, internal, redirect, same_origin, set_flash, take_flash};
+use super::super::store::WebSession;
+use super::web::{current, html, internal, redirect, session_cookie, set_flash, take_flash};
 use super::{LONG_POLL_SECONDS, Shared, Site, now};
 
-/// Issues a fresh pairing code for `user` and shows it in session `sid`.
-pub(super) fn start_pairing(site: &Site, sid: &str, user: &str, logged_in: bool) -> bool {
-    match site.store.new_pairing_code(user, now()) {
-        Ok(code) => {
-            site.store.update_session(sid, |w| {
-                w.pairing = Some((user.to_owned(), code));
-                if !logged_in {
-                    w.user = None;
-                }
-            });
-            true
-        }
-        Err(e) => {
-            warn!(error = %e, "cannot issue a pairing code");
-            false
-        }
+/// The session now showing a pairing code.
+pub(super) struct Shown {
+    /// Its id (new unless the session was logged in).
+    pub(super) sid: String,
+    /// `Set-Cookie` for a new id.
+    pub(super) cookie: Option<HeaderValue>,
+}
+
+/// Issues a fresh pairing code for `user` and shows it in session `sid`. A session that is
+/// not logged in gains the right to see the code, so it moves to a new id first; a logged-in
+/// one was renewed at login.
+#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
+pub(super) fn start_pairing(
+    site: &Site,
+    sid: &str,
+    user: &str,
+    logged_in: bool,
+) -> Result<Shown, Response> {
+    let code = site
+        .store
+        .new_pairing_code(user, now())
+        .map_err(|e| internal(&e))?;
+    let show = |w: &mut WebSession| w.pairing = Some((user.to_owned(), code.clone()));
+    if logged_in {
+        site.store.update_session(sid, show);
+        return Ok(Shown {
+            sid: sid.to_owned(),
+            cookie: None,
+        });
     }
+    let new_sid = site
+        .store
+        .rotate_session(sid, now(), |w| {
+            w.user = None;
+            show(w);
+        })
+        .map_err(|e| internal(&e))?;
+    let cookie = session_cookie(&new_sid)?;
+    Ok(Shown {
+        sid: new_sid,
+        cookie: Some(cookie),
+    })
 }
 
 pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) -> Response {
@@ -38,6 +63,7 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
         return redirect("/login", None);
     };
     let flash = take_flash(&site, Some(&sid));
+    let csrf = w.csrf.expose();
     match (&w.pairing, &w.user) {
         (Some((user, code)), logged_in) => {
             let display = code::display(code);
@@ -59,12 +85,13 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
                 pair_command: &site.cfg.pair_command(user, &display),
                 logged_in: logged_in.as_deref() == Some(user.as_str()),
             };
-            html(pages::pairing(&view, flash.as_ref()))
+            html(pages::pairing(&view, flash.as_ref(), csrf))
         }
         (None, Some(user)) => html(pages::pair_offer(
             user,
             site.store.devices_paired(user),
             flash.as_ref(),
+            csrf,
         )),
         (None, None) => {
             set_flash(
@@ -80,9 +107,6 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
 }
 
 pub(super) async fn pair_new(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = same_origin(&site, &headers) {
-        return r;
-    }
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/login", None);
     };
@@ -96,10 +120,10 @@ pub(super) async fn pair_new(State(site): State<Shared>, headers: HeaderMap) -> 
         );
         return redirect("/login", None);
     };
-    if !start_pairing(&site, &sid, &user, true) {
-        return internal(&"cannot issue a pairing code");
+    match start_pairing(&site, &sid, &user, true) {
+        Ok(shown) => redirect("/pair", shown.cookie),
+        Err(r) => r,
     }
-    redirect("/pair", None)
 }
 
 pub(super) async fn pair_status(State(site): State<Shared>, headers: HeaderMap) -> Response {

@@ -2,29 +2,35 @@
 
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use tracing::info;
+use zeroize::Zeroizing;
 
 use super::super::pages;
 use super::super::store::Flash;
 use super::pairing::start_pairing;
-use super::password::{Credentials, hash_password};
-use super::web::{current, ensure, html, internal, redirect, same_origin, set_flash, take_flash};
+use super::password::{Credentials, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use super::web::{current, ensure, html, internal, redirect, set_flash, status_html, with_cookie};
 use super::{Shared, now};
 
 pub(super) async fn home(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    let cur = current(&site, &headers);
-    let flash = take_flash(&site, cur.as_ref().map(|c| c.0.as_str()));
-    html(pages::home(
-        cur.as_ref().and_then(|c| c.1.user.as_deref()),
-        flash.as_ref(),
-    ))
+    let visit = match ensure(&site, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let flash = visit.take_flash(&site);
+    let page = pages::home(visit.session.user.as_deref(), flash.as_ref(), visit.csrf());
+    with_cookie(html(page), visit.cookie)
 }
 
 pub(super) async fn signup_form(State(site): State<Shared>, headers: HeaderMap) -> Response {
-    let cur = current(&site, &headers);
-    let flash = take_flash(&site, cur.as_ref().map(|c| c.0.as_str()));
-    html(pages::signup(flash.as_ref(), ""))
+    let visit = match ensure(&site, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let flash = visit.take_flash(&site);
+    let page = pages::signup(flash.as_ref(), "", visit.csrf());
+    with_cookie(html(page), visit.cookie)
 }
 
 pub(super) fn valid_user_name(u: &str) -> bool {
@@ -33,18 +39,31 @@ pub(super) fn valid_user_name(u: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
 }
 
+/// The sign-up form again, with what is wrong.
+fn refused(user: &str, csrf: &str, message: &str, status: StatusCode) -> Response {
+    let flash = Flash {
+        title: "Cannot sign up".into(),
+        message: message.into(),
+        kind: "danger",
+    };
+    status_html(status, pages::signup(Some(&flash), user, csrf))
+}
+
+/// `POST /signup` (origin and CSRF token already checked by the guard).
 pub(super) async fn signup(
     State(site): State<Shared>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Response {
-    if let Err(r) = same_origin(&site, &headers) {
-        return r;
-    }
+    let Some((sid, w)) = current(&site, &headers) else {
+        return redirect("/signup", None);
+    };
+    let csrf = w.csrf.expose();
     let user = form.user.trim().to_ascii_lowercase();
+    let password = Zeroizing::new(form.password);
     let problem = if !valid_user_name(&user) {
         Some("User names are 1 to 32 characters: a-z, 0-9, dot, dash or underscore.")
-    } else if form.password.chars().count() < 8 || form.password.len() > 256 {
+    } else if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         Some("Choose a password of 8 to 256 characters.")
     } else if site.store.user_exists(&user) {
         Some("That user name is taken; choose another one or log in.")
@@ -52,53 +71,45 @@ pub(super) async fn signup(
         None
     };
     if let Some(message) = problem {
-        let flash = Flash {
-            title: "Cannot sign up".into(),
-            message: message.into(),
-            kind: "danger",
-        };
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(pages::signup(Some(&flash), &user)),
-        )
-            .into_response();
+        return refused(&user, csrf, message, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let password = zeroize::Zeroizing::new(form.password);
-    let hashed = match tokio::task::spawn_blocking(move || hash_password(&password)).await {
+    let hashed = match site.passwords.hash(password).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return internal(&e),
-        Err(e) => return internal(&e),
+        Err(busy) => {
+            return refused(
+                &user,
+                csrf,
+                &format!("{busy}; try again in a few seconds."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
     };
     match site.store.add_user(&user, hashed, now()) {
         Ok(true) => {}
         Ok(false) => {
-            let flash = Flash {
-                title: "Cannot sign up".into(),
-                message: "That user name is taken; choose another one or log in.".into(),
-                kind: "danger",
-            };
-            return (
+            return refused(
+                &user,
+                csrf,
+                "That user name is taken; choose another one or log in.",
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Html(pages::signup(Some(&flash), &user)),
-            )
-                .into_response();
+            );
         }
         Err(e) => return internal(&e),
     }
     info!(user = %user, "signed up");
-    let (sid, cookie) = match ensure(&site, &headers) {
-        Ok(x) => x,
+    let shown = match start_pairing(&site, &sid, &user, false) {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    start_pairing(&site, &sid, &user, false);
     set_flash(
         &site,
-        &sid,
+        &shown.sid,
         "Account created",
         "One more step: pair your phone, so logins need a tap on it.",
         "ok",
     );
-    redirect("/pair", cookie)
+    redirect("/pair", shown.cookie)
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! Browser sessions (the cookie), flash messages, the common responses and the same-origin
-//! check of state-changing requests.
+//! Browser sessions (the cookie), flash messages and the common responses.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -7,11 +6,12 @@ use tracing::warn;
 
 use super::super::pages;
 use super::super::store::{Flash, WebSession};
-use super::Site;
+use super::{Site, now};
 
+/// The session cookie's name.
 pub(super) const COOKIE: &str = "demo_sid";
 
-pub(super) fn cookie_sid(headers: &HeaderMap) -> Option<String> {
+fn cookie_sid(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -25,23 +25,61 @@ pub(super) fn cookie_sid(headers: &HeaderMap) -> Option<String> {
 /// The caller's session id and session, if the cookie names a live one.
 pub(super) fn current(site: &Site, headers: &HeaderMap) -> Option<(String, WebSession)> {
     let sid = cookie_sid(headers)?;
-    let session = site.store.session(&sid)?;
+    let session = site.store.session(&sid, now())?;
     Some((sid, session))
 }
 
-/// The caller's session, created (with a `Set-Cookie`) when missing.
-#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
-pub(super) fn ensure(
-    site: &Site,
-    headers: &HeaderMap,
-) -> Result<(String, Option<HeaderValue>), Response> {
-    if let Some((sid, _)) = current(site, headers) {
-        return Ok((sid, None));
+/// A page view's session: the one the cookie names, or a new one whose cookie the response
+/// must set (every page with a form needs a session for its CSRF token).
+pub(super) struct Visit {
+    /// Session id.
+    pub(super) sid: String,
+    /// The session as it was read.
+    pub(super) session: WebSession,
+    /// `Set-Cookie` for a new session.
+    pub(super) cookie: Option<HeaderValue>,
+}
+
+impl Visit {
+    /// The token the page's forms carry.
+    pub(super) fn csrf(&self) -> &str {
+        self.session.csrf.expose()
     }
-    let sid = site.store.new_session().map_err(|e| internal(&e))?;
-    let cookie = HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"))
-        .map_err(|e| internal(&e))?;
-    Ok((sid, Some(cookie)))
+
+    /// Takes the session's one-shot message.
+    pub(super) fn take_flash(&self, site: &Site) -> Option<Flash> {
+        take_flash(site, Some(&self.sid))
+    }
+}
+
+/// The caller's session, created when missing.
+#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
+pub(super) fn ensure(site: &Site, headers: &HeaderMap) -> Result<Visit, Response> {
+    if let Some((sid, session)) = current(site, headers) {
+        return Ok(Visit {
+            sid,
+            session,
+            cookie: None,
+        });
+    }
+    let sid = site.store.new_session(now()).map_err(|e| internal(&e))?;
+    let session = site
+        .store
+        .session(&sid, now())
+        .ok_or_else(|| internal(&"a new session vanished"))?;
+    let cookie = session_cookie(&sid)?;
+    Ok(Visit {
+        sid,
+        session,
+        cookie: Some(cookie),
+    })
+}
+
+/// The `Set-Cookie` value for session `sid`.
+#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
+pub(super) fn session_cookie(sid: &str) -> Result<HeaderValue, Response> {
+    HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"))
+        .map_err(|e| internal(&e))
 }
 
 pub(super) fn take_flash(site: &Site, sid: Option<&str>) -> Option<Flash> {
@@ -58,57 +96,68 @@ pub(super) fn set_flash(site: &Site, sid: &str, title: &str, message: &str, kind
     });
 }
 
-pub(super) fn redirect(to: &str, cookie: Option<HeaderValue>) -> Response {
-    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response();
+/// Adds `Set-Cookie` when there is one.
+pub(super) fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         r.headers_mut().insert(header::SET_COOKIE, c);
     }
     r
 }
 
+pub(super) fn redirect(to: &str, cookie: Option<HeaderValue>) -> Response {
+    with_cookie(
+        (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response(),
+        cookie,
+    )
+}
+
+/// An HTML page (never cached: it may carry a CSRF token or a pairing code).
 pub(super) fn html(body: String) -> Response {
-    let mut r = Html(body).into_response();
+    status_html(StatusCode::OK, body)
+}
+
+/// The same with another status.
+pub(super) fn status_html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, Html(body)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
-pub(super) fn internal(e: &dyn std::fmt::Display) -> Response {
-    warn!(error = %e, "demo site failure");
+/// A page that only says what went wrong, with a link.
+pub(super) fn problem(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link: (&str, &str),
+) -> Response {
     let flash = Flash {
-        title: "Something went wrong".into(),
-        message: "The demo site hit an internal error; see the terminal running `tapprove demo`."
-            .into(),
-        kind: "danger",
+        title: title.into(),
+        message: message.into(),
+        kind: if status.is_server_error() {
+            "danger"
+        } else {
+            "warn"
+        },
     };
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Html(pages::message("Error", None, &flash, ("/", "Home"))),
-    )
-        .into_response()
+    status_html(status, pages::message(title, None, &flash, link, ""))
 }
 
-/// Refuses cross-site form posts (defence in depth next to `SameSite=Lax`).
-#[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
-pub(super) fn same_origin(site: &Site, headers: &HeaderMap) -> Result<(), Response> {
-    let public = site.cfg.public_url.trim_end_matches('/');
-    let via_localhost = public.replacen("://127.0.0.1:", "://localhost:", 1);
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None | Some("null") => Ok(()),
-        Some(origin) if origin == public || origin == via_localhost => Ok(()),
-        Some(_) => Err((StatusCode::FORBIDDEN, "cross-site request refused").into_response()),
-    }
+pub(super) fn internal(e: &dyn std::fmt::Display) -> Response {
+    warn!(error = %e, "demo site failure");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The demo site hit an internal error; see the terminal running `tapprove demo`.",
+        ("/", "Home"),
+    )
 }
 
 pub(super) async fn not_found() -> Response {
-    let flash = Flash {
-        title: "Not found".into(),
-        message: "There is no such page.".into(),
-        kind: "warn",
-    };
-    (
+    problem(
         StatusCode::NOT_FOUND,
-        Html(pages::message("Not found", None, &flash, ("/", "Home"))),
+        "Not found",
+        "There is no such page.",
+        ("/", "Home"),
     )
-        .into_response()
 }

@@ -8,45 +8,16 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use tapprove_protocol::SDK_VERSION_HEADER;
 use tapprove_protocol::api::ErrorCode;
 use tapprove_protocol::request_auth::RequestProof;
-use tapprove_protocol::{PublicKey, SDK_VERSION_HEADER};
 
+use crate::SKEW_SECONDS;
+use crate::credentials;
 use crate::error::ApiError;
-use crate::service::AppState;
+use crate::sdk;
+use crate::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
-use crate::{crypto, sdk};
-
-/// Device public keys parsed from their stored base64url form. Parsing checks that the point
-/// is on the curve, which costs about as much as verifying a signature; the result depends
-/// only on the string, so it is kept (bounded: cleared when full).
-#[derive(Default)]
-pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, PublicKey>>);
-
-impl KeyCache {
-    const MAX: usize = 10_000;
-
-    /// The parsed key of an account (error: the stored key is invalid).
-    pub(crate) fn parse(&self, account: &AccountRow) -> Result<PublicKey, ApiError> {
-        let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = lock().get(&account.public_key) {
-            return Ok(key.clone());
-        }
-        let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
-            tracing::error!(account_id = %account.id, "stored device key is invalid");
-            ApiError::internal()
-        })?;
-        let mut map = lock();
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(account.public_key.clone(), key.clone());
-        Ok(key)
-    }
-}
-
-/// Clock allowance for request proofs and answers, seconds (PROTOCOL.md §4, §5).
-pub(crate) const SKEW_SECONDS: i64 = 60;
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);
@@ -133,10 +104,7 @@ impl FromRequestParts<AppState> for RpProject {
                 "Invalid API key: check the key printed when the project was created.",
             )
         };
-        if !key.starts_with(crate::admin::API_KEY_PREFIX) {
-            return Err(invalid());
-        }
-        let hash = crypto::sha256_hex(key.as_bytes());
+        let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
         let project = state
             .0
             .store
@@ -144,7 +112,7 @@ impl FromRequestParts<AppState> for RpProject {
             .await?
             .ok_or_else(invalid)?;
         // The lookup is by hash; compare again in constant time as a belt-and-braces check.
-        if !crypto::ct_eq(project.api_key_hash.as_bytes(), hash.as_bytes()) {
+        if !credentials::api_key_matches(&project.api_key_hash, &hash) {
             return Err(invalid());
         }
         Ok(Self(project))

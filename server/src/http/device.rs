@@ -7,24 +7,21 @@ use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use tapprove_protocol::SDK_KEY_HEADER;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, PairRequest, PairResponse,
-    PendingResponse, PushPlatform, PushRegistration, SessionReason, SessionStatus,
-};
-use tapprove_protocol::{
-    Answer, Decision, DenyReason, PresenceMode, ProtocolError, SDK_KEY_HEADER,
+    PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
 };
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::crypto;
+use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
+use crate::credentials;
 use crate::error::ApiError;
-use crate::events::Outcome;
 use crate::events::{DeviceEvent, DeviceSubscription};
-use crate::extract::{ApiJson, DeviceCall, SKEW_SECONDS, check_sdk, parse_json};
-use crate::rp_api::{announce_decided, announce_decided_to, parse_wire, wire};
-use crate::service::AppState;
-use crate::store::AccountRow;
+use crate::state::AppState;
+use crate::store::{AccountRow, Stored};
 use crate::webhook::{self, TrustOutcome};
+use crate::{crypto, sessions};
 
 const MAX_USER_CHARS: usize = 256;
 const MAX_CODE_CHARS: usize = 128;
@@ -48,14 +45,14 @@ fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
     }
 }
 
-fn push_columns(push: Option<&PushRegistration>) -> (String, String, Option<String>) {
+fn push_columns(
+    push: Option<&PushRegistration>,
+) -> (PushPlatform, String, Option<PushEnvironment>) {
     match push {
-        Some(p) if p.platform != PushPlatform::None => (
-            wire(&p.platform),
-            p.token.trim().to_owned(),
-            p.environment.as_ref().map(wire),
-        ),
-        _ => (wire(&PushPlatform::None), String::new(), None),
+        Some(p) if p.platform != PushPlatform::None => {
+            (p.platform, p.token.trim().to_owned(), p.environment)
+        }
+        _ => (PushPlatform::None, String::new(), None),
     }
 }
 
@@ -84,7 +81,7 @@ pub(crate) async fn pair(
              is configured with (X-Tapprove-SDK-Key).",
         )
     };
-    if sdk_key.is_empty() || sdk_key.len() > 100 {
+    if !credentials::is_well_formed_sdk_key(&sdk_key) {
         return Err(invalid_sdk_key());
     }
     let project = state
@@ -163,9 +160,9 @@ pub(crate) async fn pair(
             user_name: user.clone(),
             public_key: req.public_key.to_base64url(),
             device_name: req.device_name.clone(),
-            push_platform: platform,
+            push_platform: Stored(platform),
             push_token: token,
-            push_environment: environment,
+            push_environment: environment.map(Stored),
             push_registered_at: now,
             created_at: now,
             unpaired_at: None,
@@ -175,6 +172,7 @@ pub(crate) async fn pair(
     Ok((
         StatusCode::CREATED,
         axum::Json(PairResponse {
+            user_verification: None,
             account_id,
             project_id: project.id,
             project_name: project.name,
@@ -198,16 +196,16 @@ pub(crate) async fn push_token(
         .store
         .update_push(
             &call.account.id,
-            &platform,
+            platform,
             &token,
-            environment.as_deref(),
+            environment,
             crate::now(),
         )
         .await?
     {
         return Err(ApiError::not_paired());
     }
-    tracing::info!(account_id = %call.account.id, platform = %platform, "push registration updated");
+    tracing::info!(account_id = %call.account.id, platform = ?platform, "push registration updated");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,20 +232,10 @@ pub(crate) async fn pending(
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
-    Ok(axum::Json(PendingResponse { challenges }))
-}
-
-fn answer_refused(e: &ProtocolError) -> ApiError {
-    match e {
-        ProtocolError::Expired | ProtocolError::NotYetValid => ApiError::bad_signature(
-            "The answer's time is more than 60 s away from the service clock: correct the device \
-             clock (use the service's Date header) and answer again.",
-        ),
-        ProtocolError::UnsupportedVersion(v) => ApiError::bad_signature(format!(
-            "The answer uses protocol version {v}, which this service does not speak."
-        )),
-        other => ApiError::bad_signature(format!("The answer does not verify: {other}.")),
-    }
+    Ok(axum::Json(PendingResponse {
+        key_update: None,
+        challenges,
+    }))
 }
 
 /// `POST /v1/device/answers` (PROTOCOL.md §7).
@@ -257,131 +245,7 @@ pub(crate) async fn answer(
 ) -> Result<axum::Json<AnswerResponse>, ApiError> {
     check_sdk(&state, request.headers())?;
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
-    // 1. The account, and the answer verified with its stored key.
-    let (session_id, account_id) = Answer::peek_ids(&token).map_err(|e| answer_refused(&e))?;
-    // The account and the session (with its devices) in one read; checked in this order.
-    let (account, session) = state
-        .0
-        .store
-        .account_and_session(&account_id, &session_id)
-        .await?;
-    let account = match account {
-        Some(a) if a.unpaired_at.is_none() => a,
-        _ => return Err(ApiError::not_paired()),
-    };
-    let key = state.0.keys.parse(&account)?;
-    let now = crate::now();
-    let answer = Answer::verify(&token, &key, now, SKEW_SECONDS).map_err(|e| {
-        tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
-        answer_refused(&e)
-    })?;
-    debug_assert_eq!(answer.session_id, session_id);
-    // 2. The session, for this account's project and user, and this device's nonce (with
-    //    the session's other devices, to announce the decision to).
-    let (session, devices) = session
-        .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
-        .ok_or_else(ApiError::session_not_found)?;
-    let asked = devices.iter().find(|(a, _)| *a == account.id);
-    let nonce_ok =
-        asked.is_some_and(|(_, nonce)| crypto::ct_eq(nonce.as_bytes(), answer.nonce.as_bytes()));
-    if !nonce_ok {
-        tracing::info!(session_id = %session.id, account_id = %account.id, "answer nonce mismatch");
-        return Err(ApiError::bad_signature(
-            "The answer's nonce does not match the challenge sent to this device.",
-        ));
-    }
-    // 3. Final or expired.
-    let expired = || {
-        ApiError::new(
-            StatusCode::GONE,
-            ErrorCode::Expired,
-            "This login request expired before the answer arrived.",
-        )
-    };
-    let already = || {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::AlreadyDecided,
-            "This login request was already decided.",
-        )
-    };
-    let final_error = |status: &str| {
-        if status == SessionStatus::Expired.as_str() {
-            expired()
-        } else {
-            already()
-        }
-    };
-    if session.status != SessionStatus::Sent.as_str() {
-        return Err(final_error(&session.status));
-    }
-    if session.expires_at < now {
-        if state.0.store.expire_one(&session.id, now).await? {
-            announce_decided(&state, &session.id, SessionStatus::Expired).await;
-        }
-        return Err(expired());
-    }
-    // 4. Decide, conditionally on the session still being `sent`.
-    let (status, reason) = match answer.decision {
-        Decision::Approve => {
-            let mode =
-                parse_wire::<PresenceMode>(&session.presence_mode).unwrap_or(PresenceMode::Choose);
-            let right = match (mode, &session.presence_code) {
-                (PresenceMode::None, _) => true,
-                (_, Some(code)) => answer
-                    .presence_answer
-                    .as_deref()
-                    .is_some_and(|a| crypto::ct_eq(a.trim().as_bytes(), code.as_bytes())),
-                (_, None) => false,
-            };
-            if right {
-                (SessionStatus::Accepted, SessionReason::Approved)
-            } else {
-                (SessionStatus::Rejected, SessionReason::WrongNumber)
-            }
-        }
-        Decision::Deny => match answer.deny_reason {
-            Some(DenyReason::NotMe) => (SessionStatus::Rejected, SessionReason::FraudReported),
-            _ => (SessionStatus::Rejected, SessionReason::UserDenied),
-        },
-    };
-    let won = state
-        .0
-        .store
-        .decide(
-            &session.id,
-            status.as_str(),
-            &wire(&reason),
-            now,
-            Some(&account.id),
-            Some(now),
-        )
-        .await?;
-    if !won {
-        let current = state
-            .0
-            .store
-            .session(&session.id)
-            .await?
-            .ok_or_else(ApiError::session_not_found)?;
-        return Err(final_error(&current.status));
-    }
-    tracing::info!(
-        session_id = %session.id, account_id = %account.id,
-        status = status.as_str(), reason = %wire(&reason), "session decided"
-    );
-    let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
-    let outcome = Outcome {
-        status,
-        reason,
-        decided_at: now,
-    };
-    announce_decided_to(&state, &session.id, outcome, &account_ids);
-    Ok(axum::Json(AnswerResponse {
-        session_id: session.id,
-        status,
-        reason: Some(reason),
-    }))
+    Ok(axum::Json(sessions::answer(&state, &token).await?))
 }
 
 /// State of one event stream.

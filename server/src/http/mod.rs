@@ -1,0 +1,116 @@
+//! The HTTP surface: routes, extractors, handlers, and the one mapping of lifecycle errors to
+//! HTTP answers. Handlers parse, call the domain (`sessions`, `webhook`, `store`) and render.
+
+mod device;
+mod extract;
+mod rp;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use tapprove_protocol::ProtocolError;
+use tapprove_protocol::api::ErrorCode;
+
+use crate::error::ApiError;
+use crate::sessions::{BudgetWindow, SessionError};
+use crate::state::AppState;
+
+/// All routes, with JSON errors for unknown routes and methods.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/push/sessions", post(rp::create_session))
+        .route(
+            "/v1/push/sessions/{id}",
+            get(rp::get_session).delete(rp::cancel_session),
+        )
+        .route("/v1/device/pair", post(device::pair))
+        .route("/v1/device/push-token", put(device::push_token))
+        .route("/v1/device", delete(device::unpair))
+        .route("/v1/device/pending", get(device::pending))
+        .route("/v1/device/answers", post(device::answer))
+        .route("/v1/device/events", get(device::events))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "No such API route; see docs/PROTOCOL.md.",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                "This route does not accept that HTTP method; see docs/PROTOCOL.md.",
+            )
+        })
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+fn answer_refused(e: &ProtocolError) -> ApiError {
+    match e {
+        ProtocolError::Expired | ProtocolError::NotYetValid => ApiError::bad_signature(
+            "The answer's time is more than 60 s away from the service clock: correct the device \
+             clock (use the service's Date header) and answer again.",
+        ),
+        ProtocolError::UnsupportedVersion(v) => ApiError::bad_signature(format!(
+            "The answer uses protocol version {v}, which this service does not speak."
+        )),
+        other => ApiError::bad_signature(format!("The answer does not verify: {other}.")),
+    }
+}
+
+/// What the relying party or device is told when the lifecycle refuses.
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NoDevice => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::NoDevice,
+                "This user has no paired device: let them sign in another way and pair the app \
+                 first.",
+            ),
+            SessionError::BudgetExhausted {
+                window: BudgetWindow::Minute,
+                retry_after,
+            } => ApiError::rate_limited(
+                "Too many login requests for this user in the last minute; wait before sending \
+                 another.",
+                retry_after,
+            ),
+            SessionError::BudgetExhausted {
+                window: BudgetWindow::Hour,
+                retry_after,
+            } => ApiError::rate_limited(
+                "Too many login requests for this user in the last hour without a successful \
+                 login; wait before sending another.",
+                retry_after,
+            ),
+            SessionError::TooLongForPush { signed_bytes } => ApiError::invalid_request(format!(
+                "The notification and context are too long to fit in a push ({signed_bytes} \
+                 bytes signed, at most {}); shorten them.",
+                tapprove_protocol::MAX_TOKEN_LEN
+            )),
+            SessionError::NotFound => ApiError::session_not_found(),
+            SessionError::NotPaired => ApiError::not_paired(),
+            SessionError::AnswerRefused(e) => answer_refused(&e),
+            SessionError::NonceMismatch => ApiError::bad_signature(
+                "The answer's nonce does not match the challenge sent to this device.",
+            ),
+            SessionError::Expired => ApiError::new(
+                StatusCode::GONE,
+                ErrorCode::Expired,
+                "This login request expired before the answer arrived.",
+            ),
+            SessionError::AlreadyDecided => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyDecided,
+                "This login request was already decided.",
+            ),
+            SessionError::Internal => ApiError::internal(),
+            SessionError::Database(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tapprove_protocol::PresenceMode;
+use tapprove_protocol::api::{CreateSessionRequest, SessionCreated, SessionView};
+use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
+
+use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
+use crate::error::ApiError;
+use crate::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
+use crate::state::AppState;
+
+/// Longest user name, characters.
+const MAX_USER_CHARS: usize = 256;
+/// Longest context member, characters.
+const MAX_CONTEXT_CHARS: usize = 200;
+
+fn check_len(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid_request(format!(
+            "`{what}` is longer than {max} characters."
+        )));
+    }
+    Ok(())
+}
+
+fn validate(req: &CreateSessionRequest) -> Result<(), ApiError> {
+    if req.user.trim().is_empty() {
+        return Err(ApiError::invalid_request("`user` must not be empty."));
+    }
+    check_len("user", &req.user, MAX_USER_CHARS)?;
+    if req.notification.title.trim().is_empty() {
+        return Err(ApiError::invalid_request(
+            "`notification.title` must not be empty.",
+        ));
+    }
+    check_len(
+        "notification.title",
+        &req.notification.title,
+        MAX_TITLE_CHARS,
+    )?;
+    check_len("notification.body", &req.notification.body, MAX_BODY_CHARS)?;
+    if let Some(c) = &req.context {
+        for (name, v) in [
+            ("app", &c.app),
+            ("ip", &c.ip),
+            ("location", &c.location),
+            ("user_agent", &c.user_agent),
+        ] {
+            if let Some(v) = v {
+                check_len(&format!("context.{name}"), v, MAX_CONTEXT_CHARS)?;
+            }
+        }
+    }
+    if let Some(ttl) = req.ttl_seconds
+        && !(1..=MAX_TTL).contains(&ttl)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "`ttl_seconds` must be between 1 and {MAX_TTL}."
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/push/sessions`.
+pub(crate) async fn create_session(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiJson(req): ApiJson<CreateSessionRequest>,
+) -> Result<(StatusCode, axum::Json<SessionCreated>), ApiError> {
+    validate(&req)?;
+    let new = NewSession {
+        project_id: project.id,
+        user: req.user.trim().to_owned(),
+        title: req.notification.title,
+        body: req.notification.body,
+        context: req.context.unwrap_or_default(),
+        mode: req.presence.unwrap_or(PresenceMode::Choose),
+        ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
+    };
+    let created = sessions::create(&state, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Query of `GET /v1/push/sessions/{id}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WaitQuery {
+    /// Long-poll for up to this many seconds (clamped to 30).
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+/// `GET /v1/push/sessions/{id}[?wait=N]`.
+pub(crate) async fn get_session(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<axum::Json<SessionView>, ApiError> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT));
+    Ok(axum::Json(
+        sessions::wait_decided(&state, &project.id, &id, wait).await?,
+    ))
+}
+
+/// `DELETE /v1/push/sessions/{id}`: cancels a pending session; a final one is returned as is.
+pub(crate) async fn cancel_session(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::Json<SessionView>, ApiError> {
+    Ok(axum::Json(
+        sessions::cancel(&state, &project.id, &id).await?,
+    ))
+}

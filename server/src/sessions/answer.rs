@@ -1,0 +1,112 @@
+//! Deciding a session from a device's signed answer (PROTOCOL.md §7).
+
+use tapprove_protocol::api::{AnswerResponse, SessionReason, SessionStatus};
+use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
+
+use super::{SessionError, announce, decide, timeout_at};
+use crate::SKEW_SECONDS;
+use crate::events::Outcome;
+use crate::state::AppState;
+use tapprove_protocol::webhook::ct_eq;
+
+/// Verifies an answer token and decides its session, conditionally on the session still
+/// being `sent`: of racing answers exactly one decides.
+pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerResponse, SessionError> {
+    // 1. The account, and the answer verified with its stored key.
+    let (session_id, account_id) = Answer::peek_ids(token).map_err(SessionError::AnswerRefused)?;
+    // The account and the session (with its devices) in one read; checked in this order.
+    let context = state
+        .0
+        .store
+        .answer_context(&account_id, &session_id)
+        .await?;
+    let account = match context.account {
+        Some(a) if a.unpaired_at.is_none() => a,
+        _ => return Err(SessionError::NotPaired),
+    };
+    let key = state
+        .0
+        .keys
+        .parse(&account)
+        .map_err(|_| SessionError::Internal)?;
+    let now = crate::now();
+    let answer = Answer::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
+        tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
+        SessionError::AnswerRefused(e)
+    })?;
+    debug_assert_eq!(answer.session_id, session_id);
+    // 2. The session, for this account's project and user, and this device's nonce (with
+    //    the session's other devices, to announce the decision to).
+    let (session, devices) = context
+        .session
+        .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
+        .ok_or(SessionError::NotFound)?;
+    let asked = devices.iter().find(|(a, _)| *a == account.id);
+    let nonce_ok = asked.is_some_and(|(_, nonce)| ct_eq(nonce.as_bytes(), answer.nonce.as_bytes()));
+    if !nonce_ok {
+        tracing::info!(session_id = %session.id, account_id = %account.id, "answer nonce mismatch");
+        return Err(SessionError::NonceMismatch);
+    }
+    // 3. Final or expired.
+    let final_error = |status: SessionStatus| {
+        if status == SessionStatus::Expired {
+            SessionError::Expired
+        } else {
+            SessionError::AlreadyDecided
+        }
+    };
+    if session.status.0 != SessionStatus::Sent {
+        return Err(final_error(session.status.0));
+    }
+    let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
+    if session.expires_at < now {
+        if state.0.store.expire_one(&session.id, now).await? {
+            announce(state, &session.id, timeout_at(now), &account_ids);
+        }
+        return Err(SessionError::Expired);
+    }
+    // 4. Decide.
+    let (status, reason) = match answer.decision {
+        Decision::Approve => {
+            let right = match (session.presence_mode.0, &session.presence_code) {
+                (PresenceMode::None, _) => true,
+                (_, Some(code)) => answer
+                    .presence_answer
+                    .as_deref()
+                    .is_some_and(|a| ct_eq(a.trim().as_bytes(), code.as_bytes())),
+                (_, None) => false,
+            };
+            if right {
+                (SessionStatus::Accepted, SessionReason::Approved)
+            } else {
+                (SessionStatus::Rejected, SessionReason::WrongNumber)
+            }
+        }
+        Decision::Deny => match answer.deny_reason {
+            Some(DenyReason::NotMe) => (SessionStatus::Rejected, SessionReason::FraudReported),
+            _ => (SessionStatus::Rejected, SessionReason::UserDenied),
+        },
+    };
+    let outcome = Outcome {
+        status,
+        reason,
+        decided_at: now,
+    };
+    crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
+    if !decide(state, &session.id, outcome, Some(&account.id), Some(now)).await? {
+        let current = state
+            .0
+            .store
+            .session(&session.id)
+            .await?
+            .ok_or(SessionError::NotFound)?;
+        return Err(final_error(current.status.0));
+    }
+    tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
+    announce(state, &session.id, outcome, &account_ids);
+    Ok(AnswerResponse {
+        session_id: session.id,
+        status,
+        reason: Some(reason),
+    })
+}

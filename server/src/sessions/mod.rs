@@ -1,0 +1,249 @@
+//! The session lifecycle: the one place that creates, decides, expires, supersedes and
+//! cancels a push session, and announces every outcome to the device event streams and the
+//! relying party's long-polls. No HTTP here: handlers parse, call these functions and render
+//! (the mapping of [`SessionError`] to HTTP answers is in `http`).
+
+mod answer;
+mod create;
+
+use std::time::Duration;
+
+use tapprove_protocol::ProtocolError;
+use tapprove_protocol::api::{SessionReason, SessionStatus, SessionView};
+
+pub(crate) use answer::answer;
+pub(crate) use create::{NewSession, create};
+
+use crate::events::{Outcome, SessionDecided};
+use crate::state::AppState;
+use crate::store::SessionRow;
+
+/// Default session lifetime, seconds.
+pub(crate) const DEFAULT_TTL: u32 = 120;
+/// Longest session lifetime, seconds.
+pub(crate) const MAX_TTL: u32 = 600;
+/// Longest long-poll, seconds.
+pub(crate) const MAX_WAIT: u64 = 30;
+
+/// Which push budget window is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BudgetWindow {
+    Minute,
+    Hour,
+}
+
+/// Why a lifecycle operation did not happen.
+#[derive(Debug)]
+pub(crate) enum SessionError {
+    /// The user has no paired device.
+    NoDevice,
+    /// The push budget for the user is spent.
+    BudgetExhausted {
+        window: BudgetWindow,
+        retry_after: u64,
+    },
+    /// The signed challenge would not fit in a push.
+    TooLongForPush { signed_bytes: usize },
+    /// No such session (for this project, or for this device's user).
+    NotFound,
+    /// The answering device is not (or no longer) paired.
+    NotPaired,
+    /// The answer token does not verify or is malformed.
+    AnswerRefused(ProtocolError),
+    /// The answer's nonce is not the one sent to this device.
+    NonceMismatch,
+    /// The session expired before the answer.
+    Expired,
+    /// The session was already final.
+    AlreadyDecided,
+    /// Something that must not fail did (logged where it happened).
+    Internal,
+    /// The database failed.
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for SessionError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+/// What the relying party sees of a stored session.
+pub(crate) fn view(row: &SessionRow) -> SessionView {
+    SessionView {
+        id: row.id.clone(),
+        status: row.status.0,
+        reason: row.reason.map(|r| r.0),
+        presence_code: row.presence_code.clone(),
+        expires_at: row.expires_at,
+        decided_at: row.decided_at,
+    }
+}
+
+/// Tells the session's long-polls and the devices it was sent to that it is final.
+/// `outcome` must be exactly what the deciding UPDATE stored.
+fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
+    tracing::info!(
+        session_id,
+        status = outcome.status.as_str(),
+        reason = ?outcome.reason,
+        "session decided"
+    );
+    state.0.bus.decided(session_id, outcome, account_ids);
+}
+
+/// [`announce`] when the session's devices are not at hand.
+async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: Outcome) {
+    let account_ids = match state.0.store.session_accounts(session_id).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(session_id, error = %e, "cannot list the session's devices");
+            Vec::new()
+        }
+    };
+    announce(state, session_id, outcome, &account_ids);
+}
+
+fn timeout_at(now: i64) -> Outcome {
+    Outcome {
+        status: SessionStatus::Expired,
+        reason: SessionReason::Timeout,
+        decided_at: now,
+    }
+}
+
+/// A session of this project as it is now, expiring it first if it is due.
+pub(crate) async fn current(
+    state: &AppState,
+    project_id: &str,
+    id: &str,
+) -> Result<SessionRow, SessionError> {
+    let row = state
+        .0
+        .store
+        .session(id)
+        .await?
+        .filter(|s| s.project_id == project_id)
+        .ok_or(SessionError::NotFound)?;
+    let now = crate::now();
+    if row.status.0 == SessionStatus::Sent && row.expires_at < now {
+        if state.0.store.expire_one(id, now).await? {
+            announce_reading_devices(state, id, timeout_at(now)).await;
+        }
+        return state
+            .0
+            .store
+            .session(id)
+            .await?
+            .ok_or(SessionError::NotFound);
+    }
+    Ok(row)
+}
+
+/// A session of this project, waiting up to `wait` (and at most until it expires) for it to
+/// be decided. Shutdown ends the wait early.
+pub(crate) async fn wait_decided(
+    state: &AppState,
+    project_id: &str,
+    id: &str,
+    wait: Duration,
+) -> Result<SessionView, SessionError> {
+    // Subscribe before reading, so a decision between the read and the wait is not missed.
+    let mut decided = state.0.bus.subscribe_session(id);
+    let row = current(state, project_id, id).await?;
+    if wait.is_zero() || row.status.0 != SessionStatus::Sent {
+        return Ok(view(&row));
+    }
+    let until_expiry = u64::try_from(row.expires_at + 1 - crate::now()).unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(until_expiry.max(1)));
+    let mut stop = state.0.shutdown.clone();
+    // Only this session's decision comes on this channel, carrying what was stored: the row
+    // read above plus that outcome is what a fresh read would return. A lag, the deadline or
+    // shutdown re-reads the database.
+    let outcome = tokio::select! {
+        r = decided.rx.recv() => r.ok().map(|SessionDecided(o)| o),
+        _ = tokio::time::sleep_until(deadline) => None,
+        _ = crate::events::stopped(&mut stop) => None,
+    };
+    if let Some(o) = outcome {
+        let mut view = view(&row);
+        view.status = o.status;
+        view.reason = Some(o.reason);
+        view.decided_at = Some(o.decided_at);
+        return Ok(view);
+    }
+    Ok(view(&current(state, project_id, id).await?))
+}
+
+/// Cancels a pending session of this project for its relying party; a final one is returned
+/// as it is.
+pub(crate) async fn cancel(
+    state: &AppState,
+    project_id: &str,
+    id: &str,
+) -> Result<SessionView, SessionError> {
+    let row = current(state, project_id, id).await?;
+    if row.status.0 == SessionStatus::Sent {
+        let outcome = Outcome {
+            status: SessionStatus::Canceled,
+            reason: SessionReason::CanceledByRelyingParty,
+            decided_at: crate::now(),
+        };
+        if decide(state, id, outcome, None, None).await? {
+            announce_reading_devices(state, id, outcome).await;
+        }
+    }
+    Ok(view(&current(state, project_id, id).await?))
+}
+
+/// Stores `outcome` if the session is still `sent` (and, with `unexpired_at`, not expired
+/// then). Whether this call decided it.
+async fn decide(
+    state: &AppState,
+    id: &str,
+    outcome: Outcome,
+    decided_by: Option<&str>,
+    unexpired_at: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    state
+        .0
+        .store
+        .decide(
+            id,
+            outcome.status,
+            outcome.reason,
+            outcome.decided_at,
+            decided_by,
+            unexpired_at,
+        )
+        .await
+}
+
+/// Expires every due session (the periodic sweep).
+pub(crate) async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
+    let now = crate::now();
+    for id in state.0.store.expire_due(now).await? {
+        announce_reading_devices(state, &id, timeout_at(now)).await;
+    }
+    Ok(())
+}
+
+/// Fails a session that no device could be reached for.
+async fn fail_undelivered(state: &AppState, id: &str) {
+    let outcome = Outcome {
+        status: SessionStatus::Error,
+        reason: SessionReason::DeliveryFailed,
+        decided_at: crate::now(),
+    };
+    match decide(state, id, outcome, None, None).await {
+        Ok(true) => {
+            tracing::warn!(
+                session_id = id,
+                "no device could be reached: session failed"
+            );
+            announce_reading_devices(state, id, outcome).await;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(session_id = id, error = %e, "cannot mark the session failed"),
+    }
+}

@@ -1,0 +1,127 @@
+//! The `projects` table: one row per relying party.
+
+use super::Store;
+
+/// A project (relying party) row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct ProjectRow {
+    pub id: String,
+    pub name: String,
+    pub trust_url: String,
+    pub api_key_hash: String,
+    pub sdk_key: String,
+    pub webhook_username: String,
+    pub webhook_password_sealed: String,
+    pub webhook_secret_sealed: String,
+    pub created_at: i64,
+}
+
+/// The columns of [`ProjectRow`], in its order.
+macro_rules! project_columns {
+    () => {
+        "id, name, trust_url, api_key_hash, sdk_key, webhook_username, \
+         webhook_password_sealed, webhook_secret_sealed, created_at"
+    };
+}
+
+impl Store {
+    pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), sqlx::Error> {
+        sqlx::query(concat!(
+            "INSERT INTO projects (",
+            project_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&p.id)
+        .bind(&p.name)
+        .bind(&p.trust_url)
+        .bind(&p.api_key_hash)
+        .bind(&p.sdk_key)
+        .bind(&p.webhook_username)
+        .bind(&p.webhook_password_sealed)
+        .bind(&p.webhook_secret_sealed)
+        .bind(p.created_at)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn project_by_api_key_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ProjectRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            project_columns!(),
+            " FROM projects WHERE api_key_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&mut *self.read().await?)
+        .await
+    }
+
+    pub(crate) async fn project_by_sdk_key(
+        &self,
+        sdk_key: &str,
+    ) -> Result<Option<ProjectRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            project_columns!(),
+            " FROM projects WHERE sdk_key = $1"
+        ))
+        .bind(sdk_key)
+        .fetch_optional(&mut *self.read().await?)
+        .await
+    }
+
+    pub(crate) async fn project_by_id(&self, id: &str) -> Result<Option<ProjectRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            project_columns!(),
+            " FROM projects WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.read().await?)
+        .await
+    }
+
+    pub(crate) async fn list_projects(&self) -> Result<Vec<ProjectRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            project_columns!(),
+            " FROM projects ORDER BY created_at, id"
+        ))
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
+    pub(crate) async fn update_webhook_credentials(
+        &self,
+        project_id: &str,
+        password_sealed: &str,
+        secret_sealed: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "UPDATE projects SET webhook_password_sealed = $1, webhook_secret_sealed = $2 \
+             WHERE id = $3",
+        )
+        .bind(password_sealed)
+        .bind(secret_sealed)
+        .bind(project_id)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub(crate) async fn update_trust_url(
+        &self,
+        project_id: &str,
+        trust_url: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE projects SET trust_url = $1 WHERE id = $2")
+            .bind(trust_url)
+            .bind(project_id)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,368 @@
+//! The `sessions` and `session_devices` tables: push sessions and each device's challenge.
+
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use tapprove_protocol::PresenceMode;
+use tapprove_protocol::api::{SessionReason, SessionStatus};
+
+use super::accounts::account_columns;
+use super::{AccountRow, Store, Stored};
+
+/// A push session row.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub project_id: String,
+    pub user_name: String,
+    pub title: String,
+    pub body: String,
+    pub context_json: String,
+    pub presence_mode: Stored<PresenceMode>,
+    pub presence_code: Option<String>,
+    pub status: Stored<SessionStatus>,
+    pub reason: Option<Stored<SessionReason>>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+}
+
+/// One device's copy of a session's challenge.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionDeviceRow {
+    pub account_id: String,
+    pub nonce: String,
+    pub challenge: String,
+}
+
+/// What creating a session reads: the user's paired devices and the push budget.
+#[derive(Debug)]
+pub(crate) struct UserDevices {
+    /// Paired devices, oldest first.
+    pub accounts: Vec<AccountRow>,
+    /// Creation time of the session that fills the per-minute budget, if it is full.
+    pub minute_blocker: Option<i64>,
+    /// Creation time of the session that fills the per-hour budget, if it is full.
+    pub hour_blocker: Option<i64>,
+}
+
+/// What an answer reads: the answering account and the session it answers, with the
+/// devices (`account_id`, `nonce`) the session was sent to.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerContext {
+    pub account: Option<AccountRow>,
+    pub session: Option<(SessionRow, Vec<(String, String)>)>,
+}
+
+/// The columns of [`SessionRow`], in its order.
+macro_rules! session_columns {
+    () => {
+        "id, project_id, user_name, title, body, context_json, presence_mode, presence_code, \
+         status, reason, created_at, expires_at, decided_at"
+    };
+}
+
+/// "The N-th newest of the user's sessions created after `$window_start` and after their
+/// last approved login": `$1` project, `$2` user, `$4` the budget's horizon (an hour ago),
+/// `$5` `accepted`; `$offset` is N - 1.
+macro_rules! budget_blocker {
+    ($window_start:literal, $offset:literal) => {
+        concat!(
+            "(SELECT created_at FROM sessions WHERE project_id = $1 AND user_name = $2 \
+             AND created_at > ",
+            $window_start,
+            " AND created_at > COALESCE((SELECT MAX(decided_at) FROM sessions \
+             WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) \
+             ORDER BY created_at DESC LIMIT 1 OFFSET ",
+            $offset,
+            ")"
+        )
+    };
+}
+
+/// Budget limits for [`Store::user_devices`]: sessions allowed per minute and per hour.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub per_minute: u32,
+    pub per_hour: u32,
+}
+
+impl Store {
+    /// In one transaction: cancels the user's pending sessions (`superseded`, decided at the
+    /// new session's creation), stores the new session and each device's challenge. Returns
+    /// the superseded session ids.
+    pub(crate) async fn create_session(
+        &self,
+        s: &SessionRow,
+        devices: &[SessionDeviceRow],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let mut conn = self.write().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let superseded = sqlx::query_scalar(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
+             WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
+        )
+        .bind(Stored(SessionStatus::Canceled))
+        .bind(Stored(SessionReason::Superseded))
+        .bind(s.created_at)
+        .bind(&s.project_id)
+        .bind(&s.user_name)
+        .bind(Stored(SessionStatus::Sent))
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_columns!(),
+            ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
+        ))
+        .bind(&s.id)
+        .bind(&s.project_id)
+        .bind(&s.user_name)
+        .bind(&s.title)
+        .bind(&s.body)
+        .bind(&s.context_json)
+        .bind(s.presence_mode)
+        .bind(&s.presence_code)
+        .bind(s.status)
+        .bind(s.reason)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.decided_at)
+        .execute(&mut *tx)
+        .await?;
+        if !devices.is_empty() {
+            // One multi-row INSERT; only placeholder numbers are formatted into the SQL.
+            let mut sql = String::from(
+                "INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
+            );
+            for i in 0..devices.len() {
+                let k = 2 + 3 * i;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
+            }
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.id);
+            for d in devices {
+                insert = insert.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(superseded)
+    }
+
+    pub(crate) async fn session(&self, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.read().await?)
+        .await
+    }
+
+    /// Sets a final status if (and only if) the session is still `sent` and, when
+    /// `unexpired_at` is given, not past its expiry at that time. Returns whether this call
+    /// decided it. This single conditional UPDATE is what makes racing answers yield one
+    /// decision.
+    pub(crate) async fn decide(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        reason: SessionReason,
+        now: i64,
+        decided_by: Option<&str>,
+        unexpired_at: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4 \
+             WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
+        )
+        .bind(Stored(status))
+        .bind(Stored(reason))
+        .bind(now)
+        .bind(decided_by)
+        .bind(id)
+        .bind(Stored(SessionStatus::Sent))
+        .bind(unexpired_at)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Expires every `sent` session whose expiry has passed; returns their ids.
+    pub(crate) async fn expire_due(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
+             WHERE status = $4 AND expires_at < $3 RETURNING id",
+        )
+        .bind(Stored(SessionStatus::Expired))
+        .bind(Stored(SessionReason::Timeout))
+        .bind(now)
+        .bind(Stored(SessionStatus::Sent))
+        .fetch_all(&mut *self.write().await?)
+        .await
+    }
+
+    /// Expires one session if it is `sent` and past its expiry; returns whether it did.
+    pub(crate) async fn expire_one(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
+             WHERE id = $4 AND status = $5 AND expires_at < $3",
+        )
+        .bind(Stored(SessionStatus::Expired))
+        .bind(Stored(SessionReason::Timeout))
+        .bind(now)
+        .bind(id)
+        .bind(Stored(SessionStatus::Sent))
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The accounts a session was sent to.
+    pub(crate) async fn session_accounts(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT account_id FROM session_devices WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_all(&mut *self.read().await?)
+            .await
+    }
+
+    /// Challenges still waiting for this account (session `sent`, not expired), oldest first.
+    pub(crate) async fn pending_challenges(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT d.challenge FROM session_devices d JOIN sessions s ON s.id = d.session_id \
+             WHERE d.account_id = $1 AND s.status = $2 AND s.expires_at >= $3 \
+             ORDER BY s.created_at, s.id",
+        )
+        .bind(account_id)
+        .bind(Stored(SessionStatus::Sent))
+        .bind(now)
+        .fetch_all(&mut *self.read().await?)
+        .await
+    }
+
+    /// The user's paired devices, oldest first, each row carrying the push budget: the
+    /// budget counts the user's sessions of the last minute / hour created after their last
+    /// approved login, and a window is full when its N-th newest such session exists.
+    /// (One statement: the budget subqueries do not depend on the row.)
+    pub(crate) async fn user_devices(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        now: i64,
+        budget: Budget,
+    ) -> Result<UserDevices, sqlx::Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            ", ",
+            budget_blocker!("$3", "$6"),
+            " AS minute_blocker, ",
+            budget_blocker!("$4", "$7"),
+            " AS hour_blocker FROM accounts \
+             WHERE project_id = $1 AND user_name = $2 AND unpaired_at IS NULL \
+             ORDER BY created_at, id"
+        ))
+        .bind(project_id)
+        .bind(user_name)
+        .bind(now - 60)
+        .bind(now - 3600)
+        .bind(Stored(SessionStatus::Accepted))
+        .bind(i64::from(budget.per_minute.saturating_sub(1)))
+        .bind(i64::from(budget.per_hour.saturating_sub(1)))
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        let blockers = |r: &SqliteRow| -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+            Ok((r.try_get("minute_blocker")?, r.try_get("hour_blocker")?))
+        };
+        let (minute_blocker, hour_blocker) = match rows.first() {
+            Some(r) => blockers(r)?,
+            None => (None, None),
+        };
+        let accounts = rows
+            .iter()
+            .map(sqlx::FromRow::from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(UserDevices {
+            accounts,
+            minute_blocker,
+            hour_blocker,
+        })
+    }
+
+    /// An answer's reads in one statement: the account, and (left-joined, so absent as
+    /// NULLs) the session with the devices it was sent to.
+    pub(crate) async fn answer_context(
+        &self,
+        account_id: &str,
+        session_id: &str,
+    ) -> Result<AnswerContext, sqlx::Error> {
+        let rows = sqlx::query(concat!(
+            "SELECT a.*, s.id AS s_id, s.project_id AS s_project_id, s.user_name AS s_user_name, \
+             s.title AS s_title, s.body AS s_body, s.context_json AS s_context_json, \
+             s.presence_mode AS s_presence_mode, s.presence_code AS s_presence_code, \
+             s.status AS s_status, s.reason AS s_reason, s.created_at AS s_created_at, \
+             s.expires_at AS s_expires_at, s.decided_at AS s_decided_at, \
+             d.account_id AS d_account_id, d.nonce AS d_nonce \
+             FROM (SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = $1) a \
+             LEFT JOIN sessions s ON s.id = $2 \
+             LEFT JOIN session_devices d ON d.session_id = s.id"
+        ))
+        .bind(account_id)
+        .bind(session_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(AnswerContext::default());
+        };
+        let account = sqlx::FromRow::from_row(first)?;
+        let session = match first.try_get::<Option<String>, _>("s_id")? {
+            None => None,
+            Some(id) => {
+                let mut devices = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let device: Option<String> = r.try_get("d_account_id")?;
+                    let nonce: Option<String> = r.try_get("d_nonce")?;
+                    if let (Some(device), Some(nonce)) = (device, nonce) {
+                        devices.push((device, nonce));
+                    }
+                }
+                Some((joined_session(first, id)?, devices))
+            }
+        };
+        Ok(AnswerContext {
+            account: Some(account),
+            session,
+        })
+    }
+}
+
+/// The `s_`-prefixed session columns of [`Store::answer_context`].
+fn joined_session(r: &SqliteRow, id: String) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id,
+        project_id: r.try_get("s_project_id")?,
+        user_name: r.try_get("s_user_name")?,
+        title: r.try_get("s_title")?,
+        body: r.try_get("s_body")?,
+        context_json: r.try_get("s_context_json")?,
+        presence_mode: r.try_get("s_presence_mode")?,
+        presence_code: r.try_get("s_presence_code")?,
+        status: r.try_get("s_status")?,
+        reason: r.try_get("s_reason")?,
+        created_at: r.try_get("s_created_at")?,
+        expires_at: r.try_get("s_expires_at")?,
+        decided_at: r.try_get("s_decided_at")?,
+    })
+}

@@ -1,0 +1,444 @@
+//! Store tests against a real SQLite file.
+
+use super::sessions::Budget;
+use super::*;
+use tapprove_protocol::PresenceMode;
+use tapprove_protocol::api::{PushPlatform, SessionReason, SessionStatus};
+
+async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let store = Store::open(&url).await.expect("open");
+    store
+        .insert_project(&ProjectRow {
+            id: "prj_1".into(),
+            name: "P".into(),
+            trust_url: "https://example.com/t".into(),
+            api_key_hash: "h".into(),
+            sdk_key: "tap_sdk_x".into(),
+            webhook_username: "prj_1".into(),
+            webhook_password_sealed: "v1.x".into(),
+            webhook_secret_sealed: "v1.y".into(),
+            created_at: 1,
+        })
+        .await
+        .expect("project");
+    let session = SessionRow {
+        id: "ses_1".into(),
+        project_id: "prj_1".into(),
+        user_name: "alice".into(),
+        title: "t".into(),
+        body: "b".into(),
+        context_json: "{}".into(),
+        presence_mode: Stored(PresenceMode::Choose),
+        presence_code: Some("42".into()),
+        status: Stored(SessionStatus::Sent),
+        reason: None,
+        created_at: crate::now(),
+        expires_at: crate::now() + 120,
+        decided_at: None,
+    };
+    store.create_session(&session, &[]).await.expect("session");
+    (dir, store, session)
+}
+
+fn account(i: usize, created_at: i64, unpaired_at: Option<i64>) -> AccountRow {
+    AccountRow {
+        id: format!("acc_{i}"),
+        project_id: "prj_1".into(),
+        user_name: "alice".into(),
+        public_key: format!("key{i}"),
+        device_name: Some(format!("phone {i}")),
+        push_platform: Stored(PushPlatform::Apns),
+        push_token: format!("tok{i}"),
+        push_environment: None,
+        push_registered_at: 1,
+        created_at,
+        unpaired_at,
+    }
+}
+
+/// Stores `n` devices of alice in prj_1; returns their session rows.
+async fn alice_devices(store: &Store, n: usize) -> Vec<SessionDeviceRow> {
+    let mut devices = Vec::new();
+    for i in 0..n {
+        store
+            .insert_account(&account(i, 1, None))
+            .await
+            .expect("account");
+        devices.push(SessionDeviceRow {
+            account_id: format!("acc_{i}"),
+            nonce: format!("nonce{i}"),
+            challenge: format!("jws{i}"),
+        });
+    }
+    devices
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_on_one_session_have_one_winner() {
+    let (_dir, store, session) = store_with_session().await;
+    let now = crate::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let store = store.clone();
+        let id = session.id.clone();
+        tasks.spawn(async move {
+            let status = if i % 2 == 0 {
+                SessionStatus::Accepted
+            } else {
+                SessionStatus::Rejected
+            };
+            let by = format!("acc_{i}");
+            let won = store
+                .decide(
+                    &id,
+                    status,
+                    SessionReason::Approved,
+                    now,
+                    Some(&by),
+                    Some(now),
+                )
+                .await
+                .expect("decide");
+            // A read right after the write sees a final status (readers are other
+            // connections; WAL shows them every committed write).
+            let seen = store.session(&id).await.expect("read").expect("row");
+            assert_ne!(seen.status.0, SessionStatus::Sent);
+            (won, status)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (won, status) = r.expect("task");
+        if won {
+            winners.push(status);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let row = store
+        .session(&session.id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.status.0, winners[0]);
+    store.close().await;
+    assert!(matches!(
+        store.session(&session.id).await,
+        Err(sqlx::Error::PoolClosed)
+    ));
+}
+
+#[tokio::test]
+async fn read_connections_cannot_write() {
+    let (_dir, store, _session) = store_with_session().await;
+    for reader in &store.inner.readers {
+        let mut conn = Conn::new(reader.lock().await).expect("open");
+        let r = sqlx::query("UPDATE sessions SET status = 'canceled'")
+            .execute(&mut *conn)
+            .await;
+        assert!(r.is_err(), "a read connection wrote");
+    }
+    let row = store.session("ses_1").await.expect("read").expect("row");
+    assert_eq!(row.status.0, SessionStatus::Sent);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn create_session_supersedes_and_stores_every_device_atomically() {
+    let (_dir, store, first) = store_with_session().await;
+    let devices = alice_devices(&store, 3).await;
+    let second = SessionRow {
+        id: "ses_2".into(),
+        title: "t2".into(),
+        created_at: first.created_at + 1,
+        ..first.clone()
+    };
+    let superseded = store
+        .create_session(&second, &devices)
+        .await
+        .expect("create");
+    assert_eq!(superseded, ["ses_1"]);
+    let old = store.session("ses_1").await.expect("read").expect("row");
+    assert_eq!(
+        (old.status.0, old.reason.map(|r| r.0), old.decided_at),
+        (
+            SessionStatus::Canceled,
+            Some(SessionReason::Superseded),
+            Some(second.created_at)
+        )
+    );
+    let row = store.session("ses_2").await.expect("read").expect("row");
+    assert_eq!(
+        (row.status.0, row.title.as_str()),
+        (SessionStatus::Sent, "t2")
+    );
+    assert_eq!(row.presence_code.as_deref(), Some("42"));
+    assert_eq!(row.presence_mode.0, PresenceMode::Choose);
+    assert_eq!(
+        (row.created_at, row.expires_at),
+        (second.created_at, second.expires_at)
+    );
+    let mut accounts = store.session_accounts("ses_2").await.expect("accounts");
+    accounts.sort();
+    assert_eq!(accounts, ["acc_0", "acc_1", "acc_2"]);
+    for i in 0..3 {
+        let pending = store
+            .pending_challenges(&format!("acc_{i}"), crate::now())
+            .await
+            .expect("pending");
+        assert_eq!(pending, [format!("jws{i}")]);
+    }
+    // A failing create (the id exists) changes nothing: ses_2 is not superseded, and the
+    // writer is left outside any transaction.
+    let dup = SessionRow {
+        created_at: second.created_at + 1,
+        ..second.clone()
+    };
+    assert!(store.create_session(&dup, &devices[..1]).await.is_err());
+    let row = store.session("ses_2").await.expect("read").expect("row");
+    assert_eq!(row.status.0, SessionStatus::Sent);
+    assert!(
+        store
+            .decide(
+                "ses_2",
+                SessionStatus::Accepted,
+                SessionReason::Approved,
+                crate::now(),
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    let row = store.session("ses_2").await.expect("read").expect("row");
+    assert_eq!(row.status.0, SessionStatus::Accepted);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn user_devices_lists_paired_devices_with_the_push_budget() {
+    let (_dir, store, first) = store_with_session().await;
+    for (i, unpaired) in [(0, None), (1, Some(5)), (2, None)] {
+        store
+            .insert_account(&account(i, 10 - i as i64, unpaired))
+            .await
+            .expect("account");
+    }
+    let now = first.created_at;
+    let budget = |per_minute, per_hour| Budget {
+        per_minute,
+        per_hour,
+    };
+    // Paired devices only, oldest first, all columns.
+    let got = store
+        .user_devices("prj_1", "alice", now, budget(3, 10))
+        .await
+        .expect("read");
+    let ids: Vec<&str> = got.accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["acc_2", "acc_0"]);
+    assert_eq!(got.accounts[0].push_token, "tok2");
+    assert_eq!(got.accounts[1].device_name.as_deref(), Some("phone 0"));
+    assert_eq!(got.accounts[0].push_platform.0, PushPlatform::Apns);
+    // One session in the last minute: a budget of 3 is not full, a budget of 1 is.
+    assert_eq!((got.minute_blocker, got.hour_blocker), (None, None));
+    let full = store
+        .user_devices("prj_1", "alice", now, budget(1, 10))
+        .await
+        .expect("read");
+    assert_eq!(full.minute_blocker, Some(first.created_at));
+    // A second session an hour-minus-a-bit ago counts for the hour, not the minute.
+    let older = SessionRow {
+        id: "ses_0".into(),
+        created_at: now - 1800,
+        status: Stored(SessionStatus::Rejected),
+        ..first.clone()
+    };
+    store.create_session(&older, &[]).await.expect("create");
+    let got = store
+        .user_devices("prj_1", "alice", now, budget(2, 2))
+        .await
+        .expect("read");
+    assert_eq!(
+        (got.minute_blocker, got.hour_blocker),
+        (None, Some(now - 1800))
+    );
+    // An approved login after both resets the budget.
+    let approved = SessionRow {
+        id: "ses_3".into(),
+        ..first.clone()
+    };
+    store.create_session(&approved, &[]).await.expect("create");
+    assert!(
+        store
+            .decide(
+                "ses_3",
+                SessionStatus::Accepted,
+                SessionReason::Approved,
+                now,
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    let got = store
+        .user_devices("prj_1", "alice", now, budget(1, 1))
+        .await
+        .expect("read");
+    assert_eq!((got.minute_blocker, got.hour_blocker), (None, None));
+    // No devices: nothing, whatever the budget.
+    let none = store
+        .user_devices("prj_1", "bob", now, budget(1, 1))
+        .await
+        .expect("read");
+    assert!(none.accounts.is_empty() && none.minute_blocker.is_none());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn answer_context_reads_the_account_and_the_session_with_its_devices() {
+    let (_dir, store, first) = store_with_session().await;
+    let devices = alice_devices(&store, 2).await;
+    let second = SessionRow {
+        id: "ses_2".into(),
+        created_at: first.created_at + 1,
+        ..first.clone()
+    };
+    store
+        .create_session(&second, &devices)
+        .await
+        .expect("create");
+    let got = store.answer_context("acc_1", "ses_2").await.expect("read");
+    let account = got.account.expect("account");
+    assert_eq!(
+        (account.id.as_str(), account.public_key.as_str()),
+        ("acc_1", "key1")
+    );
+    let (row, mut devices) = got.session.expect("session");
+    devices.sort();
+    assert_eq!(
+        devices,
+        [
+            ("acc_0".to_owned(), "nonce0".to_owned()),
+            ("acc_1".to_owned(), "nonce1".to_owned())
+        ]
+    );
+    assert_eq!(
+        (
+            row.id.as_str(),
+            row.status.0,
+            row.created_at,
+            row.presence_code.as_deref(),
+            row.presence_mode.0
+        ),
+        (
+            "ses_2",
+            SessionStatus::Sent,
+            second.created_at,
+            Some("42"),
+            PresenceMode::Choose
+        )
+    );
+    // A session without devices (superseded, so it carries a reason), an unknown session,
+    // an unknown account.
+    let got = store.answer_context("acc_0", "ses_1").await.expect("read");
+    assert!(got.account.is_some());
+    let (row, devices) = got.session.expect("session");
+    assert_eq!((row.id.as_str(), devices.len()), ("ses_1", 0));
+    assert_eq!(row.reason.map(|r| r.0), Some(SessionReason::Superseded));
+    let got = store.answer_context("acc_0", "ses_x").await.expect("read");
+    assert!(got.account.is_some() && got.session.is_none());
+    let got = store.answer_context("acc_x", "ses_2").await.expect("read");
+    assert!(got.account.is_none() && got.session.is_none());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_database_from_the_old_migration_runner_is_adopted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
+    // What the service before sqlx's migrator left: the schema and its own history table.
+    {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        let mut conn = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        sqlx::raw_sql(include_str!("../../migrations/0001_init.sql"))
+            .execute(&mut conn)
+            .await
+            .expect("v1");
+        sqlx::raw_sql(
+            "CREATE TABLE tapprove_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
+             INSERT INTO tapprove_migrations VALUES (1, 0); \
+             INSERT INTO projects VALUES ('prj_old', 'Old', 'https://x/t', 'h', 's', 'prj_old', 'a', 'b', 1);",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("legacy");
+        conn.close().await.expect("close");
+    }
+    // Opening adopts version 1, applies version 2, keeps the data; twice is a no-op.
+    for _ in 0..2 {
+        let store = Store::open(&url).await.expect("open");
+        let p = store.project_by_id("prj_old").await.expect("read");
+        assert_eq!(p.map(|p| p.name).as_deref(), Some("Old"));
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut *store.read().await.expect("conn"))
+                .await
+                .expect("history");
+        assert_eq!(versions, [1, 2]);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_database_does_not_leave_the_writer_stuck() {
+    // Found by the disk_full fault test (tests/e2e/faults.rs): after SQLITE_FULL inside a
+    // transaction, sqlx kept counting the transaction as open and every later write failed
+    // ("non-zero transaction depth") until a restart. `max_page_count` makes the database
+    // "full" without a small disk; the reopened writer no longer has that limit.
+    let (_dir, store, first) = store_with_session().await;
+    {
+        let mut w = store.write().await.expect("writer");
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *w)
+            .await
+            .expect("page_count");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&mut *w)
+        .await
+        .expect("limit");
+    }
+    let big = "x".repeat(64 * 1024);
+    let mut full = false;
+    for i in 0..64 {
+        let session = SessionRow {
+            id: format!("ses_big{i}"),
+            user_name: format!("user{i}"),
+            body: big.clone(),
+            ..first.clone()
+        };
+        if let Err(e) = store.create_session(&session, &[]).await {
+            assert!(e.to_string().contains("full"), "{e}");
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the page limit made the database full");
+    let session = SessionRow {
+        id: "ses_after".into(),
+        user_name: "bob".into(),
+        ..first.clone()
+    };
+    store
+        .create_session(&session, &[])
+        .await
+        .expect("writes work again after a full database");
+    store.close().await;
+}

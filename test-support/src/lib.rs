@@ -1,0 +1,26 @@
+//! The one test harness of Tapprove's tests, benchmarks and vector generator (never shipped).
+//!
+//! - [`fixture`]: the "Demo Bank" login everybody tests with — the signed challenge's fields,
+//!   its APNs payload, the relying party's create-session body, the pairing code.
+//! - [`rp`] (feature `http`): a fake relying party on loopback — the trust webhook, checking
+//!   HTTP Basic and the Standard Webhooks signature with `tapprove_protocol::webhook` and
+//!   recording every call — and a client of the service's relying-party API.
+//! - [`device`] (feature `http`): a software device speaking the device API directly (pairing,
+//!   request proofs, pending challenges, signed answers, the event stream).
+//!
+//! Test code: failures panic with the response that caused them.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+#[cfg(feature = "http")]
+pub mod device;
+pub mod fixture;
+#[cfg(feature = "http")]
+pub mod rp;
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

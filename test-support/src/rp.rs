@@ -1,0 +1,385 @@
+//! A fake relying party on loopback: the trust webhook the service calls at pairing, and a
+//! client of the service's relying-party API.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tapprove_protocol::webhook::{
+    ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_matches,
+};
+
+use crate::fixture;
+
+/// How the fake trust webhook answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustMode {
+    /// 200 when the call is authentic (Basic auth and signature) and `challenge` equals this
+    /// code, 403 otherwise.
+    Accept(String),
+    /// Always 500.
+    Fail500,
+    /// Sleeps this long, then 200.
+    Slow(Duration),
+    /// 302 to this fake's own `/elsewhere` (which counts its hits and would answer 200).
+    Redirect,
+}
+
+impl Default for TrustMode {
+    fn default() -> Self {
+        Self::Accept(fixture::PAIRING_CODE.into())
+    }
+}
+
+/// One webhook call as the fake relying party saw it.
+#[derive(Debug, Clone)]
+pub struct TrustCall {
+    /// `Authorization: Basic` carried the project's webhook credentials.
+    pub basic_ok: bool,
+    /// The Standard Webhooks signature verified (and the timestamp was within 300 s).
+    pub signature_ok: bool,
+    /// `webhook-id`.
+    pub msg_id: String,
+    /// `webhook-timestamp` (0 when missing).
+    pub timestamp: i64,
+    /// The JSON body (`Null` when it is not JSON).
+    pub body: Value,
+}
+
+impl TrustCall {
+    /// Basic auth and signature both verified.
+    pub fn authentic(&self) -> bool {
+        self.basic_ok && self.signature_ok
+    }
+}
+
+/// The project's webhook credentials, as the fake checks them.
+struct Credentials {
+    username: String,
+    password: String,
+    key: WebhookKey,
+}
+
+#[derive(Clone)]
+struct RpState {
+    mode: Arc<Mutex<TrustMode>>,
+    creds: Arc<Mutex<Option<Arc<Credentials>>>>,
+    calls: Arc<Mutex<Vec<TrustCall>>>,
+    redirect_hits: Arc<AtomicUsize>,
+}
+
+/// The fake relying party's trust webhook, on a free loopback port until dropped.
+pub struct FakeRp {
+    /// Its address.
+    pub addr: SocketAddr,
+    state: RpState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> TrustCall {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let (basic_ok, signature_ok) = creds.map_or((false, false), |c| {
+        (
+            basic_matches(
+                h("authorization"),
+                c.username.as_bytes(),
+                c.password.as_bytes(),
+            ),
+            c.key
+                .verify(
+                    h(ID_HEADER),
+                    h(TIMESTAMP_HEADER),
+                    h(SIGNATURE_HEADER),
+                    body,
+                    crate::now(),
+                )
+                .is_ok(),
+        )
+    });
+    TrustCall {
+        basic_ok,
+        signature_ok,
+        msg_id: h(ID_HEADER).to_owned(),
+        timestamp: h(TIMESTAMP_HEADER).parse().unwrap_or(0),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+    }
+}
+
+async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let creds = s.creds.lock().unwrap().clone();
+    let call = inspect(creds.as_deref(), &headers, &body);
+    let accept = call.authentic();
+    let challenge = call.body["challenge"].clone();
+    s.calls.lock().unwrap().push(call);
+    let mode = s.mode.lock().unwrap().clone();
+    match mode {
+        TrustMode::Accept(code) if accept && challenge == json!(code) => {
+            (StatusCode::OK, "trusted").into_response()
+        }
+        TrustMode::Accept(_) => (StatusCode::FORBIDDEN, "not trusted").into_response(),
+        TrustMode::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        TrustMode::Slow(d) => {
+            tokio::time::sleep(d).await;
+            (StatusCode::OK, "late").into_response()
+        }
+        TrustMode::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")]).into_response(),
+    }
+}
+
+async fn elsewhere(State(s): State<RpState>) -> StatusCode {
+    s.redirect_hits.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
+}
+
+impl FakeRp {
+    /// Starts the webhook on a free loopback port.
+    pub async fn start(mode: TrustMode) -> Self {
+        let state = RpState {
+            mode: Arc::new(Mutex::new(mode)),
+            creds: Arc::new(Mutex::new(None)),
+            calls: Arc::new(Mutex::new(Vec::new())),
+            redirect_hits: Arc::new(AtomicUsize::new(0)),
+        };
+        let app = axum::Router::new()
+            .route("/users/trust", axum::routing::post(trust))
+            .route("/elsewhere", axum::routing::any(elsewhere))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:PORT/users/trust`.
+    pub fn trust_url(&self) -> String {
+        format!("http://{}/users/trust", self.addr)
+    }
+
+    /// Sets the project's webhook credentials the calls are checked against (panics on a
+    /// malformed `whsec_` secret).
+    pub fn set_credentials(&self, username: &str, password: &str, secret: &str) {
+        let key = WebhookKey::from_secret(secret).unwrap();
+        *self.state.creds.lock().unwrap() = Some(Arc::new(Credentials {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            key,
+        }));
+    }
+
+    /// Sets the credentials from `tapprove admin project create --json` output.
+    pub fn set_credentials_json(&self, project: &Value) {
+        let s = |k: &str| {
+            project[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k} in {project}"))
+        };
+        self.set_credentials(
+            s("webhook_username"),
+            s("webhook_password"),
+            s("webhook_secret"),
+        );
+    }
+
+    /// Changes how the webhook answers.
+    pub fn set_mode(&self, mode: TrustMode) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+
+    /// The calls seen so far.
+    pub fn calls(&self) -> Vec<TrustCall> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    /// How often `/elsewhere` (the redirect target) was requested.
+    pub fn redirect_target_hits(&self) -> usize {
+        self.state.redirect_hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeRp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A trust URL where nothing listens.
+pub fn dead_trust_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}/users/trust")
+}
+
+/// An HTTP client for tests (ring as the TLS provider, 40 s timeout: longer than any long-poll).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(40))
+        .build()
+        .unwrap()
+}
+
+/// Status and JSON body of a response (`Null` when empty, a string when not JSON).
+pub async fn status_json(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, value)
+}
+
+/// The relying party's side of the service API (`/v1/push/sessions`), with one API key.
+#[derive(Clone)]
+pub struct RpClient {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+}
+
+impl RpClient {
+    /// A client of the service at `base_url` (e.g. `http://127.0.0.1:PORT`).
+    pub fn new(base_url: &str, api_key: &str) -> Self {
+        Self::with_http(http_client(), base_url, api_key)
+    }
+
+    /// The same with a client of the caller's (connection pool, timeouts).
+    pub fn with_http(http: reqwest::Client, base_url: &str, api_key: &str) -> Self {
+        Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `POST /v1/push/sessions` with `body`.
+    pub async fn create_raw(&self, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/push/sessions"))
+            .header("x-api-key", &self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    /// Starts the fixture's login for `user`, with `extra` fields merged into the body (e.g.
+    /// `{"presence": "entry"}`); panics unless `201`.
+    pub async fn login(&self, user: &str, extra: Value) -> Value {
+        let mut body = fixture::create_session_body(user);
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, v) = self.create_raw(&body).await;
+        assert_eq!(status, StatusCode::CREATED, "create session: {v}");
+        v
+    }
+
+    /// `GET /v1/push/sessions/{id}[?wait=N]` (API key as a bearer token, the other accepted
+    /// form).
+    pub async fn get_raw(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {
+        let q = wait.map_or(String::new(), |w| format!("?wait={w}"));
+        let r = self
+            .http
+            .get(self.url(&format!("/v1/push/sessions/{id}{q}")))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
+    /// The same; panics unless `200`.
+    pub async fn get(&self, id: &str, wait: Option<u32>) -> Value {
+        let (status, v) = self.get_raw(id, wait).await;
+        assert_eq!(status, StatusCode::OK, "get session {id}: {v}");
+        v
+    }
+
+    /// `DELETE /v1/push/sessions/{id}`.
+    pub async fn cancel_raw(&self, id: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .delete(self.url(&format!("/v1/push/sessions/{id}")))
+            .header("x-api-key", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapprove_protocol::webhook::basic_authorization;
+
+    const SECRET: &str = "whsec_c2VjcmV0LWtleS1ieXRlcw==";
+
+    async fn post(rp: &FakeRp, auth: &str, id: &str, ts: i64, sig: &str, body: &str) -> u16 {
+        http_client()
+            .post(rp.trust_url())
+            .header("authorization", auth)
+            .header(ID_HEADER, id)
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(SIGNATURE_HEADER, sig)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn webhook_accepts_only_authentic_calls_with_the_code() {
+        let rp = FakeRp::start(TrustMode::default()).await;
+        rp.set_credentials("svc", "pw", SECRET);
+        let key = WebhookKey::from_secret(SECRET).unwrap();
+        let now = crate::now();
+        let good = format!(
+            r#"{{"user":"alice","challenge":"{}"}}"#,
+            fixture::PAIRING_CODE
+        );
+        let wrong = r#"{"user":"alice","challenge":"0000-0000"}"#;
+        let auth = basic_authorization("svc", "pw");
+        let sig = key.sign("msg_1", now, good.as_bytes());
+        assert_eq!(post(&rp, &auth, "msg_1", now, &sig, &good).await, 200);
+        let bad_auth = basic_authorization("svc", "px");
+        assert_eq!(post(&rp, &bad_auth, "msg_1", now, &sig, &good).await, 403);
+        assert_eq!(post(&rp, &auth, "msg_2", now, &sig, &good).await, 403);
+        let sig_wrong = key.sign("msg_3", now, wrong.as_bytes());
+        assert_eq!(post(&rp, &auth, "msg_3", now, &sig_wrong, wrong).await, 403);
+        let calls = rp.calls();
+        assert_eq!(calls.len(), 4);
+        assert!(calls[0].authentic() && calls[0].msg_id == "msg_1" && calls[0].timestamp == now);
+        assert!(!calls[1].basic_ok && calls[1].signature_ok);
+        assert!(calls[2].basic_ok && !calls[2].signature_ok);
+        assert!(calls[3].authentic());
+        rp.set_mode(TrustMode::Fail500);
+        assert_eq!(post(&rp, &auth, "msg_1", now, &sig, &good).await, 500);
+    }
+}
