@@ -152,7 +152,18 @@ fn rust_tests() -> Result<(), String> {
         "cargo",
         &["build", "--workspace", "--all-targets", "--locked"],
     )?;
-    run("cargo", &["test", "--workspace", "--locked"])
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    // The phone library's build for apps that bring their own HTTP stack (no built-in TLS).
+    run(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "tapprove-core",
+            "--no-default-features",
+            "--locked",
+        ],
+    )
 }
 
 fn browser_test() -> Result<(), String> {
