@@ -411,6 +411,7 @@ mod tests {
     #[test]
     fn fatal_errors_end_the_stream() {
         assert!(is_fatal(&CoreError::NotPaired));
+        assert!(is_fatal(&CoreError::config("no built-in TLS")));
         assert!(is_fatal(&CoreError::UpdateRequired {
             message: String::new()
         }));
