@@ -39,12 +39,13 @@ pub enum DeviceCommand {
         db: DbArgs,
     },
     /// Revoke one device or every device of a user; takes effect at the device's next call.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["device", "user"])))]
     Revoke {
         /// The project id (prj_…).
         #[arg(long)]
         project: String,
         /// The device (account) id, acc_… (from `tapprove admin device list`).
-        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        #[arg(long)]
         device: Option<String>,
         /// Revoke every device of this user (a lost phone).
         #[arg(long)]
