@@ -3,12 +3,14 @@
 //! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
 //! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, and a
 //!   smoke run of every benchmark. Installs what it needs (idempotently) on the way.
+//! - `test postgres` — only the server's tests, against a throwaway PostgreSQL cluster.
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 
 mod arch;
 mod bench;
 mod bindings;
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -69,7 +71,10 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     result.map_err(|e| format!("{name}: {e}"))
 }
 
-fn test(_args: &[String]) -> Result<(), String> {
+fn test(args: &[String]) -> Result<(), String> {
+    if args.first().is_some_and(|a| a == "postgres") {
+        return step("postgres: server tests", postgres::test);
+    }
     step("arch: crate arrows", || arch::command(&root()))?;
     step("rust: build", || {
         run(
@@ -80,6 +85,7 @@ fn test(_args: &[String]) -> Result<(), String> {
     step("rust: tests", || {
         run("cargo", &["test", "--workspace", "--locked"])
     })?;
+    step("postgres: server tests", postgres::test)?;
     step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
     step("swift: syntax and C header", bindings::swift_check)?;
     step("browser: demo in headless chromium", || {

@@ -1,13 +1,39 @@
-//! Store tests against a real SQLite file.
+//! Store tests against a real SQLite file, or a real PostgreSQL database when
+//! `TAPPROVE_TEST_POSTGRES_URL` names a server (`cargo xtask test postgres`).
+
+use std::str::FromStr as _;
 
 use super::sessions::Budget;
 use super::*;
 use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{PushPlatform, SessionReason, SessionStatus};
 
+/// A fresh database: an SQLite file in `dir`, or a new database on the test PostgreSQL
+/// server.
+async fn test_url(dir: &std::path::Path) -> String {
+    let Ok(admin_url) = std::env::var("TAPPROVE_TEST_POSTGRES_URL") else {
+        return format!("sqlite://{}/t.db?mode=rwc", dir.display());
+    };
+    let name = crate::crypto::new_id("tapprove_unit_")
+        .expect("id")
+        .to_ascii_lowercase();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .expect("create a test database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
 async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let url = test_url(dir.path()).await;
     let store = Store::open(&url).await.expect("open");
     store
         .insert_project(&ProjectRow {
@@ -130,17 +156,26 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
 }
 
 #[tokio::test]
-async fn read_connections_cannot_write() {
-    let (_dir, store, _session) = store_with_session().await;
-    for reader in &store.inner.readers {
-        let mut conn = Conn::new(reader.lock().await).expect("open");
-        let r = sqlx::query("UPDATE sessions SET status = 'canceled'")
+async fn sqlite_read_connections_cannot_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let store = Store::open(&url).await.expect("open");
+    let Backend::Sqlite(db) = &store.backend else {
+        unreachable!("an sqlite URL opens SQLite")
+    };
+    for reader in &db.readers {
+        let mut conn = sqlite::Conn::new(reader.lock().await).expect("open");
+        let r = sqlx::query("CREATE TABLE t (x TEXT)")
             .execute(&mut *conn)
             .await;
         assert!(r.is_err(), "a read connection wrote");
     }
-    let row = store.session("ses_1").await.expect("read").expect("row");
-    assert_eq!(row.status.0, SessionStatus::Sent);
+    let mut writer = db.write().await.expect("writer");
+    sqlx::query("CREATE TABLE t (x TEXT)")
+        .execute(&mut *writer)
+        .await
+        .expect("the writer writes");
+    drop(writer);
     store.close().await;
 }
 
@@ -355,13 +390,13 @@ async fn answer_context_reads_the_account_and_the_session_with_its_devices() {
 }
 
 #[tokio::test]
-async fn a_database_from_the_old_migration_runner_is_adopted() {
+async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
     // What the service before sqlx's migrator left: the schema and its own history table.
     {
         use sqlx::{ConnectOptions as _, Connection as _};
-        let mut conn = SqliteConnectOptions::from_str(&url)
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
             .expect("url")
             .connect()
             .await
@@ -385,9 +420,12 @@ async fn a_database_from_the_old_migration_runner_is_adopted() {
         let store = Store::open(&url).await.expect("open");
         let p = store.project_by_id("prj_old").await.expect("read");
         assert_eq!(p.map(|p| p.name).as_deref(), Some("Old"));
+        let Backend::Sqlite(db) = &store.backend else {
+            unreachable!("an sqlite URL opens SQLite")
+        };
         let versions: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&mut *store.read().await.expect("conn"))
+                .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
         assert_eq!(versions, [1, 2]);
