@@ -11,7 +11,7 @@ use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
 use crate::events::EventBus;
 use crate::ratelimit::{ReplayCache, WindowLimiter};
-use crate::store::{AccountRow, Store};
+use crate::store::{AccountRow, ProjectRow, Store};
 
 /// Shared state of a running service: database, keys, event bus, limits. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +29,7 @@ pub(crate) struct Inner {
     pub pair_limiter_key: WindowLimiter,
     pub replay: ReplayCache,
     pub keys: KeyCache,
+    pub projects: ProjectCache,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
@@ -87,6 +88,7 @@ impl AppState {
             pair_limiter_key: WindowLimiter::new(60),
             replay: ReplayCache::default(),
             keys: KeyCache::default(),
+            projects: ProjectCache::default(),
             http,
             shutdown,
             shutdown_tx,
@@ -168,5 +170,46 @@ impl KeyCache {
         }
         map.insert(account.public_key.clone(), key.clone());
         Ok(key)
+    }
+}
+
+/// Projects recently authenticated by their API key hash, kept a few seconds so that the
+/// create and the long-polls of one login do not each look the key up. Only keys that
+/// matched are kept; a project's row read here is used for its id (API keys never change).
+#[derive(Default)]
+pub(crate) struct ProjectCache(
+    std::sync::Mutex<std::collections::HashMap<String, (ProjectRow, std::time::Instant)>>,
+);
+
+impl ProjectCache {
+    const MAX: usize = 1_000;
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, (ProjectRow, std::time::Instant)>,
+    > {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The project of this API key hash, if looked up within the last few seconds.
+    pub(crate) fn get(&self, api_key_hash: &str) -> Option<ProjectRow> {
+        let map = self.lock();
+        let (project, at) = map.get(api_key_hash)?;
+        (at.elapsed() < Self::TTL).then(|| project.clone())
+    }
+
+    /// Remembers a project found by its API key hash.
+    pub(crate) fn put(&self, api_key_hash: String, project: ProjectRow) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        map.insert(api_key_hash, (project, std::time::Instant::now()));
     }
 }

@@ -105,6 +105,9 @@ impl FromRequestParts<AppState> for RpProject {
             )
         };
         let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
+        if let Some(project) = state.0.projects.get(&hash) {
+            return Ok(Self(project));
+        }
         let project = state
             .0
             .store
@@ -115,6 +118,7 @@ impl FromRequestParts<AppState> for RpProject {
         if !credentials::api_key_matches(&project.api_key_hash, &hash) {
             return Err(invalid());
         }
+        state.0.projects.put(hash, project.clone());
         Ok(Self(project))
     }
 }
