@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{PushConfig, ServiceConfig};
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::state::{AppState, STREAM_STALE_SECONDS};
+use crate::store::RemoteEvents;
 use crate::{http, sessions};
 
 /// Entry point.
@@ -57,6 +58,18 @@ impl Service {
         })?;
         let state = AppState::open(config, push).await?;
         let sweeper = tokio::spawn(sweep(state.clone()));
+        match state.0.store.remote_events().await {
+            Ok(Some(events)) => {
+                tokio::spawn(relay_remote_events(state.clone(), events));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                state.0.store.close().await;
+                return Err(ServiceError::Database(format!(
+                    "cannot LISTEN for the other instances' events: {e}"
+                )));
+            }
+        }
         let app = Self::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stop = state.0.shutdown.clone();
         let server = tokio::spawn(async move {
@@ -87,6 +100,7 @@ async fn sweep(state: AppState) {
     let mut stop = state.0.shutdown.clone();
     let mut tick = tokio::time::interval(state.0.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_upkeep = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -97,6 +111,39 @@ async fn sweep(state: AppState) {
         }
         if let Err(e) = state.0.store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        let now = crate::now();
+        if now >= next_upkeep {
+            next_upkeep = now + UPKEEP_SECONDS;
+            let stale_before = now - 2 * STREAM_STALE_SECONDS;
+            if let Err(e) = state
+                .0
+                .store
+                .upkeep_shared(&state.0.instance_id, now, stale_before, now - 3600)
+                .await
+            {
+                tracing::warn!(error = %e, "upkeep of the shared tables failed");
+            }
+        }
+    }
+}
+
+/// How often an instance refreshes its event streams' rows and prunes the shared tables.
+const UPKEEP_SECONDS: i64 = 5;
+
+/// Feeds the other instances' events (PostgreSQL LISTEN) to this instance's bus.
+async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
+    let mut stop = state.0.shutdown.clone();
+    loop {
+        tokio::select! {
+            r = events.next() => match r {
+                Ok(payload) => state.apply_remote(&payload),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the database's event channel; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = crate::events::stopped(&mut stop) => return,
         }
     }
 }

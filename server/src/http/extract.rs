@@ -15,9 +15,9 @@ use tapprove_protocol::request_auth::RequestProof;
 use crate::SKEW_SECONDS;
 use crate::credentials;
 use crate::error::ApiError;
-use crate::sdk;
 use crate::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
+use crate::{ratelimit, sdk};
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);
@@ -207,11 +207,8 @@ impl FromRequest<AppState> for DeviceCall {
                 e.code()
             ))
         })?;
-        if !state.0.replay.first_use(
-            format!("{}:{}", account.id, proof.jti),
-            now,
-            proof.iat + SKEW_SECONDS + 1,
-        ) {
+        let proof_id = format!("{}:{}", account.id, proof.jti);
+        if !ratelimit::first_use(&state.0.store, &proof_id, proof.iat + SKEW_SECONDS + 1).await? {
             return Err(ApiError::unauthorized(
                 "This request proof was already used; sign a new one for each request.",
             ));

@@ -12,10 +12,12 @@ mod keys;
 mod postgres;
 mod projects;
 mod sessions;
+mod shared;
 mod sqlite;
 mod stored;
 
 pub(crate) use accounts::AccountRow;
+pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, SessionDeviceRow, SessionRow, UserDevices};
 pub(crate) use stored::Stored;
@@ -135,6 +137,23 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(db) => db.checkpoint().await.map(|_| ()),
             Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Sends a bus event to the other instances on this database (PostgreSQL NOTIFY). SQLite
+    /// serves one process: nothing to send.
+    pub(crate) async fn publish(&self, payload: &str) -> Result<(), sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(pool) => postgres::notify(pool, payload).await,
+        }
+    }
+
+    /// The other instances' bus events (PostgreSQL LISTEN); `None` for SQLite.
+    pub(crate) async fn remote_events(&self) -> Result<Option<RemoteEvents>, sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pool) => RemoteEvents::listen(pool).await.map(Some),
         }
     }
 
