@@ -208,7 +208,13 @@ async fn three_instances_on_one_postgres_behave_as_one_service() {
     assert_eq!(on_b["decided_at"], view["decided_at"]);
     assert_eq!(on_b["status"], "accepted");
     let (status, body) = device
-        .answer(&h, &challenge2, Decision::Deny, None, Some(DenyReason::NotMe))
+        .answer(
+            &h,
+            &challenge2,
+            Decision::Deny,
+            None,
+            Some(DenyReason::NotMe),
+        )
         .await;
     assert_error(status, &body, 409, "already_decided");
     h.base = a.clone();

@@ -4,8 +4,9 @@
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
 //! columns, `RETURNING`, no SQLite-only syntax), so SQLite and PostgreSQL run the same text;
 //! each query is compiled once per driver ([`with_conn!`]). What differs per backend
-//! (connections, transactions, WAL checkpoints, the old migration history) is in `sqlite.rs`
-//! and `postgres.rs`. The schema is `server/migrations`, applied with sqlx's migrator.
+//! (connections, WAL checkpoints, the old migration history, NOTIFY/LISTEN, and creating a
+//! session: one batch on SQLite, three statements on PostgreSQL) is in `sqlite.rs` and
+//! `postgres.rs`. The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
 mod keys;
@@ -70,31 +71,6 @@ macro_rules! with_conn {
     };
 }
 pub(crate) use with_conn;
-
-/// Runs `$body` inside a write transaction bound to `$tx` (rolled back if `$body` fails or
-/// is dropped), then commits.
-macro_rules! with_write_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {
-        match &$store.backend {
-            $crate::store::Backend::Sqlite(db) => {
-                let mut conn = db.write().await?;
-                let mut tx = $crate::store::sqlite::begin_write(&mut conn).await?;
-                let $tx = &mut *tx;
-                let out = $body;
-                tx.commit().await?;
-                out
-            }
-            $crate::store::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let $tx = &mut *tx;
-                let out = $body;
-                tx.commit().await?;
-                out
-            }
-        }
-    };
-}
-pub(crate) use with_write_tx;
 
 fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

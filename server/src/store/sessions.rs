@@ -4,7 +4,7 @@ use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 
 use super::accounts::account_columns;
-use super::{AccountRow, Store, Stored, with_conn, with_write_tx};
+use super::{AccountRow, Backend, Store, Stored, postgres, sqlite, with_conn};
 
 /// A push session row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -58,6 +58,7 @@ macro_rules! session_columns {
          status, reason, created_at, expires_at, decided_at"
     };
 }
+pub(super) use session_columns;
 
 /// "The N-th newest of the user's sessions created after `$window_start` and after their
 /// last approved login": `$1` project, `$2` user, `$4` the budget's horizon (an hour ago),
@@ -87,67 +88,16 @@ pub(crate) struct Budget {
 impl Store {
     /// In one transaction: cancels the user's pending sessions (`superseded`, decided at the
     /// new session's creation), stores the new session and each device's challenge. Returns
-    /// the superseded session ids.
+    /// the superseded session ids. The statements differ per backend (see each).
     pub(crate) async fn create_session(
         &self,
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
-        // One multi-row INSERT for the devices; only placeholder numbers are formatted into
-        // the SQL.
-        let mut devices_sql = String::from(
-            "INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
-        );
-        for i in 0..devices.len() {
-            let k = 2 + 3 * i;
-            if i > 0 {
-                devices_sql.push_str(", ");
-            }
-            devices_sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
+        match &self.backend {
+            Backend::Sqlite(db) => sqlite::create_session(db, s, devices).await,
+            Backend::Postgres(pool) => postgres::create_session(pool, s, devices).await,
         }
-        let superseded = with_write_tx!(self, |tx| {
-            let superseded: Vec<String> = sqlx::query_scalar(
-                "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
-                 WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
-            )
-            .bind(Stored(SessionStatus::Canceled))
-            .bind(Stored(SessionReason::Superseded))
-            .bind(s.created_at)
-            .bind(&s.project_id)
-            .bind(&s.user_name)
-            .bind(Stored(SessionStatus::Sent))
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query(concat!(
-                "INSERT INTO sessions (",
-                session_columns!(),
-                ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
-            ))
-            .bind(&s.id)
-            .bind(&s.project_id)
-            .bind(&s.user_name)
-            .bind(&s.title)
-            .bind(&s.body)
-            .bind(&s.context_json)
-            .bind(s.presence_mode)
-            .bind(&s.presence_code)
-            .bind(s.status)
-            .bind(s.reason)
-            .bind(s.created_at)
-            .bind(s.expires_at)
-            .bind(s.decided_at)
-            .execute(&mut *tx)
-            .await?;
-            if !devices.is_empty() {
-                let mut insert = sqlx::query(sqlx::AssertSqlSafe(devices_sql)).bind(&s.id);
-                for d in devices {
-                    insert = insert.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
-                }
-                insert.execute(&mut *tx).await?;
-            }
-            superseded
-        });
-        Ok(superseded)
     }
 
     pub(crate) async fn session(&self, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
