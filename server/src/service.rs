@@ -13,7 +13,7 @@ use crate::config::{PushConfig, ServiceConfig};
 use crate::error::ServiceError;
 use crate::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::RemoteEvents;
-use crate::{http, sessions};
+use crate::{http, listener, sessions};
 
 /// Entry point.
 #[derive(Debug)]
@@ -70,15 +70,17 @@ impl Service {
                 )));
             }
         }
-        let app = Self::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let mut stop = state.0.shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    crate::events::stopped(&mut stop).await;
-                })
-                .await
-        });
+        let config = &state.0.config;
+        let limits = listener::Limits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+        };
+        let server = tokio::spawn(listener::serve(
+            listener,
+            Self::router(state.clone()),
+            limits,
+            state.0.shutdown.clone(),
+        ));
         tracing::info!(addr = %local_addr, "tapprove service listening");
         Ok(RunningService {
             local_addr,
@@ -101,6 +103,7 @@ async fn sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.0.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_upkeep = 0;
+    let mut next_retention = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -125,11 +128,22 @@ async fn sweep(state: AppState) {
                 tracing::warn!(error = %e, "upkeep of the shared tables failed");
             }
         }
+        if now >= next_retention {
+            next_retention = now + RETENTION_EVERY_SECONDS;
+            let cutoff = now - i64::from(state.0.config.retention_days) * 86_400;
+            match state.0.store.delete_decided_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "retention: deleted old decided sessions"),
+                Err(e) => tracing::warn!(error = %e, "retention job failed"),
+            }
+        }
     }
 }
 
 /// How often an instance refreshes its event streams' rows and prunes the shared tables.
 const UPKEEP_SECONDS: i64 = 5;
+/// How often the retention job runs (and once at start).
+const RETENTION_EVERY_SECONDS: i64 = 3600;
 
 /// Feeds the other instances' events (PostgreSQL LISTEN) to this instance's bus.
 async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
@@ -153,7 +167,7 @@ async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
 pub struct RunningService {
     local_addr: SocketAddr,
     state: AppState,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     sweeper: JoinHandle<()>,
 }
 
@@ -179,8 +193,7 @@ impl RunningService {
         self.state.begin_shutdown();
         let mut server = self.server;
         let result = match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(ServiceError::Server(e.to_string())),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServiceError::Server(e.to_string())),
             Err(_) => {
                 server.abort();

@@ -18,7 +18,7 @@ use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
 use crate::credentials;
 use crate::error::ApiError;
 use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
-use crate::state::AppState;
+use crate::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::{AccountRow, Stored};
 use crate::webhook::{self, TrustOutcome};
 use crate::{crypto, ratelimit, sessions};
@@ -336,6 +336,19 @@ pub(crate) async fn events(
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
+    let since = crate::now() - STREAM_STALE_SECONDS;
+    let open = state.0.store.open_streams(&call.account.id, since).await?;
+    let cap = state.0.config.max_event_streams_per_account;
+    if open >= i64::from(cap) {
+        tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
+        return Err(ApiError::rate_limited(
+            format!(
+                "This device already has {open} open event streams (at most {cap}); close one \
+                 (one per running app is enough), then try again."
+            ),
+            u64::try_from(STREAM_STALE_SECONDS).unwrap_or(30),
+        ));
+    }
     let stream_id = crypto::new_id("evs_").map_err(|_| ApiError::internal())?;
     state
         .0

@@ -1,7 +1,9 @@
 //! The tables several instances share: used request proofs, rate-limit events and open
 //! event streams (migration 0003).
 
-use super::{Store, with_conn};
+use tapprove_protocol::api::SessionStatus;
+
+use super::{Store, Stored, with_conn};
 
 impl Store {
     /// Records a request-proof id until `expires_at`; false if it was already used.
@@ -148,5 +150,52 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+
+    /// Event streams of this account seen after `since`, on any instance.
+    pub(crate) async fn open_streams(
+        &self,
+        account_id: &str,
+        since: i64,
+    ) -> Result<i64, sqlx::Error> {
+        with_conn!(self, read, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM event_streams WHERE account_id = $1 AND seen_at > $2"
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_one(c)
+        .await)
+    }
+
+    /// Deletes sessions decided before `cutoff`, with their devices' challenges (the
+    /// retention job; idempotent, so any number of instances may run it). How many sessions.
+    pub(crate) async fn delete_decided_before(&self, cutoff: i64) -> Result<u64, sqlx::Error> {
+        with_conn!(self, write, |c| {
+            sqlx::query(
+                "DELETE FROM session_devices WHERE session_id IN \
+                 (SELECT id FROM sessions WHERE decided_at < $1 AND status <> $2)",
+            )
+            .bind(cutoff)
+            .bind(Stored(SessionStatus::Sent))
+            .execute(&mut *c)
+            .await?;
+            sqlx::query("DELETE FROM sessions WHERE decided_at < $1 AND status <> $2")
+                .bind(cutoff)
+                .bind(Stored(SessionStatus::Sent))
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+        })
+    }
+
+    /// Whether the database answers and has every migration this build knows applied.
+    pub(crate) async fn ready(&self) -> Result<bool, sqlx::Error> {
+        let latest = super::MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = with_conn!(self, read, |c| sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_one(c)
+        .await)?;
+        Ok(applied == Some(latest))
     }
 }

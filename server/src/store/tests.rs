@@ -428,7 +428,84 @@ async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
         store.close().await;
     }
+}
+
+#[tokio::test]
+async fn retention_deletes_old_decided_sessions_only() {
+    let (_dir, store, first) = store_with_session().await;
+    let devices = alice_devices(&store, 1).await;
+    let now = first.created_at;
+    let day = 86_400;
+    let old = SessionRow {
+        id: "ses_old".into(),
+        created_at: now - 40 * day,
+        expires_at: now - 40 * day + 120,
+        ..first.clone()
+    };
+    store.create_session(&old, &devices).await.expect("old");
+    assert!(
+        store
+            .decide(
+                "ses_old",
+                SessionStatus::Accepted,
+                SessionReason::Approved,
+                now - 40 * day,
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    // Other users: one still pending since long ago, one decided just now.
+    let pending = SessionRow {
+        id: "ses_pending".into(),
+        user_name: "bob".into(),
+        created_at: now - 40 * day,
+        expires_at: now + 120,
+        ..first.clone()
+    };
+    store.create_session(&pending, &[]).await.expect("pending");
+    let recent = SessionRow {
+        id: "ses_recent".into(),
+        user_name: "carol".into(),
+        ..first.clone()
+    };
+    store.create_session(&recent, &[]).await.expect("recent");
+    assert!(
+        store
+            .decide(
+                "ses_recent",
+                SessionStatus::Rejected,
+                SessionReason::UserDenied,
+                now,
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    // ses_old and ses_1 (superseded by ses_old, so decided 40 days ago) go.
+    let deleted = store
+        .delete_decided_before(now - 30 * day)
+        .await
+        .expect("retention");
+    assert_eq!(deleted, 2);
+    for gone in ["ses_old", "ses_1"] {
+        assert!(store.session(gone).await.expect("read").is_none(), "{gone}");
+    }
+    assert!(
+        store
+            .session_accounts("ses_old")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    for kept in ["ses_pending", "ses_recent"] {
+        assert!(store.session(kept).await.expect("read").is_some(), "{kept}");
+    }
+    assert!(store.ready().await.expect("ready"));
+    store.close().await;
 }
