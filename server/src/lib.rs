@@ -22,6 +22,7 @@ mod delivery;
 mod error;
 mod events;
 mod http;
+mod listener;
 mod ratelimit;
 mod sdk;
 mod service;
