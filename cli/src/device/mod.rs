@@ -346,6 +346,19 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                 print_json(&requests)
             } else {
                 print_requests(&requests);
+                // Accounts the site removed (now or before) are not asked: say so.
+                for a in auth.accounts()?.iter().filter(|a| {
+                    a.revoked_at.is_some() && account.as_ref().is_none_or(|id| *id == a.id)
+                }) {
+                    println!(
+                        "{} removed this device from {}'s account on {}; it gets no more requests.",
+                        a.project_name,
+                        a.user,
+                        a.revoked_at
+                            .map(tapprove_core::clock::utc_text)
+                            .unwrap_or_default()
+                    );
+                }
                 Ok(())
             }
         }
