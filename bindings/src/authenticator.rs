@@ -1,8 +1,9 @@
 //! The exported [`Authenticator`]: one-line delegations to `tapprove_core::Authenticator`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use tapprove_core::{self as core, AccountRecord, PublicKey};
+use tapprove_core::{self as core, AccountRecord, PublicKey, push_payload};
 
 use crate::error::AuthError;
 use crate::foreign::{
@@ -198,6 +199,20 @@ impl Authenticator {
     /// a Notification Service Extension may call it.
     pub fn handle_push(&self, payload_json: String) -> Result<Option<LoginRequest>, AuthError> {
         Ok(self.core.handle_push(&payload_json)?.map(Into::into))
+    }
+
+    /// Reads an FCM data message (`RemoteMessage.getData()`: every value a string). `None` when
+    /// it has no `tapprove` member (not Tapprove's); otherwise like [`Authenticator::handle_push`].
+    /// The other members are not read, so nothing has to encode the map as JSON first.
+    pub fn handle_push_data(
+        &self,
+        data: HashMap<String, String>,
+    ) -> Result<Option<LoginRequest>, AuthError> {
+        let Some(token) = data.get(push_payload::PAYLOAD_KEY) else {
+            return Ok(None);
+        };
+        let payload = serde_json::json!({ push_payload::PAYLOAD_KEY: token }).to_string();
+        Ok(self.core.handle_push(&payload)?.map(Into::into))
     }
 
     /// Answers a request seen through `handle_push`, `pending` or `listen`. Checks the decision

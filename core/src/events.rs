@@ -191,7 +191,7 @@ pub(crate) fn stream(
             connected_before: false,
             done: false,
         };
-        if let Err(e) = background::spawn("tapprove-events", move || reader.run()) {
+        if let Err(e) = background::spawn("tapprove-events", Box::new(move || reader.run())) {
             let _ = tx.unbounded_send(Err(e));
         }
     }
@@ -411,6 +411,7 @@ mod tests {
     #[test]
     fn fatal_errors_end_the_stream() {
         assert!(is_fatal(&CoreError::NotPaired));
+        assert!(is_fatal(&CoreError::config("no built-in TLS")));
         assert!(is_fatal(&CoreError::UpdateRequired {
             message: String::new()
         }));

@@ -66,6 +66,13 @@ pub use store::{FileStore, MemoryStore, SecureStore};
 pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 pub use user_verification::{UserVerifier, VerifyOutcome};
 
+/// Entry points for the fuzz targets (`fuzz/`) into parsers that are otherwise private. Not
+/// part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::net::read_response_for_fuzzing as read_response;
+}
+
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };

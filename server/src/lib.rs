@@ -28,6 +28,7 @@ mod service;
 mod sessions;
 mod state;
 mod store;
+mod testhook;
 mod webhook;
 
 pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};

@@ -280,7 +280,8 @@ impl Authenticator {
     /// pending requests on reconnect, and delivers each request id once. Transient failures
     /// arrive as `Err` items and the stream goes on; it ends after a fatal error
     /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
-    /// [`CoreError::InvalidSdkKey`]). Drop the stream to stop listening. Works with any async
+    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream always uses the
+    /// built-in client, also with [`Authenticator::with_transport`]. Drop the stream to stop listening. Works with any async
     /// runtime (each account's stream is read on a thread of its own), and without one through
     /// [`EventStream::blocking_next`].
     pub fn events(&self, account_id: Option<&str>) -> EventStream {

@@ -92,6 +92,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         reason,
         decided_at: now,
     };
+    crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
     if !decide(state, &session.id, outcome, Some(&account.id), Some(now)).await? {
         let current = state
             .0
