@@ -6,14 +6,15 @@
 // (password → number → `tapprove device respond`) and the client receives tokens; a wrong number
 // and a "not me" end with their messages. Screenshots: docs/screenshots/keycloak-*.png.
 //
-// Env: KEYCLOAK_URL, KEYCLOAK_ADMIN, KEYCLOAK_ADMIN_PASSWORD, TAPPROVE_URL, TAPPROVE_DATABASE,
-// TAPPROVE_SEAL_KEY, TAPPROVE_BIN, SCREENSHOT_DIR, CHROMIUM (default /usr/bin/chromium).
+// Env: KEYCLOAK_URL, KEYCLOAK_ADMIN, KEYCLOAK_ADMIN_PASSWORD, KEYCLOAK_VAULT_DIR, TAPPROVE_URL,
+// TAPPROVE_DATABASE, TAPPROVE_SEAL_KEY, TAPPROVE_BIN, SCREENSHOT_DIR, CHROMIUM (default
+// /usr/bin/chromium).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,7 @@ const KC = env('KEYCLOAK_URL');
 const SERVICE = env('TAPPROVE_URL');
 const BIN = env('TAPPROVE_BIN');
 const SHOTS = env('SCREENSHOT_DIR');
+const VAULT = env('KEYCLOAK_VAULT_DIR');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REALM = 'tapprove-test';
 const USER = 'alice';
@@ -212,15 +214,20 @@ async function configureKeycloak() {
     await admin('PUT', `${r}/authentication/flows/${enc(flow)}/executions`, { ...e, requirement: want });
   }
   const push = executions.find((e) => e.providerId === 'tapprove-push');
+  // API key and webhook secret through Keycloak's file vault (file name: <realm>_<key>), the
+  // webhook password as a plain value: both ways are in use. Dashes, because the file vault
+  // doubles underscores in file names.
+  writeFileSync(join(VAULT, `${REALM}_tapprove-api-key`), project.api_key, { mode: 0o600 });
+  writeFileSync(join(VAULT, `${REALM}_tapprove-webhook-secret`), project.webhook_secret, { mode: 0o600 });
   await admin('POST', `${r}/authentication/executions/${push.id}/config`, {
     alias: 'tapprove',
     config: pushConfig = {
       serviceUrl: SERVICE,
-      apiKey: project.api_key,
+      apiKey: '${vault.tapprove-api-key}',
       sdkKey: project.sdk_key,
       webhookUsername: project.webhook_username,
       webhookPassword: project.webhook_password,
-      webhookSecret: project.webhook_secret,
+      webhookSecret: '${vault.tapprove-webhook-secret}',
       presence: 'choose',
       ttlSeconds: '120',
     },

@@ -4,7 +4,8 @@
 //! 1. Keycloak's distribution from Maven Central, cached under `.tools/keycloak/` (download once,
 //!    SHA-256 pinned below, extracted once; idempotent).
 //! 2. The provider jar: `mvn -q -B package` (runs the JUnit tests too), copied into `providers/`.
-//! 3. `tapprove serve` and `kc.sh start-dev` (in-memory H2) on free loopback ports, each in its
+//! 3. `tapprove serve` and `kc.sh start-dev` (in-memory H2, a file vault in the run's temporary
+//!    directory) on free loopback ports, each in its
 //!    own process group, stopped by a guard when this function returns — success, failure or
 //!    panic.
 //! 4. `node --test keycloak.test.mjs` configures the realm through the admin REST API and drives
@@ -79,6 +80,7 @@ pub fn test() -> Result<(), String> {
             .env("KEYCLOAK_URL", &kc_url)
             .env("KEYCLOAK_ADMIN", ADMIN_USER)
             .env("KEYCLOAK_ADMIN_PASSWORD", &keycloak.admin_password)
+            .env("KEYCLOAK_VAULT_DIR", &keycloak.vault)
             .env("TAPPROVE_URL", &service.url)
             .env("TAPPROVE_DATABASE", &service.database)
             .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
@@ -330,6 +332,7 @@ struct Keycloak {
     _group: Group,
     log: PathBuf,
     admin_password: String,
+    vault: PathBuf,
 }
 
 impl Keycloak {
@@ -358,6 +361,10 @@ fn start_keycloak(home: &Path, port: u16, work: &Path) -> Result<Keycloak, Strin
         .try_clone()
         .map_err(|e| format!("cannot open the Keycloak log: {e}"))?;
     let admin_password = random_password()?;
+    // Keycloak's file vault: the test puts secrets here and refers to them as ${vault.…}.
+    let vault = work.join("vault");
+    std::fs::create_dir_all(&vault)
+        .map_err(|e| format!("cannot create {}: {e}", vault.display()))?;
     let mut cmd = Command::new("bash");
     cmd.arg(home.join("bin").join("kc.sh"))
         .args([
@@ -370,6 +377,10 @@ fn start_keycloak(home: &Path, port: u16, work: &Path) -> Result<Keycloak, Strin
             &management.to_string(),
             "--db",
             "dev-mem",
+            "--vault",
+            "file",
+            "--vault-dir",
+            path_str(&vault)?,
         ])
         .env("JAVA_HOME", &java_home)
         .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_USER)
@@ -382,6 +393,7 @@ fn start_keycloak(home: &Path, port: u16, work: &Path) -> Result<Keycloak, Strin
         _group: group,
         log,
         admin_password,
+        vault,
     })
 }
 

@@ -76,9 +76,10 @@ pub struct PairingState {
     pub used: bool,
 }
 
-/// What the trust webhook decides for one `{user, challenge}`.
+/// The site's verdict on the pairing code a `{user, challenge}` trust call presents (the wire
+/// answer is only 200 or 403; this says why, for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustOutcome {
+pub enum CodeVerdict {
     /// The code is right: trust the device.
     Trusted,
     /// Unknown user, no code, or a malformed code.
@@ -141,6 +142,11 @@ pub struct WebSession {
 }
 
 impl WebSession {
+    /// No login, pairing code or waiting login: only a form's token.
+    fn is_anonymous(&self) -> bool {
+        self.user.is_none() && self.pairing.is_none() && self.pending.is_none()
+    }
+
     fn new(csrf: Secret) -> Self {
         Self {
             csrf,
@@ -314,37 +320,37 @@ impl SiteStore {
         user: &str,
         challenge: &str,
         now: i64,
-    ) -> Result<TrustOutcome, StoreError> {
+    ) -> Result<CodeVerdict, StoreError> {
         let mut data = self.lock_data();
         let Some(state) = data.users.get_mut(user).and_then(|u| u.pairing.as_mut()) else {
-            return Ok(TrustOutcome::NoCode);
+            return Ok(CodeVerdict::NoCode);
         };
         if state.used {
-            return Ok(TrustOutcome::Used);
+            return Ok(CodeVerdict::Used);
         }
         if state.wrong_tries >= MAX_WRONG_TRIES {
-            return Ok(TrustOutcome::Voided);
+            return Ok(CodeVerdict::Voided);
         }
         if now - state.issued_at > CODE_TTL_SECONDS {
-            return Ok(TrustOutcome::Expired);
+            return Ok(CodeVerdict::Expired);
         }
         let matches = code::normalize(challenge)
             .is_some_and(|c| ct_eq(state.code_sha256.as_bytes(), sha256_b64(&c).as_bytes()));
         let outcome = if matches {
             state.used = true;
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         } else {
             state.wrong_tries += 1;
-            TrustOutcome::WrongCode {
+            CodeVerdict::WrongCode {
                 tries_left: MAX_WRONG_TRIES - state.wrong_tries,
             }
         };
-        if let (TrustOutcome::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
+        if let (CodeVerdict::Trusted, Some(u)) = (outcome, data.users.get_mut(user)) {
             u.devices_paired += 1;
         }
         self.save(&data)?;
         drop(data);
-        if outcome == TrustOutcome::Trusted {
+        if outcome == CodeVerdict::Trusted {
             self.paired.send_modify(|n| *n += 1);
         }
         Ok(outcome)
@@ -395,9 +401,11 @@ impl SiteStore {
             sessions.retain(|_, e| now - e.last_seen <= SESSION_IDLE_SECONDS);
         }
         if sessions.len() >= MAX_SESSIONS {
+            // Anonymous sessions (a form was shown, nothing more) go before anyone's login, so
+            // a flood of page views cannot log users out.
             let oldest = sessions
                 .iter()
-                .min_by_key(|(_, e)| e.last_seen)
+                .min_by_key(|(_, e)| (!e.session.is_anonymous(), e.last_seen))
                 .map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 sessions.remove(&k);
@@ -465,12 +473,12 @@ mod tests {
         let typed = code::display(&code).to_lowercase();
         assert_eq!(
             s.check_pairing("alice", &typed, 150).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         );
         assert!(s.code_used("alice", &code));
         assert_eq!(
             s.check_pairing("alice", &code, 151).expect("check"),
-            TrustOutcome::Used
+            CodeVerdict::Used
         );
         assert_eq!(s.devices_paired("alice"), 1);
         // persisted, 0600
@@ -493,7 +501,7 @@ mod tests {
         let code = s.new_pairing_code("alice", 0).expect("code");
         assert_eq!(
             s.check_pairing("alice", &code, 601).expect("check"),
-            TrustOutcome::Expired
+            CodeVerdict::Expired
         );
     }
 
@@ -504,22 +512,22 @@ mod tests {
         for left in (0..5).rev() {
             assert_eq!(
                 s.check_pairing("alice", "0000-0000", 1).expect("check"),
-                TrustOutcome::WrongCode { tries_left: left }
+                CodeVerdict::WrongCode { tries_left: left }
             );
         }
         assert_eq!(
             s.check_pairing("alice", &code, 2).expect("check"),
-            TrustOutcome::Voided
+            CodeVerdict::Voided
         );
         assert_eq!(
             s.check_pairing("bob", &code, 2).expect("check"),
-            TrustOutcome::NoCode
+            CodeVerdict::NoCode
         );
         // a new code starts over
         let fresh = s.new_pairing_code("alice", 3).expect("code");
         assert_eq!(
             s.check_pairing("alice", &fresh, 4).expect("check"),
-            TrustOutcome::Trusted
+            CodeVerdict::Trusted
         );
     }
 
@@ -555,6 +563,8 @@ mod tests {
         let sid = s.new_session(0).expect("session");
         assert!(s.session(&sid, SESSION_IDLE_SECONDS).is_some());
         assert!(s.session(&sid, 2 * SESSION_IDLE_SECONDS + 1).is_none());
+        let logged_in = s.new_session(99).expect("session");
+        s.update_session(&logged_in, |w| w.user = Some("alice".into()));
         let first = s.new_session(100).expect("session");
         for _ in 0..MAX_SESSIONS + 5 {
             s.new_session(101).expect("session");
@@ -563,6 +573,10 @@ mod tests {
         assert!(
             s.session(&first, 102).is_none(),
             "the least recently used went first"
+        );
+        assert!(
+            s.session(&logged_in, 102).is_some(),
+            "anonymous sessions are evicted before a login"
         );
     }
 }

@@ -172,6 +172,7 @@ pub(crate) async fn pair(
     Ok((
         StatusCode::CREATED,
         axum::Json(PairResponse {
+            user_verification: None,
             account_id,
             project_id: project.id,
             project_name: project.name,
@@ -231,7 +232,10 @@ pub(crate) async fn pending(
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
-    Ok(axum::Json(PendingResponse { challenges }))
+    Ok(axum::Json(PendingResponse {
+        key_update: None,
+        challenges,
+    }))
 }
 
 /// `POST /v1/device/answers` (PROTOCOL.md §7).

@@ -53,6 +53,7 @@ pub(crate) async fn create(
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| SessionError::Internal)?;
         let challenge = Challenge {
+            user_verification: None,
             ver: PROTOCOL_VERSION,
             session_id: session_id.clone(),
             account_id: device.id.clone(),
@@ -61,6 +62,7 @@ pub(crate) async fn create(
             body: new.body.clone(),
             context: new.context.clone(),
             presence: Presence {
+                length: None,
                 mode: new.mode,
                 options: options.clone(),
             },
@@ -195,6 +197,7 @@ mod tests {
                 options[0] != options[1] && options[1] != options[2] && options[0] != options[2]
             );
             Presence {
+                length: None,
                 mode: PresenceMode::Choose,
                 options,
             }

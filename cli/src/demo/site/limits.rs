@@ -128,6 +128,12 @@ impl PasswordLimits {
     /// Counts a wrong password (or an unknown user) for both keys.
     pub(super) fn failed(&self, user: &str, ip: IpAddr, now: i64) {
         self.per_user.fail(user, now);
+        self.failed_network(ip, now);
+    }
+
+    /// Counts a failure against the network only (a user name no account can have: not a key
+    /// worth keeping).
+    pub(super) fn failed_network(&self, ip: IpAddr, now: i64) {
         self.per_ip.fail(&network_key(ip), now);
     }
 

@@ -22,6 +22,7 @@ use super::limits::Limited;
 use super::pairing::start_pairing;
 use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
 use super::rp_client::CallError;
+use super::signup::valid_user_name;
 use super::web::{
     current, ensure, html, internal, redirect, session_cookie, set_flash, status_html, take_flash,
     with_cookie,
@@ -96,6 +97,16 @@ pub(super) async fn login(
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         return r;
+    }
+    if !valid_user_name(&user) {
+        // No account can have this name; answer as for a wrong password, without hashing.
+        site.limits.failed_network(ip, now());
+        return login_failed(
+            StatusCode::UNAUTHORIZED,
+            "",
+            csrf,
+            "Wrong user name or password.",
+        );
     }
     if password.len() > MAX_PASSWORD_BYTES {
         site.limits.failed(&user, ip, now());

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::super::store::TrustOutcome;
+use super::super::store::CodeVerdict;
 use super::web::internal;
 use super::{Shared, now};
 
@@ -42,17 +42,17 @@ pub(super) async fn trust_webhook(
     let user = req.user.trim().to_ascii_lowercase();
     let challenge = zeroize::Zeroizing::new(req.challenge);
     match site.store.check_pairing(&user, &challenge, now()) {
-        Ok(TrustOutcome::Trusted) => {
+        Ok(CodeVerdict::Trusted) => {
             info!(user = %user, "trust webhook: device trusted");
             axum::Json(json!({"trusted": true})).into_response()
         }
         Ok(outcome) => {
             let reason = match outcome {
-                TrustOutcome::WrongCode { .. } => "wrong code",
-                TrustOutcome::Used => "code already used",
-                TrustOutcome::Expired => "code expired",
-                TrustOutcome::Voided => "code void after too many wrong tries",
-                TrustOutcome::NoCode | TrustOutcome::Trusted => "no pairing code for this user",
+                CodeVerdict::WrongCode { .. } => "wrong code",
+                CodeVerdict::Used => "code already used",
+                CodeVerdict::Expired => "code expired",
+                CodeVerdict::Voided => "code void after too many wrong tries",
+                CodeVerdict::NoCode | CodeVerdict::Trusted => "no pairing code for this user",
             };
             info!(user = %user, reason, "trust webhook: pairing refused");
             (

@@ -177,5 +177,4 @@ public final class RpClient {
     private static String encode(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }
-
 }

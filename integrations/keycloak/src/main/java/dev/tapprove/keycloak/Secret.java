@@ -3,7 +3,6 @@ package dev.tapprove.keycloak;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Arrays;
 
 /**
  * A secret value (API key, webhook password or signing secret, pairing code). {@link #toString()}
@@ -36,10 +35,6 @@ public final class Secret {
         return value.clone();
     }
 
-    public boolean isEmpty() {
-        return value.length == 0;
-    }
-
     /**
      * Constant-time comparison with a candidate. Both sides are hashed first, so neither the
      * position of the first difference nor a length difference shows in the timing.
@@ -59,11 +54,6 @@ public final class Secret {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is not available in this JVM", e);
         }
-    }
-
-    /** Overwrites the bytes (the JVM may hold other copies; this shortens the window). */
-    public void clear() {
-        Arrays.fill(value, (byte) 0);
     }
 
     @Override

@@ -75,7 +75,7 @@ public final class TapproveConfig {
         return List.of(
                 property(SERVICE_URL, "Service URL", "Where Keycloak reaches tapprove serve, e.g. https://tapprove.example (http only for loopback).", ProviderConfigProperty.STRING_TYPE, null, false),
                 property(PUBLIC_SERVICE_URL, "Service URL for phones", "The URL phones use for the service, put in the enrollment link; empty = Service URL.", ProviderConfigProperty.STRING_TYPE, null, false),
-                property(API_KEY, "API key", "The project's API key (tap_api_…), or a vault reference such as ${vault.tapprove_api_key}.", ProviderConfigProperty.PASSWORD, null, true),
+                property(API_KEY, "API key", "The project's API key (tap_api_…), or a vault reference such as ${vault.tapprove-api-key}.", ProviderConfigProperty.PASSWORD, null, true),
                 property(SDK_KEY, "SDK key", "The project's SDK key (tap_sdk_…), put in the enrollment link (not a secret).", ProviderConfigProperty.STRING_TYPE, null, false),
                 property(WEBHOOK_USERNAME, "Webhook user name", "HTTP Basic user name the service sends to the trust webhook (the project id).", ProviderConfigProperty.STRING_TYPE, null, false),
                 property(WEBHOOK_PASSWORD, "Webhook password", "HTTP Basic password of the trust webhook, or a vault reference.", ProviderConfigProperty.PASSWORD, null, true),
