@@ -74,6 +74,26 @@ pub(super) async fn begin_write<'c>(
     (**conn).begin_with("BEGIN IMMEDIATE").await
 }
 
+/// Runs a write that changes nothing, then rolls it back: fails when the database file is
+/// read-only for this process (SQLite then opened it read-only and refuses every write).
+async fn probe_write(writer: &mut SqliteConnection) -> Result<(), String> {
+    let readonly = |e: sqlx::Error| match e.as_database_error() {
+        Some(db) if db.message().contains("readonly") => {
+            format!("the database file is read-only for this process ({db})")
+        }
+        _ => e.to_string(),
+    };
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(readonly)?;
+    sqlx::query("UPDATE sessions SET id = id WHERE 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(readonly)?;
+    tx.rollback().await.map_err(|e| e.to_string())
+}
+
 impl Connections {
     /// Opens (creating if the URL says so) and migrates the database file. The error is
     /// what the driver said.
@@ -89,6 +109,12 @@ impl Connections {
         let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
         let mut writer = writer_options.connect().await.map_err(|e| e.to_string())?;
         if let Err(e) = migrate(&mut writer).await {
+            let _ = writer.close().await;
+            return Err(e);
+        }
+        // An up-to-date database migrates without writing: take the write lock once, so a file
+        // this process may not write is refused now, not on every login after "listening".
+        if let Err(e) = probe_write(&mut writer).await {
             let _ = writer.close().await;
             return Err(e);
         }
