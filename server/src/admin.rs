@@ -312,6 +312,32 @@ pub async fn revoke_devices(
                     }
                     (DeviceError::Database(e), _) => ServiceError::db(e),
                 })?;
+        // Running instances on PostgreSQL end the devices' event streams and wake the ended
+        // sessions' long-polls now, as for a revocation through the API.
+        for id in &revoked {
+            crate::state::publish_from_admin(
+                &store,
+                crate::events::BusEvent::Unpaired {
+                    account_id: id.clone(),
+                },
+            )
+            .await;
+        }
+        for (session_id, outcome) in &ended {
+            let account_ids = store
+                .session_accounts(session_id)
+                .await
+                .map_err(ServiceError::db)?;
+            crate::state::publish_from_admin(
+                &store,
+                crate::events::BusEvent::Decided {
+                    session_id: session_id.clone(),
+                    outcome: *outcome,
+                    account_ids,
+                },
+            )
+            .await;
+        }
         Ok(RevokeSummary {
             project_id: project_id.to_owned(),
             revoked,

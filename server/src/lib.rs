@@ -23,6 +23,7 @@ mod devices;
 mod error;
 mod events;
 mod http;
+mod listener;
 mod ratelimit;
 mod sdk;
 mod service;

@@ -15,9 +15,9 @@ use tapprove_protocol::request_auth::RequestProof;
 use crate::SKEW_SECONDS;
 use crate::credentials;
 use crate::error::ApiError;
-use crate::sdk;
 use crate::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
+use crate::{ratelimit, sdk};
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);
@@ -106,6 +106,9 @@ impl FromRequestParts<AppState> for RpProject {
             )
         };
         let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
+        if let Some(project) = state.0.projects.get(&hash) {
+            return Ok(Self(project));
+        }
         let (project, matched) = state
             .0
             .store
@@ -116,6 +119,7 @@ impl FromRequestParts<AppState> for RpProject {
         if !credentials::api_key_matches(&matched, &hash) {
             return Err(invalid());
         }
+        state.0.projects.put(hash, project.clone());
         Ok(Self(project))
     }
 }
@@ -208,11 +212,8 @@ impl FromRequest<AppState> for DeviceCall {
         if let Some(revoked_at) = account.revoked_at {
             return Err(ApiError::revoked(revoked_at));
         }
-        if !state.0.replay.first_use(
-            format!("{}:{}", account.id, proof.jti),
-            now,
-            proof.iat + SKEW_SECONDS + 1,
-        ) {
+        let proof_id = format!("{}:{}", account.id, proof.jti);
+        if !ratelimit::first_use(&state.0.store, &proof_id, proof.iat + SKEW_SECONDS + 1).await? {
             return Err(ApiError::unauthorized(
                 "This request proof was already used; sign a new one for each request.",
             ));

@@ -14,7 +14,7 @@ use tapprove_protocol::api::{SessionReason, SessionStatus, SessionView};
 pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
 
-use crate::events::{Outcome, SessionDecided};
+use crate::events::{BusEvent, Outcome, SessionDecided};
 use crate::state::AppState;
 use crate::store::SessionRow;
 
@@ -84,14 +84,20 @@ pub(crate) fn view(row: &SessionRow) -> SessionView {
 
 /// Tells the session's long-polls and the devices it was sent to that it is final.
 /// `outcome` must be exactly what the deciding UPDATE stored.
-fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
+async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
     tracing::info!(
         session_id,
         status = outcome.status.as_str(),
         reason = ?outcome.reason,
         "session decided"
     );
-    state.0.bus.decided(session_id, outcome, account_ids);
+    state
+        .publish(BusEvent::Decided {
+            session_id: session_id.to_owned(),
+            outcome,
+            account_ids: account_ids.to_vec(),
+        })
+        .await;
 }
 
 /// [`announce`] when the session's devices are not at hand.
@@ -103,7 +109,7 @@ async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: O
             Vec::new()
         }
     };
-    announce(state, session_id, outcome, &account_ids);
+    announce(state, session_id, outcome, &account_ids).await;
 }
 
 fn timeout_at(now: i64) -> Outcome {
