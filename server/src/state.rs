@@ -10,7 +10,7 @@ use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
 use crate::events::{BusEvent, EventBus};
-use crate::store::{AccountRow, ProjectRow, Store};
+use crate::store::{AccountRow, Store};
 
 /// An event stream whose instance has not refreshed it for this long is taken for closed
 /// (the instance died); instances refresh theirs every sweep.
@@ -31,7 +31,6 @@ pub(crate) struct Inner {
     /// This process, among the instances sharing the database.
     pub instance_id: String,
     pub keys: KeyCache,
-    pub projects: ProjectCache,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
@@ -88,7 +87,6 @@ impl AppState {
             bus: Arc::new(EventBus::new()),
             instance_id: crypto::new_id("ins_")?,
             keys: KeyCache::default(),
-            projects: ProjectCache::default(),
             http,
             shutdown,
             shutdown_tx,
@@ -225,46 +223,5 @@ impl KeyCache {
         }
         map.insert(account.public_key.clone(), key.clone());
         Ok(key)
-    }
-}
-
-/// Projects recently authenticated by their API key hash, kept a few seconds so that the
-/// create and the long-polls of one login do not each look the key up. Only keys that
-/// matched are kept; a project's row read here is used for its id (API keys never change).
-#[derive(Default)]
-pub(crate) struct ProjectCache(
-    std::sync::Mutex<std::collections::HashMap<String, (ProjectRow, std::time::Instant)>>,
-);
-
-impl ProjectCache {
-    const MAX: usize = 1_000;
-    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<String, (ProjectRow, std::time::Instant)>,
-    > {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The project of this API key hash, if looked up within the last few seconds.
-    pub(crate) fn get(&self, api_key_hash: &str) -> Option<ProjectRow> {
-        let map = self.lock();
-        let (project, at) = map.get(api_key_hash)?;
-        (at.elapsed() < Self::TTL).then(|| project.clone())
-    }
-
-    /// Remembers a project found by its API key hash.
-    pub(crate) fn put(&self, api_key_hash: String, project: ProjectRow) {
-        let mut map = self.lock();
-        if map.len() >= Self::MAX {
-            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
-            if map.len() >= Self::MAX {
-                map.clear();
-            }
-        }
-        map.insert(api_key_hash, (project, std::time::Instant::now()));
     }
 }

@@ -106,20 +106,17 @@ impl FromRequestParts<AppState> for RpProject {
             )
         };
         let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
-        if let Some(project) = state.0.projects.get(&hash) {
-            return Ok(Self(project));
-        }
         let (project, matched) = state
             .0
             .store
             .project_by_api_key(&hash, crate::now())
             .await?
             .ok_or_else(invalid)?;
-        // The lookup is by hash; compare again in constant time as a belt-and-braces check.
+        // Looked up on every call, not cached: a revoked or retired key stops working at once
+        // on every instance. The lookup is by hash; compare again in constant time as a belt-and-braces check.
         if !credentials::api_key_matches(&matched, &hash) {
             return Err(invalid());
         }
-        state.0.projects.put(hash, project.clone());
         Ok(Self(project))
     }
 }
