@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// A sentence for a human: what went wrong and what to do.
     pub message: String,
+    /// With `locked`: when the user's lock ends, Unix seconds (service time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
 }
 
 impl ErrorBody {
@@ -30,8 +33,16 @@ impl ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.into(),
+                locked_until: None,
             },
         }
+    }
+
+    /// The `423 locked` body: pushes to this user are locked until `locked_until`.
+    pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
+        let mut body = Self::new(ErrorCode::Locked, message);
+        body.error.locked_until = Some(locked_until);
+        body
     }
 }
 
@@ -64,6 +75,11 @@ pub enum ErrorCode {
     AlreadyDecided,
     /// 400: the answer's signature or nonce does not verify.
     BadSignature,
+    /// 423: pushes to this user are locked (the user reported a login as not theirs) until
+    /// the body's `locked_until`, or until the relying party lifts the lock.
+    Locked,
+    /// 400: the session asks for a weaker presence check than the project's policy allows.
+    PolicyNotMet,
     /// 500: the service failed; try again later.
     Internal,
     /// Any code this build does not know.
@@ -87,6 +103,8 @@ impl ErrorCode {
             Self::Expired => "expired",
             Self::AlreadyDecided => "already_decided",
             Self::BadSignature => "bad_signature",
+            Self::Locked => "locked",
+            Self::PolicyNotMet => "policy_not_met",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

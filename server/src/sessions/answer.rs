@@ -61,7 +61,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
     if session.expires_at < now {
         if state.0.store.expire_one(&session.id, now).await? {
-            announce(state, &session.id, timeout_at(now), &account_ids);
+            announce(state, &session.id, timeout_at(now), &account_ids).await;
         }
         return Err(SessionError::Expired);
     }
@@ -102,7 +102,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         return Err(final_error(current.status.0));
     }
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    announce(state, &session.id, outcome, &account_ids);
+    announce(state, &session.id, outcome, &account_ids).await;
     Ok(AnswerResponse {
         session_id: session.id,
         status,

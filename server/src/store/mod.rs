@@ -1,11 +1,12 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `keys`, `accounts`, `sessions`), behind [`Store`].
+//! (`projects`, `keys`, `accounts`, `sessions`, `user_guards`), behind [`Store`].
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
 //! columns, `RETURNING`, no SQLite-only syntax), so a PostgreSQL backend can prepare the same
 //! queries. The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
+mod guards;
 mod keys;
 mod projects;
 mod sessions;
@@ -22,8 +23,9 @@ use sqlx::{ConnectOptions as _, Connection as _, Row as _, SqliteConnection};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub(crate) use accounts::AccountRow;
+pub(crate) use guards::GuardRow;
 pub(crate) use projects::ProjectRow;
-pub(crate) use sessions::{Budget, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
 pub(crate) use stored::Stored;
 
 use crate::error::ServiceError;

@@ -79,6 +79,20 @@ macro_rules! budget_blocker {
     };
 }
 
+/// What [`Store::create_session_guarded`] did.
+#[derive(Debug)]
+pub(crate) enum CreateOutcome {
+    /// Stored; these pending sessions of the user were superseded.
+    Created { superseded: Vec<String> },
+    /// Nothing stored: the user is blocked until `until` (`reason` as stored).
+    Blocked { until: i64, reason: Option<String> },
+    /// Nothing stored: a budget window is full (the blockers as in [`UserDevices`]).
+    OverBudget {
+        minute_blocker: Option<i64>,
+        hour_blocker: Option<i64>,
+    },
+}
+
 /// Budget limits for [`Store::user_devices`]: sessions allowed per minute and per hour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
@@ -87,16 +101,67 @@ pub(crate) struct Budget {
 }
 
 impl Store {
-    /// In one transaction: cancels the user's pending sessions (`superseded`, decided at the
-    /// new session's creation), stores the new session and each device's challenge. Returns
-    /// the superseded session ids.
+    /// [`Store::create_session_guarded`] without the guard and budget (store tests).
+    #[cfg(test)]
     pub(crate) async fn create_session(
         &self,
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
+        match self.create_session_guarded(s, devices, None).await? {
+            CreateOutcome::Created { superseded } => Ok(superseded),
+            other => unreachable!("no budget given: {other:?}"),
+        }
+    }
+
+    /// In one transaction: takes the user's guard row (so the user's creations take turns,
+    /// on SQLite and PostgreSQL alike), refuses while the user is blocked or, with `budget`,
+    /// while a budget window is full; otherwise cancels the user's pending sessions
+    /// (`superseded`, decided at the new session's creation) and stores the new session and
+    /// each device's challenge. Budget and insert are one transaction: parallel creations
+    /// cannot both pass the budget.
+    pub(crate) async fn create_session_guarded(
+        &self,
+        s: &SessionRow,
+        devices: &[SessionDeviceRow],
+        budget: Option<Budget>,
+    ) -> Result<CreateOutcome, sqlx::Error> {
         let mut conn = self.write().await?;
         let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let guard = super::guards::take(&mut tx, &s.project_id, &s.user_name).await?;
+        if let Some(until) = guard.blocked_until.filter(|t| *t > s.created_at) {
+            return Ok(CreateOutcome::Blocked {
+                until,
+                reason: guard.block_reason,
+            });
+        }
+        if let Some(budget) = budget {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                budget_blocker!("$3", "$6"),
+                " AS minute_blocker, ",
+                budget_blocker!("$4", "$7"),
+                " AS hour_blocker"
+            ))
+            .bind(&s.project_id)
+            .bind(&s.user_name)
+            .bind(s.created_at - 60)
+            .bind(s.created_at - 3600)
+            .bind(Stored(SessionStatus::Accepted))
+            .bind(i64::from(budget.per_minute.saturating_sub(1)))
+            .bind(i64::from(budget.per_hour.saturating_sub(1)))
+            .fetch_one(&mut *tx)
+            .await?;
+            let minute_blocker: Option<i64> = row.try_get("minute_blocker")?;
+            let hour_blocker: Option<i64> = row.try_get("hour_blocker")?;
+            let full = |limit: u32, blocker: Option<i64>| limit == 0 || blocker.is_some();
+            if full(budget.per_minute, minute_blocker) || full(budget.per_hour, hour_blocker) {
+                return Ok(CreateOutcome::OverBudget {
+                    minute_blocker,
+                    hour_blocker,
+                });
+            }
+        }
         let superseded = sqlx::query_scalar(
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
              WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
@@ -148,7 +213,7 @@ impl Store {
             insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(superseded)
+        Ok(CreateOutcome::Created { superseded })
     }
 
     pub(crate) async fn session(&self, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {

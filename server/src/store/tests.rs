@@ -20,6 +20,9 @@ async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
             webhook_password_sealed: "v1.x".into(),
             webhook_secret_sealed: "v1.y".into(),
             created_at: 1,
+            presence_policy: "choose".into(),
+            entry_digits: 6,
+            events_url: None,
         })
         .await
         .expect("project");
@@ -380,7 +383,7 @@ async fn a_database_from_the_old_migration_runner_is_adopted() {
         .expect("legacy");
         conn.close().await.expect("close");
     }
-    // Opening adopts version 1, applies version 2, keeps the data; twice is a no-op.
+    // Opening adopts version 1, applies the later ones, keeps the data; twice is a no-op.
     for _ in 0..2 {
         let store = Store::open(&url).await.expect("open");
         let p = store.project_by_id("prj_old").await.expect("read");
@@ -390,7 +393,7 @@ async fn a_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *store.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 20]);
         store.close().await;
     }
 }

@@ -1,0 +1,66 @@
+//! The `user_guards` table: each user's failure count, cooldowns and push lock (issue 12).
+
+use sqlx::SqliteConnection;
+
+use super::Store;
+
+/// A user's guard row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct GuardRow {
+    /// Rejections and expiries since the last approved login.
+    pub failures: i64,
+    /// Cooldowns since the last approved login.
+    pub cooldowns: i64,
+    /// No pushes before this time.
+    pub blocked_until: Option<i64>,
+    /// `fraud_reported` or `cooldown`.
+    pub block_reason: Option<String>,
+}
+
+/// Creates the user's row if missing and returns it, holding the row's write lock until the
+/// transaction ends (an upsert locks the row on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+/// already holds the database's).
+pub(super) async fn take(
+    tx: &mut SqliteConnection,
+    project_id: &str,
+    user_name: &str,
+) -> Result<GuardRow, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+         ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+         RETURNING failures, cooldowns, blocked_until, block_reason",
+    )
+    .bind(project_id)
+    .bind(user_name)
+    .fetch_one(&mut *tx)
+    .await
+}
+
+impl Store {
+    /// In one transaction: reads the user's guard, lets `change` compute the new one, stores
+    /// it. Returns the stored row. Concurrent updates of one user take turns.
+    pub(crate) async fn update_guard(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        change: impl FnOnce(GuardRow) -> GuardRow,
+    ) -> Result<GuardRow, sqlx::Error> {
+        let mut conn = self.write().await?;
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let new = change(take(&mut tx, project_id, user_name).await?);
+        sqlx::query(
+            "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
+             block_reason = $4 WHERE project_id = $5 AND user_name = $6",
+        )
+        .bind(new.failures)
+        .bind(new.cooldowns)
+        .bind(new.blocked_until)
+        .bind(&new.block_reason)
+        .bind(project_id)
+        .bind(user_name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+}
