@@ -31,10 +31,11 @@ android {
 }
 
 dependencies {
+    // The Android framework, JNA and coroutines only; Firebase is used by one file, the FCM
+    // adapter (TapproveMessagingService.kt). CI compiles the module against Android 14 with a
+    // compile-only stub of those Firebase classes (android/robolectric); apps get the real one.
     // uniffi's Kotlin loads the library through JNA; the @aar variant carries JNA's own .so files.
     implementation("net.java.dev.jna:jna:5.17.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
-    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-play-services:1.10.2")
     implementation("com.google.firebase:firebase-messaging:24.1.0")
-    implementation("androidx.core:core-ktx:1.15.0")
 }

@@ -125,13 +125,26 @@ impl Bench {
     /// Pairs a new software device (in-memory store) for `user` and starts it answering every
     /// request it receives on its event stream with the code the site shows.
     pub async fn pair_device(&self, user: &str) -> Result<Device> {
+        let (auth, account_id) = self.pair_account(user).await?;
+        Ok(self.connect(auth, account_id))
+    }
+
+    /// Pairs a new software device (in-memory store) for `user`: its authenticator and account
+    /// id, not yet listening.
+    pub async fn pair_account(&self, user: &str) -> Result<(Authenticator, String)> {
         let store = Arc::new(MemoryStore::new());
         let signer = Arc::new(SoftwareSigner::new(store.clone()));
         let config = Config::new(&self.base, &self.sdk_key)?;
         let auth = Authenticator::new(config, store, signer)?;
         let account = auth.pair(user, fixture::PAIRING_CODE, None).await?;
-        let answerer = tokio::spawn(answer_loop(auth, account.id, self.codes.clone()));
-        Ok(Device { answerer })
+        Ok((auth, account.id))
+    }
+
+    /// Opens the account's event stream and answers every request on it (as
+    /// [`Bench::pair_device`]) until the returned [`Device`] is dropped (a disconnect).
+    pub fn connect(&self, auth: Authenticator, account_id: String) -> Device {
+        let answerer = tokio::spawn(answer_loop(auth, account_id, self.codes.clone()));
+        Device { answerer }
     }
 
     /// One login as the site sees it: create a push session, then long-poll

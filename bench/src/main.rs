@@ -1,5 +1,8 @@
-//! `tapprove-bench`: the login benchmarks (P4 latency, P5 throughput). Prints figures, one
-//! `RESULT` line per measurement for `cargo xtask bench` to parse; never judges them.
+//! `tapprove-bench`: the login benchmarks (P4 latency, P5 throughput) and the soak (not in
+//! CI). Prints figures, one `RESULT` line per measurement for `cargo xtask bench` to parse;
+//! never judges them (the soak's consistency check is about correctness, not speed).
+
+mod soak;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +38,20 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         logins_per_user: usize,
     },
+    /// Logins for a bounded time while devices drop and re-open their event streams at random;
+    /// ends with a consistency check (every login accepted, no leaked streams or tasks) and
+    /// prints memory and thread figures.
+    Soak {
+        /// How long, in seconds.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Users (one device and one site worker each).
+        #[arg(long, default_value_t = 20)]
+        users: usize,
+        /// Seed of the disconnect schedule.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +73,11 @@ fn main() -> ExitCode {
                 users,
                 logins_per_user,
             } => throughput(users, logins_per_user).await,
+            Command::Soak {
+                seconds,
+                users,
+                seed,
+            } => soak::soak(seconds, users, seed).await,
         }
     });
     match result {

@@ -1,11 +1,15 @@
 //! The exported [`Authenticator`]: one-line delegations to `tapprove_core::Authenticator`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use tapprove_core::{self as core, AccountRecord, PublicKey};
+use tapprove_core::{self as core, AccountRecord, PublicKey, push_payload};
 
 use crate::error::AuthError;
-use crate::foreign::{Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge};
+use crate::foreign::{
+    Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge, UserVerifier,
+    VerifierBridge,
+};
 use crate::listen::{self, ListenHandle, RequestListener};
 use crate::transport::{HttpTransport, TransportBridge};
 use crate::types::{
@@ -140,6 +144,9 @@ impl Authenticator {
         let device_key = core::DeviceSigner::public_key(self.signer.as_ref(), &account.key_alias)
             .map_err(core::CoreError::from)?;
         let record = AccountRecord {
+            retiring_key: None,
+            revoked_at: None,
+            user_verification: None,
             id: account.id,
             project_id: account.project_id,
             project_name: account.project_name,
@@ -194,6 +201,20 @@ impl Authenticator {
         Ok(self.core.handle_push(&payload_json)?.map(Into::into))
     }
 
+    /// Reads an FCM data message (`RemoteMessage.getData()`: every value a string). `None` when
+    /// it has no `tapprove` member (not Tapprove's); otherwise like [`Authenticator::handle_push`].
+    /// The other members are not read, so nothing has to encode the map as JSON first.
+    pub fn handle_push_data(
+        &self,
+        data: HashMap<String, String>,
+    ) -> Result<Option<LoginRequest>, AuthError> {
+        let Some(token) = data.get(push_payload::PAYLOAD_KEY) else {
+            return Ok(None);
+        };
+        let payload = serde_json::json!({ push_payload::PAYLOAD_KEY: token }).to_string();
+        Ok(self.core.handle_push(&payload)?.map(Into::into))
+    }
+
     /// Answers a request seen through `handle_push`, `pending` or `listen`. Checks the decision
     /// locally first (a presence answer is required and must be among the options).
     pub async fn respond(
@@ -206,6 +227,26 @@ impl Authenticator {
             .respond(&request_id, decision.into())
             .await?
             .into())
+    }
+
+    /// Sets (or with `None` removes) the prompt run before an approval that asks for user
+    /// verification ([`LoginRequest::user_verification`]). Without one, a `Required` request
+    /// cannot be approved (`AuthError::UserVerification` with `Unavailable`).
+    pub fn set_user_verifier(&self, verifier: Option<Arc<dyn UserVerifier>>) {
+        self.core.set_user_verifier(
+            verifier.map(|v| Arc::new(VerifierBridge(v)) as Arc<dyn core::UserVerifier>),
+        )
+    }
+
+    /// Applies a service key update received outside the SDK's own calls (a silent push); the
+    /// SDK already reads those the service sends. Offline. `AuthError::KeyUpdateRefused` keeps
+    /// the pinned key.
+    pub fn accept_key_update(
+        &self,
+        account_id: String,
+        token: String,
+    ) -> Result<Account, AuthError> {
+        Ok(self.core.accept_key_update(&account_id, &token)?.into())
     }
 
     /// Whether a request was answered from this device.

@@ -3,6 +3,8 @@
 
 use tapprove_core::{CoreError, SignerError, StoreError};
 
+use crate::types::UvFailure;
+
 /// Every failure the SDK reports. Each variant carries a `detail` written for the user (what
 /// happened and what to do; also [`AuthError::user_message`]); none contains a secret (keys,
 /// pairing codes, push tokens). (The field is not called `message`: that name clashes with
@@ -24,6 +26,34 @@ pub enum AuthError {
     #[error("{detail}")]
     PairingRejected {
         /// The service's explanation.
+        detail: String,
+    },
+    /// The site or an operator removed this device from the account: it stays listed with
+    /// `revoked_at` (show "removed by … on …") and is no longer used; unpair it to remove it.
+    #[error("{detail}")]
+    Revoked {
+        /// The account.
+        account_id: String,
+        /// When, Unix seconds (service time), when known.
+        revoked_at: Option<i64>,
+        /// What happened and what to do.
+        detail: String,
+    },
+    /// User verification stopped an approval; nothing was sent and the request stays open.
+    #[error("{detail}")]
+    UserVerification {
+        /// Cancelled, unavailable or failed.
+        reason: UvFailure,
+        /// What to tell the user.
+        detail: String,
+    },
+    /// The service sent a new signing key that does not verify with the pinned key: refused,
+    /// the pinned key kept. Worth reporting to the site.
+    #[error("{detail}")]
+    KeyUpdateRefused {
+        /// The protocol error code (`bad_signature`, `invalid`, `not_yet_valid`, …).
+        code: String,
+        /// What happened.
         detail: String,
     },
     /// This device is no longer paired with the service: remove the account and pair again.
@@ -148,8 +178,33 @@ impl From<CoreError> for AuthError {
             | CoreError::InvalidEnrollmentUri { .. }
             | CoreError::UnknownAccount { .. }
             | CoreError::PresenceAnswerRequired
-            | CoreError::PresenceAnswerNotAmongOptions => Self::InvalidInput { detail },
-            CoreError::PairingRejected { .. } => Self::PairingRejected { detail },
+            | CoreError::PresenceAnswerNotAmongOptions
+            | CoreError::InvalidCode { .. } => Self::InvalidInput { detail },
+            CoreError::PairingRejected { .. } | CoreError::AccountIdCollision { .. } => {
+                Self::PairingRejected { detail }
+            }
+            CoreError::Revoked {
+                account_id,
+                revoked_at,
+                ..
+            } => Self::Revoked {
+                account_id,
+                revoked_at,
+                detail,
+            },
+            CoreError::UserVerificationCancelled => Self::UserVerification {
+                reason: UvFailure::Cancelled,
+                detail,
+            },
+            CoreError::UserVerificationUnavailable => Self::UserVerification {
+                reason: UvFailure::Unavailable,
+                detail,
+            },
+            CoreError::UserVerificationFailed { .. } => Self::UserVerification {
+                reason: UvFailure::Failed,
+                detail,
+            },
+            CoreError::KeyUpdateRefused { code, .. } => Self::KeyUpdateRefused { code, detail },
             CoreError::NotPaired => Self::NotPaired { detail },
             CoreError::UnpairedLocallyOnly { .. } => Self::UnpairedLocallyOnly { detail },
             CoreError::Network { .. } => Self::Network { detail },
@@ -274,6 +329,25 @@ mod tests {
             message: "boom".into(),
         });
         assert!(matches!(e, AuthError::Service { status: 500, .. }));
+        let e = AuthError::from(CoreError::Revoked {
+            account_id: "acc_1".into(),
+            project_name: "Demo Bank".into(),
+            user: "alice".into(),
+            revoked_at: Some(1_800_000_000),
+        });
+        assert!(
+            matches!(&e, AuthError::Revoked { account_id, revoked_at: Some(1_800_000_000), detail }
+                if account_id == "acc_1" && detail.contains("Demo Bank removed this device")),
+            "{e:?}"
+        );
+        assert!(!e.is_retryable());
+        assert!(matches!(
+            AuthError::from(CoreError::AccountIdCollision {
+                account_id: "acc_1".into(),
+                existing_server: "https://a".into()
+            }),
+            AuthError::PairingRejected { .. }
+        ));
         let e = AuthError::from(CoreError::Storage(StoreError::backend("locked")));
         assert!(matches!(&e, AuthError::Platform { detail } if detail.contains("locked")));
     }

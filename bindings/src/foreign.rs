@@ -15,6 +15,7 @@ use tapprove_core::{
 };
 
 use crate::error::{AuthError, to_signer_error, to_store_error};
+use crate::types::VerifyResult;
 
 /// Secure storage for account metadata (the Keychain on iOS, Keystore-sealed preferences on
 /// Android). Values are opaque bytes; keys are short names like `account/acc_…`. The SDK never
@@ -60,6 +61,34 @@ pub trait DeviceSigner: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Unix seconds.
     fn now_unix(&self) -> Result<i64, AuthError>;
+}
+
+/// The user-verification prompt (docs/CORE.md "User verification"): Android
+/// `BiometricPrompt` with `BIOMETRIC_STRONG or DEVICE_CREDENTIAL` (KeyguardManager before API
+/// 30), iOS `LAContext.evaluatePolicy(.deviceOwnerAuthentication)`. Called on a background
+/// thread, never on the main thread, and may block until the user answers: show the prompt on
+/// the UI thread and wait for its callback. Return only the outcome; nothing else crosses the
+/// FFI. A thrown exception counts as a failed verification (nothing is sent).
+#[uniffi::export(foreign)]
+pub trait UserVerifier: Send + Sync {
+    /// Asks the user to confirm it is them; `reason` is the sentence to show.
+    fn verify(&self, reason: String) -> Result<VerifyResult, AuthError>;
+}
+
+/// Turns a foreign [`UserVerifier`] into the core's.
+pub(crate) struct VerifierBridge(pub(crate) Arc<dyn UserVerifier>);
+
+impl core::UserVerifier for VerifierBridge {
+    fn verify(&self, reason: &str) -> core::VerifyOutcome {
+        match self.0.verify(reason.to_owned()) {
+            Ok(VerifyResult::Verified { method }) => core::VerifyOutcome::Verified(method.into()),
+            Ok(VerifyResult::Cancelled) => core::VerifyOutcome::Cancelled,
+            Ok(VerifyResult::Unavailable) => core::VerifyOutcome::Unavailable,
+            Err(e) => core::VerifyOutcome::Failed {
+                message: e.to_string(),
+            },
+        }
+    }
 }
 
 /// Turns a foreign [`SecureStore`] into the core's store.

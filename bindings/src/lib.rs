@@ -3,8 +3,9 @@
 //!
 //! Small wrappers only: [`Authenticator`] delegates each call to `tapprove_core::Authenticator`;
 //! records and enums are copied into FFI-friendly types ([`types`]); platform capabilities are
-//! foreign traits ([`SecureStore`], [`DeviceSigner`], [`Logger`], [`RequestListener`],
-//! [`HttpTransport`]) bridged into the core's traits. Every failure is one [`AuthError`] (`AuthException` in Kotlin).
+//! foreign traits ([`SecureStore`], [`DeviceSigner`], [`UserVerifier`], [`Logger`],
+//! [`RequestListener`], [`HttpTransport`]) bridged into the core's traits. Every failure is one
+//! [`AuthError`] (`AuthException` in Kotlin).
 //!
 //! Private keys never cross the FFI: the app's [`DeviceSigner`] returns public keys and
 //! signatures only. Generate the bindings with `cargo xtask bindings` (see docs/BINDINGS.md).
@@ -19,7 +20,7 @@ pub mod types;
 
 pub use authenticator::Authenticator;
 pub use error::{AuthError, ClosedReason};
-pub use foreign::{Clock, DeviceSigner, SecureStore};
+pub use foreign::{Clock, DeviceSigner, SecureStore, UserVerifier};
 pub use listen::{ListenHandle, RequestListener};
 pub use logging::{LogLevel, Logger, init_logging};
 pub use transport::{HttpHeader, HttpRequest, HttpResponse, HttpTransport};

@@ -40,6 +40,12 @@ pub struct Account {
     pub server_url: String,
     /// When the pairing happened, Unix seconds.
     pub paired_at: i64,
+    /// The service key this account trusts now (base64url P-256 point); it changes when the
+    /// service rolls its key.
+    pub service_key: String,
+    /// When the site or an operator removed this device (Unix seconds, service time): show
+    /// "removed by {project_name} on …"; the account is no longer used. `None` = active.
+    pub revoked_at: Option<i64>,
 }
 
 impl From<core::Account> for Account {
@@ -51,6 +57,8 @@ impl From<core::Account> for Account {
             user: a.user,
             server_url: a.server_url,
             paired_at: a.paired_at,
+            service_key: a.service_key.to_base64url(),
+            revoked_at: a.revoked_at,
         }
     }
 }
@@ -143,6 +151,13 @@ pub struct LoginRequest {
     pub presence_mode: PresenceMode,
     /// Choose mode: the three options to show, in this order. Empty otherwise.
     pub options: Vec<String>,
+    /// Entry mode: the code has exactly this many digits (show a numeric field of that
+    /// length); `None` when the service does not say. Pass the typed code as
+    /// `Decision.Approve(presenceAnswer)`; a code of another form is `InvalidInput`.
+    pub code_length: Option<u8>,
+    /// Whether approving runs the app's [`crate::UserVerifier`] first (see
+    /// [`crate::Authenticator::set_user_verifier`]). Denying never does.
+    pub user_verification: Option<UserVerification>,
     /// Issued at, Unix seconds (service time).
     pub issued_at: i64,
     /// Expires at, Unix seconds (service time).
@@ -160,10 +175,76 @@ impl From<core::LoginRequest> for LoginRequest {
             context: r.context.into(),
             presence_mode: r.presence_mode.into(),
             options: r.options,
+            code_length: r.code_length,
+            user_verification: r.user_verification.map(Into::into),
             issued_at: r.issued_at,
             expires_at: r.expires_at,
         }
     }
+}
+
+/// Whether a request asks to verify the user before approving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum UserVerification {
+    /// Verify, or the approval cannot be sent.
+    Required,
+    /// Verify when the device can; approve without when it cannot.
+    Preferred,
+}
+
+impl From<core::UserVerification> for UserVerification {
+    fn from(u: core::UserVerification) -> Self {
+        match u {
+            core::UserVerification::Required => Self::Required,
+            core::UserVerification::Preferred => Self::Preferred,
+        }
+    }
+}
+
+/// The class of method that verified the user; only this goes into the signed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum UvMethod {
+    /// Face or fingerprint (BiometricPrompt BIOMETRIC_STRONG, LocalAuthentication biometrics).
+    Biometric,
+    /// The device PIN, pattern or passcode (DEVICE_CREDENTIAL, `.deviceOwnerAuthentication`).
+    DeviceCredential,
+    /// A passphrase the app itself checks.
+    AppPassphrase,
+}
+
+impl From<UvMethod> for core::UvMethod {
+    fn from(m: UvMethod) -> Self {
+        match m {
+            UvMethod::Biometric => Self::Biometric,
+            UvMethod::DeviceCredential => Self::DeviceCredential,
+            UvMethod::AppPassphrase => Self::AppPassphrase,
+        }
+    }
+}
+
+/// What the app's [`crate::UserVerifier`] reports. Nothing secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum VerifyResult {
+    /// The user was verified with this class of method.
+    Verified {
+        /// How.
+        method: UvMethod,
+    },
+    /// The user dismissed the prompt.
+    Cancelled,
+    /// The device cannot verify its user (no screen lock, no enrolled biometrics).
+    Unavailable,
+}
+
+/// Why a user verification stopped an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum UvFailure {
+    /// The user cancelled the prompt: the request can still be answered.
+    Cancelled,
+    /// The request requires verification and the device (or the app) cannot do it.
+    Unavailable,
+    /// The verifier failed (threw, or reported a failure).
+    Failed,
 }
 
 /// Why the user denied.

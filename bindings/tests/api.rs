@@ -475,3 +475,126 @@ fn push_tokens_are_redacted_in_debug() {
     let dbg = format!("{push:?}");
     assert!(!dbg.contains("abcdef0123"), "{dbg}");
 }
+
+#[test]
+fn every_key_update_vector_through_the_exported_accept_key_update() {
+    let mut checked = 0;
+    for file in ["key_update_valid.json", "key_update_refused.json"] {
+        let doc = read_vector(file);
+        let key = doc["public_key"].as_str().unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            let name = format!("{file}::{}", case["name"]);
+            let f = fixture("https://demo.example", case["now"].as_i64().unwrap());
+            import_vector_account(&f, "https://demo.example", key);
+            let result = f.auth.accept_key_update(
+                VECTOR_ACCOUNT.into(),
+                case["token"].as_str().unwrap().into(),
+            );
+            let pinned = f.auth.accounts().unwrap()[0].service_key.clone();
+            let expect = &case["expect"];
+            if expect["valid"].as_bool().unwrap() {
+                let new_key = expect["claims"]["new_key"].as_str().unwrap();
+                let account = result.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                assert_eq!(account.service_key, new_key, "{name}");
+                assert_eq!(pinned, new_key, "{name}");
+            } else {
+                match result {
+                    Err(AuthError::KeyUpdateRefused { code, detail }) => {
+                        assert_eq!(Some(code.as_str()), expect["error"].as_str(), "{name}");
+                        assert!(detail.contains("refused"), "{name}: {detail}");
+                    }
+                    other => panic!("{name}: {other:?}"),
+                }
+                assert_eq!(pinned, key, "{name}: the pinned key is kept");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked}");
+}
+
+/// A Kotlin/Swift-style verifier: answers from a script, or throws.
+struct ScriptedVerifier(Mutex<Option<VerifyResult>>, AtomicUsize);
+
+impl UserVerifier for ScriptedVerifier {
+    fn verify(&self, reason: String) -> Result<VerifyResult, AuthError> {
+        assert!(reason.contains("Demo Bank"), "{reason}");
+        self.1.fetch_add(1, Ordering::SeqCst);
+        (*self.0.lock().unwrap()).ok_or(AuthError::Platform {
+            detail: "BiometricPrompt crashed".into(),
+        })
+    }
+}
+
+async fn respond_code(f: &Fixture, id: &str, code: &str) -> Result<RespondOutcome, AuthError> {
+    f.auth
+        .respond(
+            id.to_owned(),
+            Decision::Approve {
+                presence_answer: Some(code.into()),
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn typed_codes_and_user_verification_through_the_exported_api() {
+    let doc = read_vector("challenge_valid.json");
+    let case = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "entry_6_digits_uv_required")
+        .unwrap()
+        .clone();
+    let dead = dead_server();
+    let f = fixture(&dead, case["now"].as_i64().unwrap());
+    import_vector_account(&f, &dead, doc["public_key"].as_str().unwrap());
+    let req = f
+        .auth
+        .handle_push(apns(case["token"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.presence_mode, PresenceMode::Entry);
+    assert_eq!(req.code_length, Some(6));
+    assert_eq!(req.user_verification, Some(UserVerification::Required));
+    assert!(
+        matches!(respond_code(&f, &req.id, "12345").await, Err(AuthError::InvalidInput { detail }) if detail.contains("6-digit"))
+    );
+    assert!(matches!(
+        respond_code(&f, &req.id, "123456").await,
+        Err(AuthError::UserVerification {
+            reason: UvFailure::Unavailable,
+            ..
+        })
+    ));
+    let v = Arc::new(ScriptedVerifier(
+        Mutex::new(Some(VerifyResult::Cancelled)),
+        AtomicUsize::new(0),
+    ));
+    f.auth.set_user_verifier(Some(v.clone()));
+    assert!(matches!(
+        respond_code(&f, &req.id, "123456").await,
+        Err(AuthError::UserVerification {
+            reason: UvFailure::Cancelled,
+            ..
+        })
+    ));
+    *v.0.lock().unwrap() = None; // the app's prompt throws
+    assert!(matches!(
+        respond_code(&f, &req.id, "123456").await,
+        Err(AuthError::UserVerification {
+            reason: UvFailure::Failed,
+            detail
+        }) if detail.contains("BiometricPrompt crashed")
+    ));
+    // Verified: the answer is signed and sent (here to a dead port).
+    *v.0.lock().unwrap() = Some(VerifyResult::Verified {
+        method: UvMethod::Biometric,
+    });
+    assert!(matches!(
+        respond_code(&f, &req.id, "123456").await,
+        Err(AuthError::Network { .. })
+    ));
+    assert_eq!(v.1.load(Ordering::SeqCst), 3);
+}

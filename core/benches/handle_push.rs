@@ -46,6 +46,9 @@ fn setup() -> Fixture {
     let config = Config::new("https://demo.example", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA").unwrap();
     let auth = Authenticator::with_clock(config, store, signer, Arc::new(FixedClock)).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: challenge.account_id.clone(),
         project_id: "prj_demo".into(),
         project_name: fixture::PROJECT_NAME.into(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use tapprove_protocol::api::{ErrorBody, ErrorCode};
+use tapprove_protocol::api::{ErrorBody, ErrorCode, KEY_UPDATE_HEADER};
 use tapprove_protocol::request_auth::RequestProof;
 use tapprove_protocol::{SDK_KEY_HEADER, SDK_VERSION_HEADER};
 use tracing::debug;
@@ -91,8 +91,8 @@ pub(crate) fn request(
 
 /// Maps a non-success response to a typed error (docs/PROTOCOL.md §10).
 pub(crate) fn error_from_response(head: &Head, body: &[u8]) -> CoreError {
-    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) => (b.error.code, b.error.message),
+    let (code, message, revoked_at) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => (b.error.code, b.error.message, b.error.revoked_at),
         Err(_) => (
             ErrorCode::Unknown,
             if head.reason.is_empty() {
@@ -100,6 +100,7 @@ pub(crate) fn error_from_response(head: &Head, body: &[u8]) -> CoreError {
             } else {
                 head.reason.clone()
             },
+            None,
         ),
     };
     match (head.status, code) {
@@ -108,6 +109,13 @@ pub(crate) fn error_from_response(head: &Head, body: &[u8]) -> CoreError {
             retry_after_seconds: retry_after(head),
         },
         (_, ErrorCode::NotPaired) => CoreError::NotPaired,
+        // The caller knows the account and fills in its names (`Inner::settle`).
+        (_, ErrorCode::Revoked) => CoreError::Revoked {
+            account_id: String::new(),
+            project_name: String::new(),
+            user: String::new(),
+            revoked_at,
+        },
         (_, ErrorCode::InvalidSdkKey) => CoreError::InvalidSdkKey,
         (_, ErrorCode::PairingRejected) => CoreError::PairingRejected { message },
         (409, _) | (_, ErrorCode::AlreadyDecided) => CoreError::AlreadyAnswered,
@@ -145,6 +153,8 @@ const CLOCK_RETRY_THRESHOLD: i64 = 30;
 pub(crate) struct Body {
     pub(crate) status: u16,
     pub(crate) bytes: Vec<u8>,
+    /// The `X-Tapprove-Key-Update` header, if the service sent one (a compact JWS).
+    pub(crate) key_update: Option<String>,
 }
 
 impl Body {
@@ -196,6 +206,11 @@ impl ApiClient {
             .get(&account.server_url)
             .unwrap_or(account.clock_offset);
         self.clock.now_unix().saturating_add(offset)
+    }
+
+    /// The last offset learnt from `server`, if any this process.
+    pub(crate) fn offset(&self, server: &str) -> Option<i64> {
+        self.offsets.get(server)
     }
 
     /// Remembers the offset measured at pairing.
@@ -255,6 +270,7 @@ impl ApiClient {
         if resp.head.is_success() {
             Ok(Body {
                 status: resp.head.status,
+                key_update: resp.head.header(KEY_UPDATE_HEADER).map(str::to_owned),
                 bytes: resp.body,
             })
         } else {

@@ -111,10 +111,13 @@ where
     let (tx, rx) = oneshot::channel();
     let cancel = Arc::new(CallCancel::default());
     let for_thread = cancel.clone();
-    let spawned = spawn("tapprove-call", move || {
-        CURRENT.with(|c| *c.borrow_mut() = Some(for_thread));
-        let _ = tx.send(work());
-    });
+    let spawned = spawn(
+        "tapprove-call",
+        Box::new(move || {
+            CURRENT.with(|c| *c.borrow_mut() = Some(for_thread));
+            let _ = tx.send(work());
+        }),
+    );
     let rx = match spawned {
         Ok(()) => rx,
         Err(e) => {
@@ -131,8 +134,9 @@ where
     }
 }
 
-/// Starts a named thread.
-pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), CoreError> {
+/// Starts a named thread. Boxed, so that every thread of the core shares one instantiation of
+/// the standard library's spawn machinery (it counts in the phone library's size).
+pub(crate) fn spawn(name: &str, f: Box<dyn FnOnce() + Send + 'static>) -> Result<(), CoreError> {
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(f)

@@ -58,6 +58,12 @@ impl Offsets {
     }
 }
 
+/// Unix seconds as an HTTP date ("Tue, 01 Dec 2026 09:30:00 GMT"), for messages.
+pub fn utc_text(unix: i64) -> String {
+    let secs = u64::try_from(unix).unwrap_or(0);
+    httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Service time − device time, from an HTTP `Date` header (RFC 9110 IMF-fixdate and the two
 /// obsolete forms).
 pub fn offset_from_date(date: &str, device_now: i64) -> Option<i64> {

@@ -83,6 +83,15 @@ pub fn check_sdk_key(sdk_key: &str) -> Result<(), CoreError> {
 
 fn parse_server_url(raw: &str) -> Result<Url, CoreError> {
     let raw = raw.trim();
+    // An origin never needs percent-encoding, and host names are ASCII only (docs/BINDINGS.md:
+    // IDNA is off); refusing both first also keeps such text from the IDNA code, which asserts
+    // on it in debug builds (found by the enrollment_uri fuzz target).
+    if !raw.is_ascii() || raw.contains('%') {
+        return Err(CoreError::config(format!(
+            "the server URL {raw:?} may contain only ASCII letters, digits and `.-:/[]`; write a \
+             Unicode host name in its punycode (xn--) form"
+        )));
+    }
     let url = Url::parse(raw).map_err(|e| {
         CoreError::config(format!(
             "the server URL {raw:?} is not a URL ({e}); use e.g. https://auth.example.com"
@@ -242,6 +251,27 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn refuses_non_ascii_and_percent_encoded_hosts() {
+        // Found by the enrollment_uri fuzz target: such hosts reached the IDNA code, whose
+        // ASCII-only backend asserts on them (a panic in debug builds).
+        for bad in [
+            "http://hF%82F127.0.0.1:8080",
+            "https://aB\u{e4}.example.com",
+            "https://auth%2Eexample.com",
+        ] {
+            match Config::new(bad, KEY) {
+                Err(CoreError::InvalidConfig { message }) => assert!(message.contains("ASCII")),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let link = "tapprove://pair?server=http%3AhF%82F127.0$1.1%3A8080&sdk_key=tap_sdk_AAAAAAAAAAAAAAAAAAAAAA&user=.A%20b&code=3KQ2-M9XD";
+        assert!(matches!(
+            EnrollmentUri::parse(link),
+            Err(CoreError::InvalidConfig { .. })
+        ));
     }
 
     #[test]

@@ -202,6 +202,67 @@ pub enum CoreError {
         /// Why the service could not be told.
         reason: String,
     },
+    /// The typed code has the wrong form (the challenge says how many digits it has).
+    #[error("type the {expected_digits}-digit code shown on the login page (digits only)")]
+    InvalidCode {
+        /// The code's length, from the challenge.
+        expected_digits: u8,
+    },
+    /// The user dismissed the verification prompt (biometrics, passcode, passphrase); nothing
+    /// was sent and the request can still be answered.
+    #[error(
+        "approval cancelled: confirm it is you (biometrics, device passcode or passphrase) to approve"
+    )]
+    UserVerificationCancelled,
+    /// This login needs user verification and the device cannot do it.
+    #[error(
+        "this login asks you to confirm it is you, but this device cannot: set up a screen lock or biometrics (in the terminal authenticator: `tapprove device passphrase set`), then try again"
+    )]
+    UserVerificationUnavailable,
+    /// User verification failed (wrong passphrase, a platform error); nothing was sent.
+    #[error("could not confirm it is you: {message}; try again")]
+    UserVerificationFailed {
+        /// What happened.
+        message: String,
+    },
+    /// The site or an operator removed this device from the account. The account stays on
+    /// the device, marked revoked, and is no longer used.
+    #[error(
+        "{project_name} removed this device from {user}'s account{}; it can no longer approve logins there. Remove the account here and pair again if you still want to use this device",
+        match revoked_at { Some(t) => format!(" (at {})", crate::clock::utc_text(*t)), None => String::new() }
+    )]
+    Revoked {
+        /// The account.
+        account_id: String,
+        /// Its project's display name.
+        project_name: String,
+        /// Its user name.
+        user: String,
+        /// When, as the service said (Unix seconds).
+        revoked_at: Option<i64>,
+    },
+    /// The service returned, at pairing, the id of an account this device already holds for
+    /// another service: pairing was refused so that account stays intact.
+    #[error(
+        "pairing was refused: the service returned account id {account_id:?}, which this device already uses for {existing_server}; that account was kept. Contact the site's support"
+    )]
+    AccountIdCollision {
+        /// The colliding id.
+        account_id: String,
+        /// The service the existing account belongs to.
+        existing_server: String,
+    },
+    /// A key update was not signed by the pinned service key (or breaks the rules): refused,
+    /// the pinned key kept.
+    #[error(
+        "the service sent a new signing key that does not verify ({reason}); it was refused and the key pinned at pairing is kept. If this keeps happening, contact the site's support"
+    )]
+    KeyUpdateRefused {
+        /// The protocol error code (`bad_signature`, `invalid`, …).
+        code: String,
+        /// Why.
+        reason: String,
+    },
     /// A failure inside the SDK itself (a thread could not start, a background call died).
     #[error("the Tapprove SDK failed internally ({detail}); try again")]
     Internal {

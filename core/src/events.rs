@@ -46,6 +46,8 @@ pub(crate) trait EventSource: Send + Sync {
     fn is_answered(&self, request_id: &str) -> bool;
     /// The request is over (decided elsewhere).
     fn forget_request(&self, request_id: &str);
+    /// Verifies and applies a key update for `account_id` (`event: key_update`).
+    fn accept_key_update(&self, token: &str, account_id: &str) -> Result<(), CoreError>;
     /// Opens the account's event stream; each read waits at most `idle`.
     fn open_events(&self, account: &AccountRecord, idle: Duration)
     -> Result<BodyReader, CoreError>;
@@ -189,7 +191,7 @@ pub(crate) fn stream(
             connected_before: false,
             done: false,
         };
-        if let Err(e) = background::spawn("tapprove-events", move || reader.run()) {
+        if let Err(e) = background::spawn("tapprove-events", Box::new(move || reader.run())) {
             let _ = tx.unbounded_send(Err(e));
         }
     }
@@ -240,6 +242,7 @@ fn is_fatal(e: &CoreError) -> bool {
     matches!(
         e,
         CoreError::NotPaired
+            | CoreError::Revoked { .. }
             | CoreError::InvalidConfig { .. }
             | CoreError::UpdateRequired { .. }
             | CoreError::UnknownAccount { .. }
@@ -298,6 +301,11 @@ impl Reader {
                 }
                 Err(e) => warn!(error = %e, "ignoring an unreadable decided event"),
             },
+            tapprove_protocol::api::KEY_UPDATE_EVENT => {
+                if let Err(e) = self.source.accept_key_update(data, &self.account.id) {
+                    self.queue.push_back(Err(e));
+                }
+            }
             other => debug!(event = other, "ignoring event"),
         }
     }
@@ -403,6 +411,7 @@ mod tests {
     #[test]
     fn fatal_errors_end_the_stream() {
         assert!(is_fatal(&CoreError::NotPaired));
+        assert!(is_fatal(&CoreError::config("no built-in TLS")));
         assert!(is_fatal(&CoreError::UpdateRequired {
             message: String::new()
         }));

@@ -46,6 +46,7 @@ mod signer;
 pub mod sse;
 mod store;
 mod transport;
+mod user_verification;
 
 pub use api_client::SDK_VERSION;
 pub use authenticator::Authenticator;
@@ -57,17 +58,28 @@ pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
 pub use model::{
     ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
+    RetiringKey,
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
 pub use store::{FileStore, MemoryStore, SecureStore};
 pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+pub use user_verification::{UserVerifier, VerifyOutcome};
+
+/// Entry points for the fuzz targets (`fuzz/`) into parsers that are otherwise private. Not
+/// part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::net::read_response_for_fuzzing as read_response;
+}
 
 pub use tapprove_protocol::api::{
     PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
 pub use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
-pub use tapprove_protocol::{Context, DenyReason, PresenceMode, PublicKey};
+pub use tapprove_protocol::{
+    Context, DenyReason, PresenceMode, PublicKey, UserVerification, UvMethod,
+};
 
 /// `n` random bytes from the OS CSPRNG, base64url. Used for key aliases, request-proof `jti`s
 /// and temporary file names.

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use tapprove_protocol::api::{SessionReason, SessionStatus};
-use tapprove_protocol::{Challenge, Context, DenyReason, PresenceMode, PublicKey};
+use tapprove_protocol::{
+    Challenge, Context, DenyReason, PresenceMode, PublicKey, UserVerification,
+};
 
 /// A paired account: one user at one project of one service. Holds no secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,22 @@ pub struct Account {
     pub server_url: String,
     /// When the pairing happened, Unix seconds (service time).
     pub paired_at: i64,
+    /// The service key this account trusts now (base64url P-256 point; changes with a key
+    /// rollover, docs/PROTOCOL.md §5a).
+    pub service_key: PublicKey,
+    /// When the site or an operator removed this device from the account (Unix seconds,
+    /// service time). A revoked account stays listed so the app can say so, and is never used
+    /// again: unpair it to remove it.
+    pub revoked_at: Option<i64>,
+}
+
+/// A service key still trusted during a key rollover (docs/PROTOCOL.md §5a).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiringKey {
+    /// The previously pinned key.
+    pub key: PublicKey,
+    /// Challenges it signs are accepted until then (Unix seconds, service time).
+    pub valid_until: i64,
 }
 
 /// Everything the core keeps about an account, stored as JSON in the [`crate::SecureStore`]
@@ -55,6 +73,15 @@ pub struct AccountRecord {
     pub clock_offset: i64,
     /// Pairing time, Unix seconds (service time).
     pub paired_at: i64,
+    /// The project's user-verification policy, from pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
+    /// The service key pinned before the last key rollover, still accepted for a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retiring_key: Option<RetiringKey>,
+    /// Set when the service answered `revoked` (Unix seconds, service time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
 }
 
 /// Store key prefix of account records.
@@ -75,7 +102,18 @@ impl AccountRecord {
             user: self.user.clone(),
             server_url: self.server_url.clone(),
             paired_at: self.paired_at,
+            service_key: self.service_key.clone(),
+            revoked_at: self.revoked_at,
         }
+    }
+
+    /// Whether a challenge signature verifies with the pinned key, or with the retiring key
+    /// while it is still valid at service time `now`.
+    pub(crate) fn service_signed(&self, signing_input: &[u8], signature: &[u8], now: i64) -> bool {
+        self.service_key.verify(signing_input, signature).is_ok()
+            || self.retiring_key.as_ref().is_some_and(|r| {
+                now <= r.valid_until && r.key.verify(signing_input, signature).is_ok()
+            })
     }
 }
 
@@ -99,6 +137,12 @@ pub struct LoginRequest {
     pub presence_mode: PresenceMode,
     /// For choose mode: the three options, in the order to show them. Empty otherwise.
     pub options: Vec<String>,
+    /// For entry mode: how many digits the code has, when the service says (show that many
+    /// boxes; [`crate::Authenticator::respond`] refuses another length).
+    pub code_length: Option<u8>,
+    /// Whether approving asks the app's [`crate::UserVerifier`] first (the challenge's or the
+    /// account's policy, whichever asks more). Deny never asks.
+    pub user_verification: Option<UserVerification>,
     /// Issued at, Unix seconds (service time).
     pub issued_at: i64,
     /// Expires at, Unix seconds (service time).
@@ -106,7 +150,14 @@ pub struct LoginRequest {
 }
 
 impl LoginRequest {
-    pub(crate) fn from_challenge(c: Challenge) -> Self {
+    /// The request of a verified challenge for an account whose policy is `account_policy`.
+    pub(crate) fn from_challenge(c: Challenge, account_policy: Option<UserVerification>) -> Self {
+        let user_verification = match (c.user_verification, account_policy) {
+            (Some(UserVerification::Required), _) | (_, Some(UserVerification::Required)) => {
+                Some(UserVerification::Required)
+            }
+            (a, b) => a.or(b),
+        };
         Self {
             id: c.session_id,
             account_id: c.account_id,
@@ -116,6 +167,8 @@ impl LoginRequest {
             context: c.context,
             presence_mode: c.presence.mode,
             options: c.presence.options,
+            code_length: c.presence.length,
+            user_verification,
             issued_at: c.iat,
             expires_at: c.exp,
         }

@@ -35,6 +35,8 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     after_cr: bool,
+    /// `buf` holds no line break before this index (already searched).
+    scanned: usize,
 }
 
 impl SseParser {
@@ -57,11 +59,14 @@ impl SseParser {
         self.buf.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(pos) = self.buf[start..]
+        // Search only the new bytes for the first line break: a long line arriving in small
+        // chunks is then read in linear time, not quadratic (found by the sse fuzz target).
+        let mut from = self.scanned.min(self.buf.len());
+        while let Some(pos) = self.buf[from..]
             .iter()
             .position(|&b| b == b'\n' || b == b'\r')
         {
-            let end = start + pos;
+            let end = from + pos;
             let mut next = end + 1;
             if self.buf[end] == b'\r' {
                 match self.buf.get(end + 1) {
@@ -72,18 +77,22 @@ impl SseParser {
             }
             let line = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
             start = next;
+            from = next.min(self.buf.len());
             if let Some(ev) = self.line(&line) {
                 events.push(ev);
             }
             if self.data.len() > MAX_EVENT_DATA {
                 self.buf.drain(..start);
+                self.scanned = 0;
                 self.reset_event();
                 return Err(SseError::EventTooLarge);
             }
         }
         self.buf.drain(..start);
+        self.scanned = self.buf.len();
         if self.buf.len() > MAX_LINE {
             self.buf.clear();
+            self.scanned = 0;
             return Err(SseError::LineTooLong);
         }
         Ok(events)
@@ -170,6 +179,20 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_line_in_small_chunks_is_searched_once() {
+        // Found by the sse fuzz target: every chunk re-searched the whole pending line, so a
+        // long line sent a byte at a time cost quadratic time. Each byte is now searched once.
+        let mut p = SseParser::new();
+        let line = format!("data: {}\r\n\r\n", "x".repeat(MAX_LINE - 16));
+        let mut got = Vec::new();
+        for b in line.as_bytes() {
+            got.extend(p.push(std::slice::from_ref(b)).expect("push"));
+            assert_eq!(p.scanned, p.buf.len(), "what is kept was searched already");
+        }
+        assert_eq!(got, vec![ev("message", &"x".repeat(MAX_LINE - 16))]);
     }
 
     #[test]

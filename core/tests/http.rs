@@ -360,6 +360,15 @@ async fn pairing_failures_are_typed_and_leave_nothing_behind() {
         other => panic!("{other:?}"),
     }
     stub.fail_all(None);
+    // A 500 leaves the outcome in doubt: the device key is kept for a retry (retry-safe
+    // pairing), and the retry uses it.
+    let kept = d.store.list_keys("device-key/").unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(d.store.list_keys("pairing/").unwrap().len(), 1);
+    let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
+    assert_eq!(d.store.list_keys("device-key/").unwrap(), kept);
+    assert!(d.store.list_keys("pairing/").unwrap().is_empty());
+    d.auth.unpair(&account.id).await.unwrap();
     assert!(d.store.list_keys("").unwrap().is_empty());
 
     // Nothing listens: a network error.
@@ -511,7 +520,7 @@ async fn several_services_in_one_store() {
             account_id: a_shop.id.clone(),
             ..c
         };
-        c.sign(&bank.state.service_key).unwrap()
+        c.sign(bank.state.signing_key().as_ref()).unwrap()
     };
     assert!(matches!(
         d.auth.handle_push(&apns(&forged)),

@@ -42,6 +42,9 @@ fn device(addr: SocketAddr) -> (Authenticator, String) {
         Authenticator::new(Config::new(&url, SDK_KEY).unwrap(), store, signer.clone()).unwrap();
     let device_key = signer.create_key("k").unwrap();
     let record = AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: "acc_1".into(),
         project_id: "prj_1".into(),
         project_name: "Demo Bank".into(),

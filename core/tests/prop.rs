@@ -40,6 +40,9 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
     let config = Config::new("https://demo.example", SDK).unwrap();
     let auth = Authenticator::with_clock(config, store, signer, clock.clone()).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: ACCOUNT.into(),
         project_id: "prj".into(),
         project_name: "Demo".into(),
@@ -59,14 +62,17 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
 fn presence() -> impl Strategy<Value = Presence> {
     prop_oneof![
         proptest::collection::hash_set("[0-9]{2}", 3).prop_map(|set| Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: set.into_iter().collect()
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::Entry,
             options: vec![]
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::None,
             options: vec![]
         }),
@@ -87,6 +93,7 @@ prop_compose! {
         nonce in "[A-Za-z0-9_-]{1,32}",
     ) -> Challenge {
         Challenge {
+            user_verification: None,
             ver: 1,
             session_id: format!("ses_{session}"),
             account_id: ACCOUNT.into(),

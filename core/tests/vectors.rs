@@ -35,6 +35,9 @@ fn authenticator(account_id: &str, service_key: PublicKey, now: i64) -> Authenti
     let config = Config::new("https://demo.example", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA").unwrap();
     let auth = Authenticator::with_clock(config, store, signer, FakeClock::new(now)).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: account_id.into(),
         project_id: "prj_demo".into(),
         project_name: "Demo Bank".into(),
@@ -126,6 +129,17 @@ fn every_challenge_vector_through_handle_push() {
                         })
                         .unwrap_or_default();
                     assert_eq!(req.options, options, "{name}");
+                    assert_eq!(
+                        req.code_length.map(u64::from),
+                        claims["presence"]["length"].as_u64(),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        req.user_verification
+                            .map(|u| serde_json::to_value(u).unwrap()),
+                        claims.get("user_verification").cloned(),
+                        "{name}"
+                    );
                     assert_eq!(req.issued_at, claims["iat"].as_i64().unwrap(), "{name}");
                     assert_eq!(req.expires_at, claims["exp"].as_i64().unwrap(), "{name}");
                 } else {
@@ -142,6 +156,45 @@ fn every_challenge_vector_through_handle_push() {
         }
     }
     assert!(checked >= 2 * 25, "only {checked} checks");
+}
+
+#[test]
+fn every_key_update_vector_through_accept_key_update() {
+    let mut checked = 0;
+    for file in vector_files() {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if doc["kind"] != "key_update" {
+            continue;
+        }
+        let key = PublicKey::from_base64url(doc["public_key"].as_str().unwrap()).unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            let name = format!(
+                "{}::{}",
+                file.file_name().unwrap().to_string_lossy(),
+                case["name"]
+            );
+            let auth = authenticator(VECTOR_ACCOUNT, key.clone(), case["now"].as_i64().unwrap());
+            let result = auth.accept_key_update(VECTOR_ACCOUNT, case["token"].as_str().unwrap());
+            let expect = &case["expect"];
+            let pinned = auth.accounts().unwrap()[0].service_key.clone();
+            if expect["valid"].as_bool().unwrap() {
+                let account = result.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                let new_key = expect["claims"]["new_key"].as_str().unwrap();
+                assert_eq!(account.service_key.to_base64url(), new_key, "{name}");
+                assert_eq!(pinned.to_base64url(), new_key, "{name}");
+            } else {
+                match result {
+                    Err(CoreError::KeyUpdateRefused { code, .. }) => {
+                        assert_eq!(Some(code.as_str()), expect["error"].as_str(), "{name}")
+                    }
+                    other => panic!("{name}: {other:?}"),
+                }
+                assert_eq!(pinned, key, "{name}: the pinned key is kept");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} key update cases");
 }
 
 #[test]
@@ -213,6 +266,9 @@ fn valid_vectors_expire_with_time_and_skew() {
     let config = Config::new("https://demo.example", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA").unwrap();
     let auth = Authenticator::with_clock(config, store, signer, FakeClock::new(exp + 600)).unwrap();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: VECTOR_ACCOUNT.into(),
         project_id: "p".into(),
         project_name: "P".into(),

@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use tapprove_protocol::{
-    Answer, Challenge, Context, Decision, DenyReason, Es256Signer, Presence, PresenceMode,
-    SoftwareKey, jws,
+    Answer, Challenge, Context, Decision, DenyReason, Es256Signer, KeyUpdate, Presence,
+    PresenceMode, SoftwareKey, UserVerification, UvMethod, jws,
 };
 use tapprove_test_support::fixture;
 
@@ -23,6 +23,7 @@ fn challenge() -> Challenge {
 
 fn answer() -> Answer {
     Answer {
+        uv: None,
         ver: 1,
         session_id: challenge().session_id,
         account_id: challenge().account_id,
@@ -102,6 +103,7 @@ fn main() {
             {
                 let mut e = c.clone();
                 e.presence = Presence {
+                    length: None,
                     mode: PresenceMode::Entry,
                     options: vec![],
                 };
@@ -115,6 +117,7 @@ fn main() {
             {
                 let mut n = c.clone();
                 n.presence = Presence {
+                    length: None,
                     mode: PresenceMode::None,
                     options: vec![],
                 };
@@ -122,6 +125,20 @@ fn main() {
                     "none",
                     n.sign(&service).expect("sign"),
                     serde_json::to_value(&n).expect("json"),
+                )
+            },
+            {
+                let mut e = c.clone();
+                e.presence = Presence {
+                    mode: PresenceMode::Entry,
+                    options: vec![],
+                    length: Some(6),
+                };
+                e.user_verification = Some(UserVerification::Required);
+                ok(
+                    "entry_6_digits_uv_required",
+                    e.sign(&service).expect("sign"),
+                    serde_json::to_value(&e).expect("json"),
                 )
             },
             ok("within_skew_after_expiry", good.clone(), c_json.clone())
@@ -344,6 +361,44 @@ fn main() {
                 "invalid",
             ),
             err(
+                "length_on_choose",
+                {
+                    let mut b = c.clone();
+                    b.presence.length = Some(6);
+                    jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign")
+                },
+                NOW,
+                "invalid",
+            ),
+            err(
+                "entry_length_13",
+                {
+                    let mut b = c.clone();
+                    b.presence = Presence {
+                        mode: PresenceMode::Entry,
+                        options: vec![],
+                        length: Some(13),
+                    };
+                    jws::sign(&b, "tapprove-challenge+jwt", "k", &service).expect("sign")
+                },
+                NOW,
+                "invalid",
+            ),
+            err(
+                "unknown_user_verification",
+                with_header(
+                    hdr("ES256", "tapprove-challenge+jwt"),
+                    &{
+                        let mut v = c_json.clone();
+                        v["user_verification"] = json!("sometimes");
+                        v
+                    },
+                    &service,
+                ),
+                NOW,
+                "malformed",
+            ),
+            err(
                 "missing_nonce",
                 with_header(
                     hdr("ES256", "tapprove-challenge+jwt"),
@@ -429,5 +484,214 @@ fn main() {
             ),
         ],
     );
+    let uv = Answer {
+        uv: Some(UvMethod::Biometric),
+        ..a.clone()
+    };
+    let uv_good = uv.sign(&device).expect("sign");
+    write(
+        &dir,
+        "answer_uv.json",
+        "answer",
+        "Answers carrying user verification (`uv`, §4a), verified with public_key (the device key).",
+        &device,
+        vec![
+            ok(
+                "approve_uv_biometric",
+                uv_good.clone(),
+                serde_json::to_value(&uv).expect("json"),
+            ),
+            {
+                let p = Answer {
+                    uv: Some(UvMethod::AppPassphrase),
+                    ..a.clone()
+                };
+                ok(
+                    "approve_uv_app_passphrase",
+                    p.sign(&device).expect("sign"),
+                    serde_json::to_value(&p).expect("json"),
+                )
+            },
+            err(
+                "uv_removed",
+                tamper(&uv_good, |p| {
+                    p.as_object_mut().expect("obj").remove("uv");
+                }),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "deny_with_uv",
+                Answer {
+                    uv: Some(UvMethod::Biometric),
+                    ..deny.clone()
+                }
+                .sign(&device)
+                .expect("sign"),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "unknown_uv_method",
+                with_header(
+                    json!({"alg":"ES256","typ":"tapprove-answer+jwt","kid": a.account_id}),
+                    &{
+                        let mut v = serde_json::to_value(&uv).expect("json");
+                        v["uv"] = json!("retina");
+                        v
+                    },
+                    &device,
+                ),
+                NOW,
+                "malformed",
+            ),
+        ],
+    );
+
+    key_updates(&dir, &service, &other);
     println!("wrote vectors to {}", dir.display());
+}
+
+/// `key_update*.json`: key updates (§5a) verified with public_key, the pinned service key.
+fn key_updates(dir: &Path, pinned: &SoftwareKey, new: &SoftwareKey) {
+    let week = 7 * 24 * 3600;
+    let update = KeyUpdate {
+        ver: 1,
+        new_key: new.public_key(),
+        old_key_valid_until: NOW + week,
+        iat: NOW,
+    };
+    let good = update.sign(pinned).expect("sign");
+    let claims = serde_json::to_value(&update).expect("json");
+    let typ = "tapprove-key-update+jwt";
+    write(
+        dir,
+        "key_update_valid.json",
+        "key_update",
+        "Key updates signed by the pinned key (public_key): pin new_key, keep the old one until old_key_valid_until.",
+        pinned,
+        vec![
+            ok("valid", good.clone(), claims.clone()),
+            ok("valid_long_after_issue", good.clone(), claims.clone())
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.insert("now".into(), json!(NOW + 6 * 24 * 3600));
+                    Value::Object(o)
+                })
+                .expect("obj"),
+            {
+                let zero = KeyUpdate {
+                    old_key_valid_until: NOW,
+                    ..update.clone()
+                };
+                ok(
+                    "no_grace",
+                    zero.sign(pinned).expect("sign"),
+                    serde_json::to_value(&zero).expect("json"),
+                )
+            },
+        ],
+    );
+    write(
+        dir,
+        "key_update_refused.json",
+        "key_update",
+        "Key updates a device must refuse, keeping its pinned key (public_key).",
+        pinned,
+        vec![
+            err(
+                "self_signed_by_new_key",
+                update.sign(new).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "wrong_kid",
+                jws::sign(&update, typ, &new.public_key().key_id(), pinned).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "pinned_kid_other_signer",
+                jws::sign(&update, typ, &pinned.public_key().key_id(), new).expect("sign"),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "tampered_new_key",
+                tamper(&good, |p| {
+                    p["new_key"] = json!(
+                        SoftwareKey::generate()
+                            .expect("key")
+                            .public_key()
+                            .to_base64url()
+                    )
+                }),
+                NOW,
+                "bad_signature",
+            ),
+            err(
+                "same_key",
+                KeyUpdate {
+                    new_key: pinned.public_key(),
+                    ..update.clone()
+                }
+                .sign(pinned)
+                .expect("sign"),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "grace_too_long",
+                KeyUpdate {
+                    old_key_valid_until: NOW + 30 * 24 * 3600 + 1,
+                    ..update.clone()
+                }
+                .sign(pinned)
+                .expect("sign"),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "grace_negative",
+                KeyUpdate {
+                    old_key_valid_until: NOW - 1,
+                    ..update.clone()
+                }
+                .sign(pinned)
+                .expect("sign"),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "not_yet_valid",
+                good.clone(),
+                NOW - SKEW - 1,
+                "not_yet_valid",
+            ),
+            err(
+                "challenge_typ",
+                jws::sign(
+                    &update,
+                    "tapprove-challenge+jwt",
+                    &pinned.public_key().key_id(),
+                    pinned,
+                )
+                .expect("sign"),
+                NOW,
+                "unsupported_header",
+            ),
+            err(
+                "unknown_version",
+                with_header(
+                    json!({"alg":"ES256","typ": typ,"kid": pinned.public_key().key_id()}),
+                    &json!({"ver": 2, "new_key": new.public_key().to_base64url()}),
+                    pinned,
+                ),
+                NOW,
+                "unsupported_version",
+            ),
+        ],
+    );
 }

@@ -30,6 +30,30 @@ pub enum DenyReason {
     Cancelled,
 }
 
+/// How the phone verified its user before approving: the method class, never more (no
+/// biometric data, no passphrase). Absent in an answer = the user was not verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UvMethod {
+    /// Face or fingerprint, by the platform (BiometricPrompt class 3, LocalAuthentication).
+    Biometric,
+    /// The device's PIN, pattern or passcode, by the platform (KeyguardManager, LocalAuthentication).
+    DeviceCredential,
+    /// A passphrase the authenticator app itself checks (the terminal authenticator).
+    AppPassphrase,
+}
+
+impl UvMethod {
+    /// The snake_case wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Biometric => "biometric",
+            Self::DeviceCredential => "device_credential",
+            Self::AppPassphrase => "app_passphrase",
+        }
+    }
+}
+
 /// An answer to a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
@@ -47,6 +71,10 @@ pub struct Answer {
     /// With deny: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_reason: Option<DenyReason>,
+    /// With approve: how the user was verified on the phone; absent = not verified. Deny never
+    /// carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uv: Option<UvMethod>,
     /// When the user answered, Unix seconds (device clock, corrected by the service's Date).
     pub iat: i64,
     /// The challenge's nonce, echoed.
@@ -104,6 +132,9 @@ impl Answer {
             return Err(invalid(
                 "session_id, account_id and nonce must not be empty",
             ));
+        }
+        if self.decision == Decision::Deny && self.uv.is_some() {
+            return Err(invalid("deny must not carry uv"));
         }
         match (self.decision, &self.presence_answer, &self.deny_reason) {
             (Decision::Approve, _, None) => Ok(()),

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::challenge::{Context, PresenceMode};
+use crate::challenge::{Context, PresenceMode, UserVerification};
 use crate::keys::PublicKey;
 
 // ---------------------------------------------------------------- errors
@@ -24,6 +24,9 @@ pub struct ErrorDetail {
     /// With `locked`: when the user's lock ends, Unix seconds (service time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
+    /// With `revoked`: when the device was removed, Unix seconds (service time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
 }
 
 impl ErrorBody {
@@ -34,6 +37,7 @@ impl ErrorBody {
                 code,
                 message: message.into(),
                 locked_until: None,
+                revoked_at: None,
             },
         }
     }
@@ -42,6 +46,14 @@ impl ErrorBody {
     pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
         let mut body = Self::new(ErrorCode::Locked, message);
         body.error.locked_until = Some(locked_until);
+        body
+    }
+
+    /// The `403 revoked` body: the device was removed (by the site or an operator) at
+    /// `revoked_at`.
+    pub fn revoked(message: impl Into<String>, revoked_at: i64) -> Self {
+        let mut body = Self::new(ErrorCode::Revoked, message);
+        body.error.revoked_at = Some(revoked_at);
         body
     }
 }
@@ -80,6 +92,15 @@ pub enum ErrorCode {
     Locked,
     /// 400: the session asks for a weaker presence check than the project's policy allows.
     PolicyNotMet,
+    /// 403: the project requires user verification and the approval carries no `uv`; the
+    /// session stays open: verify the user and approve again.
+    UserVerificationRequired,
+    /// 403: this device was removed from the user's account (by the site or an operator); it
+    /// must stop using the account. The body carries `revoked_at`.
+    Revoked,
+    /// 400: the answer's `iat` is more than 60 s away from the service clock; correct the clock
+    /// with the response's `Date` header and answer again.
+    ClockSkew,
     /// 500: the service failed; try again later.
     Internal,
     /// Any code this build does not know.
@@ -105,6 +126,9 @@ impl ErrorCode {
             Self::BadSignature => "bad_signature",
             Self::Locked => "locked",
             Self::PolicyNotMet => "policy_not_met",
+            Self::UserVerificationRequired => "user_verification_required",
+            Self::Revoked => "revoked",
+            Self::ClockSkew => "clock_skew",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -112,6 +136,13 @@ impl ErrorCode {
 }
 
 // ---------------------------------------------------------------- device API
+
+/// Response header on any device API call that carries a key update (a compact JWS
+/// `tapprove-key-update+jwt`, docs/PROTOCOL.md §5a).
+pub const KEY_UPDATE_HEADER: &str = "x-tapprove-key-update";
+
+/// Event-stream event name that carries a key update (its `data` is the compact JWS).
+pub const KEY_UPDATE_EVENT: &str = "key_update";
 
 /// Push platform of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -180,6 +211,10 @@ pub struct PairResponse {
     pub service_key: PublicKey,
     /// The service clock, Unix seconds.
     pub server_time: i64,
+    /// The project's user-verification policy for this account: `required` means every
+    /// approval must carry `uv`. Absent = not asked (a challenge may still ask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
 }
 
 /// `GET /v1/device/pending`: challenges still waiting for this device's answer.
@@ -187,6 +222,9 @@ pub struct PairResponse {
 pub struct PendingResponse {
     /// Compact JWS challenges, oldest first.
     pub challenges: Vec<String>,
+    /// A key update (compact JWS `tapprove-key-update+jwt`) while the service rolls its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_update: Option<String>,
 }
 
 /// `POST /v1/device/answers`.

@@ -47,6 +47,20 @@ pub enum PresenceMode {
     None,
 }
 
+/// Longest typed code an `entry` challenge may ask for, in digits.
+pub const MAX_CODE_DIGITS: u8 = 12;
+
+/// Whether the phone must verify its user (biometrics, device passcode, app passphrase) before
+/// it signs an approval (docs/PROTOCOL.md §4a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserVerification {
+    /// Verify, or do not approve: an approval without `uv` is refused by the service.
+    Required,
+    /// Verify when the device can; approve without `uv` when it cannot.
+    Preferred,
+}
+
 /// The presence check of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
@@ -55,11 +69,18 @@ pub struct Presence {
     /// For `choose`: exactly three distinct options, one of which is the code. Empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// For `entry`: the code has exactly this many decimal digits (1 to 12). Absent: the code's
+    /// length is not announced (older services), the device only checks it is not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u8>,
 }
 
 impl Presence {
     /// Checks the rules of each mode.
     pub fn validate(&self) -> Result<(), ProtocolError> {
+        if self.mode != PresenceMode::Entry && self.length.is_some() {
+            return Err(invalid("only entry mode carries a code length"));
+        }
         match self.mode {
             PresenceMode::Choose => {
                 if self.options.len() != 3 {
@@ -77,6 +98,9 @@ impl Presence {
             }
             PresenceMode::Entry | PresenceMode::None if !self.options.is_empty() => {
                 Err(invalid("only choose mode carries options"))
+            }
+            PresenceMode::Entry if self.length.is_some_and(|n| n == 0 || n > MAX_CODE_DIGITS) => {
+                Err(invalid("the code length must be 1 to 12 digits"))
             }
             _ => Ok(()),
         }
@@ -103,6 +127,10 @@ pub struct Challenge {
     pub context: Context,
     /// The presence check.
     pub presence: Presence,
+    /// Whether the phone must verify its user before approving; absent = not asked (the
+    /// account's policy from pairing may still ask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
     /// Issued at, Unix seconds.
     pub iat: i64,
     /// Expires at, Unix seconds.

@@ -23,8 +23,8 @@ pub mod keys;
 pub mod request_auth;
 pub mod webhook;
 
-pub use answer::{Answer, Decision, DenyReason};
-pub use challenge::{Challenge, Context, Presence, PresenceMode};
+pub use answer::{Answer, Decision, DenyReason, UvMethod};
+pub use challenge::{Challenge, Context, Presence, PresenceMode, UserVerification};
 pub use error::ProtocolError;
 pub use key_update::KeyUpdate;
 pub use keys::{Es256Signer, PublicKey, SignError, SoftwareKey};

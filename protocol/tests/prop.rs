@@ -35,14 +35,17 @@ fn opt_text(max: usize) -> impl Strategy<Value = Option<String>> {
 fn presence() -> impl Strategy<Value = Presence> {
     prop_oneof![
         proptest::collection::hash_set("[0-9A-Za-z]{1,8}", 3).prop_map(|set| Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: set.into_iter().collect()
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::Entry,
             options: vec![]
         }),
         Just(Presence {
+            length: None,
             mode: PresenceMode::None,
             options: vec![]
         }),
@@ -64,6 +67,7 @@ prop_compose! {
         nonce in "[A-Za-z0-9_-]{1,32}",
     ) -> Challenge {
         Challenge {
+            user_verification: None,
             ver: 1, session_id, account_id, user, title, body,
             context: Context { app, ip, location, user_agent },
             presence, iat, exp: iat + ttl, nonce,
@@ -87,7 +91,8 @@ prop_compose! {
         } else {
             (Decision::Deny, None, Some(if not_me { DenyReason::NotMe } else { DenyReason::Cancelled }))
         };
-        Answer { ver: 1, session_id, account_id, decision, presence_answer, deny_reason, iat, nonce }
+        Answer {
+            uv: None, ver: 1, session_id, account_id, decision, presence_answer, deny_reason, iat, nonce }
     }
 }
 
@@ -204,6 +209,7 @@ proptest! {
 #[test]
 fn every_change_at_segment_ends_fails() {
     let c = Challenge {
+        user_verification: None,
         ver: 1,
         session_id: "ses_1".into(),
         account_id: "acc_1".into(),
@@ -212,6 +218,7 @@ fn every_change_at_segment_ends_fails() {
         body: "".into(),
         context: Context::default(),
         presence: Presence {
+            length: None,
             mode: PresenceMode::Entry,
             options: vec![],
         },

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tapprove_protocol::{Answer, Challenge, PublicKey};
+use tapprove_protocol::{Answer, Challenge, KeyUpdate, PublicKey};
 
 fn vector_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
@@ -35,6 +35,8 @@ fn every_vector_passes() {
                     .map(|c| serde_json::to_value(c).expect("json")),
                 Some("answer") => Answer::verify(token, &key, now, skew)
                     .map(|a| serde_json::to_value(a).expect("json")),
+                Some("key_update") => KeyUpdate::verify(token, &key, now, skew)
+                    .map(|u| serde_json::to_value(u).expect("json")),
                 other => panic!("{name}: unknown kind {other:?}"),
             };
             let expect = &case["expect"];

@@ -31,6 +31,7 @@ mod sessions;
 mod site_events;
 mod state;
 mod store;
+mod testhook;
 mod webhook;
 
 pub use admin::{ProjectCredentials, ProjectSummary, WebhookCredentials};

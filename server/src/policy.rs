@@ -266,6 +266,7 @@ mod tests {
                 options[0] != options[1] && options[1] != options[2] && options[0] != options[2]
             );
             Presence {
+                length: None,
                 mode: PresenceMode::Choose,
                 options,
             }

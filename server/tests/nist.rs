@@ -12,12 +12,29 @@ use axum::http::{HeaderMap, StatusCode};
 use common::*;
 use serde_json::{Value, json};
 use tapprove_protocol::webhook;
-use tapprove_protocol::{Decision, DenyReason, PresenceMode};
+use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode, UserVerification, UvMethod};
 use tapprove_server::admin::{self, PresencePolicy};
 
 fn login_body(user: &str) -> Value {
     json!({"user": user, "notification": {"title": "Log in to Demo Bank?", "body": "Someone is signing in."},
            "context": {"ip": "203.0.113.7", "app": "Demo Bank", "location": "Lyon, FR", "user_agent": "Firefox"}})
+}
+
+/// An approval verified on the phone (`uv`: biometric).
+fn approve_with_uv(device: &Device, c: &tapprove_protocol::Challenge, code: &str) -> String {
+    Answer {
+        uv: Some(UvMethod::Biometric),
+        ver: tapprove_protocol::PROTOCOL_VERSION,
+        session_id: c.session_id.clone(),
+        account_id: device.account_id().to_owned(),
+        decision: Decision::Approve,
+        presence_answer: Some(code.to_owned()),
+        deny_reason: None,
+        iat: now(),
+        nonce: c.nonce.clone(),
+    }
+    .sign(device.key.as_ref())
+    .expect("sign")
 }
 
 async fn set_policy(h: &Harness, kind: &str, digits: Option<u8>) {
@@ -57,17 +74,14 @@ async fn nist_aal2_policy_gives_typed_six_digit_codes_and_refuses_weaker_session
         assert!(message.contains("nist-aal2"), "{message}");
     }
     // The typed code approves (used once: a second answer is already decided).
-    let (status, b) = device
-        .answer(&h, &c, Decision::Approve, Some(&code), None)
-        .await;
+    let token = approve_with_uv(&device, &c, &code);
+    let (status, b) = device.send_answer(&h, &token).await;
     assert_eq!(
         (status, b["status"].as_str()),
         (StatusCode::OK, Some("accepted")),
         "{b}"
     );
-    let (status, b) = device
-        .answer(&h, &c, Decision::Approve, Some(&code), None)
-        .await;
+    let (status, b) = device.send_answer(&h, &token).await;
     assert_error(status, &b, 409, "already_decided");
 
     // `entry` with a configured length; `choose` back to three 2-digit options.
@@ -321,4 +335,57 @@ async fn the_fraud_lock_length_is_configurable_and_ends() {
     assert_error(status, &b, 423, "locked");
     tokio::time::sleep(Duration::from_millis(3100)).await;
     h.login("alice").await;
+}
+
+#[tokio::test]
+async fn nist_aal2_refuses_an_approval_without_user_verification_and_records_uv() {
+    let h = Harness::start().await;
+    set_policy(&h, "nist-aal2", None).await;
+    let device = h.pair("alice").await;
+    assert_eq!(
+        device.pairing.as_ref().expect("paired").user_verification,
+        Some(UserVerification::Required),
+        "pairing announces the policy"
+    );
+    let s = h.login("alice").await;
+    let id = s["id"].as_str().expect("id");
+    let code = s["presence_code"].as_str().expect("code");
+    let c = device.challenge_for(&h, id).await;
+    assert_eq!(c.user_verification, Some(UserVerification::Required));
+    assert_eq!(c.presence.length, Some(6));
+    // Without uv: refused with a typed code, the session stays open.
+    let (status, b) = device
+        .answer(&h, &c, Decision::Approve, Some(code), None)
+        .await;
+    assert!(assert_error(status, &b, 403, "user_verification_required").contains("verification"));
+    let (_, view) = h.get_session(id, None).await;
+    assert_eq!(view["status"], "sent");
+    // With uv: accepted, and the method is stored with the decision.
+    let token = approve_with_uv(&device, &c, code);
+    let (status, b) = device.send_answer(&h, &token).await;
+    assert_eq!(
+        (status, b["status"].as_str()),
+        (StatusCode::OK, Some("accepted")),
+        "{b}"
+    );
+    let db = h.config.database_url.clone();
+    let uv: Option<String> = {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.expect("db");
+        sqlx::query_scalar("SELECT decided_uv FROM sessions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .expect("row")
+    };
+    assert_eq!(uv.as_deref(), Some("biometric"));
+    // A denial needs no verification (and cannot carry it).
+    let s = h.login("alice").await;
+    let c = device
+        .challenge_for(&h, s["id"].as_str().expect("id"))
+        .await;
+    let (_, b) = device
+        .answer(&h, &c, Decision::Deny, None, Some(DenyReason::Cancelled))
+        .await;
+    assert_eq!(b["reason"], "user_denied");
 }

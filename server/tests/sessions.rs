@@ -448,6 +448,7 @@ async fn devices_of_other_projects_or_users_cannot_answer() {
     assert_error(status, &body, 404, "not_found");
     // An answer signed by the wrong key for alice's account: bad signature.
     let token = tapprove_protocol::Answer {
+        uv: None,
         ver: tapprove_protocol::PROTOCOL_VERSION,
         session_id: c.session_id.clone(),
         account_id: alice.account_id().to_owned(),

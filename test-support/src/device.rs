@@ -169,6 +169,7 @@ impl SoftwareDevice {
         deny: Option<DenyReason>,
     ) -> String {
         Answer {
+            uv: None,
             ver: PROTOCOL_VERSION,
             session_id: c.session_id.clone(),
             account_id: self.account_id().to_owned(),

@@ -46,6 +46,7 @@ pub fn context() -> Context {
 /// (choose mode, [`OPTIONS`]). Change fields with struct update syntax where a test needs to.
 pub fn challenge(iat: i64, exp: i64) -> Challenge {
     Challenge {
+        user_verification: None,
         ver: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
         account_id: ACCOUNT_ID.into(),
@@ -54,6 +55,7 @@ pub fn challenge(iat: i64, exp: i64) -> Challenge {
         body: body(USER),
         context: context(),
         presence: Presence {
+            length: None,
             mode: PresenceMode::Choose,
             options: OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
         },

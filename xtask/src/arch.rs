@@ -4,6 +4,9 @@
 //! normal and build dependencies on workspace crates must be among the allowed arrows; any other
 //! workspace member (xtask, bench, test support, bindgen) is a tool, which a product crate must
 //! never depend on outside dev-dependencies. Dev-dependencies are reported, not refused.
+//!
+//! The same command checks the size rule: no file under `src/` of a product crate has more than
+//! [`MAX_LINES`] lines before its `#[cfg(test)]` module.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +23,9 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("bindings", &["core"]),
     ("cli", &["core", "server", "protocol"]),
 ];
+
+/// Most lines a product crate's source file may have before its `#[cfg(test)]` module.
+pub const MAX_LINES: usize = 700;
 
 /// One dependency edge between workspace crates, by folder name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,26 +63,68 @@ pub fn command(root: &Path) -> Result<(), String> {
     let metadata: Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
     let edges = workspace_edges(&metadata, root)?;
+    let oversized = oversized_files(root)?;
     let (refused, dev) = check(&edges);
     for edge in &dev {
         eprintln!("arch: dev-dependency (tests only): {edge}");
     }
-    if refused.is_empty() {
+    let mut problems: Vec<String> = refused
+        .iter()
+        .map(|(e, why)| format!("dependency edge not allowed by docs/ARCHITECTURE.md: {e}: {why}"))
+        .collect();
+    problems.extend(oversized.iter().map(|(file, lines)| {
+        format!("{file} has {lines} lines before #[cfg(test)] (at most {MAX_LINES}): split it")
+    }));
+    if problems.is_empty() {
         eprintln!(
-            "arch: {} workspace edges checked against docs/ARCHITECTURE.md: ok",
+            "arch: {} workspace edges and the {MAX_LINES}-line rule checked: ok",
             edges.len()
         );
         Ok(())
     } else {
-        let list: Vec<String> = refused
-            .iter()
-            .map(|(e, why)| format!("{e}: {why}"))
-            .collect();
-        Err(format!(
-            "dependency edges not allowed by docs/ARCHITECTURE.md:\n  {}",
-            list.join("\n  ")
-        ))
+        Err(problems.join("\n  "))
     }
+}
+
+/// Product-crate source files longer than [`MAX_LINES`] before their test module.
+pub fn oversized_files(root: &Path) -> Result<Vec<(String, usize)>, String> {
+    let mut files = Vec::new();
+    for (krate, _) in ARROWS {
+        collect_rust_files(&root.join(krate).join("src"), &mut files)?;
+    }
+    files.sort();
+    let mut oversized = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let lines = lines_before_tests(&text);
+        if lines > MAX_LINES {
+            let name = file.strip_prefix(root).unwrap_or(&file);
+            oversized.push((name.display().to_string(), lines));
+        }
+    }
+    Ok(oversized)
+}
+
+fn collect_rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_dir() {
+            collect_rust_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Lines before the first top-level `#[cfg(test)]` (all lines if there is none).
+pub fn lines_before_tests(text: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with("#[cfg(test)]"))
+        .unwrap_or_else(|| text.lines().count())
 }
 
 /// The edges between workspace members, named by each member's folder relative to `root`.
@@ -194,6 +242,13 @@ mod tests {
             ("protocol", "bench", Some("dev")),
         ];
         assert_eq!(refused(&ok), Vec::<String>::new());
+    }
+
+    #[test]
+    fn lines_are_counted_up_to_the_test_module() {
+        assert_eq!(lines_before_tests("a\nb\n#[cfg(test)]\nmod tests {}\n"), 2);
+        assert_eq!(lines_before_tests("a\n    #[cfg(test)]\nb\n"), 3);
+        assert_eq!(lines_before_tests(""), 0);
     }
 
     #[test]

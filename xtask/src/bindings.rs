@@ -22,14 +22,14 @@ pub const CDYLIB_SIZE_TARGET: u64 = 2_500_000;
 /// Goal for the library without the built-in TLS (printed beside the figure, not enforced).
 const NO_TLS_SIZE_GOAL: u64 = 1_500_000;
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
@@ -44,12 +44,12 @@ fn cdylib_name() -> &'static str {
     }
 }
 
-fn exe(name: &str) -> String {
+pub(crate) fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
 /// Runs `program args…` in the repository root; an error names the command.
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     run_in(&repo_root(), program, args)
 }
 
@@ -67,7 +67,7 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn path_str(p: &Path) -> Result<&str, String> {
+pub(crate) fn path_str(p: &Path) -> Result<&str, String> {
     p.to_str()
         .ok_or_else(|| format!("path {} is not UTF-8", p.display()))
 }
@@ -109,22 +109,32 @@ pub fn generate(out: &Path) -> Result<(), String> {
 }
 
 /// Where the generated bindings live in the repository.
-fn generated_dir() -> PathBuf {
+pub(crate) fn generated_dir() -> PathBuf {
     repo_root().join("bindings").join("generated")
 }
 
 /// Compiles the generated Kotlin, the Android-free sources (`android/src/common/kotlin`) and the
 /// JUnit tests (`android/jvm-tests`) with Maven and runs them against the host-built cdylib and
-/// a real `tapprove serve` (`target/debug/tapprove`). Maven runs offline once its local
-/// repository has everything (after the first successful run), online otherwise.
+/// a real `tapprove serve` (`target/debug/tapprove`).
 pub fn kotlin_test() -> Result<(), String> {
+    let pom = repo_root()
+        .join("android")
+        .join("jvm-tests")
+        .join("pom.xml");
+    maven_test(&pom, "the Kotlin tests failed (see the Maven output above)")
+}
+
+/// Generates the bindings, builds `tapprove`, then runs `mvn clean test` on `pom` with the
+/// library directory, the binary and the repository root as properties. Maven runs offline
+/// once its local repository has everything (after the first successful run), online
+/// otherwise.
+pub(crate) fn maven_test(pom: &Path, failed: &str) -> Result<(), String> {
     generate(&generated_dir())?;
     run(
         "cargo",
         &["build", "-p", "tapprove-cli", "--bin", "tapprove"],
     )?;
     let root = repo_root();
-    let pom = root.join("android").join("jvm-tests").join("pom.xml");
     let lib_dir = target_dir().join("debug");
     let tapprove = lib_dir.join(exe("tapprove"));
     let props = [
@@ -132,7 +142,7 @@ pub fn kotlin_test() -> Result<(), String> {
         format!("-Dtapprove.bin={}", path_str(&tapprove)?),
         format!("-Dtapprove.root={}", path_str(&root)?),
     ];
-    let mut args: Vec<&str> = vec!["-B", "--no-transfer-progress", "-f", path_str(&pom)?];
+    let mut args: Vec<&str> = vec!["-B", "--no-transfer-progress", "-f", path_str(pom)?];
     args.extend(props.iter().map(String::as_str));
     args.extend(["clean", "test"]);
     // Offline first (fast, and works without a network once the local repository is filled);
@@ -143,11 +153,11 @@ pub fn kotlin_test() -> Result<(), String> {
         (true, _) => Ok(()),
         (false, true) => {
             eprintln!(
-                "xtask: Maven needs artifacts it has not downloaded yet; running online (the first run fetches the Kotlin compiler, JNA, coroutines and JUnit)"
+                "xtask: Maven needs artifacts it has not downloaded yet; running online (the first run fetches them into ~/.m2)"
             );
             run("mvn", &args)
         }
-        (false, false) => Err("the Kotlin tests failed (see the Maven output above)".into()),
+        (false, false) => Err(failed.into()),
     }
 }
 
@@ -177,7 +187,7 @@ fn run_scanning(program: &str, args: &[&str], needle: &str) -> Result<(bool, boo
 }
 
 /// The venv Python with tree-sitter-swift, created under `.tools/venv` when missing.
-fn swift_parser_python() -> Result<PathBuf, String> {
+pub(crate) fn swift_parser_python() -> Result<PathBuf, String> {
     let venv = repo_root().join(".tools").join("venv");
     let python = venv.join("bin").join("python");
     let ready = |py: &Path| {

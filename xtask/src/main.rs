@@ -1,15 +1,21 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
 //! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, Swift syntax, browser, Keycloak,
-//!   and a smoke run of every benchmark. Installs what it needs (idempotently) on the way.
-//! - `test keycloak` — only the Keycloak extension against a real Keycloak (see `keycloak.rs`).
+//! - `test`     — every test: Rust workspace, Kotlin on the JVM, the Android module under
+//!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
+//!   every fuzz target. Installs what it needs (idempotently) on the way.
+//! - `test SET…` — only those sets (`arch`, `rust`, `android`, `ios`, `browser`, `keycloak`,
+//!   `bench`, `fuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
+//! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
+mod android;
 mod arch;
 mod bench;
 mod bindings;
+mod fuzz;
+mod ios;
 mod keycloak;
 
 use std::path::{Path, PathBuf};
@@ -23,8 +29,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <arch|test|bindings|bench>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,56 +78,109 @@ fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String
     result.map_err(|e| format!("{name}: {e}"))
 }
 
+/// The test sets of `cargo xtask test [SET]`, in the order the full run takes them: a name, what
+/// the step prints, and the step.
+type TestSet = (&'static str, &'static str, fn() -> Result<(), String>);
+const TEST_SETS: &[TestSet] = &[
+    ("arch", "arch: crate arrows and file sizes", || {
+        arch::command(&root())
+    }),
+    ("rust", "rust: build and tests", rust_tests),
+    (
+        "android",
+        "android: Kotlin on the JVM, Android 14 under Robolectric",
+        test_android,
+    ),
+    (
+        "ios",
+        "ios: Swift syntax, C header, the API ios/ uses",
+        test_ios,
+    ),
+    (
+        "browser",
+        "browser: demo in headless chromium",
+        browser_test,
+    ),
+    (
+        "keycloak",
+        "keycloak: extension in a real Keycloak, headless chromium",
+        keycloak::test,
+    ),
+    ("bench", "bench: smoke", || {
+        bench::command(&["--smoke".to_string()])
+    }),
+    ("fuzz", "fuzz: every target briefly", fuzz::smoke),
+];
+
+/// `cargo xtask test` runs every set; `cargo xtask test SET…` only those.
 fn test(args: &[String]) -> Result<(), String> {
-    match args.first().map(String::as_str) {
-        None => {}
-        Some("keycloak") => {
-            return step(
-                "keycloak: extension in a real Keycloak, headless chromium",
-                keycloak::test,
-            );
-        }
-        Some(other) => {
+    for wanted in args {
+        if !TEST_SETS.iter().any(|(name, _, _)| name == wanted) {
+            let names: Vec<&str> = TEST_SETS.iter().map(|(name, _, _)| *name).collect();
             return Err(format!(
-                "unknown test set {other:?}; try `cargo xtask test [keycloak]`"
+                "unknown test set {wanted:?}; the sets are: {}",
+                names.join(", ")
             ));
         }
     }
-    step("arch: crate arrows", || arch::command(&root()))?;
-    step("rust: build", || {
-        run(
-            "cargo",
-            &["build", "--workspace", "--all-targets", "--locked"],
-        )
-    })?;
-    step("rust: tests", || {
-        run("cargo", &["test", "--workspace", "--locked"])
-    })?;
-    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
-    step("swift: syntax and C header", bindings::swift_check)?;
-    step("browser: demo in headless chromium", || {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        let bin = target.join("debug").join("tapprove");
-        eprintln!("xtask: TAPPROVE_BIN={}", bin.display());
-        let status = Command::new("bash")
-            .arg("tests/browser/run.sh")
-            .env("TAPPROVE_BIN", &bin)
-            .current_dir(root())
-            .status()
-            .map_err(|e| format!("could not start bash: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("tests/browser/run.sh failed ({status})"))
+    for (name, title, set) in TEST_SETS {
+        if args.is_empty() || args.iter().any(|a| a == name) {
+            step(title, set)?;
         }
-    })?;
-    step(
-        "keycloak: extension in a real Keycloak, headless chromium",
-        keycloak::test,
-    )?;
-    step("bench: smoke", || bench::command(&["--smoke".to_string()]))?;
+    }
     eprintln!("\nall tests passed");
     Ok(())
+}
+
+/// The Android part: Kotlin on the JVM, then the module on Android 14 under Robolectric.
+fn test_android() -> Result<(), String> {
+    step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
+    step(
+        "android: Android 14 compile and Robolectric tests",
+        android::robolectric_test,
+    )
+}
+
+/// The iOS part: Swift syntax and C header, then the Swift shell's use of the generated API.
+fn test_ios() -> Result<(), String> {
+    step("swift: syntax and C header", bindings::swift_check)?;
+    step("swift: API used by ios/ exists", ios::api_check)
+}
+
+fn rust_tests() -> Result<(), String> {
+    run(
+        "cargo",
+        &["build", "--workspace", "--all-targets", "--locked"],
+    )?;
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    // The phone library's build for apps that bring their own HTTP stack (no built-in TLS).
+    run(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "tapprove-core",
+            "--no-default-features",
+            "--locked",
+        ],
+    )
+}
+
+fn browser_test() -> Result<(), String> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let bin = target.join("debug").join("tapprove");
+    eprintln!("xtask: TAPPROVE_BIN={}", bin.display());
+    let status = Command::new("bash")
+        .arg("tests/browser/run.sh")
+        .env("TAPPROVE_BIN", &bin)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("could not start bash: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tests/browser/run.sh failed ({status})"))
+    }
 }

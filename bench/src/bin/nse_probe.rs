@@ -66,6 +66,9 @@ fn setup(dir: &Path) -> Result<(), String> {
     let auth = open(dir)?;
     let now = now();
     auth.import_account(AccountRecord {
+        retiring_key: None,
+        revoked_at: None,
+        user_verification: None,
         id: fixture::ACCOUNT_ID.into(),
         project_id: "prj_bench".into(),
         project_name: fixture::PROJECT_NAME.into(),

@@ -77,6 +77,18 @@ impl Accounts {
         list
     }
 
+    /// Every account the service has not revoked, sorted by pairing time.
+    pub(super) fn active(&self) -> Vec<Arc<AccountRecord>> {
+        let mut list = self.all();
+        list.retain(|a| a.revoked_at.is_none());
+        list
+    }
+
+    /// The store itself (pairing keeps its in-doubt entries there).
+    pub(super) fn store(&self) -> &dyn SecureStore {
+        self.store.as_ref()
+    }
+
     pub(super) fn len(&self) -> usize {
         self.read().len()
     }

@@ -1,9 +1,11 @@
-//! Answering a request: the decision checked against the presence mode, the answer signed
-//! with the account's device key and sent (`POST /v1/device/answers`), at most once per request.
+//! Answering a request: the decision checked against the presence mode, the user verified
+//! when the policy asks, the answer signed with the account's device key and sent
+//! (`POST /v1/device/answers`), at most once per request — and re-signed once with the
+//! corrected clock if the service refused its time.
 
 use tapprove_protocol::api::{AnswerRequest, AnswerResponse};
-use tapprove_protocol::{Answer, PROTOCOL_VERSION, PresenceMode};
-use tracing::{info, warn};
+use tapprove_protocol::{Answer, PROTOCOL_VERSION, PresenceMode, UvMethod};
+use tracing::{debug, info, warn};
 
 use super::Inner;
 use super::requests::Cached;
@@ -13,6 +15,11 @@ use crate::error::CoreError;
 use crate::model::{AccountRecord, Decision, LoginRequest, RespondOutcome};
 use crate::net::Method;
 use crate::signer::AliasSigner;
+use crate::user_verification;
+
+/// An answer refused for its time is re-signed once when the corrected clock moved at least
+/// this much (seconds) during the refused call.
+const ANSWER_RETRY_CLOCK_MOVED: i64 = 5;
 
 impl Inner {
     pub(super) fn respond(
@@ -27,21 +34,26 @@ impl Inner {
         let request = &cached.request;
         let (proto_decision, presence_answer, deny_reason) = check_decision(request, decision)?;
         let account = self.accounts.get(&request.account_id)?;
+        self.check_usable(&account)?;
         let now = self.api.now_for(&account);
         if now > request.expires_at.saturating_add(SKEW_SECONDS) {
             self.requests.forget(request_id);
             return Err(CoreError::Expired);
         }
         self.requests.reserve(request_id, request.expires_at)?;
-        let result = self.send_answer(
-            &account,
-            request,
-            &cached.nonce,
-            proto_decision,
-            presence_answer,
-            deny_reason,
-            now,
-        );
+        let result = self
+            .verify_user(&account, request, proto_decision)
+            .and_then(|uv| {
+                self.send_answer(
+                    &account,
+                    request,
+                    &cached.nonce,
+                    proto_decision,
+                    presence_answer,
+                    deny_reason,
+                    uv,
+                )
+            });
         match &result {
             Ok(_) | Err(CoreError::AlreadyAnswered) | Err(CoreError::Expired) => {
                 self.requests.forget(request_id);
@@ -55,7 +67,7 @@ impl Inner {
     /// A request not seen yet (e.g. the app was restarted): re-reads every account's pending
     /// requests and looks again.
     fn look_up_with_the_service(&self, request_id: &str) -> Result<Cached, CoreError> {
-        for account in &self.accounts.all() {
+        for account in &self.accounts.active() {
             if let Err(e) = self.fetch_pending(account) {
                 warn!(account_id = %account.id, error = %e, "could not read pending requests");
             }
@@ -67,6 +79,29 @@ impl Inner {
             })
     }
 
+    /// Asks the app's verifier when approving a request whose policy wants it; the method for
+    /// the answer's `uv`. Denying never asks.
+    fn verify_user(
+        &self,
+        account: &AccountRecord,
+        request: &LoginRequest,
+        decision: tapprove_protocol::Decision,
+    ) -> Result<Option<UvMethod>, CoreError> {
+        if decision != tapprove_protocol::Decision::Approve {
+            return Ok(None);
+        }
+        let verifier = self
+            .verifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let reason = format!(
+            "Approve signing in to {} as {}",
+            account.project_name, account.user
+        );
+        user_verification::verify_for(request.user_verification, verifier.as_deref(), &reason)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn send_answer(
         &self,
@@ -76,18 +111,63 @@ impl Inner {
         decision: tapprove_protocol::Decision,
         presence_answer: Option<String>,
         deny_reason: Option<tapprove_protocol::DenyReason>,
-        now: i64,
+        uv: Option<UvMethod>,
     ) -> Result<RespondOutcome, CoreError> {
-        let answer = Answer {
+        let mut answer = Answer {
             ver: PROTOCOL_VERSION,
             session_id: request.id.clone(),
             account_id: account.id.clone(),
             decision,
             presence_answer,
             deny_reason,
-            iat: now,
+            uv,
+            iat: self.api.now_for(account),
             nonce: nonce.to_owned(),
         };
+        let mut retried = false;
+        let resp = loop {
+            let result = self.post_answer(account, &answer);
+            match self.settle(account, result) {
+                // Refused for its time (a cold process with a stale offset): the response's
+                // Date corrected the clock; sign again with it, once. `bad_signature` is what
+                // services before `clock_skew` answer.
+                Err(CoreError::Service {
+                    status: 400,
+                    ref code,
+                    ..
+                }) if !retried
+                    && (code == "clock_skew" || code == "bad_signature")
+                    && (self.api.now_for(account) - answer.iat).abs()
+                        >= ANSWER_RETRY_CLOCK_MOVED =>
+                {
+                    debug!(request_id = %request.id, "answer refused for its time; signing again with the corrected clock");
+                    retried = true;
+                    answer.iat = self.api.now_for(account);
+                }
+                Err(CoreError::Service { status: 404, .. }) => {
+                    return Err(CoreError::UnknownRequest {
+                        request_id: request.id.clone(),
+                    });
+                }
+                other => break other?,
+            }
+        };
+        let answer: AnswerResponse = resp.json()?;
+        info!(request_id = %request.id, status = answer.status.as_str(), "answered");
+        Ok(RespondOutcome {
+            request_id: request.id.clone(),
+            status: answer.status,
+            reason: answer.reason,
+        })
+    }
+}
+
+impl Inner {
+    fn post_answer(
+        &self,
+        account: &AccountRecord,
+        answer: &Answer,
+    ) -> Result<crate::api_client::Body, CoreError> {
         let alias_signer = AliasSigner::new(
             self.signer.as_ref(),
             &account.key_alias,
@@ -108,21 +188,7 @@ impl Inner {
             Some(body),
             Auth::None,
         )?;
-        let resp = match self.api.send(&account.server_url, req) {
-            Err(CoreError::Service { status: 404, .. }) => {
-                return Err(CoreError::UnknownRequest {
-                    request_id: request.id.clone(),
-                });
-            }
-            other => other?,
-        };
-        let answer: AnswerResponse = resp.json()?;
-        info!(request_id = %request.id, status = answer.status.as_str(), "answered");
-        Ok(RespondOutcome {
-            request_id: request.id.clone(),
-            status: answer.status,
-            reason: answer.reason,
-        })
+        self.api.send(&account.server_url, req)
     }
 }
 
@@ -146,7 +212,17 @@ fn check_decision(
                 .filter(|a| !a.is_empty());
             let answer = match request.presence_mode {
                 PresenceMode::None => None,
-                PresenceMode::Entry => Some(answer.ok_or(CoreError::PresenceAnswerRequired)?),
+                PresenceMode::Entry => {
+                    let code = answer.ok_or(CoreError::PresenceAnswerRequired)?;
+                    // Format only: whether it is the right code is the service's decision.
+                    if let Some(n) = request.code_length
+                        && (code.len() != usize::from(n)
+                            || !code.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        return Err(CoreError::InvalidCode { expected_digits: n });
+                    }
+                    Some(code)
+                }
                 PresenceMode::Choose => {
                     let a = answer.ok_or(CoreError::PresenceAnswerRequired)?;
                     if !request.options.contains(&a) {
@@ -179,6 +255,8 @@ mod tests {
             } else {
                 vec![]
             },
+            code_length: None,
+            user_verification: None,
             issued_at: 0,
             expires_at: 100,
         }
@@ -224,6 +302,23 @@ mod tests {
         let r = request(PresenceMode::None);
         let (_, a, _) = check_decision(&r, approve(Some("42"))).expect("ok");
         assert_eq!(a, None);
+    }
+
+    #[test]
+    fn entry_mode_with_a_length_needs_that_many_digits() {
+        let mut r = request(PresenceMode::Entry);
+        r.code_length = Some(6);
+        for bad in ["12345", "1234567", "12345a", "12 456"] {
+            assert!(
+                matches!(
+                    check_decision(&r, approve(Some(bad))),
+                    Err(CoreError::InvalidCode { expected_digits: 6 })
+                ),
+                "{bad}"
+            );
+        }
+        let (_, a, _) = check_decision(&r, approve(Some(" 123456 "))).expect("ok");
+        assert_eq!(a.as_deref(), Some("123456"));
     }
 
     #[test]

@@ -1,18 +1,18 @@
-//! The [`Authenticator`]: pairing, accounts, verified login requests and signed answers.
-
 //! The [`Authenticator`]: the public facade. Each responsibility has its own module: the
 //! accounts ([`accounts`]), the request cache ([`requests`]), pairing and unpairing
-//! ([`pairing`]), verifying requests ([`verification`]) and answering them ([`answers`]); the
+//! ([`pairing`]), verifying requests ([`verification`]) and answering them ([`answers`]), what
+//! responses say about an account — revoked, clock moved, key rolled — ([`lifecycle`]); the
 //! service calls with their clock correction are `crate::api_client`. The event stream
 //! (`crate::events`) sees the authenticator only through [`events::EventSource`].
 
 mod accounts;
 mod answers;
+mod lifecycle;
 mod pairing;
 mod requests;
 mod verification;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tapprove_protocol::api::PushRegistration;
@@ -29,6 +29,7 @@ use crate::push_payload;
 use crate::signer::DeviceSigner;
 use crate::store::SecureStore;
 use crate::transport::HttpTransport;
+use crate::user_verification::UserVerifier;
 
 use accounts::Accounts;
 use requests::RequestCache;
@@ -50,6 +51,7 @@ struct Inner {
     api: ApiClient,
     accounts: Accounts,
     requests: RequestCache,
+    verifier: RwLock<Option<Arc<dyn UserVerifier>>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -115,6 +117,7 @@ impl Authenticator {
             signer,
             accounts: Accounts::load(store)?,
             requests: RequestCache::default(),
+            verifier: RwLock::new(None),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -124,6 +127,27 @@ impl Authenticator {
     /// The default configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Sets (or with `None` removes) the prompt that verifies the user before an approval
+    /// that asks for it (see [`UserVerifier`], docs/CORE.md "User verification"). Without one,
+    /// a request whose policy is `required` cannot be approved
+    /// ([`CoreError::UserVerificationUnavailable`]).
+    pub fn set_user_verifier(&self, verifier: Option<Arc<dyn UserVerifier>>) {
+        *self
+            .inner
+            .verifier
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = verifier;
+    }
+
+    /// Applies a service key update (docs/PROTOCOL.md §5a) for `account_id` received by other
+    /// means than the service's responses, which the core already reads (a silent push, a
+    /// test vector). Verified with the pinned key; then the new key is pinned and the old one
+    /// accepted until `old_key_valid_until`. Offline. [`CoreError::KeyUpdateRefused`] keeps
+    /// the pinned key.
+    pub fn accept_key_update(&self, account_id: &str, token: &str) -> Result<Account, CoreError> {
+        Ok(self.inner.accept_key_update(account_id, token)?.account())
     }
 
     /// Pairs with the default service: `user` and `pairing_code` as shown by the site, and
@@ -256,16 +280,22 @@ impl Authenticator {
     /// pending requests on reconnect, and delivers each request id once. Transient failures
     /// arrive as `Err` items and the stream goes on; it ends after a fatal error
     /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
-    /// [`CoreError::InvalidSdkKey`]). Drop the stream to stop listening. Works with any async
+    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream always uses the
+    /// built-in client, also with [`Authenticator::with_transport`]. Drop the stream to stop listening. Works with any async
     /// runtime (each account's stream is read on a thread of its own), and without one through
     /// [`EventStream::blocking_next`].
     pub fn events(&self, account_id: Option<&str>) -> EventStream {
         let accounts = match account_id {
-            Some(id) => match self.inner.accounts.get(id) {
+            Some(id) => match self
+                .inner
+                .accounts
+                .get(id)
+                .and_then(|a| self.inner.check_usable(&a).map(|()| a))
+            {
                 Ok(a) => vec![a],
                 Err(e) => return events::failed(e),
             },
-            None => self.inner.accounts.all(),
+            None => self.inner.accounts.active(),
         };
         events::stream(self.inner.clone(), accounts)
     }
@@ -298,11 +328,22 @@ impl events::EventSource for Inner {
         self.requests.forget(request_id);
     }
 
+    fn accept_key_update(&self, token: &str, account_id: &str) -> Result<(), CoreError> {
+        Inner::accept_key_update(self, account_id, token).map(|_| ())
+    }
+
     fn open_events(
         &self,
         account: &AccountRecord,
         idle: Duration,
     ) -> Result<BodyReader, CoreError> {
-        self.api.open_events(account, idle)
+        let result = self.api.open_events(account, idle);
+        self.persist_clock(&account.server_url);
+        match result {
+            Err(CoreError::Revoked { revoked_at, .. }) => {
+                Err(self.mark_revoked(account, revoked_at))
+            }
+            other => other,
+        }
     }
 }

@@ -1,6 +1,14 @@
 //! An account's life on this device: pairing (a new device key, the service key pinned),
 //! push-token updates and unpairing.
+//!
+//! Pairing is retry-safe (docs/PROTOCOL.md §6 "Pairing"): the device key is the pairing's
+//! identity. Before the request is sent, the key's alias is written under
+//! `pairing/<digest of service, SDK key, user, code>`; when the outcome is unknown (the
+//! connection broke, the service failed) the key is kept, so a retry sends the same public key
+//! and the service returns the account it already created instead of a second one.
 
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use tapprove_protocol::PublicKey;
 use tapprove_protocol::api::{PairRequest, PairResponse, PushRegistration};
 use tracing::{info, warn};
@@ -11,6 +19,19 @@ use crate::config::Config;
 use crate::error::CoreError;
 use crate::model::{Account, AccountRecord};
 use crate::net::Method;
+use crate::secret::SecretBytes;
+
+/// Store key prefix of pairings whose outcome is not known yet.
+const PAIRING_PREFIX: &str = "pairing/";
+/// In-doubt pairings older than this (seconds) are given up: their keys are deleted.
+const PAIRING_KEPT_FOR: i64 = 24 * 3600;
+
+/// A pairing in doubt: which device key it sent, and when.
+#[derive(Serialize, Deserialize)]
+struct InDoubt {
+    alias: String,
+    created_at: i64,
+}
 
 impl Inner {
     pub(super) fn pair(
@@ -32,15 +53,77 @@ impl Inner {
                 "enter the pairing code the site shows to pair",
             ));
         }
-        let alias = format!("tapprove-{}", crate::random_id(16));
-        let device_key = self.signer.create_key(&alias)?;
-        let result = self.pair_with_key(&config, user, code, push, &alias, &device_key);
-        if result.is_err()
-            && let Err(e) = self.signer.delete_key(&alias)
-        {
-            warn!(error = %e, "could not delete the unused device key");
+        self.forget_stale_pairings();
+        let entry = in_doubt_key(&config, user, code);
+        let (alias, device_key) = match self.in_doubt(&entry) {
+            Some(found) => found,
+            None => {
+                let alias = format!("tapprove-{}", crate::random_id(16));
+                let key = self.signer.create_key(&alias)?;
+                let record = InDoubt {
+                    alias: alias.clone(),
+                    created_at: self.api.device_now(),
+                };
+                let json = serde_json::to_vec(&record).map_err(|e| CoreError::Internal {
+                    detail: e.to_string(),
+                })?;
+                self.accounts.store().set(&entry, SecretBytes::new(json))?;
+                (alias, key)
+            }
+        };
+        let mut result = self.pair_with_key(&config, user, code, push.clone(), &alias, &device_key);
+        if matches!(result, Err(CoreError::Network { .. })) {
+            // The answer may have been lost after the service paired: the same key again.
+            warn!("pairing: no answer from the service; trying once more with the same key");
+            result = self.pair_with_key(&config, user, code, push, &alias, &device_key);
+        }
+        let in_doubt = matches!(&result, Err(CoreError::Network { .. }))
+            || matches!(&result, Err(CoreError::Service { status, .. }) if *status >= 500);
+        if !in_doubt {
+            if let Err(e) = self.accounts.store().delete(&entry) {
+                warn!(error = %e, "could not clear the pairing entry");
+            }
+            if result.is_err()
+                && let Err(e) = self.signer.delete_key(&alias)
+            {
+                warn!(error = %e, "could not delete the unused device key");
+            }
         }
         result
+    }
+
+    /// The key of an in-doubt pairing with the same service, user and code, if it still exists.
+    fn in_doubt(&self, entry: &str) -> Option<(String, PublicKey)> {
+        let bytes = self.accounts.store().get(entry).ok()??;
+        let record: InDoubt = serde_json::from_slice(bytes.expose_secret()).ok()?;
+        let key = self.signer.public_key(&record.alias).ok()?;
+        info!("pairing again with the device key of an unfinished pairing");
+        Some((record.alias, key))
+    }
+
+    /// Deletes in-doubt pairings older than [`PAIRING_KEPT_FOR`] and their unused keys.
+    fn forget_stale_pairings(&self) {
+        let store = self.accounts.store();
+        let Ok(keys) = store.list_keys(PAIRING_PREFIX) else {
+            return;
+        };
+        let now = self.api.device_now();
+        for key in keys {
+            let Ok(Some(bytes)) = store.get(&key) else {
+                continue;
+            };
+            let stale = match serde_json::from_slice::<InDoubt>(bytes.expose_secret()) {
+                Ok(r) if now.saturating_sub(r.created_at) <= PAIRING_KEPT_FOR => continue,
+                Ok(r) => Some(r.alias),
+                Err(_) => None,
+            };
+            if let Some(alias) = stale
+                && !self.accounts.all().iter().any(|a| a.key_alias == alias)
+            {
+                let _ = self.signer.delete_key(&alias);
+            }
+            let _ = store.delete(&key);
+        }
     }
 
     fn pair_with_key(
@@ -81,7 +164,6 @@ impl Inner {
         }
         let clock_offset = pair.server_time.saturating_sub(self.api.device_now());
         self.api.set_offset(server, clock_offset);
-        let previous = self.accounts.cached(&pair.account_id);
         let record = AccountRecord {
             id: pair.account_id,
             project_id: pair.project_id,
@@ -94,7 +176,24 @@ impl Inner {
             device_key: device_key.clone(),
             clock_offset,
             paired_at: pair.server_time,
+            user_verification: pair.user_verification,
+            retiring_key: None,
+            revoked_at: None,
         };
+        // Accounts are (service, account id): never replace another service's account.
+        self.accounts.reload()?;
+        let previous = self.accounts.cached(&record.id);
+        if let Some(existing) = previous.as_ref().filter(|p| p.server_url != server) {
+            warn!(account_id = %record.id, "pairing refused: the id belongs to another service's account here");
+            // Best effort: the service should not keep a device that will never answer.
+            if let Err(e) = self.api.call(&record, Method::Delete, "/v1/device", None) {
+                warn!(error = %e, "could not tell the service to forget the refused pairing");
+            }
+            return Err(CoreError::AccountIdCollision {
+                account_id: record.id,
+                existing_server: existing.server_url.clone(),
+            });
+        }
         let account = self.accounts.save(record)?;
         if let Some(old) = previous.filter(|p| p.key_alias != alias) {
             let _ = self.signer.delete_key(&old.key_alias);
@@ -108,8 +207,8 @@ impl Inner {
             message: e.to_string(),
         })?;
         let mut first_error = None;
-        for account in self.accounts.all() {
-            let result = self.api.call(
+        for account in self.accounts.active() {
+            let result = self.call(
                 &account,
                 Method::Put,
                 "/v1/device/push-token",
@@ -125,10 +224,17 @@ impl Inner {
 
     pub(super) fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
         let account = self.accounts.get(account_id)?;
-        let remote = self.api.call(&account, Method::Delete, "/v1/device", None);
+        // A revoked account: the service already forgot this device.
+        let remote = match account.revoked_at {
+            Some(_) => Ok(()),
+            None => self
+                .api
+                .call(&account, Method::Delete, "/v1/device", None)
+                .map(|_| ()),
+        };
         self.remove_local(&account)?;
         match remote {
-            Ok(_) | Err(CoreError::NotPaired) => {
+            Ok(()) | Err(CoreError::NotPaired) | Err(CoreError::Revoked { .. }) => {
                 info!(account_id = %account.id, "unpaired");
                 Ok(())
             }
@@ -150,4 +256,19 @@ impl Inner {
         self.requests.forget_account(&account.id);
         Ok(())
     }
+}
+
+/// The store key of an in-doubt pairing: a digest, so the pairing code is not kept in clear.
+fn in_doubt_key(config: &Config, user: &str, code: &str) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [config.server_url(), config.sdk_key(), user, code] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    let digest = ctx.finish();
+    let short = digest.as_ref().get(..18).unwrap_or_default();
+    format!(
+        "{PAIRING_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(short)
+    )
 }

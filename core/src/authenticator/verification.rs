@@ -54,10 +54,11 @@ impl Inner {
             }
             (Some(id), _) => {
                 let account = self.accounts.get(&id)?;
-                account
-                    .service_key
-                    .verify(jws.signing_input(), jws.signature())
-                    .map_err(|_| CoreError::BadSignature)?;
+                self.check_usable(&account)?;
+                let now = self.api.now_for(&account);
+                if !account.service_signed(jws.signing_input(), jws.signature(), now) {
+                    return Err(CoreError::BadSignature);
+                }
                 account
             }
             (None, expected) => {
@@ -65,14 +66,17 @@ impl Inner {
                 // version/schema checks below then say what is wrong with it).
                 let candidates = match expected {
                     Some(id) => vec![self.accounts.get(id)?],
-                    None => self.accounts.all(),
+                    None => self.accounts.active(),
                 };
                 candidates
                     .into_iter()
                     .find(|a| {
-                        a.service_key
-                            .verify(jws.signing_input(), jws.signature())
-                            .is_ok()
+                        a.revoked_at.is_none()
+                            && a.service_signed(
+                                jws.signing_input(),
+                                jws.signature(),
+                                self.api.now_for(a),
+                            )
                     })
                     .ok_or_else(|| CoreError::InvalidPayload {
                         message: "it names no account of this device".into(),
@@ -97,7 +101,7 @@ impl Inner {
             .map_err(CoreError::from_challenge)?;
 
         let nonce = challenge.nonce.clone();
-        let request = LoginRequest::from_challenge(challenge);
+        let request = LoginRequest::from_challenge(challenge, account.user_verification);
         self.requests.record(&request, nonce, now)?;
         Ok(request)
     }
@@ -108,10 +112,12 @@ impl Inner {
         &self,
         account: &AccountRecord,
     ) -> Result<Vec<LoginRequest>, CoreError> {
-        let body = self
-            .api
-            .call(account, Method::Get, "/v1/device/pending", None)?;
+        let body = self.call(account, Method::Get, "/v1/device/pending", None)?;
         let pending: PendingResponse = body.json()?;
+        // Before the challenges: they may already be signed with the new key.
+        if let Some(token) = &pending.key_update {
+            self.accept_key_update(&account.id, token)?;
+        }
         let mut out = Vec::new();
         for token in &pending.challenges {
             match self.accept_challenge(token, Some(&account.id)) {
@@ -125,8 +131,12 @@ impl Inner {
 
     pub(super) fn pending(&self, account_id: Option<&str>) -> Result<Vec<LoginRequest>, CoreError> {
         let accounts = match account_id {
-            Some(id) => vec![self.accounts.get(id)?],
-            None => self.accounts.all(),
+            Some(id) => {
+                let account = self.accounts.get(id)?;
+                self.check_usable(&account)?;
+                vec![account]
+            }
+            None => self.accounts.active(),
         };
         let mut out = Vec::new();
         let mut first_error = None;

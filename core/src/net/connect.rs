@@ -4,14 +4,15 @@
 //! (RFC 8305, "happy eyeballs"), so one broken route (often IPv6) costs a quarter second, not
 //! a connect timeout. Every wait also ends when the call is cancelled.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use url::Host;
 
-use crate::background::CallCancel;
+use crate::background::{self, CallCancel};
 
 /// Delay before the next address is tried while the previous attempt is still pending.
 pub(super) const STAGGER: Duration = Duration::from_millis(250);
@@ -26,28 +27,56 @@ fn cancelled() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "the call was cancelled")
 }
 
-/// Waits on `rx` until `until`, in slices, so a cancellation is seen within [`POLL`].
-fn wait<T>(
-    rx: &mpsc::Receiver<T>,
-    until: Instant,
-    cancel: Option<&CallCancel>,
-) -> Result<Option<T>, io::Error> {
-    loop {
-        if cancel.is_some_and(CallCancel::is_cancelled) {
-            return Err(cancelled());
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        match rx.recv_timeout(left.min(POLL)) {
-            Ok(v) => return Ok(Some(v)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(io::Error::other("a helper thread ended without a result"));
+/// Results posted by helper threads to the waiting call (a `std::sync::mpsc` channel would do,
+/// at several KB of code per result type in the phone library).
+struct Mailbox<T> {
+    items: Mutex<VecDeque<T>>,
+    posted: Condvar,
+}
+
+impl<T> Mailbox<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            items: Mutex::new(VecDeque::new()),
+            posted: Condvar::new(),
+        })
+    }
+
+    fn post(&self, item: T) {
+        self.items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(item);
+        self.posted.notify_one();
+    }
+
+    /// The next item, waiting until `until` in slices so that a cancellation is seen within
+    /// [`POLL`]; `None` at `until`.
+    fn wait(&self, until: Instant, cancel: Option<&CallCancel>) -> io::Result<Option<T>> {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(item) = items.pop_front() {
+                return Ok(Some(item));
             }
+            if cancel.is_some_and(CallCancel::is_cancelled) {
+                return Err(cancelled());
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            items = self
+                .posted
+                .wait_timeout(items, left.min(POLL))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
+}
+
+/// Starts a helper thread.
+fn helper(name: &str, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    background::spawn(name, Box::new(work)).map_err(|e| io::Error::other(e.to_string()))
 }
 
 /// The addresses of `host`, looked up before `deadline`.
@@ -62,19 +91,18 @@ pub(super) fn resolve(
         Host::Ipv4(ip) => return Ok(vec![SocketAddr::new(IpAddr::V4(*ip), port)]),
         Host::Ipv6(ip) => return Ok(vec![SocketAddr::new(IpAddr::V6(*ip), port)]),
     };
-    let (tx, rx) = mpsc::channel();
+    let mailbox = Mailbox::new();
+    let post = mailbox.clone();
     // A lookup that outlives the deadline ends on its own (the resolver's own retries) and
     // its result is dropped.
-    std::thread::Builder::new()
-        .name("tapprove-dns".into())
-        .spawn(move || {
-            let _ = tx.send(
-                (name.as_str(), port)
-                    .to_socket_addrs()
-                    .map(Iterator::collect::<Vec<_>>),
-            );
-        })?;
-    match wait(&rx, deadline, cancel)? {
+    helper("tapprove-dns", move || {
+        post.post(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect::<Vec<_>>),
+        );
+    })?;
+    match mailbox.wait(deadline, cancel)? {
         Some(result) => result,
         None => Err(timed_out("the name lookup took too long")),
     }
@@ -109,7 +137,7 @@ pub(super) fn connect_any(
     cancel: Option<&CallCancel>,
 ) -> io::Result<TcpStream> {
     let addrs = interleave(addrs);
-    let (tx, rx) = mpsc::channel::<io::Result<TcpStream>>();
+    let mailbox = Mailbox::<io::Result<TcpStream>>::new();
     let mut started = 0;
     let mut pending = 0;
     let mut last_error = None;
@@ -123,16 +151,14 @@ pub(super) fn connect_any(
             && now >= next_start
         {
             started += 1;
-            let tx = tx.clone();
+            let post = mailbox.clone();
             let budget = deadline - now;
-            let spawned = std::thread::Builder::new()
-                .name("tapprove-connect".into())
-                .spawn(move || {
-                    // If another attempt won, the receiver is gone and this stream is closed.
-                    let _ = tx.send(TcpStream::connect_timeout(&addr, budget));
-                });
+            // A connection that lost the race is dropped (closed) with the mailbox.
+            let spawned = helper("tapprove-connect", move || {
+                post.post(TcpStream::connect_timeout(&addr, budget));
+            });
             match spawned {
-                Ok(_) => pending += 1,
+                Ok(()) => pending += 1,
                 Err(e) => last_error = Some(e),
             }
             next_start = now + STAGGER;
@@ -146,7 +172,7 @@ pub(super) fn connect_any(
         } else {
             deadline
         };
-        match wait(&rx, until, cancel)? {
+        match mailbox.wait(until, cancel)? {
             Some(Ok(stream)) => return Ok(stream),
             Some(Err(e)) => {
                 pending -= 1;

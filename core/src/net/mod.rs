@@ -531,6 +531,31 @@ impl BodyReader {
     }
 }
 
+/// Reads one response out of `raw` as [`HttpClient::open`] and [`BodyReader`] do (head,
+/// framing, body of at most [`MAX_BODY`]), buffered `capacity` bytes at a time and read `chunk`
+/// bytes at a time, so a fuzzer can cut the input anywhere. Not part of the API: the entry
+/// point of the `http_response` fuzz target.
+#[doc(hidden)]
+pub fn read_response_for_fuzzing(
+    raw: &[u8],
+    capacity: usize,
+    chunk: usize,
+) -> io::Result<(u16, Vec<u8>)> {
+    let mut reader = std::io::BufReader::with_capacity(capacity.max(1), raw);
+    let head = read_head(&mut reader)?;
+    let framing = framing::framing(&head)?;
+    let mut decoder = Decoder::new(reader, framing);
+    let mut body = Vec::new();
+    let mut buf = vec![0u8; chunk.max(1)];
+    loop {
+        match decoder.read(&mut buf)? {
+            0 => return Ok((head.status, body)),
+            n if body.len() + n > MAX_BODY => return Err(invalid("body too large")),
+            n => body.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// Shuts a connection down from another thread (see [`BodyReader::canceller`]).
 #[derive(Debug)]
 pub(crate) struct Canceller(TcpStream);

@@ -194,3 +194,17 @@ fn request_heads_refuse_header_injection() {
         Err(CoreError::InvalidConfig { .. })
     ));
 }
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn without_tls_an_https_call_says_what_to_do() {
+    let client = HttpClient::new().expect("client");
+    let addr = server(|_| {});
+    let url = format!("https://{addr}/");
+    match client.send(get(url, Duration::from_secs(5))) {
+        Err(CoreError::InvalidConfig { message }) => {
+            assert!(message.contains("HttpTransport"), "{message}")
+        }
+        other => panic!("{:?}", other.map(|r| r.head.status)),
+    }
+}

@@ -22,14 +22,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use futures_util::StreamExt as _;
-use tapprove_core::{Clock, Config, PresenceMode, PushRegistration};
+use tapprove_core::{Clock, Config, PresenceMode, PushRegistration, UserVerification, UvMethod};
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, ErrorBody, ErrorCode, PairRequest, PairResponse,
     PendingResponse, SessionReason, SessionStatus,
 };
 use tapprove_protocol::request_auth::RequestProof;
 use tapprove_protocol::{
-    Answer, Challenge, Context, Decision, DenyReason, Es256Signer, Presence, PublicKey, SoftwareKey,
+    Answer, Challenge, Context, Decision, DenyReason, Es256Signer, KeyUpdate, Presence, PublicKey,
+    SoftwareKey,
 };
 
 pub const SDK_KEY: &str = "tap_sdk_TESTtestTESTtestTESTte";
@@ -80,6 +81,8 @@ pub struct Session {
     pub exp: i64,
     pub status: SessionStatus,
     pub reason: Option<SessionReason>,
+    /// The `uv` of the accepted answer.
+    pub uv: Option<UvMethod>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +96,10 @@ pub enum Live {
         session_id: String,
         status: SessionStatus,
     },
+    /// A key update on the event streams.
+    KeyUpdate {
+        token: String,
+    },
     /// Ends every open event stream (as a service restart would).
     CloseStreams,
 }
@@ -102,10 +109,19 @@ pub enum Live {
 pub struct Faults {
     /// Answer every request with this status + code + message (+ Retry-After for 429).
     pub fail_all: Option<(u16, &'static str, &'static str)>,
+    /// Pairings (registered, then the connection is dropped without an answer) still to lose.
+    pub lose_pair_responses: usize,
+    /// The id the next new pairing gets (to simulate a service reusing another's ids).
+    pub next_account_id: Option<String>,
 }
 
 pub struct StubState {
-    pub service_key: SoftwareKey,
+    /// The key that signs challenges now (a rollover replaces it).
+    pub service_key: Mutex<Arc<SoftwareKey>>,
+    /// Sent in the `x-tapprove-key-update` header of every response and in pending responses.
+    pub key_update: Mutex<Option<String>>,
+    /// Revoked accounts and when.
+    pub revoked: Mutex<HashMap<String, i64>>,
     pub offset: AtomicI64,
     pub devices: Mutex<HashMap<String, Device>>,
     pub sessions: Mutex<HashMap<String, Session>>,
@@ -122,6 +138,16 @@ pub struct StubState {
 impl StubState {
     pub fn now(&self) -> i64 {
         real_now() + self.offset.load(Ordering::SeqCst)
+    }
+
+    pub fn signing_key(&self) -> Arc<SoftwareKey> {
+        self.service_key.lock().unwrap().clone()
+    }
+
+    fn revoked_error(&self, account_id: &str) -> Option<Response> {
+        let at = *self.revoked.lock().unwrap().get(account_id)?;
+        let body = ErrorBody::revoked("Demo Bank removed this device.", at);
+        Some((StatusCode::FORBIDDEN, axum::Json(body)).into_response())
     }
 }
 
@@ -145,7 +171,9 @@ impl Stub {
     pub async fn start_named(project_name: &str) -> Self {
         let (live, _) = tokio::sync::broadcast::channel(64);
         let state = Arc::new(StubState {
-            service_key: SoftwareKey::generate().unwrap(),
+            service_key: Mutex::new(Arc::new(SoftwareKey::generate().unwrap())),
+            key_update: Mutex::new(None),
+            revoked: Mutex::new(HashMap::new()),
             offset: AtomicI64::new(0),
             devices: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -184,7 +212,62 @@ impl Stub {
     }
 
     pub fn service_key(&self) -> PublicKey {
-        self.state.service_key.public_key()
+        self.state.signing_key().public_key()
+    }
+
+    /// Rolls the service key: a new key signs challenges from now on, and the key update
+    /// (signed by the old key) is returned; with `announce` it is also served in headers and
+    /// pending responses.
+    pub fn rotate_key(&self, grace: i64, announce: bool) -> (Arc<SoftwareKey>, String) {
+        let old = self.state.signing_key();
+        let new = Arc::new(SoftwareKey::generate().unwrap());
+        let now = self.state.now();
+        let token = KeyUpdate {
+            ver: 1,
+            new_key: new.public_key(),
+            old_key_valid_until: now + grace,
+            iat: now,
+        }
+        .sign(old.as_ref())
+        .unwrap();
+        *self.state.service_key.lock().unwrap() = new.clone();
+        if announce {
+            *self.state.key_update.lock().unwrap() = Some(token.clone());
+        }
+        (old, token)
+    }
+
+    /// Serves `token` as the key update in headers and pending responses (None: stop).
+    pub fn announce_key_update(&self, token: Option<String>) {
+        *self.state.key_update.lock().unwrap() = token;
+    }
+
+    /// Sends a key update on the open event streams.
+    pub fn send_key_update_event(&self, token: &str) {
+        let _ = self.state.live.send(Live::KeyUpdate {
+            token: token.to_owned(),
+        });
+    }
+
+    /// Revokes an account at `at`: its next call gets `403 revoked`.
+    pub fn revoke(&self, account_id: &str, at: i64) {
+        self.state
+            .revoked
+            .lock()
+            .unwrap()
+            .insert(account_id.to_owned(), at);
+    }
+
+    pub fn next_account_id(&self, id: &str) {
+        self.state.faults.lock().unwrap().next_account_id = Some(id.to_owned());
+    }
+
+    pub fn lose_pair_responses(&self, n: usize) {
+        self.state.faults.lock().unwrap().lose_pair_responses = n;
+    }
+
+    pub fn device_count(&self) -> usize {
+        self.state.devices.lock().unwrap().len()
     }
 
     /// Sets the service clock to real time + `secs`.
@@ -204,6 +287,19 @@ impl Stub {
         mode: PresenceMode,
         ttl: i64,
     ) -> (String, String, Option<String>) {
+        self.create_session_with(account_id, mode, ttl, None, None)
+    }
+
+    /// Like `create_session`; an entry session with `length` has the code "123456"[..length]
+    /// (up to 6), and `uv` is the challenge's user-verification policy.
+    pub fn create_session_with(
+        &self,
+        account_id: &str,
+        mode: PresenceMode,
+        ttl: i64,
+        length: Option<u8>,
+        uv: Option<UserVerification>,
+    ) -> (String, String, Option<String>) {
         let n = self.state.counter.fetch_add(1, Ordering::SeqCst);
         let session_id = format!("ses_{n:04}_{}", self.addr.port());
         let now = self.state.now();
@@ -212,11 +308,15 @@ impl Stub {
                 Some("42".to_owned()),
                 vec!["17".into(), "42".into(), "88".into()],
             ),
-            PresenceMode::Entry => (Some("42".to_owned()), vec![]),
+            PresenceMode::Entry => match length {
+                Some(n) => (Some("123456"[..usize::from(n)].to_owned()), vec![]),
+                None => (Some("42".to_owned()), vec![]),
+            },
             PresenceMode::None => (None, vec![]),
         };
         let nonce = format!("nonce-{n}");
         let challenge = Challenge {
+            user_verification: uv,
             ver: 1,
             session_id: session_id.clone(),
             account_id: account_id.to_owned(),
@@ -229,12 +329,20 @@ impl Stub {
                 location: None,
                 user_agent: None,
             },
-            presence: Presence { mode, options },
+            presence: Presence {
+                length: if mode == PresenceMode::Entry {
+                    length
+                } else {
+                    None
+                },
+                mode,
+                options,
+            },
             iat: now,
             exp: now + ttl,
             nonce: nonce.clone(),
         };
-        let token = challenge.sign(&self.state.service_key).unwrap();
+        let token = challenge.sign(self.state.signing_key().as_ref()).unwrap();
         self.state.sessions.lock().unwrap().insert(
             session_id.clone(),
             Session {
@@ -245,6 +353,7 @@ impl Stub {
                 exp: now + ttl,
                 status: SessionStatus::Sent,
                 reason: None,
+                uv: None,
             },
         );
         let _ = self.state.live.send(Live::Challenge {
@@ -334,6 +443,12 @@ async fn common(
     let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(st.now() as u64));
     resp.headers_mut()
         .insert("date", HeaderValue::from_str(&date).unwrap());
+    if let Some(update) = st.key_update.lock().unwrap().clone() {
+        resp.headers_mut().insert(
+            tapprove_protocol::api::KEY_UPDATE_HEADER,
+            HeaderValue::from_str(&update).unwrap(),
+        );
+    }
     resp
 }
 
@@ -350,6 +465,9 @@ fn authenticate(
     };
     let account_id = RequestProof::peek_account_id(auth)
         .map_err(|_| error(401, ErrorCode::Unauthorized, "bad proof"))?;
+    if let Some(r) = st.revoked_error(&account_id) {
+        return Err(r);
+    }
     let Some(device) = st.devices.lock().unwrap().get(&account_id).cloned() else {
         return Err(error(
             401,
@@ -408,24 +526,52 @@ async fn pair(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes)
             "The site did not accept this pairing code. Ask for a new one.",
         );
     }
-    let n = st.counter.fetch_add(1, Ordering::SeqCst);
-    // Real services use random ids; the process-wide counter keeps stubs from colliding.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let account_id = format!("acc_{n:04}_{:04}", NEXT.fetch_add(1, Ordering::SeqCst));
-    st.devices.lock().unwrap().insert(
-        account_id.clone(),
-        Device {
-            key: req.public_key,
-            user: req.user.clone(),
-            push: req.push,
-        },
-    );
+    // Retry-safe pairing (PROTOCOL §6): the same device key for the same user is the same
+    // pairing, answered with the same account.
+    let existing = st
+        .devices
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, d)| d.key == req.public_key && d.user == req.user)
+        .map(|(id, _)| id.clone());
+    let account_id = match existing {
+        Some(id) => id,
+        None => {
+            let n = st.counter.fetch_add(1, Ordering::SeqCst);
+            // Real services use random ids; the process-wide counter keeps stubs from colliding.
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let forced = st.faults.lock().unwrap().next_account_id.take();
+            let account_id = forced.unwrap_or_else(|| {
+                format!("acc_{n:04}_{:04}", NEXT.fetch_add(1, Ordering::SeqCst))
+            });
+            st.devices.lock().unwrap().insert(
+                account_id.clone(),
+                Device {
+                    key: req.public_key,
+                    user: req.user.clone(),
+                    push: req.push,
+                },
+            );
+            account_id
+        }
+    };
+    {
+        let mut faults = st.faults.lock().unwrap();
+        if faults.lose_pair_responses > 0 {
+            faults.lose_pair_responses -= 1;
+            drop(faults);
+            // The pairing is stored; the answer never arrives (the connection just closes).
+            std::panic::resume_unwind(Box::new("stub: losing the pairing response"));
+        }
+    }
     let resp = PairResponse {
+        user_verification: None,
         account_id,
         project_id: "prj_0001".into(),
         project_name: st.project_name.clone(),
         user: req.user,
-        service_key: st.service_key.public_key(),
+        service_key: st.signing_key().public_key(),
         server_time: st.now(),
     };
     (StatusCode::CREATED, axum::Json(resp)).into_response()
@@ -499,6 +645,7 @@ async fn pending(
         Err(r) => return r,
     };
     axum::Json(PendingResponse {
+        key_update: st.key_update.lock().unwrap().clone(),
         challenges: pending_tokens(&st, &account_id),
     })
     .into_response()
@@ -519,11 +666,20 @@ async fn answers(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Byt
     let Ok((session_id, account_id)) = Answer::peek_ids(&answer) else {
         return error(400, ErrorCode::InvalidRequest, "bad answer");
     };
+    if let Some(r) = st.revoked_error(&account_id) {
+        return r;
+    }
     let Some(device) = st.devices.lock().unwrap().get(&account_id).cloned() else {
         return error(401, ErrorCode::NotPaired, "This device is not paired.");
     };
     let answer = match Answer::verify(&answer, &device.key, st.now(), 60) {
         Ok(a) => a,
+        Err(
+            e @ (tapprove_protocol::ProtocolError::Expired
+            | tapprove_protocol::ProtocolError::NotYetValid),
+        ) => {
+            return error(400, ErrorCode::ClockSkew, &format!("answer refused: {e}"));
+        }
         Err(e) => {
             return error(
                 400,
@@ -561,6 +717,7 @@ async fn answers(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Byt
     };
     s.status = status;
     s.reason = Some(reason);
+    s.uv = answer.uv;
     let _ = st.live.send(Live::Decided {
         account_id,
         session_id: session_id.clone(),
@@ -616,6 +773,10 @@ async fn events(
                         Ok(Bytes::from(format!("event: decided\ndata: {data}\n\n"))),
                         (rx, account_id),
                     ));
+                }
+                Ok(Live::KeyUpdate { token }) => {
+                    let text = format!("event: key_update\ndata: {token}\n\n");
+                    return Some((Ok(Bytes::from(text)), (rx, account_id)));
                 }
                 Ok(Live::CloseStreams) | Err(_) => return None,
                 Ok(_) => continue,

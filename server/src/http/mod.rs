@@ -103,6 +103,12 @@ impl From<SessionError> for ApiError {
                     }
                 ),
             ),
+            SessionError::UserVerificationRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::UserVerificationRequired,
+                "This service requires user verification: unlock with biometrics, the device \
+                 passcode or the app passphrase, then approve again (the request is still open).",
+            ),
             SessionError::Locked { until } => ApiError::locked(
                 "Pushes to this user are locked because they reported a login request as not \
                  theirs. Let them sign in another way and check with them; lift the lock with \

@@ -3,7 +3,7 @@
 
 use tapprove_protocol::api::{SessionCreated, SessionReason, SessionStatus};
 use tapprove_protocol::{
-    Challenge, Context, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode,
+    Challenge, Context, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode, UserVerification,
 };
 
 use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
@@ -67,6 +67,10 @@ pub(crate) async fn create(
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| SessionError::Internal)?;
         let challenge = Challenge {
+            user_verification: new
+                .policy
+                .requires_user_verification()
+                .then_some(UserVerification::Required),
             ver: PROTOCOL_VERSION,
             session_id: session_id.clone(),
             account_id: device.id.clone(),
@@ -75,6 +79,7 @@ pub(crate) async fn create(
             body: new.body.clone(),
             context: new.context.clone(),
             presence: Presence {
+                length: (mode == PresenceMode::Entry).then_some(new.policy.entry_digits),
                 mode,
                 options: options.clone(),
             },

@@ -9,7 +9,7 @@ mod create;
 use std::time::Duration;
 
 use tapprove_protocol::api::{SessionReason, SessionStatus, SessionView};
-use tapprove_protocol::{PresenceMode, ProtocolError};
+use tapprove_protocol::{PresenceMode, ProtocolError, UvMethod};
 
 pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
@@ -52,6 +52,8 @@ pub(crate) enum SessionError {
     Locked { until: i64 },
     /// Too many rejections or expiries in a row: no pushes for `retry_after` seconds.
     CoolingDown { retry_after: u64 },
+    /// The project requires user verification and the approval carries no `uv`.
+    UserVerificationRequired,
     /// The signed challenge would not fit in a push.
     TooLongForPush { signed_bytes: usize },
     /// No such session (for this project, or for this device's user).
@@ -223,7 +225,7 @@ async fn decide(
     state: &AppState,
     id: &str,
     outcome: Outcome,
-    decided_by: Option<&str>,
+    decided_by: Option<(&str, Option<UvMethod>)>,
     unexpired_at: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     state

@@ -49,6 +49,8 @@ pub struct Store {
 
 struct Connections {
     writer: Mutex<Option<SqliteConnection>>,
+    /// How the writer was opened, to open it again (see [`Store::write`]).
+    writer_options: SqliteConnectOptions,
     checkpointer: Mutex<Option<SqliteConnection>>,
     readers: Vec<Mutex<Option<SqliteConnection>>>,
     next_reader: AtomicUsize,
@@ -124,9 +126,8 @@ impl Store {
             .foreign_keys(true);
         // The writer does not checkpoint after its commits (that would hold every queued
         // write behind a checkpoint's fsyncs); `checkpoint` does it on its own connection.
-        let mut writer = options
-            .clone()
-            .pragma("wal_autocheckpoint", "0")
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
+        let mut writer = writer_options
             .connect()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
@@ -162,6 +163,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Connections {
                 writer: Mutex::new(Some(writer)),
+                writer_options,
                 checkpointer: Mutex::new(Some(checkpointer)),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -170,8 +172,29 @@ impl Store {
     }
 
     /// The write connection (every INSERT/UPDATE, write transactions), in arrival order.
+    ///
+    /// No transaction outlives the call that began it, so one still open here is a leftover:
+    /// after SQLITE_FULL SQLite has already rolled back, sqlx's own ROLLBACK then fails and
+    /// sqlx keeps counting the transaction as open, failing every later write ("non-zero
+    /// transaction depth") until a restart. Such a writer is replaced by a fresh connection.
     async fn write(&self) -> Result<Conn<'_>, sqlx::Error> {
-        Conn::new(self.inner.writer.lock().await)
+        let mut guard = self.inner.writer.lock().await;
+        if let Some(conn) = guard.as_mut()
+            && conn.is_in_transaction()
+        {
+            // A dropped transaction's rollback may still be queued: let it run first.
+            let _ = conn.ping().await;
+            if conn.is_in_transaction() {
+                tracing::warn!(
+                    "the database writer was left inside a failed transaction; reopening it"
+                );
+                let fresh = self.inner.writer_options.connect().await?;
+                if let Some(stuck) = guard.replace(fresh) {
+                    let _ = stuck.close().await;
+                }
+            }
+        }
+        Conn::new(guard)
     }
 
     /// A read connection: a free one, else wait in turn for one of them.

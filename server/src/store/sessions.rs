@@ -2,8 +2,8 @@
 
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
-use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::{PresenceMode, UvMethod};
 
 use super::accounts::account_columns;
 use super::{AccountRow, Store, Stored};
@@ -227,7 +227,8 @@ impl Store {
         .await
     }
 
-    /// Sets a final status if (and only if) the session is still `sent` and, when
+    /// Sets a final status (with the deciding device and how it verified its user) if (and
+    /// only if) the session is still `sent` and, when
     /// `unexpired_at` is given, not past its expiry at that time. Returns whether this call
     /// decided it. This single conditional UPDATE is what makes racing answers yield one
     /// decision.
@@ -237,20 +238,21 @@ impl Store {
         status: SessionStatus,
         reason: SessionReason,
         now: i64,
-        decided_by: Option<&str>,
+        decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
         let r = sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4 \
-             WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
+             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
         )
         .bind(Stored(status))
         .bind(Stored(reason))
         .bind(now)
-        .bind(decided_by)
+        .bind(decided_by.map(|(account, _)| account))
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
         .bind(unexpired_at)
+        .bind(decided_by.and_then(|(_, uv)| uv).map(UvMethod::as_str))
         .execute(&mut *self.write().await?)
         .await?;
         Ok(r.rows_affected() == 1)

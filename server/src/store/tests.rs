@@ -99,7 +99,7 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
                     status,
                     SessionReason::Approved,
                     now,
-                    Some(&by),
+                    Some((&by, None)),
                     Some(now),
                 )
                 .await
@@ -393,7 +393,55 @@ async fn a_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *store.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 20]);
+        assert_eq!(versions, [1, 2, 20, 21]);
         store.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_full_database_does_not_leave_the_writer_stuck() {
+    // Found by the disk_full fault test (tests/e2e/faults.rs): after SQLITE_FULL inside a
+    // transaction, sqlx kept counting the transaction as open and every later write failed
+    // ("non-zero transaction depth") until a restart. `max_page_count` makes the database
+    // "full" without a small disk; the reopened writer no longer has that limit.
+    let (_dir, store, first) = store_with_session().await;
+    {
+        let mut w = store.write().await.expect("writer");
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *w)
+            .await
+            .expect("page_count");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&mut *w)
+        .await
+        .expect("limit");
+    }
+    let big = "x".repeat(64 * 1024);
+    let mut full = false;
+    for i in 0..64 {
+        let session = SessionRow {
+            id: format!("ses_big{i}"),
+            user_name: format!("user{i}"),
+            body: big.clone(),
+            ..first.clone()
+        };
+        if let Err(e) = store.create_session(&session, &[]).await {
+            assert!(e.to_string().contains("full"), "{e}");
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the page limit made the database full");
+    let session = SessionRow {
+        id: "ses_after".into(),
+        user_name: "bob".into(),
+        ..first.clone()
+    };
+    store
+        .create_session(&session, &[])
+        .await
+        .expect("writes work again after a full database");
+    store.close().await;
 }

@@ -483,6 +483,7 @@ impl Device {
         deny: Option<DenyReason>,
     ) -> String {
         Answer {
+            uv: None,
             ver: PROTOCOL_VERSION,
             session_id: c.session_id.clone(),
             account_id: self.account_id().to_owned(),

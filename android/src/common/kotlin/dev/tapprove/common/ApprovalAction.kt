@@ -34,42 +34,56 @@ sealed interface ApprovalAction {
     /** Short label for buttons. */
     fun label(): String = when (this) {
         is Choose -> option
-        is EnterCode -> "Approve"
+        is EnterCode -> "Enter code"
         Approve -> "Approve"
         Deny -> "Deny"
         NotMe -> "Not me"
     }
 
+    /** Whether this action approves the login (and so needs an unlocked phone on a notification). */
+    fun approves(): Boolean = this is Choose || this is EnterCode || this == Approve
+
     /**
-     * A string form for notification action intents. Entry-mode codes are never encoded: a
-     * code is typed on the approval screen, not carried in an intent.
+     * A string form for notification action intents. A typed code is never encoded: an
+     * entry-mode action is only [ENTER_CODE]; the code comes back in the notification's
+     * RemoteInput result and is passed to [decode].
      */
-    fun encode(): String? = when (this) {
+    fun encode(): String = when (this) {
         is Choose -> "choose:$option"
-        is EnterCode -> null
+        is EnterCode -> ENTER_CODE
         Approve -> "approve"
         Deny -> "deny"
         NotMe -> "not_me"
     }
 
     companion object {
-        /** Parses [encode]'s output; null for anything else. */
-        fun decode(s: String?): ApprovalAction? = when {
+        /** The encoded form of [EnterCode]. */
+        const val ENTER_CODE = "enter_code"
+
+        /**
+         * Parses [encode]'s output; [typed] is the code from the notification's RemoteInput
+         * (needed, and non-blank, for [ENTER_CODE]). Null for anything else.
+         */
+        fun decode(s: String?, typed: String? = null): ApprovalAction? = when {
             s == null -> null
             s == "approve" -> Approve
             s == "deny" -> Deny
             s == "not_me" -> NotMe
+            s == ENTER_CODE -> typed?.trim()?.takeIf { it.isNotEmpty() }?.let { EnterCode(it) }
             s.startsWith("choose:") && s.length > "choose:".length -> Choose(s.removePrefix("choose:"))
             else -> null
         }
 
         /**
-         * The actions a notification offers. Number matching happens on the approval screen
-         * (tapping the notification), so a notification only offers Deny / Not me — plus
-         * Approve when the request has no code to match.
+         * The actions a notification offers (Android shows at most three): choose mode, the
+         * three options (Deny / Not me are on the approval screen the notification opens);
+         * entry mode, a code field plus Deny and Not me; none mode, Approve, Deny, Not me.
          */
-        fun forNotification(request: LoginRequest): List<ApprovalAction> =
-            if (request.presenceMode == PresenceMode.NONE) listOf(Approve, Deny, NotMe) else listOf(Deny, NotMe)
+        fun forNotification(request: LoginRequest): List<ApprovalAction> = when (request.presenceMode) {
+            PresenceMode.CHOOSE -> request.options.take(3).map { Choose(it) }
+            PresenceMode.ENTRY -> listOf(EnterCode(""), Deny, NotMe)
+            PresenceMode.NONE -> listOf(Approve, Deny, NotMe)
+        }
 
         /** The actions of the approval screen (entry mode adds a code field to these). */
         fun forScreen(request: LoginRequest): List<ApprovalAction> = when (request.presenceMode) {

@@ -1,26 +1,38 @@
 package dev.tapprove.android
 
+import android.app.RemoteInput
 import android.content.BroadcastReceiver
 import android.content.Context
 import android.content.Intent
 import dev.tapprove.AuthException
+import dev.tapprove.SessionStatus
 import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalViewModel
 import kotlinx.coroutines.launch
 
-/** Answers from a notification action (Deny / Not me, or Approve for requests without a code). */
+/**
+ * Answers from a notification action: a choice, a typed code (RemoteInput), Approve, Deny or
+ * Not me. A refused or failed answer replaces the notification with the reason.
+ */
 class ApprovalActionReceiver : BroadcastReceiver() {
     override fun onReceive(context: Context, intent: Intent) {
         val requestId = intent.getStringExtra(ApprovalNotifications.EXTRA_REQUEST_ID) ?: return
-        val action = ApprovalAction.decode(intent.getStringExtra(ApprovalNotifications.EXTRA_ACTION)) ?: return
+        val typed = RemoteInput.getResultsFromIntent(intent)?.getCharSequence(ApprovalNotifications.REMOTE_INPUT_CODE)?.toString()
+        val action = ApprovalAction.decode(intent.getStringExtra(ApprovalNotifications.EXTRA_ACTION), typed) ?: return
+        val app = context.applicationContext
         val done = goAsync()
-        ApprovalNotifications.dismiss(context, requestId)
+        ApprovalNotifications.dismiss(app, requestId)
         Tapprove.scope.launch {
             try {
-                Tapprove.authenticator.respond(requestId, action.toDecision())
+                val outcome = Tapprove.authenticator.respond(requestId, action.toDecision())
+                if (action.approves() && outcome.status != SessionStatus.ACCEPTED) {
+                    ApprovalNotifications.showResult(app, requestId, ApprovalViewModel.outcomeMessage(outcome))
+                }
             } catch (e: AuthException) {
                 android.util.Log.w("Tapprove", "answer from notification failed: ${e.userMessage()}")
+                ApprovalNotifications.showResult(app, requestId, e.userMessage())
             } finally {
-                done.finish()
+                done?.finish()
             }
         }
     }

@@ -19,7 +19,7 @@ import javax.crypto.SecretKey
  * authentication, so the FCM service can read accounts in the background.
  */
 class KeystoreSecureStore(context: Context, name: String = "tapprove") :
-    SecureStore by SealedSecureStore(PrefsBackend(context.getSharedPreferences(name, Context.MODE_PRIVATE)), AesGcmSealer { keystoreKey("$name.store") })
+    SecureStore by SealedSecureStore(SharedPreferencesBackend(context.getSharedPreferences(name, Context.MODE_PRIVATE)), AesGcmSealer { keystoreKey("$name.store") })
 
 private const val ANDROID_KEYSTORE = "AndroidKeyStore"
 
@@ -39,8 +39,8 @@ internal fun keystoreKey(alias: String): SecretKey {
     return gen.generateKey()
 }
 
-/** SharedPreferences holding base64 of sealed bytes. */
-private class PrefsBackend(private val prefs: SharedPreferences) : KeyValueBackend {
+/** Private SharedPreferences holding the base64 of sealed bytes (the [KeystoreSecureStore] backend). */
+class SharedPreferencesBackend(private val prefs: SharedPreferences) : KeyValueBackend {
     override fun read(name: String): ByteArray? = prefs.getString(name, null)?.let { Base64.decode(it, Base64.NO_WRAP) }
 
     override fun write(name: String, bytes: ByteArray) {
@@ -49,7 +49,7 @@ private class PrefsBackend(private val prefs: SharedPreferences) : KeyValueBacke
     }
 
     override fun remove(name: String) {
-        prefs.edit().remove(name).commit()
+        check(prefs.edit().remove(name).commit()) { "could not remove $name" }
     }
 
     override fun names(): Set<String> = prefs.all.keys

@@ -2,21 +2,24 @@ package dev.tapprove.android
 
 import android.content.Context
 import dev.tapprove.Authenticator
+import dev.tapprove.DeviceSigner
 import dev.tapprove.LogLevel
 import dev.tapprove.Logger
+import dev.tapprove.SecureStore
 import dev.tapprove.ServiceConfig
 import dev.tapprove.common.PushPayloads
+import dev.tapprove.common.PushResult
 import dev.tapprove.initLogging
-import com.google.firebase.messaging.FirebaseMessaging
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.launch
-import kotlinx.coroutines.tasks.await
 
 /**
  * The process-wide SDK instance. Call [configure] once in `Application.onCreate()`; the FCM
- * service, the action receiver and the app's screens then use [authenticator].
+ * service, the action receiver and the app's screens then use [authenticator]. Nothing here
+ * depends on Firebase: the FCM adapter ([TapproveMessagingService]) calls [onPushData] and
+ * [onNewPushToken].
  */
 object Tapprove {
     @Volatile private var instance: Authenticator? = null
@@ -27,20 +30,21 @@ object Tapprove {
     /** Sets up the SDK with the Keystore-backed store and signer. Idempotent. */
     fun configure(context: Context, serverUrl: String, sdkKey: String) {
         if (instance != null) return
+        val app = context.applicationContext
+        configure(app, ServiceConfig(serverUrl, sdkKey, android.os.Build.MODEL), { KeystoreSecureStore(app) }, { KeystoreSigner(app) })
+    }
+
+    /**
+     * Sets up the SDK with the app's own [store] and [signer] (an MDM-managed key store, or a
+     * test without Android Keystore). Idempotent: the first configuration wins.
+     */
+    fun configure(context: Context, config: ServiceConfig, store: () -> SecureStore, signer: () -> DeviceSigner) {
+        if (instance != null) return
         synchronized(this) {
             if (instance != null) return
             initLogging(LogLevel.INFO, AndroidLogger)
-            val app = context.applicationContext
-            instance = Authenticator(
-                ServiceConfig(serverUrl, sdkKey, android.os.Build.MODEL),
-                KeystoreSecureStore(app),
-                KeystoreSigner(app),
-            )
-            ApprovalNotifications.registerChannel(app)
-        }
-        // Tokens rotate: re-register on every start (cheap when unchanged).
-        scope.launch {
-            runCatching { registerPushToken(FirebaseMessaging.getInstance().token.await()) }
+            instance = Authenticator(config, store(), signer())
+            ApprovalNotifications.registerChannel(context.applicationContext)
         }
     }
 
@@ -48,7 +52,37 @@ object Tapprove {
     val authenticator: Authenticator
         get() = instance ?: error("call Tapprove.configure(context, serverUrl, sdkKey) in Application.onCreate()")
 
-    /** Sends an FCM token for every account (no-op without accounts). */
+    /**
+     * What an FCM data message means: a verified login request is shown as a notification (or,
+     * without notifications, left for the app's `pending()` list; see [Delivery.readiness]);
+     * anything that is not Tapprove's is [PushResult.NotOurs] and left to the app.
+     */
+    fun onPushData(context: Context, data: Map<String, String>): Delivery {
+        val result = PushPayloads.handleFcm(authenticator, data)
+        val readiness = (result as? PushResult.Show)?.let { ApprovalNotifications.show(context, it.request) }
+        when {
+            result is PushResult.Ignore -> android.util.Log.i("Tapprove", "login request not shown: ${result.reason}")
+            readiness != null && readiness != NotificationReadiness.READY ->
+                android.util.Log.w("Tapprove", "login request not shown: ${readiness.message}")
+        }
+        return Delivery(result, readiness)
+    }
+
+    /** What [onPushData] did: the verdict on the message and, for a login request, whether it was shown. */
+    data class Delivery(val result: PushResult, val readiness: NotificationReadiness?)
+
+    /** A new FCM token (FCM rotates them): sends it for every account, in the background. */
+    fun onNewPushToken(token: String) {
+        scope.launch {
+            try {
+                registerPushToken(token)
+            } catch (e: dev.tapprove.AuthException) {
+                android.util.Log.w("Tapprove", "push token not registered: ${e.userMessage()}")
+            }
+        }
+    }
+
+    /** Sends an FCM token for every account (no-op without accounts); throws `AuthException`. */
     suspend fun registerPushToken(token: String) {
         val auth = instance ?: return
         if (auth.accounts().isEmpty()) return

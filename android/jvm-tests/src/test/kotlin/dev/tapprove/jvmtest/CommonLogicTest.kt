@@ -36,18 +36,15 @@ class CommonLogicTest {
         id = "ses_1", accountId = "acc_1", user = "alice", title = "Log in to Demo Bank?",
         body = "Someone is signing in.",
         context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36"),
-        presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"),
+        presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"), codeLength = null, userVerification = null,
         issuedAt = 1_000, expiresAt = 1_120,
     )
     private val scope = CoroutineScope(Dispatchers.Default)
 
     @Test
-    fun `fcm data maps become JSON the core can read`() {
-        val data = mapOf("tapprove" to "a.b.c", "title" to "Quote \" back\\slash\nnew\u0001line", "body" to "é ✓")
-        val parsed = parseJson(PushPayloads.toJson(data))
-        assertEquals(data, parsed.keys.associateWith { parsed.str(it) })
-        assertTrue(PushPayloads.isTapprove(data))
+    fun `the fcm registration names the platform`() {
         assertEquals("FCM", PushPayloads.fcmRegistration("tok").platform.name)
+        assertEquals("tok", PushPayloads.fcmRegistration("tok").token)
     }
 
     @Test
@@ -55,12 +52,19 @@ class CommonLogicTest {
         for (a in listOf(ApprovalAction.Choose("42"), ApprovalAction.Approve, ApprovalAction.Deny, ApprovalAction.NotMe)) {
             assertEquals(a, ApprovalAction.decode(a.encode()))
         }
-        assertNull(ApprovalAction.EnterCode("1234").encode(), "typed codes never go into intents")
+        assertEquals(ApprovalAction.ENTER_CODE, ApprovalAction.EnterCode("1234").encode(), "typed codes never go into intents")
+        assertEquals(ApprovalAction.EnterCode("1234"), ApprovalAction.decode(ApprovalAction.ENTER_CODE, " 1234 "))
+        assertNull(ApprovalAction.decode(ApprovalAction.ENTER_CODE, "  "), "an empty RemoteInput answers nothing")
+        assertNull(ApprovalAction.decode(ApprovalAction.ENTER_CODE, null))
         assertNull(ApprovalAction.decode("choose:"))
         assertNull(ApprovalAction.decode("launch-missiles"))
         assertEquals(Decision.Deny(DenyReason.NOT_ME), ApprovalAction.NotMe.toDecision())
         assertEquals(Decision.Approve(" 42 ".trim()), ApprovalAction.EnterCode(" 42 ").toDecision())
-        assertEquals(listOf(ApprovalAction.Deny, ApprovalAction.NotMe), ApprovalAction.forNotification(request))
+        assertEquals(request.options.map { ApprovalAction.Choose(it) }, ApprovalAction.forNotification(request))
+        assertEquals(
+            listOf(ApprovalAction.EnterCode(""), ApprovalAction.Deny, ApprovalAction.NotMe),
+            ApprovalAction.forNotification(request.copy(presenceMode = PresenceMode.ENTRY, options = emptyList())),
+        )
         assertEquals(3, ApprovalAction.forNotification(request.copy(presenceMode = PresenceMode.NONE, options = emptyList())).size)
     }
 

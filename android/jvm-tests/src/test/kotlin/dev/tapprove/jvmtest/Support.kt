@@ -14,6 +14,7 @@ import dev.tapprove.common.MemoryBackend
 import dev.tapprove.common.SealedSecureStore
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
 import java.io.File
@@ -200,7 +201,7 @@ class TapproveService private constructor(
 
     /** POST /v1/push/sessions for [user]; returns the JSON answer. */
     fun createSession(user: String, presence: String = "choose"): JsonObject {
-        val body = """{"user":${dev.tapprove.common.PushPayloads.jsonString(user)},"notification":{"title":"Log in to JVM Bank?","body":"Someone is signing in."},"context":{"app":"JVM Bank","ip":"203.0.113.7","location":"Lyon, FR","user_agent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},"presence":"$presence"}"""
+        val body = """{"user":${JsonPrimitive(user)},"notification":{"title":"Log in to JVM Bank?","body":"Someone is signing in."},"context":{"app":"JVM Bank","ip":"203.0.113.7","location":"Lyon, FR","user_agent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"},"presence":"$presence"}"""
         val (status, json) = rp("POST", "/v1/push/sessions", body)
         check(status == 201) { "create session: $status $json" }
         return json
@@ -240,8 +241,11 @@ class TapproveService private constructor(
         private fun drain(read: () -> Unit) =
             Thread { runCatching(read) }.apply { isDaemon = true }.start()
 
-        /** Creates a project whose trust webhook is [webhook], then starts the service. */
-        fun start(webhook: TrustWebhook): TapproveService {
+        /**
+         * Creates a project whose trust webhook is [webhook], then starts the service, with
+         * [configToml] as its `--config` file when given (e.g. a `[push.fcm]` section).
+         */
+        fun start(webhook: TrustWebhook, configToml: String? = null): TapproveService {
             check(Env.bin.canExecute()) {
                 "${Env.bin} is missing: build it with `cargo build -p tapprove-cli --bin tapprove` (cargo xtask does this)"
             }
@@ -263,7 +267,10 @@ class TapproveService private constructor(
             webhook.username = creds.str("webhook_username")!!
             webhook.password = creds.str("webhook_password")!!
 
-            val process = ProcessBuilder(Env.bin.path, "serve", "--listen", "127.0.0.1:0", "--database", db)
+            val config = configToml?.let { File(dir, "tapprove.toml").apply { writeText(it) } }
+            val args = listOf(Env.bin.path, "serve", "--listen", "127.0.0.1:0", "--database", db) +
+                (config?.let { listOf("--config", it.path) } ?: emptyList())
+            val process = ProcessBuilder(args)
                 .apply { environment().putAll(env) }
                 .start()
             val stderr = StringBuffer()

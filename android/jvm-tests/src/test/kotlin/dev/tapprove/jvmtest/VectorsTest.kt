@@ -9,6 +9,7 @@ import dev.tapprove.ServiceConfig
 import dev.tapprove.common.PushPayloads
 import dev.tapprove.common.PushResult
 import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.jsonArray
 import kotlinx.serialization.json.jsonObject
 import kotlinx.serialization.json.jsonPrimitive
@@ -44,7 +45,7 @@ class VectorsTest {
     }
 
     private fun apns(token: String) =
-        """{"aps":{"alert":{"title":"Log in?","body":"Someone is signing in."},"category":"TAPPROVE_LOGIN","mutable-content":1},"tapprove":${PushPayloads.jsonString(token)}}"""
+        """{"aps":{"alert":{"title":"Log in?","body":"Someone is signing in."},"category":"TAPPROVE_LOGIN","mutable-content":1},"tapprove":${JsonPrimitive(token)}}"""
 
     private fun expectedError(code: String): Class<out AuthException> = when (code) {
         "expired" -> AuthException.RequestClosed::class.java

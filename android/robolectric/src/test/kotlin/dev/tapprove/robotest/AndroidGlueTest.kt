@@ -1,0 +1,336 @@
+package dev.tapprove.robotest
+
+import android.Manifest
+import android.app.Notification
+import android.app.NotificationManager
+import android.app.RemoteInput
+import android.content.Context
+import android.content.Intent
+import android.content.IntentFilter
+import android.os.Bundle
+import android.os.Looper
+import com.google.firebase.messaging.RemoteMessage
+import dev.tapprove.Account
+import dev.tapprove.AuthException
+import dev.tapprove.Authenticator
+import dev.tapprove.ServiceConfig
+import dev.tapprove.android.ApprovalActionReceiver
+import dev.tapprove.android.ApprovalNotifications
+import dev.tapprove.android.NotificationReadiness
+import dev.tapprove.android.SharedPreferencesBackend
+import dev.tapprove.android.Tapprove
+import dev.tapprove.android.TapproveMessagingService
+import dev.tapprove.common.AesGcmSealer
+import dev.tapprove.common.JcaSigner
+import dev.tapprove.common.MemoryBackend
+import dev.tapprove.common.PushPayloads
+import dev.tapprove.common.PushResult
+import dev.tapprove.common.SealedSecureStore
+import dev.tapprove.jvmtest.SoftwareKeyProvider
+import dev.tapprove.jvmtest.TapproveService
+import dev.tapprove.jvmtest.TrustWebhook
+import dev.tapprove.jvmtest.str
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.joinAll
+import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.json.JsonObject
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
+import org.junit.Before
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.Robolectric
+import org.robolectric.RuntimeEnvironment
+import org.robolectric.Shadows.shadowOf
+import java.nio.file.Files
+import java.util.concurrent.atomic.AtomicInteger
+import javax.crypto.KeyGenerator
+
+/**
+ * The Android glue (android/src/main) on Android 14 under Robolectric, against a REAL
+ * `tapprove serve` that sends its pushes through a loopback FCM ([FakeFcm]): an FCM data
+ * message goes through [TapproveMessagingService] to a framework notification, a tap on one of
+ * its actions goes through the PendingIntent to [ApprovalActionReceiver] and
+ * `Authenticator.respond`, and the relying party's API shows the outcome.
+ *
+ * Robolectric has no AndroidKeyStore provider, so the SDK runs here on the same
+ * [SealedSecureStore] and [JcaSigner] code that [dev.tapprove.android.KeystoreSecureStore] and
+ * [dev.tapprove.android.KeystoreSigner] wrap, with software keys instead of Keystore ones.
+ */
+@RunWith(RobolectricTestRunner::class)
+class AndroidGlueTest {
+    /** One service, one loopback FCM and one configured SDK for the whole run. */
+    private object World {
+        val webhook = TrustWebhook()
+        val fcm = FakeFcm()
+        val configDir = Files.createTempDirectory("tapprove-robolectric").toFile()
+        val service = TapproveService.start(webhook, fcm.configToml(configDir))
+        val backend = MemoryBackend()
+        val keys = SoftwareKeyProvider()
+        val sealKey = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
+        val config = ServiceConfig(service.url, service.sdkKey, "Robolectric Pixel")
+        private val users = AtomicInteger()
+
+        fun user(what: String) = "robo-$what-${users.incrementAndGet()}"
+
+        fun sealed(backend: MemoryBackend) = SealedSecureStore(backend, AesGcmSealer { sealKey })
+
+        init {
+            Runtime.getRuntime().addShutdownHook(Thread { service.close(); fcm.close(); webhook.close(); configDir.deleteRecursively() })
+            Tapprove.configure(RuntimeEnvironment.getApplication(), config, { sealed(backend) }, { JcaSigner(keys) })
+        }
+    }
+
+    /** The FCM service as an app declares it, recording the messages it leaves to the app. */
+    class RecordingMessagingService : TapproveMessagingService() {
+        val others = mutableListOf<RemoteMessage>()
+
+        override fun onOtherMessage(message: RemoteMessage) {
+            others.add(message)
+        }
+    }
+
+    private val app: Context get() = RuntimeEnvironment.getApplication()
+    private val notifications get() = shadowOf(app.getSystemService(NotificationManager::class.java))
+    private lateinit var fcmService: RecordingMessagingService
+
+    @Before
+    fun setUp() {
+        World.service // started once
+        shadowOf(RuntimeEnvironment.getApplication()).grantPermissions(Manifest.permission.POST_NOTIFICATIONS)
+        // The library's manifest declares the receiver; without the Android Gradle plugin
+        // Robolectric has no merged manifest, so the same receiver is registered here.
+        val filter = IntentFilter(ApprovalNotifications.ACTION_ANSWER).apply { addDataScheme(ApprovalNotifications.ANSWER_SCHEME) }
+        app.registerReceiver(ApprovalActionReceiver(), filter, Context.RECEIVER_NOT_EXPORTED)
+        fcmService = Robolectric.buildService(RecordingMessagingService::class.java).create().get()
+    }
+
+    private fun pair(user: String, fcmToken: String): Account = runBlocking {
+        val code = "pair-${System.nanoTime()}"
+        World.webhook.issue(user, code)
+        Tapprove.authenticator.pair(user, code, PushPayloads.fcmRegistration(fcmToken))
+    }
+
+    /** The site starts a login; returns the session and the FCM message the service sent. */
+    private fun login(user: String, fcmToken: String, presence: String): Pair<JsonObject, FcmMessage> {
+        val session = World.service.createSession(user, presence)
+        return session to World.fcm.next(fcmToken)
+    }
+
+    /** FCM hands the data message to the app's service. */
+    private fun deliver(message: FcmMessage, id: String = "0:${System.nanoTime()}") =
+        fcmService.onMessageReceived(RemoteMessage.Builder("1234567890@fcm.googleapis.com").setMessageId(id).setData(message.data).build())
+
+    private fun onlyNotification(): Notification {
+        val all = notifications.allNotifications
+        assertEquals("exactly one notification: $all", 1, all.size)
+        return all[0]
+    }
+
+    /** Waits for the glue's background work (answers, token updates) to finish. */
+    private fun awaitGlue() = runBlocking { Tapprove.scope.coroutineContext[Job]!!.children.toList().joinAll() }
+
+    /** The user taps [action]; [fillIn] carries a RemoteInput answer. */
+    private fun tap(action: Notification.Action, fillIn: Intent? = null) {
+        action.actionIntent.send(app, 0, fillIn)
+        shadowOf(Looper.getMainLooper()).idle()
+        awaitGlue()
+    }
+
+    private fun status(sessionId: String): Pair<String?, String?> {
+        val s = World.service.session(sessionId)
+        return s.str("status") to s.str("reason")
+    }
+
+    private fun text(n: Notification, key: String) = n.extras.getCharSequence(key)?.toString()
+
+    @Test
+    fun `an FCM data message becomes a notification with the context and the three choices, and the right one approves`() {
+        val user = World.user("choose")
+        pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "choose")
+        assertEquals("the service sends only the challenge, title and body", setOf("tapprove", "title", "body"), message.data.keys)
+
+        deliver(message)
+        val n = onlyNotification()
+        assertEquals(ApprovalNotifications.CHANNEL_ID, n.channelId)
+        val channel = app.getSystemService(NotificationManager::class.java).getNotificationChannel(ApprovalNotifications.CHANNEL_ID)
+        assertEquals(NotificationManager.IMPORTANCE_HIGH, channel.importance)
+        assertEquals("Log in to JVM Bank?", text(n, Notification.EXTRA_TITLE))
+        assertEquals("Someone is signing in.", text(n, Notification.EXTRA_TEXT))
+        val big = text(n, Notification.EXTRA_BIG_TEXT)!!
+        for (line in listOf("JVM Bank", "Near Lyon, FR", "IP 203.0.113.7", "Browser: Firefox on Linux", "Account: $user", "Tap the number")) {
+            assertTrue("'$line' in: $big", big.contains(line))
+        }
+        // The lock screen sees only that a request arrived.
+        assertEquals(Notification.VISIBILITY_PRIVATE, n.visibility)
+        assertFalse(text(n.publicVersion, Notification.EXTRA_TEXT)!!.contains("Lyon"))
+
+        val code = session.str("presence_code")!!
+        val labels = n.actions.map { it.title.toString() }
+        assertEquals(3, labels.size)
+        assertTrue("$code among $labels", code in labels)
+        assertTrue("approving needs an unlocked phone", n.actions.all { it.isAuthenticationRequired })
+
+        tap(n.actions.first { it.title == code })
+        assertEquals("accepted" to "approved", status(session.str("id")!!))
+        assertTrue("the notification is gone once answered", notifications.allNotifications.isEmpty())
+    }
+
+    @Test
+    fun `an entry-mode request takes the typed code through a RemoteInput`() {
+        val user = World.user("entry")
+        pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "entry")
+        deliver(message)
+        val n = onlyNotification()
+        assertEquals(listOf("Enter code", "Deny", "Not me"), n.actions.map { it.title.toString() })
+        val enter = n.actions[0]
+        assertEquals(ApprovalNotifications.REMOTE_INPUT_CODE, enter.remoteInputs.single().resultKey)
+        assertTrue(enter.isAuthenticationRequired)
+        assertFalse("denying works from the lock screen", n.actions[1].isAuthenticationRequired)
+
+        val typed = Intent()
+        RemoteInput.addResultsToIntent(
+            enter.remoteInputs,
+            typed,
+            Bundle().apply { putCharSequence(ApprovalNotifications.REMOTE_INPUT_CODE, " ${session.str("presence_code")} ") },
+        )
+        tap(enter, typed)
+        assertEquals("accepted" to "approved", status(session.str("id")!!))
+    }
+
+    @Test
+    fun `a wrong typed code blocks the login and says so in the notification`() {
+        val user = World.user("wrong")
+        pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "entry")
+        deliver(message)
+        val enter = onlyNotification().actions[0]
+        val wrong = if (session.str("presence_code") == "00") "01" else "00"
+        val typed = Intent()
+        RemoteInput.addResultsToIntent(enter.remoteInputs, typed, Bundle().apply { putCharSequence(ApprovalNotifications.REMOTE_INPUT_CODE, wrong) })
+        tap(enter, typed)
+        assertEquals("rejected" to "wrong_number", status(session.str("id")!!))
+        val result = onlyNotification()
+        assertTrue(text(result, Notification.EXTRA_TEXT)!!.contains("not the number"))
+        assertEquals("a result has nothing left to tap", 0, result.actions?.size ?: 0)
+    }
+
+    @Test
+    fun `not me from the notification is reported as fraud`() {
+        val user = World.user("notme")
+        pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "none")
+        deliver(message)
+        val n = onlyNotification()
+        assertEquals(listOf("Approve", "Deny", "Not me"), n.actions.map { it.title.toString() })
+        tap(n.actions.first { it.title == "Not me" })
+        assertEquals("rejected" to "fraud_reported", status(session.str("id")!!))
+        assertTrue(notifications.allNotifications.isEmpty())
+    }
+
+    @Test
+    fun `a message that is not Tapprove's is left to the app, and a forged one is dropped`() {
+        val chat = FcmMessage("x", mapOf("type" to "chat", "text" to "lunch?"))
+        deliver(chat)
+        assertTrue(notifications.allNotifications.isEmpty())
+        assertEquals(mapOf("type" to "chat", "text" to "lunch?"), fcmService.others.single().data)
+
+        // Tapprove's key with something that is not a challenge signed by the pinned service key.
+        val forged = FcmMessage("x", mapOf("tapprove" to "eyJhbGciOiJFUzI1NiJ9.e30.AAAA", "title" to "Log in?", "body" to "Approve me"))
+        val delivery = Tapprove.onPushData(app, forged.data)
+        assertTrue(delivery.result is PushResult.Ignore)
+        assertNull(delivery.readiness)
+        deliver(forged)
+        assertTrue(notifications.allNotifications.isEmpty())
+        assertEquals("a forged Tapprove message is not handed to the app either", 1, fcmService.others.size)
+    }
+
+    @Test
+    fun `a token refresh re-registers the device, and the next push goes to the new token`() {
+        val user = World.user("token")
+        pair(user, "fcm-old-$user")
+        fcmService.onNewToken("fcm-new-$user")
+        awaitGlue()
+        // FakeFcm.next fails unless the service now sends to the new token.
+        val (_, message) = login(user, "fcm-new-$user", "choose")
+        deliver(message)
+        assertEquals(1, notifications.allNotifications.size)
+    }
+
+    @Test
+    fun `a device the service no longer knows gets the typed not-paired error, shown on the notification`() {
+        // The service has no revocation yet: a device it forgot (unpaired from a copy of this
+        // device's state) is what a revoked one will look like to the app.
+        val user = World.user("revoked")
+        val account = pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "choose")
+        deliver(message)
+        val n = onlyNotification()
+
+        val copy = MemoryBackend().apply { World.backend.names().forEach { write(it, World.backend.read(it)!!) } }
+        val copyKeys = SoftwareKeyProvider().apply { pairs.putAll(World.keys.pairs) }
+        val elsewhere = Authenticator(World.config, World.sealed(copy), JcaSigner(copyKeys))
+        runBlocking { elsewhere.unpair(account.id) }
+
+        try {
+            tap(n.actions.first { it.title == session.str("presence_code") })
+            assertEquals("sent", status(session.str("id")!!).first)
+            val shown = text(onlyNotification(), Notification.EXTRA_TEXT)!!
+            assertTrue("tells the user to pair again: $shown", shown.contains("pair again"))
+            assertThrows(AuthException.NotPaired::class.java) { runBlocking { Tapprove.authenticator.pending(account.id) } }
+            assertThrows(AuthException.NotPaired::class.java) { runBlocking { Tapprove.registerPushToken("fcm-after-$user") } }
+        } finally {
+            runBlocking { Tapprove.authenticator.unpair(account.id) }
+        }
+    }
+
+    @Test
+    fun `without the notification permission nothing is posted and the state says why`() {
+        shadowOf(RuntimeEnvironment.getApplication()).denyPermissions(Manifest.permission.POST_NOTIFICATIONS)
+        assertEquals(NotificationReadiness.PERMISSION_DENIED, ApprovalNotifications.readiness(app))
+        assertTrue(NotificationReadiness.PERMISSION_DENIED.message.contains("allow notifications"))
+
+        val user = World.user("denied")
+        pair(user, "fcm-$user")
+        val (session, message) = login(user, "fcm-$user", "choose")
+        val delivery = Tapprove.onPushData(app, message.data)
+        assertTrue(delivery.result is PushResult.Show)
+        assertEquals(NotificationReadiness.PERMISSION_DENIED, delivery.readiness)
+        deliver(message)
+        assertTrue(notifications.allNotifications.isEmpty())
+        assertTrue(
+            "the request is still there for the app's own screen",
+            runBlocking { Tapprove.authenticator.pending(null) }.any { it.id == session.str("id") },
+        )
+
+        shadowOf(RuntimeEnvironment.getApplication()).grantPermissions(Manifest.permission.POST_NOTIFICATIONS)
+        notifications.setNotificationsEnabled(false)
+        assertEquals(NotificationReadiness.NOTIFICATIONS_OFF, ApprovalNotifications.readiness(app))
+        notifications.setNotificationsEnabled(true)
+        assertEquals(NotificationReadiness.READY, ApprovalNotifications.readiness(app))
+    }
+
+    @Test
+    fun `the Keystore store's SharedPreferences backend keeps only sealed values`() {
+        val prefs = app.getSharedPreferences("tapprove-test", Context.MODE_PRIVATE)
+        val store = SealedSecureStore(SharedPreferencesBackend(prefs), AesGcmSealer { World.sealKey })
+        val secret = "account-record-with-sdk-key".toByteArray()
+        store.set("tapprove.account.a", secret)
+        store.set("other", byteArrayOf(1))
+        assertEquals(String(secret), String(store.get("tapprove.account.a")!!))
+        assertEquals(listOf("tapprove.account.a"), store.listKeys("tapprove."))
+        val raw = prefs.getString("tapprove.account.a", null)
+        assertNotNull(raw)
+        assertFalse("stored sealed, not in the clear", String(android.util.Base64.decode(raw, 0)).contains("sdk-key"))
+        store.delete("tapprove.account.a")
+        assertNull(store.get("tapprove.account.a"))
+        assertFalse(prefs.contains("tapprove.account.a"))
+    }
+}
