@@ -132,11 +132,14 @@ pub struct DbArgs {
     /// TOML configuration file (for seal_key) [env TAPPROVE_SEAL_KEY].
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Data directory of `tapprove serve`'s embedded defaults (database and seal key).
+    #[arg(long, env = "TAPPROVE_DATA_DIR", default_value = "./tapprove-data")]
+    pub data: PathBuf,
 }
 
 impl DbArgs {
     fn resolve(&self, need_seal_key: bool) -> Result<(String, Option<SealKey>), CliError> {
-        let cfg = load_config(self.config.as_deref(), self.database.as_deref())?;
+        let cfg = load_config(self.config.as_deref(), self.database.as_deref(), &self.data)?;
         if need_seal_key && cfg.seal_key.is_none() {
             return Err(tapprove_server::ServiceError::MissingSealKey.into());
         }

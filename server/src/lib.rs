@@ -23,6 +23,7 @@ mod error;
 mod events;
 mod guard;
 mod http;
+mod listener;
 pub mod policy;
 mod ratelimit;
 mod sdk;

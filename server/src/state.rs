@@ -9,9 +9,12 @@ use tokio::sync::watch;
 use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
-use crate::events::EventBus;
-use crate::ratelimit::{ReplayCache, WindowLimiter};
-use crate::store::{AccountRow, Store};
+use crate::events::{BusEvent, EventBus};
+use crate::store::{AccountRow, ProjectRow, Store};
+
+/// An event stream whose instance has not refreshed it for this long is taken for closed
+/// (the instance died); instances refresh theirs every sweep.
+pub(crate) const STREAM_STALE_SECONDS: i64 = 30;
 
 /// Shared state of a running service: database, keys, event bus, limits. Cheap to clone.
 #[derive(Clone)]
@@ -25,10 +28,10 @@ pub(crate) struct Inner {
     pub service_public: PublicKey,
     pub push: Arc<dyn PushSender>,
     pub bus: Arc<EventBus>,
-    pub pair_limiter_ip: WindowLimiter,
-    pub pair_limiter_key: WindowLimiter,
-    pub replay: ReplayCache,
+    /// This process, among the instances sharing the database.
+    pub instance_id: String,
     pub keys: KeyCache,
+    pub projects: ProjectCache,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
@@ -83,10 +86,9 @@ impl AppState {
             service_public,
             push,
             bus: Arc::new(EventBus::new()),
-            pair_limiter_ip: WindowLimiter::new(60),
-            pair_limiter_key: WindowLimiter::new(60),
-            replay: ReplayCache::default(),
+            instance_id: crypto::new_id("ins_")?,
             keys: KeyCache::default(),
+            projects: ProjectCache::default(),
             http,
             shutdown,
             shutdown_tx,
@@ -101,6 +103,36 @@ impl AppState {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Delivers an event to this instance's subscribers and sends it to the other instances
+    /// on the database.
+    pub(crate) async fn publish(&self, event: BusEvent) {
+        self.0.bus.apply(&event);
+        let envelope = Envelope {
+            origin: self.0.instance_id.clone(),
+            event,
+        };
+        match serde_json::to_string(&envelope) {
+            Ok(payload) => {
+                if let Err(e) = self.0.store.publish(&payload).await {
+                    tracing::warn!(error = %e, "cannot send an event to the other instances");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+        }
+    }
+
+    /// Delivers an event another instance published (this instance's own are skipped: they
+    /// were delivered when published).
+    pub(crate) fn apply_remote(&self, payload: &str) {
+        match serde_json::from_str::<Envelope>(payload) {
+            Ok(e) if e.origin == self.0.instance_id => {}
+            Ok(e) => self.0.bus.apply(&e.event),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring an unreadable event from another instance")
+            }
+        }
     }
 
     /// Asks long-lived responses (event streams, long-polls) to end.
@@ -143,6 +175,13 @@ async fn load_or_create_service_key(
     SoftwareKey::from_pkcs8(&der).map_err(|e| ServiceError::Crypto(e.to_string()))
 }
 
+/// A bus event with the instance that published it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    origin: String,
+    event: BusEvent,
+}
+
 /// Device public keys parsed from their stored base64url form. Parsing checks that the point
 /// is on the curve, which costs about as much as verifying a signature; the result depends
 /// only on the string, so it is kept (bounded: cleared when full).
@@ -168,5 +207,46 @@ impl KeyCache {
         }
         map.insert(account.public_key.clone(), key.clone());
         Ok(key)
+    }
+}
+
+/// Projects recently authenticated by their API key hash, kept a few seconds so that the
+/// create and the long-polls of one login do not each look the key up. Only keys that
+/// matched are kept; a project's row read here is used for its id (API keys never change).
+#[derive(Default)]
+pub(crate) struct ProjectCache(
+    std::sync::Mutex<std::collections::HashMap<String, (ProjectRow, std::time::Instant)>>,
+);
+
+impl ProjectCache {
+    const MAX: usize = 1_000;
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, (ProjectRow, std::time::Instant)>,
+    > {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The project of this API key hash, if looked up within the last few seconds.
+    pub(crate) fn get(&self, api_key_hash: &str) -> Option<ProjectRow> {
+        let map = self.lock();
+        let (project, at) = map.get(api_key_hash)?;
+        (at.elapsed() < Self::TTL).then(|| project.clone())
+    }
+
+    /// Remembers a project found by its API key hash.
+    pub(crate) fn put(&self, api_key_hash: String, project: ProjectRow) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        map.insert(api_key_hash, (project, std::time::Instant::now()));
     }
 }

@@ -15,9 +15,9 @@ use tapprove_protocol::request_auth::RequestProof;
 use crate::SKEW_SECONDS;
 use crate::credentials;
 use crate::error::ApiError;
-use crate::sdk;
 use crate::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
+use crate::{ratelimit, sdk};
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);
@@ -105,6 +105,9 @@ impl FromRequestParts<AppState> for RpProject {
             )
         };
         let hash = credentials::api_key_hash(key).ok_or_else(invalid)?;
+        if let Some(project) = state.0.projects.get(&hash) {
+            return Ok(Self(project));
+        }
         let project = state
             .0
             .store
@@ -115,6 +118,7 @@ impl FromRequestParts<AppState> for RpProject {
         if !credentials::api_key_matches(&project.api_key_hash, &hash) {
             return Err(invalid());
         }
+        state.0.projects.put(hash, project.clone());
         Ok(Self(project))
     }
 }
@@ -203,11 +207,8 @@ impl FromRequest<AppState> for DeviceCall {
                 e.code()
             ))
         })?;
-        if !state.0.replay.first_use(
-            format!("{}:{}", account.id, proof.jti),
-            now,
-            proof.iat + SKEW_SECONDS + 1,
-        ) {
+        let proof_id = format!("{}:{}", account.id, proof.jti);
+        if !ratelimit::first_use(&state.0.store, &proof_id, proof.iat + SKEW_SECONDS + 1).await? {
             return Err(ApiError::unauthorized(
                 "This request proof was already used; sign a new one for each request.",
             ));

@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 /// All routes, with JSON errors for unknown routes and methods.
 pub(crate) fn router(state: AppState) -> Router {
+    let request_limit = state.0.config.request_timeout;
     Router::new()
         .route("/v1/push/sessions", post(rp::create_session))
         .route(
@@ -32,6 +33,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/device/answers", post(device::answer))
         .route("/v1/device/events", get(device::events))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -47,7 +49,31 @@ pub(crate) fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::listener::request_timeout(request_limit, request, next)
+        }))
         .with_state(state)
+}
+
+/// `GET /readyz`: `200 ready` when the database answers and its schema is this build's.
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
+    let unready = |why: &str| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal,
+            format!("Not ready: {why}."),
+        )
+    };
+    match state.0.store.ready().await {
+        Ok(true) => Ok("ready"),
+        Ok(false) => Err(unready("the database's migrations are not this build's")),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(unready("the database does not answer"))
+        }
+    }
 }
 
 fn answer_refused(e: &ProtocolError) -> ApiError {

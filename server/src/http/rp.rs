@@ -74,6 +74,14 @@ pub(crate) async fn create_session(
     ApiJson(req): ApiJson<CreateSessionRequest>,
 ) -> Result<(StatusCode, axum::Json<SessionCreated>), ApiError> {
     validate(&req)?;
+    // The policy is read fresh: the authenticated project row may be a few seconds old.
+    let policy = state
+        .0
+        .store
+        .project_by_id(&project.id)
+        .await?
+        .map(|p| PresencePolicy::from_stored(&p.presence_policy, p.entry_digits))
+        .ok_or_else(ApiError::internal)?;
     let new = NewSession {
         project_id: project.id,
         user: req.user.trim().to_owned(),
@@ -81,7 +89,7 @@ pub(crate) async fn create_session(
         body: req.notification.body,
         context: req.context.unwrap_or_default(),
         mode: req.presence,
-        policy: PresencePolicy::from_stored(&project.presence_policy, project.entry_digits),
+        policy,
         ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
     };
     let created = sessions::create(&state, new).await?;

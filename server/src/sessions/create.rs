@@ -7,7 +7,7 @@ use tapprove_protocol::{
 };
 
 use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
-use crate::events::Outcome;
+use crate::events::{BusEvent, Outcome};
 use crate::policy::PresencePolicy;
 use crate::state::AppState;
 use crate::store::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, Stored, UserDevices};
@@ -157,7 +157,12 @@ pub(crate) async fn create(
         announce_reading_devices(state, old, outcome).await;
     }
     for row in &rows {
-        state.0.bus.challenge(&row.account_id, &row.challenge);
+        state
+            .publish(BusEvent::Challenge {
+                account_id: row.account_id.clone(),
+                jws: row.challenge.clone(),
+            })
+            .await;
     }
     tracing::info!(session_id = %session_id, project_id = %session.project_id, devices = rows.len(), "session created");
     let state = state.clone();

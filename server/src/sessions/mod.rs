@@ -14,7 +14,7 @@ use tapprove_protocol::{PresenceMode, ProtocolError, UvMethod};
 pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
 
-use crate::events::{Outcome, SessionDecided};
+use crate::events::{BusEvent, Outcome, SessionDecided};
 use crate::policy::PresencePolicy;
 use crate::state::AppState;
 use crate::store::SessionRow;
@@ -112,7 +112,13 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
             }
         }
     }
-    state.0.bus.decided(session_id, outcome, account_ids);
+    state
+        .publish(BusEvent::Decided {
+            session_id: session_id.to_owned(),
+            outcome,
+            account_ids: account_ids.to_vec(),
+        })
+        .await;
 }
 
 /// [`announce`] when the session's devices are not at hand.

@@ -2,7 +2,7 @@
 
 use tapprove_protocol::api::{PushEnvironment, PushPlatform};
 
-use super::{Store, Stored};
+use super::{Store, Stored, with_conn};
 
 /// A paired device (account) row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -31,7 +31,7 @@ pub(super) use account_columns;
 
 impl Store {
     pub(crate) async fn insert_account(&self, a: &AccountRow) -> Result<(), sqlx::Error> {
-        sqlx::query(concat!(
+        with_conn!(self, write, |c| sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -47,21 +47,22 @@ impl Store {
         .bind(a.push_registered_at)
         .bind(a.created_at)
         .bind(a.unpaired_at)
-        .execute(&mut *self.write().await?)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// An account by id, paired or not.
     pub(crate) async fn account(&self, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     /// Replaces an account's push registration; false if it is not paired.
@@ -73,7 +74,7 @@ impl Store {
         environment: Option<PushEnvironment>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE accounts SET push_platform = $1, push_token = $2, push_environment = $3, \
              push_registered_at = $4 WHERE id = $5 AND unpaired_at IS NULL",
         )
@@ -82,9 +83,10 @@ impl Store {
         .bind(environment.map(Stored))
         .bind(now)
         .bind(account_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// Forgets a push token the provider reported dead, unless the device replaced it since.
@@ -93,25 +95,28 @@ impl Store {
         account_id: &str,
         token: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r =
-            sqlx::query("UPDATE accounts SET push_token = '' WHERE id = $1 AND push_token = $2")
-                .bind(account_id)
-                .bind(token)
-                .execute(&mut *self.write().await?)
-                .await?;
-        Ok(r.rows_affected() == 1)
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE accounts SET push_token = '' WHERE id = $1 AND push_token = $2"
+        )
+        .bind(account_id)
+        .bind(token)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// Unpairs an account; false if it was not paired.
     pub(crate) async fn unpair(&self, account_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE accounts SET unpaired_at = $1, push_token = '' \
              WHERE id = $2 AND unpaired_at IS NULL",
         )
         .bind(now)
         .bind(account_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 }

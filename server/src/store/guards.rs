@@ -1,8 +1,6 @@
 //! The `user_guards` table: each user's failure count, cooldowns and push lock (issue 12).
 
-use sqlx::SqliteConnection;
-
-use super::Store;
+use super::{Backend, Store, sqlite};
 
 /// A user's guard row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -17,23 +15,34 @@ pub(crate) struct GuardRow {
     pub block_reason: Option<String>,
 }
 
-/// Creates the user's row if missing and returns it, holding the row's write lock until the
-/// transaction ends (an upsert locks the row on PostgreSQL; SQLite's `BEGIN IMMEDIATE`
-/// already holds the database's).
-pub(super) async fn take(
-    tx: &mut SqliteConnection,
-    project_id: &str,
-    user_name: &str,
-) -> Result<GuardRow, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
-         ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
-         RETURNING failures, cooldowns, blocked_until, block_reason",
-    )
-    .bind(project_id)
-    .bind(user_name)
-    .fetch_one(&mut *tx)
-    .await
+/// Reads (creating if missing, and locking) the user's row, lets `change` compute the new
+/// one and stores it, in the transaction `$tx`. A macro: the same text on each backend.
+macro_rules! update_in {
+    ($tx:expr, $project_id:expr, $user_name:expr, $change:expr) => {{
+        let old: GuardRow = sqlx::query_as(
+            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+             RETURNING failures, cooldowns, blocked_until, block_reason",
+        )
+        .bind($project_id)
+        .bind($user_name)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let new: GuardRow = $change(old);
+        sqlx::query(
+            "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
+             block_reason = $4 WHERE project_id = $5 AND user_name = $6",
+        )
+        .bind(new.failures)
+        .bind(new.cooldowns)
+        .bind(new.blocked_until)
+        .bind(&new.block_reason)
+        .bind($project_id)
+        .bind($user_name)
+        .execute(&mut *$tx)
+        .await?;
+        new
+    }};
 }
 
 impl Store {
@@ -45,22 +54,20 @@ impl Store {
         user_name: &str,
         change: impl FnOnce(GuardRow) -> GuardRow,
     ) -> Result<GuardRow, sqlx::Error> {
-        let mut conn = self.write().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let new = change(take(&mut tx, project_id, user_name).await?);
-        sqlx::query(
-            "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
-             block_reason = $4 WHERE project_id = $5 AND user_name = $6",
-        )
-        .bind(new.failures)
-        .bind(new.cooldowns)
-        .bind(new.blocked_until)
-        .bind(&new.block_reason)
-        .bind(project_id)
-        .bind(user_name)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(new)
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut conn = db.write().await?;
+                let mut tx = sqlite::begin_write(&mut conn).await?;
+                let new = update_in!(tx, project_id, user_name, change);
+                tx.commit().await?;
+                Ok(new)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let new = update_in!(tx, project_id, user_name, change);
+                tx.commit().await?;
+                Ok(new)
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The `projects` table: one row per relying party.
 
-use super::Store;
+use super::{Store, with_conn};
 
 /// A project (relying party) row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -30,7 +30,7 @@ macro_rules! project_columns {
 
 impl Store {
     pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), sqlx::Error> {
-        sqlx::query(concat!(
+        with_conn!(self, write, |c| sqlx::query(concat!(
             "INSERT INTO projects (",
             project_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -47,8 +47,9 @@ impl Store {
         .bind(&p.presence_policy)
         .bind(p.entry_digits)
         .bind(&p.events_url)
-        .execute(&mut *self.write().await?)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -56,49 +57,49 @@ impl Store {
         &self,
         hash: &str,
     ) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects WHERE api_key_hash = $1"
         ))
         .bind(hash)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     pub(crate) async fn project_by_sdk_key(
         &self,
         sdk_key: &str,
     ) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects WHERE sdk_key = $1"
         ))
         .bind(sdk_key)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     pub(crate) async fn project_by_id(&self, id: &str) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     pub(crate) async fn list_projects(&self) -> Result<Vec<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects ORDER BY created_at, id"
         ))
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     pub(crate) async fn update_webhook_credentials(
@@ -107,16 +108,17 @@ impl Store {
         password_sealed: &str,
         secret_sealed: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE projects SET webhook_password_sealed = $1, webhook_secret_sealed = $2 \
              WHERE id = $3",
         )
         .bind(password_sealed)
         .bind(secret_sealed)
         .bind(project_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     pub(crate) async fn update_trust_url(
@@ -124,12 +126,15 @@ impl Store {
         project_id: &str,
         trust_url: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("UPDATE projects SET trust_url = $1 WHERE id = $2")
-            .bind(trust_url)
-            .bind(project_id)
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET trust_url = $1 WHERE id = $2"
+        )
+        .bind(trust_url)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     pub(crate) async fn update_presence_policy(
@@ -138,15 +143,16 @@ impl Store {
         policy: &str,
         entry_digits: i64,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE projects SET presence_policy = $1, entry_digits = $2 WHERE id = $3",
         )
         .bind(policy)
         .bind(entry_digits)
         .bind(project_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     pub(crate) async fn update_events_url(
@@ -154,11 +160,14 @@ impl Store {
         project_id: &str,
         events_url: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("UPDATE projects SET events_url = $1 WHERE id = $2")
-            .bind(events_url)
-            .bind(project_id)
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET events_url = $1 WHERE id = $2"
+        )
+        .bind(events_url)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 }
