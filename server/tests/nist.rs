@@ -369,14 +369,17 @@ async fn nist_aal2_refuses_an_approval_without_user_verification_and_records_uv(
         "{b}"
     );
     let db = h.config.database_url.clone();
+    let sql = "SELECT decided_uv FROM sessions WHERE id = $1";
     let uv: Option<String> = {
         use sqlx::Connection as _;
-        let mut conn = sqlx::SqliteConnection::connect(&db).await.expect("db");
-        sqlx::query_scalar("SELECT decided_uv FROM sessions WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut conn)
-            .await
-            .expect("row")
+        if db.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&db).await.expect("db");
+            sqlx::query_scalar(sql).bind(id).fetch_one(&mut conn).await
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&db).await.expect("db");
+            sqlx::query_scalar(sql).bind(id).fetch_one(&mut conn).await
+        }
+        .expect("row")
     };
     assert_eq!(uv.as_deref(), Some("biometric"));
     // A denial needs no verification (and cannot carry it).
