@@ -100,6 +100,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after: Option<u64>,
+    locked_until: Option<i64>,
 }
 
 impl ApiError {
@@ -110,7 +111,16 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            locked_until: None,
         }
+    }
+
+    /// 423 locked with `locked_until` and `Retry-After`.
+    pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
+        let mut e = Self::new(StatusCode::LOCKED, ErrorCode::Locked, message);
+        e.retry_after = Some((locked_until - crate::now()).max(1) as u64);
+        e.locked_until = Some(locked_until);
+        e
     }
 
     /// 400 invalid_request.
@@ -186,7 +196,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody::new(self.code, self.message);
+        let body = match self.locked_until {
+            Some(until) => ErrorBody::locked(self.message, until),
+            None => ErrorBody::new(self.code, self.message),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

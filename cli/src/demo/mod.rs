@@ -32,6 +32,14 @@ pub struct DemoArgs {
     /// Port of the demo website on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 3000)]
     pub port_site: u16,
+    /// Presence policy of the demo project, set at every start: choose (pick 1 of 3
+    /// numbers), entry or nist-aal2 (type the code shown on the login page on the phone;
+    /// nist-aal2 also requires user verification on the phone).
+    #[arg(long, default_value = "choose")]
+    pub policy: String,
+    /// Digits of the typed code under entry / nist-aal2 [default: 6].
+    #[arg(long)]
+    pub code_digits: Option<u8>,
 }
 
 /// The demo project's credentials, saved (0600) in the data directory because the service
@@ -143,6 +151,8 @@ async fn bind(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListen
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+    let policy = admin::PresencePolicy::new(&args.policy, args.code_digits)
+        .map_err(|e| tapprove_server::ServiceError::InvalidInput(e.0))?;
     let dir = create_data_dir(&args.data)?;
     let seal = seal_key(&dir)?;
     let db = format!("sqlite://{}?mode=rwc", dir.join("tapprove.db").display());
@@ -154,6 +164,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Other(format!("cannot read the website's address: {e}")))?;
     let site_url = format!("http://{site_addr}");
     let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
+    admin::set_policy(&db, &project.project_id, policy).await?;
+    eprintln!("tapprove demo: presence policy {}", policy.describe());
 
     // Check the service port first for a clearer message than the server's own.
     drop(bind(args.port_service, "Tapprove service", "--port-service").await?);

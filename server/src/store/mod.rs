@@ -1,5 +1,5 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `keys`, `accounts`, `sessions`), behind [`Store`].
+//! (`projects`, `keys`, `accounts`, `sessions`, `user_guards`), behind [`Store`].
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
 //! columns, `RETURNING`, no SQLite-only syntax), so SQLite and PostgreSQL run the same text;
@@ -9,6 +9,7 @@
 //! `postgres.rs`. The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
+mod guards;
 mod keys;
 mod postgres;
 mod projects;
@@ -18,9 +19,10 @@ mod sqlite;
 mod stored;
 
 pub(crate) use accounts::AccountRow;
+pub(crate) use guards::GuardRow;
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
-pub(crate) use sessions::{Budget, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
 pub(crate) use stored::Stored;
 
 use crate::error::ServiceError;
