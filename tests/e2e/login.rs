@@ -443,7 +443,8 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     let id = session["id"].as_str().expect("id").to_owned();
     let code = session["presence_code"].as_str().expect("code").to_owned();
     wait_for(&mut lines, &format!("Login request {id}")).await;
-    wait_for(&mut lines, "Type the code").await;
+    // The prompt says how many digits the code has (from the challenge).
+    wait_for(&mut lines, &format!("Type the {}-digit code", code.len())).await;
     writeln!(input, "{code}").expect("write");
     wait_for(&mut lines, "approved").await;
     assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
