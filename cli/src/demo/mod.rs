@@ -57,41 +57,6 @@ struct DemoProject {
 
 const PROJECT_NAME: &str = "Demo Bank";
 
-fn create_data_dir(dir: &Path) -> Result<PathBuf, CliError> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .map_err(|e| CliError::io("create", dir, e, "choose another --data directory"))?;
-    std::fs::canonicalize(dir)
-        .map_err(|e| CliError::io("resolve", dir, e, "choose another --data directory"))
-}
-
-/// Reads the seal key from `DIR/seal.key`, generating it (0600) on first run.
-fn seal_key(dir: &Path) -> Result<SealKey, CliError> {
-    let path = dir.join("seal.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(SealKey::from_base64(&zeroize::Zeroizing::new(text))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SealKey::generate()?;
-            write_private(&path, key.secret_base64().as_bytes()).map_err(|e| {
-                CliError::io("write", &path, e, "check the data directory's permissions")
-            })?;
-            Ok(key)
-        }
-        Err(e) => Err(CliError::io(
-            "read",
-            &path,
-            e,
-            "check the data directory's permissions",
-        )),
-    }
-}
-
 /// The demo project: reused from `DIR/demo-project.json` when it still exists in the database
 /// (its trust URL follows the site's port), created otherwise.
 async fn demo_project(
@@ -153,8 +118,9 @@ async fn bind(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListen
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let policy = admin::PresencePolicy::new(&args.policy, args.code_digits)
         .map_err(|e| tapprove_server::ServiceError::InvalidInput(e.0))?;
-    let dir = create_data_dir(&args.data)?;
-    let seal = seal_key(&dir)?;
+    // The same data directory rules and seal key file as `tapprove serve` on its defaults.
+    let dir = crate::serve::private_dir(&args.data)?;
+    let seal = crate::serve::embedded_seal_key(&dir)?;
     let db = format!("sqlite://{}?mode=rwc", dir.join("tapprove.db").display());
 
     // The site's port must be known before the project (its trust URL) is created.
