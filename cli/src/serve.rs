@@ -47,7 +47,7 @@ pub fn load_config(
 }
 
 /// Creates the data directory (0700) if missing; its absolute path.
-fn private_dir(dir: &std::path::Path) -> Result<PathBuf, CliError> {
+pub(crate) fn private_dir(dir: &std::path::Path) -> Result<PathBuf, CliError> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -62,7 +62,7 @@ fn private_dir(dir: &std::path::Path) -> Result<PathBuf, CliError> {
 }
 
 /// `DIR/seal.key`, generated (0600) on first use.
-fn embedded_seal_key(dir: &std::path::Path) -> Result<SealKey, CliError> {
+pub(crate) fn embedded_seal_key(dir: &std::path::Path) -> Result<SealKey, CliError> {
     let path = dir.join("seal.key");
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(SealKey::from_base64(&zeroize::Zeroizing::new(text))?),

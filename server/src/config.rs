@@ -33,6 +33,15 @@ pub struct LimitsConfig {
     pub pairings_per_minute_per_ip: u32,
     /// Pairing attempts per SDK key per minute, all clients together.
     pub pairings_per_minute_per_sdk_key: u32,
+    /// How long a "not me" answer locks pushes to that user, seconds (the site may lift it
+    /// earlier with `DELETE /v1/users/{user}/lock`).
+    pub fraud_lock_seconds: u32,
+    /// Consecutive rejections or expiries that start a cooldown (0 = never).
+    pub failures_before_cooldown: u32,
+    /// The first cooldown, seconds; each further one before an approved login doubles.
+    pub cooldown_seconds: u32,
+    /// The longest cooldown, seconds.
+    pub max_cooldown_seconds: u32,
 }
 
 impl Default for LimitsConfig {
@@ -42,6 +51,10 @@ impl Default for LimitsConfig {
             sessions_per_hour: 10,
             pairings_per_minute_per_ip: 10,
             pairings_per_minute_per_sdk_key: 120,
+            fraud_lock_seconds: 3600,
+            failures_before_cooldown: 3,
+            cooldown_seconds: 60,
+            max_cooldown_seconds: 3600,
         }
     }
 }

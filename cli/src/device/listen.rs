@@ -265,7 +265,9 @@ impl Listener {
 
     /// Input while the passphrase is asked; `None` when it was consumed here.
     async fn on_passphrase_input(&mut self, input: Input) -> Option<Input> {
-        let (decision, typed) = self.awaiting_passphrase.as_mut()?;
+        let Some((decision, typed)) = self.awaiting_passphrase.as_mut() else {
+            return Some(input);
+        };
         match input {
             Input::Line(l) => {
                 let decision = decision.clone();

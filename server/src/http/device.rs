@@ -7,11 +7,11 @@ use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tapprove_protocol::SDK_KEY_HEADER;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KeyProtection, PairRequest,
     PairResponse, PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
 };
+use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
@@ -19,6 +19,7 @@ use crate::credentials;
 use crate::devices::{self, PairingKind};
 use crate::error::ApiError;
 use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
+use crate::policy::PresencePolicy;
 use crate::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::{AccountRow, ProjectRow, Stored};
 use crate::webhook::{self, TrustOutcome};
@@ -230,7 +231,12 @@ fn paired(
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
-            user_verification: None,
+            user_verification: PresencePolicy::from_stored(
+                &project.presence_policy,
+                project.entry_digits,
+            )
+            .requires_user_verification()
+            .then_some(UserVerification::Required),
             account_id: account.id,
             project_id: project.id,
             project_name: project.name,

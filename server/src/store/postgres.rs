@@ -8,8 +8,8 @@ use sqlx::postgres::PgPoolOptions;
 
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 
-use super::sessions::session_columns;
-use super::{MIGRATOR, SessionDeviceRow, SessionRow, Stored};
+use super::sessions::{budget_blocker, guard_and_budget, session_columns};
+use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Stored};
 
 /// Connections per instance.
 const MAX_CONNECTIONS: u32 = 16;
@@ -66,8 +66,12 @@ pub(super) async fn create_session(
     pool: &PgPool,
     s: &SessionRow,
     devices: &[SessionDeviceRow],
-) -> Result<Vec<String>, sqlx::Error> {
+    budget: Option<Budget>,
+) -> Result<CreateOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if let Some(refused) = guard_and_budget!(tx, s, budget) {
+        return Ok(refused);
+    }
     let superseded: Vec<String> = sqlx::query_scalar(
         "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
          WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
@@ -119,5 +123,5 @@ pub(super) async fn create_session(
         insert.execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(superseded)
+    Ok(CreateOutcome::Created { superseded })
 }

@@ -15,13 +15,17 @@ pub(crate) struct ProjectRow {
     pub webhook_password_sealed: String,
     pub webhook_secret_sealed: String,
     pub created_at: i64,
+    pub presence_policy: String,
+    pub entry_digits: i64,
+    pub events_url: Option<String>,
 }
 
 /// The columns of [`ProjectRow`], in its order.
 macro_rules! project_columns {
     () => {
         "id, name, trust_url, api_key_hash, sdk_key, webhook_username, \
-         webhook_password_sealed, webhook_secret_sealed, created_at"
+         webhook_password_sealed, webhook_secret_sealed, created_at, presence_policy, \
+         entry_digits, events_url"
     };
 }
 pub(super) use project_columns;
@@ -33,7 +37,7 @@ impl Store {
             sqlx::query(concat!(
                 "INSERT INTO projects (",
                 project_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             ))
             .bind(&p.id)
             .bind(&p.name)
@@ -44,6 +48,9 @@ impl Store {
             .bind(&p.webhook_password_sealed)
             .bind(&p.webhook_secret_sealed)
             .bind(p.created_at)
+            .bind(&p.presence_policy)
+            .bind(p.entry_digits)
+            .bind(&p.events_url)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -122,6 +129,40 @@ impl Store {
             "UPDATE projects SET trust_url = $1 WHERE id = $2"
         )
         .bind(trust_url)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
+    }
+
+    pub(crate) async fn update_presence_policy(
+        &self,
+        project_id: &str,
+        policy: &str,
+        entry_digits: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET presence_policy = $1, entry_digits = $2 WHERE id = $3",
+        )
+        .bind(policy)
+        .bind(entry_digits)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
+    }
+
+    pub(crate) async fn update_events_url(
+        &self,
+        project_id: &str,
+        events_url: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET events_url = $1 WHERE id = $2"
+        )
+        .bind(events_url)
         .bind(project_id)
         .execute(c)
         .await

@@ -1,7 +1,7 @@
 //! The `sessions` and `session_devices` tables: push sessions and each device's challenge.
 
-use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::{PresenceMode, UvMethod};
 
 use super::accounts::account_columns;
 use super::{AccountRow, Backend, Store, Stored, postgres, sqlite, with_conn};
@@ -78,6 +78,78 @@ macro_rules! budget_blocker {
     };
 }
 
+/// In a creation's transaction `$tx`: takes (creating if missing) the user's guard row, which
+/// holds the row's lock until the transaction ends (an upsert locks the row on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already holds the database's), then checks the block and, with
+/// `$budget`, the push budget. Evaluates to `Some(outcome)` when the session must not be
+/// stored. A macro because the same text runs on each backend's connection type.
+macro_rules! guard_and_budget {
+    ($tx:expr, $s:expr, $budget:expr) => {{
+        use sqlx::Row as _;
+        let guard: $crate::store::GuardRow = sqlx::query_as(
+            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+             RETURNING failures, cooldowns, blocked_until, block_reason",
+        )
+        .bind(&$s.project_id)
+        .bind(&$s.user_name)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let budget: Option<$crate::store::Budget> = $budget;
+        if let Some(until) = guard.blocked_until.filter(|t| *t > $s.created_at) {
+            Some($crate::store::CreateOutcome::Blocked {
+                until,
+                reason: guard.block_reason,
+            })
+        } else if let Some(budget) = budget {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                budget_blocker!("$3", "$6"),
+                " AS minute_blocker, ",
+                budget_blocker!("$4", "$7"),
+                " AS hour_blocker"
+            ))
+            .bind(&$s.project_id)
+            .bind(&$s.user_name)
+            .bind($s.created_at - 60)
+            .bind($s.created_at - 3600)
+            .bind($crate::store::Stored(
+                tapprove_protocol::api::SessionStatus::Accepted,
+            ))
+            .bind(i64::from(budget.per_minute.saturating_sub(1)))
+            .bind(i64::from(budget.per_hour.saturating_sub(1)))
+            .fetch_one(&mut *$tx)
+            .await?;
+            let minute_blocker: Option<i64> = row.try_get("minute_blocker")?;
+            let hour_blocker: Option<i64> = row.try_get("hour_blocker")?;
+            let full = |limit: u32, blocker: Option<i64>| limit == 0 || blocker.is_some();
+            (full(budget.per_minute, minute_blocker) || full(budget.per_hour, hour_blocker))
+                .then_some($crate::store::CreateOutcome::OverBudget {
+                    minute_blocker,
+                    hour_blocker,
+                })
+        } else {
+            None
+        }
+    }};
+}
+pub(super) use budget_blocker;
+pub(super) use guard_and_budget;
+
+/// What [`Store::create_session_guarded`] did.
+#[derive(Debug)]
+pub(crate) enum CreateOutcome {
+    /// Stored; these pending sessions of the user were superseded.
+    Created { superseded: Vec<String> },
+    /// Nothing stored: the user is blocked until `until` (`reason` as stored).
+    Blocked { until: i64, reason: Option<String> },
+    /// Nothing stored: a budget window is full (the blockers as in [`UserDevices`]).
+    OverBudget {
+        minute_blocker: Option<i64>,
+        hour_blocker: Option<i64>,
+    },
+}
+
 /// Budget limits for [`Store::user_devices`]: sessions allowed per minute and per hour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
@@ -86,17 +158,34 @@ pub(crate) struct Budget {
 }
 
 impl Store {
-    /// In one transaction: cancels the user's pending sessions (`superseded`, decided at the
-    /// new session's creation), stores the new session and each device's challenge. Returns
-    /// the superseded session ids. The statements differ per backend (see each).
+    /// [`Store::create_session_guarded`] without the guard and budget (store tests).
+    #[cfg(test)]
     pub(crate) async fn create_session(
         &self,
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
+        match self.create_session_guarded(s, devices, None).await? {
+            CreateOutcome::Created { superseded } => Ok(superseded),
+            other => unreachable!("no budget given: {other:?}"),
+        }
+    }
+
+    /// In one transaction: takes the user's guard row (so the user's creations take turns,
+    /// on SQLite and PostgreSQL alike), refuses while the user is blocked or, with `budget`,
+    /// while a budget window is full; otherwise cancels the user's pending sessions
+    /// (`superseded`, decided at the new session's creation) and stores the new session and
+    /// each device's challenge. Budget and insert are one transaction: parallel creations
+    /// cannot both pass the budget. The statements differ per backend (see each).
+    pub(crate) async fn create_session_guarded(
+        &self,
+        s: &SessionRow,
+        devices: &[SessionDeviceRow],
+        budget: Option<Budget>,
+    ) -> Result<CreateOutcome, sqlx::Error> {
         match &self.backend {
-            Backend::Sqlite(db) => sqlite::create_session(db, s, devices).await,
-            Backend::Postgres(pool) => postgres::create_session(pool, s, devices).await,
+            Backend::Sqlite(db) => sqlite::create_session(db, s, devices, budget).await,
+            Backend::Postgres(pool) => postgres::create_session(pool, s, devices, budget).await,
         }
     }
 
@@ -111,7 +200,8 @@ impl Store {
         .await)
     }
 
-    /// Sets a final status if (and only if) the session is still `sent` and, when
+    /// Sets a final status (with the deciding device and how it verified its user) if (and
+    /// only if) the session is still `sent` and, when
     /// `unexpired_at` is given, not past its expiry at that time. Returns whether this call
     /// decided it. This single conditional UPDATE is what makes racing answers yield one
     /// decision.
@@ -121,20 +211,21 @@ impl Store {
         status: SessionStatus,
         reason: SessionReason,
         now: i64,
-        decided_by: Option<&str>,
+        decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
         let r = with_conn!(self, write, |c| sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4 \
-             WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
+             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
         )
         .bind(Stored(status))
         .bind(Stored(reason))
         .bind(now)
-        .bind(decided_by)
+        .bind(decided_by.map(|(account, _)| account))
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
         .bind(unexpired_at)
+        .bind(decided_by.and_then(|(_, uv)| uv).map(UvMethod::as_str))
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 
-use super::sessions::session_columns;
-use super::{MIGRATOR, SessionDeviceRow, SessionRow, Stored};
+use super::sessions::{budget_blocker, guard_and_budget, session_columns};
+use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Stored};
 
 /// Read connections next to the one writer. Readers never wait for the writer (WAL), and
 /// two keep both cores busy with room for a long read.
@@ -252,7 +252,8 @@ pub(super) async fn create_session(
     db: &Connections,
     s: &SessionRow,
     devices: &[SessionDeviceRow],
-) -> Result<Vec<String>, sqlx::Error> {
+    budget: Option<Budget>,
+) -> Result<CreateOutcome, sqlx::Error> {
     let mut sql = String::from(concat!(
         "UPDATE sessions SET status = $14, reason = $15, decided_at = $11 \
          WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
@@ -295,8 +296,11 @@ pub(super) async fn create_session(
     }
     let mut conn = db.write().await?;
     let mut tx = begin_write(&mut conn).await?;
+    if let Some(refused) = guard_and_budget!(tx, s, budget) {
+        return Ok(refused);
+    }
     // Only the UPDATE returns rows (the superseded ids).
     let superseded = query.fetch_all(&mut *tx).await?;
     tx.commit().await?;
-    Ok(superseded)
+    Ok(CreateOutcome::Created { superseded })
 }

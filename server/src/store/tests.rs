@@ -46,6 +46,9 @@ async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
             webhook_password_sealed: "v1.x".into(),
             webhook_secret_sealed: "v1.y".into(),
             created_at: 1,
+            presence_policy: "choose".into(),
+            entry_digits: 6,
+            events_url: None,
         })
         .await
         .expect("project");
@@ -127,7 +130,7 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
                     status,
                     SessionReason::Approved,
                     now,
-                    Some(&by),
+                    Some((&by, None)),
                     Some(now),
                 )
                 .await
@@ -433,7 +436,7 @@ async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 3, 4, 10, 11]);
+        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23]);
         store.close().await;
     }
 }

@@ -358,6 +358,17 @@ impl Harness {
         body
     }
 
+    /// Lifts the user's lock (after "not me") as the relying party; returns the status.
+    pub async fn lift_lock(&self, user: &str) -> StatusCode {
+        self.http
+            .delete(self.url(&format!("/v1/users/{user}/lock")))
+            .header("x-api-key", self.api_key())
+            .send()
+            .await
+            .expect("send")
+            .status()
+    }
+
     pub async fn get_session(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {
         let mut url = self.url(&format!("/v1/push/sessions/{id}"));
         if let Some(w) = wait {
