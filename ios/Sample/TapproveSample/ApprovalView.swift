@@ -37,12 +37,20 @@ struct ApprovalView: View {
                     }
                 }
             case .entry:
-                TextField("Code from the login page", text: $code)
+                Text("Type the code shown on the login page")
+                TextField(codePlaceholder, text: $code)
                     .keyboardType(.numberPad)
+                    .textContentType(.oneTimeCode)
                     .textFieldStyle(.roundedBorder)
+                    .onChange(of: code) { typed in
+                        // Digits only, never longer than the service's code (it says how long).
+                        let digits = typed.filter(\.isNumber)
+                        let max = request.codeLength.map(Int.init) ?? digits.count
+                        code = String(digits.prefix(max))
+                    }
                 Button("Approve") { send(.approve(presenceAnswer: code)) }
                     .buttonStyle(.borderedProminent)
-                    .disabled(code.isEmpty)
+                    .disabled(!codeComplete)
             case .none:
                 Button("Approve") { send(.approve(presenceAnswer: nil)) }
                     .buttonStyle(.borderedProminent)
@@ -51,12 +59,25 @@ struct ApprovalView: View {
                 Button("Deny") { send(.deny(reason: .cancelled)) }
                 Button("Not me", role: .destructive) { send(.deny(reason: .notMe)) }
             }
+            if request.userVerification == .required {
+                Label("You will confirm it is you (Face ID, Touch ID or passcode)", systemImage: "faceid")
+                    .font(.footnote)
+            }
             if !status.isEmpty { Text(status).multilineTextAlignment(.center) }
             Button("Close", action: dismiss)
         }
         .padding()
         .disabled(sending)
         .onReceive(timer) { now = $0 }
+    }
+
+    private var codePlaceholder: String {
+        request.codeLength.map { "\($0)-digit code" } ?? "Code from the login page"
+    }
+
+    private var codeComplete: Bool {
+        guard let length = request.codeLength else { return !code.isEmpty }
+        return code.count == Int(length)
     }
 
     private func send(_ decision: Decision) {
@@ -71,6 +92,12 @@ struct ApprovalView: View {
                 case (_, .fraudReported?): status = "Reported. The login was blocked; consider changing your password."
                 default: status = "Login denied."
                 }
+            } catch AuthError.UserVerification(let reason, let detail) {
+                // Nothing was sent: the request is still open.
+                status = reason == .cancelled ? "Not approved: the identity check was cancelled. Try again." : detail
+            } catch AuthError.Revoked(_, let revokedAt, _) {
+                let when = revokedAt.map { " on " + Date(timeIntervalSince1970: TimeInterval($0)).formatted(date: .abbreviated, time: .shortened) } ?? ""
+                status = "This phone was removed from \(request.user)'s account\(when). Pair it again to use it."
             } catch let error as AuthError {
                 status = error.userMessage()
             } catch {

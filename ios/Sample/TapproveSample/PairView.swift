@@ -28,6 +28,13 @@ struct PairView: View {
                     VStack(alignment: .leading) {
                         Text(account.user).font(.headline)
                         Text(account.projectName).font(.subheadline)
+                        if let revokedAt = account.revokedAt {
+                            // Kept so the user learns what happened; it is never used again.
+                            Text("Removed by \(account.projectName) on \(Date(timeIntervalSince1970: TimeInterval(revokedAt)).formatted(date: .abbreviated, time: .shortened)).")
+                                .font(.footnote)
+                                .foregroundStyle(.red)
+                            Button("Forget this account", role: .destructive) { Task { await forget(account) } }
+                        }
                     }
                 }
             }
@@ -41,6 +48,17 @@ struct PairView: View {
 
     private func reload() {
         accounts = (try? SampleConfig.authenticator().accounts()) ?? []
+    }
+
+    private func forget(_ account: Account) async {
+        do {
+            try await SampleConfig.authenticator().unpair(accountId: account.id)
+        } catch let error as AuthError {
+            status = error.userMessage()
+        } catch {
+            status = "\(error)"
+        }
+        reload()
     }
 
     private func pair(uri: String? = nil) async {

@@ -89,11 +89,13 @@ public final class NotificationServiceHelper {
         let prompt: String
         switch request.presenceMode {
         case .choose: prompt = "Tap to pick the number shown on the login page."
-        case .entry: prompt = "Tap to type the code shown on the login page."
+        case .entry:
+            let digits = request.codeLength.map { "the \($0)-character code" } ?? "the code"
+            prompt = "Type \(digits) shown on the login page."
         case .none: prompt = "Approve only if you are signing in right now."
         }
         content.body = ([request.body] + context + [prompt]).joined(separator: "\n")
-        content.categoryIdentifier = request.presenceMode == .none ? NotificationCategories.loginNoCode : NotificationCategories.login
+        content.categoryIdentifier = NotificationCategories.category(for: request)
         content.interruptionLevel = .timeSensitive
         content.threadIdentifier = request.accountId
     }

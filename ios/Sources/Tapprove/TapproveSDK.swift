@@ -2,7 +2,9 @@ import Foundation
 
 /// The process-wide SDK instance, with the keychain store and Secure Enclave signer. Configure
 /// it once at launch (app) or on first use (Notification Service Extension) with the same
-/// keychain access group, so the extension sees the app's accounts.
+/// keychain access group, so the extension sees the app's accounts. Approvals that ask for user
+/// verification go through `userVerifier` (Face ID / Touch ID / passcode by default; `nil` for
+/// none: a request that requires it is then refused with `AuthError.UserVerification`).
 public enum TapproveSDK {
     private static let lock = NSLock()
     private static var shared: Authenticator?
@@ -10,7 +12,8 @@ public enum TapproveSDK {
     /// Creates (once) and returns the authenticator.
     @discardableResult
     public static func configure(serverURL: String, sdkKey: String, accessGroup: String?, deviceName: String? = nil,
-                                 logger: Logger? = nil) throws -> Authenticator {
+                                 logger: Logger? = nil,
+                                 userVerifier: UserVerifier? = LocalAuthenticationVerifier()) throws -> Authenticator {
         lock.lock()
         defer { lock.unlock() }
         if let shared { return shared }
@@ -20,11 +23,12 @@ public enum TapproveSDK {
             store: KeychainSecureStore(accessGroup: accessGroup),
             signer: SecureEnclaveSigner(accessGroup: accessGroup)
         )
+        auth.setUserVerifier(verifier: userVerifier)
         shared = auth
         return auth
     }
 
-    /// The configured authenticator, or nil before ``configure(serverURL:sdkKey:accessGroup:deviceName:logger:)``.
+    /// The configured authenticator, or nil before ``configure(serverURL:sdkKey:accessGroup:deviceName:logger:userVerifier:)``.
     public static var authenticator: Authenticator? {
         lock.lock()
         defer { lock.unlock() }
