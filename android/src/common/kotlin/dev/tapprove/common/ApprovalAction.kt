@@ -77,12 +77,16 @@ sealed interface ApprovalAction {
         /**
          * The actions a notification offers (Android shows at most three): choose mode, the
          * three options (Deny / Not me are on the approval screen the notification opens);
-         * entry mode, a code field plus Deny and Not me; none mode, Approve, Deny, Not me.
+         * entry mode, a code field plus Deny and Not me; none mode, Approve, Deny, Not me. A
+         * request that asks for user verification offers only Deny and Not me.
          */
-        fun forNotification(request: LoginRequest): List<ApprovalAction> = when (request.presenceMode) {
-            PresenceMode.CHOOSE -> request.options.take(3).map { Choose(it) }
-            PresenceMode.ENTRY -> listOf(EnterCode(""), Deny, NotMe)
-            PresenceMode.NONE -> listOf(Approve, Deny, NotMe)
+        fun forNotification(request: LoginRequest): List<ApprovalAction> = when {
+            // The identity prompt needs the app in the foreground: approving happens on the
+            // approval screen the notification's tap opens.
+            request.userVerification != null -> listOf(Deny, NotMe)
+            request.presenceMode == PresenceMode.CHOOSE -> request.options.take(3).map { Choose(it) }
+            request.presenceMode == PresenceMode.ENTRY -> listOf(EnterCode(""), Deny, NotMe)
+            else -> listOf(Approve, Deny, NotMe)
         }
 
         /** The actions of the approval screen (entry mode adds a code field to these). */

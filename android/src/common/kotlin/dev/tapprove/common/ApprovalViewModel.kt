@@ -116,7 +116,10 @@ class ApprovalViewModel(
                 ApprovalUiState.Done(outcome.status == SessionStatus.ACCEPTED, outcomeMessage(outcome), outcome)
             } catch (e: AuthException) {
                 when {
-                    e is AuthException.InvalidInput || e.isRetryable() -> deciding(e.userMessage())
+                    // Nothing was sent: a wrong input, a cancelled or impossible identity check
+                    // (Deny and Not me still work), a network hiccup. The request stays open.
+                    e is AuthException.InvalidInput || e is AuthException.UserVerification || e.isRetryable() ->
+                        deciding(e.userMessage())
                     else -> ApprovalUiState.Closed(e.userMessage())
                 }
             }

@@ -27,11 +27,15 @@ object Tapprove {
     /** Background work of the glue (token updates, answers from notification actions). */
     val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO)
 
-    /** Sets up the SDK with the Keystore-backed store and signer. Idempotent. */
+    /**
+     * Sets up the SDK with the Keystore-backed store and signer, and [BiometricUserVerifier] for
+     * requests that ask to verify the user. Idempotent.
+     */
     fun configure(context: Context, serverUrl: String, sdkKey: String) {
         if (instance != null) return
         val app = context.applicationContext
         configure(app, ServiceConfig(serverUrl, sdkKey, android.os.Build.MODEL), { KeystoreSecureStore(app) }, { KeystoreSigner(app) })
+        authenticator.setUserVerifier(BiometricUserVerifier(app))
     }
 
     /**

@@ -7,6 +7,7 @@ import dev.tapprove.DenyReason
 import dev.tapprove.LoginContext
 import dev.tapprove.LoginRequest
 import dev.tapprove.PresenceMode
+import dev.tapprove.UserVerification
 import dev.tapprove.RespondOutcome
 import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
@@ -66,6 +67,13 @@ class CommonLogicTest {
             ApprovalAction.forNotification(request.copy(presenceMode = PresenceMode.ENTRY, options = emptyList())),
         )
         assertEquals(3, ApprovalAction.forNotification(request.copy(presenceMode = PresenceMode.NONE, options = emptyList())).size)
+        // User verification needs the app on screen: the notification only denies.
+        for (uv in listOf(UserVerification.REQUIRED, UserVerification.PREFERRED)) {
+            assertEquals(
+                listOf(ApprovalAction.Deny, ApprovalAction.NotMe),
+                ApprovalAction.forNotification(request.copy(presenceMode = PresenceMode.ENTRY, options = emptyList(), userVerification = uv)),
+            )
+        }
     }
 
     @Test

@@ -196,6 +196,8 @@ class TapproveService private constructor(
     val sdkKey: String,
     val projectId: String,
     private val stderr: StringBuffer,
+    private val database: String,
+    private val env: Map<String, String>,
 ) : AutoCloseable {
     private val http: HttpClient = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
 
@@ -227,6 +229,20 @@ class TapproveService private constructor(
         return resp.statusCode() to json
     }
 
+    /**
+     * Runs `tapprove admin ARGS --database <this service's database>` (e.g. `project set-policy
+     * --project ID --policy nist-aal2`); returns its stdout, fails with its stderr.
+     */
+    fun admin(vararg args: String): String {
+        val p = ProcessBuilder(listOf(Env.bin.path, "admin") + args + listOf("--database", database))
+            .apply { environment().putAll(env) }
+            .start()
+        val out = p.inputStream.readBytes().toString(Charsets.UTF_8)
+        val err = p.errorStream.readBytes().toString(Charsets.UTF_8)
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "tapprove admin ${args.joinToString(" ")} failed: $err" }
+        return out
+    }
+
     /** What the service printed on stderr (for failure messages). */
     fun log(): String = stderr.toString()
 
@@ -242,10 +258,11 @@ class TapproveService private constructor(
             Thread { runCatching(read) }.apply { isDaemon = true }.start()
 
         /**
-         * Creates a project whose trust webhook is [webhook], then starts the service, with
-         * [configToml] as its `--config` file when given (e.g. a `[push.fcm]` section).
+         * Creates a project whose trust webhook is [webhook] (with the presence [policy] when
+         * given, e.g. `nist-aal2`), then starts the service, with [configToml] as its `--config`
+         * file when given (e.g. a `[push.fcm]` section).
          */
-        fun start(webhook: TrustWebhook, configToml: String? = null): TapproveService {
+        fun start(webhook: TrustWebhook, configToml: String? = null, policy: String? = null): TapproveService {
             check(Env.bin.canExecute()) {
                 "${Env.bin} is missing: build it with `cargo build -p tapprove-cli --bin tapprove` (cargo xtask does this)"
             }
@@ -259,6 +276,7 @@ class TapproveService private constructor(
             val create = ProcessBuilder(
                 Env.bin.path, "admin", "project", "create", "--name", "JVM Bank",
                 "--trust-url", webhook.url, "--json", "--database", db,
+                *(policy?.let { arrayOf("--policy", it) } ?: emptyArray()),
             ).apply { environment().putAll(env); redirectErrorStream(false) }.start()
             val out = create.inputStream.readBytes().toString(Charsets.UTF_8)
             val err = create.errorStream.readBytes().toString(Charsets.UTF_8)
@@ -285,6 +303,8 @@ class TapproveService private constructor(
                 sdkKey = creds.str("sdk_key")!!,
                 projectId = creds.str("project_id")!!,
                 stderr = stderr,
+                database = db,
+                env = env,
             )
         }
     }

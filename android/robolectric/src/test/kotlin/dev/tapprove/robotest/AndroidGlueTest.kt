@@ -7,15 +7,21 @@ import android.app.RemoteInput
 import android.content.Context
 import android.content.Intent
 import android.content.IntentFilter
+import android.hardware.biometrics.BiometricManager
+import android.hardware.biometrics.BiometricPrompt
 import android.os.Bundle
 import android.os.Looper
 import com.google.firebase.messaging.RemoteMessage
 import dev.tapprove.Account
 import dev.tapprove.AuthException
 import dev.tapprove.Authenticator
+import dev.tapprove.Decision
+import dev.tapprove.UvFailure
+import dev.tapprove.VerifyResult
 import dev.tapprove.ServiceConfig
 import dev.tapprove.android.ApprovalActionReceiver
 import dev.tapprove.android.ApprovalNotifications
+import dev.tapprove.android.BiometricUserVerifier
 import dev.tapprove.android.NotificationReadiness
 import dev.tapprove.android.SharedPreferencesBackend
 import dev.tapprove.android.Tapprove
@@ -47,6 +53,8 @@ import org.robolectric.RobolectricTestRunner
 import org.robolectric.Robolectric
 import org.robolectric.RuntimeEnvironment
 import org.robolectric.Shadows.shadowOf
+import org.robolectric.shadow.api.Shadow
+import org.robolectric.shadows.ShadowBiometricManager
 import java.nio.file.Files
 import java.util.concurrent.atomic.AtomicInteger
 import javax.crypto.KeyGenerator
@@ -222,6 +230,45 @@ class AndroidGlueTest {
         val result = onlyNotification()
         assertTrue(text(result, Notification.EXTRA_TEXT)!!.contains("not the number"))
         assertEquals("a result has nothing left to tap", 0, result.actions?.size ?: 0)
+    }
+
+    @Test
+    fun `a request that requires user verification is approved only on the app's screen, never without the check`() {
+        val user = World.user("uv")
+        pair(user, "fcm-$user")
+        World.service.admin("project", "set-policy", "--project", World.service.projectId, "--policy", "nist-aal2")
+        try {
+            val (session, message) = login(user, "fcm-$user", "entry")
+            val id = session.str("id")!!
+            deliver(message)
+            // The identity prompt needs the app in the foreground: no Approve or code field here.
+            assertEquals(listOf("Deny", "Not me"), onlyNotification().actions.map { it.title.toString() })
+
+            // No biometrics and no screen lock on this "phone": the check is unavailable and
+            // nothing is sent.
+            Shadow.extract<ShadowBiometricManager>(app.getSystemService(BiometricManager::class.java)).setCanAuthenticate(false)
+            Tapprove.authenticator.setUserVerifier(BiometricUserVerifier(app))
+            val refused = assertThrows(AuthException.UserVerification::class.java) {
+                runBlocking { Tapprove.authenticator.respond(id, Decision.Approve(session.str("presence_code")!!)) }
+            }
+            assertEquals(UvFailure.UNAVAILABLE, refused.reason)
+            assertEquals("sent" to null, status(id))
+        } finally {
+            Tapprove.authenticator.setUserVerifier(null)
+            World.service.admin("project", "set-policy", "--project", World.service.projectId, "--policy", "choose")
+        }
+    }
+
+    @Test
+    fun `the biometric prompt's errors mean cancelled, unavailable or a failed check`() {
+        for (code in listOf(BiometricPrompt.BIOMETRIC_ERROR_USER_CANCELED, BiometricPrompt.BIOMETRIC_ERROR_CANCELED, BiometricPrompt.BIOMETRIC_ERROR_TIMEOUT)) {
+            assertEquals(VerifyResult.Cancelled, BiometricUserVerifier.errorResult(code, "x").getOrThrow())
+        }
+        for (code in listOf(BiometricPrompt.BIOMETRIC_ERROR_NO_BIOMETRICS, BiometricPrompt.BIOMETRIC_ERROR_HW_NOT_PRESENT, BiometricPrompt.BIOMETRIC_ERROR_NO_DEVICE_CREDENTIAL)) {
+            assertEquals(VerifyResult.Unavailable, BiometricUserVerifier.errorResult(code, "x").getOrThrow())
+        }
+        val lockout = BiometricUserVerifier.errorResult(BiometricPrompt.BIOMETRIC_ERROR_LOCKOUT_PERMANENT, "Too many attempts")
+        assertTrue(lockout.exceptionOrNull() is AuthException.Platform)
     }
 
     @Test
