@@ -1,7 +1,9 @@
 // Drives `tapprove demo` in headless Chromium: sign up → pair through the terminal
 // authenticator (`tapprove device pair`, code read from the page) → log in → approve with
 // `tapprove device respond` → restricted page; a cross-origin form post refused; then one
-// login blocked with "not me".
+// login blocked with "not me". Then "Your devices" (list, add a phone, remove the old one:
+// its next call is refused as revoked) and "I lost my phone" (every device revoked, a new
+// phone pairs and logs in). Each phone is its own terminal-authenticator store.
 // Screenshots of the key pages go to docs/screenshots/.
 //
 // Env: TAPPROVE_BIN (absolute path of the built binary), SCREENSHOT_DIR, CHROMIUM (default
@@ -48,12 +50,28 @@ function startDemo() {
   });
 }
 
-/** Runs `tapprove device ARGS --store STORE` and returns stdout (throws with stderr on failure). */
-function device(...args) {
+/** Runs `tapprove device ARGS --store DIR` and returns stdout (throws with stderr on failure). */
+function deviceIn(dir, ...args) {
   try {
-    return execFileSync(BIN, ['device', ...args, '--store', store], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(BIN, ['device', ...args, '--store', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     throw new Error(`tapprove device ${args.join(' ')} failed: ${e.stderr}`);
+  }
+}
+
+/** The same with the first phone's store. */
+function device(...args) {
+  return deviceIn(store, ...args);
+}
+
+/** Runs `tapprove device ARGS --store DIR`, expecting it to fail; returns stdout + stderr. */
+function deviceFails(dir, ...args) {
+  try {
+    const out = execFileSync(BIN, ['device', ...args, '--store', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    throw new Error(`tapprove device ${args.join(' ')} succeeded: ${out}`);
+  } catch (e) {
+    if (e.status === undefined || e.status === 0) throw e;
+    return `${e.stdout}${e.stderr}`;
   }
 }
 
@@ -61,10 +79,10 @@ async function shot(name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Waits until the device sees a pending request and returns it. */
-async function pendingRequest() {
+/** Waits until the device (store `dir`) sees a pending request and returns it. */
+async function pendingRequest(dir = store) {
   for (let i = 0; i < 50; i++) {
-    const list = JSON.parse(device('requests', '--json'));
+    const list = JSON.parse(deviceIn(dir, 'requests', '--json'));
     if (list.length > 0) return list[0];
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -178,5 +196,162 @@ test('a login reported as "not me" is blocked with a clear message', { timeout: 
 
   // The restricted page stays closed.
   await page.goto(`${site}/account`);
+  assert.match(page.url(), /\/login$/);
+});
+
+/** Signs `user` up and pairs a phone (store `dir`, device name `name`) from the pairing page. */
+async function signUpAndPair(user, dir, name) {
+  await page.goto(`${site}/signup`);
+  await page.fill('#user', user);
+  await page.fill('#password', 'correct horse battery');
+  await Promise.all([page.waitForURL('**/pair'), page.click('#signup')]);
+  return pairFromPage(user, dir, name);
+}
+
+/** Pairs a phone (store `dir`) with the code on the pairing page; returns its account id. */
+async function pairFromPage(user, dir, name) {
+  const code = (await page.textContent('#pairing-code')).trim();
+  const uri = new URL((await page.textContent('#enrollment-uri')).trim().replace('tapprove://', 'http://'));
+  const paired = JSON.parse(deviceIn(dir, 'pair', '--server', service, '--sdk-key', uri.searchParams.get('sdk_key'),
+    '--user', user, '--code', code, '--name', name, '--json'));
+  assert.equal(paired.user, user);
+  await page.waitForSelector('#pair-state.flash.ok', { timeout: 30000 });
+  return paired.id;
+}
+
+/** Logs `user` in and approves with the phone of store `dir`; ends on the account page. */
+async function logInWith(user, dir) {
+  const number = await logIn(user, 'correct horse battery');
+  const request = await pendingRequest(dir);
+  const outcome = JSON.parse(deviceIn(dir, 'respond', request.id, '--choose', number, '--json'));
+  assert.equal(outcome.status, 'accepted');
+  await page.waitForURL('**/account', { timeout: 30000 });
+}
+
+/** The rows of the devices table: [{id, name, protection}]. */
+async function deviceRows() {
+  return page.$$eval('#devices tr[data-device]', (rows) => rows.map((r) => ({
+    id: r.dataset.device,
+    name: r.querySelector('.name').firstChild.textContent.trim(),
+    newest: r.querySelector('.badge') !== null,
+    cells: [...r.querySelectorAll('td')].map((td) => td.textContent.trim()),
+  })));
+}
+
+test('"Your devices": list, add a phone, remove the old one (revoked), then none', { timeout: 180000 }, async () => {
+  const oldPhone = join(data, 'bob-old');
+  const newPhone = join(data, 'bob-new');
+  const oldId = await signUpAndPair('bob', oldPhone, "Bob's old phone");
+  await page.click('#continue');
+  await logInWith('bob', oldPhone);
+
+  await Promise.all([page.waitForURL('**/devices'), page.click('#nav-devices')]);
+  let rows = await deviceRows();
+  assert.equal(rows.length, 1, 'one phone listed');
+  assert.equal(rows[0].id, oldId, 'the service id of the paired phone');
+  assert.equal(rows[0].name, "Bob's old phone");
+  // name, platform, paired on, last used (it answered the login), key protection, button
+  assert.equal(rows[0].cells[1], 'No push');
+  assert.match(rows[0].cells[2], /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+  assert.notEqual(rows[0].cells[3], 'Never', 'last used: it approved the login');
+  assert.equal(rows[0].cells[4], 'Not reported', 'the terminal authenticator reports no key protection');
+  assert.equal(await page.locator('#remove-old-hint').count(), 0, 'no hint with one phone');
+  await shot('09-devices');
+
+  // Add a phone: the existing pairing flow, for a user who already has one.
+  await Promise.all([page.waitForURL('**/pair'), page.click('#add-phone')]);
+  const newId = await pairFromPage('bob', newPhone, "Bob's new phone");
+  assert.match(await page.textContent('#pair-state'), /remove the phone it replaces/);
+  await Promise.all([page.waitForURL('**/devices'), page.click('#continue')]);
+  rows = await deviceRows();
+  assert.deepEqual(rows.map((r) => [r.id, r.newest]), [[oldId, false], [newId, true]]);
+  assert.match(await page.textContent('#remove-old-hint'), /2 devices can approve your logins/);
+  await shot('10-devices-new-phone');
+
+  // A form naming another user's device (alice's) removes nothing.
+  const alice = JSON.parse(device('accounts', '--json')).find((a) => a.user === 'alice');
+  const csrf = await page.getAttribute('input[name=csrf]', 'value');
+  const foreign = await page.request.post(`${site}/devices/remove`, { form: { csrf, device: alice.id } });
+  assert.equal(foreign.status(), 200);
+  assert.match(await foreign.text(), /That device is already gone/);
+  device('requests', '--account', alice.id); // alice's phone still talks to the service
+
+  // Remove the old phone: its next call is refused as revoked, and the terminal says so.
+  await Promise.all([page.waitForURL('**/devices'), page.click(`#remove-${oldId}`)]);
+  assert.match(await page.textContent('#flash'), /Device removed[\s\S]*Bob's old phone/);
+  rows = await deviceRows();
+  assert.deepEqual(rows.map((r) => r.id), [newId]);
+  const said = deviceFails(oldPhone, 'requests', '--account', oldId);
+  assert.match(said, /Demo Bank removed this device from bob's account/);
+  const [oldAccount] = JSON.parse(deviceIn(oldPhone, 'accounts', '--json'));
+  assert.ok(oldAccount.revoked_at > 0, 'the old phone marked its account revoked');
+  device('requests', '--account', alice.id);
+
+  // The same form again: the device is already gone, and the page says so.
+  const again = await page.request.post(`${site}/devices/remove`, { form: { csrf, device: oldId } });
+  assert.match(await again.text(), /That device is already gone/);
+
+  // Remove the last one: the page shows no devices.
+  await Promise.all([page.waitForURL('**/devices'), page.click(`#remove-${newId}`)]);
+  assert.match(await page.textContent('#flash'), /No device is paired with your account now/);
+  assert.equal((await deviceRows()).length, 0);
+  assert.equal(await page.locator('#no-devices').count(), 1);
+  assert.match(deviceFails(newPhone, 'requests', '--account', newId), /removed this device/);
+  await shot('11-devices-none');
+  await page.click('#logout');
+  await page.waitForURL(`${site}/`);
+});
+
+test('"I lost my phone": every device revoked, a new phone pairs and logs in', { timeout: 180000 }, async () => {
+  const phone1 = join(data, 'carol-1');
+  const phone2 = join(data, 'carol-2');
+  const phone3 = join(data, 'carol-3');
+  const id1 = await signUpAndPair('carol', phone1, "Carol's phone");
+  await page.click('#continue');
+  await logInWith('carol', phone1);
+  await page.goto(`${site}/devices`);
+  await page.click('#add-phone');
+  const id2 = await pairFromPage('carol', phone2, "Carol's tablet");
+  await page.click('#logout');
+  await page.waitForURL(`${site}/`);
+
+  // Without a password checked, the path leads back to the login.
+  await page.goto(`${site}/login/lost`);
+  assert.match(page.url(), /\/login$/);
+  assert.match(await page.textContent('#flash'), /Enter your password first/);
+  assert.match(await page.textContent('#lost-hint'), /I lost my phone/);
+
+  // The password is right, the phone is gone: the waiting page offers the way out.
+  await logIn('carol', 'correct horse battery');
+  const waiting = await pendingRequest(phone1);
+  await Promise.all([page.waitForURL('**/login/lost'), page.click('#lost-phone')]);
+  assert.match(await page.textContent('#recovery-note'), /real site must add its own, stronger recovery check/);
+  await shot('12-lost-phone');
+  await Promise.all([page.waitForURL('**/pair'), page.click('#remove-all')]);
+  assert.match(await page.textContent('#flash'), /We removed all 2 devices/);
+  assert.equal(await page.locator('#recovery-note').count(), 1);
+
+  // The login that waited for the lost phone cannot be approved any more, and both old
+  // devices are refused as revoked.
+  const late = deviceFails(phone1, 'respond', waiting.id, '--choose', waiting.options[0]);
+  assert.match(late, /removed this device/);
+  assert.match(deviceFails(phone1, 'requests', '--account', id1), /Demo Bank removed this device from carol's account/);
+  assert.match(deviceFails(phone2, 'requests', '--account', id2), /Demo Bank removed this device from carol's account/);
+
+  // The new phone pairs with the code shown, and logs in.
+  await pairFromPage('carol', phone3, "Carol's new phone");
+  await shot('13-lost-phone-new-paired');
+  await Promise.all([page.waitForURL('**/login'), page.click('#continue')]);
+  await logInWith('carol', phone3);
+  assert.match(await page.textContent('#restricted'), /carol/);
+  await shot('14-lost-phone-signed-in');
+  await page.click('#nav-devices');
+  await page.waitForURL('**/devices');
+  assert.deepEqual((await deviceRows()).map((r) => r.name), ["Carol's new phone"]);
+
+  // The password check was spent: the path is closed again until the next one.
+  await page.click('#logout');
+  await page.waitForURL(`${site}/`);
+  await page.goto(`${site}/login/lost`);
   assert.match(page.url(), /\/login$/);
 });

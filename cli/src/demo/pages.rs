@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use tapprove_protocol::api::{DeviceView, KeyProtection, PushPlatform};
+
 use super::store::Flash;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -45,6 +47,12 @@ button.secondary{margin-top:18px;background:#e7ebf3;color:#1c2333;border:0;borde
 td{padding:8px 0;border-bottom:1px solid #eef0f5}td.amt{text-align:right;font-variant-numeric:tabular-nums}
 .spinner{display:inline-block;width:18px;height:18px;border:3px solid #c5cbd8;border-top-color:#0b3d91;border-radius:50%;animation:spin 1s linear infinite;vertical-align:middle;margin-right:8px}
 @keyframes spin{to{transform:rotate(360deg)}}
+th{text-align:left;font-size:13px;color:#5b6478;font-weight:600;padding:6px 8px 6px 0;border-bottom:1px solid #dfe3ec}
+table.devices td{padding:10px 8px 10px 0;font-size:14px;vertical-align:middle}
+button.danger{background:#fde4e4;color:#8a1111;border:0;border-radius:8px;padding:7px 14px;font-size:14px;cursor:pointer}
+button.danger.big{margin-top:18px;padding:11px 20px;font-size:16px;background:#b3261e;color:#fff}
+.badge{display:inline-block;background:#e3f6e8;color:#155d27;border-radius:6px;padding:1px 7px;font-size:12px;margin-left:6px}
+.note{background:#f3f5f9;border-left:4px solid #c5cbd8;padding:10px 14px;border-radius:6px;font-size:14px;margin-top:16px}
 "#;
 
 /// The hidden form field carrying the session's CSRF token (every POST form has one).
@@ -63,7 +71,7 @@ pub fn layout(
 ) -> String {
     let nav = match user {
         Some(u) => format!(
-            r#"<span>{}</span><a href="/account">Account</a><a href="/pair">Pair a new device</a>
+            r#"<span>{}</span><a href="/account">Account</a><a href="/devices" id="nav-devices">Your devices</a>
 <form method="post" action="/logout" style="display:inline">{}<button type="submit" id="logout">Log out</button></form>"#,
             esc(u),
             csrf_field(csrf)
@@ -123,7 +131,9 @@ pub fn login(flash: Option<&Flash>, user: &str, csrf: &str) -> String {
 <label for="user">User name</label><input type="text" id="user" name="user" value="{}" autocomplete="username" required>
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required maxlength="256">
 <button class="primary" type="submit" id="login">Log in</button></form>
-<p class="muted">No account yet? <a href="/signup">Sign up</a>.</p></div>"#,
+<p class="muted">No account yet? <a href="/signup">Sign up</a>.</p>
+<p class="muted" id="lost-hint">Lost your phone? Log in with your password as usual: the next page
+offers <em>I lost my phone</em>.</p></div>"#,
         csrf_field(csrf),
         esc(user)
     );
@@ -146,11 +156,21 @@ pub struct PairingView<'a> {
     pub pair_command: &'a str,
     /// Logged in (pairing another device) or just signed up.
     pub logged_in: bool,
+    /// After "I lost my phone": every device was revoked on the password alone.
+    pub recovery: bool,
 }
 
 /// Pairing code, QR code and the terminal command; waits for the pairing via long-poll.
 pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>, csrf: &str) -> String {
-    let next = if v.logged_in { "/account" } else { "/login" };
+    let (next, paired_text) = if v.logged_in {
+        (
+            "/devices",
+            "Phone paired. Continue to Your devices and remove the phone it replaces.",
+        )
+    } else {
+        ("/login", "Phone paired. You can now log in with it.")
+    };
+    let recovery = if v.recovery { RECOVERY_NOTE } else { "" };
     let body = format!(
         r#"<div class="card"><h1>Pair your phone</h1>
 <p>Open the authenticator and enter user name <strong>{user}</strong> and this one-time code
@@ -162,10 +182,10 @@ pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>, csrf: &str) -> String
 <h2>Enrollment URI</h2><pre id="enrollment-uri">{uri}</pre>
 <h2>Terminal authenticator</h2><p class="muted">No phone at hand? In a second terminal run:</p>
 <pre id="pair-command">{cmd}</pre>
-<a class="button" href="{next}" id="continue">Continue</a></div>
+<a class="button" href="{next}" id="continue">Continue</a>{recovery}</div>
 <script>
 (async function(){{for(let i=0;i<60;i++){{try{{const r=await fetch('/pair/status',{{cache:'no-store'}});const j=await r.json();
-if(j.paired){{const s=document.getElementById('pair-state');s.className='flash ok';s.textContent='Phone paired. You can now log in with it.';return;}}
+if(j.paired){{const s=document.getElementById('pair-state');s.className='flash ok';s.textContent='{paired_text}';return;}}
 if(j.gone)return;}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
 </script>"#,
         user = esc(v.user),
@@ -184,15 +204,144 @@ if(j.gone)return;}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
     )
 }
 
-/// Offer to pair one more device (logged in, no code shown yet).
-pub fn pair_offer(user: &str, devices: u32, flash: Option<&Flash>, csrf: &str) -> String {
-    let body = format!(
-        r#"<div class="card"><h1>Pair a new device</h1><p>Devices paired from this site: {devices}.</p>
-<p>Get a fresh one-time code to pair another phone or terminal authenticator.</p>
-<form method="post" action="/pair">{}<button class="primary" type="submit" id="new-code">Get a pairing code</button></form></div>"#,
+/// What the recovery pairing page and the "lost my phone" page say about the demo's shortcut.
+const RECOVERY_NOTE: &str = r#"<p class="note" id="recovery-note"><strong>Demo shortcut.</strong>
+Demo Bank lets the password alone remove every phone and pair a new one, so that you can try the
+flow. A real site must add its own, stronger recovery check before it does this (a link sent to
+the email address on file, a call to support, a recovery code), or whoever learns the password
+takes over the account.</p>"#;
+
+fn platform_text(p: PushPlatform) -> &'static str {
+    match p {
+        PushPlatform::Apns => "iPhone (APNs)",
+        PushPlatform::Fcm => "Android (FCM)",
+        PushPlatform::None => "No push",
+    }
+}
+
+fn protection_text(k: KeyProtection) -> &'static str {
+    match k {
+        KeyProtection::Hardware => "Hardware (secure element)",
+        KeyProtection::Software => "Software",
+        KeyProtection::Unknown => "Not reported",
+    }
+}
+
+/// A service time as shown to the user: `2026-12-01 12:23 UTC`.
+fn when(unix: i64) -> String {
+    // Days since 1970-01-01 to a civil date (H. Hinnant's `civil_from_days`).
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// "Your devices": the user's paired phones from the service, or why they cannot be shown.
+pub fn devices(
+    user: &str,
+    list: Result<&[DeviceView], &str>,
+    flash: Option<&Flash>,
+    csrf: &str,
+) -> String {
+    let mut body = String::from(r#"<div class="card"><h1>Your devices</h1>"#);
+    match list {
+        Err(why) => {
+            let _ = write!(
+                body,
+                r#"<div class="flash danger" id="devices-error"><strong>Cannot show your devices</strong><br>{}</div>"#,
+                esc(why)
+            );
+        }
+        Ok([]) => body.push_str(
+            r#"<p id="no-devices">No phone is paired with your account: nothing can approve a login for you. Add a phone now; otherwise your next login asks you to pair one.</p>"#,
+        ),
+        Ok(list) => {
+            body.push_str(
+                r#"<p class="muted">These devices can approve logins to your account. Remove any you no longer use or do not recognise.</p>
+<table class="devices" id="devices"><tr><th>Name</th><th>Platform</th><th>Paired on</th><th>Last used</th><th>Key protection</th><th></th></tr>"#,
+            );
+            let newest = list.iter().map(|d| d.created_at).max();
+            for d in list {
+                let badge = if list.len() > 1 && Some(d.created_at) == newest {
+                    r#"<span class="badge">newest</span>"#
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    body,
+                    r#"<tr data-device="{id}"><td class="name">{name}{badge}</td><td>{platform}</td><td>{paired}</td><td>{used}</td><td class="protection">{protection}</td>
+<td><form method="post" action="/devices/remove" style="margin:0">{csrf}<input type="hidden" name="device" value="{id}"><button class="danger" type="submit" id="remove-{id}">Remove</button></form></td></tr>"#,
+                    id = esc(&d.id),
+                    name = esc(d.name.as_deref().unwrap_or("Unnamed device")),
+                    platform = platform_text(d.platform),
+                    paired = esc(&when(d.created_at)),
+                    used = d.last_used_at.map_or("Never".to_owned(), |t| esc(&when(t))),
+                    protection = protection_text(d.key_protection),
+                    csrf = csrf_field(csrf),
+                );
+            }
+            body.push_str("</table>");
+            if list.len() > 1 {
+                let _ = write!(
+                    body,
+                    r#"<p class="note" id="remove-old-hint">{} devices can approve your logins. If the newest one replaces an old phone, remove the old one: a phone you no longer carry can still approve logins until you do.</p>"#,
+                    list.len()
+                );
+            }
+        }
+    }
+    let _ = write!(
+        body,
+        r#"<h2>New phone?</h2><p class="muted">Pair it with a one-time code, check that it works, then remove the old one here.</p>
+<form method="post" action="/pair">{}<button class="primary" type="submit" id="add-phone">Add a phone</button></form></div>"#,
         csrf_field(csrf)
     );
-    layout("Pair a new device", Some(user), flash, csrf, &body)
+    layout("Your devices", Some(user), flash, csrf, &body)
+}
+
+/// "I lost my phone": what removing every device means, and the button that does it.
+pub fn lost_phone(user: &str, flash: Option<&Flash>, csrf: &str) -> String {
+    let body = format!(
+        r#"<div class="card"><h1>Lost your phone?</h1>
+<p>Your password for <strong>{user}</strong> is right, but a lost or stolen phone cannot approve
+this login, and whoever has it should not be able to either.</p>
+<p>This removes <strong>every</strong> phone paired with your account at once: none of them can
+approve a login any more. Then you pair your new phone with a one-time code and log in with it.</p>
+<form method="post" action="/login/lost">{csrf}<button class="danger big" type="submit" id="remove-all">Remove all my devices</button></form>
+<p class="muted"><a href="/login">Back to the login</a> if you still have your phone.</p>{RECOVERY_NOTE}</div>"#,
+        user = esc(user),
+        csrf = csrf_field(csrf),
+    );
+    layout("Lost your phone?", None, flash, csrf, &body)
+}
+
+/// The outcome of a login that did not go through, offering "I lost my phone" when the
+/// password was just checked.
+pub fn login_result(flash: &Flash, user: Option<&str>, lost: bool, csrf: &str) -> String {
+    let lost = if lost {
+        r#"<p class="muted" style="margin-top:18px">Phone lost or stolen? <a href="/login/lost" id="lost-phone">I lost my phone</a></p>"#
+    } else {
+        ""
+    };
+    let body = format!(
+        r#"<div class="card"><h1>{}</h1><div class="flash {}" id="flash">{}</div>
+<a class="button" href="/login" id="again">Log in again</a>{lost}</div>"#,
+        esc(&flash.title),
+        flash.kind,
+        esc(&flash.message),
+    );
+    layout(&flash.title, user, None, csrf, &body)
 }
 
 /// "Choose NN on your phone": waits for the decision through the site's long-poll endpoint.
@@ -233,6 +382,7 @@ pub fn login_wait(
         r#"<p id="wait-state"><span class="spinner"></span>Waiting for your answer… <span id="countdown">{seconds_left}</span> s left</p>
 <noscript><form method="get" action="/login/check"><button class="primary" type="submit">I answered on my phone</button></form></noscript>
 <form method="post" action="/login/cancel">{}<button class="secondary" type="submit" id="cancel">Cancel</button></form>
+<p class="muted">Phone lost or stolen? <a href="/login/lost" id="lost-phone">I lost my phone</a></p>
 <p class="muted">Terminal authenticator: <code>{}</code></p></div>
 <script>
 let left={seconds_left};const cd=document.getElementById('countdown');
@@ -311,6 +461,32 @@ mod tests {
         let page = home(Some("<script>"), None, "tok\"en");
         assert!(page.contains(r#"name="csrf" value="tok&quot;en""#));
         assert!(page.contains("&lt;script&gt;") && !page.contains("<span><script>"));
+    }
+
+    #[test]
+    fn times_are_utc_dates() {
+        assert_eq!(when(0), "1970-01-01 00:00 UTC");
+        assert_eq!(when(1_800_000_000), "2027-01-15 08:00 UTC");
+        assert_eq!(when(951_782_400 + 3599), "2000-02-29 00:59 UTC");
+        assert_eq!(when(-86_400), "1969-12-31 00:00 UTC");
+    }
+
+    #[test]
+    fn device_rows_are_escaped_and_removable() {
+        let d = DeviceView {
+            id: "acc_1".into(),
+            name: Some("<b>phone</b>".into()),
+            platform: PushPlatform::Fcm,
+            created_at: 0,
+            last_used_at: None,
+            key_protection: KeyProtection::Hardware,
+        };
+        let page = devices("alice", Ok(&[d]), None, "tok");
+        assert!(page.contains("&lt;b&gt;phone&lt;/b&gt;") && !page.contains("<b>phone"));
+        assert!(page.contains(r#"name="device" value="acc_1""#) && page.contains("Never"));
+        assert!(page.contains("Hardware (secure element)") && !page.contains("remove-old-hint"));
+        assert!(devices("alice", Ok(&[]), None, "tok").contains("no-devices"));
+        assert!(devices("alice", Err("down"), None, "tok").contains("devices-error"));
     }
 
     #[test]

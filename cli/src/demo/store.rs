@@ -58,7 +58,8 @@ pub struct UserRecord {
     /// The current pairing code, if any.
     #[serde(default)]
     pub pairing: Option<PairingState>,
-    /// How many devices this site has trusted for the user.
+    /// How many devices this site has trusted for the user (a count of trust decisions; the
+    /// service's device list says which are still paired).
     #[serde(default)]
     pub devices_paired: u32,
 }
@@ -126,6 +127,25 @@ pub struct Flash {
     pub kind: &'static str,
 }
 
+/// How long a checked password lets the session take the "I lost my phone" path.
+pub const PASSWORD_CHECK_SECONDS: i64 = 600;
+
+/// The right password was typed in this session (for "I lost my phone"; never a login).
+#[derive(Debug, Clone)]
+pub struct PasswordChecked {
+    /// Whose password.
+    pub user: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl PasswordChecked {
+    /// Whose password, while it is recent enough.
+    pub fn fresh(&self, now: i64) -> Option<&str> {
+        (now - self.at <= PASSWORD_CHECK_SECONDS).then_some(self.user.as_str())
+    }
+}
+
 /// One browser session.
 #[derive(Debug, Clone)]
 pub struct WebSession {
@@ -139,12 +159,19 @@ pub struct WebSession {
     pub pending: Option<PendingLogin>,
     /// One-shot message.
     pub flash: Option<Flash>,
+    /// The password checked at the last login attempt, until the login completes.
+    pub password_checked: Option<PasswordChecked>,
+    /// The pairing code shown is the "lost my phone" recovery (every device was revoked).
+    pub recovery: bool,
 }
 
 impl WebSession {
     /// No login, pairing code or waiting login: only a form's token.
     fn is_anonymous(&self) -> bool {
-        self.user.is_none() && self.pairing.is_none() && self.pending.is_none()
+        self.user.is_none()
+            && self.pairing.is_none()
+            && self.pending.is_none()
+            && self.password_checked.is_none()
     }
 
     fn new(csrf: Secret) -> Self {
@@ -154,6 +181,8 @@ impl WebSession {
             pairing: None,
             pending: None,
             flash: None,
+            password_checked: None,
+            recovery: false,
         }
     }
 }
@@ -275,7 +304,8 @@ impl SiteStore {
         Ok(true)
     }
 
-    /// How many devices were paired for `user`.
+    /// How many devices were paired for `user` (the service's device list is the truth).
+    #[cfg(test)]
     pub fn devices_paired(&self, user: &str) -> u32 {
         self.lock_data()
             .users
@@ -377,6 +407,8 @@ impl SiteStore {
                 w.pairing = p.pairing;
                 w.pending = p.pending;
                 w.flash = p.flash;
+                w.password_checked = p.password_checked;
+                w.recovery = p.recovery;
             }
             f(w);
         })

@@ -58,7 +58,8 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 fn refused(path: &str, why: Refusal) -> Response {
     warn!(path, reason = ?why, "state-changing request refused");
     let back = match path {
-        "/login" | "/signup" | "/pair" => (path, "Back to the form"),
+        "/login" | "/signup" | "/pair" | "/login/lost" => (path, "Back to the form"),
+        "/devices/remove" => ("/devices", "Back to your devices"),
         _ => ("/", "Home"),
     };
     match why {

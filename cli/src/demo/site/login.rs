@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use super::super::pages;
-use super::super::store::{Flash, PendingLogin, WebSession};
+use super::super::store::{Flash, PasswordChecked, PendingLogin, WebSession};
 use super::limits::Limited;
 use super::pairing::start_pairing;
 use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
@@ -144,6 +144,13 @@ pub(super) async fn login(
         );
     }
     site.limits.succeeded(&user);
+    // Enough for "I lost my phone" (lost.rs), never for a login.
+    site.store.update_session(&sid, |w| {
+        w.password_checked = Some(PasswordChecked {
+            user: user.clone(),
+            at: now(),
+        });
+    });
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -345,6 +352,8 @@ pub(super) fn finish_login(
             record(w);
             w.user = Some(p.user.clone());
             w.pairing = None;
+            w.password_checked = None;
+            w.recovery = false;
         })
         .map_err(|e| internal(&e))?;
     Ok(Finished {
@@ -391,12 +400,16 @@ pub(super) async fn login_result(State(site): State<Shared>, headers: HeaderMap)
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/login", None);
     };
+    // The phone did not approve: if it is gone, the password just typed opens "lost my phone".
+    let lost = w
+        .password_checked
+        .as_ref()
+        .is_some_and(|p| p.fresh(now()).is_some());
     match take_flash(&site, Some(&sid)) {
-        Some(flash) => html(pages::message(
-            &flash.title.clone(),
-            w.user.as_deref(),
+        Some(flash) => html(pages::login_result(
             &flash,
-            ("/login", "Log in again"),
+            w.user.as_deref(),
+            lost,
             w.csrf.expose(),
         )),
         None => redirect("/login", None),

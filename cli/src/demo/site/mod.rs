@@ -2,17 +2,21 @@
 //!
 //! Sign up (argon2id) → pairing code + QR → trust webhook `POST /users/trust` → log in with
 //! password → "Choose NN on your phone" (the page long-polls `/login/status`, which long-polls
-//! the service) → the restricted `/account` page.
+//! the service) → the restricted `/account` page. Signed in, `/devices` lists the user's
+//! paired phones (remove one, add one); at login, "I lost my phone" revokes them all.
 //!
 //! One file per part: [`web`] (sessions, flash messages, responses), [`guard`] (origin and
 //! CSRF checks of every form post), [`password`] (argon2id, bounded), [`limits`] (wrong
 //! passwords per user and per network), [`signup`] and [`pairing`] (new users and their
-//! devices), [`login`] (password + push login, the account page, logout), [`trust`] (the trust
-//! webhook) and [`rp_client`] (the service's relying-party API).
+//! devices), [`login`] (password + push login, the account page, logout), [`devices`] (the
+//! "Your devices" page), [`lost`] ("I lost my phone"), [`trust`] (the trust webhook) and
+//! [`rp_client`] (the service's relying-party API).
 
+mod devices;
 mod guard;
 mod limits;
 mod login;
+mod lost;
 mod pairing;
 mod password;
 mod rp_client;
@@ -132,9 +136,12 @@ fn router(site: Shared) -> Router {
         .route("/login/check", get(login::login_check))
         .route("/login/result", get(login::login_result))
         .route("/login/cancel", post(login::login_cancel))
+        .route("/login/lost", get(lost::lost_page).post(lost::lost_phone))
         .route("/pair", get(pairing::pair_page).post(pairing::pair_new))
         .route("/pair/status", get(pairing::pair_status))
         .route("/account", get(login::account))
+        .route("/devices", get(devices::devices_page))
+        .route("/devices/remove", post(devices::remove_device))
         .route("/logout", post(login::logout))
         .layer(axum::middleware::from_fn_with_state(
             site.clone(),

@@ -62,6 +62,10 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/login", None);
     };
+    if w.pairing.is_none() && w.user.is_some() {
+        // Logged in without a code: the devices page lists them and offers "Add a phone".
+        return redirect("/devices", None);
+    }
     let flash = take_flash(&site, Some(&sid));
     let csrf = w.csrf.expose();
     match (&w.pairing, &w.user) {
@@ -84,16 +88,11 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
                 qr_svg: &pages::qr_svg(&uri),
                 pair_command: &site.cfg.pair_command(user, &display),
                 logged_in: logged_in.as_deref() == Some(user.as_str()),
+                recovery: w.recovery,
             };
             html(pages::pairing(&view, flash.as_ref(), csrf))
         }
-        (None, Some(user)) => html(pages::pair_offer(
-            user,
-            site.store.devices_paired(user),
-            flash.as_ref(),
-            csrf,
-        )),
-        (None, None) => {
+        (None, _) => {
             set_flash(
                 &site,
                 &sid,

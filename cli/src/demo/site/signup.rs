@@ -37,6 +37,8 @@ pub(super) fn valid_user_name(u: &str) -> bool {
     (1..=32).contains(&u.len())
         && u.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        // "." and ".." cannot be a URL path segment (the devices API puts the name in one).
+        && !u.chars().all(|c| c == '.')
 }
 
 /// The sign-up form again, with what is wrong.
@@ -62,7 +64,9 @@ pub(super) async fn signup(
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let problem = if !valid_user_name(&user) {
-        Some("User names are 1 to 32 characters: a-z, 0-9, dot, dash or underscore.")
+        Some(
+            "User names are 1 to 32 characters: a-z, 0-9, dot, dash or underscore (not only dots).",
+        )
     } else if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         Some("Choose a password of 8 to 256 characters.")
     } else if site.store.user_exists(&user) {
@@ -123,5 +127,6 @@ mod tests {
         assert!(!valid_user_name("Alice"));
         assert!(!valid_user_name("a b"));
         assert!(!valid_user_name(&"a".repeat(33)));
+        assert!(!valid_user_name("..") && !valid_user_name(".") && valid_user_name(".a."));
     }
 }
