@@ -454,7 +454,11 @@ pub(crate) async fn record(store: &Store, event: AuditEvent<'_>) {
         Ok(id) => (id, None),
         Err(e) => (String::new(), Some(e)),
     };
-    let row = event.row(id, crate::now());
+    let now = crate::now();
+    let row = event.row(id, now);
+    if matches!(event, AuditEvent::RateLimited { .. }) && !first_refusal_this_minute(&row, now) {
+        return;
+    }
     if let Some(e) = no_id {
         tracing::error!(?row, error = %e, "AUDIT LOG WRITE FAILED: no id for the row");
         return;
@@ -462,6 +466,36 @@ pub(crate) async fn record(store: &Store, event: AuditEvent<'_>) {
     if let Err(e) = store.insert_audit(&row).await {
         tracing::error!(?row, error = %e, "AUDIT LOG WRITE FAILED: the action happened but its audit row is not stored");
     }
+}
+
+/// Refusals by a limit recorded in the last minute on this instance, by (project, limit,
+/// subject, source IP): a refused request writes nothing else, so a flood of them must not
+/// become a flood of audit rows. Bounded: entries older than a minute go when it is full.
+static REFUSALS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+    std::sync::LazyLock::new(Default::default);
+const MAX_REFUSAL_KEYS: usize = 10_000;
+
+/// Whether this refusal is the first of its kind in the last minute (then it is recorded).
+fn first_refusal_this_minute(row: &AuditRow, now: i64) -> bool {
+    let key = format!(
+        "{}|{}|{}|{}",
+        row.project_id.as_deref().unwrap_or_default(),
+        row.reason.as_deref().unwrap_or_default(),
+        row.subject,
+        row.source_ip.as_deref().unwrap_or_default()
+    );
+    let mut seen = REFUSALS.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.get(&key).is_some_and(|at| now - at < 60) {
+        return false;
+    }
+    if seen.len() >= MAX_REFUSAL_KEYS {
+        seen.retain(|_, at| now - *at < 60);
+        if seen.len() >= MAX_REFUSAL_KEYS {
+            seen.clear();
+        }
+    }
+    seen.insert(key, now);
+    true
 }
 
 /// Records a session's final outcome, reading the session row for its project and user.

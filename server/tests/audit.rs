@@ -225,10 +225,13 @@ async fn each_action_leaves_exactly_its_rows() {
         .answer(&h, &c, Decision::Deny, None, Some(DenyReason::NotMe))
         .await;
     assert_eq!(body["reason"], "fraud_reported");
-    let (status, _) = h
-        .create_session(json!({"user": "alice", "notification": {"title": "t", "body": "b"}}))
-        .await;
-    assert_eq!(status, StatusCode::LOCKED);
+    // Refused twice: a flood of refusals is one row a minute.
+    for _ in 0..2 {
+        let (status, _) = h
+            .create_session(json!({"user": "alice", "notification": {"title": "t", "body": "b"}}))
+            .await;
+        assert_eq!(status, StatusCode::LOCKED);
+    }
     assert_eq!(h.lift_lock("alice").await, StatusCode::NO_CONTENT);
     assert_eq!(
         h.new_rows(&mut seen).await,
@@ -356,6 +359,51 @@ async fn each_action_leaves_exactly_its_rows() {
         vec![
             b(&tab_actor, "device.pairing", tab, "bob", "ok", "-"),
             b(&tab_actor, "device.unpaired", tab, "bob", "ok", "-"),
+        ]
+    );
+
+    // A login nobody answers: the sweeper expires it (the service's row, outside a request).
+    let dave = h.pair("dave").await;
+    let (status, s5) = h
+        .create_session(json!({"user": "dave", "ttl_seconds": 1,
+                               "notification": {"title": "t", "body": "b"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{s5}");
+    let sid5 = s5["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = h.audit_all(h.api_key(), "user=dave").await;
+        if rows.len() == 3 {
+            assert_eq!(rows[2]["request_id"], Value::Null, "{rows:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not expired: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dave_actor = format!("device:{}", dave.account_id());
+    assert_eq!(
+        h.new_rows(&mut seen).await,
+        vec![
+            b(
+                &dave_actor,
+                "device.pairing",
+                dave.account_id(),
+                "dave",
+                "ok",
+                "-"
+            ),
+            b("rp", "session.created", &sid5, "dave", "ok", "-"),
+            b(
+                "service",
+                "session.decided",
+                &sid5,
+                "dave",
+                "expired",
+                "timeout"
+            ),
         ]
     );
 
