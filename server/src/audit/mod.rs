@@ -14,19 +14,18 @@
 //! else a new `req_…`; echoed in the response). Work outside a request (the sweeper, the
 //! delivery task, `tapprove admin`) has neither.
 
-use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use tapprove_protocol::api::{AuditEntry, AuditPage, SessionReason};
+mod origin;
+mod read;
+
+use tapprove_protocol::api::SessionReason;
+
+use origin::current_origin;
+pub(crate) use origin::with_origin;
+pub use read::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
+pub(crate) use read::{DEFAULT_PAGE, MAX_PAGE, page, parse_cursor};
 
 use crate::events::Outcome;
-use crate::store::{AuditFilter, AuditRow, SessionRow, Store, StoredEnum as _};
-
-/// The request-id header, read and echoed.
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Longest request id kept from a caller; a longer or non-printable one is replaced.
-const MAX_REQUEST_ID_CHARS: usize = 128;
+use crate::store::{AuditRow, SessionRow, Store, StoredEnum as _};
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -525,155 +524,9 @@ pub(crate) async fn session_decided(
     }
 }
 
-/// Rows per page of `GET /v1/audit` unless the caller says.
-pub(crate) const DEFAULT_PAGE: u32 = 100;
-/// Most rows per page.
-pub(crate) const MAX_PAGE: u32 = 1000;
-
-/// A page of rows as `filter` says; `next_cursor` is set when the page is full (oldest first).
-pub(crate) async fn page(
-    store: &Store,
-    filter: &AuditFilter<'_>,
-) -> Result<AuditPage, sqlx::Error> {
-    let rows = store.audit_rows(filter).await?;
-    let full = rows.len() == filter.limit as usize;
-    let next_cursor = match rows.last() {
-        Some(last) if full && !filter.newest => Some(format!("{}.{}", last.at, last.id)),
-        _ => None,
-    };
-    Ok(AuditPage {
-        events: rows.into_iter().map(entry).collect(),
-        next_cursor,
-    })
-}
-
-/// What `tapprove admin audit` reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditQuery {
-    /// Only this project's rows.
-    pub project_id: Option<String>,
-    /// Only this user's rows.
-    pub user: Option<String>,
-    /// Rows at this Unix time or later.
-    pub since: Option<i64>,
-    /// The newest this many rows (at most 10 000).
-    pub limit: u32,
-}
-
-/// Most rows `tapprove admin audit` prints at once.
-pub const MAX_ADMIN_ROWS: u32 = 10_000;
-
-/// The newest `query.limit` rows that match, oldest first (operators: `tapprove admin audit`).
-pub async fn read_audit(
-    database_url: &str,
-    query: &AuditQuery,
-) -> Result<Vec<AuditEntry>, crate::ServiceError> {
-    if !(1..=MAX_ADMIN_ROWS).contains(&query.limit) {
-        return Err(crate::ServiceError::InvalidInput(format!(
-            "--limit must be between 1 and {MAX_ADMIN_ROWS}"
-        )));
-    }
-    let store = Store::open(database_url).await?;
-    let filter = AuditFilter {
-        project_id: query.project_id.as_deref(),
-        user_name: query.user.as_deref(),
-        since: query.since.unwrap_or(0),
-        cursor: None,
-        limit: query.limit,
-        newest: true,
-    };
-    let rows = store.audit_rows(&filter).await;
-    store.close().await;
-    let mut rows = rows.map_err(crate::ServiceError::db)?;
-    rows.reverse();
-    Ok(rows.into_iter().map(entry).collect())
-}
-
-/// The `(at, id)` of a `next_cursor` (`<at>.<aud_…>`).
-pub(crate) fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
-    let (at, id) = cursor.split_once('.')?;
-    let ok_id = id.starts_with("aud_")
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    ok_id.then_some((at.parse().ok()?, id.to_owned()))
-}
-
-/// What the relying party (and `tapprove admin audit`) sees of a row.
-pub(crate) fn entry(row: AuditRow) -> AuditEntry {
-    AuditEntry {
-        id: row.id,
-        at: row.at,
-        project_id: row.project_id,
-        actor: row.actor,
-        action: row.action,
-        subject: row.subject,
-        user: row.user_name,
-        outcome: row.outcome,
-        reason: row.reason,
-        source_ip: row.source_ip,
-        request_id: row.request_id,
-    }
-}
-
-/// The request a piece of work belongs to.
-#[derive(Debug, Clone)]
-pub(crate) struct Origin {
-    pub request_id: String,
-    pub source_ip: Option<String>,
-}
-
-tokio::task_local! {
-    static ORIGIN: Origin;
-}
-
-fn current_origin() -> Option<Origin> {
-    ORIGIN.try_with(Origin::clone).ok()
-}
-
-/// A caller's request id if it is usable: 1–128 printable ASCII characters.
-fn usable_request_id(value: Option<&HeaderValue>) -> Option<String> {
-    let v = value?.to_str().ok()?.trim();
-    let ok =
-        !v.is_empty() && v.len() <= MAX_REQUEST_ID_CHARS && v.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| v.to_owned())
-}
-
-/// Middleware: gives the request its id (the caller's `X-Request-Id`, else a new `req_…`)
-/// and source IP (the TCP peer) for the audit rows it causes, and echoes the id.
-pub(crate) async fn with_origin(request: Request, next: Next) -> Response {
-    let request_id = usable_request_id(request.headers().get(REQUEST_ID_HEADER))
-        .or_else(|| crate::crypto::new_id("req_").ok())
-        .unwrap_or_default();
-    let source_ip = request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let origin = Origin {
-        request_id: request_id.clone(),
-        source_ip,
-    };
-    let mut response = ORIGIN.scope(origin, next.run(request)).await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_from_callers_are_bounded_and_printable() {
-        let hv = |s: &str| HeaderValue::from_str(s).expect("header");
-        assert_eq!(
-            usable_request_id(Some(&hv("abc-123"))).as_deref(),
-            Some("abc-123")
-        );
-        assert_eq!(usable_request_id(Some(&hv("a b"))), None);
-        assert_eq!(usable_request_id(Some(&hv(&"x".repeat(129)))), None);
-        assert_eq!(usable_request_id(None), None);
-    }
 
     #[test]
     fn an_api_key_is_named_by_a_short_hash_prefix() {
