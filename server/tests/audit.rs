@@ -1,6 +1,7 @@
 //! The audit log (issue 11 point 8) over loopback HTTP: each action leaves exactly its rows,
 //! the relying party reads only its own project's (`GET /v1/audit`, paginated), no secret is
-//! ever stored, and the retention job ages rows out. SQLite, or PostgreSQL with
+//! ever stored, the retention job ages rows out, and a failed audit write does not fail the
+//! user's request. SQLite, or PostgreSQL with
 //! `TAPPROVE_TEST_POSTGRES_URL` (`cargo xtask test postgres`).
 
 mod common;
@@ -667,4 +668,51 @@ async fn retention_deletes_rows_older_than_the_setting() {
     let left = h.audit_all(h.api_key(), "").await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["action"], "project.created");
+}
+
+#[tokio::test]
+async fn a_failed_audit_write_does_not_fail_the_users_request() {
+    let h = Harness::start().await;
+    let db = h.config.database_url.clone();
+    // Make every new audit row fail to insert (SQLite: a trigger; PostgreSQL: a constraint
+    // no new row meets).
+    let break_it = if db.starts_with("sqlite:") {
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'audit down'); END"
+    } else {
+        "ALTER TABLE audit_log ADD CONSTRAINT audit_down CHECK (at < 0) NOT VALID"
+    };
+    sql_exec(&db, break_it).await;
+    let phone = h.pair("alice").await;
+    let s = h.login("alice").await;
+    let code = s["presence_code"].as_str().expect("code").to_owned();
+    let c = phone.challenge_for(&h, s["id"].as_str().expect("id")).await;
+    let (status, body) = phone
+        .answer(
+            &h,
+            &c,
+            Decision::Approve,
+            Some(&right_option(&c, &code)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("accepted"))
+    );
+    assert_eq!(
+        sql_texts(&db, "SELECT id FROM audit_log").await.len(),
+        1,
+        "only the project's row, from before"
+    );
+    // Repaired: the next action is recorded again.
+    let repair = if db.starts_with("sqlite:") {
+        "DROP TRIGGER audit_down"
+    } else {
+        "ALTER TABLE audit_log DROP CONSTRAINT audit_down"
+    };
+    sql_exec(&db, repair).await;
+    h.pair("bob").await;
+    let rows = h.audit_all(h.api_key(), "user=bob").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
 }

@@ -105,6 +105,20 @@ fn parse_rfc3339(text: &str) -> Result<i64, String> {
     Ok(days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset)
 }
 
+/// `text` safe for a terminal: a refused pairing's row holds the user name a device typed,
+/// so control characters (escape sequences, newlines) are shown escaped, not sent.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Runs `tapprove admin audit`.
 pub async fn run(args: AuditArgs) -> Result<(), CliError> {
     let (url, _) = args.db.resolve(false)?;
@@ -134,17 +148,17 @@ pub async fn run(args: AuditArgs) -> Result<(), CliError> {
         "{:<21} {:<30} {:<32} {:<18} {:<30} {:<16} {:<9} {:<26} {:<15} REQUEST",
         "TIME", "PROJECT", "ACTOR", "ACTION", "SUBJECT", "USER", "OUTCOME", "REASON", "SOURCE IP"
     );
-    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), printable);
     for r in rows {
         println!(
             "{:<21} {:<30} {:<32} {:<18} {:<30} {:<16} {:<9} {:<26} {:<15} {}",
             utc_time(r.at),
             dash(&r.project_id),
-            r.actor,
-            r.action,
-            r.subject,
+            printable(&r.actor),
+            printable(&r.action),
+            printable(&r.subject),
             dash(&r.user),
-            r.outcome,
+            printable(&r.outcome),
             dash(&r.reason),
             dash(&r.source_ip),
             dash(&r.request_id),
@@ -178,5 +192,12 @@ mod tests {
                 .expect_err("bad")
                 .contains("RFC 3339")
         );
+    }
+
+    #[test]
+    fn a_typed_user_name_cannot_drive_the_terminal() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(printable("Zoë"), "Zoë");
+        assert_eq!(printable("\u{1b}[2Jx\nroot"), "\\u{1b}[2Jx\\nroot");
     }
 }
