@@ -1,7 +1,9 @@
 //! `tapprove admin project create | list | set-trust-url | set-policy | set-events-url |
-//! rotate-webhook | rotate-api-key | revoke-api-key` and `tapprove admin device list | revoke`:
-//! operator actions on the service database (the same `--database` and seal key as
+//! rotate-webhook | rotate-api-key | revoke-api-key`, `tapprove admin device list | revoke` and
+//! `tapprove admin audit` (in `admin/audit.rs`): operator actions on the service database (the same `--database` and seal key as
 //! `tapprove serve`).
+
+mod audit;
 
 use std::path::PathBuf;
 
@@ -19,6 +21,8 @@ pub enum AdminCommand {
     /// List and revoke users' paired devices (a lost or stolen phone).
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Read the audit log: pairings, revocations, key rotations, logins, refusals.
+    Audit(audit::AuditArgs),
 }
 
 /// `tapprove admin device …`
@@ -226,6 +230,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
     match cmd {
         AdminCommand::Project(cmd) => run_project(cmd).await,
         AdminCommand::Device(cmd) => run_device(cmd).await,
+        AdminCommand::Audit(args) => audit::run(args).await,
     }
 }
 

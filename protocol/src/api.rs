@@ -433,3 +433,39 @@ pub struct DeviceList {
     /// The devices.
     pub devices: Vec<DeviceView>,
 }
+
+/// One row of the audit log (`GET /v1/audit`, `tapprove admin audit --json`). Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Row id (`aud_…`).
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// The project (`null`: a service-wide event).
+    pub project_id: Option<String>,
+    /// `device:<acc_…>`, `device` (not paired yet), `rp`, `operator` or `service`.
+    pub actor: String,
+    /// What was done, e.g. `device.pairing`, `session.decided`, `api_key.rotated`.
+    pub action: String,
+    /// What it was done to: an `acc_…`, `ses_…`, `key_…`, `prj_…` id or a user name.
+    pub subject: String,
+    /// The user concerned, if any.
+    pub user: Option<String>,
+    /// `ok`, `rejected`, `refused`, `noop`, or a session's final status.
+    pub outcome: String,
+    /// Why, when there is more to say (a session's reason, the limit that refused).
+    pub reason: Option<String>,
+    /// The caller's IP (the TCP peer), when the action came through the API.
+    pub source_ip: Option<String>,
+    /// The request id (the caller's `X-Request-Id` or one the service made).
+    pub request_id: Option<String>,
+}
+
+/// `GET /v1/audit`: a page of the project's audit log, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The rows.
+    pub events: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; `null` when this page is the last one so far.
+    pub next_cursor: Option<String>,
+}

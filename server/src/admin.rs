@@ -5,6 +5,9 @@
 
 use serde::Serialize;
 
+use crate::audit::{self, AuditEvent};
+pub use crate::audit::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
+
 use crate::credentials::{self, new_webhook_secrets, seal_webhook_credentials};
 pub use crate::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREFIX};
 use crate::crypto::{self, SealKey, SecretString};
@@ -159,6 +162,13 @@ pub(crate) async fn create_project_in(
     };
     store.insert_project(&row).await.map_err(ServiceError::db)?;
     tracing::info!(project_id = %project_id, policy = new.policy.kind.as_str(), "created project");
+    audit::record(
+        store,
+        AuditEvent::ProjectCreated {
+            project_id: &project_id,
+        },
+    )
+    .await;
     Ok(ProjectCredentials {
         project_id: project_id.clone(),
         api_key,
@@ -304,6 +314,13 @@ async fn rotate_in(
         return Err(ServiceError::UnknownProject(project_id.to_owned()));
     }
     tracing::info!(project_id = %project.id, "rotated webhook credentials");
+    audit::record(
+        store,
+        AuditEvent::WebhookRotated {
+            project_id: &project.id,
+        },
+    )
+    .await;
     Ok(WebhookCredentials {
         project_id: project.id,
         webhook_username: project.webhook_username,
@@ -419,6 +436,7 @@ pub async fn revoke_devices(
             .await;
         }
         for (session_id, outcome) in &ended {
+            audit::session_decided(&store, session_id, *outcome, true).await;
             let account_ids = store
                 .session_accounts(session_id)
                 .await
@@ -486,6 +504,17 @@ pub async fn rotate_api_key(
             .await
             .map_err(ServiceError::db)?;
         tracing::info!(project_id, ?old_key_retires_at, "rotated the API key");
+        let key_id = audit::key_id(&hash);
+        let revoked_old = retire_old_after.is_zero();
+        audit::record(
+            &store,
+            AuditEvent::ApiKeyRotated {
+                project_id,
+                key_id: &key_id,
+                revoked_old,
+            },
+        )
+        .await;
         Ok(ApiKeyRotation {
             project_id: project_id.to_owned(),
             api_key,

@@ -98,6 +98,8 @@ pub struct ServiceConfig {
     pub max_event_streams_per_account: u32,
     /// Days a decided session (with its context: IP, user agent) is kept.
     pub retention_days: u32,
+    /// Days an audit-log row is kept (env `TAPPROVE_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
     /// Abuse limits.
     pub limits: LimitsConfig,
     /// Push providers.
@@ -120,6 +122,7 @@ impl Default for ServiceConfig {
             max_connections: 4096,
             max_event_streams_per_account: 4,
             retention_days: 30,
+            audit_retention_days: 365,
             limits: LimitsConfig::default(),
             push: PushConfig::default(),
         }
@@ -238,6 +241,10 @@ impl ServiceConfig {
             ),
             ("TAPPROVE_RETENTION_DAYS", &mut self.retention_days),
             (
+                "TAPPROVE_AUDIT_RETENTION_DAYS",
+                &mut self.audit_retention_days,
+            ),
+            (
                 "TAPPROVE_LIMITS_SESSIONS_PER_MINUTE",
                 &mut limits.sessions_per_minute,
             ),
@@ -311,6 +318,11 @@ impl ServiceConfig {
                 "retention_days must be at least 1".into(),
             ));
         }
+        if self.audit_retention_days == 0 {
+            return Err(ServiceError::Config(
+                "audit_retention_days must be at least 1 (TAPPROVE_AUDIT_RETENTION_DAYS)".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -370,12 +382,14 @@ mod tests {
             "TAPPROVE_HEADER_READ_TIMEOUT" => Some("2.5".into()),
             "TAPPROVE_MAX_CONNECTIONS" => Some("100".into()),
             "TAPPROVE_RETENTION_DAYS" => Some("7".into()),
+            "TAPPROVE_AUDIT_RETENTION_DAYS" => Some("90".into()),
             "TAPPROVE_LIMITS_SESSIONS_PER_HOUR" => Some("20".into()),
             _ => None,
         })
         .expect("env");
         assert_eq!(c.header_read_timeout, Duration::from_millis(2500));
         assert_eq!((c.max_connections, c.retention_days), (100, 7));
+        assert_eq!(c.audit_retention_days, 90);
         assert_eq!(c.limits.sessions_per_hour, 20);
         let err = c
             .apply_env(|n| (n == "TAPPROVE_REQUEST_TIMEOUT").then(|| "soon".into()))

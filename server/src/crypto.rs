@@ -134,6 +134,26 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// A ULID-style id with a prefix: 48-bit millisecond time + 80 random bits, Crockford base32
 /// (26 characters), e.g. `ses_01JDEMO…`. Sorts by creation time.
 pub(crate) fn new_id(prefix: &str) -> Result<String, ServiceError> {
+    Ok(encode_id(prefix, ulid_value()?))
+}
+
+/// Like [`new_id`], but each id this process makes is greater than the one before (a ULID's
+/// monotonic mode: within one millisecond the random part counts up), so rows written one
+/// after the other sort in that order.
+pub(crate) fn new_monotonic_id(prefix: &str) -> Result<String, ServiceError> {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let fresh = ulid_value()?;
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let value = if fresh > *last {
+        fresh
+    } else {
+        last.saturating_add(1)
+    };
+    *last = value;
+    Ok(encode_id(prefix, value))
+}
+
+fn ulid_value() -> Result<u128, ServiceError> {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -144,13 +164,17 @@ pub(crate) fn new_id(prefix: &str) -> Result<String, ServiceError> {
     for (i, b) in rand.iter().enumerate() {
         value |= (*b as u128) << (8 * (9 - i));
     }
+    Ok(value)
+}
+
+fn encode_id(prefix: &str, value: u128) -> String {
     let mut out = String::with_capacity(prefix.len() + 26);
     out.push_str(prefix);
     for i in (0..26).rev() {
         let idx = ((value >> (5 * i)) & 0x1F) as usize;
         out.push(CROCKFORD[idx] as char);
     }
-    Ok(out)
+    out
 }
 
 /// Lowercase hex SHA-256 of `data` (how API keys are stored and looked up).

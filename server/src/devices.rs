@@ -5,6 +5,7 @@
 
 use tapprove_protocol::api::{DeviceList, DeviceView};
 
+use crate::audit::{self, AuditEvent};
 use crate::credentials;
 use crate::crypto::SealKey;
 use crate::sessions;
@@ -27,6 +28,14 @@ impl RevokedBy {
         match self {
             Self::RelyingParty => "relying_party",
             Self::Operator => "operator",
+        }
+    }
+
+    /// Who it was, in the audit log.
+    pub(crate) fn actor(self) -> audit::Actor {
+        match self {
+            Self::RelyingParty => audit::Actor::RelyingParty,
+            Self::Operator => audit::Actor::Operator,
         }
     }
 }
@@ -88,23 +97,39 @@ pub(crate) async fn revoke_in(
     target: &Target,
     by: RevokedBy,
 ) -> Result<(Vec<String>, Vec<(String, crate::events::Outcome)>), DeviceError> {
-    let ids = match target {
+    let accounts = match target {
         Target::Device(id) => match store.account(id).await? {
-            Some(a) if a.project_id == project_id => vec![a.id],
+            Some(a) if a.project_id == project_id => vec![a],
             _ => return Err(DeviceError::NotFound),
         },
-        Target::User(user) => store
-            .user_accounts(project_id, user)
-            .await?
-            .into_iter()
-            .map(|a| a.id)
-            .collect(),
+        Target::User(user) => store.user_accounts(project_id, user).await?,
     };
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
     let revoked = store
         .revoke_accounts(project_id, &ids, by.as_str(), crate::now())
         .await?;
-    for id in &revoked {
-        tracing::info!(project_id, account_id = %id, by = by.as_str(), "device revoked");
+    for a in accounts.iter().filter(|a| revoked.contains(&a.id)) {
+        tracing::info!(project_id, account_id = %a.id, by = by.as_str(), "device revoked");
+        let event = AuditEvent::DeviceRevoked {
+            project_id,
+            account_id: &a.id,
+            user: &a.user_name,
+            by: by.actor(),
+        };
+        audit::record(store, event).await;
+    }
+    if revoked.is_empty() {
+        let (subject, user) = match target {
+            Target::Device(id) => (id.as_str(), accounts.first().map(|a| a.user_name.as_str())),
+            Target::User(user) => (user.as_str(), Some(user.as_str())),
+        };
+        let event = AuditEvent::NothingRevoked {
+            project_id,
+            subject,
+            user,
+            by: by.actor(),
+        };
+        audit::record(store, event).await;
     }
     let ended = sessions::end_for_revoked_in(store, &revoked).await?;
     Ok((revoked, ended))

@@ -5,6 +5,7 @@
 
 use tapprove_protocol::api::SessionReason;
 
+use crate::audit::{self, AuditEvent};
 use crate::config::LimitsConfig;
 use crate::site_events;
 use crate::state::AppState;
@@ -107,10 +108,12 @@ pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: Sessi
         return;
     }
     let mut counted = false;
+    let mut blocked_before = None;
     let updated = state
         .0
         .store
         .update_guard(&session.project_id, &session.user_name, |g| {
+            blocked_before = g.blocked_until;
             match after(g.clone(), reason, now, rules) {
                 Some(new) => {
                     counted = true;
@@ -124,6 +127,14 @@ pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: Sessi
         Ok(g) if counted => {
             if g.blocked_until.is_some_and(|t| t > now) {
                 tracing::info!(session_id = %session.id, reason = g.block_reason.as_deref(), until = g.blocked_until, "pushes to this user blocked");
+            }
+            if g.blocked_until.is_some_and(|t| t > now) && g.blocked_until != blocked_before {
+                let event = AuditEvent::UserLocked {
+                    project_id: &session.project_id,
+                    user: &session.user_name,
+                    reason: g.block_reason.as_deref().unwrap_or(COOLDOWN),
+                };
+                audit::record(&state.0.store, event).await;
             }
             if reason == SessionReason::FraudReported {
                 site_events::fraud_reported(state, session, g.blocked_until.unwrap_or(now));
@@ -156,6 +167,12 @@ pub(crate) async fn lift(
     if was_blocked {
         tracing::info!(project_id, "user lock lifted by the relying party");
     }
+    let event = AuditEvent::LockLifted {
+        project_id,
+        user: user_name,
+        was_blocked,
+    };
+    audit::record(&state.0.store, event).await;
     Ok(was_blocked)
 }
 

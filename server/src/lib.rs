@@ -15,6 +15,7 @@
 //! Design decisions beyond the protocol are written down in `docs/SERVICE.md`.
 
 pub mod admin;
+mod audit;
 mod config;
 mod credentials;
 mod crypto;

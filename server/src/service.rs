@@ -136,6 +136,12 @@ async fn sweep(state: AppState) {
                 Ok(n) => tracing::info!(sessions = n, "retention: deleted old decided sessions"),
                 Err(e) => tracing::warn!(error = %e, "retention job failed"),
             }
+            let cutoff = now - i64::from(state.0.config.audit_retention_days) * 86_400;
+            match state.0.store.delete_audit_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "retention: deleted old audit-log rows"),
+                Err(e) => tracing::warn!(error = %e, "audit-log retention job failed"),
+            }
         }
     }
 }

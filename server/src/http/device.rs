@@ -15,6 +15,7 @@ use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
+use crate::audit::{self, Actor, AuditEvent, Limit};
 use crate::credentials;
 use crate::devices::{self, PairingKind};
 use crate::error::ApiError;
@@ -103,19 +104,24 @@ pub(crate) async fn pair(
     };
     let store = &state.0.store;
     let per_ip = format!("pair|{}|{ip}", project.id);
-    ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now)
-        .await?
-        .map_err(limited)?;
+    let by_ip = ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now).await?;
+    if let Err(retry) = by_ip {
+        audit_limited(&state, &project.id, Limit::PairingsPerIp).await;
+        return Err(limited(retry));
+    }
     let per_key = format!("pair|{}", project.id);
-    ratelimit::take(
+    let by_key = ratelimit::take(
         store,
         &per_key,
         limits.pairings_per_minute_per_sdk_key,
         60,
         now,
     )
-    .await?
-    .map_err(limited)?;
+    .await?;
+    if let Err(retry) = by_key {
+        audit_limited(&state, &project.id, Limit::PairingsPerSdkKey).await;
+        return Err(limited(retry));
+    }
 
     let ApiJson(PairBody {
         request: req,
@@ -159,9 +165,11 @@ pub(crate) async fn pair(
         PairingKind::New => {}
         PairingKind::Repeat(account) => {
             tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
+            audit_paired(&state, &account, true).await;
             return Ok(paired(&state, project, *account));
         }
         PairingKind::KeyInUse => {
+            audit_rejected(&state, &project.id, &user, "key_in_use").await;
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::InvalidRequest,
@@ -175,6 +183,7 @@ pub(crate) async fn pair(
     let outcome = webhook::ask_trust(&state, &project, &user, code).await;
     let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
+        audit_rejected(&state, &project.id, &user, outcome.label()).await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::PairingRejected,
@@ -210,7 +219,41 @@ pub(crate) async fn pair(
     };
     state.0.store.insert_account(&account).await?;
     tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
+    audit_paired(&state, &account, false).await;
     Ok(paired(&state, project, account))
+}
+
+/// Records a pairing (`repeated`: the answer to a repeated request).
+async fn audit_paired(state: &AppState, account: &AccountRow, repeated: bool) {
+    let event = AuditEvent::Paired {
+        project_id: &account.project_id,
+        account_id: &account.id,
+        user: &account.user_name,
+        repeated,
+    };
+    audit::record(&state.0.store, event).await;
+}
+
+/// Records a refused pairing.
+async fn audit_rejected(state: &AppState, project_id: &str, user: &str, reason: &str) {
+    let event = AuditEvent::PairingRejected {
+        project_id,
+        user,
+        reason,
+    };
+    audit::record(&state.0.store, event).await;
+}
+
+/// Records a pairing refused by a limit.
+async fn audit_limited(state: &AppState, project_id: &str, limit: Limit) {
+    let event = AuditEvent::RateLimited {
+        project_id,
+        actor: Actor::Device(None),
+        subject: "pairing",
+        user: None,
+        limit,
+    };
+    audit::record(&state.0.store, event).await;
 }
 
 /// Body of `POST /v1/device/pair`: the protocol's request and the optional `key_protection`
@@ -287,6 +330,13 @@ pub(crate) async fn unpair(
         })
         .await;
     tracing::info!(account_id = %call.account.id, "device unpaired");
+    let a = &call.account;
+    let event = AuditEvent::DeviceUnpaired {
+        project_id: &a.project_id,
+        account_id: &a.id,
+        user: &a.user_name,
+    };
+    audit::record(&state.0.store, event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -408,6 +458,15 @@ pub(crate) async fn events(
     let cap = state.0.config.max_event_streams_per_account;
     if open >= i64::from(cap) {
         tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
+        let a = &call.account;
+        let event = AuditEvent::RateLimited {
+            project_id: &a.project_id,
+            actor: Actor::Device(Some(a.id.clone())),
+            subject: &a.id,
+            user: Some(&a.user_name),
+            limit: Limit::EventStreams,
+        };
+        audit::record(&state.0.store, event).await;
         return Err(ApiError::rate_limited(
             format!(
                 "This device already has {open} open event streams (at most {cap}); close one \

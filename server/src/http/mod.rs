@@ -32,6 +32,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/v1/devices/{id}", delete(rp::revoke_device))
         .route("/v1/users/{user}/lock", delete(rp::lift_lock))
+        .route("/v1/audit", get(rp::audit))
         .route("/v1/device/pair", post(device::pair))
         .route("/v1/device/push-token", put(device::push_token))
         .route("/v1/device", delete(device::unpair))
@@ -58,6 +59,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::listener::request_timeout(request_limit, request, next)
         }))
+        .layer(axum::middleware::from_fn(crate::audit::with_origin))
         .with_state(state)
 }
 

@@ -1,12 +1,14 @@
 //! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions;
-//! list and revoke a user's devices; lift a user's lock.
+//! list and revoke a user's devices; lift a user's lock; read the project's audit log.
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tapprove_protocol::api::{CreateSessionRequest, DeviceList, SessionCreated, SessionView};
+use tapprove_protocol::api::{
+    AuditPage, CreateSessionRequest, DeviceList, SessionCreated, SessionView,
+};
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
@@ -195,4 +197,62 @@ pub(crate) async fn lift_lock(
     let user = check_user(&user)?;
     crate::guard::lift(&state, &project.id, user).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    /// Rows at this Unix time or later (default: all kept).
+    #[serde(default)]
+    since: Option<i64>,
+    /// Only this user's rows.
+    #[serde(default)]
+    user: Option<String>,
+    /// Rows per page, 1 to 1000 (default 100).
+    #[serde(default)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `GET /v1/audit`: this project's audit log, oldest first, a page at a time.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<axum::Json<AuditPage>, ApiError> {
+    let limit = q.limit.unwrap_or(crate::audit::DEFAULT_PAGE);
+    if !(1..=crate::audit::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_request(format!(
+            "`limit` must be between 1 and {}.",
+            crate::audit::MAX_PAGE
+        )));
+    }
+    let user = q.user.as_deref().map(check_user).transpose()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            crate::audit::parse_cursor(c).ok_or_else(|| {
+                ApiError::invalid_request(
+                    "`cursor` is not one this service returned: pass `next_cursor` of the \
+                     previous page unchanged.",
+                )
+            })
+        })
+        .transpose()?;
+    let page = crate::audit::page(
+        &state.0.store,
+        &crate::store::AuditFilter {
+            project_id: Some(&project.id),
+            user_name: user,
+            since: q.since.unwrap_or(0),
+            cursor: cursor.as_ref().map(|(at, id)| (*at, id.as_str())),
+            limit,
+            newest: false,
+        },
+    )
+    .await?;
+    Ok(axum::Json(page))
 }

@@ -131,6 +131,13 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         return Err(final_error(current.status.0));
     }
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
+    let event = crate::audit::AuditEvent::SessionDecided {
+        session: &session,
+        outcome,
+        by_device: Some(&account.id),
+        by_operator: false,
+    };
+    crate::audit::record(&state.0.store, event).await;
     announce(state, &session.id, outcome, &account_ids).await;
     Ok(AnswerResponse {
         session_id: session.id,

@@ -7,6 +7,7 @@ use tapprove_protocol::{
 };
 
 use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
+use crate::audit::{self, Actor, AuditEvent, Limit};
 use crate::events::{BusEvent, Outcome};
 use crate::policy::PresencePolicy;
 use crate::state::AppState;
@@ -28,8 +29,46 @@ pub(crate) struct NewSession {
     pub ttl_seconds: u32,
 }
 
-/// Creates and delivers a session; the user's pending session, if any, is superseded.
+/// Creates and delivers a session; the user's pending session, if any, is superseded. The
+/// audit log gets the new session, or the limit that refused it.
 pub(crate) async fn create(
+    state: &AppState,
+    new: NewSession,
+) -> Result<SessionCreated, SessionError> {
+    let (project_id, user) = (new.project_id.clone(), new.user.clone());
+    let result = create_unaudited(state, new).await;
+    let limit = match &result {
+        Ok(created) => {
+            let event = AuditEvent::SessionCreated {
+                project_id: &project_id,
+                session_id: &created.id,
+                user: &user,
+            };
+            audit::record(&state.0.store, event).await;
+            None
+        }
+        Err(SessionError::BudgetExhausted { window, .. }) => Some(match window {
+            BudgetWindow::Minute => Limit::SessionsPerMinute,
+            BudgetWindow::Hour => Limit::SessionsPerHour,
+        }),
+        Err(SessionError::CoolingDown { .. }) => Some(Limit::Cooldown),
+        Err(SessionError::Locked { .. }) => Some(Limit::FraudLock),
+        Err(_) => None,
+    };
+    if let Some(limit) = limit {
+        let event = AuditEvent::RateLimited {
+            project_id: &project_id,
+            actor: Actor::RelyingParty,
+            subject: &user,
+            user: Some(&user),
+            limit,
+        };
+        audit::record(&state.0.store, event).await;
+    }
+    result
+}
+
+async fn create_unaudited(
     state: &AppState,
     new: NewSession,
 ) -> Result<SessionCreated, SessionError> {

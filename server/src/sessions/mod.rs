@@ -105,9 +105,24 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
         reason = ?outcome.reason,
         "session decided"
     );
-    if crate::guard::counts(outcome.reason) {
+    // A device's answer is audited by `answer`, which knows the device; the rest here.
+    let audited = !crate::audit::answered(outcome.reason);
+    if crate::guard::counts(outcome.reason) || audited {
         match state.0.store.session(session_id).await {
-            Ok(Some(row)) => crate::guard::record(state, &row, outcome.reason).await,
+            Ok(Some(row)) => {
+                if audited {
+                    let event = crate::audit::AuditEvent::SessionDecided {
+                        session: &row,
+                        outcome,
+                        by_device: None,
+                        by_operator: false,
+                    };
+                    crate::audit::record(&state.0.store, event).await;
+                }
+                if crate::guard::counts(outcome.reason) {
+                    crate::guard::record(state, &row, outcome.reason).await;
+                }
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(session_id, error = %e, "cannot read the session for the guard")

@@ -1,5 +1,6 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`, `user_guards`), behind [`Store`].
+//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`, `user_guards`, `audit_log`), behind
+//! [`Store`].
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
 //! columns, `RETURNING`, no SQLite-only syntax), so SQLite and PostgreSQL run the same text;
@@ -10,6 +11,7 @@
 
 mod accounts;
 mod api_keys;
+mod audit;
 mod guards;
 mod keys;
 mod postgres;
@@ -20,11 +22,12 @@ mod sqlite;
 mod stored;
 
 pub(crate) use accounts::{AccountRow, REPEAT_PAIRING_WINDOW};
+pub(crate) use audit::{AuditFilter, AuditRow};
 pub(crate) use guards::GuardRow;
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
-pub(crate) use stored::Stored;
+pub(crate) use stored::{Stored, StoredEnum};
 
 use crate::error::ServiceError;
 

@@ -1,0 +1,74 @@
+//! Where a request's audit rows come from: its id (the caller's `X-Request-Id`, else a new
+//! `req_…`) and source IP (the TCP peer), kept in a task-local for the request by the
+//! [`with_origin`] middleware and echoed in the response.
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// The request-id header, read and echoed.
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id kept from a caller; a longer or non-printable one is replaced.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// The request a piece of work belongs to.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    pub request_id: String,
+    pub source_ip: Option<String>,
+}
+
+tokio::task_local! {
+    static ORIGIN: Origin;
+}
+
+pub(super) fn current_origin() -> Option<Origin> {
+    ORIGIN.try_with(Origin::clone).ok()
+}
+
+/// A caller's request id if it is usable: 1–128 printable ASCII characters.
+fn usable_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let v = value?.to_str().ok()?.trim();
+    let ok =
+        !v.is_empty() && v.len() <= MAX_REQUEST_ID_CHARS && v.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| v.to_owned())
+}
+
+/// Middleware: gives the request its id (the caller's `X-Request-Id`, else a new `req_…`)
+/// and source IP (the TCP peer) for the audit rows it causes, and echoes the id.
+pub(crate) async fn with_origin(request: Request, next: Next) -> Response {
+    let request_id = usable_request_id(request.headers().get(REQUEST_ID_HEADER))
+        .or_else(|| crate::crypto::new_id("req_").ok())
+        .unwrap_or_default();
+    let source_ip = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let origin = Origin {
+        request_id: request_id.clone(),
+        source_ip,
+    };
+    let mut response = ORIGIN.scope(origin, next.run(request)).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_from_callers_are_bounded_and_printable() {
+        let hv = |s: &str| HeaderValue::from_str(s).expect("header");
+        assert_eq!(
+            usable_request_id(Some(&hv("abc-123"))).as_deref(),
+            Some("abc-123")
+        );
+        assert_eq!(usable_request_id(Some(&hv("a b"))), None);
+        assert_eq!(usable_request_id(Some(&hv(&"x".repeat(129)))), None);
+        assert_eq!(usable_request_id(None), None);
+    }
+}
