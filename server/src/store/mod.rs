@@ -21,6 +21,7 @@ mod stored;
 
 pub(crate) use accounts::{AccountRow, REPEAT_PAIRING_WINDOW};
 pub(crate) use guards::GuardRow;
+pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
