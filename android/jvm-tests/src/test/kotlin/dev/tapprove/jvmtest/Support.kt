@@ -196,6 +196,8 @@ class TapproveService private constructor(
     val sdkKey: String,
     val projectId: String,
     private val stderr: StringBuffer,
+    private val db: String,
+    private val env: Map<String, String>,
 ) : AutoCloseable {
     private val http: HttpClient = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
 
@@ -225,6 +227,20 @@ class TapproveService private constructor(
         val resp = http.send(req, HttpResponse.BodyHandlers.ofString())
         val json = if (resp.body().isBlank()) JsonObject(emptyMap()) else parseJson(resp.body())
         return resp.statusCode() to json
+    }
+
+    /**
+     * Runs `tapprove admin ARGS --database <this service's database>` with its seal key, as an
+     * operator would next to the running service; returns stdout (fails on a non-zero exit).
+     */
+    fun admin(vararg args: String): String {
+        val p = ProcessBuilder(listOf(Env.bin.path, "admin") + args + listOf("--database", db))
+            .apply { environment().putAll(env) }
+            .start()
+        val out = p.inputStream.readBytes().toString(Charsets.UTF_8)
+        val err = p.errorStream.readBytes().toString(Charsets.UTF_8)
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "tapprove admin ${args.joinToString(" ")} failed: $err" }
+        return out
     }
 
     /** What the service printed on stderr (for failure messages). */
@@ -285,6 +301,8 @@ class TapproveService private constructor(
                 sdkKey = creds.str("sdk_key")!!,
                 projectId = creds.str("project_id")!!,
                 stderr = stderr,
+                db = db,
+                env = env,
             )
         }
     }
