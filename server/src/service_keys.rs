@@ -358,3 +358,45 @@ pub(crate) async fn list(store: &Store) -> Result<Vec<ServiceKeySummary>, Servic
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(retires_at: i64) -> KeySet {
+        let key = SoftwareKey::generate().expect("key");
+        let public = key.public_key();
+        let old = SoftwareKey::generate().expect("key").public_key();
+        KeySet {
+            signing: Arc::new(SigningKey {
+                kid: public.key_id(),
+                key,
+                public,
+            }),
+            retiring: vec![RetiringKey {
+                kid: old.key_id(),
+                public: old,
+                retires_at,
+                key_update: "update-token".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn only_devices_on_the_key_in_its_grace_period_get_the_update() {
+        let keys = set(1_000);
+        let old = keys.retiring[0].kid.clone();
+        let signing = keys.signing.kid.clone();
+        assert_eq!(keys.update_for(Some(&old), 999), Some("update-token"));
+        assert_eq!(keys.update_for(Some(&old), 1_000), None, "grace over");
+        assert_eq!(keys.update_for(Some(&signing), 999), None);
+        assert_eq!(keys.update_for(Some("unknown"), 999), None);
+        assert_eq!(keys.update_for(None, 999), None);
+        // A repeated pairing answers with the key the account pins while it is valid.
+        assert_eq!(keys.pinned(Some(&old), 999).0, old);
+        assert_eq!(keys.pinned(Some(&old), 1_000).0, signing);
+        assert_eq!(keys.pinned(None, 999).0, signing);
+        assert!(keys.same_keys(&keys));
+        assert!(!keys.same_keys(&set(1_000)));
+    }
+}
