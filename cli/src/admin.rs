@@ -1,6 +1,7 @@
 //! `tapprove admin project create | list | set-trust-url | set-policy | set-events-url |
 //! rotate-webhook | rotate-api-key | revoke-api-key`, `tapprove admin device list | revoke` and
-//! `tapprove admin audit` (in `admin/audit.rs`): operator actions on the service database (the same `--database` and seal key as
+//! `tapprove admin service-key rotate | list` and `tapprove admin audit` (in `admin/audit.rs`):
+//! operator actions on the service database (the same `--database` and seal key as
 //! `tapprove serve`).
 
 mod audit;
@@ -23,6 +24,35 @@ pub enum AdminCommand {
     Device(DeviceCommand),
     /// Read the audit log: pairings, revocations, key rotations, logins, refusals.
     Audit(audit::AuditArgs),
+    /// Rotate and list the service's challenge-signing key (devices move without re-pairing).
+    #[command(subcommand)]
+    ServiceKey(ServiceKeyCommand),
+}
+
+/// `tapprove admin service-key …`
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceKeyCommand {
+    /// Make a new signing key; devices pinned to the current one get a key update signed by it
+    /// until the grace period ends. Running `tapprove serve` instances pick it up by themselves.
+    Rotate {
+        /// How long the current key stays accepted while devices learn the new one: 7d, 24h,
+        /// or 0s for a suspected leak (every device paired before must pair again; at most 30d).
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        grace: std::time::Duration,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List the service keys and their state (signing, grace, retired).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 /// `tapprove admin device …`
@@ -231,6 +261,60 @@ pub async fn run(cmd: AdminCommand) -> Result<(), CliError> {
         AdminCommand::Project(cmd) => run_project(cmd).await,
         AdminCommand::Device(cmd) => run_device(cmd).await,
         AdminCommand::Audit(args) => audit::run(args).await,
+        AdminCommand::ServiceKey(cmd) => run_service_key(cmd).await,
+    }
+}
+
+async fn run_service_key(cmd: ServiceKeyCommand) -> Result<(), CliError> {
+    match cmd {
+        ServiceKeyCommand::Rotate { grace, json, db } => {
+            let (url, seal) = db.resolve(true)?;
+            let seal = seal.ok_or(tapprove_server::ServiceError::MissingSealKey)?;
+            let r = admin::rotate_service_key(&url, &seal, grace).await?;
+            if json {
+                return json_line(&r);
+            }
+            println!(
+                "New service signing key {} (signs challenges from now on).",
+                r.kid
+            );
+            println!("  Public key:                         {}", r.public_key);
+            if grace.is_zero() {
+                println!(
+                    "The previous key {} retired now: every device paired before must pair again.",
+                    r.old_kid
+                );
+            } else {
+                println!(
+                    "Devices pinned to the previous key {} learn the new one until {}; a device \
+                     that makes no call before then must pair again.",
+                    r.old_kid,
+                    utc_time(r.old_key_valid_until)
+                );
+            }
+            Ok(())
+        }
+        ServiceKeyCommand::List { json, db } => {
+            let (url, _) = db.resolve(false)?;
+            let keys = admin::list_service_keys(&url).await?;
+            if json {
+                return json_line(&keys);
+            }
+            println!(
+                "{:<24} {:<8} {:<21} {:<21}",
+                "KID", "STATE", "CREATED", "RETIRES"
+            );
+            for k in &keys {
+                println!(
+                    "{:<24} {:<8} {:<21} {:<21}",
+                    k.kid,
+                    k.state,
+                    utc_time(k.created_at),
+                    k.retires_at.map(utc_time).unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(())
+        }
     }
 }
 

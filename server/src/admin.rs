@@ -1,5 +1,6 @@
 //! Operator actions on the service database (used by `tapprove admin …`): create and list
-//! projects, rotate webhook credentials and API keys, list and revoke devices.
+//! projects, rotate webhook credentials and API keys, list and revoke devices, rotate the
+//! service signing key.
 //!
 //! The credential rules themselves live in `credentials`.
 
@@ -13,6 +14,7 @@ pub use crate::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREF
 use crate::crypto::{self, SealKey, SecretString};
 use crate::error::ServiceError;
 pub use crate::policy::{PolicyKind, PresencePolicy};
+pub use crate::service_keys::{KeyRotation, ServiceKeySummary};
 use crate::store::{ProjectRow, Store};
 pub use crate::webhook::validate_trust_url;
 
@@ -522,6 +524,45 @@ pub async fn rotate_api_key(
         })
     }
     .await;
+    store.close().await;
+    result
+}
+
+/// Longest grace period for a rotated-out service key: 30 days (devices refuse longer).
+pub const MAX_SERVICE_KEY_GRACE: std::time::Duration =
+    std::time::Duration::from_secs(crate::service_keys::MAX_GRACE_SECONDS as u64);
+
+/// Makes a new service signing key (docs/PROTOCOL.md §5a). The current key keeps `grace`: until
+/// then devices accept it and every device pinned to it gets a key update signed by it (header,
+/// pending, event stream). Zero (a suspected leak): it retires now and every device paired
+/// before must pair again. Any older key retires now. Running instances pick the new key up
+/// within seconds (at once on PostgreSQL); challenges are signed with it from then on.
+pub async fn rotate_service_key(
+    database_url: &str,
+    seal_key: &SealKey,
+    grace: std::time::Duration,
+) -> Result<KeyRotation, ServiceError> {
+    if grace > MAX_SERVICE_KEY_GRACE {
+        return Err(ServiceError::InvalidInput(
+            "the old service key's grace period is at most 30 days (e.g. --grace 7d)".into(),
+        ));
+    }
+    let store = Store::open(database_url).await?;
+    let result = async {
+        let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        let rotation = crate::service_keys::rotate(&store, seal_key, grace).await?;
+        crate::state::publish_from_admin(&store, crate::events::BusEvent::ServiceKeyRotated).await;
+        Ok(rotation)
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Lists the service keys (public parts, state), oldest first.
+pub async fn list_service_keys(database_url: &str) -> Result<Vec<ServiceKeySummary>, ServiceError> {
+    let store = Store::open(database_url).await?;
+    let result = crate::service_keys::list(&store).await;
     store.close().await;
     result
 }

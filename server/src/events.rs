@@ -65,6 +65,8 @@ pub(crate) enum BusEvent {
     },
     /// A device was unpaired.
     Unpaired { account_id: String },
+    /// An operator rotated the service key: every instance re-reads the keys now.
+    ServiceKeyRotated,
 }
 
 type Channels<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
@@ -140,6 +142,8 @@ impl EventBus {
                 account_ids,
             } => self.decided(session_id, *outcome, account_ids),
             BusEvent::Unpaired { account_id } => self.unpaired(account_id),
+            // Not for the bus: `AppState::apply_remote` re-reads the keys.
+            BusEvent::ServiceKeyRotated => {}
         }
     }
 

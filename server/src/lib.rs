@@ -30,6 +30,7 @@ pub mod policy;
 mod ratelimit;
 mod sdk;
 mod service;
+mod service_keys;
 mod sessions;
 mod site_events;
 mod state;
@@ -38,8 +39,8 @@ mod testhook;
 mod webhook;
 
 pub use admin::{
-    ApiKeyRotation, DeviceSummary, ProjectCredentials, ProjectSummary, RevokeSummary, RevokeTarget,
-    WebhookCredentials,
+    ApiKeyRotation, DeviceSummary, KeyRotation, ProjectCredentials, ProjectSummary, RevokeSummary,
+    RevokeTarget, ServiceKeySummary, WebhookCredentials,
 };
 pub use config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig};
 pub use crypto::{SealKey, SecretString};

@@ -96,8 +96,8 @@ impl Service {
     }
 }
 
-/// Expires due sessions every `sweep_interval`, emitting `decided` events, and checkpoints
-/// the WAL.
+/// Expires due sessions every `sweep_interval`, emitting `decided` events, checkpoints the
+/// WAL and re-reads stale service keys.
 async fn sweep(state: AppState) {
     let mut stop = state.0.shutdown.clone();
     let mut tick = tokio::time::interval(state.0.config.sweep_interval);
@@ -114,6 +114,16 @@ async fn sweep(state: AppState) {
         }
         if let Err(e) = state.0.store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        // Another process may have rotated the key: re-read once the last read is stale, so
+        // event streams announce it without waiting for a request.
+        if let Err(e) = state
+            .0
+            .service_keys
+            .current(&state.0.store, &state.0.seal_key, false)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot re-read the service keys");
         }
         let now = crate::now();
         if now >= next_upkeep {
@@ -183,8 +193,8 @@ impl RunningService {
         self.local_addr
     }
 
-    /// The public key that signs challenges.
-    pub fn service_public_key(&self) -> &PublicKey {
+    /// The public key that signs challenges (as this instance last read it).
+    pub fn service_public_key(&self) -> PublicKey {
         self.state.service_public_key()
     }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tapprove_protocol::{Es256Signer as _, PublicKey, SoftwareKey};
+use tapprove_protocol::PublicKey;
 use tapprove_push::PushSender;
 use tokio::sync::watch;
 
@@ -10,6 +10,7 @@ use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
 use crate::events::{BusEvent, EventBus};
+use crate::service_keys::{KeySet, ServiceKeys};
 use crate::store::{AccountRow, Store};
 
 /// An event stream whose instance has not refreshed it for this long is taken for closed
@@ -24,8 +25,8 @@ pub(crate) struct Inner {
     pub store: Store,
     pub config: ServiceConfig,
     pub seal_key: SealKey,
-    pub service_key: SoftwareKey,
-    pub service_public: PublicKey,
+    /// The signing key and the one in its grace period, as last read (docs/PROTOCOL.md §5a).
+    pub service_keys: ServiceKeys,
     pub push: Arc<dyn PushSender>,
     pub bus: Arc<EventBus>,
     /// This process, among the instances sharing the database.
@@ -40,7 +41,7 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("listen", &self.0.config.listen)
-            .field("service_key", &self.0.service_public)
+            .field("service_kid", &self.0.service_keys.cached().signing.kid)
             .finish_non_exhaustive()
     }
 }
@@ -58,7 +59,7 @@ impl AppState {
             .clone()
             .ok_or(ServiceError::MissingSealKey)?;
         let store = Store::open(&config.database_url).await?;
-        let service_key = match load_or_create_service_key(&store, &seal_key).await {
+        let service_keys = match ServiceKeys::open(&store, &seal_key).await {
             Ok(k) => k,
             Err(e) => {
                 store.close().await;
@@ -75,14 +76,12 @@ impl AppState {
             .build()
             .map_err(|e| ServiceError::Config(format!("cannot build the HTTP client: {e}")))?;
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let service_public = service_key.public_key();
-        tracing::info!(kid = %service_public.key_id(), "service key loaded");
+        tracing::info!(kid = %service_keys.cached().signing.kid, "service key loaded");
         Ok(Self(Arc::new(Inner {
             store,
             config,
             seal_key,
-            service_key,
-            service_public,
+            service_keys,
             push,
             bus: Arc::new(EventBus::new()),
             instance_id: crypto::new_id("ins_")?,
@@ -93,9 +92,31 @@ impl AppState {
         })))
     }
 
-    /// The public key that signs challenges (devices pin it at pairing).
-    pub fn service_public_key(&self) -> &PublicKey {
-        &self.0.service_public
+    /// The public key that signs challenges (devices pin it at pairing), as last read.
+    pub fn service_public_key(&self) -> PublicKey {
+        self.0.service_keys.cached().signing.public.clone()
+    }
+
+    /// Re-reads the service keys from the database now (a rotation by another process shows
+    /// up by itself within `service_keys::REFRESH` plus one sweep).
+    pub async fn refresh_service_keys(&self) -> Result<(), ServiceError> {
+        self.0
+            .service_keys
+            .current(&self.0.store, &self.0.seal_key, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// The service keys, re-read when the last read is older than `service_keys::REFRESH`.
+    pub(crate) async fn keys(&self) -> Result<Arc<KeySet>, ApiError> {
+        self.0
+            .service_keys
+            .current(&self.0.store, &self.0.seal_key, false)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read the service keys");
+                ApiError::internal()
+            })
     }
 
     /// The database.
@@ -126,6 +147,17 @@ impl AppState {
     pub(crate) fn apply_remote(&self, payload: &str) {
         match serde_json::from_str::<Envelope>(payload) {
             Ok(e) if e.origin == self.0.instance_id => {}
+            Ok(Envelope {
+                event: BusEvent::ServiceKeyRotated,
+                ..
+            }) => {
+                let state = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = state.refresh_service_keys().await {
+                        tracing::warn!(error = %e, "cannot re-read the rotated service keys");
+                    }
+                });
+            }
             Ok(e) => self.0.bus.apply(&e.event),
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring an unreadable event from another instance")
@@ -137,40 +169,6 @@ impl AppState {
     pub fn begin_shutdown(&self) {
         let _ = self.0.shutdown_tx.send(true);
     }
-}
-
-async fn load_or_create_service_key(
-    store: &Store,
-    seal_key: &SealKey,
-) -> Result<SoftwareKey, ServiceError> {
-    if store
-        .service_key()
-        .await
-        .map_err(ServiceError::db)?
-        .is_none()
-    {
-        let key = SoftwareKey::generate().map_err(|e| ServiceError::Crypto(e.to_string()))?;
-        let public = key.public_key();
-        let kid = public.key_id();
-        let sealed = crypto::seal(
-            seal_key,
-            &format!("service_key:{kid}"),
-            key.secret_pkcs8_der(),
-        )?;
-        store
-            .insert_service_key(&kid, &public.to_base64url(), &sealed)
-            .await
-            .map_err(ServiceError::db)?;
-        tracing::info!(kid = %kid, "generated the service signing key");
-    }
-    // Re-read: if two processes raced on first start, both use the one stored first.
-    let (kid, sealed) = store
-        .service_key()
-        .await
-        .map_err(ServiceError::db)?
-        .ok_or_else(|| ServiceError::Database("the service key vanished after insert".into()))?;
-    let der = crypto::unseal(seal_key, &format!("service_key:{kid}"), &sealed)?;
-    SoftwareKey::from_pkcs8(&der).map_err(|e| ServiceError::Crypto(e.to_string()))
 }
 
 /// Sends a bus event from a process that serves nothing (`tapprove admin`) to the running

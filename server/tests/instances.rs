@@ -258,3 +258,63 @@ async fn replayed_request_proofs_and_pairing_limits_hold_across_instances() {
     let (status, body) = third.pair(&h, "carol", GOOD_CODE).await;
     assert_error(status, &body, 429, "rate_limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_rotation_reaches_every_instance_at_once_through_notify() {
+    if std::env::var(POSTGRES_ENV).is_err() {
+        eprintln!("skipped: set {POSTGRES_ENV} (cargo xtask test postgres) to run it");
+        return;
+    }
+    let mut h = Harness::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = h.base.clone();
+    let b = Instance::start(&h.config, dir.path(), "b").await;
+    let mut device = h.pair("alice").await;
+    let old = device.pairing.as_ref().expect("paired").service_key.clone();
+    h.base = b.base.clone();
+    let mut events = device.events(&h).await;
+
+    let rotated = Instant::now();
+    let r = tapprove_server::admin::rotate_service_key(
+        &h.config.database_url,
+        h.config.seal_key.as_ref().expect("seal key"),
+        Duration::from_secs(3600),
+    )
+    .await
+    .expect("rotate");
+    // Well under the 5 s cache: the NOTIFY made B re-read the keys.
+    let (name, token) = events
+        .next_event(Duration::from_secs(3))
+        .await
+        .expect("B's stream announces the rotation within 3 s");
+    assert_eq!(name, "key_update");
+    assert!(rotated.elapsed() < Duration::from_secs(3));
+    let update = tapprove_protocol::KeyUpdate::verify(&token, &old, now(), 60).expect("valid");
+    assert_eq!(update.new_key.to_base64url(), r.public_key);
+    device.pairing.as_mut().expect("paired").service_key = update.new_key;
+    // A (this process) signs with the new key too, without waiting for its 5 s cache.
+    h.base = a;
+    while h
+        .service
+        .as_ref()
+        .expect("running")
+        .service_public_key()
+        .key_id()
+        != r.kid
+    {
+        assert!(
+            rotated.elapsed() < Duration::from_secs(3),
+            "A did not re-read the keys on the NOTIFY"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let created = h.login("alice").await;
+    let (name, jws) = events
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("B's stream gets the challenge created on A");
+    assert_eq!(name, "challenge");
+    let challenge = device.verify(&jws);
+    assert_eq!(Some(challenge.session_id.as_str()), created["id"].as_str());
+    drop(b);
+}

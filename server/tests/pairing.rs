@@ -19,7 +19,7 @@ async fn pairing_accepted_calls_the_webhook_with_basic_auth_and_signature() {
     assert_eq!(p.project_name, "Demo Bank");
     assert_eq!(p.user, "alice");
     assert_eq!(
-        &p.service_key,
+        p.service_key,
         h.service.as_ref().expect("running").service_public_key()
     );
     assert!((p.server_time - now()).abs() <= 2);

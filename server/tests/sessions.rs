@@ -565,7 +565,7 @@ async fn restart_mid_login_keeps_the_session_answerable() {
     h.restart().await;
     assert_eq!(
         h.service.as_ref().expect("running").service_public_key(),
-        &key_before,
+        key_before,
         "service key survives"
     );
     // The pending challenge is served again, identical, and the answer works.

@@ -3,13 +3,16 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
-    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KeyProtection, PairRequest,
-    PairResponse, PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
+    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
+    KeyProtection, PairRequest, PairResponse, PendingResponse, PushEnvironment, PushPlatform,
+    PushRegistration, SessionStatus,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
@@ -21,6 +24,7 @@ use crate::devices::{self, PairingKind};
 use crate::error::ApiError;
 use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
 use crate::policy::PresencePolicy;
+use crate::service_keys::KeySet;
 use crate::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::{AccountRow, ProjectRow, Stored};
 use crate::webhook::{self, TrustOutcome};
@@ -30,6 +34,16 @@ const MAX_USER_CHARS: usize = 256;
 const MAX_CODE_CHARS: usize = 128;
 const MAX_DEVICE_NAME_CHARS: usize = 100;
 const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+
+/// `X-Tapprove-Key-Update` on a successful device call, for a device pinned to a key in its
+/// grace period (docs/PROTOCOL.md §5a).
+type KeyUpdateHeader = Option<[(HeaderName, HeaderValue); 1]>;
+
+fn key_update_header(keys: &KeySet, account: &AccountRow) -> KeyUpdateHeader {
+    let token = keys.update_for(account.service_kid.as_deref(), crate::now())?;
+    let value = HeaderValue::from_str(token).ok()?;
+    Some([(HeaderName::from_static(KEY_UPDATE_HEADER), value)])
+}
 
 fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
     match push.platform {
@@ -166,7 +180,8 @@ pub(crate) async fn pair(
         PairingKind::Repeat(account) => {
             tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
             audit_paired(&state, &account, true).await;
-            return Ok(paired(&state, project, *account));
+            let keys = state.keys().await?;
+            return Ok(paired(&keys, project, *account));
         }
         PairingKind::KeyInUse => {
             audit_rejected(&state, &project.id, &user, "key_in_use").await;
@@ -193,6 +208,8 @@ pub(crate) async fn pair(
     // One identity per user: the site's canonical name, if it gave one.
     let user = canonical.unwrap_or(user);
     let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
+    // The device pins the key that signs now.
+    let keys = state.keys().await?;
     let (platform, token, environment) = push_columns(req.push.as_ref());
     let now = crate::now();
     let account = AccountRow {
@@ -216,11 +233,12 @@ pub(crate) async fn pair(
             &project.id,
             code,
         )),
+        service_kid: Some(keys.signing.kid.clone()),
     };
     state.0.store.insert_account(&account).await?;
     tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
     audit_paired(&state, &account, false).await;
-    Ok(paired(&state, project, account))
+    Ok(paired(&keys, project, account))
 }
 
 /// Records a pairing (`repeated`: the answer to a repeated request).
@@ -267,10 +285,13 @@ struct PairBody {
 }
 
 fn paired(
-    state: &AppState,
+    keys: &KeySet,
     project: ProjectRow,
     account: AccountRow,
 ) -> (StatusCode, axum::Json<PairResponse>) {
+    // A repeated pairing answers with the key the account was given (it may have rotated).
+    let (_, service_key) = keys.pinned(account.service_kid.as_deref(), crate::now());
+    let service_key = service_key.clone();
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
@@ -284,7 +305,7 @@ fn paired(
             project_id: project.id,
             project_name: project.name,
             user: account.user_name,
-            service_key: state.0.service_public.clone(),
+            service_key,
             server_time: crate::now(),
         }),
     )
@@ -294,7 +315,7 @@ fn paired(
 pub(crate) async fn push_token(
     State(state): State<AppState>,
     call: DeviceCall,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(KeyUpdateHeader, StatusCode), ApiError> {
     let reg: PushRegistration = parse_json(&call.body)?;
     validate_push(&reg)?;
     let (platform, token, environment) = push_columns(Some(&reg));
@@ -313,7 +334,11 @@ pub(crate) async fn push_token(
         return Err(ApiError::not_paired());
     }
     tracing::info!(account_id = %call.account.id, platform = ?platform, "push registration updated");
-    Ok(StatusCode::NO_CONTENT)
+    let keys = state.keys().await?;
+    Ok((
+        key_update_header(&keys, &call.account),
+        StatusCode::NO_CONTENT,
+    ))
 }
 
 /// `DELETE /v1/device`.
@@ -340,30 +365,44 @@ pub(crate) async fn unpair(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/device/pending`.
+/// `GET /v1/device/pending`: the key update (also in the header) before the challenges, which
+/// may already be signed with the new key.
 pub(crate) async fn pending(
     State(state): State<AppState>,
     call: DeviceCall,
-) -> Result<axum::Json<PendingResponse>, ApiError> {
+) -> Result<(KeyUpdateHeader, axum::Json<PendingResponse>), ApiError> {
+    let keys = state.keys().await?;
     let challenges = state
         .0
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
-    Ok(axum::Json(PendingResponse {
-        key_update: None,
-        challenges,
-    }))
+    let key_update = keys
+        .update_for(call.account.service_kid.as_deref(), crate::now())
+        .map(str::to_owned);
+    Ok((
+        key_update_header(&keys, &call.account),
+        axum::Json(PendingResponse {
+            key_update,
+            challenges,
+        }),
+    ))
 }
 
 /// `POST /v1/device/answers` (PROTOCOL.md §7).
 pub(crate) async fn answer(
     State(state): State<AppState>,
     request: Request,
-) -> Result<axum::Json<AnswerResponse>, ApiError> {
+) -> Result<(KeyUpdateHeader, axum::Json<AnswerResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
-    Ok(axum::Json(sessions::answer(&state, &token).await?))
+    let (response, account) = sessions::answer(&state, &token).await?;
+    // The decision is made: a failure to read the keys must not hide it.
+    let header = match state.keys().await {
+        Ok(keys) => key_update_header(&keys, &account),
+        Err(_) => None,
+    };
+    Ok((header, axum::Json(response)))
 }
 
 /// State of one event stream.
@@ -375,6 +414,8 @@ struct EventStream {
     stop: tokio::sync::watch::Receiver<bool>,
     /// Its row in `event_streams` (every instance sees the device as reachable).
     stream_id: String,
+    /// The service keys: a rotation sends a `key_update` event (§5a).
+    keys: tokio::sync::watch::Receiver<Arc<KeySet>>,
 }
 
 impl Drop for EventStream {
@@ -391,6 +432,10 @@ impl Drop for EventStream {
             }
         });
     }
+}
+
+fn key_update_event(jws: &str) -> Event {
+    Event::default().event(KEY_UPDATE_EVENT).data(jws)
 }
 
 fn challenge_event(jws: &str) -> Event {
@@ -434,20 +479,54 @@ impl EventStream {
                     }
                     Err(RecvError::Closed) => return None,
                 },
+                changed = self.keys.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    if let Some(e) = self.key_update().await {
+                        return Some(e);
+                    }
+                }
                 _ = crate::events::stopped(&mut self.stop) => return None,
             }
         }
     }
+
+    /// The key update for this device after the keys changed (a rotation moves its pinned
+    /// key in the database, so the row is read again).
+    async fn key_update(&mut self) -> Option<Event> {
+        let keys = self.keys.borrow_and_update().clone();
+        let account = match self.state.0.store.account(&self.account_id).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the account for a key update");
+                return None;
+            }
+        };
+        let token = keys.update_for(account.service_kid.as_deref(), crate::now())?;
+        tracing::info!(account_id = %self.account_id, "key update sent on the event stream");
+        Some(key_update_event(token))
+    }
 }
 
-/// `GET /v1/device/events` (SSE): pending challenges first, then live `challenge` and
-/// `decided` events, with `: keep-alive` comments.
+/// `GET /v1/device/events` (SSE): a key update if the device needs one, pending challenges,
+/// then live `challenge`, `decided` and `key_update` events, with `: keep-alive` comments.
 pub(crate) async fn events(
     State(state): State<AppState>,
     call: DeviceCall,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    // Subscribe before reading pending, so nothing falls between the two.
+) -> Result<
+    (
+        KeyUpdateHeader,
+        Sse<impl Stream<Item = Result<Event, Infallible>>>,
+    ),
+    ApiError,
+> {
+    // Subscribe before reading pending (and the keys), so nothing falls between the two.
     let events = state.0.bus.subscribe_device(&call.account.id);
+    let mut keys_rx = state.0.service_keys.watch();
+    keys_rx.borrow_and_update();
+    let keys = state.keys().await?;
     let pending = state
         .0
         .store
@@ -488,17 +567,29 @@ pub(crate) async fn events(
         .await?;
     tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
     let keep_alive = state.0.config.event_keep_alive;
+    let header = key_update_header(&keys, &call.account);
+    // The key update first: the challenges after it may be signed with the new key.
+    let backlog = keys
+        .update_for(call.account.service_kid.as_deref(), crate::now())
+        .map(key_update_event)
+        .into_iter()
+        .chain(pending.iter().map(|j| challenge_event(j)))
+        .collect();
     let stream = EventStream {
         stop: state.0.shutdown.clone(),
         state,
         account_id: call.account.id,
-        backlog: pending.iter().map(|j| challenge_event(j)).collect(),
+        backlog,
         events,
         stream_id,
+        keys: keys_rx,
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let event = s.next().await?;
         Some((Ok::<_, Infallible>(event), s))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive")))
+    Ok((
+        header,
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive")),
+    ))
 }

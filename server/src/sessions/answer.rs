@@ -8,11 +8,15 @@ use crate::SKEW_SECONDS;
 use crate::events::Outcome;
 use crate::policy::PresencePolicy;
 use crate::state::AppState;
+use crate::store::AccountRow;
 use tapprove_protocol::webhook::ct_eq;
 
 /// Verifies an answer token and decides its session, conditionally on the session still
-/// being `sent`: of racing answers exactly one decides.
-pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerResponse, SessionError> {
+/// being `sent`: of racing answers exactly one decides. Also returns the answering account: its response may carry a key update (§5a).
+pub(crate) async fn answer(
+    state: &AppState,
+    token: &str,
+) -> Result<(AnswerResponse, AccountRow), SessionError> {
     // 1. The account, and the answer verified with its stored key.
     let (session_id, account_id) = Answer::peek_ids(token).map_err(SessionError::AnswerRefused)?;
     // The account and the session (with its devices) in one read; checked in this order.
@@ -139,9 +143,10 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
     };
     crate::audit::record(&state.0.store, event).await;
     announce(state, &session.id, outcome, &account_ids).await;
-    Ok(AnswerResponse {
+    let response = AnswerResponse {
         session_id: session.id,
         status,
         reason: Some(reason),
-    })
+    };
+    Ok((response, account))
 }

@@ -102,6 +102,8 @@ async fn create_unaudited(
         .map_err(|_| SessionError::Internal)?;
     let session_id = crypto::new_id("ses_").map_err(|_| SessionError::Internal)?;
     let expires_at = now + i64::from(new.ttl_seconds);
+    // Signed with the newest key: devices on the old one get the key update first (§5a).
+    let keys = state.keys().await.map_err(|_| SessionError::Internal)?;
     let mut rows = Vec::with_capacity(devices.len());
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| SessionError::Internal)?;
@@ -126,7 +128,7 @@ async fn create_unaudited(
             exp: expires_at,
             nonce: nonce.clone(),
         };
-        let jws = challenge.sign(&state.0.service_key).map_err(|e| {
+        let jws = challenge.sign(&keys.signing.key).map_err(|e| {
             tracing::error!(error = %e, "cannot sign a challenge");
             SessionError::Internal
         })?;

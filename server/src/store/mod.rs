@@ -24,6 +24,7 @@ mod stored;
 pub(crate) use accounts::{AccountRow, REPEAT_PAIRING_WINDOW};
 pub(crate) use audit::{AuditFilter, AuditRow};
 pub(crate) use guards::GuardRow;
+pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};

@@ -89,6 +89,7 @@ fn account(i: usize, created_at: i64, unpaired_at: Option<i64>) -> AccountRow {
         revoked_at: None,
         revoked_by: None,
         pairing_code_hash: None,
+        service_kid: None,
     }
 }
 
@@ -436,7 +437,7 @@ async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23, 24]);
+        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23, 24, 25]);
         store.close().await;
     }
 }

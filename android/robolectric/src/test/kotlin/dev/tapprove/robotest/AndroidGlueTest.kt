@@ -35,6 +35,7 @@ import dev.tapprove.common.SealedSecureStore
 import dev.tapprove.jvmtest.SoftwareKeyProvider
 import dev.tapprove.jvmtest.TapproveService
 import dev.tapprove.jvmtest.TrustWebhook
+import dev.tapprove.jvmtest.parseJson
 import dev.tapprove.jvmtest.str
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.joinAll
@@ -316,30 +317,67 @@ class AndroidGlueTest {
     }
 
     @Test
-    fun `a device the service no longer knows gets the typed not-paired error, shown on the notification`() {
-        // The service has no revocation yet: a device it forgot (unpaired from a copy of this
-        // device's state) is what a revoked one will look like to the app.
+    fun `a device the site revokes through the service shows as revoked, with the typed error on the notification`() {
         val user = World.user("revoked")
         val account = pair(user, "fcm-$user")
         val (session, message) = login(user, "fcm-$user", "choose")
         deliver(message)
         val n = onlyNotification()
 
-        val copy = MemoryBackend().apply { World.backend.names().forEach { write(it, World.backend.read(it)!!) } }
-        val copyKeys = SoftwareKeyProvider().apply { pairs.putAll(World.keys.pairs) }
-        val elsewhere = Authenticator(World.config, World.sealed(copy), JcaSigner(copyKeys))
-        runBlocking { elsewhere.unpair(account.id) }
+        // The site removes the device with the relying-party API (a lost phone).
+        val (status, body) = World.service.rp("DELETE", "/v1/devices/${account.id}", null)
+        assertEquals("revoke: $body", 204, status)
+        // Its only device is gone: the login ends at once.
+        assertEquals("canceled" to "device_revoked", status(session.str("id")!!))
 
         try {
             tap(n.actions.first { it.title == session.str("presence_code") })
-            assertEquals("sent", status(session.str("id")!!).first)
             val shown = text(onlyNotification(), Notification.EXTRA_TEXT)!!
-            assertTrue("tells the user to pair again: $shown", shown.contains("pair again"))
-            assertThrows(AuthException.NotPaired::class.java) { runBlocking { Tapprove.authenticator.pending(account.id) } }
-            assertThrows(AuthException.NotPaired::class.java) { runBlocking { Tapprove.registerPushToken("fcm-after-$user") } }
+            assertTrue("says who removed the device: $shown", shown.contains("removed this device"))
+            // The Kotlin API shows the account revoked (kept so the app can say so), and every
+            // call for it is the typed Revoked error, not a generic not-paired one.
+            val listed = Tapprove.authenticator.accounts().first { it.id == account.id }
+            assertNotNull("revokedAt is set", listed.revokedAt)
+            val revokedAt = listed.revokedAt!!
+            assertTrue("revoked just now: $revokedAt", kotlin.math.abs(revokedAt - System.currentTimeMillis() / 1000) < 120)
+            val e = assertThrows(AuthException.Revoked::class.java) { runBlocking { Tapprove.authenticator.pending(account.id) } }
+            assertEquals(account.id, e.accountId)
+            assertEquals(revokedAt, e.revokedAt)
         } finally {
+            // Removing a revoked account is local only.
             runBlocking { Tapprove.authenticator.unpair(account.id) }
         }
+        assertTrue(Tapprove.authenticator.accounts().none { it.id == account.id })
+    }
+
+    @Test
+    fun `after a service key rotation the app learns the new key and the next push login still approves`() {
+        val user = World.user("keyroll")
+        val account = pair(user, "fcm-$user")
+        val before = account.serviceKey
+
+        // The operator rotates next to the running service; the service re-reads its keys
+        // within seconds, without a restart.
+        val rotation = parseJson(World.service.admin("service-key", "rotate", "--grace", "7d", "--json"))
+        val newKey = rotation.str("public_key")!!
+        assertTrue("a new key", newKey != before)
+
+        // The app's next pending call carries the key update (signed by the pinned key).
+        val deadline = System.nanoTime() + 20_000_000_000L
+        fun pinned() = Tapprove.authenticator.accounts().first { it.id == account.id }.serviceKey
+        while (pinned() != newKey) {
+            assertTrue("the app did not learn the new key within 20 s:\n${World.service.log().takeLast(2000)}", System.nanoTime() < deadline)
+            runBlocking { Tapprove.authenticator.pending(account.id) }
+            Thread.sleep(250)
+        }
+        assertEquals(newKey, pinned())
+
+        // A push signed by the new key verifies, and approving from the notification works.
+        val (session, message) = login(user, "fcm-$user", "choose")
+        deliver(message)
+        tap(onlyNotification().actions.first { it.title == session.str("presence_code") })
+        assertEquals("accepted" to "approved", status(session.str("id")!!))
+        runBlocking { Tapprove.authenticator.unpair(account.id) }
     }
 
     @Test
