@@ -552,6 +552,14 @@ pub async fn rotate_service_key(
         let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
         let rotation = crate::service_keys::rotate(&store, seal_key, grace).await?;
         crate::state::publish_from_admin(&store, crate::events::BusEvent::ServiceKeyRotated).await;
+        audit::record(
+            &store,
+            AuditEvent::ServiceKeyRotated {
+                kid: &rotation.kid,
+                immediate: grace == 0,
+            },
+        )
+        .await;
         Ok(rotation)
     }
     .await;

@@ -245,6 +245,34 @@ async fn after_the_grace_the_old_key_retires() {
         states.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
         ["retired", "retired", "signing"]
     );
+
+    // Both rotations are in the audit log, service-wide (no project), by the operator.
+    let q = tapprove_server::admin::AuditQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let rows = tapprove_server::admin::read_audit(&h.config.database_url, &q)
+        .await
+        .expect("audit");
+    let rotations: Vec<_> = rows
+        .iter()
+        .filter(|e| e.action == "service_key.rotated")
+        .map(|e| {
+            (
+                e.subject.as_str(),
+                e.reason.as_deref(),
+                e.project_id.as_deref(),
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rotations,
+        [
+            (r.kid.as_str(), Some("grace"), None, "operator"),
+            (leak.kid.as_str(), Some("old_key_retired"), None, "operator"),
+        ]
+    );
 }
 
 #[tokio::test]

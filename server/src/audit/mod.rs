@@ -67,6 +67,7 @@ pub(crate) enum Action {
     ApiKeyRevoked,
     WebhookRotated,
     ProjectCreated,
+    ServiceKeyRotated,
 }
 
 impl Action {
@@ -85,6 +86,7 @@ impl Action {
             Self::ApiKeyRevoked => "api_key.revoked",
             Self::WebhookRotated => "webhook.rotated",
             Self::ProjectCreated => "project.created",
+            Self::ServiceKeyRotated => "service_key.rotated",
         }
     }
 }
@@ -199,6 +201,9 @@ pub(crate) enum AuditEvent<'a> {
     WebhookRotated { project_id: &'a str },
     /// An operator created a project.
     ProjectCreated { project_id: &'a str },
+    /// An operator rotated the service's challenge-signing key (service-wide: no project).
+    /// `subject` is the new key id; `reason` says whether the old one retired at once.
+    ServiceKeyRotated { kid: &'a str, immediate: bool },
 }
 
 /// The public name of an API key in the log: `key_` + the first 12 hex digits of its stored
@@ -424,6 +429,19 @@ impl AuditEvent<'_> {
                 "ok",
                 None,
             ),
+            Self::ServiceKeyRotated { kid, immediate } => Parts {
+                project_id: None,
+                actor: Actor::Operator,
+                action: Action::ServiceKeyRotated,
+                subject: kid,
+                user: None,
+                outcome: "ok",
+                reason: Some(if *immediate {
+                    "old_key_retired"
+                } else {
+                    "grace"
+                }),
+            },
         }
     }
 
