@@ -10,6 +10,7 @@ use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
 use crate::events::{BusEvent, EventBus};
+use crate::metrics::Metrics;
 use crate::store::{AccountRow, Store};
 
 /// An event stream whose instance has not refreshed it for this long is taken for closed
@@ -32,6 +33,7 @@ pub(crate) struct Inner {
     pub instance_id: String,
     pub keys: KeyCache,
     pub http: reqwest::Client,
+    pub metrics: Metrics,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -77,6 +79,7 @@ impl AppState {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let service_public = service_key.public_key();
         tracing::info!(kid = %service_public.key_id(), "service key loaded");
+        let metrics = Metrics::new(store.db_wait());
         Ok(Self(Arc::new(Inner {
             store,
             config,
@@ -88,6 +91,7 @@ impl AppState {
             instance_id: crypto::new_id("ins_")?,
             keys: KeyCache::default(),
             http,
+            metrics,
             shutdown,
             shutdown_tx,
         })))

@@ -94,18 +94,23 @@ pub(crate) async fn pair(
         .ok_or_else(invalid_sdk_key)?;
     let now = crate::now();
     let limits = &state.0.config.limits;
-    let limited = |retry| {
-        tracing::info!(project_id = %project.id, "pairing rate limit hit");
-        ApiError::rate_limited(
-            "Too many pairing attempts; wait a minute and try again.",
-            retry,
-        )
+    let limited = |limit: &'static str| {
+        let metrics = &state.0.metrics;
+        let project_id = &project.id;
+        move |retry| {
+            tracing::info!(project_id = %project_id, limit, "pairing rate limit hit");
+            metrics.refused(limit);
+            ApiError::rate_limited(
+                "Too many pairing attempts; wait a minute and try again.",
+                retry,
+            )
+        }
     };
     let store = &state.0.store;
     let per_ip = format!("pair|{}|{ip}", project.id);
     ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now)
         .await?
-        .map_err(limited)?;
+        .map_err(limited("pairings_per_ip"))?;
     let per_key = format!("pair|{}", project.id);
     ratelimit::take(
         store,
@@ -115,7 +120,7 @@ pub(crate) async fn pair(
         now,
     )
     .await?
-    .map_err(limited)?;
+    .map_err(limited("pairings_per_sdk_key"))?;
 
     let ApiJson(PairBody {
         request: req,
@@ -159,6 +164,7 @@ pub(crate) async fn pair(
         PairingKind::New => {}
         PairingKind::Repeat(account) => {
             tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
+            state.0.metrics.paired("repeated");
             return Ok(paired(&state, project, *account));
         }
         PairingKind::KeyInUse => {
@@ -175,6 +181,7 @@ pub(crate) async fn pair(
     let outcome = webhook::ask_trust(&state, &project, &user, code).await;
     let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
+        state.0.metrics.paired(outcome.label());
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::PairingRejected,
@@ -210,6 +217,7 @@ pub(crate) async fn pair(
     };
     state.0.store.insert_account(&account).await?;
     tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
+    state.0.metrics.paired("paired");
     Ok(paired(&state, project, account))
 }
 
@@ -325,6 +333,8 @@ struct EventStream {
     stop: tokio::sync::watch::Receiver<bool>,
     /// Its row in `event_streams` (every instance sees the device as reachable).
     stream_id: String,
+    /// Counts it in `tapprove_event_streams_open` while it lives.
+    _open: crate::metrics::StreamGuard,
 }
 
 impl Drop for EventStream {
@@ -408,6 +418,7 @@ pub(crate) async fn events(
     let cap = state.0.config.max_event_streams_per_account;
     if open >= i64::from(cap) {
         tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
+        state.0.metrics.refused("event_streams_per_account");
         return Err(ApiError::rate_limited(
             format!(
                 "This device already has {open} open event streams (at most {cap}); close one \
@@ -430,6 +441,7 @@ pub(crate) async fn events(
     tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
     let keep_alive = state.0.config.event_keep_alive;
     let stream = EventStream {
+        _open: crate::metrics::StreamGuard::open(&state.0.metrics),
         stop: state.0.shutdown.clone(),
         state,
         account_id: call.account.id,

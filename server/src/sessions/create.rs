@@ -33,6 +33,32 @@ pub(crate) async fn create(
     state: &AppState,
     new: NewSession,
 ) -> Result<SessionCreated, SessionError> {
+    let created = create_and_deliver(state, new).await;
+    let metrics = &state.0.metrics;
+    match &created {
+        Ok((_, mode)) => {
+            metrics
+                .sessions_created
+                .get_or_create(&crate::metrics::Presence {
+                    presence: crate::metrics::presence(*mode),
+                })
+                .inc();
+        }
+        Err(SessionError::BudgetExhausted { window, .. }) => metrics.refused(match window {
+            BudgetWindow::Minute => "sessions_per_minute",
+            BudgetWindow::Hour => "sessions_per_hour",
+        }),
+        Err(SessionError::Locked { .. }) => metrics.refused("fraud_lock"),
+        Err(SessionError::CoolingDown { .. }) => metrics.refused("cooldown"),
+        Err(_) => {}
+    }
+    created.map(|(session, _)| session)
+}
+
+async fn create_and_deliver(
+    state: &AppState,
+    new: NewSession,
+) -> Result<(SessionCreated, PresenceMode), SessionError> {
     let now = crate::now();
     let limits = &state.0.config.limits;
     let budget = Budget {
@@ -171,12 +197,15 @@ pub(crate) async fn create(
             fail_undelivered(&state, &session.id).await;
         }
     });
-    Ok(SessionCreated {
-        id: session_id,
-        status: SessionStatus::Sent,
-        presence_code: code,
-        expires_at,
-    })
+    Ok((
+        SessionCreated {
+            id: session_id,
+            status: SessionStatus::Sent,
+            presence_code: code,
+            expires_at,
+        },
+        mode,
+    ))
 }
 
 /// The push budget: at most N sessions per minute and M per hour for a user since their last
