@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080; env TAPPROVE_LISTEN].
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics on GET /metrics at this address, e.g. 127.0.0.1:9090 (keep it
+    /// off the public network) [env TAPPROVE_METRICS_LISTEN].
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Database URL, e.g. sqlite://tapprove.db?mode=rwc [env TAPPROVE_DATABASE_URL].
     #[arg(long)]
     pub database: Option<String>,
@@ -114,10 +118,16 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     if let Some(listen) = args.listen {
         cfg.listen = listen;
     }
+    if let Some(metrics) = args.metrics_listen {
+        cfg.metrics_listen = Some(metrics);
+    }
     cfg.validate()?;
     let running = Service::start(cfg).await?;
     // The first stdout line is the URL (tests and scripts read it).
     println!("tapprove: listening on http://{}", running.local_addr());
+    if let Some(metrics) = running.metrics_addr() {
+        println!("tapprove: metrics on http://{metrics}/metrics");
+    }
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
     eprintln!("tapprove: stopping");

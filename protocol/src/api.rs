@@ -378,6 +378,25 @@ pub enum SessionReason {
     Unknown,
 }
 
+impl SessionReason {
+    /// The wire form (`unknown` for a reason this build does not know).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::WrongNumber => "wrong_number",
+            Self::UserDenied => "user_denied",
+            Self::FraudReported => "fraud_reported",
+            Self::Superseded => "superseded",
+            Self::CanceledByRelyingParty => "canceled_by_relying_party",
+            Self::Timeout => "timeout",
+            Self::NoDevice => "no_device",
+            Self::DeliveryFailed => "delivery_failed",
+            Self::DeviceRevoked => "device_revoked",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// `201` answer to `POST /v1/push/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionCreated {
@@ -468,4 +487,30 @@ pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     /// Pass as `cursor` for the next page; `null` when this page is the last one so far.
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_is_the_wire_form() {
+        use SessionReason as R;
+        for r in [
+            R::Approved,
+            R::WrongNumber,
+            R::UserDenied,
+            R::FraudReported,
+            R::Superseded,
+            R::CanceledByRelyingParty,
+            R::Timeout,
+            R::NoDevice,
+            R::DeliveryFailed,
+            R::DeviceRevoked,
+            R::Unknown,
+        ] {
+            let wire = serde_json::to_value(r).expect("serialises");
+            assert_eq!(wire.as_str(), Some(r.as_str()), "{r:?}");
+        }
+    }
 }

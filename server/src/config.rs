@@ -44,6 +44,123 @@ pub struct LimitsConfig {
     pub max_cooldown_seconds: u32,
 }
 
+/// `[push]` from `TAPPROVE_APNS_*`, `TAPPROVE_FCM_*` and `TAPPROVE_PUSH_*` (over the file's
+/// values). A provider set only partly, file and environment together, is refused naming what
+/// is missing, instead of failing at the first push.
+fn apply_push_env(
+    push: &mut PushConfig,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ServiceError> {
+    use std::path::PathBuf;
+    use tapprove_push::{ApnsConfig, FcmConfig};
+
+    let apns_vars = [
+        "TAPPROVE_APNS_KEY_PATH",
+        "TAPPROVE_APNS_KEY_ID",
+        "TAPPROVE_APNS_TEAM_ID",
+        "TAPPROVE_APNS_TOPIC",
+        "TAPPROVE_APNS_ENVIRONMENT",
+        "TAPPROVE_APNS_HOST",
+        "TAPPROVE_APNS_TOKEN_REFRESH_SECS",
+    ];
+    if apns_vars.iter().any(|n| get(n).is_some()) {
+        let file = push.apns.take();
+        let from_file = |f: fn(&ApnsConfig) -> String| file.as_ref().map(f);
+        let required = |name: &str, file_value: Option<String>| {
+            get(name).or(file_value).filter(|v| !v.is_empty()).ok_or_else(|| {
+                ServiceError::Config(format!(
+                    "APNs is set up from the environment but {name} is missing (or set                      [push.apns] in the config file)"
+                ))
+            })
+        };
+        let environment = match get("TAPPROVE_APNS_ENVIRONMENT").as_deref() {
+            None => file.as_ref().and_then(|f| f.environment),
+            Some("production") => Some(tapprove_protocol::api::PushEnvironment::Production),
+            Some("sandbox") => Some(tapprove_protocol::api::PushEnvironment::Sandbox),
+            Some(other) => {
+                return Err(ServiceError::Config(format!(
+                    "TAPPROVE_APNS_ENVIRONMENT={other:?} must be production or sandbox"
+                )));
+            }
+        };
+        let token_refresh_secs = match get("TAPPROVE_APNS_TOKEN_REFRESH_SECS") {
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                ServiceError::Config(format!(
+                    "TAPPROVE_APNS_TOKEN_REFRESH_SECS={v:?} is not a whole number of seconds"
+                ))
+            })?),
+            None => file.as_ref().and_then(|f| f.token_refresh_secs),
+        };
+        push.apns = Some(ApnsConfig {
+            key_path: PathBuf::from(required(
+                "TAPPROVE_APNS_KEY_PATH",
+                from_file(|f| f.key_path.display().to_string()),
+            )?),
+            key_id: required("TAPPROVE_APNS_KEY_ID", from_file(|f| f.key_id.clone()))?,
+            team_id: required("TAPPROVE_APNS_TEAM_ID", from_file(|f| f.team_id.clone()))?,
+            topic: required("TAPPROVE_APNS_TOPIC", from_file(|f| f.topic.clone()))?,
+            environment,
+            host: get("TAPPROVE_APNS_HOST").or_else(|| file.as_ref().and_then(|f| f.host.clone())),
+            token_refresh_secs,
+        });
+    }
+    let fcm_vars = [
+        "TAPPROVE_FCM_SERVICE_ACCOUNT_PATH",
+        "TAPPROVE_FCM_HOST",
+        "TAPPROVE_FCM_TOKEN_URI",
+    ];
+    if fcm_vars.iter().any(|n| get(n).is_some()) {
+        let file = push.fcm.take();
+        let path = get("TAPPROVE_FCM_SERVICE_ACCOUNT_PATH")
+            .map(PathBuf::from)
+            .or_else(|| file.as_ref().map(|f| f.service_account_path.clone()))
+            .ok_or_else(|| {
+                ServiceError::Config(
+                    "FCM is set up from the environment but TAPPROVE_FCM_SERVICE_ACCOUNT_PATH is \
+                     missing (or set [push.fcm] in the config file)"
+                        .into(),
+                )
+            })?;
+        push.fcm = Some(FcmConfig {
+            service_account_path: path,
+            host: get("TAPPROVE_FCM_HOST").or_else(|| file.as_ref().and_then(|f| f.host.clone())),
+            token_uri: get("TAPPROVE_FCM_TOKEN_URI")
+                .or_else(|| file.as_ref().and_then(|f| f.token_uri.clone())),
+        });
+    }
+    if let Some(v) = get("TAPPROVE_PUSH_CA_FILE") {
+        push.ca_file = Some(PathBuf::from(v));
+    }
+    let retry = &mut push.retry;
+    for (name, slot) in [
+        (
+            "TAPPROVE_PUSH_INITIAL_BACKOFF_MS",
+            &mut retry.initial_backoff_ms,
+        ),
+        ("TAPPROVE_PUSH_MAX_BACKOFF_MS", &mut retry.max_backoff_ms),
+        (
+            "TAPPROVE_PUSH_REQUEST_TIMEOUT_MS",
+            &mut retry.request_timeout_ms,
+        ),
+    ] {
+        if let Some(v) = get(name) {
+            *slot = v.parse().map_err(|_| {
+                ServiceError::Config(format!(
+                    "{name}={v:?} is not a whole number of milliseconds"
+                ))
+            })?;
+        }
+    }
+    if let Some(v) = get("TAPPROVE_PUSH_MAX_ATTEMPTS") {
+        retry.max_attempts = v.parse().map_err(|_| {
+            ServiceError::Config(format!(
+                "TAPPROVE_PUSH_MAX_ATTEMPTS={v:?} is not a whole number"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
@@ -65,6 +182,10 @@ impl Default for LimitsConfig {
 pub struct ServiceConfig {
     /// Address to listen on; port 0 picks a free port (see `RunningService::local_addr`).
     pub listen: SocketAddr,
+    /// Where `GET /metrics` (Prometheus / OpenMetrics text) is served, on a listener of its
+    /// own so it is never exposed with the public API; `None` serves no metrics. Env
+    /// `TAPPROVE_METRICS_LISTEN`.
+    pub metrics_listen: Option<SocketAddr>,
     /// sqlx database URL, e.g. `sqlite://tapprove.db?mode=rwc` (`mode=rwc` creates the file).
     pub database_url: String,
     /// Key sealing secrets at rest. Required to start; env `TAPPROVE_SEAL_KEY`. Never
@@ -110,6 +231,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             seal_key: None,
             min_sdk_version: None,
@@ -133,7 +255,9 @@ impl ServiceConfig {
     /// Defaults, then the TOML `file` if given, then the environment: `TAPPROVE_` + the
     /// setting's name in capitals (`TAPPROVE_LISTEN`, `TAPPROVE_DATABASE_URL`,
     /// `TAPPROVE_SEAL_KEY`, `TAPPROVE_WEBHOOK_TIMEOUT` in seconds, …), and
-    /// `TAPPROVE_LIMITS_<NAME>` for `[limits]`. Push providers are configured in the file.
+    /// `TAPPROVE_LIMITS_<NAME>` for `[limits]`, `TAPPROVE_APNS_<NAME>` / `TAPPROVE_FCM_<NAME>`
+    /// for `[push.apns]` / `[push.fcm]`, `TAPPROVE_PUSH_CA_FILE` and `TAPPROVE_PUSH_<RETRY
+    /// SETTING>` (`MAX_ATTEMPTS`, `INITIAL_BACKOFF_MS`, `MAX_BACKOFF_MS`, `REQUEST_TIMEOUT_MS`).
     pub fn load(file: Option<&Path>) -> Result<Self, ServiceError> {
         let mut config = match file {
             Some(path) => Self::from_toml_file(path)?,
@@ -173,6 +297,13 @@ impl ServiceConfig {
                     "TAPPROVE_LISTEN={v:?} is not an address like 127.0.0.1:8080"
                 ))
             })?;
+        }
+        if let Some(v) = get("TAPPROVE_METRICS_LISTEN") {
+            self.metrics_listen = Some(v.parse().map_err(|_| {
+                ServiceError::Config(format!(
+                    "TAPPROVE_METRICS_LISTEN={v:?} is not an address like 127.0.0.1:9090"
+                ))
+            })?);
         }
         if let Some(v) = get("TAPPROVE_DATABASE_URL") {
             self.database_url = v;
@@ -260,11 +391,28 @@ impl ServiceConfig {
                 "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_SDK_KEY",
                 &mut limits.pairings_per_minute_per_sdk_key,
             ),
+            (
+                "TAPPROVE_LIMITS_FRAUD_LOCK_SECONDS",
+                &mut limits.fraud_lock_seconds,
+            ),
+            (
+                "TAPPROVE_LIMITS_FAILURES_BEFORE_COOLDOWN",
+                &mut limits.failures_before_cooldown,
+            ),
+            (
+                "TAPPROVE_LIMITS_COOLDOWN_SECONDS",
+                &mut limits.cooldown_seconds,
+            ),
+            (
+                "TAPPROVE_LIMITS_MAX_COOLDOWN_SECONDS",
+                &mut limits.max_cooldown_seconds,
+            ),
         ] {
             if let Some(v) = get(name) {
                 *slot = as_u32(name, number(name, &v)?)?;
             }
         }
+        apply_push_env(&mut self.push, &get)?;
         if let Some(v) = get("TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK") {
             self.allow_insecure_webhooks_on_loopback = match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
@@ -359,6 +507,93 @@ mod tests {
     use super::*;
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn push_providers_and_the_other_settings_from_the_environment() {
+        let mut c = ServiceConfig::default();
+        c.apply_env(env(&[
+            ("TAPPROVE_APNS_KEY_PATH", "/keys/AuthKey_ABC.p8"),
+            ("TAPPROVE_APNS_KEY_ID", "ABC1234567"),
+            ("TAPPROVE_APNS_TEAM_ID", "TEAM123456"),
+            ("TAPPROVE_APNS_TOPIC", "com.example.app"),
+            ("TAPPROVE_APNS_ENVIRONMENT", "sandbox"),
+            ("TAPPROVE_FCM_SERVICE_ACCOUNT_PATH", "/keys/fcm.json"),
+            ("TAPPROVE_PUSH_MAX_ATTEMPTS", "2"),
+            ("TAPPROVE_METRICS_LISTEN", "127.0.0.1:9090"),
+            ("TAPPROVE_LIMITS_FRAUD_LOCK_SECONDS", "600"),
+        ]))
+        .expect("env");
+        let apns = c.push.apns.as_ref().expect("apns");
+        assert_eq!(
+            apns.key_path,
+            std::path::PathBuf::from("/keys/AuthKey_ABC.p8")
+        );
+        assert_eq!(
+            (apns.key_id.as_str(), apns.topic.as_str()),
+            ("ABC1234567", "com.example.app")
+        );
+        assert_eq!(
+            apns.environment,
+            Some(tapprove_protocol::api::PushEnvironment::Sandbox)
+        );
+        let fcm = c.push.fcm.as_ref().expect("fcm");
+        assert_eq!(
+            fcm.service_account_path,
+            std::path::PathBuf::from("/keys/fcm.json")
+        );
+        assert_eq!(c.push.retry.max_attempts, 2);
+        assert_eq!(
+            c.metrics_listen,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        assert_eq!(c.limits.fraud_lock_seconds, 600);
+
+        // The file's [push.apns] with one value overridden from the environment.
+        let mut c = ServiceConfig::from_toml_str(
+            "[push.apns]\nkey_path = \"/k.p8\"\nkey_id = \"K\"\nteam_id = \"T\"\ntopic = \"a.b\"\n",
+        )
+        .expect("toml");
+        c.apply_env(env(&[("TAPPROVE_APNS_TOPIC", "c.d")]))
+            .expect("env");
+        let apns = c.push.apns.as_ref().expect("apns");
+        assert_eq!((apns.key_id.as_str(), apns.topic.as_str()), ("K", "c.d"));
+
+        // Half a provider is refused, naming what is missing.
+        let err = ServiceConfig::default()
+            .apply_env(env(&[("TAPPROVE_APNS_KEY_ID", "ABC1234567")]))
+            .expect_err("incomplete");
+        assert!(err.to_string().contains("TAPPROVE_APNS_KEY_PATH"), "{err}");
+        let err = ServiceConfig::default()
+            .apply_env(env(&[("TAPPROVE_FCM_HOST", "https://proxy")]))
+            .expect_err("incomplete");
+        assert!(
+            err.to_string()
+                .contains("TAPPROVE_FCM_SERVICE_ACCOUNT_PATH"),
+            "{err}"
+        );
+        let err = ServiceConfig::default()
+            .apply_env(env(&[
+                ("TAPPROVE_APNS_KEY_PATH", "/k"),
+                ("TAPPROVE_APNS_KEY_ID", "K"),
+                ("TAPPROVE_APNS_TEAM_ID", "T"),
+                ("TAPPROVE_APNS_TOPIC", "a.b"),
+                ("TAPPROVE_APNS_ENVIRONMENT", "staging"),
+            ]))
+            .expect_err("environment");
+        assert!(err.to_string().contains("production or sandbox"), "{err}");
+        let err = ServiceConfig::default()
+            .apply_env(env(&[("TAPPROVE_METRICS_LISTEN", "9090")]))
+            .expect_err("address");
+        assert!(err.to_string().contains("127.0.0.1:9090"), "{err}");
+    }
 
     #[test]
     fn toml_then_env_and_redacted_debug() {

@@ -54,6 +54,24 @@ pub(crate) async fn deliver(
     let outcomes = join_all(sends).await;
     let mut delivered = false;
     for (target, outcome) in outcomes {
+        state
+            .0
+            .metrics
+            .push_deliveries
+            .get_or_create(&crate::metrics::Delivery {
+                provider: match target.platform {
+                    PushPlatform::Apns => "apns",
+                    PushPlatform::Fcm => "fcm",
+                    PushPlatform::None => "none",
+                },
+                outcome: match &outcome {
+                    PushOutcome::Delivered => "delivered",
+                    PushOutcome::DeadToken { .. } => "dead_token",
+                    PushOutcome::Failed { .. } => "failed",
+                    PushOutcome::NotConfigured => "not_configured",
+                },
+            })
+            .inc();
         match outcome {
             PushOutcome::Delivered => {
                 delivered = true;

@@ -26,6 +26,7 @@ mod events;
 mod guard;
 mod http;
 mod listener;
+mod metrics;
 pub mod policy;
 mod ratelimit;
 mod sdk;

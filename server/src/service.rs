@@ -41,21 +41,11 @@ impl Service {
         push: Arc<dyn PushSender>,
     ) -> Result<RunningService, ServiceError> {
         config.validate()?;
-        let addr = config.listen;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                ServiceError::AddressInUse { addr }
-            } else {
-                ServiceError::Bind {
-                    addr,
-                    reason: e.to_string(),
-                }
-            }
-        })?;
-        let local_addr = listener.local_addr().map_err(|e| ServiceError::Bind {
-            addr,
-            reason: e.to_string(),
-        })?;
+        let (listener, local_addr) = bind(config.listen).await?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let state = AppState::open(config, push).await?;
         let sweeper = tokio::spawn(sweep(state.clone()));
         match state.0.store.remote_events().await {
@@ -82,11 +72,22 @@ impl Service {
             state.0.shutdown.clone(),
         ));
         tracing::info!(addr = %local_addr, "tapprove service listening");
+        let metrics = metrics_listener.map(|(listener, addr)| {
+            tracing::info!(%addr, "metrics on http://{addr}/metrics");
+            let server = tokio::spawn(listener::serve(
+                listener,
+                crate::metrics::router(state.0.metrics.clone()),
+                limits,
+                state.0.shutdown.clone(),
+            ));
+            (addr, server)
+        });
         Ok(RunningService {
             local_addr,
             state,
             server,
             sweeper,
+            metrics,
         })
     }
 
@@ -178,6 +179,25 @@ async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
     }
 }
 
+/// Binds `addr` (port 0 picks a free port); the address actually bound.
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServiceError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            ServiceError::AddressInUse { addr }
+        } else {
+            ServiceError::Bind {
+                addr,
+                reason: e.to_string(),
+            }
+        }
+    })?;
+    let local = listener.local_addr().map_err(|e| ServiceError::Bind {
+        addr,
+        reason: e.to_string(),
+    })?;
+    Ok((listener, local))
+}
+
 /// A service that is listening. Drop does not stop it: call [`RunningService::shutdown`].
 #[derive(Debug)]
 pub struct RunningService {
@@ -185,12 +205,19 @@ pub struct RunningService {
     state: AppState,
     server: JoinHandle<()>,
     sweeper: JoinHandle<()>,
+    /// The metrics listener's address and server, when `metrics_listen` is set.
+    metrics: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl RunningService {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The metrics listener's address actually bound, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The public key that signs challenges (as this instance last read it).
@@ -217,6 +244,9 @@ impl RunningService {
                 Ok(())
             }
         };
+        if let Some((_, metrics)) = self.metrics {
+            let _ = tokio::time::timeout(Duration::from_secs(1), metrics).await;
+        }
         let _ = self.sweeper.await;
         self.state.0.store.close().await;
         tracing::info!("tapprove service stopped");

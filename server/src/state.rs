@@ -10,6 +10,7 @@ use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
 use crate::events::{BusEvent, EventBus};
+use crate::metrics::Metrics;
 use crate::service_keys::{KeySet, ServiceKeys};
 use crate::store::{AccountRow, Store};
 
@@ -33,6 +34,7 @@ pub(crate) struct Inner {
     pub instance_id: String,
     pub keys: KeyCache,
     pub http: reqwest::Client,
+    pub metrics: Metrics,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
 }
@@ -77,6 +79,7 @@ impl AppState {
             .map_err(|e| ServiceError::Config(format!("cannot build the HTTP client: {e}")))?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         tracing::info!(kid = %service_keys.cached().signing.kid, "service key loaded");
+        let metrics = Metrics::new(store.db_wait());
         Ok(Self(Arc::new(Inner {
             store,
             config,
@@ -87,6 +90,7 @@ impl AppState {
             instance_id: crypto::new_id("ins_")?,
             keys: KeyCache::default(),
             http,
+            metrics,
             shutdown,
             shutdown_tx,
         })))

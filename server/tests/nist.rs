@@ -118,6 +118,27 @@ async fn fifty_parallel_creates_pass_exactly_the_budget() {
 }
 
 #[tokio::test]
+async fn parallel_creates_right_after_an_approval_still_pass_exactly_the_budget() {
+    let h = Harness::start().await;
+    let device = h.pair("alice").await;
+    let s = h.login("alice").await;
+    let c = device
+        .challenge_for(&h, s["id"].as_str().expect("id"))
+        .await;
+    let code = s["presence_code"].as_str().expect("code").to_owned();
+    let (_, b) = device
+        .answer(&h, &c, Decision::Approve, Some(&code), None)
+        .await;
+    assert_eq!(b["status"], "accepted");
+    // Times are whole seconds: these land in the approval's second, and still count.
+    let creates = (0..20).map(|_| h.create_session(login_body("alice")));
+    let results = futures_util::future::join_all(creates).await;
+    let statuses: Vec<u16> = results.iter().map(|(s, _)| s.as_u16()).collect();
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(created, 3, "{statuses:?}");
+}
+
+#[tokio::test]
 async fn a_new_code_never_resets_the_failure_count() {
     let h = Harness::start_with(|c| {
         c.limits.sessions_per_minute = 100;

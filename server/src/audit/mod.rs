@@ -104,7 +104,7 @@ pub(crate) enum Limit {
 }
 
 impl Limit {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::SessionsPerMinute => "sessions_per_minute",
             Self::SessionsPerHour => "sessions_per_hour",

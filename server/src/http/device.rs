@@ -109,19 +109,24 @@ pub(crate) async fn pair(
         .ok_or_else(invalid_sdk_key)?;
     let now = crate::now();
     let limits = &state.0.config.limits;
-    let limited = |retry| {
-        tracing::info!(project_id = %project.id, "pairing rate limit hit");
-        ApiError::rate_limited(
-            "Too many pairing attempts; wait a minute and try again.",
-            retry,
-        )
+    let limited = |limit: &'static str| {
+        let metrics = &state.0.metrics;
+        let project_id = &project.id;
+        move |retry| {
+            tracing::info!(project_id = %project_id, limit, "pairing rate limit hit");
+            metrics.refused(limit);
+            ApiError::rate_limited(
+                "Too many pairing attempts; wait a minute and try again.",
+                retry,
+            )
+        }
     };
     let store = &state.0.store;
     let per_ip = format!("pair|{}|{ip}", project.id);
     let by_ip = ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now).await?;
     if let Err(retry) = by_ip {
         audit_limited(&state, &project.id, Limit::PairingsPerIp).await;
-        return Err(limited(retry));
+        return Err(limited(Limit::PairingsPerIp.as_str())(retry));
     }
     let per_key = format!("pair|{}", project.id);
     let by_key = ratelimit::take(
@@ -134,7 +139,7 @@ pub(crate) async fn pair(
     .await?;
     if let Err(retry) = by_key {
         audit_limited(&state, &project.id, Limit::PairingsPerSdkKey).await;
-        return Err(limited(retry));
+        return Err(limited(Limit::PairingsPerSdkKey.as_str())(retry));
     }
 
     let ApiJson(PairBody {
@@ -180,6 +185,7 @@ pub(crate) async fn pair(
         PairingKind::Repeat(account) => {
             tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
             audit_paired(&state, &account, true).await;
+            state.0.metrics.paired("repeated");
             let keys = state.keys().await?;
             return Ok(paired(&keys, project, *account));
         }
@@ -199,6 +205,7 @@ pub(crate) async fn pair(
     let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
         audit_rejected(&state, &project.id, &user, outcome.label()).await;
+        state.0.metrics.paired(outcome.label());
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::PairingRejected,
@@ -238,6 +245,7 @@ pub(crate) async fn pair(
     state.0.store.insert_account(&account).await?;
     tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
     audit_paired(&state, &account, false).await;
+    state.0.metrics.paired("paired");
     Ok(paired(&keys, project, account))
 }
 
@@ -416,6 +424,8 @@ struct EventStream {
     stream_id: String,
     /// The service keys: a rotation sends a `key_update` event (§5a).
     keys: tokio::sync::watch::Receiver<Arc<KeySet>>,
+    /// Counts it in `tapprove_event_streams_open` while it lives.
+    _open: crate::metrics::StreamGuard,
 }
 
 impl Drop for EventStream {
@@ -546,6 +556,7 @@ pub(crate) async fn events(
             limit: Limit::EventStreams,
         };
         audit::record(&state.0.store, event).await;
+        state.0.metrics.refused(Limit::EventStreams.as_str());
         return Err(ApiError::rate_limited(
             format!(
                 "This device already has {open} open event streams (at most {cap}); close one \
@@ -576,6 +587,7 @@ pub(crate) async fn events(
         .chain(pending.iter().map(|j| challenge_event(j)))
         .collect();
     let stream = EventStream {
+        _open: crate::metrics::StreamGuard::open(&state.0.metrics),
         stop: state.0.shutdown.clone(),
         state,
         account_id: call.account.id,

@@ -36,9 +36,16 @@ pub(crate) async fn create(
     new: NewSession,
 ) -> Result<SessionCreated, SessionError> {
     let (project_id, user) = (new.project_id.clone(), new.user.clone());
-    let result = create_unaudited(state, new).await;
+    let result = create_and_deliver(state, new).await;
+    let metrics = &state.0.metrics;
     let limit = match &result {
-        Ok(created) => {
+        Ok((created, mode)) => {
+            metrics
+                .sessions_created
+                .get_or_create(&crate::metrics::Presence {
+                    presence: crate::metrics::presence(*mode),
+                })
+                .inc();
             let event = AuditEvent::SessionCreated {
                 project_id: &project_id,
                 session_id: &created.id,
@@ -56,6 +63,7 @@ pub(crate) async fn create(
         Err(_) => None,
     };
     if let Some(limit) = limit {
+        metrics.refused(limit.as_str());
         let event = AuditEvent::RateLimited {
             project_id: &project_id,
             actor: Actor::RelyingParty,
@@ -65,13 +73,13 @@ pub(crate) async fn create(
         };
         audit::record(&state.0.store, event).await;
     }
-    result
+    result.map(|(created, _)| created)
 }
 
-async fn create_unaudited(
+async fn create_and_deliver(
     state: &AppState,
     new: NewSession,
-) -> Result<SessionCreated, SessionError> {
+) -> Result<(SessionCreated, PresenceMode), SessionError> {
     let now = crate::now();
     let limits = &state.0.config.limits;
     let budget = Budget {
@@ -212,12 +220,15 @@ async fn create_unaudited(
             fail_undelivered(&state, &session.id).await;
         }
     });
-    Ok(SessionCreated {
-        id: session_id,
-        status: SessionStatus::Sent,
-        presence_code: code,
-        expires_at,
-    })
+    Ok((
+        SessionCreated {
+            id: session_id,
+            status: SessionStatus::Sent,
+            presence_code: code,
+            expires_at,
+        },
+        mode,
+    ))
 }
 
 /// The push budget: at most N sessions per minute and M per hour for a user since their last

@@ -105,11 +105,29 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
         reason = ?outcome.reason,
         "session decided"
     );
+    let metrics = &state.0.metrics;
+    metrics
+        .sessions_decided
+        .get_or_create(&crate::metrics::Decided {
+            status: outcome.status.as_str(),
+            reason: outcome.reason.as_str(),
+        })
+        .inc();
+    let answered = matches!(
+        outcome.status,
+        SessionStatus::Accepted | SessionStatus::Rejected
+    );
     // A device's answer is audited by `answer`, which knows the device; the rest here.
     let audited = !crate::audit::answered(outcome.reason);
-    if crate::guard::counts(outcome.reason) || audited {
+    let guarded = crate::guard::counts(outcome.reason);
+    if answered || guarded || audited {
         match state.0.store.session(session_id).await {
             Ok(Some(row)) => {
+                if answered {
+                    // Whole seconds: both times are stored as Unix seconds.
+                    let took = (outcome.decided_at - row.created_at).max(0);
+                    metrics.decision_seconds.observe(took as f64);
+                }
                 if audited {
                     let event = crate::audit::AuditEvent::SessionDecided {
                         session: &row,
@@ -119,13 +137,13 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
                     };
                     crate::audit::record(&state.0.store, event).await;
                 }
-                if crate::guard::counts(outcome.reason) {
+                if guarded {
                     crate::guard::record(state, &row, outcome.reason).await;
                 }
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(session_id, error = %e, "cannot read the session for the guard")
+                tracing::warn!(session_id, error = %e, "cannot read the decided session")
             }
         }
     }

@@ -39,6 +39,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Seconds each statement of [`with_conn!`] / [`with_tx!`] waited for its connection (the
+    /// service exports it as `tapprove_db_wait_seconds`).
+    db_wait: prometheus_client::metrics::histogram::Histogram,
 }
 
 #[derive(Clone)]
@@ -65,12 +68,16 @@ macro_rules! with_conn {
     ($store:expr, $kind:ident, |$c:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite(db) => {
+                let waited = std::time::Instant::now();
                 let mut held = db.$kind().await?;
+                $store.db_wait.observe(waited.elapsed().as_secs_f64());
                 let $c = &mut *held;
                 $body
             }
             $crate::store::Backend::Postgres(pool) => {
+                let waited = std::time::Instant::now();
                 let mut held = pool.acquire().await?;
+                $store.db_wait.observe(waited.elapsed().as_secs_f64());
                 let $c = &mut *held;
                 $body
             }
@@ -87,7 +94,9 @@ macro_rules! with_tx {
     ($store:expr, |$c:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite(db) => {
+                let waited = std::time::Instant::now();
                 let mut held = db.write().await?;
+                $store.db_wait.observe(waited.elapsed().as_secs_f64());
                 let mut tx = $crate::store::sqlite::begin_write(&mut held).await?;
                 let $c = &mut *tx;
                 let out = $body;
@@ -95,7 +104,9 @@ macro_rules! with_tx {
                 out
             }
             $crate::store::Backend::Postgres(pool) => {
+                let waited = std::time::Instant::now();
                 let mut tx = pool.begin().await?;
+                $store.db_wait.observe(waited.elapsed().as_secs_f64());
                 let $c = &mut *tx;
                 let out = $body;
                 tx.commit().await?;
@@ -134,11 +145,20 @@ impl Store {
             Backend::Postgres(postgres::open(database_url).await.map_err(unavailable)?)
         } else {
             return Err(ServiceError::Config(format!(
-                "database URL {:?} is not supported: use sqlite://PATH?mode=rwc or                  postgres://USER:PASSWORD@HOST/DATABASE",
+                "database URL {:?} is not supported: use sqlite://PATH?mode=rwc or \
+                 postgres://USER:PASSWORD@HOST/DATABASE",
                 redact_url(database_url)
             )));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            db_wait: crate::metrics::Metrics::db_wait_histogram(),
+        })
+    }
+
+    /// The histogram of connection waits (a shared handle).
+    pub(crate) fn db_wait(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.db_wait.clone()
     }
 
     /// Keeps the database file tidy (SQLite: copies the WAL into the file); called every

@@ -307,7 +307,7 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
         (got.minute_blocker, got.hour_blocker),
         (None, Some(now - 1800))
     );
-    // An approved login after both resets the budget.
+    // An approved login a second later resets the budget.
     let approved = SessionRow {
         id: "ses_3".into(),
         ..first.clone()
@@ -319,7 +319,7 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
                 "ses_3",
                 SessionStatus::Accepted,
                 SessionReason::Approved,
-                now,
+                now + 1,
                 None,
                 None
             )
@@ -327,10 +327,23 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
             .expect("decide")
     );
     let got = store
-        .user_devices("prj_1", "alice", now, budget(1, 1))
+        .user_devices("prj_1", "alice", now + 1, budget(1, 1))
         .await
         .expect("read");
     assert_eq!((got.minute_blocker, got.hour_blocker), (None, None));
+    // Times are whole seconds: a session in the approval's own second counts (the approved
+    // one itself does not).
+    let same_second = SessionRow {
+        id: "ses_4".into(),
+        created_at: now + 1,
+        ..first.clone()
+    };
+    store.create_session(&same_second, &[]).await.expect("create");
+    let got = store
+        .user_devices("prj_1", "alice", now + 1, budget(1, 1))
+        .await
+        .expect("read");
+    assert_eq!(got.minute_blocker, Some(now + 1));
     // No devices: nothing, whatever the budget.
     let none = store
         .user_devices("prj_1", "bob", now, budget(1, 1))

@@ -1,0 +1,230 @@
+//! Prometheus metrics: what an operator watches, served as OpenMetrics text on `GET /metrics`
+//! on a listen address of its own (`metrics_listen`), never on the public API port.
+//!
+//! Each instance counts what it did itself (sessions it created or decided, pushes it sent,
+//! streams it holds); Prometheus sums the instances. Nothing here carries a user name, an id
+//! or a secret: labels are closed sets (status, reason, provider, outcome, limit).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Buckets of the decision latency, seconds: a phone answers in seconds, a session lives up to
+/// ten minutes.
+const DECISION_BUCKETS: [f64; 10] = [1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0];
+/// Buckets of the time a statement waits for a database connection, seconds.
+const DB_WAIT_BUCKETS: [f64; 10] = [
+    0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Presence {
+    pub presence: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Decided {
+    pub status: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Delivery {
+    pub provider: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PairingOutcome {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct Limit {
+    pub limit: &'static str,
+}
+
+/// The service's metrics and their registry. Cheap to clone (the metrics are shared handles).
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    registry: Arc<Registry>,
+    pub sessions_created: Family<Presence, Counter>,
+    pub sessions_decided: Family<Decided, Counter>,
+    pub decision_seconds: Histogram,
+    pub push_deliveries: Family<Delivery, Counter>,
+    pub pairings: Family<PairingOutcome, Counter>,
+    pub rate_limited: Family<Limit, Counter>,
+    pub event_streams: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric; `db_wait` is the store's own histogram (see
+    /// [`crate::store::Store::db_wait`]).
+    pub(crate) fn new(db_wait: Histogram) -> Self {
+        let mut registry = Registry::with_prefix("tapprove");
+        let m = Self {
+            registry: Arc::default(),
+            sessions_created: Family::default(),
+            sessions_decided: Family::default(),
+            decision_seconds: Histogram::new(DECISION_BUCKETS),
+            push_deliveries: Family::default(),
+            pairings: Family::default(),
+            rate_limited: Family::default(),
+            event_streams: Gauge::default(),
+        };
+        registry.register(
+            "sessions_created",
+            "Push sessions created, by presence mode",
+            m.sessions_created.clone(),
+        );
+        registry.register(
+            "sessions_decided",
+            "Push sessions that reached a final status, by status and reason",
+            m.sessions_decided.clone(),
+        );
+        registry.register(
+            "decision_seconds",
+            "Seconds from a session's creation to the device's accept or reject",
+            m.decision_seconds.clone(),
+        );
+        registry.register(
+            "push_deliveries",
+            "Pushes handed to APNs or FCM, by provider and outcome",
+            m.push_deliveries.clone(),
+        );
+        registry.register(
+            "pairings",
+            "Device pairing attempts, by outcome",
+            m.pairings.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a limit, by limit",
+            m.rate_limited.clone(),
+        );
+        registry.register(
+            "event_streams_open",
+            "Device event streams this instance holds open",
+            m.event_streams.clone(),
+        );
+        registry.register(
+            "db_wait_seconds",
+            "Seconds a statement waited for a database connection",
+            db_wait,
+        );
+        Self {
+            registry: Arc::new(registry),
+            ..m
+        }
+    }
+
+    /// A new histogram for the store's connection waits.
+    pub(crate) fn db_wait_histogram() -> Histogram {
+        Histogram::new(DB_WAIT_BUCKETS)
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// One more refusal by `limit`.
+    pub(crate) fn refused(&self, limit: &'static str) {
+        self.rate_limited.get_or_create(&Limit { limit }).inc();
+    }
+
+    /// One more pairing attempt that ended with `outcome`.
+    pub(crate) fn paired(&self, outcome: &'static str) {
+        self.pairings
+            .get_or_create(&PairingOutcome { outcome })
+            .inc();
+    }
+}
+
+/// The `presence` label of a mode (its wire form).
+pub(crate) fn presence(mode: tapprove_protocol::PresenceMode) -> &'static str {
+    match mode {
+        tapprove_protocol::PresenceMode::Choose => "choose",
+        tapprove_protocol::PresenceMode::Entry => "entry",
+        tapprove_protocol::PresenceMode::None => "none",
+    }
+}
+
+/// Counts an open event stream for as long as it lives.
+pub(crate) struct StreamGuard(Gauge);
+
+impl StreamGuard {
+    pub(crate) fn open(metrics: &Metrics) -> Self {
+        metrics.event_streams.inc();
+        Self(metrics.event_streams.clone())
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// `GET /metrics` on the metrics listener.
+pub(crate) fn router(metrics: Metrics) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_appear_in_the_exposition_with_their_labels() {
+        let m = Metrics::new(Metrics::db_wait_histogram());
+        m.sessions_decided
+            .get_or_create(&Decided {
+                status: "accepted",
+                reason: "approved",
+            })
+            .inc();
+        m.refused("sessions_per_user");
+        let streams = StreamGuard::open(&m);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"tapprove_sessions_decided_total{status="accepted",reason="approved"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"tapprove_rate_limited_total{limit="sessions_per_user"} 1"#));
+        assert!(text.contains("tapprove_event_streams_open 1"));
+        drop(streams);
+        assert!(m.encode().contains("tapprove_event_streams_open 0"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
