@@ -10,7 +10,7 @@ public final class RpException extends Exception {
         RATE_LIMITED,
         /** 401: the API key is wrong (an operator problem, never shown as such to users). */
         UNAUTHORIZED,
-        /** 404: the session is unknown to the service. */
+        /** 404: the session or device is unknown to the service (or another project's). */
         NOT_FOUND,
         /** Connection refused, timeout, 5xx: the service is not reachable or failing. */
         UNAVAILABLE,
