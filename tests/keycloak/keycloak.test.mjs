@@ -543,3 +543,31 @@ test('removing the pairing in the account console revokes the phone at the servi
   }
   assert.match(String(error), /removed this device/);
 });
+
+test('an admin deleting the pairing credential revokes the phone at the service too', { timeout: 120000 }, async () => {
+  // Leave the account console first: its own token refresh can abort the logout navigation.
+  await page.goto('about:blank');
+  await logOut();
+  await passwordStep();
+  await page.waitForSelector('#pairing-code');
+  const uri = (await page.getAttribute('#enrollment-uri', 'href')).trim();
+  const third = join(data, 'third-device');
+  const phone = (...args) => tapprove('device', ...args, '--store', third);
+  JSON.parse(phone('pair', '--uri', uri, '--name', 'Third terminal', '--json'));
+  await page.waitForSelector('#signed-in', { timeout: 30000 });
+  assert.equal(JSON.parse(phone('requests', '--json')).length, 0, 'the new phone works');
+
+  const [kcUser] = await admin('GET', `/${REALM}/users?username=${USER}&exact=true`);
+  const [cred] = (await admin('GET', `/${REALM}/users/${kcUser.id}/credentials`)).filter((c) => c.type === 'tapprove-device');
+  await admin('DELETE', `/${REALM}/users/${kcUser.id}/credentials/${cred.id}`);
+  let error = null;
+  for (let i = 0; i < 50 && !error; i++) {
+    try {
+      phone('requests', '--json');
+      await new Promise((r) => setTimeout(r, 100));
+    } catch (e) {
+      error = e;
+    }
+  }
+  assert.match(String(error), /removed this device/);
+});

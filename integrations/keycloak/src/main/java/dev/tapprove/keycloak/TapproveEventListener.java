@@ -15,7 +15,7 @@ import org.keycloak.models.UserModel;
 
 /**
  * When a user's last {@link TapproveCredential} record is removed (account console: user event
- * {@code REMOVE_CREDENTIAL}; admin console: admin event {@code DELETE users/{id}/credentials/…}),
+ * {@code REMOVE_CREDENTIAL}; admin console: admin event {@code ACTION users/{id}/credentials/…}),
  * revokes all of the user's devices at the service ({@code DELETE /v1/users/{user}/devices}), so a
  * phone Keycloak forgot cannot go on approving sign-ins.
  */
@@ -40,7 +40,9 @@ final class TapproveEventListener implements EventListenerProvider {
 
     @Override
     public void onEvent(AdminEvent event, boolean includeRepresentation) {
-        if (event.getOperationType() != OperationType.DELETE || event.getResourcePath() == null) {
+        // Keycloak 26 reports the admin console's credential removal as ACTION on that path.
+        OperationType op = event.getOperationType();
+        if ((op != OperationType.ACTION && op != OperationType.DELETE) || event.getResourcePath() == null) {
             return;
         }
         Matcher m = ADMIN_CREDENTIAL_PATH.matcher(event.getResourcePath());
