@@ -60,13 +60,16 @@ pub struct Bench {
 }
 
 /// Limits raised for benchmarking: the default push budget (3 sessions per minute, 10 per hour
-/// per user) and pairing limits would stop a benchmark after a few logins.
+/// per user), cooldown after rejections and pairing limits would stop a benchmark after a few
+/// logins.
 pub fn bench_limits() -> LimitsConfig {
     LimitsConfig {
         sessions_per_minute: 1_000_000,
         sessions_per_hour: 1_000_000,
         pairings_per_minute_per_ip: 1_000_000,
         pairings_per_minute_per_sdk_key: 1_000_000,
+        failures_before_cooldown: 0,
+        ..LimitsConfig::default()
     }
 }
 

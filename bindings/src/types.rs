@@ -154,9 +154,11 @@ pub struct LoginRequest {
     /// Entry mode: the code has exactly this many digits (show a numeric field of that
     /// length); `None` when the service does not say. Pass the typed code as
     /// `Decision.Approve(presenceAnswer)`; a code of another form is `InvalidInput`.
+    #[uniffi(default = None)]
     pub code_length: Option<u8>,
     /// Whether approving runs the app's [`crate::UserVerifier`] first (see
     /// [`crate::Authenticator::set_user_verifier`]). Denying never does.
+    #[uniffi(default = None)]
     pub user_verification: Option<UserVerification>,
     /// Issued at, Unix seconds (service time).
     pub issued_at: i64,

@@ -1,7 +1,7 @@
-//! `tapprove admin project create | list | set-trust-url | rotate-webhook | rotate-api-key |
-//! revoke-api-key` and
-//! `tapprove admin device list | revoke`: operator actions on the service database (the same
-//! `--database` and seal key as `tapprove serve`).
+//! `tapprove admin project create | list | set-trust-url | set-policy | set-events-url |
+//! rotate-webhook | rotate-api-key | revoke-api-key` and `tapprove admin device list | revoke`:
+//! operator actions on the service database (the same `--database` and seal key as
+//! `tapprove serve`).
 
 use std::path::PathBuf;
 
@@ -69,7 +69,42 @@ pub enum ProjectCommand {
         /// The site's trust webhook, e.g. https://bank.example/users/trust (http only on loopback).
         #[arg(long)]
         trust_url: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Where the service sends `user.fraud_reported` events (signed like the trust webhook).
+        #[arg(long)]
+        events_url: Option<String>,
         /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set a project's presence policy; takes effect with the next login request.
+    SetPolicy {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Set (or with --none remove) the URL that receives the project's events.
+    SetEventsUrl {
+        /// The project id (prj_…).
+        #[arg(long)]
+        project: String,
+        /// The site's events endpoint (http only on loopback).
+        #[arg(long, required_unless_present = "none")]
+        events_url: Option<String>,
+        /// Send no events.
+        #[arg(long, conflicts_with = "events_url")]
+        none: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -136,6 +171,25 @@ pub enum ProjectCommand {
     },
 }
 
+/// The presence policy options.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    /// Presence policy: choose (pick 1 of 3 numbers), entry (type the code), nist-aal2 (type
+    /// a code of at least 6 digits, user verification on the phone). Recommended: nist-aal2.
+    #[arg(long, default_value = "choose")]
+    pub policy: String,
+    /// Digits of a typed code (entry: 4 to 12, nist-aal2: 6 to 12) [default: 6].
+    #[arg(long)]
+    pub code_digits: Option<u8>,
+}
+
+impl PolicyArgs {
+    fn resolve(&self) -> Result<admin::PresencePolicy, CliError> {
+        admin::PresencePolicy::new(&self.policy, self.code_digits)
+            .map_err(|e| tapprove_server::ServiceError::InvalidInput(e.0).into())
+    }
+}
+
 /// Which database, as for `tapprove serve`.
 #[derive(Debug, clap::Args)]
 pub struct DbArgs {
@@ -145,11 +199,14 @@ pub struct DbArgs {
     /// TOML configuration file (for seal_key) [env TAPPROVE_SEAL_KEY].
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Data directory of `tapprove serve`'s embedded defaults (database and seal key).
+    #[arg(long, env = "TAPPROVE_DATA_DIR", default_value = "./tapprove-data")]
+    pub data: PathBuf,
 }
 
 impl DbArgs {
     fn resolve(&self, need_seal_key: bool) -> Result<(String, Option<SealKey>), CliError> {
-        let cfg = load_config(self.config.as_deref(), self.database.as_deref())?;
+        let cfg = load_config(self.config.as_deref(), self.database.as_deref(), &self.data)?;
         if need_seal_key && cfg.seal_key.is_none() {
             return Err(tapprove_server::ServiceError::MissingSealKey.into());
         }
@@ -333,16 +390,38 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
         ProjectCommand::Create {
             name,
             trust_url,
+            policy,
+            events_url,
             json,
             db,
         } => {
+            let policy = policy.resolve()?;
             let (url, seal) = db.resolve(true)?;
             let seal = seal.ok_or(tapprove_server::ServiceError::MissingSealKey)?;
-            let creds = admin::create_project(&url, &seal, &name, &trust_url).await?;
+            let new = admin::NewProject {
+                name: &name,
+                trust_url: &trust_url,
+                policy,
+                events_url: events_url.as_deref(),
+            };
+            let creds = admin::create_project_with(&url, &seal, &new).await?;
             if json {
-                return json_line(&creds);
+                let mut v = serde_json::to_value(&creds)
+                    .map_err(|e| CliError::Other(format!("cannot print JSON: {e}")))?;
+                v["policy"] = serde_json::json!(policy);
+                return json_line(&v);
             }
             println!("Created project {name:?} ({}).", creds.project_id);
+            println!(
+                "  Presence policy:                    {}",
+                policy.describe()
+            );
+            if policy.kind != admin::PolicyKind::NistAal2 {
+                println!(
+                    "  (For NIST SP 800-63B-4 AAL2 use `tapprove admin project set-policy --project {} --policy nist-aal2`.)",
+                    creds.project_id
+                );
+            }
             println!(
                 "The secrets below are shown only this once: put them into the site's configuration now."
             );
@@ -414,6 +493,46 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
         } => rotate_api_key(&project, retire_old_after, json, &db).await,
         ProjectCommand::RevokeApiKey { project, json, db } => {
             rotate_api_key(&project, std::time::Duration::ZERO, json, &db).await
+        }
+        ProjectCommand::SetPolicy {
+            project,
+            policy,
+            json,
+            db,
+        } => {
+            let policy = policy.resolve()?;
+            let (url, _) = db.resolve(false)?;
+            let summary = admin::set_policy(&url, &project, policy).await?;
+            if json {
+                return json_line(&summary);
+            }
+            println!(
+                "Project {} now uses the presence policy {}.",
+                summary.project_id,
+                summary.policy.describe()
+            );
+            Ok(())
+        }
+        ProjectCommand::SetEventsUrl {
+            project,
+            events_url,
+            none: _,
+            json,
+            db,
+        } => {
+            let (url, _) = db.resolve(false)?;
+            let summary = admin::set_events_url(&url, &project, events_url.as_deref()).await?;
+            if json {
+                return json_line(&summary);
+            }
+            match &summary.events_url {
+                Some(u) => println!(
+                    "Project {} now sends its events to {u}.",
+                    summary.project_id
+                ),
+                None => println!("Project {} sends no events.", summary.project_id),
+            }
+            Ok(())
         }
         ProjectCommand::RotateWebhook { project, json, db } => {
             let (url, seal) = db.resolve(true)?;

@@ -130,6 +130,9 @@ pub fn phone() -> tapprove_core::Authenticator {
             device_key: ANSWERS.public_key.clone(),
             clock_offset: 0,
             paired_at: NOW - 3600,
+            user_verification: None,
+            retiring_key: None,
+            revoked_at: None,
         })
         .expect("import account");
     phone

@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// A sentence for a human: what went wrong and what to do.
     pub message: String,
+    /// With `locked`: when the user's lock ends, Unix seconds (service time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
     /// With `revoked`: when the device was removed, Unix seconds (service time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
@@ -33,9 +36,17 @@ impl ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.into(),
+                locked_until: None,
                 revoked_at: None,
             },
         }
+    }
+
+    /// The `423 locked` body: pushes to this user are locked until `locked_until`.
+    pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
+        let mut body = Self::new(ErrorCode::Locked, message);
+        body.error.locked_until = Some(locked_until);
+        body
     }
 
     /// The `403 revoked` body: the device was removed (by the site or an operator) at
@@ -76,6 +87,14 @@ pub enum ErrorCode {
     AlreadyDecided,
     /// 400: the answer's signature or nonce does not verify.
     BadSignature,
+    /// 423: pushes to this user are locked (the user reported a login as not theirs) until
+    /// the body's `locked_until`, or until the relying party lifts the lock.
+    Locked,
+    /// 400: the session asks for a weaker presence check than the project's policy allows.
+    PolicyNotMet,
+    /// 403: the project requires user verification and the approval carries no `uv`; the
+    /// session stays open: verify the user and approve again.
+    UserVerificationRequired,
     /// 403: this device was removed from the user's account (by the site or an operator); it
     /// must stop using the account. The body carries `revoked_at`.
     Revoked,
@@ -105,6 +124,9 @@ impl ErrorCode {
             Self::Expired => "expired",
             Self::AlreadyDecided => "already_decided",
             Self::BadSignature => "bad_signature",
+            Self::Locked => "locked",
+            Self::PolicyNotMet => "policy_not_met",
+            Self::UserVerificationRequired => "user_verification_required",
             Self::Revoked => "revoked",
             Self::ClockSkew => "clock_skew",
             Self::Internal => "internal",

@@ -9,6 +9,7 @@ use crate::credentials::{self, new_webhook_secrets, seal_webhook_credentials};
 pub use crate::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREFIX};
 use crate::crypto::{self, SealKey, SecretString};
 use crate::error::ServiceError;
+pub use crate::policy::{PolicyKind, PresencePolicy};
 use crate::store::{ProjectRow, Store};
 pub use crate::webhook::validate_trust_url;
 
@@ -43,6 +44,19 @@ pub struct WebhookCredentials {
     pub webhook_secret: SecretString,
 }
 
+/// What a new project is: name, trust webhook, presence policy, events URL.
+#[derive(Debug, Clone)]
+pub struct NewProject<'a> {
+    /// Display name, shown on phones.
+    pub name: &'a str,
+    /// The site's trust webhook.
+    pub trust_url: &'a str,
+    /// The presence policy (default `choose`).
+    pub policy: PresencePolicy,
+    /// Where `user.fraud_reported` events go (none = not sent).
+    pub events_url: Option<&'a str>,
+}
+
 /// A project as listed (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProjectSummary {
@@ -58,18 +72,52 @@ pub struct ProjectSummary {
     pub webhook_username: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The presence policy.
+    pub policy: PresencePolicy,
+    /// Where `user.fraud_reported` events go.
+    pub events_url: Option<String>,
 }
 
-/// Creates a project on the database at `database_url` and returns its credentials, shown
-/// only this once.
+impl From<ProjectRow> for ProjectSummary {
+    fn from(p: ProjectRow) -> Self {
+        Self {
+            policy: PresencePolicy::from_stored(&p.presence_policy, p.entry_digits),
+            project_id: p.id,
+            name: p.name,
+            trust_url: p.trust_url,
+            sdk_key: p.sdk_key,
+            webhook_username: p.webhook_username,
+            created_at: p.created_at,
+            events_url: p.events_url,
+        }
+    }
+}
+
+/// Creates a project (policy `choose`, no events URL) on the database at `database_url` and
+/// returns its credentials, shown only this once.
 pub async fn create_project(
     database_url: &str,
     seal_key: &SealKey,
     name: &str,
     trust_url: &str,
 ) -> Result<ProjectCredentials, ServiceError> {
+    let new = NewProject {
+        name,
+        trust_url,
+        policy: PresencePolicy::default(),
+        events_url: None,
+    };
+    create_project_with(database_url, seal_key, &new).await
+}
+
+/// Creates a project as `new` says and returns its credentials, shown only this once.
+pub async fn create_project_with(
+    database_url: &str,
+    seal_key: &SealKey,
+    new: &NewProject<'_>,
+) -> Result<ProjectCredentials, ServiceError> {
     let store = Store::open(database_url).await?;
-    let result = create_project_in(&store, seal_key, name, trust_url).await;
+    let result = create_project_in(&store, seal_key, new).await;
     store.close().await;
     result
 }
@@ -77,16 +125,16 @@ pub async fn create_project(
 pub(crate) async fn create_project_in(
     store: &Store,
     seal_key: &SealKey,
-    name: &str,
-    trust_url: &str,
+    new: &NewProject<'_>,
 ) -> Result<ProjectCredentials, ServiceError> {
-    let name = name.trim();
+    let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ServiceError::InvalidInput(
             "the project name must be 1 to 100 characters".into(),
         ));
     }
-    let trust_url = validate_trust_url(trust_url)?;
+    let trust_url = validate_trust_url(new.trust_url)?;
+    let events_url = new.events_url.map(validate_trust_url).transpose()?;
     let project_id = crypto::new_id("prj_")?;
     let api_key = credentials::new_api_key()?;
     let sdk_key = credentials::new_sdk_key()?;
@@ -105,9 +153,12 @@ pub(crate) async fn create_project_in(
         webhook_password_sealed,
         webhook_secret_sealed,
         created_at: crate::now(),
+        presence_policy: new.policy.kind.as_str().to_owned(),
+        entry_digits: i64::from(new.policy.entry_digits),
+        events_url: events_url.map(String::from),
     };
     store.insert_project(&row).await.map_err(ServiceError::db)?;
-    tracing::info!(project_id = %project_id, "created project");
+    tracing::info!(project_id = %project_id, policy = new.policy.kind.as_str(), "created project");
     Ok(ProjectCredentials {
         project_id: project_id.clone(),
         api_key,
@@ -123,17 +174,7 @@ pub async fn list_projects(database_url: &str) -> Result<Vec<ProjectSummary>, Se
     let store = Store::open(database_url).await?;
     let rows = store.list_projects().await.map_err(ServiceError::db);
     store.close().await;
-    Ok(rows?
-        .into_iter()
-        .map(|p| ProjectSummary {
-            project_id: p.id,
-            name: p.name,
-            trust_url: p.trust_url,
-            sdk_key: p.sdk_key,
-            webhook_username: p.webhook_username,
-            created_at: p.created_at,
-        })
-        .collect())
+    Ok(rows?.into_iter().map(ProjectSummary::from).collect())
 }
 
 /// Points a project at a new trust webhook (the site moved). Validated like at creation; takes
@@ -159,14 +200,68 @@ pub async fn set_trust_url(
             .map_err(ServiceError::db)?
             .ok_or_else(|| ServiceError::UnknownProject(project_id.to_owned()))?;
         tracing::info!(project_id = %p.id, trust_url = %p.trust_url, "changed the trust URL");
-        Ok(ProjectSummary {
-            project_id: p.id,
-            name: p.name,
-            trust_url: p.trust_url,
-            sdk_key: p.sdk_key,
-            webhook_username: p.webhook_username,
-            created_at: p.created_at,
-        })
+        Ok(ProjectSummary::from(p))
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// Sets a project's presence policy; takes effect with the next session.
+pub async fn set_policy(
+    database_url: &str,
+    project_id: &str,
+    policy: PresencePolicy,
+) -> Result<ProjectSummary, ServiceError> {
+    update_project(database_url, project_id, |store| async move {
+        store
+            .update_presence_policy(
+                project_id,
+                policy.kind.as_str(),
+                i64::from(policy.entry_digits),
+            )
+            .await
+    })
+    .await
+}
+
+/// Sets (or with `None` removes) the URL that receives the project's events, validated like
+/// the trust URL; takes effect with the next event.
+pub async fn set_events_url(
+    database_url: &str,
+    project_id: &str,
+    events_url: Option<&str>,
+) -> Result<ProjectSummary, ServiceError> {
+    let url = events_url.map(validate_trust_url).transpose()?;
+    let url = url.as_ref().map(url::Url::as_str);
+    update_project(database_url, project_id, |store| async move {
+        store.update_events_url(project_id, url).await
+    })
+    .await
+}
+
+/// Runs one project UPDATE and returns the project as it is then.
+async fn update_project<F, Fut>(
+    database_url: &str,
+    project_id: &str,
+    update: F,
+) -> Result<ProjectSummary, ServiceError>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let store = Store::open(database_url).await?;
+    let result = async {
+        if !update(store.clone()).await.map_err(ServiceError::db)? {
+            return Err(ServiceError::UnknownProject(project_id.to_owned()));
+        }
+        let p = store
+            .project_by_id(project_id)
+            .await
+            .map_err(ServiceError::db)?
+            .ok_or_else(|| ServiceError::UnknownProject(project_id.to_owned()))?;
+        tracing::info!(project_id = %p.id, "changed the project");
+        Ok(ProjectSummary::from(p))
     }
     .await;
     store.close().await;
@@ -312,6 +407,32 @@ pub async fn revoke_devices(
                     }
                     (DeviceError::Database(e), _) => ServiceError::db(e),
                 })?;
+        // Running instances on PostgreSQL end the devices' event streams and wake the ended
+        // sessions' long-polls now, as for a revocation through the API.
+        for id in &revoked {
+            crate::state::publish_from_admin(
+                &store,
+                crate::events::BusEvent::Unpaired {
+                    account_id: id.clone(),
+                },
+            )
+            .await;
+        }
+        for (session_id, outcome) in &ended {
+            let account_ids = store
+                .session_accounts(session_id)
+                .await
+                .map_err(ServiceError::db)?;
+            crate::state::publish_from_admin(
+                &store,
+                crate::events::BusEvent::Decided {
+                    session_id: session_id.clone(),
+                    outcome: *outcome,
+                    account_ids,
+                },
+            )
+            .await;
+        }
         Ok(RevokeSummary {
             project_id: project_id.to_owned(),
             revoked,

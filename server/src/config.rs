@@ -33,6 +33,15 @@ pub struct LimitsConfig {
     pub pairings_per_minute_per_ip: u32,
     /// Pairing attempts per SDK key per minute, all clients together.
     pub pairings_per_minute_per_sdk_key: u32,
+    /// How long a "not me" answer locks pushes to that user, seconds (the site may lift it
+    /// earlier with `DELETE /v1/users/{user}/lock`).
+    pub fraud_lock_seconds: u32,
+    /// Consecutive rejections or expiries that start a cooldown (0 = never).
+    pub failures_before_cooldown: u32,
+    /// The first cooldown, seconds; each further one before an approved login doubles.
+    pub cooldown_seconds: u32,
+    /// The longest cooldown, seconds.
+    pub max_cooldown_seconds: u32,
 }
 
 impl Default for LimitsConfig {
@@ -42,6 +51,10 @@ impl Default for LimitsConfig {
             sessions_per_hour: 10,
             pairings_per_minute_per_ip: 10,
             pairings_per_minute_per_sdk_key: 120,
+            fraud_lock_seconds: 3600,
+            failures_before_cooldown: 3,
+            cooldown_seconds: 60,
+            max_cooldown_seconds: 3600,
         }
     }
 }
@@ -72,6 +85,19 @@ pub struct ServiceConfig {
     /// Interval of `: keep-alive` comments on the device event stream, in seconds.
     #[serde(with = "seconds")]
     pub event_keep_alive: Duration,
+    /// Time a client has to send a request's headers (also the longest idle keep-alive), in
+    /// seconds.
+    #[serde(with = "seconds")]
+    pub header_read_timeout: Duration,
+    /// Longest time to answer a request, in seconds (above the 30 s long-poll).
+    #[serde(with = "seconds")]
+    pub request_timeout: Duration,
+    /// Open connections at most (keep it below the process's descriptor limit).
+    pub max_connections: usize,
+    /// Open event streams per device, across all instances.
+    pub max_event_streams_per_account: u32,
+    /// Days a decided session (with its context: IP, user agent) is kept.
+    pub retention_days: u32,
     /// Abuse limits.
     pub limits: LimitsConfig,
     /// Push providers.
@@ -89,6 +115,11 @@ impl Default for ServiceConfig {
             allow_insecure_webhooks_on_loopback: true,
             sweep_interval: Duration::from_secs(1),
             event_keep_alive: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_event_streams_per_account: 4,
+            retention_days: 30,
             limits: LimitsConfig::default(),
             push: PushConfig::default(),
         }
@@ -96,9 +127,10 @@ impl Default for ServiceConfig {
 }
 
 impl ServiceConfig {
-    /// Defaults, then the TOML `file` if given, then the environment (`TAPPROVE_LISTEN`,
-    /// `TAPPROVE_DATABASE_URL`, `TAPPROVE_SEAL_KEY`, `TAPPROVE_MIN_SDK_VERSION`,
-    /// `TAPPROVE_WEBHOOK_TIMEOUT` (seconds), `TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK`).
+    /// Defaults, then the TOML `file` if given, then the environment: `TAPPROVE_` + the
+    /// setting's name in capitals (`TAPPROVE_LISTEN`, `TAPPROVE_DATABASE_URL`,
+    /// `TAPPROVE_SEAL_KEY`, `TAPPROVE_WEBHOOK_TIMEOUT` in seconds, …), and
+    /// `TAPPROVE_LIMITS_<NAME>` for `[limits]`. Push providers are configured in the file.
     pub fn load(file: Option<&Path>) -> Result<Self, ServiceError> {
         let mut config = match file {
             Some(path) => Self::from_toml_file(path)?,
@@ -161,6 +193,71 @@ impl ServiceConfig {
                     ))
                 })?;
         }
+        let seconds = |name: &str, v: &str| {
+            v.parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ServiceError::Config(format!(
+                        "{name}={v:?} is not a positive number of seconds"
+                    ))
+                })
+        };
+        let number = |name: &str, v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| ServiceError::Config(format!("{name}={v:?} is not a whole number")))
+        };
+        let as_u32 = |name: &str, n: u64| {
+            u32::try_from(n).map_err(|_| ServiceError::Config(format!("{name}={n} is too large")))
+        };
+        for (name, slot) in [
+            ("TAPPROVE_SWEEP_INTERVAL", &mut self.sweep_interval),
+            ("TAPPROVE_EVENT_KEEP_ALIVE", &mut self.event_keep_alive),
+            (
+                "TAPPROVE_HEADER_READ_TIMEOUT",
+                &mut self.header_read_timeout,
+            ),
+            ("TAPPROVE_REQUEST_TIMEOUT", &mut self.request_timeout),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = seconds(name, &v)?;
+            }
+        }
+        if let Some(v) = get("TAPPROVE_MAX_CONNECTIONS") {
+            self.max_connections = usize::try_from(number("TAPPROVE_MAX_CONNECTIONS", &v)?)
+                .map_err(|_| {
+                    ServiceError::Config("TAPPROVE_MAX_CONNECTIONS is too large".into())
+                })?;
+        }
+        let limits = &mut self.limits;
+        for (name, slot) in [
+            (
+                "TAPPROVE_MAX_EVENT_STREAMS_PER_ACCOUNT",
+                &mut self.max_event_streams_per_account,
+            ),
+            ("TAPPROVE_RETENTION_DAYS", &mut self.retention_days),
+            (
+                "TAPPROVE_LIMITS_SESSIONS_PER_MINUTE",
+                &mut limits.sessions_per_minute,
+            ),
+            (
+                "TAPPROVE_LIMITS_SESSIONS_PER_HOUR",
+                &mut limits.sessions_per_hour,
+            ),
+            (
+                "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_IP",
+                &mut limits.pairings_per_minute_per_ip,
+            ),
+            (
+                "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_SDK_KEY",
+                &mut limits.pairings_per_minute_per_sdk_key,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = as_u32(name, number(name, &v)?)?;
+            }
+        }
         if let Some(v) = get("TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK") {
             self.allow_insecure_webhooks_on_loopback = match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
@@ -195,6 +292,23 @@ impl ServiceConfig {
         if self.sweep_interval.is_zero() || self.event_keep_alive.is_zero() {
             return Err(ServiceError::Config(
                 "sweep_interval and event_keep_alive must be more than 0 s".into(),
+            ));
+        }
+        if self.header_read_timeout.is_zero() || self.request_timeout <= Duration::from_secs(30) {
+            return Err(ServiceError::Config(
+                "header_read_timeout must be more than 0 s and request_timeout more than 30 s \
+                 (the longest long-poll)"
+                    .into(),
+            ));
+        }
+        if self.max_connections == 0 || self.max_event_streams_per_account == 0 {
+            return Err(ServiceError::Config(
+                "max_connections and max_event_streams_per_account must be at least 1".into(),
+            ));
+        }
+        if self.retention_days == 0 {
+            return Err(ServiceError::Config(
+                "retention_days must be at least 1".into(),
             ));
         }
         Ok(())
@@ -252,6 +366,24 @@ mod tests {
         })
         .expect("env");
         assert_eq!(c.database_url, "sqlite://x.db");
+        c.apply_env(|n| match n {
+            "TAPPROVE_HEADER_READ_TIMEOUT" => Some("2.5".into()),
+            "TAPPROVE_MAX_CONNECTIONS" => Some("100".into()),
+            "TAPPROVE_RETENTION_DAYS" => Some("7".into()),
+            "TAPPROVE_LIMITS_SESSIONS_PER_HOUR" => Some("20".into()),
+            _ => None,
+        })
+        .expect("env");
+        assert_eq!(c.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!((c.max_connections, c.retention_days), (100, 7));
+        assert_eq!(c.limits.sessions_per_hour, 20);
+        let err = c
+            .apply_env(|n| (n == "TAPPROVE_REQUEST_TIMEOUT").then(|| "soon".into()))
+            .expect_err("not seconds");
+        assert!(
+            err.to_string().contains("TAPPROVE_REQUEST_TIMEOUT"),
+            "{err}"
+        );
         assert_eq!(
             c.seal_key.as_ref().map(|k| *k.secret_bytes()),
             Some([9u8; 32])

@@ -81,8 +81,15 @@ pub(crate) async fn deliver(
     if delivered || polls {
         return true;
     }
-    state
-        .0
-        .bus
-        .any_listening(devices.iter().map(|d| d.id.as_str()))
+    let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+    let since = crate::now() - crate::state::STREAM_STALE_SECONDS;
+    match state.0.store.any_stream_open(&ids, since).await {
+        Ok(open) => open,
+        Err(e) => {
+            // Fail open: the session stays pending (it expires) rather than failing a device
+            // that may be listening.
+            tracing::warn!(session_id, error = %e, "cannot check the devices' event streams");
+            true
+        }
+    }
 }

@@ -120,7 +120,11 @@ pub(crate) async fn revoke(
 ) -> Result<Vec<String>, DeviceError> {
     let (revoked, ended) = revoke_in(&state.0.store, project_id, target, by).await?;
     for id in &revoked {
-        state.0.bus.unpaired(id);
+        state
+            .publish(crate::events::BusEvent::Unpaired {
+                account_id: id.clone(),
+            })
+            .await;
     }
     sessions::announce_ended(state, &ended).await;
     Ok(revoked)

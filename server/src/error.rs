@@ -101,6 +101,7 @@ pub struct ApiError {
     message: String,
     retry_after: Option<u64>,
     revoked_at: Option<i64>,
+    locked_until: Option<i64>,
 }
 
 impl ApiError {
@@ -112,7 +113,16 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             revoked_at: None,
+            locked_until: None,
         }
+    }
+
+    /// 423 locked with `locked_until` and `Retry-After`.
+    pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
+        let mut e = Self::new(StatusCode::LOCKED, ErrorCode::Locked, message);
+        e.retry_after = Some((locked_until - crate::now()).max(1) as u64);
+        e.locked_until = Some(locked_until);
+        e
     }
 
     /// 400 invalid_request.
@@ -200,9 +210,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match self.revoked_at {
-            Some(at) => ErrorBody::revoked(self.message, at),
-            None => ErrorBody::new(self.code, self.message),
+        let body = match (self.revoked_at, self.locked_until) {
+            (Some(at), _) => ErrorBody::revoked(self.message, at),
+            (None, Some(until)) => ErrorBody::locked(self.message, until),
+            (None, None) => ErrorBody::new(self.code, self.message),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after

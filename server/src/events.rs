@@ -1,6 +1,7 @@
 //! The in-process event bus: new challenges and decisions, routed to the device event streams
 //! and relying-party long-polls they concern. Losing an event is harmless: every consumer
 //! re-reads the database when it lags (and devices re-read pending challenges on reconnect).
+//! Events cross instances as [`BusEvent`]s (`AppState::publish`, PostgreSQL NOTIFY).
 //!
 //! Events are addressed: each device (account) and each waited-on session has its own channel,
 //! created by the first subscriber and removed with the last. Publishing touches only the
@@ -10,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 use tokio::sync::broadcast;
 
@@ -35,7 +37,7 @@ pub(crate) enum DeviceEvent {
 }
 
 /// How a session was decided, as stored by the UPDATE that decided it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Outcome {
     /// The final status.
     pub status: SessionStatus,
@@ -49,10 +51,25 @@ pub(crate) struct Outcome {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionDecided(pub Outcome);
 
+/// One event as it travels between instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum BusEvent {
+    /// A new challenge for a device.
+    Challenge { account_id: String, jws: String },
+    /// A session is final (what was stored), for its long-polls and devices.
+    Decided {
+        session_id: String,
+        outcome: Outcome,
+        account_ids: Vec<String>,
+    },
+    /// A device was unpaired.
+    Unpaired { account_id: String },
+}
+
 type Channels<T> = Mutex<HashMap<String, broadcast::Sender<T>>>;
 
-/// Per-device and per-session channels. A device with a channel has an open event stream
-/// (it is reachable without push).
+/// Per-device and per-session channels.
 #[derive(Debug, Default)]
 pub(crate) struct EventBus {
     devices: Channels<DeviceEvent>,
@@ -113,6 +130,19 @@ impl EventBus {
         }
     }
 
+    /// Delivers an event to this process's subscribers.
+    pub(crate) fn apply(&self, event: &BusEvent) {
+        match event {
+            BusEvent::Challenge { account_id, jws } => self.challenge(account_id, jws),
+            BusEvent::Decided {
+                session_id,
+                outcome,
+                account_ids,
+            } => self.decided(session_id, *outcome, account_ids),
+            BusEvent::Unpaired { account_id } => self.unpaired(account_id),
+        }
+    }
+
     /// A new challenge for one device.
     pub(crate) fn challenge(&self, account_id: &str, jws: &str) {
         send(
@@ -143,12 +173,6 @@ impl EventBus {
     /// A device was unpaired: its event streams end.
     pub(crate) fn unpaired(&self, account_id: &str) {
         send(&self.devices, account_id, DeviceEvent::Unpaired);
-    }
-
-    /// Whether any of these devices has an open event stream.
-    pub(crate) fn any_listening<'a>(&self, accounts: impl IntoIterator<Item = &'a str>) -> bool {
-        let map = lock(&self.devices);
-        accounts.into_iter().any(|a| map.contains_key(a))
     }
 }
 
@@ -218,18 +242,55 @@ mod tests {
     }
 
     #[test]
+    fn bus_events_travel_as_json_and_apply_locally() {
+        let bus = Arc::new(EventBus::new());
+        let mut device = bus.subscribe_device("acc_a");
+        let mut waiter = bus.subscribe_session("ses_1");
+        let decided = BusEvent::Decided {
+            session_id: "ses_1".into(),
+            outcome: Outcome {
+                status: SessionStatus::Rejected,
+                reason: SessionReason::FraudReported,
+                decided_at: 7,
+            },
+            account_ids: vec!["acc_a".into()],
+        };
+        let json = serde_json::to_string(&decided).expect("json");
+        assert!(
+            json.contains(r#""kind":"decided""#) && json.contains("fraud_reported"),
+            "{json}"
+        );
+        let back: BusEvent = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, decided);
+        bus.apply(&back);
+        assert!(matches!(
+            waiter.rx.try_recv(),
+            Ok(SessionDecided(o)) if o.reason == SessionReason::FraudReported && o.decided_at == 7
+        ));
+        assert!(matches!(
+            device.rx.try_recv(),
+            Ok(DeviceEvent::Decided {
+                status: SessionStatus::Rejected,
+                ..
+            })
+        ));
+        bus.apply(&BusEvent::Unpaired {
+            account_id: "acc_a".into(),
+        });
+        assert!(matches!(device.rx.try_recv(), Ok(DeviceEvent::Unpaired)));
+    }
+
+    #[test]
     fn channels_live_as_long_as_their_subscribers() {
         let bus = Arc::new(EventBus::new());
-        assert!(!bus.any_listening(["acc_a"]));
         let first = bus.subscribe_device("acc_a");
         let mut second = bus.subscribe_device("acc_a");
-        assert!(bus.any_listening(["acc_x", "acc_a"]));
+        assert_eq!(lock(&bus.devices).len(), 1);
         drop(first);
-        assert!(bus.any_listening(["acc_a"]), "one stream is still open");
+        assert_eq!(lock(&bus.devices).len(), 1, "one stream is still open");
         bus.challenge("acc_a", "still delivered");
         assert!(second.rx.try_recv().is_ok());
         drop(second);
-        assert!(!bus.any_listening(["acc_a"]));
         assert!(lock(&bus.devices).is_empty());
         let waiter = bus.subscribe_session("ses_1");
         drop(waiter);

@@ -11,8 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::{PushConfig, ServiceConfig};
 use crate::error::ServiceError;
-use crate::state::AppState;
-use crate::{http, sessions};
+use crate::state::{AppState, STREAM_STALE_SECONDS};
+use crate::store::RemoteEvents;
+use crate::{http, listener, sessions};
 
 /// Entry point.
 #[derive(Debug)]
@@ -57,15 +58,29 @@ impl Service {
         })?;
         let state = AppState::open(config, push).await?;
         let sweeper = tokio::spawn(sweep(state.clone()));
-        let app = Self::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let mut stop = state.0.shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    crate::events::stopped(&mut stop).await;
-                })
-                .await
-        });
+        match state.0.store.remote_events().await {
+            Ok(Some(events)) => {
+                tokio::spawn(relay_remote_events(state.clone(), events));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                state.0.store.close().await;
+                return Err(ServiceError::Database(format!(
+                    "cannot LISTEN for the other instances' events: {e}"
+                )));
+            }
+        }
+        let config = &state.0.config;
+        let limits = listener::Limits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+        };
+        let server = tokio::spawn(listener::serve(
+            listener,
+            Self::router(state.clone()),
+            limits,
+            state.0.shutdown.clone(),
+        ));
         tracing::info!(addr = %local_addr, "tapprove service listening");
         Ok(RunningService {
             local_addr,
@@ -87,6 +102,8 @@ async fn sweep(state: AppState) {
     let mut stop = state.0.shutdown.clone();
     let mut tick = tokio::time::interval(state.0.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_upkeep = 0;
+    let mut next_retention = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -98,6 +115,50 @@ async fn sweep(state: AppState) {
         if let Err(e) = state.0.store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
+        let now = crate::now();
+        if now >= next_upkeep {
+            next_upkeep = now + UPKEEP_SECONDS;
+            let stale_before = now - 2 * STREAM_STALE_SECONDS;
+            if let Err(e) = state
+                .0
+                .store
+                .upkeep_shared(&state.0.instance_id, now, stale_before, now - 3600)
+                .await
+            {
+                tracing::warn!(error = %e, "upkeep of the shared tables failed");
+            }
+        }
+        if now >= next_retention {
+            next_retention = now + RETENTION_EVERY_SECONDS;
+            let cutoff = now - i64::from(state.0.config.retention_days) * 86_400;
+            match state.0.store.delete_decided_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "retention: deleted old decided sessions"),
+                Err(e) => tracing::warn!(error = %e, "retention job failed"),
+            }
+        }
+    }
+}
+
+/// How often an instance refreshes its event streams' rows and prunes the shared tables.
+const UPKEEP_SECONDS: i64 = 5;
+/// How often the retention job runs (and once at start).
+const RETENTION_EVERY_SECONDS: i64 = 3600;
+
+/// Feeds the other instances' events (PostgreSQL LISTEN) to this instance's bus.
+async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
+    let mut stop = state.0.shutdown.clone();
+    loop {
+        tokio::select! {
+            r = events.next() => match r {
+                Ok(payload) => state.apply_remote(&payload),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the database's event channel; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = crate::events::stopped(&mut stop) => return,
+        }
     }
 }
 
@@ -106,7 +167,7 @@ async fn sweep(state: AppState) {
 pub struct RunningService {
     local_addr: SocketAddr,
     state: AppState,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     sweeper: JoinHandle<()>,
 }
 
@@ -132,8 +193,7 @@ impl RunningService {
         self.state.begin_shutdown();
         let mut server = self.server;
         let result = match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(ServiceError::Server(e.to_string())),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServiceError::Server(e.to_string())),
             Err(_) => {
                 server.abort();

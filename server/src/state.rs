@@ -9,9 +9,12 @@ use tokio::sync::watch;
 use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
 use crate::error::{ApiError, ServiceError};
-use crate::events::EventBus;
-use crate::ratelimit::{ReplayCache, WindowLimiter};
+use crate::events::{BusEvent, EventBus};
 use crate::store::{AccountRow, Store};
+
+/// An event stream whose instance has not refreshed it for this long is taken for closed
+/// (the instance died); instances refresh theirs every sweep.
+pub(crate) const STREAM_STALE_SECONDS: i64 = 30;
 
 /// Shared state of a running service: database, keys, event bus, limits. Cheap to clone.
 #[derive(Clone)]
@@ -25,9 +28,8 @@ pub(crate) struct Inner {
     pub service_public: PublicKey,
     pub push: Arc<dyn PushSender>,
     pub bus: Arc<EventBus>,
-    pub pair_limiter_ip: WindowLimiter,
-    pub pair_limiter_key: WindowLimiter,
-    pub replay: ReplayCache,
+    /// This process, among the instances sharing the database.
+    pub instance_id: String,
     pub keys: KeyCache,
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
@@ -83,9 +85,7 @@ impl AppState {
             service_public,
             push,
             bus: Arc::new(EventBus::new()),
-            pair_limiter_ip: WindowLimiter::new(60),
-            pair_limiter_key: WindowLimiter::new(60),
-            replay: ReplayCache::default(),
+            instance_id: crypto::new_id("ins_")?,
             keys: KeyCache::default(),
             http,
             shutdown,
@@ -101,6 +101,36 @@ impl AppState {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Delivers an event to this instance's subscribers and sends it to the other instances
+    /// on the database.
+    pub(crate) async fn publish(&self, event: BusEvent) {
+        self.0.bus.apply(&event);
+        let envelope = Envelope {
+            origin: self.0.instance_id.clone(),
+            event,
+        };
+        match serde_json::to_string(&envelope) {
+            Ok(payload) => {
+                if let Err(e) = self.0.store.publish(&payload).await {
+                    tracing::warn!(error = %e, "cannot send an event to the other instances");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+        }
+    }
+
+    /// Delivers an event another instance published (this instance's own are skipped: they
+    /// were delivered when published).
+    pub(crate) fn apply_remote(&self, payload: &str) {
+        match serde_json::from_str::<Envelope>(payload) {
+            Ok(e) if e.origin == self.0.instance_id => {}
+            Ok(e) => self.0.bus.apply(&e.event),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring an unreadable event from another instance")
+            }
+        }
     }
 
     /// Asks long-lived responses (event streams, long-polls) to end.
@@ -141,6 +171,31 @@ async fn load_or_create_service_key(
         .ok_or_else(|| ServiceError::Database("the service key vanished after insert".into()))?;
     let der = crypto::unseal(seal_key, &format!("service_key:{kid}"), &sealed)?;
     SoftwareKey::from_pkcs8(&der).map_err(|e| ServiceError::Crypto(e.to_string()))
+}
+
+/// Sends a bus event from a process that serves nothing (`tapprove admin`) to the running
+/// instances on this database: PostgreSQL NOTIFY; nothing on SQLite, where the serving
+/// process sees the change at its next read of the database.
+pub(crate) async fn publish_from_admin(store: &Store, event: BusEvent) {
+    let envelope = Envelope {
+        origin: "admin".to_owned(),
+        event,
+    };
+    match serde_json::to_string(&envelope) {
+        Ok(payload) => {
+            if let Err(e) = store.publish(&payload).await {
+                tracing::warn!(error = %e, "cannot send an event to the running instances");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+    }
+}
+
+/// A bus event with the instance that published it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    origin: String,
+    event: BusEvent,
 }
 
 /// Device public keys parsed from their stored base64url form. Parsing checks that the point

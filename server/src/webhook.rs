@@ -121,25 +121,6 @@ pub(crate) async fn ask_trust(
     user: &str,
     pairing_code: &str,
 ) -> TrustOutcome {
-    let url = match url::Url::parse(&project.trust_url) {
-        Ok(u) => u,
-        Err(_) => return TrustOutcome::Misconfigured("invalid trust URL"),
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) && state.0.config.allow_insecure_webhooks_on_loopback => {}
-        _ => return TrustOutcome::Misconfigured("the trust URL must use https"),
-    }
-    let (password, secret) = match credentials::unseal_webhook_credentials(
-        &state.0.seal_key,
-        project,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
-            return TrustOutcome::Misconfigured("webhook credentials cannot be read");
-        }
-    };
     let body = match serde_json::to_vec(&TrustBody {
         user,
         challenge: pairing_code,
@@ -147,29 +128,11 @@ pub(crate) async fn ask_trust(
         Ok(b) => b,
         Err(_) => return TrustOutcome::Misconfigured("cannot encode the request"),
     };
-    let msg_id = match crypto::new_id("msg_") {
-        Ok(id) => id,
-        Err(_) => return TrustOutcome::Misconfigured("no randomness"),
+    let request = match signed_post(state, project, &project.trust_url, body) {
+        Ok(r) => r,
+        Err(why) => return TrustOutcome::Misconfigured(why),
     };
-    let timestamp = crate::now();
-    let signature = match WebhookKey::from_secret(secret.expose()) {
-        Ok(key) => key.sign(&msg_id, timestamp, &body),
-        Err(_) => return TrustOutcome::Misconfigured("webhook secret unusable"),
-    };
-    let basic = basic_authorization(&project.webhook_username, password.expose());
-    let result = state
-        .0
-        .http
-        .post(url)
-        .header(AUTHORIZATION, basic.as_str())
-        .header(CONTENT_TYPE, "application/json")
-        .header(ID_HEADER, &msg_id)
-        .header(TIMESTAMP_HEADER, timestamp.to_string())
-        .header(SIGNATURE_HEADER, signature)
-        .body(body)
-        .send()
-        .await;
-    match result {
+    match request.send().await {
         Ok(resp) => {
             let status = resp.status();
             if status == StatusCode::OK {
@@ -218,6 +181,44 @@ async fn canonical_user(mut resp: reqwest::Response) -> Option<String> {
         return None;
     }
     Some(user.to_owned())
+}
+
+/// A JSON POST to one of the project's webhooks (trust or events) with the project's
+/// webhook credentials: HTTP Basic auth and a Standard Webhooks signature. Refuses plain
+/// http except on loopback when the service allows it. The error says what is misconfigured.
+pub(crate) fn signed_post(
+    state: &AppState,
+    project: &ProjectRow,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::RequestBuilder, &'static str> {
+    let url = url::Url::parse(url).map_err(|_| "invalid webhook URL")?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) && state.0.config.allow_insecure_webhooks_on_loopback => {}
+        _ => return Err("the webhook URL must use https"),
+    }
+    let (password, secret) = credentials::unseal_webhook_credentials(&state.0.seal_key, project)
+        .map_err(|e| {
+            tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
+            "webhook credentials cannot be read"
+        })?;
+    let msg_id = crypto::new_id("msg_").map_err(|_| "no randomness")?;
+    let timestamp = crate::now();
+    let signature = WebhookKey::from_secret(secret.expose())
+        .map_err(|_| "webhook secret unusable")?
+        .sign(&msg_id, timestamp, &body);
+    let basic = basic_authorization(&project.webhook_username, password.expose());
+    Ok(state
+        .0
+        .http
+        .post(url)
+        .header(AUTHORIZATION, basic.as_str())
+        .header(CONTENT_TYPE, "application/json")
+        .header(ID_HEADER, &msg_id)
+        .header(TIMESTAMP_HEADER, timestamp.to_string())
+        .header(SIGNATURE_HEADER, signature)
+        .body(body))
 }
 
 #[cfg(test)]

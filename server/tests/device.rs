@@ -259,7 +259,7 @@ impl PushSender for ScriptedPush {
 
 async fn push_harness(push: Arc<ScriptedPush>) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = test_config(dir.path());
+    let config = test_config(dir.path()).await;
     let service = Service::start_with_push(config.clone(), push)
         .await
         .expect("start");
@@ -382,14 +382,14 @@ async fn dead_token_is_cleared() {
 async fn lifecycle_errors_are_actionable() {
     // Missing seal key.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir.path()).await;
     config.seal_key = None;
     let err = Service::start(config).await.expect_err("no seal key");
     assert!(matches!(err, ServiceError::MissingSealKey));
     assert!(err.to_string().contains("TAPPROVE_SEAL_KEY"));
 
     // A push provider whose key file is missing stops the start with a clear message.
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir.path()).await;
     config.push = tapprove_server::ServiceConfig::from_toml_str(
         "[push.apns]\nkey_path = \"/nonexistent/AuthKey_ABCDE12345.p8\"\nkey_id = \"ABCDE12345\"\n\
          team_id = \"TEAM123456\"\ntopic = \"com.example.bank\"\n",
@@ -409,14 +409,14 @@ async fn lifecycle_errors_are_actionable() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir.path()).await;
     config.listen = taken.local_addr().expect("addr");
     let err = Service::start(config).await.expect_err("port in use");
     assert!(matches!(err, ServiceError::AddressInUse { .. }), "{err}");
     assert!(err.to_string().contains("already in use"));
 
     // Database directory missing.
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir.path()).await;
     config.database_url = format!(
         "sqlite://{}/missing/dir/t.db?mode=rwc",
         dir.path().display()
@@ -428,7 +428,7 @@ async fn lifecycle_errors_are_actionable() {
     );
 
     // Wrong seal key for an existing database.
-    let config = test_config(dir.path());
+    let config = test_config(dir.path()).await;
     let running = Service::start(config.clone()).await.expect("start");
     let created = admin::create_project(
         &config.database_url,

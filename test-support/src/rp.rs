@@ -319,6 +319,23 @@ impl RpClient {
         v
     }
 
+    /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set); panics unless
+    /// `204`.
+    pub async fn lift_lock(&self, user: &str) {
+        let r = self
+            .http
+            .delete(self.url(&format!("/v1/users/{user}/lock")))
+            .header("x-api-key", &self.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NO_CONTENT,
+            "lift the lock of {user}"
+        );
+    }
+
     /// `DELETE /v1/push/sessions/{id}`.
     pub async fn cancel_raw(&self, id: &str) -> (StatusCode, Value) {
         let r = self

@@ -19,9 +19,19 @@ struct Demo {
 
 impl Demo {
     fn start(data: &std::path::Path, port_service: u16, port_site: u16) -> Self {
+        Self::start_with(data, port_service, port_site, &[])
+    }
+
+    fn start_with(
+        data: &std::path::Path,
+        port_service: u16,
+        port_site: u16,
+        extra: &[&str],
+    ) -> Self {
         let mut child = Command::new(BIN)
             .args(["demo", "--data"])
             .arg(data)
+            .args(extra)
             .args([
                 "--port-service",
                 &port_service.to_string(),
@@ -654,5 +664,50 @@ async fn demo_bounds_password_hashing() {
         }
     }
     assert!(busy > 0, "60 concurrent logins never met the hashing bound");
+    demo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_with_nist_aal2_shows_a_typed_six_digit_code_and_requires_user_verification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let demo = Demo::start_with(&data, 0, 0, &["--policy", "nist-aal2"]);
+    let mut b = Browser::new(&demo.site);
+    let store = signup_and_pair(&mut b, &data, "olga").await;
+    b.get("/login").await;
+    let (status, location, _) = b
+        .post(
+            "/login",
+            &[("user", "olga"), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/login/wait"));
+    let (_, _, page) = b.get("/login/wait").await;
+    assert!(page.contains("Type this code"), "{page}");
+    let code = by_id(&page, "presence-code");
+    assert!(
+        code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    let requests = ok_json(&tapprove(&["device", "requests", "--json", "--store", &store]).await);
+    let r = &requests.as_array().expect("array")[0];
+    let id = r["id"].as_str().expect("id").to_owned();
+    assert!(
+        r["options"].as_array().is_none_or(Vec::is_empty),
+        "the phone is not given the code: {r}"
+    );
+    // The terminal authenticator has no user verification yet: the service refuses the
+    // approval (nist-aal2 requires `uv`) and the login stays open.
+    let o = tapprove(&[
+        "device", "respond", &id, "--choose", &code, "--store", &store,
+    ])
+    .await;
+    assert!(!o.status.success(), "approved without user verification");
+    let (_, _, page) = b.get("/login/wait").await;
+    assert_eq!(
+        by_id(&page, "presence-code"),
+        code,
+        "the login is still waiting"
+    );
     demo.stop();
 }

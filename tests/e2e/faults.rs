@@ -554,3 +554,77 @@ async fn device_killed_before_reading_the_answer_reply() {
     );
     assert_eq!(v["status"], json!("accepted"));
 }
+
+/// Runs `cmd` as the unprivileged user `nobody` when the tests run as root (for whom file
+/// permissions do not apply); returns whether it did.
+fn as_nobody(cmd: &mut Command) -> bool {
+    use std::os::unix::process::CommandExt as _;
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    root
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+}
+
+/// The database file unwritable for the user running the service. SQLite would open it
+/// read-only and the service would say "listening" yet refuse every login; instead it refuses
+/// to start, with one line naming the file and the cause. The site cannot connect (nothing
+/// half-started); once the permissions are fixed the service starts on the same data: the
+/// paired device and the project work as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn database_file_unwritable() {
+    let mut w = World::new(None, &[], "alice").await;
+    let dir = w.service.db_path.parent().expect("dir").to_owned();
+    let (db_path, config, addr) = (
+        w.service.db_path.clone(),
+        w.service.config.clone(),
+        w.service.addr,
+    );
+    w.service.kill();
+    // The service user may read, not write, the database (its files stay as they are when
+    // the tests run as root, since they belong to root).
+    chmod(&dir, 0o755);
+    let wal = |ext: &str| PathBuf::from(format!("{}{ext}", db_path.display()));
+    let files = [db_path.clone(), wal("-wal"), wal("-shm")];
+    let mut cmd = serve_command(&db_path, &config, &addr.to_string(), &[]);
+    if !as_nobody(&mut cmd) {
+        for f in &files {
+            chmod(f, 0o444);
+        }
+    }
+    let o = tokio::task::spawn_blocking(move || cmd.output().expect("run serve"))
+        .await
+        .expect("join");
+    assert!(!o.status.success(), "the service refused to start");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("tapprove: cannot use database") && lines[0].contains("writable"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "it never said it was listening");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing listens for the site"
+    );
+    // The fix: the service user may write the files. Same data, same device, same project.
+    chmod(&dir, 0o777);
+    for f in &files {
+        chmod(f, 0o666);
+    }
+    let mut cmd = serve_command(&db_path, &config, &addr.to_string(), &[]);
+    as_nobody(&mut cmd);
+    w.service = Service::spawn_cmd(cmd, db_path, config);
+    w.recovered("alice").await;
+}

@@ -51,13 +51,16 @@ impl Service {
     }
 
     pub fn spawn(db_path: PathBuf, config: PathBuf, listen: &str, env: &[(&str, &str)]) -> Self {
-        let db = format!("sqlite://{}?mode=rwc", db_path.display());
-        let mut child = Command::new(common::BIN)
-            .args(["serve", "--listen", listen, "--database", &db, "--config"])
-            .arg(&config)
-            .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
-            .env("TAPPROVE_LOG", "warn")
-            .envs(env.iter().copied())
+        Self::spawn_cmd(
+            serve_command(&db_path, &config, listen, env),
+            db_path,
+            config,
+        )
+    }
+
+    /// Starts the service from `cmd` (see [`serve_command`]); panics unless it listens.
+    pub fn spawn_cmd(mut cmd: Command, db_path: PathBuf, config: PathBuf) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -147,6 +150,18 @@ impl Service {
             .await,
         )
     }
+}
+
+/// The `tapprove serve` command line the fault tests use.
+pub fn serve_command(db_path: &Path, config: &Path, listen: &str, env: &[(&str, &str)]) -> Command {
+    let db = format!("sqlite://{}?mode=rwc", db_path.display());
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(["serve", "--listen", listen, "--database", &db, "--config"])
+        .arg(config)
+        .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
+        .env("TAPPROVE_LOG", "warn")
+        .envs(env.iter().copied());
+    cmd
 }
 
 impl Drop for Service {

@@ -116,6 +116,8 @@ async fn deny_not_me_reports_fraud_and_cancel_is_user_denied() {
         final_status(&s.rp, id).await,
         ("rejected".into(), "fraud_reported".into())
     );
+    // "Not me" locked carol's pushes; the site lifts the lock.
+    s.rp.lift_lock("carol").await;
 
     let session = s.rp.login("carol", json!({})).await;
     let id = session["id"].as_str().expect("id");
@@ -266,6 +268,8 @@ async fn two_devices_answering_at_once_make_one_decision() {
                 (status.as_str(), reason.as_str()),
                 ("rejected", "fraud_reported")
             );
+            // "Not me" locked frank's pushes; the site lifts the lock for the next round.
+            s.rp.lift_lock("frank").await;
         }
     }
 }
@@ -323,6 +327,9 @@ async fn two_device_cores_racing_at_the_service_make_one_decision() {
         };
         let got = final_status(&s.rp, &id).await;
         assert_eq!((got.0.as_str(), got.1.as_str()), expected);
+        if got.1 == "fraud_reported" {
+            s.rp.lift_lock("ivan").await;
+        }
     }
 }
 
@@ -428,13 +435,16 @@ async fn listen_shows_requests_and_answers_with_one_key() {
         final_status(&s.rp, &id).await,
         ("rejected".into(), "fraud_reported".into())
     );
+    // "Not me" locked hana's pushes; the site lifts the lock.
+    s.rp.lift_lock("hana").await;
 
     // 3. entry mode asks for the code
     let session = s.rp.login("hana", json!({"presence": "entry"})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let code = session["presence_code"].as_str().expect("code").to_owned();
     wait_for(&mut lines, &format!("Login request {id}")).await;
-    wait_for(&mut lines, "Type the code").await;
+    // The prompt says how many digits the code has (from the challenge).
+    wait_for(&mut lines, &format!("Type the {}-digit code", code.len())).await;
     writeln!(input, "{code}").expect("write");
     wait_for(&mut lines, "approved").await;
     assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
@@ -453,4 +463,100 @@ async fn listen_shows_requests_and_answers_with_one_key() {
         .expect("join")
         .expect("wait");
     assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_sets_the_presence_policy_and_the_login_follows_it() {
+    let s = Setup::new(CODE).await;
+    let _d = s.paired_device("phone", "nora", CODE).await;
+    let project = s.project["project_id"].as_str().expect("id");
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "project"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database", &s.serve.db]);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            tapprove(&refs).await
+        }
+    };
+    // The default is `choose`: three 2-digit options.
+    let session = s.rp.login("nora", json!({})).await;
+    assert_eq!(session["presence_code"].as_str().expect("code").len(), 2);
+
+    let o = admin(&["set-policy", "--project", project, "--policy", "nist-aal2"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("nist-aal2 (typed 6-digit code"),
+        "{}",
+        stdout(&o)
+    );
+    let session = s.rp.login("nora", json!({})).await;
+    let code = session["presence_code"].as_str().expect("code");
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    let (status, body) = s
+        .rp
+        .create_raw(&json!({"user": "nora", "notification": {"title": "t", "body": "b"}, "presence": "choose"}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["code"].as_str()),
+        (400, Some("policy_not_met"))
+    );
+
+    // Too short a code for nist-aal2, an unknown policy: one clear line each.
+    let line = failed_line(
+        &admin(&[
+            "set-policy",
+            "--project",
+            project,
+            "--policy",
+            "nist-aal2",
+            "--code-digits",
+            "4",
+        ])
+        .await,
+    );
+    assert!(line.contains("6 to 12 digits"), "{line}");
+    let line = failed_line(&admin(&["set-policy", "--project", project, "--policy", "tap"]).await);
+    assert!(line.contains("choose, entry or nist-aal2"), "{line}");
+
+    // Create prints the policy; events URL validated like the trust URL.
+    let o = tapprove(&[
+        "admin",
+        "project",
+        "create",
+        "--name",
+        "Strict",
+        "--trust-url",
+        &s.rp_hook.trust_url(),
+        "--policy",
+        "entry",
+        "--code-digits",
+        "8",
+        "--events-url",
+        "http://127.0.0.1:9/events",
+        "--database",
+        &s.serve.db,
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("entry (typed 8-digit code)"),
+        "{}",
+        stdout(&o)
+    );
+    let line = failed_line(
+        &admin(&[
+            "set-events-url",
+            "--project",
+            project,
+            "--events-url",
+            "http://bank.example/events",
+        ])
+        .await,
+    );
+    assert!(line.contains("https"), "{line}");
 }

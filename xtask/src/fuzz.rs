@@ -51,6 +51,14 @@ pub const TARGETS: &[(&str, &str)] = &[
         "api_bodies",
         "every JSON body of the device and relying-party APIs",
     ),
+    (
+        "webhook_verify",
+        "the Standard Webhooks verifier and the HTTP Basic check",
+    ),
+    (
+        "key_update_verify",
+        "KeyUpdate::verify: the service key rollover message",
+    ),
 ];
 
 /// libFuzzer's coverage instrumentation, as cargo-fuzz passes it with `--sanitizer none`.

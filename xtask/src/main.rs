@@ -1,10 +1,10 @@
 //! `cargo xtask <command>`: the project's chores in one place.
 //!
 //! - `arch`     — check the crate arrows of docs/ARCHITECTURE.md (also the first step of `test`).
-//! - `test`     — every test: Rust workspace, Kotlin on the JVM, the Android module under
+//! - `test`     — every test: Rust workspace, the server on PostgreSQL, Kotlin on the JVM, the Android module under
 //!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
 //!   every fuzz target. Installs what it needs (idempotently) on the way.
-//! - `test SET…` — only those sets (`arch`, `rust`, `android`, `ios`, `browser`, `keycloak`,
+//! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `ios`, `browser`, `keycloak`,
 //!   `bench`, `fuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
@@ -17,6 +17,7 @@ mod bindings;
 mod fuzz;
 mod ios;
 mod keycloak;
+mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -86,6 +87,11 @@ const TEST_SETS: &[TestSet] = &[
         arch::command(&root())
     }),
     ("rust", "rust: build and tests", rust_tests),
+    (
+        "postgres",
+        "postgres: server tests on a throwaway cluster",
+        postgres::test,
+    ),
     (
         "android",
         "android: Kotlin on the JVM, Android 14 under Robolectric",

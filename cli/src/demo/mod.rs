@@ -32,6 +32,14 @@ pub struct DemoArgs {
     /// Port of the demo website on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 3000)]
     pub port_site: u16,
+    /// Presence policy of the demo project, set at every start: choose (pick 1 of 3
+    /// numbers), entry or nist-aal2 (type the code shown on the login page on the phone;
+    /// nist-aal2 also requires user verification on the phone).
+    #[arg(long, default_value = "choose")]
+    pub policy: String,
+    /// Digits of the typed code under entry / nist-aal2 [default: 6].
+    #[arg(long)]
+    pub code_digits: Option<u8>,
 }
 
 /// The demo project's credentials, saved (0600) in the data directory because the service
@@ -48,41 +56,6 @@ struct DemoProject {
 }
 
 const PROJECT_NAME: &str = "Demo Bank";
-
-fn create_data_dir(dir: &Path) -> Result<PathBuf, CliError> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .map_err(|e| CliError::io("create", dir, e, "choose another --data directory"))?;
-    std::fs::canonicalize(dir)
-        .map_err(|e| CliError::io("resolve", dir, e, "choose another --data directory"))
-}
-
-/// Reads the seal key from `DIR/seal.key`, generating it (0600) on first run.
-fn seal_key(dir: &Path) -> Result<SealKey, CliError> {
-    let path = dir.join("seal.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(SealKey::from_base64(&zeroize::Zeroizing::new(text))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SealKey::generate()?;
-            write_private(&path, key.secret_base64().as_bytes()).map_err(|e| {
-                CliError::io("write", &path, e, "check the data directory's permissions")
-            })?;
-            Ok(key)
-        }
-        Err(e) => Err(CliError::io(
-            "read",
-            &path,
-            e,
-            "check the data directory's permissions",
-        )),
-    }
-}
 
 /// The demo project: reused from `DIR/demo-project.json` when it still exists in the database
 /// (its trust URL follows the site's port), created otherwise.
@@ -143,8 +116,11 @@ async fn bind(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListen
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
-    let dir = create_data_dir(&args.data)?;
-    let seal = seal_key(&dir)?;
+    let policy = admin::PresencePolicy::new(&args.policy, args.code_digits)
+        .map_err(|e| tapprove_server::ServiceError::InvalidInput(e.0))?;
+    // The same data directory rules and seal key file as `tapprove serve` on its defaults.
+    let dir = crate::serve::private_dir(&args.data)?;
+    let seal = crate::serve::embedded_seal_key(&dir)?;
     let db = format!("sqlite://{}?mode=rwc", dir.join("tapprove.db").display());
 
     // The site's port must be known before the project (its trust URL) is created.
@@ -154,6 +130,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Other(format!("cannot read the website's address: {e}")))?;
     let site_url = format!("http://{site_addr}");
     let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
+    admin::set_policy(&db, &project.project_id, policy).await?;
+    eprintln!("tapprove demo: presence policy {}", policy.describe());
 
     // Check the service port first for a clearer message than the server's own.
     drop(bind(args.port_service, "Tapprove service", "--port-service").await?);

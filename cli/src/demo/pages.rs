@@ -208,9 +208,15 @@ pub fn login_wait(
         Some(c) => {
             let _ = write!(
                 body,
-                r#"<p>We sent a login request to the phone paired with <strong>{}</strong>. Choose this number on it:</p>
+                r#"<p>We sent a login request to the phone paired with <strong>{}</strong>. {} on it:</p>
 <div class="number" id="presence-code">{}</div>"#,
                 esc(user),
+                // `choose` codes have 2 digits; typed (`entry`, `nist-aal2`) codes 4 to 12.
+                if c.len() > 2 {
+                    "Type this code"
+                } else {
+                    "Choose this number"
+                },
                 esc(c)
             );
         }

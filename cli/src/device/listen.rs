@@ -1,12 +1,15 @@
 //! `tapprove device listen`: shows each login request as it arrives (context, time left, the
 //! options) and answers it with one key: 1/2/3 approve with that option, d denies, n reports
-//! "not me", q quits. In entry mode it asks for the code (type it, then Enter).
+//! "not me", q quits. In entry mode it asks for the code (type it, then Enter; the number of
+//! digits comes from the request). An approval that requires user verification asks for the
+//! passphrase first (typed without echo, then Enter; Esc cancels).
 //!
 //! On a terminal, keys are read in raw mode (crossterm) and a countdown line is redrawn every
 //! second. Without a terminal (pipes, tests), each input line is one key or one code, and
 //! output is plain lines.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -14,7 +17,9 @@ use tapprove_core::{
     Authenticator, CoreError, Decision, DenyReason, LoginRequest, PresenceMode, RequestEvent,
 };
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
+use super::passphrase::PassphraseVerifier;
 use super::{context_line, now, outcome_line};
 use crate::error::CliError;
 
@@ -123,9 +128,12 @@ impl Screen {
 
 struct Listener {
     auth: Authenticator,
+    verifier: Arc<PassphraseVerifier>,
     screen: Screen,
     queue: Vec<LoginRequest>,
     entry: String,
+    /// An approval waiting for the passphrase, and what was typed so far.
+    awaiting_passphrase: Option<(Decision, Zeroizing<String>)>,
 }
 
 enum Step {
@@ -167,7 +175,11 @@ impl Listener {
                 text.push_str("\n  [d] deny    [n] not me    [q] quit");
             }
             PresenceMode::Entry => {
-                text.push_str("\nType the code shown on the login page, then Enter.\n  [d] deny    [n] not me    [q] quit");
+                let what = match r.code_length {
+                    Some(n) => format!("the {n}-digit code"),
+                    None => "the code".to_owned(),
+                };
+                text.push_str(&format!("\nType {what} shown on the login page, then Enter.\n  [d] deny    [n] not me    [q] quit"));
             }
             _ => text.push_str("\n  [a] approve    [d] deny    [n] not me    [q] quit"),
         }
@@ -191,7 +203,9 @@ impl Listener {
             self.show_current();
             return;
         }
-        let entry = if mode == PresenceMode::Entry {
+        let entry = if let Some((_, typed)) = &self.awaiting_passphrase {
+            format!("  passphrase: {}_", "*".repeat(typed.chars().count()))
+        } else if mode == PresenceMode::Entry {
             format!("  code: {}_", self.entry)
         } else {
             String::new()
@@ -236,6 +250,59 @@ impl Listener {
         let Some(r) = self.current().cloned() else {
             return;
         };
+        if matches!(decision, Decision::Approve { .. })
+            && r.user_verification.is_some()
+            && self.verifier.is_set()
+        {
+            self.screen
+                .line("This login asks you to confirm it is you: type your passphrase, then Enter (Esc cancels).");
+            self.awaiting_passphrase = Some((decision, Zeroizing::new(String::new())));
+            self.tick();
+            return;
+        }
+        self.send(decision).await;
+    }
+
+    /// Input while the passphrase is asked; `None` when it was consumed here.
+    async fn on_passphrase_input(&mut self, input: Input) -> Option<Input> {
+        let Some((decision, typed)) = self.awaiting_passphrase.as_mut() else {
+            return Some(input);
+        };
+        match input {
+            Input::Line(l) => {
+                let decision = decision.clone();
+                self.awaiting_passphrase = None;
+                self.verifier.provide(Zeroizing::new(l));
+                self.send(decision).await;
+            }
+            Input::Enter => {
+                let decision = decision.clone();
+                let typed = std::mem::take(typed);
+                self.awaiting_passphrase = None;
+                self.verifier.provide(typed);
+                self.send(decision).await;
+            }
+            Input::Backspace => {
+                typed.pop();
+                self.tick();
+            }
+            Input::Key(c) => {
+                typed.push(c);
+                self.tick();
+            }
+            Input::Quit => {
+                self.awaiting_passphrase = None;
+                self.screen.line("approval cancelled");
+                self.tick();
+            }
+        }
+        None
+    }
+
+    async fn send(&mut self, decision: Decision) {
+        let Some(r) = self.current().cloned() else {
+            return;
+        };
         self.screen.line("sending the answer…");
         match self.auth.respond(&r.id, decision).await {
             Ok(outcome) => {
@@ -264,6 +331,9 @@ impl Listener {
     }
 
     async fn on_input(&mut self, input: Input) -> Step {
+        let Some(input) = self.on_passphrase_input(input).await else {
+            return Step::Continue;
+        };
         let (mode, options) = match self.current() {
             Some(r) => (Some(r.presence_mode), r.options.clone()),
             None => (None, Vec::new()),
@@ -352,12 +422,35 @@ impl Listener {
 }
 
 /// Runs the interactive listener until q (or Ctrl-C, or a fatal stream error).
-pub async fn run(auth: Authenticator, account: Option<String>) -> Result<(), CliError> {
+pub async fn run(
+    auth: Authenticator,
+    verifier: Arc<PassphraseVerifier>,
+    account: Option<String>,
+) -> Result<(), CliError> {
     let accounts = auth.accounts()?;
     let accounts: Vec<_> = match &account {
         Some(id) => accounts.into_iter().filter(|a| &a.id == id).collect(),
         None => accounts,
     };
+    let (revoked, accounts): (Vec<_>, Vec<_>) =
+        accounts.into_iter().partition(|a| a.revoked_at.is_some());
+    for a in &revoked {
+        println!(
+            "{} removed this device from {}'s account on {}; not listening for it (`tapprove device unpair {}` deletes it here).",
+            a.project_name,
+            a.user,
+            a.revoked_at
+                .map(tapprove_core::clock::utc_text)
+                .unwrap_or_default(),
+            a.id
+        );
+    }
+    if accounts.is_empty() && !revoked.is_empty() {
+        return Err(CliError::Other(
+            "no account left to listen for: the site removed this device; pair again to use it"
+                .into(),
+        ));
+    }
     if accounts.is_empty() {
         return Err(CliError::Usage(match account {
             Some(id) => format!("no account {id:?} on this device; see `tapprove device accounts`"),
@@ -375,6 +468,8 @@ pub async fn run(auth: Authenticator, account: Option<String>) -> Result<(), Cli
     }
     let mut l = Listener {
         auth: auth.clone(),
+        verifier,
+        awaiting_passphrase: None,
         screen: Screen {
             raw: raw.is_some(),
             status_shown: false,
@@ -396,19 +491,30 @@ pub async fn run(auth: Authenticator, account: Option<String>) -> Result<(), Cli
     let mut events = auth.events(account.as_deref());
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut inputs_open = true;
+    let mut last_fatal: Option<String> = None;
     let shutdown = crate::serve::shutdown_signal();
     tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(e)) => l.on_event(e),
-                Some(Err(e)) => {
+                Some(Err(e @ CoreError::Revoked { .. })) => {
+                    // Fatal for that account; the stream ends once no account is left.
+                    l.screen.line(&e.to_string());
+                    last_fatal = Some(e.to_string());
+                }
+                Some(Err(e @ (CoreError::Network { .. } | CoreError::Service { .. }))) => {
                     l.screen.line(&format!("connection problem: {e} (reconnecting…)"));
                     l.tick();
                 }
-                None => break Err(CliError::Other(
-                    "the event stream ended: the service refused this device; check `tapprove device accounts` and pair again if needed".into(),
-                )),
+                Some(Err(e)) => {
+                    l.screen.line(&e.to_string());
+                    last_fatal = Some(e.to_string());
+                    l.tick();
+                }
+                None => break Err(CliError::Other(last_fatal.take().unwrap_or_else(|| {
+                    "the event stream ended: the service refused this device; check `tapprove device accounts` and pair again if needed".into()
+                }))),
             },
             input = inputs.recv(), if inputs_open => match input {
                 Some(i) => {

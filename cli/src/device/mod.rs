@@ -3,14 +3,17 @@
 
 mod keyring_store;
 mod listen;
+mod passphrase;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tapprove_core::{
     Account, Authenticator, Config, Decision, DenyReason, FileStore, LoginRequest, PresenceMode,
-    RespondOutcome, SessionStatus, SoftwareSigner,
+    RespondOutcome, SessionStatus, SoftwareSigner, UserVerifier,
 };
+
+use passphrase::PassphraseVerifier;
 
 use crate::error::CliError;
 use crate::progress::with_spinner;
@@ -71,9 +74,12 @@ pub enum DeviceCommand {
     Respond {
         /// The request id (ses_…), from `tapprove device requests`.
         id: String,
-        /// Approve, picking this option (choose mode) or typing this code (entry mode).
-        #[arg(long, conflicts_with_all = ["approve", "deny"])]
+        /// Approve, picking this option (choose mode).
+        #[arg(long, conflicts_with_all = ["approve", "deny", "code"])]
         choose: Option<String>,
+        /// Approve, typing the code the login page shows (entry mode, e.g. 6 digits).
+        #[arg(long, conflicts_with_all = ["approve", "deny"])]
+        code: Option<String>,
         /// Approve a request that asks for no code (none mode).
         #[arg(long, conflicts_with = "deny")]
         approve: bool,
@@ -98,6 +104,22 @@ pub enum DeviceCommand {
         #[arg(long)]
         account: Option<String>,
     },
+    /// The local passphrase asked before approvals that require user verification.
+    Passphrase {
+        #[command(subcommand)]
+        action: PassphraseAction,
+    },
+}
+
+/// `tapprove device passphrase …`
+#[derive(Debug, clap::Subcommand)]
+pub enum PassphraseAction {
+    /// Set (or change) the passphrase: typed twice without echo, or two lines on stdin.
+    Set,
+    /// Remove it: approvals that require user verification then fail.
+    Remove,
+    /// Say whether one is set.
+    Status,
 }
 
 /// The store directory: `--store`, else `$TAPPROVE_HOME`, else `~/.tapprove`.
@@ -119,6 +141,15 @@ pub fn store_dir(flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
 /// Opens the authenticator over the store in `dir`. `config` is the default service for
 /// pairing; commands that use stored accounts pass `None` (each account keeps its own service).
 pub fn open(dir: &std::path::Path, config: Option<Config>) -> Result<Authenticator, CliError> {
+    Ok(open_device(dir, config)?.0)
+}
+
+/// Like [`open`], and the passphrase verifier it installed (the commands that approve hand it
+/// the typed passphrase).
+fn open_device(
+    dir: &std::path::Path,
+    config: Option<Config>,
+) -> Result<(Authenticator, Arc<PassphraseVerifier>), CliError> {
     let store = Arc::new(FileStore::open(dir)?);
     let signer = Arc::new(SoftwareSigner::new(store.clone()));
     // Only pairing uses the default configuration; a placeholder keeps the type simple.
@@ -126,7 +157,22 @@ pub fn open(dir: &std::path::Path, config: Option<Config>) -> Result<Authenticat
         Some(c) => c,
         None => Config::new("http://127.0.0.1", "tap_sdk_AAAAAAAAAAAAAAAAAAAAAA")?,
     };
-    Ok(Authenticator::new(config, store, signer)?)
+    let auth = Authenticator::new(config, store.clone(), signer)?;
+    let verifier = Arc::new(PassphraseVerifier::new(store));
+    auth.set_user_verifier(Some(verifier.clone() as Arc<dyn UserVerifier>));
+    Ok((auth, verifier))
+}
+
+/// Asks for the passphrase when approving `request` needs user verification and one is set
+/// (without one, the core refuses the approval and says how to set it).
+fn ask_passphrase_if_needed(
+    verifier: &PassphraseVerifier,
+    request: Option<&LoginRequest>,
+) -> Result<(), CliError> {
+    if request.is_some_and(|r| r.user_verification.is_some()) && verifier.is_set() {
+        verifier.provide(passphrase::read("Passphrase (to approve): ")?);
+    }
+    Ok(())
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
@@ -187,6 +233,14 @@ fn print_accounts(accounts: &[Account]) {
             "{:<32} {:<16} {:<16} {}",
             a.id, a.project_name, a.user, a.server_url
         );
+        if let Some(at) = a.revoked_at {
+            println!(
+                "    removed by {} on {}: no longer used; `tapprove device unpair {}` deletes it here",
+                a.project_name,
+                tapprove_core::clock::utc_text(at),
+                a.id
+            );
+        }
     }
 }
 
@@ -201,7 +255,10 @@ fn print_requests(requests: &[LoginRequest]) {
         println!("    {} ({})", r.body, context_line(r));
         match r.presence_mode {
             PresenceMode::Choose => println!("    options: {}", r.options.join("  ")),
-            PresenceMode::Entry => println!("    type the code shown on the login page"),
+            PresenceMode::Entry => match r.code_length {
+                Some(n) => println!("    type the {n}-digit code shown on the login page: --code"),
+                None => println!("    type the code shown on the login page: --code"),
+            },
             _ => println!("    approve or deny"),
         }
         println!(
@@ -289,17 +346,32 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                 print_json(&requests)
             } else {
                 print_requests(&requests);
+                // Accounts the site removed (now or before) are not asked: say so.
+                for a in auth.accounts()?.iter().filter(|a| {
+                    a.revoked_at.is_some() && account.as_ref().is_none_or(|id| *id == a.id)
+                }) {
+                    println!(
+                        "{} removed this device from {}'s account on {}; it gets no more requests.",
+                        a.project_name,
+                        a.user,
+                        a.revoked_at
+                            .map(tapprove_core::clock::utc_text)
+                            .unwrap_or_default()
+                    );
+                }
                 Ok(())
             }
         }
         DeviceCommand::Respond {
             id,
             choose,
+            code,
             approve,
             deny,
             not_me,
             json,
         } => {
+            let choose = choose.or(code);
             let decision = if deny || not_me {
                 Decision::Deny {
                     reason: if not_me {
@@ -314,10 +386,16 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                 }
             } else {
                 return Err(CliError::Usage(
-                    "say how to answer: --choose NUMBER (the number on the login page), --approve, --deny or --not-me".into(),
+                    "say how to answer: --choose NUMBER or --code CODE (as the login page shows), --approve, --deny or --not-me".into(),
                 ));
             };
-            let auth = open(&dir, None)?;
+            let (auth, verifier) = open_device(&dir, None)?;
+            if matches!(decision, Decision::Approve { .. }) && verifier.is_set() {
+                // Does this approval need the passphrase? The request says (read before the
+                // spinner starts, so the prompt is not drawn over).
+                let pending = auth.pending(None).await.unwrap_or_default();
+                ask_passphrase_if_needed(&verifier, pending.iter().find(|r| r.id == id))?;
+            }
             let outcome = with_spinner("sending the answer…", auth.respond(&id, decision)).await?;
             if json {
                 return print_json(&serde_json::json!({
@@ -338,8 +416,41 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
             Ok(())
         }
         DeviceCommand::Listen { account } => {
-            let auth = open(&dir, None)?;
-            listen::run(auth, account).await
+            let (auth, verifier) = open_device(&dir, None)?;
+            listen::run(auth, verifier, account).await
+        }
+        DeviceCommand::Passphrase { action } => {
+            let store = FileStore::open(&dir)?;
+            match action {
+                PassphraseAction::Set => {
+                    let first = passphrase::read("New passphrase: ")?;
+                    let again = passphrase::read("Same passphrase again: ")?;
+                    if *first != *again {
+                        return Err(CliError::Usage(
+                            "the two passphrases differ; nothing was changed".into(),
+                        ));
+                    }
+                    passphrase::set(&store, &first)?;
+                    println!(
+                        "Passphrase set: approvals that require user verification will ask for it."
+                    );
+                }
+                PassphraseAction::Remove => {
+                    passphrase::remove(&store)?;
+                    println!(
+                        "Passphrase removed: approvals that require user verification will be refused."
+                    );
+                }
+                PassphraseAction::Status => println!(
+                    "{}",
+                    if passphrase::is_set(&store)? {
+                        "A passphrase is set."
+                    } else {
+                        "No passphrase is set (`tapprove device passphrase set`)."
+                    }
+                ),
+            }
+            Ok(())
         }
     }
 }

@@ -66,17 +66,23 @@ impl Inner {
 
     /// A request not seen yet (e.g. the app was restarted): re-reads every account's pending
     /// requests and looks again.
+    /// When it is still unknown and a service could not be asked, that failure is the answer
+    /// ("try again later" beats "not pending" while the service is down).
     fn look_up_with_the_service(&self, request_id: &str) -> Result<Cached, CoreError> {
+        let mut failure = None;
         for account in &self.accounts.active() {
             if let Err(e) = self.fetch_pending(account) {
                 warn!(account_id = %account.id, error = %e, "could not read pending requests");
+                failure.get_or_insert(e);
             }
         }
-        self.requests
-            .lookup(request_id)?
-            .ok_or_else(|| CoreError::UnknownRequest {
+        match (self.requests.lookup(request_id)?, failure) {
+            (Some(cached), _) => Ok(cached),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(CoreError::UnknownRequest {
                 request_id: request_id.to_owned(),
-            })
+            }),
+        }
     }
 
     /// Asks the app's verifier when approving a request whose policy wants it; the method for

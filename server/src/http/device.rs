@@ -7,22 +7,23 @@ use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tapprove_protocol::SDK_KEY_HEADER;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KeyProtection, PairRequest,
     PairResponse, PendingResponse, PushEnvironment, PushPlatform, PushRegistration, SessionStatus,
 };
+use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
 use crate::credentials;
 use crate::devices::{self, PairingKind};
 use crate::error::ApiError;
-use crate::events::{DeviceEvent, DeviceSubscription};
-use crate::state::AppState;
+use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
+use crate::policy::PresencePolicy;
+use crate::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::{AccountRow, ProjectRow, Stored};
 use crate::webhook::{self, TrustOutcome};
-use crate::{crypto, sessions};
+use crate::{crypto, ratelimit, sessions};
 
 const MAX_USER_CHARS: usize = 256;
 const MAX_CODE_CHARS: usize = 128;
@@ -100,20 +101,21 @@ pub(crate) async fn pair(
             retry,
         )
     };
-    state
-        .0
-        .pair_limiter_ip
-        .check(
-            &format!("{}|{ip}", project.id),
-            limits.pairings_per_minute_per_ip,
-            now,
-        )
+    let store = &state.0.store;
+    let per_ip = format!("pair|{}|{ip}", project.id);
+    ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now)
+        .await?
         .map_err(limited)?;
-    state
-        .0
-        .pair_limiter_key
-        .check(&project.id, limits.pairings_per_minute_per_sdk_key, now)
-        .map_err(limited)?;
+    let per_key = format!("pair|{}", project.id);
+    ratelimit::take(
+        store,
+        &per_key,
+        limits.pairings_per_minute_per_sdk_key,
+        60,
+        now,
+    )
+    .await?
+    .map_err(limited)?;
 
     let ApiJson(PairBody {
         request: req,
@@ -229,7 +231,12 @@ fn paired(
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
-            user_verification: None,
+            user_verification: PresencePolicy::from_stored(
+                &project.presence_policy,
+                project.entry_digits,
+            )
+            .requires_user_verification()
+            .then_some(UserVerification::Required),
             account_id: account.id,
             project_id: project.id,
             project_name: project.name,
@@ -274,7 +281,11 @@ pub(crate) async fn unpair(
     if !state.0.store.unpair(&call.account.id, crate::now()).await? {
         return Err(ApiError::not_paired());
     }
-    state.0.bus.unpaired(&call.account.id);
+    state
+        .publish(BusEvent::Unpaired {
+            account_id: call.account.id.clone(),
+        })
+        .await;
     tracing::info!(account_id = %call.account.id, "device unpaired");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -312,6 +323,24 @@ struct EventStream {
     backlog: std::collections::VecDeque<Event>,
     events: DeviceSubscription,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Its row in `event_streams` (every instance sees the device as reachable).
+    stream_id: String,
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let store = self.state.0.store.clone();
+        let stream_id = std::mem::take(&mut self.stream_id);
+        // At shutdown the runtime may be gone: the row then goes stale and is swept.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = store.stream_closed(&stream_id).await {
+                tracing::warn!(error = %e, "cannot forget a closed event stream");
+            }
+        });
+    }
 }
 
 fn challenge_event(jws: &str) -> Event {
@@ -374,6 +403,30 @@ pub(crate) async fn events(
         .store
         .pending_challenges(&call.account.id, crate::now())
         .await?;
+    let since = crate::now() - STREAM_STALE_SECONDS;
+    let open = state.0.store.open_streams(&call.account.id, since).await?;
+    let cap = state.0.config.max_event_streams_per_account;
+    if open >= i64::from(cap) {
+        tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
+        return Err(ApiError::rate_limited(
+            format!(
+                "This device already has {open} open event streams (at most {cap}); close one \
+                 (one per running app is enough), then try again."
+            ),
+            u64::try_from(STREAM_STALE_SECONDS).unwrap_or(30),
+        ));
+    }
+    let stream_id = crypto::new_id("evs_").map_err(|_| ApiError::internal())?;
+    state
+        .0
+        .store
+        .stream_opened(
+            &stream_id,
+            &call.account.id,
+            &state.0.instance_id,
+            crate::now(),
+        )
+        .await?;
     tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
     let keep_alive = state.0.config.event_keep_alive;
     let stream = EventStream {
@@ -382,6 +435,7 @@ pub(crate) async fn events(
         account_id: call.account.id,
         backlog: pending.iter().map(|j| challenge_event(j)).collect(),
         events,
+        stream_id,
     };
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let event = s.next().await?;

@@ -15,9 +15,9 @@ use tapprove_protocol::request_auth::RequestProof;
 use crate::SKEW_SECONDS;
 use crate::credentials;
 use crate::error::ApiError;
-use crate::sdk;
 use crate::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
+use crate::{ratelimit, sdk};
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);
@@ -112,7 +112,8 @@ impl FromRequestParts<AppState> for RpProject {
             .project_by_api_key(&hash, crate::now())
             .await?
             .ok_or_else(invalid)?;
-        // The lookup is by hash; compare again in constant time as a belt-and-braces check.
+        // Looked up on every call, not cached: a revoked or retired key stops working at once
+        // on every instance. The lookup is by hash; compare again in constant time as a belt-and-braces check.
         if !credentials::api_key_matches(&matched, &hash) {
             return Err(invalid());
         }
@@ -208,11 +209,8 @@ impl FromRequest<AppState> for DeviceCall {
         if let Some(revoked_at) = account.revoked_at {
             return Err(ApiError::revoked(revoked_at));
         }
-        if !state.0.replay.first_use(
-            format!("{}:{}", account.id, proof.jti),
-            now,
-            proof.iat + SKEW_SECONDS + 1,
-        ) {
+        let proof_id = format!("{}:{}", account.id, proof.jti);
+        if !ratelimit::first_use(&state.0.store, &proof_id, proof.iat + SKEW_SECONDS + 1).await? {
             return Err(ApiError::unauthorized(
                 "This request proof was already used; sign a new one for each request.",
             ));

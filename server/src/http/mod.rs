@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use tapprove_protocol::ProtocolError;
 use tapprove_protocol::api::ErrorCode;
+use tapprove_protocol::{PresenceMode, ProtocolError};
 
 use crate::devices::DeviceError;
 use crate::error::ApiError;
@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 /// All routes, with JSON errors for unknown routes and methods.
 pub(crate) fn router(state: AppState) -> Router {
+    let request_limit = state.0.config.request_timeout;
     Router::new()
         .route("/v1/push/sessions", post(rp::create_session))
         .route(
@@ -30,6 +31,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(rp::list_devices).delete(rp::revoke_user_devices),
         )
         .route("/v1/devices/{id}", delete(rp::revoke_device))
+        .route("/v1/users/{user}/lock", delete(rp::lift_lock))
         .route("/v1/device/pair", post(device::pair))
         .route("/v1/device/push-token", put(device::push_token))
         .route("/v1/device", delete(device::unpair))
@@ -37,6 +39,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/device/answers", post(device::answer))
         .route("/v1/device/events", get(device::events))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -52,7 +55,31 @@ pub(crate) fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::listener::request_timeout(request_limit, request, next)
+        }))
         .with_state(state)
+}
+
+/// `GET /readyz`: `200 ready` when the database answers and its schema is this build's.
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<&'static str, ApiError> {
+    let unready = |why: &str| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal,
+            format!("Not ready: {why}."),
+        )
+    };
+    match state.0.store.ready().await {
+        Ok(true) => Ok("ready"),
+        Ok(false) => Err(unready("the database's migrations are not this build's")),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(unready("the database does not answer"))
+        }
+    }
 }
 
 fn answer_refused(e: &ProtocolError) -> ApiError {
@@ -92,6 +119,37 @@ impl From<SessionError> for ApiError {
             } => ApiError::rate_limited(
                 "Too many login requests for this user in the last hour without a successful \
                  login; wait before sending another.",
+                retry_after,
+            ),
+            SessionError::BelowPolicy { requested, policy } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::PolicyNotMet,
+                format!(
+                    "This project's presence policy is {}: a session may not ask for `{}`; \
+                     leave `presence` out (or ask for `entry`).",
+                    policy.describe(),
+                    match requested {
+                        PresenceMode::None => "none",
+                        PresenceMode::Choose => "choose",
+                        PresenceMode::Entry => "entry",
+                    }
+                ),
+            ),
+            SessionError::UserVerificationRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::UserVerificationRequired,
+                "This service requires user verification: unlock with biometrics, the device \
+                 passcode or the app passphrase, then approve again (the request is still open).",
+            ),
+            SessionError::Locked { until } => ApiError::locked(
+                "Pushes to this user are locked because they reported a login request as not \
+                 theirs. Let them sign in another way and check with them; lift the lock with \
+                 DELETE /v1/users/{user}/lock.",
+                until,
+            ),
+            SessionError::CoolingDown { retry_after } => ApiError::rate_limited(
+                "This user rejected or ignored several login requests in a row: pushes pause \
+                 for a while (longer each time until an approved login).",
                 retry_after,
             ),
             SessionError::TooLongForPush { signed_bytes } => ApiError::invalid_request(format!(

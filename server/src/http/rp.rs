@@ -1,18 +1,18 @@
 //! Relying-party API (PROTOCOL.md §9): create, read (with long-poll) and cancel push sessions;
-//! list and revoke a user's devices.
+//! list and revoke a user's devices; lift a user's lock.
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{CreateSessionRequest, DeviceList, SessionCreated, SessionView};
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
 use crate::devices::{self, RevokedBy, Target};
 use crate::error::ApiError;
+use crate::policy::PresencePolicy;
 use crate::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
 use crate::state::AppState;
 
@@ -75,13 +75,22 @@ pub(crate) async fn create_session(
     ApiJson(req): ApiJson<CreateSessionRequest>,
 ) -> Result<(StatusCode, axum::Json<SessionCreated>), ApiError> {
     validate(&req)?;
+    // The policy is read fresh: the authenticated project row may be a few seconds old.
+    let policy = state
+        .0
+        .store
+        .project_by_id(&project.id)
+        .await?
+        .map(|p| PresencePolicy::from_stored(&p.presence_policy, p.entry_digits))
+        .ok_or_else(ApiError::internal)?;
     let new = NewSession {
         project_id: project.id,
         user: req.user.trim().to_owned(),
         title: req.notification.title,
         body: req.notification.body,
         context: req.context.unwrap_or_default(),
-        mode: req.presence.unwrap_or(PresenceMode::Choose),
+        mode: req.presence,
+        policy,
         ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
     };
     let created = sessions::create(&state, new).await?;
@@ -173,5 +182,17 @@ pub(crate) async fn revoke_user_devices(
         RevokedBy::RelyingParty,
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/users/{user}/lock`: lifts the user's lock (after "not me") or cooldown, e.g.
+/// once the site has checked with the user. 204 whether or not one was in force.
+pub(crate) async fn lift_lock(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(user): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = check_user(&user)?;
+    crate::guard::lift(&state, &project.id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

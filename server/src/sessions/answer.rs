@@ -6,6 +6,7 @@ use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 use super::{SessionError, announce, decide, timeout_at};
 use crate::SKEW_SECONDS;
 use crate::events::Outcome;
+use crate::policy::PresencePolicy;
 use crate::state::AppState;
 use tapprove_protocol::webhook::ct_eq;
 
@@ -65,11 +66,26 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
     if session.expires_at < now {
         if state.0.store.expire_one(&session.id, now).await? {
-            announce(state, &session.id, timeout_at(now), &account_ids);
+            announce(state, &session.id, timeout_at(now), &account_ids).await;
         }
         return Err(SessionError::Expired);
     }
-    // 4. Decide.
+    // 4. User verification, when the project's policy requires it: refused, not decided, so
+    //    the user can still approve with verification before the session expires.
+    if answer.decision == Decision::Approve && answer.uv.is_none() {
+        let policy = state
+            .0
+            .store
+            .project_by_id(&session.project_id)
+            .await?
+            .map(|p| PresencePolicy::from_stored(&p.presence_policy, p.entry_digits))
+            .ok_or(SessionError::NotFound)?;
+        if policy.requires_user_verification() {
+            tracing::info!(session_id = %session.id, account_id = %account.id, "approval without user verification refused");
+            return Err(SessionError::UserVerificationRequired);
+        }
+    }
+    // 5. Decide.
     let (status, reason) = match answer.decision {
         Decision::Approve => {
             let right = match (session.presence_mode.0, &session.presence_code) {
@@ -97,7 +113,15 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         decided_at: now,
     };
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
-    if !decide(state, &session.id, outcome, Some(&account.id), Some(now)).await? {
+    if !decide(
+        state,
+        &session.id,
+        outcome,
+        Some((&account.id, answer.uv)),
+        Some(now),
+    )
+    .await?
+    {
         let current = state
             .0
             .store
@@ -107,7 +131,7 @@ pub(crate) async fn answer(state: &AppState, token: &str) -> Result<AnswerRespon
         return Err(final_error(current.status.0));
     }
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    announce(state, &session.id, outcome, &account_ids);
+    announce(state, &session.id, outcome, &account_ids).await;
     Ok(AnswerResponse {
         session_id: session.id,
         status,

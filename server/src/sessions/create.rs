@@ -1,16 +1,17 @@
-//! Creating a session: the user's devices and push budget, the presence code, one signed
+//! Creating a session: the user's devices, guard and push budget, the policy's presence code, one signed
 //! challenge per device, superseding the user's pending session, delivery.
 
 use tapprove_protocol::api::{SessionCreated, SessionReason, SessionStatus};
 use tapprove_protocol::{
-    Challenge, Context, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode,
+    Challenge, Context, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode, UserVerification,
 };
 
 use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
-use crate::events::Outcome;
+use crate::events::{BusEvent, Outcome};
+use crate::policy::PresencePolicy;
 use crate::state::AppState;
-use crate::store::{Budget, SessionDeviceRow, SessionRow, Stored, UserDevices};
-use crate::{crypto, delivery};
+use crate::store::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, Stored, UserDevices};
+use crate::{crypto, delivery, guard};
 
 /// A validated request for a new session.
 #[derive(Debug)]
@@ -20,7 +21,10 @@ pub(crate) struct NewSession {
     pub title: String,
     pub body: String,
     pub context: Context,
-    pub mode: PresenceMode,
+    /// What the site asked for; `None` = the project policy's mode.
+    pub mode: Option<PresenceMode>,
+    /// The project's policy.
+    pub policy: PresencePolicy,
     pub ttl_seconds: u32,
 }
 
@@ -46,14 +50,27 @@ pub(crate) async fn create(
     check_budget(&new.project_id, &user_devices, budget, now)?;
     let devices = user_devices.accounts;
 
-    let (code, options) = presence_for(new.mode)?;
+    let mode = new
+        .policy
+        .mode_for(new.mode)
+        .ok_or(SessionError::BelowPolicy {
+            requested: new.mode.unwrap_or(PresenceMode::None),
+            policy: new.policy,
+        })?;
+    let (code, options) = new
+        .policy
+        .presence(mode)
+        .map_err(|_| SessionError::Internal)?;
     let session_id = crypto::new_id("ses_").map_err(|_| SessionError::Internal)?;
     let expires_at = now + i64::from(new.ttl_seconds);
     let mut rows = Vec::with_capacity(devices.len());
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| SessionError::Internal)?;
         let challenge = Challenge {
-            user_verification: None,
+            user_verification: new
+                .policy
+                .requires_user_verification()
+                .then_some(UserVerification::Required),
             ver: PROTOCOL_VERSION,
             session_id: session_id.clone(),
             account_id: device.id.clone(),
@@ -62,8 +79,8 @@ pub(crate) async fn create(
             body: new.body.clone(),
             context: new.context.clone(),
             presence: Presence {
-                length: None,
-                mode: new.mode,
+                length: (mode == PresenceMode::Entry).then_some(new.policy.entry_digits),
+                mode,
                 options: options.clone(),
             },
             iat: now,
@@ -92,7 +109,7 @@ pub(crate) async fn create(
         title: new.title,
         body: new.body,
         context_json: serde_json::to_string(&new.context).map_err(|_| SessionError::Internal)?,
-        presence_mode: Stored(new.mode),
+        presence_mode: Stored(mode),
         presence_code: code.clone(),
         status: Stored(SessionStatus::Sent),
         reason: None,
@@ -100,7 +117,37 @@ pub(crate) async fn create(
         expires_at,
         decided_at: None,
     };
-    let superseded = state.0.store.create_session(&session, &rows).await?;
+    let superseded = match state
+        .0
+        .store
+        .create_session_guarded(&session, &rows, Some(budget))
+        .await?
+    {
+        CreateOutcome::Created { superseded } => superseded,
+        CreateOutcome::Blocked { until, reason } => {
+            tracing::info!(project_id = %session.project_id, reason = reason.as_deref(), until, "push refused: user blocked");
+            return Err(if reason.as_deref() == Some(guard::FRAUD_REPORTED) {
+                SessionError::Locked { until }
+            } else {
+                SessionError::CoolingDown {
+                    retry_after: (until - now).max(1) as u64,
+                }
+            });
+        }
+        CreateOutcome::OverBudget {
+            minute_blocker,
+            hour_blocker,
+        } => {
+            let seen = UserDevices {
+                accounts: Vec::new(),
+                minute_blocker,
+                hour_blocker,
+            };
+            check_budget(&session.project_id, &seen, budget, now)?;
+            // The store applies check_budget's rule: a full window always fails above.
+            return Err(SessionError::Internal);
+        }
+    };
     for old in &superseded {
         let outcome = Outcome {
             status: SessionStatus::Canceled,
@@ -110,7 +157,12 @@ pub(crate) async fn create(
         announce_reading_devices(state, old, outcome).await;
     }
     for row in &rows {
-        state.0.bus.challenge(&row.account_id, &row.challenge);
+        state
+            .publish(BusEvent::Challenge {
+                account_id: row.account_id.clone(),
+                jws: row.challenge.clone(),
+            })
+            .await;
     }
     tracing::info!(session_id = %session_id, project_id = %session.project_id, devices = rows.len(), "session created");
     let state = state.clone();
@@ -153,74 +205,9 @@ fn check_budget(
     Ok(())
 }
 
-/// Two-digit code and, for `choose`, the three options (code + two distinct decoys, shuffled).
-fn presence_for(mode: PresenceMode) -> Result<(Option<String>, Vec<String>), SessionError> {
-    let rnd = |n| crypto::random_below(n).map_err(|_| SessionError::Internal);
-    match mode {
-        PresenceMode::None => Ok((None, Vec::new())),
-        PresenceMode::Entry => Ok((Some(format!("{:02}", rnd(100)?)), Vec::new())),
-        PresenceMode::Choose => {
-            let code = rnd(100)?;
-            let mut picks = vec![code];
-            while picks.len() < 3 {
-                let d = rnd(100)?;
-                if !picks.contains(&d) {
-                    picks.push(d);
-                }
-            }
-            // Fisher–Yates with the CSPRNG.
-            for i in (1..picks.len()).rev() {
-                let j = rnd(i as u32 + 1)? as usize;
-                picks.swap(i, j);
-            }
-            Ok((
-                Some(format!("{code:02}")),
-                picks.iter().map(|p| format!("{p:02}")).collect(),
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn presence_options_are_distinct_and_contain_the_code() {
-        for _ in 0..200 {
-            let (code, options) = presence_for(PresenceMode::Choose).expect("presence");
-            let code = code.expect("code");
-            assert_eq!(code.len(), 2);
-            assert_eq!(options.len(), 3);
-            assert!(options.contains(&code));
-            assert!(
-                options[0] != options[1] && options[1] != options[2] && options[0] != options[2]
-            );
-            Presence {
-                length: None,
-                mode: PresenceMode::Choose,
-                options,
-            }
-            .validate()
-            .expect("valid");
-        }
-        let (code, options) = presence_for(PresenceMode::None).expect("none");
-        assert!(code.is_none() && options.is_empty());
-        let (code, options) = presence_for(PresenceMode::Entry).expect("entry");
-        assert!(code.is_some() && options.is_empty());
-    }
-
-    #[test]
-    fn code_position_is_not_fixed() {
-        let mut positions = [0u32; 3];
-        for _ in 0..300 {
-            let (code, options) = presence_for(PresenceMode::Choose).expect("presence");
-            let code = code.expect("code");
-            let pos = options.iter().position(|o| *o == code).expect("present");
-            positions[pos] += 1;
-        }
-        assert!(positions.iter().all(|n| *n > 40), "{positions:?}");
-    }
 
     #[test]
     fn budget_retry_counts_from_the_session_that_fills_the_window() {

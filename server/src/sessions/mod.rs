@@ -8,13 +8,14 @@ mod create;
 
 use std::time::Duration;
 
-use tapprove_protocol::ProtocolError;
 use tapprove_protocol::api::{SessionReason, SessionStatus, SessionView};
+use tapprove_protocol::{PresenceMode, ProtocolError, UvMethod};
 
 pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
 
-use crate::events::{Outcome, SessionDecided};
+use crate::events::{BusEvent, Outcome, SessionDecided};
+use crate::policy::PresencePolicy;
 use crate::state::AppState;
 use crate::store::SessionRow;
 
@@ -42,6 +43,17 @@ pub(crate) enum SessionError {
         window: BudgetWindow,
         retry_after: u64,
     },
+    /// The site asked for a weaker presence check than the project's policy.
+    BelowPolicy {
+        requested: PresenceMode,
+        policy: PresencePolicy,
+    },
+    /// The user reported a login as not theirs: no pushes until `until` (or the site lifts it).
+    Locked { until: i64 },
+    /// Too many rejections or expiries in a row: no pushes for `retry_after` seconds.
+    CoolingDown { retry_after: u64 },
+    /// The project requires user verification and the approval carries no `uv`.
+    UserVerificationRequired,
     /// The signed challenge would not fit in a push.
     TooLongForPush { signed_bytes: usize },
     /// No such session (for this project, or for this device's user).
@@ -82,16 +94,33 @@ pub(crate) fn view(row: &SessionRow) -> SessionView {
     }
 }
 
-/// Tells the session's long-polls and the devices it was sent to that it is final.
-/// `outcome` must be exactly what the deciding UPDATE stored.
-fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
+/// Records the outcome in the user's guard, then tells the session's long-polls and the
+/// devices it was sent to that it is final. `outcome` must be exactly what the deciding
+/// UPDATE stored. The guard comes first, so a lock or cooldown is in force before the site
+/// learns the outcome.
+async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
     tracing::info!(
         session_id,
         status = outcome.status.as_str(),
         reason = ?outcome.reason,
         "session decided"
     );
-    state.0.bus.decided(session_id, outcome, account_ids);
+    if crate::guard::counts(outcome.reason) {
+        match state.0.store.session(session_id).await {
+            Ok(Some(row)) => crate::guard::record(state, &row, outcome.reason).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session_id, error = %e, "cannot read the session for the guard")
+            }
+        }
+    }
+    state
+        .publish(BusEvent::Decided {
+            session_id: session_id.to_owned(),
+            outcome,
+            account_ids: account_ids.to_vec(),
+        })
+        .await;
 }
 
 /// [`announce`] when the session's devices are not at hand.
@@ -103,7 +132,7 @@ async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: O
             Vec::new()
         }
     };
-    announce(state, session_id, outcome, &account_ids);
+    announce(state, session_id, outcome, &account_ids).await;
 }
 
 fn timeout_at(now: i64) -> Outcome {
@@ -204,7 +233,7 @@ async fn decide(
     state: &AppState,
     id: &str,
     outcome: Outcome,
-    decided_by: Option<&str>,
+    decided_by: Option<(&str, Option<UvMethod>)>,
     unexpired_at: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     state

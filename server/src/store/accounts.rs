@@ -2,7 +2,7 @@
 
 use tapprove_protocol::api::{KeyProtection, PushEnvironment, PushPlatform};
 
-use super::{Store, Stored};
+use super::{Store, Stored, with_conn, with_tx};
 
 /// A paired device (account) row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -56,7 +56,7 @@ pub(super) use account_columns;
 
 impl Store {
     pub(crate) async fn insert_account(&self, a: &AccountRow) -> Result<(), sqlx::Error> {
-        sqlx::query(concat!(
+        with_conn!(self, write, |c| sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -77,21 +77,22 @@ impl Store {
         .bind(a.revoked_at)
         .bind(&a.revoked_by)
         .bind(&a.pairing_code_hash)
-        .execute(&mut *self.write().await?)
-        .await?;
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// An account by id, paired or not.
     pub(crate) async fn account(&self, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     /// Replaces an account's push registration; false if it is not paired.
@@ -103,7 +104,7 @@ impl Store {
         environment: Option<PushEnvironment>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE accounts SET push_platform = $1, push_token = $2, push_environment = $3, \
              push_registered_at = $4 WHERE id = $5 AND unpaired_at IS NULL",
         )
@@ -112,9 +113,10 @@ impl Store {
         .bind(environment.map(Stored))
         .bind(now)
         .bind(account_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// Forgets a push token the provider reported dead, unless the device replaced it since.
@@ -123,26 +125,29 @@ impl Store {
         account_id: &str,
         token: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r =
-            sqlx::query("UPDATE accounts SET push_token = '' WHERE id = $1 AND push_token = $2")
-                .bind(account_id)
-                .bind(token)
-                .execute(&mut *self.write().await?)
-                .await?;
-        Ok(r.rows_affected() == 1)
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE accounts SET push_token = '' WHERE id = $1 AND push_token = $2"
+        )
+        .bind(account_id)
+        .bind(token)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// Unpairs an account; false if it was not paired.
     pub(crate) async fn unpair(&self, account_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE accounts SET unpaired_at = $1, push_token = '' \
              WHERE id = $2 AND unpaired_at IS NULL",
         )
         .bind(now)
         .bind(account_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// A user's paired devices, oldest first.
@@ -151,7 +156,7 @@ impl Store {
         project_id: &str,
         user_name: &str,
     ) -> Result<Vec<AccountRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts WHERE project_id = $1 AND user_name = $2 AND unpaired_at IS NULL \
@@ -159,8 +164,8 @@ impl Store {
         ))
         .bind(project_id)
         .bind(user_name)
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// Every paired device of a project (of one user, with `user_name`), by user then age.
@@ -169,7 +174,7 @@ impl Store {
         project_id: &str,
         user_name: Option<&str>,
     ) -> Result<Vec<AccountRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts WHERE project_id = $1 AND ($2 IS NULL OR user_name = $2) \
@@ -177,8 +182,8 @@ impl Store {
         ))
         .bind(project_id)
         .bind(user_name)
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// The paired accounts of this project with this device key (a repeated pairing sends
@@ -188,15 +193,15 @@ impl Store {
         project_id: &str,
         public_key: &str,
     ) -> Result<Vec<AccountRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts WHERE project_id = $1 AND public_key = $2 AND unpaired_at IS NULL"
         ))
         .bind(project_id)
         .bind(public_key)
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// Revokes the given paired accounts of a project (the site or an operator removed
@@ -209,22 +214,23 @@ impl Store {
         now: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
         let mut revoked = Vec::with_capacity(account_ids.len());
-        let mut conn = self.write().await?;
-        for id in account_ids {
-            let r = sqlx::query(
-                "UPDATE accounts SET unpaired_at = $1, revoked_at = $1, revoked_by = $2, \
+        with_tx!(self, |tx| {
+            for id in account_ids {
+                let r = sqlx::query(
+                    "UPDATE accounts SET unpaired_at = $1, revoked_at = $1, revoked_by = $2, \
                  push_token = '' WHERE id = $3 AND project_id = $4 AND unpaired_at IS NULL",
-            )
-            .bind(now)
-            .bind(by)
-            .bind(id)
-            .bind(project_id)
-            .execute(&mut *conn)
-            .await?;
-            if r.rows_affected() == 1 {
-                revoked.push(id.clone());
+                )
+                .bind(now)
+                .bind(by)
+                .bind(id)
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    revoked.push(id.clone());
+                }
             }
-        }
+        });
         Ok(revoked)
     }
 
@@ -234,11 +240,14 @@ impl Store {
         account_id: &str,
         now: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE accounts SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(account_id)
-            .execute(&mut *self.write().await?)
-            .await?;
+        with_conn!(self, write, |c| sqlx::query(
+            "UPDATE accounts SET last_used_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The `api_keys` table: a project's relying-party API keys (SHA-256 hex), at most two active.
 
-use super::Store;
 use super::projects::{ProjectRow, project_columns};
+use super::{Store, with_conn, with_tx};
 
 impl Store {
     /// The project whose API key has this hash and is active at `now`, with that hash.
@@ -10,20 +10,22 @@ impl Store {
         hash: &str,
         now: i64,
     ) -> Result<Option<(ProjectRow, String)>, sqlx::Error> {
-        let row = sqlx::query(concat!(
-            "SELECT k.key_hash AS matched_key_hash, p.* FROM api_keys k \
+        with_conn!(self, read, |c| {
+            let row = sqlx::query(concat!(
+                "SELECT k.key_hash AS matched_key_hash, p.* FROM api_keys k \
              JOIN (SELECT ",
-            project_columns!(),
-            " FROM projects) p ON p.id = k.project_id \
+                project_columns!(),
+                " FROM projects) p ON p.id = k.project_id \
              WHERE k.key_hash = $1 AND (k.retires_at IS NULL OR k.retires_at > $2)"
-        ))
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&mut *self.read().await?)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let matched: String = sqlx::Row::try_get(&row, "matched_key_hash")?;
-        Ok(Some((sqlx::FromRow::from_row(&row)?, matched)))
+            ))
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(c)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let matched: String = sqlx::Row::try_get(&row, "matched_key_hash")?;
+            Ok(Some((sqlx::FromRow::from_row(&row)?, matched)))
+        })
     }
 
     /// Adds `new_hash` as the project's newest key; the key that was newest stays active
@@ -35,47 +37,47 @@ impl Store {
         now: i64,
         old_retires_at: i64,
     ) -> Result<Option<i64>, sqlx::Error> {
-        let mut conn = self.write().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        // The newest key is the one without a retirement time: every rotation gives all
-        // others one (times alone cannot order two keys made in the same second).
-        let newest: Option<String> = sqlx::query_scalar(
-            "SELECT key_hash FROM api_keys WHERE project_id = $1 \
+        let previous = with_tx!(self, |tx| {
+            // The newest key is the one without a retirement time: every rotation gives all
+            // others one (times alone cannot order two keys made in the same second).
+            let newest: Option<String> = sqlx::query_scalar(
+                "SELECT key_hash FROM api_keys WHERE project_id = $1 \
              AND retires_at IS NULL LIMIT 1",
-        )
-        .bind(project_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE api_keys SET retires_at = $1 WHERE project_id = $2 \
+            )
+            .bind(project_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE api_keys SET retires_at = $1 WHERE project_id = $2 \
              AND (retires_at IS NULL OR retires_at > $1)",
-        )
-        .bind(now)
-        .bind(project_id)
-        .execute(&mut *tx)
-        .await?;
-        let previous = match newest {
-            Some(hash) if old_retires_at > now => {
-                sqlx::query("UPDATE api_keys SET retires_at = $1 WHERE key_hash = $2")
-                    .bind(old_retires_at)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?;
-                Some(old_retires_at)
-            }
-            Some(_) => Some(now),
-            None => None,
-        };
-        sqlx::query(
-            "INSERT INTO api_keys (key_hash, project_id, created_at, retires_at) \
+            )
+            .bind(now)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+            let previous = match newest {
+                Some(hash) if old_retires_at > now => {
+                    sqlx::query("UPDATE api_keys SET retires_at = $1 WHERE key_hash = $2")
+                        .bind(old_retires_at)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    Some(old_retires_at)
+                }
+                Some(_) => Some(now),
+                None => None,
+            };
+            sqlx::query(
+                "INSERT INTO api_keys (key_hash, project_id, created_at, retires_at) \
              VALUES ($1, $2, $3, NULL)",
-        )
-        .bind(new_hash)
-        .bind(project_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            )
+            .bind(new_hash)
+            .bind(project_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            previous
+        });
         Ok(previous)
     }
 }

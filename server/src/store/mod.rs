@@ -1,30 +1,29 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`), behind [`Store`].
+//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`, `user_guards`), behind [`Store`].
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
-//! columns, `RETURNING`, no SQLite-only syntax), so a PostgreSQL backend can prepare the same
-//! queries. The schema is `server/migrations`, applied with sqlx's migrator.
+//! columns, `RETURNING`, no SQLite-only syntax), so SQLite and PostgreSQL run the same text;
+//! each query is compiled once per driver ([`with_conn!`]). What differs per backend
+//! (connections, WAL checkpoints, the old migration history, NOTIFY/LISTEN, and creating a
+//! session: one batch on SQLite, three statements on PostgreSQL) is in `sqlite.rs` and
+//! `postgres.rs`. The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
 mod api_keys;
+mod guards;
 mod keys;
+mod postgres;
 mod projects;
 mod sessions;
+mod shared;
+mod sqlite;
 mod stored;
 
-use std::ops::{Deref, DerefMut};
-use std::str::FromStr as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions as _, Connection as _, Row as _, SqliteConnection};
-use tokio::sync::{Mutex, MutexGuard};
-
 pub(crate) use accounts::{AccountRow, REPEAT_PAIRING_WINDOW};
+pub(crate) use guards::GuardRow;
+pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
-pub(crate) use sessions::{Budget, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
 pub(crate) use stored::Stored;
 
 use crate::error::ServiceError;
@@ -32,67 +31,76 @@ use crate::error::ServiceError;
 /// The schema, embedded at build time from `server/migrations`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Read connections next to the one writer. Readers never wait for the writer (WAL), and
-/// two keep both cores busy with room for a long read.
-const READERS: usize = 2;
-
-/// The service database: one connection that does every write, and a few read-only ones.
-///
-/// SQLite runs one write transaction at a time: writes queue in-process on one connection
-/// instead of taking turns in the busy handler. Connections are held directly, not pooled,
-/// because a pooled statement costs two more round trips to the connection's thread.
+/// The service database, SQLite or PostgreSQL as the URL says. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Connections>,
+    backend: Backend,
 }
 
-struct Connections {
-    writer: Mutex<Option<SqliteConnection>>,
-    /// How the writer was opened, to open it again (see [`Store::write`]).
-    writer_options: SqliteConnectOptions,
-    checkpointer: Mutex<Option<SqliteConnection>>,
-    readers: Vec<Mutex<Option<SqliteConnection>>>,
-    next_reader: AtomicUsize,
+#[derive(Clone)]
+enum Backend {
+    Sqlite(std::sync::Arc<sqlite::Connections>),
+    Postgres(sqlx::PgPool),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
         f.debug_struct("Store")
-            .field("readers", &self.inner.readers.len())
+            .field("backend", &backend)
             .finish_non_exhaustive()
     }
 }
 
-/// A connection held for one statement or transaction.
-struct Conn<'a>(MutexGuard<'a, Option<SqliteConnection>>);
-
-impl<'a> Conn<'a> {
-    fn new(guard: MutexGuard<'a, Option<SqliteConnection>>) -> Result<Self, sqlx::Error> {
-        if guard.is_none() {
-            return Err(sqlx::Error::PoolClosed);
+/// Runs `$body` with `$c` bound to a `read` or `write` connection of the store's backend:
+/// the same statement text and binds for both, compiled once per driver.
+macro_rules! with_conn {
+    ($store:expr, $kind:ident, |$c:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(db) => {
+                let mut held = db.$kind().await?;
+                let $c = &mut *held;
+                $body
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut held = pool.acquire().await?;
+                let $c = &mut *held;
+                $body
+            }
         }
-        Ok(Self(guard))
-    }
+    };
 }
+pub(crate) use with_conn;
 
-impl Deref for Conn<'_> {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        // `Conn::new` refuses a closed (None) slot, and nothing empties it while held.
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
-    }
+/// Runs `$body` with `$c` bound to a write transaction of the store's backend (SQLite:
+/// `BEGIN IMMEDIATE` on the writer; PostgreSQL: a pooled transaction) and commits it when
+/// `$body` succeeds; an early `?` drops the transaction, which rolls it back. For writes that
+/// must land together; each statement in `$body` is still a single portable statement.
+macro_rules! with_tx {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(db) => {
+                let mut held = db.write().await?;
+                let mut tx = $crate::store::sqlite::begin_write(&mut held).await?;
+                let $c = &mut *tx;
+                let out = $body;
+                tx.commit().await?;
+                out
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let $c = &mut *tx;
+                let out = $body;
+                tx.commit().await?;
+                out
+            }
+        }
+    };
 }
-
-impl DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.0
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
-    }
-}
+pub(crate) use with_tx;
 
 fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -105,169 +113,64 @@ fn redact_url(url: &str) -> String {
 }
 
 impl Store {
-    /// Opens (creating if the URL says so) and migrates the database.
+    /// Opens (creating if the URL says so) and migrates the database: `sqlite://PATH?mode=rwc`
+    /// or `postgres://user:password@host/db`.
     pub async fn open(database_url: &str) -> Result<Self, ServiceError> {
         let unavailable = |reason: String| ServiceError::DatabaseUnavailable {
             url: redact_url(database_url),
             reason,
         };
-        if !database_url.starts_with("sqlite:") {
+        let backend = if database_url.starts_with("sqlite:") {
+            Backend::Sqlite(std::sync::Arc::new(
+                sqlite::Connections::open(database_url)
+                    .await
+                    .map_err(unavailable)?,
+            ))
+        } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            Backend::Postgres(postgres::open(database_url).await.map_err(unavailable)?)
+        } else {
             return Err(ServiceError::Config(format!(
-                "database URL {:?} is not supported by this build: use sqlite://PATH?mode=rwc",
+                "database URL {:?} is not supported: use sqlite://PATH?mode=rwc or                  postgres://USER:PASSWORD@HOST/DATABASE",
                 redact_url(database_url)
             )));
-        }
-        let options = SqliteConnectOptions::from_str(database_url)
-            .map_err(|e| unavailable(e.to_string()))?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        // The writer does not checkpoint after its commits (that would hold every queued
-        // write behind a checkpoint's fsyncs); `checkpoint` does it on its own connection.
-        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
-        let mut writer = writer_options
-            .connect()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        if let Err(e) = migrate(&mut writer).await {
-            let _ = writer.close().await;
-            return Err(unavailable(e));
-        }
-        // Readers open after the migrations, when the file, its tables and WAL mode exist.
-        let checkpointer = match options.clone().create_if_missing(false).connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = writer.close().await;
-                return Err(unavailable(e.to_string()));
-            }
         };
-        let read_options = options.read_only(true).create_if_missing(false);
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            match read_options.connect().await {
-                Ok(c) => readers.push(Mutex::new(Some(c))),
-                Err(e) => {
-                    let _ = writer.close().await;
-                    let _ = checkpointer.close().await;
-                    for r in readers {
-                        if let Some(c) = r.into_inner() {
-                            let _ = c.close().await;
-                        }
-                    }
-                    return Err(unavailable(e.to_string()));
-                }
-            }
-        }
-        Ok(Self {
-            inner: Arc::new(Connections {
-                writer: Mutex::new(Some(writer)),
-                writer_options,
-                checkpointer: Mutex::new(Some(checkpointer)),
-                readers,
-                next_reader: AtomicUsize::new(0),
-            }),
-        })
+        Ok(Self { backend })
     }
 
-    /// The write connection (every INSERT/UPDATE, write transactions), in arrival order.
-    ///
-    /// No transaction outlives the call that began it, so one still open here is a leftover:
-    /// after SQLITE_FULL SQLite has already rolled back, sqlx's own ROLLBACK then fails and
-    /// sqlx keeps counting the transaction as open, failing every later write ("non-zero
-    /// transaction depth") until a restart. Such a writer is replaced by a fresh connection.
-    async fn write(&self) -> Result<Conn<'_>, sqlx::Error> {
-        let mut guard = self.inner.writer.lock().await;
-        if let Some(conn) = guard.as_mut()
-            && conn.is_in_transaction()
-        {
-            // A dropped transaction's rollback may still be queued: let it run first.
-            let _ = conn.ping().await;
-            if conn.is_in_transaction() {
-                tracing::warn!(
-                    "the database writer was left inside a failed transaction; reopening it"
-                );
-                let fresh = self.inner.writer_options.connect().await?;
-                if let Some(stuck) = guard.replace(fresh) {
-                    let _ = stuck.close().await;
-                }
-            }
+    /// Keeps the database file tidy (SQLite: copies the WAL into the file); called every
+    /// sweep.
+    pub(crate) async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.checkpoint().await.map(|_| ()),
+            Backend::Postgres(_) => Ok(()),
         }
-        Conn::new(guard)
     }
 
-    /// A read connection: a free one, else wait in turn for one of them.
-    async fn read(&self) -> Result<Conn<'_>, sqlx::Error> {
-        let readers = &self.inner.readers;
-        if readers.is_empty() {
-            return self.write().await;
+    /// Sends a bus event to the other instances on this database (PostgreSQL NOTIFY). SQLite
+    /// serves one process: nothing to send.
+    pub(crate) async fn publish(&self, payload: &str) -> Result<(), sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(pool) => postgres::notify(pool, payload).await,
         }
-        for r in readers {
-            if let Ok(guard) = r.try_lock() {
-                return Conn::new(guard);
-            }
-        }
-        let i = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
-        Conn::new(readers[i].lock().await)
     }
 
-    /// Copies the WAL's committed pages into the database file (PASSIVE: never waits for
-    /// readers or the writer), on its own connection so that writes never queue behind it.
-    /// The service calls it every sweep; without it the WAL would only grow. Returns the
-    /// WAL's frames and how many of them are now in the database file.
-    pub(crate) async fn checkpoint(&self) -> Result<(i64, i64), sqlx::Error> {
-        let mut conn = Conn::new(self.inner.checkpointer.lock().await)?;
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok((row.try_get(1)?, row.try_get(2)?))
+    /// The other instances' bus events (PostgreSQL LISTEN); `None` for SQLite.
+    pub(crate) async fn remote_events(&self) -> Result<Option<RemoteEvents>, sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pool) => RemoteEvents::listen(pool).await.map(Some),
+        }
     }
 
     /// Closes every connection (after the last request); later calls fail with
     /// `PoolClosed`.
     pub async fn close(&self) {
-        let slots = [&self.inner.writer, &self.inner.checkpointer]
-            .into_iter()
-            .chain(self.inner.readers.iter());
-        for slot in slots {
-            if let Some(c) = slot.lock().await.take() {
-                let _ = c.close().await;
-            }
+        match &self.backend {
+            Backend::Sqlite(db) => db.close().await,
+            Backend::Postgres(pool) => pool.close().await,
         }
     }
-}
-
-/// Applies the migrations not applied yet (sqlx's migrator: each in a transaction, checked
-/// against its checksum). A database made before the service used sqlx's migrator records
-/// its versions in `tapprove_migrations`: those are marked applied first, once.
-async fn migrate(conn: &mut SqliteConnection) -> Result<(), String> {
-    // SQLite only: PostgreSQL databases never had the old table.
-    let has_legacy: bool = sqlx::query_scalar(
-        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tapprove_migrations'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| e.to_string())?;
-    let legacy: Option<i64> = if has_legacy {
-        sqlx::query_scalar("SELECT MAX(version) FROM tapprove_migrations")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| e.to_string())?
-    } else {
-        None
-    };
-    if let Some(version) = legacy {
-        MIGRATOR
-            .skip(&mut *conn, Some(version))
-            .await
-            .map_err(|e| e.to_string())?;
-        sqlx::query("DROP TABLE tapprove_migrations")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(version, "adopted the schema's migration history");
-    }
-    MIGRATOR.run(&mut *conn).await.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

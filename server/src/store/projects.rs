@@ -1,6 +1,6 @@
 //! The `projects` table: one row per relying party.
 
-use super::Store;
+use super::{Store, with_conn, with_tx};
 
 /// A project (relying party) row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -15,13 +15,17 @@ pub(crate) struct ProjectRow {
     pub webhook_password_sealed: String,
     pub webhook_secret_sealed: String,
     pub created_at: i64,
+    pub presence_policy: String,
+    pub entry_digits: i64,
+    pub events_url: Option<String>,
 }
 
 /// The columns of [`ProjectRow`], in its order.
 macro_rules! project_columns {
     () => {
         "id, name, trust_url, api_key_hash, sdk_key, webhook_username, \
-         webhook_password_sealed, webhook_secret_sealed, created_at"
+         webhook_password_sealed, webhook_secret_sealed, created_at, presence_policy, \
+         entry_digits, events_url"
     };
 }
 pub(super) use project_columns;
@@ -29,69 +33,72 @@ pub(super) use project_columns;
 impl Store {
     /// Stores a project and its first API key (`api_key_hash`) in one transaction.
     pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), sqlx::Error> {
-        let mut conn = self.write().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        sqlx::query(concat!(
-            "INSERT INTO projects (",
-            project_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(&p.id)
-        .bind(&p.name)
-        .bind(&p.trust_url)
-        .bind(&p.api_key_hash)
-        .bind(&p.sdk_key)
-        .bind(&p.webhook_username)
-        .bind(&p.webhook_password_sealed)
-        .bind(&p.webhook_secret_sealed)
-        .bind(p.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO api_keys (key_hash, project_id, created_at, retires_at) \
-             VALUES ($1, $2, $3, NULL)",
-        )
-        .bind(&p.api_key_hash)
-        .bind(&p.id)
-        .bind(p.created_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        with_tx!(self, |tx| {
+            sqlx::query(concat!(
+                "INSERT INTO projects (",
+                project_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&p.id)
+            .bind(&p.name)
+            .bind(&p.trust_url)
+            .bind(&p.api_key_hash)
+            .bind(&p.sdk_key)
+            .bind(&p.webhook_username)
+            .bind(&p.webhook_password_sealed)
+            .bind(&p.webhook_secret_sealed)
+            .bind(p.created_at)
+            .bind(&p.presence_policy)
+            .bind(p.entry_digits)
+            .bind(&p.events_url)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO api_keys (key_hash, project_id, created_at, retires_at) \
+                 VALUES ($1, $2, $3, NULL)",
+            )
+            .bind(&p.api_key_hash)
+            .bind(&p.id)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
     }
 
     pub(crate) async fn project_by_sdk_key(
         &self,
         sdk_key: &str,
     ) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects WHERE sdk_key = $1"
         ))
         .bind(sdk_key)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     pub(crate) async fn project_by_id(&self, id: &str) -> Result<Option<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
     pub(crate) async fn list_projects(&self) -> Result<Vec<ProjectRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             project_columns!(),
             " FROM projects ORDER BY created_at, id"
         ))
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     pub(crate) async fn update_webhook_credentials(
@@ -100,16 +107,17 @@ impl Store {
         password_sealed: &str,
         secret_sealed: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE projects SET webhook_password_sealed = $1, webhook_secret_sealed = $2 \
              WHERE id = $3",
         )
         .bind(password_sealed)
         .bind(secret_sealed)
         .bind(project_id)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     pub(crate) async fn update_trust_url(
@@ -117,11 +125,48 @@ impl Store {
         project_id: &str,
         trust_url: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("UPDATE projects SET trust_url = $1 WHERE id = $2")
-            .bind(trust_url)
-            .bind(project_id)
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET trust_url = $1 WHERE id = $2"
+        )
+        .bind(trust_url)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
+    }
+
+    pub(crate) async fn update_presence_policy(
+        &self,
+        project_id: &str,
+        policy: &str,
+        entry_digits: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET presence_policy = $1, entry_digits = $2 WHERE id = $3",
+        )
+        .bind(policy)
+        .bind(entry_digits)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
+    }
+
+    pub(crate) async fn update_events_url(
+        &self,
+        project_id: &str,
+        events_url: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE projects SET events_url = $1 WHERE id = $2"
+        )
+        .bind(events_url)
+        .bind(project_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 }

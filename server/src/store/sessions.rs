@@ -1,12 +1,10 @@
 //! The `sessions` and `session_devices` tables: push sessions and each device's challenge.
 
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
-use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::{PresenceMode, UvMethod};
 
 use super::accounts::account_columns;
-use super::{AccountRow, Store, Stored};
+use super::{AccountRow, Backend, Store, Stored, postgres, sqlite, with_conn};
 
 /// A push session row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -60,6 +58,7 @@ macro_rules! session_columns {
          status, reason, created_at, expires_at, decided_at"
     };
 }
+pub(super) use session_columns;
 
 /// "The N-th newest of the user's sessions created after `$window_start` and after their
 /// last approved login": `$1` project, `$2` user, `$4` the budget's horizon (an hour ago),
@@ -79,6 +78,78 @@ macro_rules! budget_blocker {
     };
 }
 
+/// In a creation's transaction `$tx`: takes (creating if missing) the user's guard row, which
+/// holds the row's lock until the transaction ends (an upsert locks the row on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already holds the database's), then checks the block and, with
+/// `$budget`, the push budget. Evaluates to `Some(outcome)` when the session must not be
+/// stored. A macro because the same text runs on each backend's connection type.
+macro_rules! guard_and_budget {
+    ($tx:expr, $s:expr, $budget:expr) => {{
+        use sqlx::Row as _;
+        let guard: $crate::store::GuardRow = sqlx::query_as(
+            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+             RETURNING failures, cooldowns, blocked_until, block_reason",
+        )
+        .bind(&$s.project_id)
+        .bind(&$s.user_name)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let budget: Option<$crate::store::Budget> = $budget;
+        if let Some(until) = guard.blocked_until.filter(|t| *t > $s.created_at) {
+            Some($crate::store::CreateOutcome::Blocked {
+                until,
+                reason: guard.block_reason,
+            })
+        } else if let Some(budget) = budget {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                budget_blocker!("$3", "$6"),
+                " AS minute_blocker, ",
+                budget_blocker!("$4", "$7"),
+                " AS hour_blocker"
+            ))
+            .bind(&$s.project_id)
+            .bind(&$s.user_name)
+            .bind($s.created_at - 60)
+            .bind($s.created_at - 3600)
+            .bind($crate::store::Stored(
+                tapprove_protocol::api::SessionStatus::Accepted,
+            ))
+            .bind(i64::from(budget.per_minute.saturating_sub(1)))
+            .bind(i64::from(budget.per_hour.saturating_sub(1)))
+            .fetch_one(&mut *$tx)
+            .await?;
+            let minute_blocker: Option<i64> = row.try_get("minute_blocker")?;
+            let hour_blocker: Option<i64> = row.try_get("hour_blocker")?;
+            let full = |limit: u32, blocker: Option<i64>| limit == 0 || blocker.is_some();
+            (full(budget.per_minute, minute_blocker) || full(budget.per_hour, hour_blocker))
+                .then_some($crate::store::CreateOutcome::OverBudget {
+                    minute_blocker,
+                    hour_blocker,
+                })
+        } else {
+            None
+        }
+    }};
+}
+pub(super) use budget_blocker;
+pub(super) use guard_and_budget;
+
+/// What [`Store::create_session_guarded`] did.
+#[derive(Debug)]
+pub(crate) enum CreateOutcome {
+    /// Stored; these pending sessions of the user were superseded.
+    Created { superseded: Vec<String> },
+    /// Nothing stored: the user is blocked until `until` (`reason` as stored).
+    Blocked { until: i64, reason: Option<String> },
+    /// Nothing stored: a budget window is full (the blockers as in [`UserDevices`]).
+    OverBudget {
+        minute_blocker: Option<i64>,
+        hour_blocker: Option<i64>,
+    },
+}
+
 /// Budget limits for [`Store::user_devices`]: sessions allowed per minute and per hour.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
@@ -87,82 +158,50 @@ pub(crate) struct Budget {
 }
 
 impl Store {
-    /// In one transaction: cancels the user's pending sessions (`superseded`, decided at the
-    /// new session's creation), stores the new session and each device's challenge. Returns
-    /// the superseded session ids.
+    /// [`Store::create_session_guarded`] without the guard and budget (store tests).
+    #[cfg(test)]
     pub(crate) async fn create_session(
         &self,
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
-        let mut conn = self.write().await?;
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-        let superseded = sqlx::query_scalar(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
-             WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
-        )
-        .bind(Stored(SessionStatus::Canceled))
-        .bind(Stored(SessionReason::Superseded))
-        .bind(s.created_at)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .bind(Stored(SessionStatus::Sent))
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query(concat!(
-            "INSERT INTO sessions (",
-            session_columns!(),
-            ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
-        ))
-        .bind(&s.id)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(&s.context_json)
-        .bind(s.presence_mode)
-        .bind(&s.presence_code)
-        .bind(s.status)
-        .bind(s.reason)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(s.decided_at)
-        .execute(&mut *tx)
-        .await?;
-        if !devices.is_empty() {
-            // One multi-row INSERT; only placeholder numbers are formatted into the SQL.
-            let mut sql = String::from(
-                "INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
-            );
-            for i in 0..devices.len() {
-                let k = 2 + 3 * i;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
-            }
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.id);
-            for d in devices {
-                insert = insert.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
-            }
-            insert.execute(&mut *tx).await?;
+        match self.create_session_guarded(s, devices, None).await? {
+            CreateOutcome::Created { superseded } => Ok(superseded),
+            other => unreachable!("no budget given: {other:?}"),
         }
-        tx.commit().await?;
-        Ok(superseded)
+    }
+
+    /// In one transaction: takes the user's guard row (so the user's creations take turns,
+    /// on SQLite and PostgreSQL alike), refuses while the user is blocked or, with `budget`,
+    /// while a budget window is full; otherwise cancels the user's pending sessions
+    /// (`superseded`, decided at the new session's creation) and stores the new session and
+    /// each device's challenge. Budget and insert are one transaction: parallel creations
+    /// cannot both pass the budget. The statements differ per backend (see each).
+    pub(crate) async fn create_session_guarded(
+        &self,
+        s: &SessionRow,
+        devices: &[SessionDeviceRow],
+        budget: Option<Budget>,
+    ) -> Result<CreateOutcome, sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(db) => sqlite::create_session(db, s, devices, budget).await,
+            Backend::Postgres(pool) => postgres::create_session(pool, s, devices, budget).await,
+        }
     }
 
     pub(crate) async fn session(&self, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-        sqlx::query_as(concat!(
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.read().await?)
-        .await
+        .fetch_optional(c)
+        .await)
     }
 
-    /// Sets a final status if (and only if) the session is still `sent` and, when
+    /// Sets a final status (with the deciding device and how it verified its user) if (and
+    /// only if) the session is still `sent` and, when
     /// `unexpired_at` is given, not past its expiry at that time. Returns whether this call
     /// decided it. This single conditional UPDATE is what makes racing answers yield one
     /// decision.
@@ -172,28 +211,30 @@ impl Store {
         status: SessionStatus,
         reason: SessionReason,
         now: i64,
-        decided_by: Option<&str>,
+        decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4 \
-             WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
+        let r = with_conn!(self, write, |c| sqlx::query(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
+             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
         )
         .bind(Stored(status))
         .bind(Stored(reason))
         .bind(now)
-        .bind(decided_by)
+        .bind(decided_by.map(|(account, _)| account))
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
         .bind(unexpired_at)
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(decided_by.and_then(|(_, uv)| uv).map(UvMethod::as_str))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// Expires every `sent` session whose expiry has passed; returns their ids.
     pub(crate) async fn expire_due(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
+        with_conn!(self, write, |c| sqlx::query_scalar(
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
              WHERE status = $4 AND expires_at < $3 RETURNING id",
         )
@@ -201,13 +242,13 @@ impl Store {
         .bind(Stored(SessionReason::Timeout))
         .bind(now)
         .bind(Stored(SessionStatus::Sent))
-        .fetch_all(&mut *self.write().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// Expires one session if it is `sent` and past its expiry; returns whether it did.
     pub(crate) async fn expire_one(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query(
+        let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
              WHERE id = $4 AND status = $5 AND expires_at < $3",
         )
@@ -216,9 +257,10 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
-        .execute(&mut *self.write().await?)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(r == 1)
     }
 
     /// The accounts a session was sent to.
@@ -226,10 +268,12 @@ impl Store {
         &self,
         session_id: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT account_id FROM session_devices WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_all(&mut *self.read().await?)
-            .await
+        with_conn!(self, read, |c| sqlx::query_scalar(
+            "SELECT account_id FROM session_devices WHERE session_id = $1"
+        )
+        .bind(session_id)
+        .fetch_all(c)
+        .await)
     }
 
     /// Pending sessions sent to this account none of whose devices is still paired.
@@ -237,7 +281,7 @@ impl Store {
         &self,
         account_id: &str,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
+        with_conn!(self, read, |c| sqlx::query_scalar(
             "SELECT s.id FROM session_devices d JOIN sessions s ON s.id = d.session_id \
              WHERE d.account_id = $1 AND s.status = $2 AND NOT EXISTS (\
              SELECT 1 FROM session_devices o JOIN accounts a ON a.id = o.account_id \
@@ -245,8 +289,8 @@ impl Store {
         )
         .bind(account_id)
         .bind(Stored(SessionStatus::Sent))
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// Challenges still waiting for this account (session `sent`, not expired), oldest first.
@@ -255,7 +299,7 @@ impl Store {
         account_id: &str,
         now: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar(
+        with_conn!(self, read, |c| sqlx::query_scalar(
             "SELECT d.challenge FROM session_devices d JOIN sessions s ON s.id = d.session_id \
              WHERE d.account_id = $1 AND s.status = $2 AND s.expires_at >= $3 \
              ORDER BY s.created_at, s.id",
@@ -263,8 +307,8 @@ impl Store {
         .bind(account_id)
         .bind(Stored(SessionStatus::Sent))
         .bind(now)
-        .fetch_all(&mut *self.read().await?)
-        .await
+        .fetch_all(c)
+        .await)
     }
 
     /// The user's paired devices, oldest first, each row carrying the push budget: the
@@ -278,7 +322,7 @@ impl Store {
         now: i64,
         budget: Budget,
     ) -> Result<UserDevices, sqlx::Error> {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<AccountWithBudget> = with_conn!(self, read, |c| sqlx::query_as(concat!(
             "SELECT ",
             account_columns!(),
             ", ",
@@ -296,19 +340,12 @@ impl Store {
         .bind(Stored(SessionStatus::Accepted))
         .bind(i64::from(budget.per_minute.saturating_sub(1)))
         .bind(i64::from(budget.per_hour.saturating_sub(1)))
-        .fetch_all(&mut *self.read().await?)
-        .await?;
-        let blockers = |r: &SqliteRow| -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
-            Ok((r.try_get("minute_blocker")?, r.try_get("hour_blocker")?))
-        };
-        let (minute_blocker, hour_blocker) = match rows.first() {
-            Some(r) => blockers(r)?,
-            None => (None, None),
-        };
-        let accounts = rows
-            .iter()
-            .map(sqlx::FromRow::from_row)
-            .collect::<Result<_, _>>()?;
+        .fetch_all(c)
+        .await)?;
+        let (minute_blocker, hour_blocker) = rows
+            .first()
+            .map_or((None, None), |r| (r.minute_blocker, r.hour_blocker));
+        let accounts = rows.into_iter().map(|r| r.account).collect();
         Ok(UserDevices {
             accounts,
             minute_blocker,
@@ -323,7 +360,8 @@ impl Store {
         account_id: &str,
         session_id: &str,
     ) -> Result<AnswerContext, sqlx::Error> {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<AnswerRow> = with_conn!(self, read, |c| {
+            sqlx::query_as(concat!(
             "SELECT a.*, s.id AS s_id, s.project_id AS s_project_id, s.user_name AS s_user_name, \
              s.title AS s_title, s.body AS s_body, s.context_json AS s_context_json, \
              s.presence_mode AS s_presence_mode, s.presence_code AS s_presence_code, \
@@ -338,48 +376,80 @@ impl Store {
         ))
         .bind(account_id)
         .bind(session_id)
-        .fetch_all(&mut *self.read().await?)
-        .await?;
-        let Some(first) = rows.first() else {
+        .fetch_all(c)
+        .await
+        })?;
+        let devices = rows
+            .iter()
+            .filter_map(|r| Some((r.d_account_id.clone()?, r.d_nonce.clone()?)))
+            .collect();
+        let Some(first) = rows.into_iter().next() else {
             return Ok(AnswerContext::default());
         };
-        let account = sqlx::FromRow::from_row(first)?;
-        let session = match first.try_get::<Option<String>, _>("s_id")? {
-            None => None,
-            Some(id) => {
-                let mut devices = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let device: Option<String> = r.try_get("d_account_id")?;
-                    let nonce: Option<String> = r.try_get("d_nonce")?;
-                    if let (Some(device), Some(nonce)) = (device, nonce) {
-                        devices.push((device, nonce));
-                    }
-                }
-                Some((joined_session(first, id)?, devices))
-            }
-        };
+        let session = first.session.into_row().map(|row| (row, devices));
         Ok(AnswerContext {
-            account: Some(account),
+            account: Some(first.account),
             session,
         })
     }
 }
 
-/// The `s_`-prefixed session columns of [`Store::answer_context`].
-fn joined_session(r: &SqliteRow, id: String) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        id,
-        project_id: r.try_get("s_project_id")?,
-        user_name: r.try_get("s_user_name")?,
-        title: r.try_get("s_title")?,
-        body: r.try_get("s_body")?,
-        context_json: r.try_get("s_context_json")?,
-        presence_mode: r.try_get("s_presence_mode")?,
-        presence_code: r.try_get("s_presence_code")?,
-        status: r.try_get("s_status")?,
-        reason: r.try_get("s_reason")?,
-        created_at: r.try_get("s_created_at")?,
-        expires_at: r.try_get("s_expires_at")?,
-        decided_at: r.try_get("s_decided_at")?,
-    })
+/// A row of [`Store::user_devices`].
+#[derive(sqlx::FromRow)]
+struct AccountWithBudget {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    minute_blocker: Option<i64>,
+    hour_blocker: Option<i64>,
+}
+
+/// A row of [`Store::answer_context`]: the account, the left-joined session (all NULL when
+/// there is none) and one of its devices (NULL when it has none).
+#[derive(sqlx::FromRow)]
+struct AnswerRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    #[sqlx(flatten)]
+    session: JoinedSession,
+    d_account_id: Option<String>,
+    d_nonce: Option<String>,
+}
+
+/// The `s_` columns of [`AnswerRow`].
+#[derive(sqlx::FromRow)]
+struct JoinedSession {
+    s_id: Option<String>,
+    s_project_id: Option<String>,
+    s_user_name: Option<String>,
+    s_title: Option<String>,
+    s_body: Option<String>,
+    s_context_json: Option<String>,
+    s_presence_mode: Option<Stored<PresenceMode>>,
+    s_presence_code: Option<String>,
+    s_status: Option<Stored<SessionStatus>>,
+    s_reason: Option<Stored<SessionReason>>,
+    s_created_at: Option<i64>,
+    s_expires_at: Option<i64>,
+    s_decided_at: Option<i64>,
+}
+
+impl JoinedSession {
+    /// The session, if the join found one (its NOT NULL columns are then all present).
+    fn into_row(self) -> Option<SessionRow> {
+        Some(SessionRow {
+            id: self.s_id?,
+            project_id: self.s_project_id?,
+            user_name: self.s_user_name?,
+            title: self.s_title?,
+            body: self.s_body?,
+            context_json: self.s_context_json?,
+            presence_mode: self.s_presence_mode?,
+            presence_code: self.s_presence_code,
+            status: self.s_status?,
+            reason: self.s_reason,
+            created_at: self.s_created_at?,
+            expires_at: self.s_expires_at?,
+            decided_at: self.s_decided_at,
+        })
+    }
 }

@@ -1,13 +1,39 @@
-//! Store tests against a real SQLite file.
+//! Store tests against a real SQLite file, or a real PostgreSQL database when
+//! `TAPPROVE_TEST_POSTGRES_URL` names a server (`cargo xtask test postgres`).
+
+use std::str::FromStr as _;
 
 use super::sessions::Budget;
 use super::*;
 use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::{KeyProtection, PushPlatform, SessionReason, SessionStatus};
 
+/// A fresh database: an SQLite file in `dir`, or a new database on the test PostgreSQL
+/// server.
+async fn test_url(dir: &std::path::Path) -> String {
+    let Ok(admin_url) = std::env::var("TAPPROVE_TEST_POSTGRES_URL") else {
+        return format!("sqlite://{}/t.db?mode=rwc", dir.display());
+    };
+    let name = crate::crypto::new_id("tapprove_unit_")
+        .expect("id")
+        .to_ascii_lowercase();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .expect("create a test database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
 async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let url = test_url(dir.path()).await;
     let store = Store::open(&url).await.expect("open");
     store
         .insert_project(&ProjectRow {
@@ -20,6 +46,9 @@ async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
             webhook_password_sealed: "v1.x".into(),
             webhook_secret_sealed: "v1.y".into(),
             created_at: 1,
+            presence_policy: "choose".into(),
+            entry_digits: 6,
+            events_url: None,
         })
         .await
         .expect("project");
@@ -101,7 +130,7 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
                     status,
                     SessionReason::Approved,
                     now,
-                    Some(&by),
+                    Some((&by, None)),
                     Some(now),
                 )
                 .await
@@ -135,17 +164,26 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
 }
 
 #[tokio::test]
-async fn read_connections_cannot_write() {
-    let (_dir, store, _session) = store_with_session().await;
-    for reader in &store.inner.readers {
-        let mut conn = Conn::new(reader.lock().await).expect("open");
-        let r = sqlx::query("UPDATE sessions SET status = 'canceled'")
+async fn sqlite_read_connections_cannot_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let store = Store::open(&url).await.expect("open");
+    let Backend::Sqlite(db) = &store.backend else {
+        unreachable!("an sqlite URL opens SQLite")
+    };
+    for reader in &db.readers {
+        let mut conn = sqlite::Conn::new(reader.lock().await).expect("open");
+        let r = sqlx::query("CREATE TABLE t (x TEXT)")
             .execute(&mut *conn)
             .await;
         assert!(r.is_err(), "a read connection wrote");
     }
-    let row = store.session("ses_1").await.expect("read").expect("row");
-    assert_eq!(row.status.0, SessionStatus::Sent);
+    let mut writer = db.write().await.expect("writer");
+    sqlx::query("CREATE TABLE t (x TEXT)")
+        .execute(&mut *writer)
+        .await
+        .expect("the writer writes");
+    drop(writer);
     store.close().await;
 }
 
@@ -360,13 +398,13 @@ async fn answer_context_reads_the_account_and_the_session_with_its_devices() {
 }
 
 #[tokio::test]
-async fn a_database_from_the_old_migration_runner_is_adopted() {
+async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
     // What the service before sqlx's migrator left: the schema and its own history table.
     {
         use sqlx::{ConnectOptions as _, Connection as _};
-        let mut conn = SqliteConnectOptions::from_str(&url)
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
             .expect("url")
             .connect()
             .await
@@ -390,14 +428,15 @@ async fn a_database_from_the_old_migration_runner_is_adopted() {
         let store = Store::open(&url).await.expect("open");
         let p = store.project_by_id("prj_old").await.expect("read");
         assert_eq!(p.map(|p| p.name).as_deref(), Some("Old"));
+        let Backend::Sqlite(db) = &store.backend else {
+            unreachable!("an sqlite URL opens SQLite")
+        };
         let versions: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&mut *store.read().await.expect("conn"))
+                .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        let all: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
-        assert_eq!(versions, all);
-        assert_eq!(versions[..2], [1, 2]);
+        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23]);
         store.close().await;
     }
 }
@@ -409,8 +448,12 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
     // ("non-zero transaction depth") until a restart. `max_page_count` makes the database
     // "full" without a small disk; the reopened writer no longer has that limit.
     let (_dir, store, first) = store_with_session().await;
+    let Backend::Sqlite(db) = &store.backend else {
+        eprintln!("skipped: SQLite's page limit; PostgreSQL has no such state");
+        return;
+    };
     {
-        let mut w = store.write().await.expect("writer");
+        let mut w = db.write().await.expect("writer");
         let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
             .fetch_one(&mut *w)
             .await
@@ -447,5 +490,82 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
         .create_session(&session, &[])
         .await
         .expect("writes work again after a full database");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retention_deletes_old_decided_sessions_only() {
+    let (_dir, store, first) = store_with_session().await;
+    let devices = alice_devices(&store, 1).await;
+    let now = first.created_at;
+    let day = 86_400;
+    let old = SessionRow {
+        id: "ses_old".into(),
+        created_at: now - 40 * day,
+        expires_at: now - 40 * day + 120,
+        ..first.clone()
+    };
+    store.create_session(&old, &devices).await.expect("old");
+    assert!(
+        store
+            .decide(
+                "ses_old",
+                SessionStatus::Accepted,
+                SessionReason::Approved,
+                now - 40 * day,
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    // Other users: one still pending since long ago, one decided just now.
+    let pending = SessionRow {
+        id: "ses_pending".into(),
+        user_name: "bob".into(),
+        created_at: now - 40 * day,
+        expires_at: now + 120,
+        ..first.clone()
+    };
+    store.create_session(&pending, &[]).await.expect("pending");
+    let recent = SessionRow {
+        id: "ses_recent".into(),
+        user_name: "carol".into(),
+        ..first.clone()
+    };
+    store.create_session(&recent, &[]).await.expect("recent");
+    assert!(
+        store
+            .decide(
+                "ses_recent",
+                SessionStatus::Rejected,
+                SessionReason::UserDenied,
+                now,
+                None,
+                None
+            )
+            .await
+            .expect("decide")
+    );
+    // ses_old and ses_1 (superseded by ses_old, so decided 40 days ago) go.
+    let deleted = store
+        .delete_decided_before(now - 30 * day)
+        .await
+        .expect("retention");
+    assert_eq!(deleted, 2);
+    for gone in ["ses_old", "ses_1"] {
+        assert!(store.session(gone).await.expect("read").is_none(), "{gone}");
+    }
+    assert!(
+        store
+            .session_accounts("ses_old")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    for kept in ["ses_pending", "ses_recent"] {
+        assert!(store.session(kept).await.expect("read").is_some(), "{kept}");
+    }
+    assert!(store.ready().await.expect("ready"));
     store.close().await;
 }

@@ -236,10 +236,39 @@ pub struct Harness {
     pub http: reqwest::Client,
 }
 
-pub fn test_config(dir: &std::path::Path) -> ServiceConfig {
+/// The environment variable naming a PostgreSQL server the tests run against (an admin URL
+/// such as `postgres://postgres@127.0.0.1:5432/postgres`); unset, they use SQLite files.
+/// `cargo xtask test postgres` starts a throwaway cluster and sets it.
+pub const POSTGRES_ENV: &str = "TAPPROVE_TEST_POSTGRES_URL";
+
+/// A fresh, empty database for one test: an SQLite file in `dir`, or a new database on the
+/// PostgreSQL server named by [`POSTGRES_ENV`].
+pub async fn test_database_url(dir: &std::path::Path) -> String {
+    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+        return format!("sqlite://{}/tapprove.db?mode=rwc", dir.display());
+    };
+    let mut id = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id).expect("rand");
+    let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("tapprove_test_{name}");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .expect("create a test database");
+    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub async fn test_config(dir: &std::path::Path) -> ServiceConfig {
     ServiceConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/tapprove.db?mode=rwc", dir.display()),
+        database_url: test_database_url(dir).await,
         seal_key: Some(SealKey::generate().expect("seal key")),
         webhook_timeout: Duration::from_millis(700),
         sweep_interval: Duration::from_millis(200),
@@ -254,7 +283,7 @@ impl Harness {
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServiceConfig)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = test_config(dir.path());
+        let mut config = test_config(dir.path()).await;
         tweak(&mut config);
         let service = Service::start(config.clone())
             .await
@@ -327,6 +356,17 @@ impl Harness {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    /// Lifts the user's lock (after "not me") as the relying party; returns the status.
+    pub async fn lift_lock(&self, user: &str) -> StatusCode {
+        self.http
+            .delete(self.url(&format!("/v1/users/{user}/lock")))
+            .header("x-api-key", self.api_key())
+            .send()
+            .await
+            .expect("send")
+            .status()
     }
 
     pub async fn get_session(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {

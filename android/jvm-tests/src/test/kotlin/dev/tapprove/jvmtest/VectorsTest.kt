@@ -23,8 +23,9 @@ import org.junit.jupiter.api.Test
  * The shared challenge vectors (tests/vectors/challenge_*.json) through the Kotlin API: each
  * token wrapped as an FCM data map (through the Android-free PushPayloads) and as an APNs
  * userInfo JSON, for an account imported with the vector's public key as the pinned service key,
- * with a Kotlin clock at the case's `now`. The answer vectors are checked by the service and the
- * Rust tests: no device API verifies answers.
+ * with a Kotlin clock at the case's `now`; and the key update vectors (tests/vectors/key_update_*.json)
+ * through acceptKeyUpdate. The answer vectors are checked by the service and the Rust tests: no
+ * device API verifies answers.
  */
 class VectorsTest {
     private val account = "acc_01JDEMO0000000000000000000"
@@ -107,6 +108,38 @@ class VectorsTest {
             }
         }
         assertTrue(checked >= 50, "only $checked checks")
+    }
+
+    @Test
+    fun `every key update vector through acceptKeyUpdate`() {
+        val files = Env.vectors.listFiles { f -> f.name.startsWith("key_update") && f.name.endsWith(".json") }!!.sorted()
+        assertTrue(files.size >= 2, "key update vectors missing in ${Env.vectors}")
+        var checked = 0
+        for (file in files) {
+            val doc = parseJson(file.readText())
+            val key = doc.str("public_key")!!
+            for (case in doc["cases"]!!.jsonArray.map { it.jsonObject }) {
+                val name = "${file.name}::${case.str("name")}"
+                val auth = authenticator(key, case["now"]!!.jsonPrimitive.long)
+                val expect = case["expect"]!!.jsonObject
+                if (expect["valid"]!!.jsonPrimitive.content == "true") {
+                    val newKey = expect["claims"]!!.jsonObject.str("new_key")
+                    assertEquals(newKey, auth.acceptKeyUpdate(account, case.str("token")!!).serviceKey, name)
+                    assertEquals(newKey, auth.accounts().single().serviceKey, name)
+                } else {
+                    try {
+                        auth.acceptKeyUpdate(account, case.str("token")!!)
+                        fail("$name: expected ${expect.str("error")}")
+                    } catch (e: AuthException.KeyUpdateRefused) {
+                        assertEquals(expect.str("error"), e.code, name)
+                    }
+                    assertEquals(key, auth.accounts().single().serviceKey, "$name: the pinned key is kept")
+                }
+                checked += 1
+                auth.close()
+            }
+        }
+        assertTrue(checked >= 10, "only $checked key update cases")
     }
 
     @Test

@@ -212,7 +212,9 @@ class AndroidGlueTest {
         val (session, message) = login(user, "fcm-$user", "entry")
         deliver(message)
         val enter = onlyNotification().actions[0]
-        val wrong = if (session.str("presence_code") == "00") "01" else "00"
+        // A code of the right length (the core checks the form first), with its last digit changed.
+        val code = session.str("presence_code")!!
+        val wrong = code.dropLast(1) + (if (code.last() == '0') '1' else '0')
         val typed = Intent()
         RemoteInput.addResultsToIntent(enter.remoteInputs, typed, Bundle().apply { putCharSequence(ApprovalNotifications.REMOTE_INPUT_CODE, wrong) })
         tap(enter, typed)
@@ -226,10 +228,12 @@ class AndroidGlueTest {
     fun `not me from the notification is reported as fraud`() {
         val user = World.user("notme")
         pair(user, "fcm-$user")
-        val (session, message) = login(user, "fcm-$user", "none")
+        // Every presence policy refuses `none`; an entry request carries Deny and Not me after
+        // its code field.
+        val (session, message) = login(user, "fcm-$user", "entry")
         deliver(message)
         val n = onlyNotification()
-        assertEquals(listOf("Approve", "Deny", "Not me"), n.actions.map { it.title.toString() })
+        assertEquals(listOf("Deny", "Not me"), n.actions.drop(1).map { it.title.toString() })
         tap(n.actions.first { it.title == "Not me" })
         assertEquals("rejected" to "fraud_reported", status(session.str("id")!!))
         assertTrue(notifications.allNotifications.isEmpty())

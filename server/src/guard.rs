@@ -1,0 +1,212 @@
+//! Each user's push guard (issue 12, NIST SP 800-63B-4 §3.2.2): "not me" locks pushes to the
+//! user and tells the site; consecutive rejections or expiries start a cooldown that doubles
+//! until an approved login. The one place that decides a user's guard; the store keeps it
+//! and checks it in the same transaction as each new session.
+
+use tapprove_protocol::api::SessionReason;
+
+use crate::config::LimitsConfig;
+use crate::site_events;
+use crate::state::AppState;
+use crate::store::{GuardRow, SessionRow};
+
+/// Stored `block_reason` of a fraud lock.
+pub(crate) const FRAUD_REPORTED: &str = "fraud_reported";
+/// Stored `block_reason` of a cooldown.
+pub(crate) const COOLDOWN: &str = "cooldown";
+
+/// The guard's limits, from the service configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    pub fraud_lock: i64,
+    pub failures_before_cooldown: i64,
+    pub cooldown: i64,
+    pub max_cooldown: i64,
+}
+
+impl From<&LimitsConfig> for Rules {
+    fn from(l: &LimitsConfig) -> Self {
+        Self {
+            fraud_lock: i64::from(l.fraud_lock_seconds),
+            failures_before_cooldown: i64::from(l.failures_before_cooldown),
+            cooldown: i64::from(l.cooldown_seconds),
+            max_cooldown: i64::from(l.max_cooldown_seconds),
+        }
+    }
+}
+
+/// The guard after a session ended with `reason` at `now`; `None` when the outcome does not
+/// count (superseded, canceled by the site, undeliverable).
+pub(crate) fn after(
+    g: GuardRow,
+    reason: SessionReason,
+    now: i64,
+    rules: Rules,
+) -> Option<GuardRow> {
+    let block_until = |g: GuardRow, until: i64, why: &str| {
+        if g.blocked_until.is_some_and(|t| t >= until) {
+            g
+        } else {
+            GuardRow {
+                blocked_until: Some(until),
+                block_reason: Some(why.to_owned()),
+                ..g
+            }
+        }
+    };
+    match reason {
+        SessionReason::Approved => Some(GuardRow {
+            failures: 0,
+            cooldowns: 0,
+            ..g
+        }),
+        SessionReason::FraudReported => Some(block_until(
+            GuardRow { failures: 0, ..g },
+            now + rules.fraud_lock,
+            FRAUD_REPORTED,
+        )),
+        SessionReason::UserDenied | SessionReason::WrongNumber | SessionReason::Timeout => {
+            let failures = g.failures + 1;
+            if rules.failures_before_cooldown == 0 || failures < rules.failures_before_cooldown {
+                return Some(GuardRow { failures, ..g });
+            }
+            // 1st cooldown `cooldown`, then twice as long each time, at most `max_cooldown`.
+            let factor = 1i64 << g.cooldowns.clamp(0, 20);
+            let length = rules
+                .cooldown
+                .saturating_mul(factor)
+                .min(rules.max_cooldown);
+            let cooled = GuardRow {
+                failures: 0,
+                cooldowns: g.cooldowns + 1,
+                ..g
+            };
+            Some(block_until(cooled, now + length, COOLDOWN))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a session ending with `reason` changes its user's guard.
+pub(crate) fn counts(reason: SessionReason) -> bool {
+    after(
+        GuardRow::default(),
+        reason,
+        0,
+        Rules::from(&LimitsConfig::default()),
+    )
+    .is_some()
+}
+
+/// Records a final session in its user's guard; a fraud report also sends the site its
+/// `user.fraud_reported` event. Failures are logged: the decision itself is already stored.
+pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: SessionReason) {
+    let rules = Rules::from(&state.0.config.limits);
+    let now = crate::now();
+    if !counts(reason) {
+        return;
+    }
+    let mut counted = false;
+    let updated = state
+        .0
+        .store
+        .update_guard(&session.project_id, &session.user_name, |g| {
+            match after(g.clone(), reason, now, rules) {
+                Some(new) => {
+                    counted = true;
+                    new
+                }
+                None => g,
+            }
+        })
+        .await;
+    match updated {
+        Ok(g) if counted => {
+            if g.blocked_until.is_some_and(|t| t > now) {
+                tracing::info!(session_id = %session.id, reason = g.block_reason.as_deref(), until = g.blocked_until, "pushes to this user blocked");
+            }
+            if reason == SessionReason::FraudReported {
+                site_events::fraud_reported(state, session, g.blocked_until.unwrap_or(now));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(session_id = %session.id, error = %e, "cannot record the outcome in the user's guard");
+        }
+    }
+}
+
+/// Lifts the user's lock or cooldown and forgets their failures (the site vouches for them).
+/// Whether a block was in force.
+pub(crate) async fn lift(
+    state: &AppState,
+    project_id: &str,
+    user_name: &str,
+) -> Result<bool, sqlx::Error> {
+    let now = crate::now();
+    let mut was_blocked = false;
+    state
+        .0
+        .store
+        .update_guard(project_id, user_name, |g| {
+            was_blocked = g.blocked_until.is_some_and(|t| t > now);
+            GuardRow::default()
+        })
+        .await?;
+    if was_blocked {
+        tracing::info!(project_id, "user lock lifted by the relying party");
+    }
+    Ok(was_blocked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: Rules = Rules {
+        fraud_lock: 3600,
+        failures_before_cooldown: 3,
+        cooldown: 60,
+        max_cooldown: 300,
+    };
+
+    fn step(g: GuardRow, reason: SessionReason, now: i64) -> GuardRow {
+        after(g, reason, now, RULES).expect("counted")
+    }
+
+    #[test]
+    fn three_failures_start_a_doubling_cooldown_until_an_approval() {
+        let mut g = GuardRow::default();
+        g = step(g, SessionReason::UserDenied, 0);
+        g = step(g, SessionReason::Timeout, 0);
+        assert_eq!((g.failures, g.blocked_until), (2, None));
+        g = step(g, SessionReason::WrongNumber, 100);
+        assert_eq!(g.blocked_until, Some(160));
+        assert_eq!(g.block_reason.as_deref(), Some(COOLDOWN));
+        for _ in 0..3 {
+            g = step(g, SessionReason::Timeout, 200);
+        }
+        assert_eq!(
+            g.blocked_until,
+            Some(320),
+            "second cooldown is twice as long"
+        );
+        for _ in 0..3 {
+            g = step(g, SessionReason::Timeout, 400);
+        }
+        assert_eq!(g.blocked_until, Some(640), "capped at 300 s");
+        g = step(g, SessionReason::Approved, 700);
+        assert_eq!((g.failures, g.cooldowns), (0, 0));
+        assert!(after(g, SessionReason::Superseded, 0, RULES).is_none());
+    }
+
+    #[test]
+    fn a_fraud_lock_is_not_shortened_by_a_cooldown() {
+        let g = step(GuardRow::default(), SessionReason::FraudReported, 1000);
+        assert_eq!(g.blocked_until, Some(4600));
+        let g = GuardRow { failures: 2, ..g };
+        let g = step(g, SessionReason::Timeout, 1000);
+        assert_eq!(g.blocked_until, Some(4600));
+        assert_eq!(g.block_reason.as_deref(), Some(FRAUD_REPORTED));
+    }
+}

@@ -1,0 +1,73 @@
+//! The `user_guards` table: each user's failure count, cooldowns and push lock (issue 12).
+
+use super::{Backend, Store, sqlite};
+
+/// A user's guard row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct GuardRow {
+    /// Rejections and expiries since the last approved login.
+    pub failures: i64,
+    /// Cooldowns since the last approved login.
+    pub cooldowns: i64,
+    /// No pushes before this time.
+    pub blocked_until: Option<i64>,
+    /// `fraud_reported` or `cooldown`.
+    pub block_reason: Option<String>,
+}
+
+/// Reads (creating if missing, and locking) the user's row, lets `change` compute the new
+/// one and stores it, in the transaction `$tx`. A macro: the same text on each backend.
+macro_rules! update_in {
+    ($tx:expr, $project_id:expr, $user_name:expr, $change:expr) => {{
+        let old: GuardRow = sqlx::query_as(
+            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+             RETURNING failures, cooldowns, blocked_until, block_reason",
+        )
+        .bind($project_id)
+        .bind($user_name)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let new: GuardRow = $change(old);
+        sqlx::query(
+            "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
+             block_reason = $4 WHERE project_id = $5 AND user_name = $6",
+        )
+        .bind(new.failures)
+        .bind(new.cooldowns)
+        .bind(new.blocked_until)
+        .bind(&new.block_reason)
+        .bind($project_id)
+        .bind($user_name)
+        .execute(&mut *$tx)
+        .await?;
+        new
+    }};
+}
+
+impl Store {
+    /// In one transaction: reads the user's guard, lets `change` compute the new one, stores
+    /// it. Returns the stored row. Concurrent updates of one user take turns.
+    pub(crate) async fn update_guard(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        change: impl FnOnce(GuardRow) -> GuardRow,
+    ) -> Result<GuardRow, sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut conn = db.write().await?;
+                let mut tx = sqlite::begin_write(&mut conn).await?;
+                let new = update_in!(tx, project_id, user_name, change);
+                tx.commit().await?;
+                Ok(new)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let new = update_in!(tx, project_id, user_name, change);
+                tx.commit().await?;
+                Ok(new)
+            }
+        }
+    }
+}

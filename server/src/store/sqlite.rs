@@ -1,0 +1,306 @@
+//! The SQLite backend: one connection that does every write, a few read-only ones, and one
+//! that checkpoints the WAL.
+//!
+//! SQLite runs one write transaction at a time: writes queue in-process on one connection
+//! instead of taking turns in the busy handler. Connections are held directly, not pooled,
+//! because a pooled statement costs two more round trips to the connection's thread.
+
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+use tapprove_protocol::api::{SessionReason, SessionStatus};
+
+use super::sessions::{budget_blocker, guard_and_budget, session_columns};
+use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Stored};
+
+/// Read connections next to the one writer. Readers never wait for the writer (WAL), and
+/// two keep both cores busy with room for a long read.
+const READERS: usize = 2;
+
+/// The open connections.
+pub(super) struct Connections {
+    writer: Mutex<Option<SqliteConnection>>,
+    /// How the writer was opened, to open it again (see [`Connections::write`]).
+    writer_options: SqliteConnectOptions,
+    checkpointer: Mutex<Option<SqliteConnection>>,
+    pub(super) readers: Vec<Mutex<Option<SqliteConnection>>>,
+    next_reader: AtomicUsize,
+}
+
+/// A connection held for one statement or transaction.
+pub(super) struct Conn<'a>(MutexGuard<'a, Option<SqliteConnection>>);
+
+impl<'a> Conn<'a> {
+    pub(super) fn new(
+        guard: MutexGuard<'a, Option<SqliteConnection>>,
+    ) -> Result<Self, sqlx::Error> {
+        if guard.is_none() {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        Ok(Self(guard))
+    }
+}
+
+impl Deref for Conn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        // `Conn::new` refuses a closed (None) slot, and nothing empties it while held.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("checked in Conn::new"))
+    }
+}
+
+/// Starts a write transaction that takes the write lock at once (no upgrade deadlocks with
+/// other processes writing the same file).
+pub(super) async fn begin_write<'c>(
+    conn: &'c mut Conn<'_>,
+) -> Result<Transaction<'c, Sqlite>, sqlx::Error> {
+    (**conn).begin_with("BEGIN IMMEDIATE").await
+}
+
+/// Runs a write that changes nothing, then rolls it back: fails when the database file is
+/// read-only for this process (SQLite then opened it read-only and refuses every write).
+async fn probe_write(writer: &mut SqliteConnection) -> Result<(), String> {
+    let readonly = |e: sqlx::Error| match e.as_database_error() {
+        Some(db) if db.message().contains("readonly") => {
+            format!("the database file is read-only for this process ({db})")
+        }
+        _ => e.to_string(),
+    };
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(readonly)?;
+    sqlx::query("UPDATE sessions SET id = id WHERE 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(readonly)?;
+    tx.rollback().await.map_err(|e| e.to_string())
+}
+
+impl Connections {
+    /// Opens (creating if the URL says so) and migrates the database file. The error is
+    /// what the driver said.
+    pub(super) async fn open(database_url: &str) -> Result<Self, String> {
+        let options = SqliteConnectOptions::from_str(database_url)
+            .map_err(|e| e.to_string())?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        // The writer does not checkpoint after its commits (that would hold every queued
+        // write behind a checkpoint's fsyncs); `checkpoint` does it on its own connection.
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
+        let mut writer = writer_options.connect().await.map_err(|e| e.to_string())?;
+        if let Err(e) = migrate(&mut writer).await {
+            let _ = writer.close().await;
+            return Err(e);
+        }
+        // An up-to-date database migrates without writing: take the write lock once, so a file
+        // this process may not write is refused now, not on every login after "listening".
+        if let Err(e) = probe_write(&mut writer).await {
+            let _ = writer.close().await;
+            return Err(e);
+        }
+        let mut opened = Vec::with_capacity(READERS + 1);
+        // Readers open after the migrations, when the file, its tables and WAL mode exist.
+        let read_options = options.clone().read_only(true).create_if_missing(false);
+        let checkpoint_options = options.create_if_missing(false);
+        for i in 0..=READERS {
+            let options = if i == 0 {
+                &checkpoint_options
+            } else {
+                &read_options
+            };
+            match options.connect().await {
+                Ok(c) => opened.push(c),
+                Err(e) => {
+                    let _ = writer.close().await;
+                    for c in opened {
+                        let _ = c.close().await;
+                    }
+                    return Err(e.to_string());
+                }
+            }
+        }
+        let mut opened = opened.into_iter();
+        let checkpointer = opened.next();
+        Ok(Self {
+            writer: Mutex::new(Some(writer)),
+            writer_options,
+            checkpointer: Mutex::new(checkpointer),
+            readers: opened.map(|c| Mutex::new(Some(c))).collect(),
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// The write connection (every INSERT/UPDATE, write transactions), in arrival order.
+    ///
+    /// No transaction outlives the call that began it, so one still open here is a leftover:
+    /// after SQLITE_FULL SQLite has already rolled back, sqlx's own ROLLBACK then fails and
+    /// sqlx keeps counting the transaction as open, failing every later write ("non-zero
+    /// transaction depth") until a restart. Such a writer is replaced by a fresh connection.
+    pub(super) async fn write(&self) -> Result<Conn<'_>, sqlx::Error> {
+        let mut guard = self.writer.lock().await;
+        if let Some(conn) = guard.as_mut()
+            && conn.is_in_transaction()
+        {
+            // A dropped transaction's rollback may still be queued: let it run first.
+            let _ = conn.ping().await;
+            if conn.is_in_transaction() {
+                tracing::warn!(
+                    "the database writer was left inside a failed transaction; reopening it"
+                );
+                let fresh = self.writer_options.connect().await?;
+                if let Some(stuck) = guard.replace(fresh) {
+                    let _ = stuck.close().await;
+                }
+            }
+        }
+        Conn::new(guard)
+    }
+
+    /// A read connection: a free one, else wait in turn for one of them.
+    pub(super) async fn read(&self) -> Result<Conn<'_>, sqlx::Error> {
+        if self.readers.is_empty() {
+            return self.write().await;
+        }
+        for r in &self.readers {
+            if let Ok(guard) = r.try_lock() {
+                return Conn::new(guard);
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        Conn::new(self.readers[i].lock().await)
+    }
+
+    /// Copies the WAL's committed pages into the database file (PASSIVE: never waits for
+    /// readers or the writer), on its own connection so that writes never queue behind it.
+    /// Without it the WAL would only grow. Returns the WAL's frames and how many of them are
+    /// now in the database file.
+    pub(super) async fn checkpoint(&self) -> Result<(i64, i64), sqlx::Error> {
+        let mut conn = Conn::new(self.checkpointer.lock().await)?;
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok((row.try_get(1)?, row.try_get(2)?))
+    }
+
+    /// Closes every connection; later calls fail with `PoolClosed`.
+    pub(super) async fn close(&self) {
+        let slots = [&self.writer, &self.checkpointer]
+            .into_iter()
+            .chain(self.readers.iter());
+        for slot in slots {
+            if let Some(c) = slot.lock().await.take() {
+                let _ = c.close().await;
+            }
+        }
+    }
+}
+
+/// Applies the migrations not applied yet (sqlx's migrator: each in a transaction, checked
+/// against its checksum). A database made before the service used sqlx's migrator records
+/// its versions in `tapprove_migrations`: those are marked applied first, once.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), String> {
+    let has_legacy: bool = sqlx::query_scalar(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'tapprove_migrations'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    if has_legacy {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM tapprove_migrations")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        MIGRATOR
+            .skip(&mut *conn, version)
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::query("DROP TABLE tapprove_migrations")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(?version, "adopted the schema's migration history");
+    }
+    MIGRATOR.run(&mut *conn).await.map_err(|e| e.to_string())
+}
+
+/// `Store::create_session` on SQLite: the supersede `UPDATE … RETURNING`, the session's and
+/// the devices' `INSERT`s go to the writer's thread as one batch inside the transaction (one
+/// hand-off instead of three; SQLite runs a multi-statement query, PostgreSQL cannot). `$n`
+/// is the n-th bound value in every statement; only numbers are formatted into the SQL.
+pub(super) async fn create_session(
+    db: &Connections,
+    s: &SessionRow,
+    devices: &[SessionDeviceRow],
+    budget: Option<Budget>,
+) -> Result<CreateOutcome, sqlx::Error> {
+    let mut sql = String::from(concat!(
+        "UPDATE sessions SET status = $14, reason = $15, decided_at = $11 \
+         WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
+         INSERT INTO sessions (",
+        session_columns!(),
+        ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL);"
+    ));
+    if !devices.is_empty() {
+        sql.push_str(
+            " INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
+        );
+        for i in 0..devices.len() {
+            let k = 17 + 3 * i;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
+        }
+        sql.push(';');
+    }
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .bind(&s.id)
+        .bind(&s.project_id)
+        .bind(&s.user_name)
+        .bind(&s.title)
+        .bind(&s.body)
+        .bind(&s.context_json)
+        .bind(s.presence_mode)
+        .bind(&s.presence_code)
+        .bind(s.status)
+        .bind(s.reason)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.decided_at)
+        .bind(Stored(SessionStatus::Canceled))
+        .bind(Stored(SessionReason::Superseded))
+        .bind(Stored(SessionStatus::Sent));
+    for d in devices {
+        query = query.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
+    }
+    let mut conn = db.write().await?;
+    let mut tx = begin_write(&mut conn).await?;
+    if let Some(refused) = guard_and_budget!(tx, s, budget) {
+        return Ok(refused);
+    }
+    // Only the UPDATE returns rows (the superseded ids).
+    let superseded = query.fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(CreateOutcome::Created { superseded })
+}
