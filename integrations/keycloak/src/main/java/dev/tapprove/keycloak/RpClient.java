@@ -125,6 +125,15 @@ public final class RpClient {
         send(authorized(uri, Duration.ofSeconds(15)).DELETE().build(), 204);
     }
 
+    /**
+     * {@code DELETE /v1/users/{user}/lock}: lifts the lock the service put on the user after
+     * "not me" (and any cooldown). 204 whether or not one was in force.
+     */
+    public void liftLock(String user) throws RpException {
+        URI uri = base.resolve("v1/users/" + encodePath(user) + "/lock");
+        send(authorized(uri, Duration.ofSeconds(15)).DELETE().build(), 204);
+    }
+
     private HttpRequest.Builder authorized(URI uri, Duration timeout) {
         return HttpRequest.newBuilder(uri)
                 .timeout(timeout)
@@ -170,6 +179,10 @@ public final class RpClient {
             case 422 -> kind = "no_device".equals(code) ? RpException.Kind.NO_DEVICE : RpException.Kind.UNEXPECTED;
             case 429 -> {
                 kind = RpException.Kind.RATE_LIMITED;
+                retryAfter = response.headers().firstValue("Retry-After").map(RpClient::parseLong).orElse(0L);
+            }
+            case 423 -> {
+                kind = "locked".equals(code) ? RpException.Kind.LOCKED : RpException.Kind.UNEXPECTED;
                 retryAfter = response.headers().firstValue("Retry-After").map(RpClient::parseLong).orElse(0L);
             }
             case 401 -> kind = RpException.Kind.UNAUTHORIZED;
