@@ -4,7 +4,9 @@
 // whose redirect endpoint (below, on loopback) exchanges the code for tokens, and a user. Then in
 // headless Chromium: the user enrolls (pairing code → `tapprove device pair`), logs out, logs in
 // (password → number → `tapprove device respond`) and the client receives tokens; a wrong number
-// and a "not me" end with their messages. Screenshots: docs/screenshots/keycloak-*.png.
+// and a "not me" end with their messages; the extension's devices page lists the phone as the
+// service knows it and Remove revokes it there, as removing the pairing in the account console
+// does. Screenshots: docs/screenshots/keycloak-*.png.
 //
 // Env: KEYCLOAK_URL, KEYCLOAK_ADMIN, KEYCLOAK_ADMIN_PASSWORD, KEYCLOAK_VAULT_DIR, TAPPROVE_URL,
 // TAPPROVE_DATABASE, TAPPROVE_SEAL_KEY, TAPPROVE_BIN, SCREENSHOT_DIR, CHROMIUM (default
@@ -451,16 +453,27 @@ test('"not me" blocks the login and says to change the password', { timeout: 120
   }
   assert.equal(failures, 2, 'wrong number and not-me are failed logins');
 
-  // "Not me" also locked pushes to this user at the service (423 locked); the site lifts it
-  // once it has checked with the user, so the next test can sign in.
-  const lift = await fetch(`${SERVICE}/v1/users/${encodeURIComponent(USER)}/lock`, {
-    method: 'DELETE',
-    headers: { 'X-API-Key': project.api_key },
-  });
-  assert.equal(lift.status, 204);
+  // "Not me" also locked pushes to this user at the service (423 locked): the next password
+  // login gets no push and a page that says what to do.
+  await page.click('#tapprove-restart');
+  await page.waitForSelector('#username');
+  await page.fill('#username', USER);
+  await page.fill('#password', PASSWORD);
+  await page.click('#kc-login');
+  await page.waitForSelector('#tapprove-result', { timeout: 40000 });
+  const locked = await page.textContent('#tapprove-result');
+  assert.match(locked, /reported on your phone as not you/);
+  assert.match(locked, /Change your password/);
+  await shot('5b-locked');
 });
 
-test('entry mode: the page shows the code to type on the phone', { timeout: 120000 }, async () => {
+test('a new password lifts the lock; entry mode: the page shows the code to type on the phone', { timeout: 120000 }, async () => {
+  // The extension's event listener calls DELETE /v1/users/{user}/lock on a new password: here
+  // the admin console's reset; the forgot-password flow and the account console do the same.
+  // Without it the login below shows the lock page instead of a code (waitForPushPage says so).
+  const [kcUser] = await admin('GET', `/${REALM}/users?username=${USER}&exact=true`);
+  await admin('PUT', `/${REALM}/users/${kcUser.id}/reset-password`, { type: 'password', value: PASSWORD, temporary: false });
+
   const flow = await admin('GET', `/${REALM}/authentication/flows/${encodeURIComponent('tapprove browser')}/executions`);
   const push = flow.find((e) => e.providerId === 'tapprove-push');
   const config = await admin('GET', `/${REALM}/authentication/config/${push.authenticationConfig}`);
@@ -489,4 +502,102 @@ test('the account console lists the pairing under "Signing in"', { timeout: 6000
   await page.getByText(/Tapprove phone, paired/).first().waitFor({ timeout: 30000 });
   await page.getByText('Tapprove', { exact: true }).first().waitFor({ timeout: 5000 });
   await shot('7-account-console');
+});
+
+test('the devices page lists the phone from the service; Remove revokes it there', { timeout: 60000 }, async () => {
+  const devicesUrl = `${KC}/realms/${REALM}/tapprove/devices`;
+  // Without the realm's sign-in cookie the page lists nothing and links to the account console.
+  const anonymous = await fetch(devicesUrl);
+  assert.equal(anonymous.status, 401);
+  assert.match(await anonymous.text(), /id="tapprove-sign-in"/);
+
+  await page.goto(devicesUrl);
+  await page.waitForSelector('#tapprove-devices');
+  const rows = page.locator('#tapprove-devices tbody tr');
+  assert.equal(await rows.count(), 1);
+  const cells = (await rows.first().locator('td').allTextContents()).map((t) => t.trim());
+  assert.equal(cells[0], 'Test terminal');
+  assert.equal(cells[1], 'no push');
+  assert.match(cells[2], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/, 'paired');
+  assert.match(cells[3], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/, 'last used: it answered the logins');
+  assert.match(cells[4], /^(software|hardware|unknown)$/);
+  await shot('8-devices');
+
+  // A form without the session's CSRF token removes nothing.
+  const deviceId = await rows.first().getAttribute('data-device-id');
+  const forged = await page.evaluate(async ([url, id]) => {
+    const r = await fetch(url, { method: 'POST', body: new URLSearchParams({ device: id, csrf: 'x' }) });
+    return [r.status, await r.text()];
+  }, [devicesUrl, deviceId]);
+  assert.equal(forged[0], 400);
+  assert.match(forged[1], /nothing was removed/);
+  assert.equal(JSON.parse(device('requests', '--json')).length, 0, 'the device still works');
+
+  await rows.first().locator('button', { hasText: 'Remove' }).click();
+  await page.waitForSelector('#tapprove-no-devices');
+  assert.match(await page.textContent('#tapprove-notice'), /can no longer approve/);
+  // Revoked at the service, not only in Keycloak: the phone's own calls are refused.
+  assert.throws(() => device('requests', '--json'), /removed this device/);
+  // No phone left: Keycloak's pairing record went too.
+  const [kcUser] = await admin('GET', `/${REALM}/users?username=${USER}&exact=true`);
+  const creds = await admin('GET', `/${REALM}/users/${kcUser.id}/credentials`);
+  assert.equal(creds.filter((c) => c.type === 'tapprove-device').length, 0);
+});
+
+test('removing the pairing in the account console revokes the phone at the service too', { timeout: 120000 }, async () => {
+  await logOut();
+  await passwordStep();
+  await page.waitForSelector('#pairing-code');
+  const uri = (await page.getAttribute('#enrollment-uri', 'href')).trim();
+  const second = join(data, 'second-device');
+  const again = (...args) => tapprove('device', ...args, '--store', second);
+  JSON.parse(again('pair', '--uri', uri, '--name', 'Second terminal', '--json'));
+  await page.waitForSelector('#signed-in', { timeout: 30000 });
+  assert.equal(JSON.parse(again('requests', '--json')).length, 0, 'the new phone works');
+
+  await page.goto(`${KC}/realms/${REALM}/account/account-security/signing-in`);
+  const label = page.getByText(/Tapprove phone, paired/).first();
+  await label.waitFor({ timeout: 30000 });
+  await page.getByRole('button', { name: /^(Delete|Remove)$/ }).first().click();
+  await page.getByRole('button', { name: 'Confirm deletion' }).click();
+  await label.waitFor({ state: 'detached', timeout: 15000 });
+
+  let error = null;
+  for (let i = 0; i < 50 && !error; i++) {
+    try {
+      again('requests', '--json');
+      await new Promise((r) => setTimeout(r, 100));
+    } catch (e) {
+      error = e;
+    }
+  }
+  assert.match(String(error), /removed this device/);
+});
+
+test('an admin deleting the pairing credential revokes the phone at the service too', { timeout: 120000 }, async () => {
+  // Leave the account console first: its own token refresh can abort the logout navigation.
+  await page.goto('about:blank');
+  await logOut();
+  await passwordStep();
+  await page.waitForSelector('#pairing-code');
+  const uri = (await page.getAttribute('#enrollment-uri', 'href')).trim();
+  const third = join(data, 'third-device');
+  const phone = (...args) => tapprove('device', ...args, '--store', third);
+  JSON.parse(phone('pair', '--uri', uri, '--name', 'Third terminal', '--json'));
+  await page.waitForSelector('#signed-in', { timeout: 30000 });
+  assert.equal(JSON.parse(phone('requests', '--json')).length, 0, 'the new phone works');
+
+  const [kcUser] = await admin('GET', `/${REALM}/users?username=${USER}&exact=true`);
+  const [cred] = (await admin('GET', `/${REALM}/users/${kcUser.id}/credentials`)).filter((c) => c.type === 'tapprove-device');
+  await admin('DELETE', `/${REALM}/users/${kcUser.id}/credentials/${cred.id}`);
+  let error = null;
+  for (let i = 0; i < 50 && !error; i++) {
+    try {
+      phone('requests', '--json');
+      await new Promise((r) => setTimeout(r, 100));
+    } catch (e) {
+      error = e;
+    }
+  }
+  assert.match(String(error), /removed this device/);
 });

@@ -14,7 +14,7 @@ import java.time.Duration;
 
 /**
  * The Tapprove relying-party API (docs/PROTOCOL.md §9): create a push session, read it (with the
- * service's long-poll), cancel it. Authenticated with {@code X-API-Key}; the key never appears in
+ * service's long-poll), cancel it; list a user's devices and revoke them. Authenticated with {@code X-API-Key}; the key never appears in
  * messages or logs.
  */
 public final class RpClient {
@@ -83,6 +83,57 @@ public final class RpClient {
         return parseSession(send(request, 200));
     }
 
+    /** One paired device as {@code GET /v1/users/{user}/devices} lists it; times in Unix seconds. */
+    public record Device(
+            String id, String name, String platform, long createdAt, Long lastUsedAt, String keyProtection) {}
+
+    /** {@code GET /v1/users/{user}/devices}: the user's paired devices, oldest first. */
+    public java.util.List<Device> devices(String user) throws RpException {
+        URI uri = base.resolve("v1/users/" + encodePath(user) + "/devices");
+        JsonNode json = send(authorized(uri, Duration.ofSeconds(15)).GET().build(), 200);
+        JsonNode list = json.path("devices");
+        if (!list.isArray()) {
+            throw new RpException(RpException.Kind.UNEXPECTED, 200, "the service's device list has no devices array");
+        }
+        java.util.List<Device> devices = new java.util.ArrayList<>();
+        for (JsonNode d : list) {
+            String id = d.path("id").asText("");
+            if (id.isEmpty()) {
+                throw new RpException(RpException.Kind.UNEXPECTED, 200, "a device in the service's list has no id");
+            }
+            JsonNode lastUsed = d.get("last_used_at");
+            devices.add(new Device(
+                    id,
+                    d.path("name").asText(""),
+                    d.path("platform").asText("none"),
+                    d.path("created_at").asLong(0),
+                    lastUsed == null || lastUsed.isNull() ? null : lastUsed.asLong(),
+                    d.path("key_protection").asText("unknown")));
+        }
+        return devices;
+    }
+
+    /** {@code DELETE /v1/devices/{id}}: revokes that device at once (idempotent). */
+    public void revokeDevice(String deviceId) throws RpException {
+        URI uri = base.resolve("v1/devices/" + encodePath(deviceId));
+        send(authorized(uri, Duration.ofSeconds(15)).DELETE().build(), 204);
+    }
+
+    /** {@code DELETE /v1/users/{user}/devices}: revokes every device of the user (idempotent). */
+    public void revokeAllDevices(String user) throws RpException {
+        URI uri = base.resolve("v1/users/" + encodePath(user) + "/devices");
+        send(authorized(uri, Duration.ofSeconds(15)).DELETE().build(), 204);
+    }
+
+    /**
+     * {@code DELETE /v1/users/{user}/lock}: lifts the lock the service put on the user after
+     * "not me" (and any cooldown). 204 whether or not one was in force.
+     */
+    public void liftLock(String user) throws RpException {
+        URI uri = base.resolve("v1/users/" + encodePath(user) + "/lock");
+        send(authorized(uri, Duration.ofSeconds(15)).DELETE().build(), 204);
+    }
+
     private HttpRequest.Builder authorized(URI uri, Duration timeout) {
         return HttpRequest.newBuilder(uri)
                 .timeout(timeout)
@@ -112,6 +163,9 @@ public final class RpClient {
         } catch (IOException e) {
             json = null;
         }
+        if (status == expected && expected == 204) {
+            return JSON.createObjectNode();
+        }
         if (status == expected && json != null && json.isObject()) {
             return json;
         }
@@ -125,6 +179,10 @@ public final class RpClient {
             case 422 -> kind = "no_device".equals(code) ? RpException.Kind.NO_DEVICE : RpException.Kind.UNEXPECTED;
             case 429 -> {
                 kind = RpException.Kind.RATE_LIMITED;
+                retryAfter = response.headers().firstValue("Retry-After").map(RpClient::parseLong).orElse(0L);
+            }
+            case 423 -> {
+                kind = "locked".equals(code) ? RpException.Kind.LOCKED : RpException.Kind.UNEXPECTED;
                 retryAfter = response.headers().firstValue("Retry-After").map(RpClient::parseLong).orElse(0L);
             }
             case 401 -> kind = RpException.Kind.UNAUTHORIZED;
@@ -176,5 +234,10 @@ public final class RpClient {
 
     private static String encode(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
+    }
+
+    /** One path segment: form encoding with {@code %20} for spaces ({@code +} is literal in a path). */
+    static String encodePath(String s) {
+        return encode(s).replace("+", "%20");
     }
 }

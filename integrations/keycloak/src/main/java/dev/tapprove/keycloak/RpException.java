@@ -8,9 +8,14 @@ public final class RpException extends Exception {
         NO_DEVICE,
         /** 429 rate_limited: too many login requests for this user; see {@link #retryAfterSeconds()}. */
         RATE_LIMITED,
+        /**
+         * 423 locked: the user reported a login as not theirs, so the service refuses pushes to
+         * them until {@link #retryAfterSeconds()} has passed or the site lifts the lock.
+         */
+        LOCKED,
         /** 401: the API key is wrong (an operator problem, never shown as such to users). */
         UNAUTHORIZED,
-        /** 404: the session is unknown to the service. */
+        /** 404: the session or device is unknown to the service (or another project's). */
         NOT_FOUND,
         /** Connection refused, timeout, 5xx: the service is not reachable or failing. */
         UNAVAILABLE,
@@ -42,7 +47,7 @@ public final class RpException extends Exception {
         return httpStatus;
     }
 
-    /** For {@link Kind#RATE_LIMITED}: the service's Retry-After, seconds (0 if none). */
+    /** For {@link Kind#RATE_LIMITED} and {@link Kind#LOCKED}: the service's Retry-After, seconds (0 if none). */
     public long retryAfterSeconds() {
         return retryAfterSeconds;
     }

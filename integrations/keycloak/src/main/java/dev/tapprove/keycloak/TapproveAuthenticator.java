@@ -100,6 +100,13 @@ final class TapproveAuthenticator implements Authenticator {
                         .setError("tapproveRateLimited", Long.toString(minutes))
                         .createForm(TEMPLATE_RESULT));
             }
+            case LOCKED -> {
+                context.getEvent().user(context.getUser()).error("tapprove_locked");
+                long minutes = Math.max(1, (e.retryAfterSeconds() + 59) / 60);
+                context.challenge(context.form()
+                        .setError("tapproveServiceLocked", Long.toString(minutes))
+                        .createForm(TEMPLATE_RESULT));
+            }
             case UNAUTHORIZED -> {
                 LOG.errorf("Tapprove push step in realm %s: the service refused the API key (%s); check the step's API key", realm, e.getMessage());
                 context.challenge(result(context, "tapproveUnavailable"));
@@ -179,7 +186,11 @@ final class TapproveAuthenticator implements Authenticator {
             case EXPIRED -> context.failureChallenge(AuthenticationFlowError.EXPIRED_CODE, result(context, "tapproveExpired"));
             case CANCELED -> context.failureChallenge(
                     AuthenticationFlowError.GENERIC_AUTHENTICATION_ERROR,
-                    result(context, "superseded".equals(reason) ? "tapproveSuperseded" : "tapproveCanceled"));
+                    result(context, switch (reason) {
+                        case "superseded" -> "tapproveSuperseded";
+                        case "device_revoked" -> "tapproveDeviceRevoked";
+                        default -> "tapproveCanceled";
+                    }));
             case ERROR -> context.failureChallenge(
                     AuthenticationFlowError.GENERIC_AUTHENTICATION_ERROR,
                     result(context, "no_device".equals(reason) ? "tapproveNoDevice" : "tapproveDeliveryFailed"));

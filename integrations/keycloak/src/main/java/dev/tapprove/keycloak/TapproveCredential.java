@@ -32,6 +32,15 @@ final class TapproveCredential {
         user.credentialManager().createStoredCredential(model);
     }
 
+    /** Removes every pairing record of the user (the service has no device of theirs left). */
+    static void forget(UserModel user) {
+        user.credentialManager()
+                .getStoredCredentialsByTypeStream(TYPE)
+                .map(CredentialModel::getId)
+                .toList()
+                .forEach(id -> user.credentialManager().removeStoredCredentialById(id));
+    }
+
     static boolean isPaired(UserModel user) {
         return user.credentialManager().getStoredCredentialsByTypeStream(TYPE).findAny().isPresent();
     }

@@ -10,8 +10,9 @@ import org.keycloak.models.UserModel;
 
 /**
  * Lists paired phones ({@link TapproveCredential}) as a two-factor credential type, so the
- * account console shows "Tapprove" with "Set up" (the enrollment action) and "Remove". Removing
- * forgets the pairing in Keycloak only: the service's RP API has no call to unpair a device.
+ * account console shows "Tapprove" with "Set up" (the enrollment action) and "Remove". Keycloak
+ * removes the record without calling {@link #deleteCredential}; {@link TapproveEventListener}
+ * revokes the phones at the service when the user's last record goes.
  */
 final class TapproveCredentialProvider implements CredentialProvider<CredentialModel> {
     private final KeycloakSession session;

@@ -21,11 +21,16 @@ final class WaitTokens {
     private WaitTokens() {}
 
     static String create(KeycloakSession session, Map<String, String> notes, long lifespanSeconds) {
-        byte[] raw = new byte[32];
-        RANDOM.nextBytes(raw);
-        String token = Base64.getUrlEncoder().withoutPadding().encodeToString(raw);
+        String token = randomToken();
         session.getProvider(SingleUseObjectProvider.class).put(key(token), lifespanSeconds, notes);
         return token;
+    }
+
+    /** 256 random bits, base64url (43 characters). */
+    static String randomToken() {
+        byte[] raw = new byte[32];
+        RANDOM.nextBytes(raw);
+        return Base64.getUrlEncoder().withoutPadding().encodeToString(raw);
     }
 
     static Optional<Map<String, String>> lookup(KeycloakSession session, String token) {
