@@ -67,7 +67,7 @@ pub fn bench_limits() -> LimitsConfig {
         sessions_per_minute: 1_000_000,
         sessions_per_hour: 1_000_000,
         pairings_per_minute_per_ip: 1_000_000,
-        pairings_per_minute_per_sdk_key: 1_000_000,
+        pairings_per_hour_per_user: 1_000_000,
         failures_before_cooldown: 0,
         ..LimitsConfig::default()
     }

@@ -23,16 +23,19 @@ pub use tapprove_push::PushConfig;
 
 /// Abuse limits. All counts are per window; defaults follow NIST SP 800-63B / OWASP ASVS advice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Push sessions per (project, user) per minute since the user's last approved login.
     pub sessions_per_minute: u32,
     /// Push sessions per (project, user) per hour since the user's last approved login.
     pub sessions_per_hour: u32,
-    /// Pairing attempts per (SDK key, client IP) per minute.
+    /// Pairing attempts per (project, client address) per minute; an IPv6 client is counted by
+    /// its /64 (see `trusted_proxies` for the address behind a proxy).
     pub pairings_per_minute_per_ip: u32,
-    /// Pairing attempts per SDK key per minute, all clients together.
-    pub pairings_per_minute_per_sdk_key: u32,
+    /// Pairing attempts per (project, user name) per hour, from any address: bounds guessing a
+    /// user's pairing code. (There is deliberately no project-wide bucket: a few addresses
+    /// could exhaust it and stop every user from pairing.)
+    pub pairings_per_hour_per_user: u32,
     /// How long a "not me" answer locks pushes to that user, seconds (the site may lift it
     /// earlier with `DELETE /v1/users/{user}/lock`).
     pub fraud_lock_seconds: u32,
@@ -42,6 +45,17 @@ pub struct LimitsConfig {
     pub cooldown_seconds: u32,
     /// The longest cooldown, seconds.
     pub max_cooldown_seconds: u32,
+}
+
+/// A trusted proxy: a CIDR block, or one address (a /32 or /128).
+fn parse_proxy(n: &str) -> Result<ipnet::IpNet, ServiceError> {
+    n.parse::<ipnet::IpNet>()
+        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ServiceError::Config(format!(
+                "TAPPROVE_TRUSTED_PROXIES: {n:?} is not an address or CIDR block like 10.0.0.0/8"
+            ))
+        })
 }
 
 /// `[push]` from `TAPPROVE_APNS_*`, `TAPPROVE_FCM_*` and `TAPPROVE_PUSH_*` (over the file's
@@ -167,7 +181,7 @@ impl Default for LimitsConfig {
             sessions_per_minute: 3,
             sessions_per_hour: 10,
             pairings_per_minute_per_ip: 10,
-            pairings_per_minute_per_sdk_key: 120,
+            pairings_per_hour_per_user: 10,
             fraud_lock_seconds: 3600,
             failures_before_cooldown: 3,
             cooldown_seconds: 60,
@@ -182,6 +196,10 @@ impl Default for LimitsConfig {
 pub struct ServiceConfig {
     /// Address to listen on; port 0 picks a free port (see `RunningService::local_addr`).
     pub listen: SocketAddr,
+    /// Proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is
+    /// believed: behind them the client is the nearest untrusted hop (`client_ip`). Empty by
+    /// default: the TCP peer is the client. Env `TAPPROVE_TRUSTED_PROXIES` (comma-separated).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where `GET /metrics` (Prometheus / OpenMetrics text) is served, on a listener of its
     /// own so it is never exposed with the public API; `None` serves no metrics. Env
     /// `TAPPROVE_METRICS_LISTEN`.
@@ -232,6 +250,7 @@ impl Default for ServiceConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
+            trusted_proxies: Vec::new(),
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             seal_key: None,
             min_sdk_version: None,
@@ -297,6 +316,14 @@ impl ServiceConfig {
                     "TAPPROVE_LISTEN={v:?} is not an address like 127.0.0.1:8080"
                 ))
             })?;
+        }
+        if let Some(v) = get("TAPPROVE_TRUSTED_PROXIES") {
+            self.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(parse_proxy)
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = get("TAPPROVE_METRICS_LISTEN") {
             self.metrics_listen = Some(v.parse().map_err(|_| {
@@ -388,8 +415,8 @@ impl ServiceConfig {
                 &mut limits.pairings_per_minute_per_ip,
             ),
             (
-                "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_SDK_KEY",
-                &mut limits.pairings_per_minute_per_sdk_key,
+                "TAPPROVE_LIMITS_PAIRINGS_PER_HOUR_PER_USER",
+                &mut limits.pairings_per_hour_per_user,
             ),
             (
                 "TAPPROVE_LIMITS_FRAUD_LOCK_SECONDS",
@@ -589,6 +616,29 @@ mod tests {
             ]))
             .expect_err("environment");
         assert!(err.to_string().contains("production or sandbox"), "{err}");
+        let mut c = ServiceConfig::default();
+        c.apply_env(env(&[(
+            "TAPPROVE_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7 ,fd00::/8",
+        )]))
+        .expect("proxies");
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(
+            c.trusted_proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().expect("ip"))
+        );
+        let err = ServiceConfig::default()
+            .apply_env(env(&[("TAPPROVE_TRUSTED_PROXIES", "10.0.0.0/33")]))
+            .expect_err("cidr");
+        assert!(err.to_string().contains("10.0.0.0/8"), "{err}");
+        // A limit this build does not know (e.g. a removed one) is refused, not ignored.
+        let err = ServiceConfig::from_toml_str("[limits]\npairings_per_minute_per_sdk_key = 120\n")
+            .expect_err("unknown limit");
+        assert!(
+            err.to_string().contains("pairings_per_minute_per_sdk_key"),
+            "{err}"
+        );
+        let c = ServiceConfig::from_toml_str("trusted_proxies = [\"10.0.0.0/8\"]\n").expect("toml");
+        assert_eq!(c.trusted_proxies.len(), 1);
         let err = ServiceConfig::default()
             .apply_env(env(&[("TAPPROVE_METRICS_LISTEN", "9090")]))
             .expect_err("address");

@@ -16,6 +16,7 @@
 
 pub mod admin;
 mod audit;
+mod client_ip;
 mod config;
 mod credentials;
 mod crypto;

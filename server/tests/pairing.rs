@@ -173,7 +173,7 @@ async fn old_sdk_gets_update_required() {
 }
 
 #[tokio::test]
-async fn pairing_attempts_are_rate_limited_per_sdk_key_and_ip() {
+async fn pairing_attempts_are_rate_limited_per_ip() {
     let h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
     let device = Device::new(&h.project.sdk_key);
     for _ in 0..2 {
@@ -248,4 +248,124 @@ async fn rotated_webhook_credentials_are_used() {
         .await
         .expect_err("unknown project");
     assert!(err.to_string().contains("prj_nope"), "{err}");
+}
+
+/// A pairing request as a proxy forwards it: `X-Forwarded-For: <xff>`.
+async fn pair_via(
+    h: &Harness,
+    device: &Device,
+    user: &str,
+    code: &str,
+    xff: &str,
+) -> (StatusCode, serde_json::Value) {
+    let r = h
+        .http
+        .post(h.url("/v1/device/pair"))
+        .header("x-tapprove-sdk-key", &h.project.sdk_key)
+        .header("x-forwarded-for", xff)
+        .json(&json!({"user": user, "pairing_code": code, "public_key": device.key_b64()}))
+        .send()
+        .await
+        .expect("send");
+    status_json(r).await
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
+    // A client cannot become many clients by writing the header itself.
+    for i in 0..2 {
+        let d = Device::new(&h.project.sdk_key);
+        let (status, body) =
+            pair_via(&h, &d, "alice", "WRNG-CODE", &format!("198.51.100.{i}")).await;
+        assert_error(status, &body, 403, "pairing_rejected");
+    }
+    let d = Device::new(&h.project.sdk_key);
+    let (status, body) = pair_via(&h, &d, "bob", GOOD_CODE, "198.51.100.99").await;
+    assert_error(status, &body, 429, "rate_limited");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_ipv6_counts_by_64() {
+    let h = Harness::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("net")];
+        c.limits.pairings_per_minute_per_ip = 2;
+    })
+    .await;
+    let wrong = |xff: &'static str, user: &'static str| {
+        let h = &h;
+        async move {
+            let d = Device::new(&h.project.sdk_key);
+            pair_via(h, &d, user, "WRNG-CODE", xff).await
+        }
+    };
+    // Two addresses of one IPv6 /64 share a bucket...
+    let (s, b) = wrong("2001:db8:1:2::a", "u1").await;
+    assert_error(s, &b, 403, "pairing_rejected");
+    let (s, b) = wrong("2001:db8:1:2:ffff::b", "u2").await;
+    assert_error(s, &b, 403, "pairing_rejected");
+    let (s, b) = wrong("2001:db8:1:2::c", "u3").await;
+    assert_error(s, &b, 429, "rate_limited");
+    // ... the next /64 and an IPv4 client have their own.
+    let (s, b) = wrong("2001:db8:1:3::a", "u4").await;
+    assert_error(s, &b, 403, "pairing_rejected");
+    let (s, b) = wrong("203.0.113.7", "u5").await;
+    assert_error(s, &b, 403, "pairing_rejected");
+    // The audit log names the client, not the proxy.
+    let q = admin::AuditQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let rows = admin::read_audit(&h.config.database_url, &q)
+        .await
+        .expect("audit");
+    assert!(
+        rows.iter()
+            .any(|r| r.source_ip.as_deref() == Some("203.0.113.7")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.source_ip.as_deref() != Some("127.0.0.1"))
+    );
+}
+
+#[tokio::test]
+async fn a_users_pairing_code_cannot_be_guessed_from_many_addresses_and_no_address_flood_stops_others()
+ {
+    let h = Harness::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse::<std::net::IpAddr>().expect("ip").into()];
+        c.limits.pairings_per_minute_per_ip = 2;
+        c.limits.pairings_per_hour_per_user = 3;
+    })
+    .await;
+    // Guesses at alice's code, one per address (and in any letter case of her name).
+    for (i, user) in ["alice", "Alice", "ALICE"].iter().enumerate() {
+        let d = Device::new(&h.project.sdk_key);
+        let (s, b) = pair_via(&h, &d, user, "WRNG-CODE", &format!("198.51.100.{i}")).await;
+        assert_error(s, &b, 403, "pairing_rejected");
+    }
+    let d = Device::new(&h.project.sdk_key);
+    let (s, b) = pair_via(&h, &d, "alice", GOOD_CODE, "198.51.100.50").await;
+    let msg = assert_error(s, &b, 429, "rate_limited");
+    assert!(msg.contains("minute"), "{msg}");
+    // Forty addresses, two attempts each, for other users: there is no project-wide bucket,
+    // so a new user on a new address still pairs.
+    for i in 0..40 {
+        for _ in 0..2 {
+            let d = Device::new(&h.project.sdk_key);
+            let (s, _) = pair_via(
+                &h,
+                &d,
+                &format!("user{i}"),
+                "WRNG-CODE",
+                &format!("203.0.113.{i}"),
+            )
+            .await;
+            assert_eq!(s.as_u16(), 403);
+        }
+    }
+    let d = Device::new(&h.project.sdk_key);
+    let (s, b) = pair_via(&h, &d, "carol", GOOD_CODE, "192.0.2.1").await;
+    assert_eq!(s.as_u16(), 201, "{b}");
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 /// The pairing code the fake relying party accepts.
 pub const CODE: &str = "7KQ2-M9XD";
 /// Service configuration of the tests (fast webhook timeout and sweeper, loose limits).
-pub const CONFIG: &str = "webhook_timeout = 1.5\nsweep_interval = 1\n\n[limits]\nsessions_per_minute = 1000\nsessions_per_hour = 10000\npairings_per_minute_per_ip = 1000\npairings_per_minute_per_sdk_key = 1000\n";
+pub const CONFIG: &str = "webhook_timeout = 1.5\nsweep_interval = 1\n\n[limits]\nsessions_per_minute = 1000\nsessions_per_hour = 10000\npairings_per_minute_per_ip = 1000\npairings_per_hour_per_user = 1000\n";
 
 /// A `tapprove serve` these tests start themselves: with extra environment, and its stderr
 /// kept so a test can wait for a line.

@@ -550,7 +550,7 @@ other builds, so treat single runs as ±20 %.\n\
 `LimitsConfig` in `server/src/config.rs`: 3 sessions per minute and 10 per hour per user,\n\
 counted since the user's last approved login; 10 pairings per minute per IP, 120 per SDK key)\n\
 would throttle a benchmark. The benchmark service sets `sessions_per_minute`,\n\
-`sessions_per_hour`, `pairings_per_minute_per_ip` and `pairings_per_minute_per_sdk_key` to\n\
+`sessions_per_hour`, `pairings_per_minute_per_ip` and `pairings_per_hour_per_user` to\n\
 1,000,000 (`tapprove_bench::bench_limits`); everything else is the default configuration.\n\
 For `tapprove serve` the same is `[limits]` in its TOML config.\n\
 \n\

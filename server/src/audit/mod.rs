@@ -99,7 +99,7 @@ pub(crate) enum Limit {
     Cooldown,
     FraudLock,
     PairingsPerIp,
-    PairingsPerSdkKey,
+    PairingsPerUser,
     EventStreams,
 }
 
@@ -111,7 +111,7 @@ impl Limit {
             Self::Cooldown => "cooldown",
             Self::FraudLock => "fraud_lock",
             Self::PairingsPerIp => "pairings_per_minute_per_ip",
-            Self::PairingsPerSdkKey => "pairings_per_minute_per_sdk_key",
+            Self::PairingsPerUser => "pairings_per_hour_per_user",
             Self::EventStreams => "max_event_streams_per_account",
         }
     }

@@ -2,7 +2,7 @@
 //! `req_…`) and source IP (the TCP peer), kept in a task-local for the request by the
 //! [`with_origin`] middleware and echoed in the response.
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -36,15 +36,13 @@ fn usable_request_id(value: Option<&HeaderValue>) -> Option<String> {
 }
 
 /// Middleware: gives the request its id (the caller's `X-Request-Id`, else a new `req_…`)
-/// and source IP (the TCP peer) for the audit rows it causes, and echoes the id.
+/// and source IP (the client behind trusted proxies, `client_ip`) for the audit rows it causes,
+/// and echoes the id.
 pub(crate) async fn with_origin(request: Request, next: Next) -> Response {
     let request_id = usable_request_id(request.headers().get(REQUEST_ID_HEADER))
         .or_else(|| crate::crypto::new_id("req_").ok())
         .unwrap_or_default();
-    let source_ip = request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let source_ip = crate::client_ip::of(&request).map(|ip| ip.to_string());
     let origin = Origin {
         request_id: request_id.clone(),
         source_ip,

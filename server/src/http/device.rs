@@ -1,11 +1,10 @@
 //! Device API (PROTOCOL.md §6–§7): pair, push token, unpair, pending, answers, event stream.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -79,10 +78,8 @@ pub(crate) async fn pair(
     request: Request,
 ) -> Result<(StatusCode, axum::Json<PairResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    let ip = crate::client_ip::of(&request)
+        .map(crate::client_ip::limit_key)
         .unwrap_or_default();
     let sdk_key = request
         .headers()
@@ -112,11 +109,15 @@ pub(crate) async fn pair(
     let limited = |limit: &'static str| {
         let metrics = &state.0.metrics;
         let project_id = &project.id;
-        move |retry| {
+        move |retry: u64| {
             tracing::info!(project_id = %project_id, limit, "pairing rate limit hit");
             metrics.refused(limit);
+            let minutes = retry.div_ceil(60).max(1);
             ApiError::rate_limited(
-                "Too many pairing attempts; wait a minute and try again.",
+                format!(
+                    "Too many pairing attempts; try again in {minutes} minute(s) (check the user \
+                     name and the code the site shows)."
+                ),
                 retry,
             )
         }
@@ -128,20 +129,6 @@ pub(crate) async fn pair(
         audit_limited(&state, &project.id, Limit::PairingsPerIp).await;
         return Err(limited(Limit::PairingsPerIp.as_str())(retry));
     }
-    let per_key = format!("pair|{}", project.id);
-    let by_key = ratelimit::take(
-        store,
-        &per_key,
-        limits.pairings_per_minute_per_sdk_key,
-        60,
-        now,
-    )
-    .await?;
-    if let Err(retry) = by_key {
-        audit_limited(&state, &project.id, Limit::PairingsPerSdkKey).await;
-        return Err(limited(Limit::PairingsPerSdkKey.as_str())(retry));
-    }
-
     let ApiJson(PairBody {
         request: req,
         key_protection,
@@ -151,6 +138,21 @@ pub(crate) async fn pair(
         return Err(ApiError::invalid_request(format!(
             "`user` must be 1 to {MAX_USER_CHARS} characters."
         )));
+    }
+    // Per user, whatever the address (a pairing code guessed from many): after the body, which
+    // names the user; the case of the name does not make a new bucket.
+    let per_user = format!("pair-user|{}|{}", project.id, user.to_lowercase());
+    let by_user = ratelimit::take(
+        store,
+        &per_user,
+        limits.pairings_per_hour_per_user,
+        3600,
+        now,
+    )
+    .await?;
+    if let Err(retry) = by_user {
+        audit_limited(&state, &project.id, Limit::PairingsPerUser).await;
+        return Err(limited(Limit::PairingsPerUser.as_str())(retry));
     }
     if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
         return Err(ApiError::invalid_request(format!(

@@ -60,6 +60,10 @@ pub(crate) fn router(state: AppState) -> Router {
             crate::listener::request_timeout(request_limit, request, next)
         }))
         .layer(axum::middleware::from_fn(crate::audit::with_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::client_ip::attach,
+        ))
         .with_state(state)
 }
 

@@ -338,7 +338,10 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
         created_at: now + 1,
         ..first.clone()
     };
-    store.create_session(&same_second, &[]).await.expect("create");
+    store
+        .create_session(&same_second, &[])
+        .await
+        .expect("create");
     let got = store
         .user_devices("prj_1", "alice", now + 1, budget(1, 1))
         .await

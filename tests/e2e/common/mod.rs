@@ -80,7 +80,7 @@ pub struct Serve {
     config: PathBuf,
 }
 
-const CONFIG: &str = "webhook_timeout = 1.5\nsweep_interval = 1\n\n[limits]\nsessions_per_minute = 1000\nsessions_per_hour = 10000\npairings_per_minute_per_ip = 1000\npairings_per_minute_per_sdk_key = 1000\n";
+const CONFIG: &str = "webhook_timeout = 1.5\nsweep_interval = 1\n\n[limits]\nsessions_per_minute = 1000\nsessions_per_hour = 10000\npairings_per_minute_per_ip = 1000\npairings_per_hour_per_user = 1000\n";
 
 impl Serve {
     /// Starts `tapprove serve` on a free port with a fresh database in `dir`.
