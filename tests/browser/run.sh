@@ -24,4 +24,4 @@ command -v node >/dev/null || { echo "run.sh: node is required (Node 18+)" >&2; 
 
 cd "$HERE"
 npm ci --no-audit --no-fund --loglevel=error
-TAPPROVE_BIN="$BIN" SCREENSHOT_DIR="$ROOT/docs/screenshots" node --test demo.test.mjs
+TAPPROVE_BIN="$BIN" SCREENSHOT_DIR="$ROOT/docs/screenshots" node --test --test-concurrency=1 demo.test.mjs nist.test.mjs
