@@ -371,6 +371,22 @@ async fn pairing_failures_are_typed_and_leave_nothing_behind() {
     d.auth.unpair(&account.id).await.unwrap();
     assert!(d.store.list_keys("").unwrap().is_empty());
 
+    // In doubt again, and the user comes back after the service's repeat window: the kept key
+    // is given up (a retry could no longer succeed) and a fresh pairing gets a new key.
+    stub.fail_all(Some((500, "internal", "database on fire")));
+    assert!(d.auth.pair("alice", PAIRING_CODE, None).await.is_err());
+    let doubtful = d.store.list_keys("device-key/").unwrap();
+    assert_eq!(doubtful.len(), 1);
+    stub.fail_all(None);
+    d.clock
+        .set(real_now() + tapprove_protocol::api::PAIRING_RETRY_WINDOW + 1);
+    let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
+    let now_kept = d.store.list_keys("device-key/").unwrap();
+    assert_eq!(now_kept.len(), 1);
+    assert_ne!(now_kept, doubtful, "the in-doubt key was given up");
+    d.auth.unpair(&account.id).await.unwrap();
+    d.clock.set(real_now());
+
     // Nothing listens: a network error.
     let dead = Config::new("http://127.0.0.1:9", SDK_KEY).unwrap();
     match d.auth.pair_with(dead, "alice", PAIRING_CODE, None).await {

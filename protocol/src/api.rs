@@ -144,6 +144,12 @@ pub const KEY_UPDATE_HEADER: &str = "x-tapprove-key-update";
 /// Event-stream event name that carries a key update (its `data` is the compact JWS).
 pub const KEY_UPDATE_EVENT: &str = "key_update";
 
+/// How long a pairing whose answer was lost can be retried, seconds (docs/PROTOCOL.md §6): the
+/// service answers a repeat (same device key, same code) with the same account within this
+/// window, and the device keeps its in-doubt key exactly as long (after it, the site's
+/// single-use code is spent anyway: pair again with a new code).
+pub const PAIRING_RETRY_WINDOW: i64 = 600;
+
 /// Push platform of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,8 +23,9 @@ use crate::secret::SecretBytes;
 
 /// Store key prefix of pairings whose outcome is not known yet.
 const PAIRING_PREFIX: &str = "pairing/";
-/// In-doubt pairings older than this (seconds) are given up: their keys are deleted.
-const PAIRING_KEPT_FOR: i64 = 24 * 3600;
+/// In-doubt pairings older than this (seconds) are given up: their keys are deleted. The
+/// service's repeat window, so a retry is never sent when it could no longer succeed.
+const PAIRING_KEPT_FOR: i64 = tapprove_protocol::api::PAIRING_RETRY_WINDOW;
 
 /// A pairing in doubt: which device key it sent, and when.
 #[derive(Serialize, Deserialize)]

@@ -36,7 +36,7 @@ pub(crate) struct AccountRow {
 /// How long after pairing a repeated pairing request (same key, same code) gets the same
 /// account back, seconds; also how long a new device without push counts as polling before
 /// its first call. The device retries at once; the code is single-use at the site.
-pub(crate) const REPEAT_PAIRING_WINDOW: i64 = 600;
+pub(crate) const REPEAT_PAIRING_WINDOW: i64 = tapprove_protocol::api::PAIRING_RETRY_WINDOW;
 
 impl AccountRow {
     /// Whether a device without push counts as polling: it made an authenticated call since
