@@ -137,7 +137,7 @@ pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: Sessi
                 audit::record(&state.0.store, event).await;
             }
             if reason == SessionReason::FraudReported {
-                site_events::fraud_reported(state, session, g.blocked_until.unwrap_or(now));
+                site_events::fraud_reported(state, session, g.blocked_until.unwrap_or(now)).await;
             }
         }
         Ok(_) => {}

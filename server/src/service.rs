@@ -129,6 +129,10 @@ async fn sweep(state: AppState) {
         let now = crate::now();
         if now >= next_upkeep {
             next_upkeep = now + UPKEEP_SECONDS;
+            // Site events that failed (or whose instance died): retried in the background, so
+            // a slow site does not hold up the sweep; a claim keeps two instances apart.
+            let s = state.clone();
+            tokio::spawn(async move { crate::site_events::deliver(&s, None).await });
             let stale_before = now - 2 * STREAM_STALE_SECONDS;
             if let Err(e) = state
                 .0
@@ -153,6 +157,8 @@ async fn sweep(state: AppState) {
                 Ok(n) => tracing::info!(rows = n, "retention: deleted old audit-log rows"),
                 Err(e) => tracing::warn!(error = %e, "audit-log retention job failed"),
             }
+            let cutoff = now - i64::from(state.0.config.retention_days) * 86_400;
+            crate::site_events::forget_finished(&state, cutoff).await;
         }
     }
 }

@@ -1,18 +1,28 @@
 //! Events the service sends the site (PROTOCOL.md §8a): `user.fraud_reported`, POSTed to the
 //! project's events URL and signed like the trust webhook (HTTP Basic + Standard Webhooks).
-//! Sent in the background with a few retries; a site without an events URL gets none.
-
-use std::time::Duration;
+//!
+//! Durable: the event is written to the `site_events` outbox when it happens, then sent at
+//! once in the background; what fails (the site down, a 5xx, a timeout) is retried by the
+//! sweep of whichever instance claims it, with backoff, for up to a day, across restarts. Every
+//! attempt carries the same `webhook-id` (the event's id), so the site can drop duplicates. A
+//! 4xx is the site saying no: given up at once (logged). A site without an events URL gets none.
 
 use serde::Serialize;
 use tapprove_protocol::Context;
 
 use crate::state::AppState;
-use crate::store::SessionRow;
-use crate::webhook::signed_post;
+use crate::store::{SessionRow, SiteEventOutcome, SiteEventRow};
+use crate::webhook::signed_post_as;
 
-/// Attempts per event, and the pause before each retry.
-const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
+/// Pause before the attempt after the n-th failed one, seconds; the last repeats.
+const BACKOFF: [i64; 7] = [2, 8, 30, 120, 600, 1800, 3600];
+/// An event not delivered this long after it happened is given up, seconds.
+const GIVE_UP_AFTER: i64 = 86_400;
+/// How long an instance holds a claimed event before another may try it, seconds (above the
+/// webhook timeout).
+const LEASE: i64 = 60;
+/// Events one sweep attempts at most.
+const PER_SWEEP: i64 = 20;
 
 /// `user.fraud_reported`.
 #[derive(Debug, Serialize)]
@@ -26,8 +36,9 @@ struct FraudReported<'a> {
     locked_until: i64,
 }
 
-/// Tells the site that `session`'s user answered "not me" and is locked until `locked_until`.
-pub(crate) fn fraud_reported(state: &AppState, session: &SessionRow, locked_until: i64) {
+/// Tells the site that `session`'s user answered "not me" and is locked until `locked_until`:
+/// writes the event to the outbox and starts sending it.
+pub(crate) async fn fraud_reported(state: &AppState, session: &SessionRow, locked_until: i64) {
     let context: Context = serde_json::from_str(&session.context_json).unwrap_or_default();
     let body = FraudReported {
         kind: "user.fraud_reported",
@@ -37,71 +48,140 @@ pub(crate) fn fraud_reported(state: &AppState, session: &SessionRow, locked_unti
         context: &context,
         locked_until,
     };
-    let Ok(body) = serde_json::to_vec(&body) else {
+    let (Ok(body), Ok(id)) = (serde_json::to_string(&body), crate::crypto::new_id("evt_")) else {
         tracing::error!(session_id = %session.id, "cannot encode the fraud event");
         return;
     };
+    match state.0.store.project_by_id(&session.project_id).await {
+        Ok(Some(p)) if p.events_url.is_some() => {}
+        Ok(_) => {
+            tracing::info!(project_id = %session.project_id, session_id = %session.id,
+                "no events URL: the fraud report is not sent");
+            return;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the project; queueing the event anyway"),
+    }
+    let row = SiteEventRow {
+        id,
+        project_id: session.project_id.clone(),
+        kind: "user.fraud_reported".into(),
+        body,
+        created_at: crate::now(),
+        attempts: 0,
+    };
+    if let Err(e) = state.0.store.enqueue_site_event(&row).await {
+        tracing::error!(session_id = %session.id, error = %e, "cannot queue the fraud event: the site is not told");
+        return;
+    }
     let state = state.clone();
-    let project_id = session.project_id.clone();
-    let session_id = session.id.clone();
-    tokio::spawn(async move { send(&state, &project_id, &session_id, body).await });
+    tokio::spawn(async move { deliver(&state, Some(&row.id)).await });
 }
 
-async fn send(state: &AppState, project_id: &str, session_id: &str, body: Vec<u8>) {
-    let project = match state.0.store.project_by_id(project_id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
+/// Attempts the due events (`only`: just that one); called by the sweep.
+pub(crate) async fn deliver(state: &AppState, only: Option<&str>) {
+    let now = crate::now();
+    let claimed = match state
+        .0
+        .store
+        .claim_site_events(now, LEASE, PER_SWEEP, only)
+        .await
+    {
+        Ok(rows) => rows,
         Err(e) => {
-            tracing::warn!(project_id, error = %e, "cannot read the project for its event");
+            tracing::warn!(error = %e, "cannot claim site events");
             return;
         }
     };
-    let Some(url) = project.events_url.clone() else {
-        tracing::info!(
-            project_id,
-            session_id,
-            "no events URL: the fraud report is not sent"
-        );
-        return;
-    };
-    for attempt in 0..=RETRY_PAUSES.len() {
-        if let Some(pause) = attempt.checked_sub(1).and_then(|i| RETRY_PAUSES.get(i)) {
-            tokio::time::sleep(*pause).await;
-        }
-        // Signed afresh each time: the timestamp must be current.
-        let request = match signed_post(state, &project, &url, body.clone()) {
-            Ok(r) => r,
+    for event in claimed {
+        let outcome = attempt(state, &event).await;
+        let now = crate::now();
+        let outcome = match outcome {
+            Err(why) if now - event.created_at >= GIVE_UP_AFTER => {
+                tracing::error!(event_id = %event.id, project_id = %event.project_id, attempts = event.attempts, why,
+                    "site event given up after a day of failures");
+                SiteEventOutcome::GaveUp(why)
+            }
             Err(why) => {
-                tracing::error!(project_id, session_id, why, "cannot send the fraud event");
-                return;
+                let pause = BACKOFF[usize::try_from(event.attempts - 1)
+                    .unwrap_or(0)
+                    .min(BACKOFF.len() - 1)];
+                SiteEventOutcome::RetryAt(now + pause, why)
             }
+            Ok(outcome) => outcome,
         };
-        match request.send().await {
-            Ok(r) if r.status().is_success() => {
-                tracing::info!(project_id, session_id, "fraud event delivered");
-                return;
-            }
-            Ok(r) if r.status().is_client_error() => {
-                tracing::warn!(
-                    project_id,
-                    session_id,
-                    status = r.status().as_u16(),
-                    "the site refused the fraud event"
-                );
-                return;
-            }
-            Ok(r) => {
-                tracing::warn!(
-                    project_id,
-                    session_id,
-                    status = r.status().as_u16(),
-                    attempt,
-                    "fraud event failed"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(project_id, session_id, error = %e, attempt, "fraud event not delivered");
-            }
+        if let Err(e) = state
+            .0
+            .store
+            .site_event_attempted(&event.id, outcome, now)
+            .await
+        {
+            tracing::warn!(event_id = %event.id, error = %e, "cannot record a site event attempt");
         }
+    }
+}
+
+/// One attempt: `Ok(Delivered)`, `Ok(GaveUp)` when the site refused or there is nowhere to
+/// send it, `Err(why)` to retry.
+async fn attempt(
+    state: &AppState,
+    event: &SiteEventRow,
+) -> Result<SiteEventOutcome<'static>, &'static str> {
+    let (id, project_id) = (event.id.as_str(), event.project_id.as_str());
+    let project = match state.0.store.project_by_id(project_id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(SiteEventOutcome::GaveUp("the project is gone")),
+        Err(_) => return Err("cannot read the project"),
+    };
+    let Some(url) = project.events_url.clone() else {
+        return Ok(SiteEventOutcome::GaveUp(
+            "the project has no events URL any more",
+        ));
+    };
+    // Signed afresh each time (the timestamp must be current), with the same webhook-id.
+    let request = match signed_post_as(state, &project, &url, id, event.body.clone().into_bytes()) {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::error!(event_id = id, project_id, why, "cannot send a site event");
+            return Ok(SiteEventOutcome::GaveUp(why));
+        }
+    };
+    match request.send().await {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(event_id = id, project_id, kind = %event.kind, "site event delivered");
+            Ok(SiteEventOutcome::Delivered)
+        }
+        Ok(r) if r.status().is_client_error() => {
+            tracing::warn!(
+                event_id = id,
+                project_id,
+                status = r.status().as_u16(),
+                "the site refused the event"
+            );
+            Ok(SiteEventOutcome::GaveUp("the site answered 4xx"))
+        }
+        Ok(r) => {
+            tracing::warn!(
+                event_id = id,
+                project_id,
+                status = r.status().as_u16(),
+                attempt = event.attempts,
+                "site event failed; will retry"
+            );
+            Err("the site answered 5xx")
+        }
+        Err(e) => {
+            tracing::warn!(event_id = id, project_id, error = %e, attempt = event.attempts,
+                "site event not delivered; will retry");
+            Err("the site could not be reached")
+        }
+    }
+}
+
+/// Deletes finished events older than `cutoff` (retention).
+pub(crate) async fn forget_finished(state: &AppState, cutoff: i64) {
+    match state.0.store.delete_finished_site_events(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "retention: deleted finished site events"),
+        Err(e) => tracing::warn!(error = %e, "retention of site events failed"),
     }
 }

@@ -192,6 +192,19 @@ pub(crate) fn signed_post(
     url: &str,
     body: Vec<u8>,
 ) -> Result<reqwest::RequestBuilder, &'static str> {
+    let msg_id = crypto::new_id("msg_").map_err(|_| "no randomness")?;
+    signed_post_as(state, project, url, &msg_id, body)
+}
+
+/// [`signed_post`] with a given `webhook-id`: the retries of one event keep its id, so the
+/// receiver can drop duplicates (Standard Webhooks).
+pub(crate) fn signed_post_as(
+    state: &AppState,
+    project: &ProjectRow,
+    url: &str,
+    msg_id: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::RequestBuilder, &'static str> {
     let url = url::Url::parse(url).map_err(|_| "invalid webhook URL")?;
     match url.scheme() {
         "https" => {}
@@ -203,11 +216,10 @@ pub(crate) fn signed_post(
             tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
             "webhook credentials cannot be read"
         })?;
-    let msg_id = crypto::new_id("msg_").map_err(|_| "no randomness")?;
     let timestamp = crate::now();
     let signature = WebhookKey::from_secret(secret.expose())
         .map_err(|_| "webhook secret unusable")?
-        .sign(&msg_id, timestamp, &body);
+        .sign(msg_id, timestamp, &body);
     let basic = basic_authorization(&project.webhook_username, password.expose());
     Ok(state
         .0
@@ -215,7 +227,7 @@ pub(crate) fn signed_post(
         .post(url)
         .header(AUTHORIZATION, basic.as_str())
         .header(CONTENT_TYPE, "application/json")
-        .header(ID_HEADER, &msg_id)
+        .header(ID_HEADER, msg_id)
         .header(TIMESTAMP_HEADER, timestamp.to_string())
         .header(SIGNATURE_HEADER, signature)
         .body(body))

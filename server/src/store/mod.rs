@@ -18,6 +18,7 @@ mod postgres;
 mod projects;
 mod sessions;
 mod shared;
+mod site_events;
 mod sqlite;
 mod stored;
 
@@ -28,6 +29,7 @@ pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use site_events::{SiteEventOutcome, SiteEventRow};
 pub(crate) use stored::{Stored, StoredEnum};
 
 use crate::error::ServiceError;
