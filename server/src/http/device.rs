@@ -207,9 +207,11 @@ pub(crate) async fn pair(
             &project.id,
             code,
         )),
+        // Validated (32 bytes, not a low-order point) when the body was parsed.
+        push_key: req.push_key.as_ref().map(|k| k.to_base64url()),
     };
     state.0.store.insert_account(&account).await?;
-    tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
+    tracing::info!(project_id = %project.id, account_id = %account.id, sealed_push = account.push_key.is_some(), "device paired");
     Ok(paired(&state, project, account))
 }
 

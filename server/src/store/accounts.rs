@@ -27,6 +27,8 @@ pub(crate) struct AccountRow {
     /// SHA-256 (base64url) of the pairing code this account was created with: a repeated
     /// pairing with the same key and code returns this account.
     pub pairing_code_hash: Option<String>,
+    /// The device's X25519 push key (base64url), if it sent one: pushes are sealed to it.
+    pub push_key: Option<String>,
 }
 
 /// How long after pairing a repeated pairing request (same key, same code) gets the same
@@ -49,7 +51,7 @@ macro_rules! account_columns {
     () => {
         "id, project_id, user_name, public_key, device_name, push_platform, push_token, \
          push_environment, push_registered_at, created_at, unpaired_at, key_protection, \
-         last_used_at, revoked_at, revoked_by, pairing_code_hash"
+         last_used_at, revoked_at, revoked_by, pairing_code_hash, push_key"
     };
 }
 pub(super) use account_columns;
@@ -59,7 +61,7 @@ impl Store {
         with_conn!(self, write, |c| sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(&a.id)
         .bind(&a.project_id)
@@ -77,6 +79,7 @@ impl Store {
         .bind(a.revoked_at)
         .bind(&a.revoked_by)
         .bind(&a.pairing_code_hash)
+        .bind(&a.push_key)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -276,6 +279,7 @@ mod tests {
             revoked_at: None,
             revoked_by: None,
             pairing_code_hash: None,
+            push_key: None,
         }
     }
 

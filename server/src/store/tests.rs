@@ -89,6 +89,7 @@ fn account(i: usize, created_at: i64, unpaired_at: Option<i64>) -> AccountRow {
         revoked_at: None,
         revoked_by: None,
         pairing_code_hash: None,
+        push_key: None,
     }
 }
 
