@@ -21,8 +21,8 @@ use tapprove_core::{
     Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
     PushRegistration, SessionStatus, SoftwareSigner,
 };
-use tapprove_protocol::SoftwareKey;
 use tapprove_protocol::sealed::PushSecretKey;
+use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use tapprove_test_support::device::SoftwareDevice;
 
 /// What the site knows about the login: none of it may reach the push provider.
@@ -262,7 +262,7 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
 
     // A push key that is not a usable X25519 point is refused at pairing.
     for bad in [String::from("AAAA"), "A".repeat(43)] {
-        let mut device = SoftwareDevice::new(&service.url, &sdk);
+        let device = SoftwareDevice::new(&service.url, &sdk);
         let r = site
             .http
             .post(format!("{}/v1/device/pair", service.url))
@@ -283,11 +283,10 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
                 .contains("push_key"),
             "{body}"
         );
-        device.pairing = None;
     }
     // A well-formed one is accepted (the core makes them like this).
     let key = PushSecretKey::generate().expect("key");
-    let mut fresh = SoftwareDevice::new(&service.url, &sdk);
+    let fresh = SoftwareDevice::new(&service.url, &sdk);
     let r = site
         .http
         .post(format!("{}/v1/device/pair", service.url))
@@ -300,5 +299,4 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 201);
-    fresh.pairing = None;
 }
