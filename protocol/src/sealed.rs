@@ -115,9 +115,13 @@ impl<'de> Deserialize<'de> for PushPublicKey {
     }
 }
 
-/// The device's private X25519 key: wiped on drop, `Debug` prints `[redacted]`, no `Display`,
-/// no serde. Its bytes leave only through [`PushSecretKey::secret_bytes`] (to the secure store).
-pub struct PushSecretKey(x25519_dalek::StaticSecret);
+/// The device's private X25519 key (and its public half, kept so that opening a push costs one
+/// key agreement, not two): wiped on drop, `Debug` prints `[redacted]`, no `Display`, no serde.
+/// Its bytes leave only through [`PushSecretKey::stored_bytes`] (to the secure store).
+pub struct PushSecretKey {
+    secret: x25519_dalek::StaticSecret,
+    public: PushPublicKey,
+}
 
 impl PushSecretKey {
     /// A new random key.
@@ -126,24 +130,55 @@ impl PushSecretKey {
         SystemRandom::new()
             .fill(bytes.as_mut())
             .map_err(|_| ProtocolError::Invalid("no randomness for a push key".into()))?;
-        Ok(Self(x25519_dalek::StaticSecret::from(*bytes)))
+        Ok(Self::from_secret(x25519_dalek::StaticSecret::from(*bytes)))
     }
 
-    /// The key from its 32 stored bytes.
+    fn from_secret(secret: x25519_dalek::StaticSecret) -> Self {
+        let public = PushPublicKey(*x25519_dalek::PublicKey::from(&secret).as_bytes());
+        Self { secret, public }
+    }
+
+    /// The key from [`PushSecretKey::stored_bytes`] (64 bytes: secret, then public), or from
+    /// the 32 secret bytes alone (the public half is then computed).
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, ProtocolError> {
-        let arr: Zeroizing<[u8; PUSH_KEY_LEN]> =
-            Zeroizing::new(bytes.try_into().map_err(|_| ProtocolError::InvalidKey)?);
-        Ok(Self(x25519_dalek::StaticSecret::from(*arr)))
+        let secret = bytes.get(..PUSH_KEY_LEN).ok_or(ProtocolError::InvalidKey)?;
+        let secret: Zeroizing<[u8; PUSH_KEY_LEN]> =
+            Zeroizing::new(secret.try_into().map_err(|_| ProtocolError::InvalidKey)?);
+        let secret = x25519_dalek::StaticSecret::from(*secret);
+        match bytes.len() {
+            PUSH_KEY_LEN => Ok(Self::from_secret(secret)),
+            // A wrong stored public half only makes pushes fail to open (it is in the HKDF
+            // salt), never opens one that should not.
+            n if n == 2 * PUSH_KEY_LEN => {
+                let public: [u8; PUSH_KEY_LEN] = bytes[PUSH_KEY_LEN..]
+                    .try_into()
+                    .map_err(|_| ProtocolError::InvalidKey)?;
+                Ok(Self {
+                    secret,
+                    public: PushPublicKey(public),
+                })
+            }
+            _ => Err(ProtocolError::InvalidKey),
+        }
     }
 
-    /// The 32 secret bytes, for the secure store only. Named so that every use stands out.
+    /// The 32 secret bytes (the test vectors publish their test key this way). Named so that
+    /// every use stands out.
     pub fn secret_bytes(&self) -> Zeroizing<[u8; PUSH_KEY_LEN]> {
-        Zeroizing::new(self.0.to_bytes())
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
+    /// What the secure store keeps: the secret, then the public half (64 bytes).
+    pub fn stored_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(2 * PUSH_KEY_LEN));
+        out.extend_from_slice(self.secret.as_bytes());
+        out.extend_from_slice(self.public.as_bytes());
+        out
     }
 
     /// The public half, sent at pairing.
     pub fn public_key(&self) -> PushPublicKey {
-        PushPublicKey(*x25519_dalek::PublicKey::from(&self.0).as_bytes())
+        self.public.clone()
     }
 }
 
@@ -237,16 +272,15 @@ pub fn open(
         .try_into()
         .map_err(|_| ProtocolError::NotDecryptable)?;
     let shared = secret
-        .0
+        .secret
         .diffie_hellman(&x25519_dalek::PublicKey::from(ephemeral));
     if !shared.was_contributory() {
         return Err(ProtocolError::NotDecryptable);
     }
-    let recipient = secret.public_key();
     let key = derive_key(
         shared.as_bytes(),
         &ephemeral,
-        recipient.as_bytes(),
+        secret.public.as_bytes(),
         account_id,
     )?;
     let mut in_out = Zeroizing::new(body.to_vec());
@@ -409,6 +443,15 @@ mod tests {
         let public = secret.public_key();
         let again = PushSecretKey::from_secret_bytes(secret.secret_bytes().as_ref()).expect("key");
         assert_eq!(again.public_key(), public);
+        let stored = PushSecretKey::from_secret_bytes(&secret.stored_bytes()).expect("key");
+        assert_eq!(stored.public_key(), public);
+        assert_eq!(*stored.secret_bytes(), *secret.secret_bytes());
+        for len in [0, 31, 33, 63, 65] {
+            assert!(
+                PushSecretKey::from_secret_bytes(&vec![7u8; len]).is_err(),
+                "{len}"
+            );
+        }
         assert_eq!(
             PushPublicKey::from_base64url(&public.to_base64url()).expect("parse"),
             public

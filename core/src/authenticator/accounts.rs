@@ -126,7 +126,7 @@ impl Accounts {
             .map_err(|_| {
                 StoreError::Corrupt {
                     key: push_key_entry(key_alias),
-                    message: "a push key is not 32 bytes".into(),
+                    message: "a push key is not 32 or 64 bytes".into(),
                 }
                 .into()
             })
@@ -138,11 +138,9 @@ impl Accounts {
         key_alias: &str,
         key: &PushSecretKey,
     ) -> Result<(), CoreError> {
-        let bytes = key.secret_bytes();
-        self.store.set(
-            &push_key_entry(key_alias),
-            SecretBytes::from_slice(bytes.as_ref()),
-        )?;
+        let bytes = key.stored_bytes();
+        self.store
+            .set(&push_key_entry(key_alias), SecretBytes::from_slice(&bytes))?;
         Ok(())
     }
 
