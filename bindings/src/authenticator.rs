@@ -202,16 +202,23 @@ impl Authenticator {
     }
 
     /// Reads an FCM data message (`RemoteMessage.getData()`: every value a string). `None` when
-    /// it has no `tapprove` member (not Tapprove's); otherwise like [`Authenticator::handle_push`].
-    /// The other members are not read, so nothing has to encode the map as JSON first.
+    /// it has neither a `tapprove` nor a `tapprove_sealed` member (not Tapprove's); otherwise
+    /// like [`Authenticator::handle_push`] (a sealed one is opened with the account's key).
+    /// Only those members and `account` are read, so nothing has to encode the map as JSON first.
     pub fn handle_push_data(
         &self,
         data: HashMap<String, String>,
     ) -> Result<Option<LoginRequest>, AuthError> {
-        let Some(token) = data.get(push_payload::PAYLOAD_KEY) else {
+        let ours: serde_json::Map<String, serde_json::Value> = push_payload::PAYLOAD_KEYS
+            .iter()
+            .filter_map(|k| data.get(*k).map(|v| ((*k).to_owned(), v.clone().into())))
+            .collect();
+        if !ours.contains_key(push_payload::PAYLOAD_KEY)
+            && !ours.contains_key(push_payload::SEALED_PAYLOAD_KEY)
+        {
             return Ok(None);
-        };
-        let payload = serde_json::json!({ push_payload::PAYLOAD_KEY: token }).to_string();
+        }
+        let payload = serde_json::Value::Object(ours).to_string();
         Ok(self.core.handle_push(&payload)?.map(Into::into))
     }
 

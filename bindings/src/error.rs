@@ -228,9 +228,9 @@ impl From<CoreError> for AuthError {
                 reason: ClosedReason::NotPending,
                 detail,
             },
-            CoreError::InvalidPayload { .. } | CoreError::BadSignature => {
-                Self::InvalidNotification { detail }
-            }
+            CoreError::InvalidPayload { .. }
+            | CoreError::BadSignature
+            | CoreError::NotDecryptable { .. } => Self::InvalidNotification { detail },
             CoreError::Service { status, code, .. } => Self::Service {
                 status,
                 code,

@@ -1,5 +1,7 @@
 //! `handle_push` on a signed challenge (APNs payload) against a raw ring P-256 verify of the
-//! same signing input, in the same run; prints the ratio (target ≤ 1.25×).
+//! same signing input, in the same run; prints the ratio (target ≤ 1.25×). Also the sealed
+//! payload of the same challenge (docs/PROTOCOL.md §11: X25519 + HKDF + AEAD, then the same
+//! verification), and its ratio to the raw verify.
 //!
 //! Run: `cargo bench -p tapprove-core --bench handle_push`.
 
@@ -13,6 +15,7 @@ use criterion::Criterion;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use tapprove_core::*;
 use tapprove_protocol::jws::Unverified;
+use tapprove_protocol::sealed;
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use tapprove_test_support::fixture;
 
@@ -29,6 +32,10 @@ impl Clock for FixedClock {
 struct Fixture {
     auth: Authenticator,
     payload: String,
+    sealed_payload: String,
+    push_key: sealed::PushSecretKey,
+    sealed: String,
+    account_id: String,
     service_public: Vec<u8>,
     signing_input: Vec<u8>,
     signature: Vec<u8>,
@@ -64,9 +71,25 @@ fn setup() -> Fixture {
     .unwrap();
     let payload = fixture::apns_payload(&challenge, &token).to_string();
     assert!(auth.handle_push(&payload).unwrap().is_some());
+    let push_key = sealed::PushSecretKey::generate().unwrap();
+    auth.import_push_key(&challenge.account_id, &push_key)
+        .unwrap();
+    let sealed = sealed::seal(&push_key.public_key(), &challenge.account_id, &token).unwrap();
+    let sealed_payload = serde_json::json!({
+        "aps": {"alert": {"title": "Login request", "body": "Open to review a sign-in"},
+                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
+        "tapprove_sealed": sealed,
+        "account": challenge.account_id,
+    })
+    .to_string();
+    assert!(auth.handle_push(&sealed_payload).unwrap().is_some());
     Fixture {
         auth,
         payload,
+        sealed_payload,
+        push_key,
+        sealed,
+        account_id: challenge.account_id.clone(),
         service_public: service.public_key().as_bytes().to_vec(),
         signing_input: jws.signing_input().to_vec(),
         signature: jws.signature().to_vec(),
@@ -83,13 +106,24 @@ fn handle_push(f: &Fixture) {
     black_box(f.auth.handle_push(black_box(&f.payload)).unwrap());
 }
 
+/// The protocol's open alone (X25519, HKDF, AEAD, unpacking): the crypto a sealed push adds.
+fn raw_open(f: &Fixture) {
+    black_box(sealed::open(&f.push_key, &f.account_id, black_box(&f.sealed)).unwrap());
+}
+
+fn handle_sealed_push(f: &Fixture) {
+    black_box(f.auth.handle_push(black_box(&f.sealed_payload)).unwrap());
+}
+
 /// Median per-call time of each, measured in interleaved batches so that frequency scaling and
 /// noise from other processes hit both alike.
-fn interleaved_ratio(f: &Fixture) -> (f64, f64) {
+fn interleaved_ratio(f: &Fixture) -> (f64, f64, f64, f64) {
     const ROUNDS: usize = 41;
     const BATCH: u32 = 100;
     let mut push = Vec::with_capacity(ROUNDS);
     let mut raw = Vec::with_capacity(ROUNDS);
+    let mut sealed = Vec::with_capacity(ROUNDS);
+    let mut open = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let t = Instant::now();
         for _ in 0..BATCH {
@@ -101,12 +135,27 @@ fn interleaved_ratio(f: &Fixture) -> (f64, f64) {
             handle_push(f);
         }
         push.push(t.elapsed().as_secs_f64() / f64::from(BATCH));
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            handle_sealed_push(f);
+        }
+        sealed.push(t.elapsed().as_secs_f64() / f64::from(BATCH));
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            raw_open(f);
+        }
+        open.push(t.elapsed().as_secs_f64() / f64::from(BATCH));
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    (median(&mut push), median(&mut raw))
+    (
+        median(&mut push),
+        median(&mut raw),
+        median(&mut sealed),
+        median(&mut open),
+    )
 }
 
 fn main() {
@@ -116,11 +165,13 @@ fn main() {
         let mut group = c.benchmark_group("verify");
         group.bench_function("handle_push", |b| b.iter(|| handle_push(&f)));
         group.bench_function("raw_p256_verify", |b| b.iter(|| raw_verify(&f)));
+        group.bench_function("handle_push_sealed", |b| b.iter(|| handle_sealed_push(&f)));
+        group.bench_function("raw_sealed_open", |b| b.iter(|| raw_open(&f)));
         group.finish();
     }
     c.final_summary();
 
-    let (push, raw) = interleaved_ratio(&f);
+    let (push, raw, sealed, open) = interleaved_ratio(&f);
     println!(
         "handle_push: {:.1} µs, raw verify: {:.1} µs (medians of interleaved batches)",
         push * 1e6,
@@ -129,5 +180,12 @@ fn main() {
     println!(
         "handle_push / raw verify ratio: {:.2}x (target <= 1.25x)",
         push / raw
+    );
+    println!(
+        "sealed handle_push: {:.1} µs (open + verify), raw open: {:.1} µs; sealed / raw verify ratio: {:.2}x, sealed / (raw verify + raw open): {:.2}x",
+        sealed * 1e6,
+        open * 1e6,
+        sealed / raw,
+        sealed / (raw + open)
     );
 }

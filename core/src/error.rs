@@ -189,6 +189,18 @@ pub enum CoreError {
         /// Why.
         message: String,
     },
+    /// A sealed push does not open with this device's push key for the account it names (sealed
+    /// to another key or account, altered on the way, or the key is missing here). Not "not
+    /// ours": the payload claims to be Tapprove's and is refused.
+    #[error(
+        "this login request could not be decrypted on this device ({reason}); if it keeps happening, pair this device again"
+    )]
+    NotDecryptable {
+        /// The account the payload named.
+        account_id: String,
+        /// Why.
+        reason: String,
+    },
     /// A login request's signature does not verify with the pinned service key: it may be forged.
     #[error(
         "this login request is not signed by your service and was ignored; if it keeps happening, contact the site's support"

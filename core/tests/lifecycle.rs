@@ -88,6 +88,58 @@ async fn a_lost_pairing_answer_is_retried_with_the_same_key() {
     assert_eq!(stub.device(&bob.id).unwrap().user, "bob");
 }
 
+/// The push key (PROTOCOL §6, §11): made with the device key before the first request, sent
+/// again on a retried pairing (the service keeps the first one), kept in the store beside the
+/// device key, and gone with the account or a refused pairing.
+#[tokio::test]
+async fn the_push_key_lives_and_dies_with_the_account() {
+    let stub = Stub::start().await;
+    let d = device(&stub);
+    stub.lose_pair_responses(2);
+    assert!(matches!(
+        d.auth.pair("alice", PAIRING_CODE, None).await,
+        Err(CoreError::Network { .. })
+    ));
+    assert_eq!(
+        d.store.list_keys("push_key/").unwrap().len(),
+        1,
+        "kept while in doubt"
+    );
+    let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
+    assert_eq!(d.store.list_keys("push_key/").unwrap().len(), 1);
+    let sent = stub
+        .device(&account.id)
+        .unwrap()
+        .push_key
+        .expect("the core sends a push key");
+    // What the service seals to opens on the device: the retry sent the same key.
+    let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
+    let sealed = tapprove_protocol::sealed::seal(&sent, &account.id, &token).unwrap();
+    let payload = serde_json::json!({"tapprove_sealed": sealed, "account": account.id}).to_string();
+    assert_eq!(d.auth.handle_push(&payload).unwrap().unwrap().id, sid);
+    // The stored bytes are the secret, never shown by Debug.
+    let stored = d
+        .store
+        .get(&d.store.list_keys("push_key/").unwrap()[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(format!("{stored:?}"), "[redacted]");
+
+    d.auth.unpair(&account.id).await.unwrap();
+    assert!(
+        d.store.list_keys("push_key/").unwrap().is_empty(),
+        "deleted with the account"
+    );
+    assert!(matches!(
+        d.auth.handle_push(&payload),
+        Err(CoreError::UnknownAccount { .. })
+    ));
+    // A refused pairing leaves no key behind either.
+    assert!(d.auth.pair("alice", "WRONG-CODE", None).await.is_err());
+    assert!(d.store.list_keys("push_key/").unwrap().is_empty());
+    assert!(d.store.list_keys("device-key/").unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn an_account_id_of_another_service_is_never_replaced() {
     let bank = Stub::start_named("Demo Bank").await;

@@ -158,6 +158,104 @@ fn every_challenge_vector_through_handle_push() {
     assert!(checked >= 2 * 25, "only {checked} checks");
 }
 
+/// The sealed vectors (tests/vectors/sealed_*.json) through `handle_push`, in APNs and FCM
+/// payloads of the sealed shape, with the vector's push key imported for the account: opened,
+/// then verified like any challenge; one that does not open is `NotDecryptable`.
+#[test]
+fn every_sealed_vector_through_handle_push() {
+    use base64::Engine as _;
+    let mut checked = 0;
+    for file in vector_files() {
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if doc["kind"] != "sealed" {
+            continue;
+        }
+        let key = PublicKey::from_base64url(doc["public_key"].as_str().unwrap()).unwrap();
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(doc["test_push_private_key"].as_str().unwrap())
+            .unwrap();
+        let push_key =
+            tapprove_protocol::sealed::PushSecretKey::from_secret_bytes(&secret).unwrap();
+        for case in doc["cases"].as_array().unwrap() {
+            let name = format!(
+                "{}::{}",
+                file.file_name().unwrap().to_string_lossy(),
+                case["name"]
+            );
+            let auth = authenticator(VECTOR_ACCOUNT, key.clone(), case["now"].as_i64().unwrap());
+            auth.import_push_key(VECTOR_ACCOUNT, &push_key).unwrap();
+            let (sealed, account) = (&case["sealed"], &case["account"]);
+            let payloads = [
+                json!({"aps": {"alert": {"title": "Login request", "body": "Open to review a sign-in"},
+                    "category": "TAPPROVE_LOGIN", "mutable-content": 1},
+                    "tapprove_sealed": sealed, "account": account}),
+                json!({"tapprove_sealed": sealed, "account": account,
+                    "title": "Login request", "body": "Open to review a sign-in"}),
+            ];
+            for payload in payloads {
+                let result = auth.handle_push(&payload.to_string());
+                let expect = &case["expect"];
+                if expect["valid"].as_bool().unwrap() {
+                    let req = result
+                        .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+                        .expect("ours");
+                    let claims = &expect["claims"];
+                    assert_eq!(req.id, claims["session_id"].as_str().unwrap(), "{name}");
+                    assert_eq!(req.user, claims["user"].as_str().unwrap(), "{name}");
+                    assert_eq!(req.title, claims["title"].as_str().unwrap(), "{name}");
+                    assert_eq!(
+                        serde_json::to_value(&req.context).unwrap(),
+                        claims["context"],
+                        "{name}"
+                    );
+                } else {
+                    let code = expect["error"].as_str().unwrap();
+                    let ok = match (&result, code) {
+                        (Err(CoreError::NotDecryptable { account_id, .. }), "not_decryptable") => {
+                            account_id == VECTOR_ACCOUNT
+                        }
+                        (Err(e), code) if code != "not_decryptable" => matches_code(e, code),
+                        _ => false,
+                    };
+                    assert!(ok, "{name}: expected {code}, got {result:?}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2 * 13, "only {checked} sealed checks");
+}
+
+/// Without its push key the device cannot open a sealed push: a typed refusal, not "not ours".
+#[test]
+fn a_sealed_push_without_the_key_is_refused() {
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            vector_files()
+                .into_iter()
+                .find(|f| f.ends_with("sealed_valid.json"))
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let key = PublicKey::from_base64url(doc["public_key"].as_str().unwrap()).unwrap();
+    let case = &doc["cases"][0];
+    let auth = authenticator(VECTOR_ACCOUNT, key, case["now"].as_i64().unwrap());
+    let payload =
+        json!({"tapprove_sealed": case["sealed"], "account": case["account"]}).to_string();
+    assert!(matches!(
+        auth.handle_push(&payload),
+        Err(CoreError::NotDecryptable { .. })
+    ));
+    // For an account this device does not have: unknown, as for readable pushes.
+    let payload = json!({"tapprove_sealed": case["sealed"], "account": "acc_NOT_HERE"}).to_string();
+    assert!(matches!(
+        auth.handle_push(&payload),
+        Err(CoreError::UnknownAccount { .. })
+    ));
+}
+
 #[test]
 fn every_key_update_vector_through_accept_key_update() {
     let mut checked = 0;

@@ -226,6 +226,10 @@ pub struct PairRequest {
     /// A name for the device, shown to operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
+    /// The device's X25519 key for sealed pushes (docs/PROTOCOL.md §11). Absent (older apps):
+    /// the account's pushes carry the challenge in the clear, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_key: Option<crate::sealed::PushPublicKey>,
 }
 
 /// Answer to a successful pairing.

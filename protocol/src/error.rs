@@ -38,6 +38,10 @@ pub enum ProtocolError {
     /// A public key is not a valid uncompressed P-256 point.
     #[error("invalid public key")]
     InvalidKey,
+    /// A sealed push payload does not decrypt with this account's key: sealed to another key
+    /// or account, or altered on the way.
+    #[error("the sealed payload does not decrypt with this account's push key")]
+    NotDecryptable,
 }
 
 impl ProtocolError {
@@ -53,6 +57,7 @@ impl ProtocolError {
             Self::NotYetValid => "not_yet_valid",
             Self::Invalid(_) => "invalid",
             Self::InvalidKey => "invalid_key",
+            Self::NotDecryptable => "not_decryptable",
         }
     }
 }

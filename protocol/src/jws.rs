@@ -1,5 +1,6 @@
 //! Compact JWS (RFC 7515) with ES256 only. Written here rather than taken from a JWT crate so
-//! that ring stays the only crypto library, sizes are checked before any decoding, and nothing
+//! that ring stays the only signature library (`sealed` adds x25519-dalek only for the device's
+//! static X25519 key, which ring cannot hold), sizes are checked before any decoding, and nothing
 //! but `alg: ES256` with the expected `typ` is ever accepted (no `none`, no algorithm confusion).
 
 use base64::Engine as _;

@@ -10,6 +10,8 @@
 //! - [`api`]: JSON bodies of the device API and the relying-party API, and the error body.
 //! - [`key_update`]: the service key rollover message, signed by the pinned key.
 //! - [`webhook`]: Standard Webhooks signing/verification and HTTP Basic for the trust webhook.
+//! - [`sealed`]: push payloads encrypted to the device's X25519 key (the provider sees no
+//!   login details).
 //! - [`credentials`]: key formats (API key, SDK key) and the loopback-URL rule.
 
 pub mod answer;
@@ -21,6 +23,7 @@ pub mod jws;
 pub mod key_update;
 pub mod keys;
 pub mod request_auth;
+pub mod sealed;
 pub mod webhook;
 
 pub use answer::{Answer, Decision, DenyReason, UvMethod};

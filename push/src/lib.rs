@@ -61,7 +61,26 @@ pub struct PushMessage {
     pub challenge: String,
     /// Session expiry, Unix seconds: the provider must not deliver after it.
     pub expires_at: i64,
+    /// Set when the device gave a push key at pairing: the payload then carries only this
+    /// sealed challenge, the account id and the generic [`SEALED_ALERT_TITLE`] /
+    /// [`SEALED_ALERT_BODY`]; `title`, `body` and `challenge` are not sent.
+    pub sealed: Option<SealedChallenge>,
 }
+
+/// A challenge sealed to the device's push key (`tapprove_protocol::sealed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedChallenge {
+    /// The account (device) id: tells the device which key opens it. Opaque.
+    pub account_id: String,
+    /// The sealed challenge (base64url).
+    pub sealed: String,
+}
+
+/// The visible alert of a sealed push until the app replaces it with the verified text:
+/// nothing about the login (the provider sees it).
+pub const SEALED_ALERT_TITLE: &str = "Login request";
+/// See [`SEALED_ALERT_TITLE`].
+pub const SEALED_ALERT_BODY: &str = "Open to review a sign-in";
 
 /// What happened to one push.
 #[derive(Debug, Clone, PartialEq, Eq)]

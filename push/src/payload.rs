@@ -3,17 +3,56 @@
 //! The signed challenge is what the phone trusts and shows; the notification title and body are
 //! display text only. So when a payload is too large, the body (then the title) is shortened
 //! with an ellipsis; the challenge is never touched. A challenge that alone does not fit fails.
+//!
+//! A message with a sealed challenge (the device gave a push key) carries nothing readable
+//! about the login: the sealed challenge, the account id and a generic alert.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{APNS_CATEGORY, MAX_PAYLOAD_BYTES, PushMessage};
+use crate::{APNS_CATEGORY, MAX_PAYLOAD_BYTES, PushMessage, SEALED_ALERT_BODY, SEALED_ALERT_TITLE};
 
 #[derive(Serialize)]
 struct ApnsPayload<'a> {
     aps: Aps<'a>,
-    tapprove: &'a str,
+    #[serde(flatten)]
+    content: Content<'a>,
+}
+
+/// The challenge member(s): in the clear, or sealed with the account id beside it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Plain {
+        tapprove: &'a str,
+    },
+    Sealed {
+        tapprove_sealed: &'a str,
+        account: &'a str,
+    },
+}
+
+impl<'a> Content<'a> {
+    fn of(message: &'a PushMessage) -> Self {
+        match &message.sealed {
+            Some(s) => Self::Sealed {
+                tapprove_sealed: &s.sealed,
+                account: &s.account_id,
+            },
+            None => Self::Plain {
+                tapprove: &message.challenge,
+            },
+        }
+    }
+}
+
+/// The visible title and body: the session's, or the generic ones of a sealed push.
+fn visible(message: &PushMessage) -> (&str, &str) {
+    match message.sealed {
+        Some(_) => (SEALED_ALERT_TITLE, SEALED_ALERT_BODY),
+        None => (&message.title, &message.body),
+    }
 }
 
 #[derive(Serialize)]
@@ -33,32 +72,40 @@ struct Alert<'a> {
 /// The APNs `userInfo` JSON:
 /// `{"aps": {"alert": {"title", "body"}, "category": "TAPPROVE_LOGIN", "mutable-content": 1},
 /// "tapprove": "<jws>"}`.
+/// Sealed: `{"aps": {…the generic alert…}, "tapprove_sealed": "<b64url>", "account": "<id>"}`.
 pub(crate) fn apns(message: &PushMessage) -> Result<Vec<u8>, String> {
-    let (bytes, _, _) = fit(&message.title, &message.body, |title, body| {
+    let (title, body) = visible(message);
+    let (bytes, _, _) = fit(title, body, |title, body| {
         serde_json::to_vec(&ApnsPayload {
             aps: Aps {
                 alert: Alert { title, body },
                 category: APNS_CATEGORY,
                 mutable_content: 1,
             },
-            tapprove: &message.challenge,
+            content: Content::of(message),
         })
     })?;
     Ok(bytes)
 }
 
-/// The FCM data map (all values strings): `{"tapprove": "<jws>", "title", "body"}`.
+/// The FCM data map (all values strings): `{"tapprove": "<jws>", "title", "body"}`; sealed:
+/// `{"tapprove_sealed": "<b64url>", "account": "<id>", "title", "body"}` with the generic text.
 pub(crate) fn fcm_data(message: &PushMessage) -> Result<BTreeMap<&'static str, String>, String> {
     let data = |title: &str, body: &str| {
-        BTreeMap::from([
-            ("tapprove", message.challenge.clone()),
-            ("title", title.to_owned()),
-            ("body", body.to_owned()),
-        ])
+        let mut map = BTreeMap::from([("title", title.to_owned()), ("body", body.to_owned())]);
+        match &message.sealed {
+            Some(s) => {
+                map.insert("tapprove_sealed", s.sealed.clone());
+                map.insert("account", s.account_id.clone());
+            }
+            None => {
+                map.insert("tapprove", message.challenge.clone());
+            }
+        }
+        map
     };
-    let (_, title, body) = fit(&message.title, &message.body, |t, b| {
-        serde_json::to_vec(&data(t, b))
-    })?;
+    let (title, body) = visible(message);
+    let (_, title, body) = fit(title, body, |t, b| serde_json::to_vec(&data(t, b)))?;
     Ok(data(&title, &body))
 }
 
@@ -121,6 +168,36 @@ mod tests {
             body: body.into(),
             challenge: "x".repeat(challenge_len),
             expires_at: 1_800_000_000,
+            sealed: None,
+        }
+    }
+
+    #[test]
+    fn sealed_payloads_carry_no_login_text() {
+        let mut msg = message("Log in to Demo Bank as alice?", "Firefox, 203.0.113.9", 10);
+        msg.sealed = Some(crate::SealedChallenge {
+            account_id: "acc_1".into(),
+            sealed: "c2VhbGVk".into(),
+        });
+        let bytes = apns(&msg).expect("fits");
+        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            value,
+            serde_json::json!({"aps": {"alert": {"title": SEALED_ALERT_TITLE, "body": SEALED_ALERT_BODY},
+                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
+                "tapprove_sealed": "c2VhbGVk", "account": "acc_1"})
+        );
+        let data = fcm_data(&msg).expect("fits");
+        let text = serde_json::to_string(&data).expect("json");
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"account":"acc_1","body":"{SEALED_ALERT_BODY}","tapprove_sealed":"c2VhbGVk","title":"{SEALED_ALERT_TITLE}"}}"#
+            )
+        );
+        for leak in ["alice", "Demo Bank", "Firefox", "203.0.113.9", "xxxxxxxxxx"] {
+            assert!(!String::from_utf8_lossy(&bytes).contains(leak), "{leak}");
+            assert!(!text.contains(leak), "{leak}");
         }
     }
 

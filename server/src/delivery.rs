@@ -3,7 +3,8 @@
 
 use futures_util::future::join_all;
 use tapprove_protocol::api::PushPlatform;
-use tapprove_push::{PushMessage, PushOutcome, PushTarget};
+use tapprove_protocol::sealed::{self, PushPublicKey};
+use tapprove_push::{PushMessage, PushOutcome, PushTarget, SealedChallenge};
 
 use crate::state::AppState;
 use crate::store::{AccountRow, SessionDeviceRow, SessionRow};
@@ -39,12 +40,16 @@ pub(crate) async fn deliver(
             environment: device.push_environment.map(|e| e.0),
             registered_at: device.push_registered_at,
         };
+        let Some(sealed) = seal(device, &challenge.challenge, session_id) else {
+            continue;
+        };
         let message = PushMessage {
             session_id: session_id.to_owned(),
             title: session.title.clone(),
             body: session.body.clone(),
             challenge: challenge.challenge.clone(),
             expires_at: session.expires_at,
+            sealed,
         };
         sends.push(async move {
             let outcome = state.0.push.send(&target, &message).await;
@@ -108,6 +113,27 @@ pub(crate) async fn deliver(
             // that may be listening.
             tracing::warn!(session_id, error = %e, "cannot check the devices' event streams");
             true
+        }
+    }
+}
+
+/// The challenge sealed to the device's push key (docs/PROTOCOL.md §11): `Some(None)` for a
+/// device without one (the readable payload, as before), `None` when sealing failed — that
+/// device is then not pushed at all, rather than sent the login details in the clear.
+fn seal(device: &AccountRow, challenge: &str, session_id: &str) -> Option<Option<SealedChallenge>> {
+    let Some(key) = device.push_key.as_deref() else {
+        return Some(None);
+    };
+    let sealed = PushPublicKey::from_base64url(key)
+        .and_then(|key| sealed::seal(&key, &device.id, challenge));
+    match sealed {
+        Ok(sealed) => Some(Some(SealedChallenge {
+            account_id: device.id.clone(),
+            sealed,
+        })),
+        Err(e) => {
+            tracing::warn!(session_id, account_id = %device.id, error = %e, "cannot seal the push; not pushing this device");
+            None
         }
     }
 }

@@ -4,9 +4,12 @@
 //!
 //! - `nse-probe setup DIR` — creates DIR with a device key, an account (imported with
 //!   `import_account`, pinned to a service key generated here) and `payload.json`, an APNs
-//!   payload carrying a challenge signed by that service key (valid for 10 minutes).
-//! - `nse-probe verify DIR` — the measured run: opens the store, verifies the push, prints
-//!   `RESULT P3 peak_rss_kib=N` (the kernel's `VmHWM`, the same figure as `ru_maxrss`).
+//!   payload carrying a challenge signed by that service key (valid for 10 minutes); and the
+//!   account's push key with `payload_sealed.json`, the same challenge sealed to it
+//!   (docs/PROTOCOL.md §11).
+//! - `nse-probe verify DIR [--sealed]` — the measured run: opens the store, verifies the push
+//!   (with `--sealed`, opens the sealed one first), prints `RESULT P3 peak_rss_kib=N` (the
+//!   kernel's `VmHWM`, the same figure as `ru_maxrss`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use tapprove_core::{
     AccountRecord, Authenticator, Config, DeviceSigner as _, FileStore, SoftwareSigner,
 };
+use tapprove_protocol::sealed::{self, PushSecretKey};
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use tapprove_test_support::fixture;
 
@@ -26,8 +30,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match (args.first().map(String::as_str), args.get(1)) {
         (Some("setup"), Some(dir)) => setup(Path::new(dir)),
-        (Some("verify"), Some(dir)) => verify(Path::new(dir)),
-        _ => Err("usage: nse-probe <setup|verify> DIR".to_owned()),
+        (Some("verify"), Some(dir)) => {
+            verify(Path::new(dir), args.get(2).is_some_and(|a| a == "--sealed"))
+        }
+        _ => Err("usage: nse-probe setup DIR | nse-probe verify DIR [--sealed]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,12 +96,30 @@ fn setup(dir: &Path) -> Result<(), String> {
     let path = dir.join("payload.json");
     std::fs::write(&path, payload.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let push_key = PushSecretKey::generate().map_err(|e| format!("push key: {e}"))?;
+    auth.import_push_key(fixture::ACCOUNT_ID, &push_key)
+        .map_err(|e| e.to_string())?;
+    let sealed = sealed::seal(&push_key.public_key(), fixture::ACCOUNT_ID, &token)
+        .map_err(|e| format!("seal: {e}"))?;
+    let payload = serde_json::json!({
+        "aps": {"alert": {"title": "Login request", "body": "Open to review a sign-in"},
+                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
+        "tapprove_sealed": sealed,
+        "account": fixture::ACCOUNT_ID,
+    });
+    let path = dir.join("payload_sealed.json");
+    std::fs::write(&path, payload.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("nse-probe: store and payload ready in {}", dir.display());
     Ok(())
 }
 
-fn verify(dir: &Path) -> Result<(), String> {
-    let path = dir.join("payload.json");
+fn verify(dir: &Path, sealed: bool) -> Result<(), String> {
+    let path = dir.join(if sealed {
+        "payload_sealed.json"
+    } else {
+        "payload.json"
+    });
     let payload = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "cannot read {}: {e}; run `nse-probe setup {}` first",
@@ -110,7 +134,7 @@ fn verify(dir: &Path) -> Result<(), String> {
         .ok_or("the payload is not a Tapprove push")?;
     let rss = peak_rss_kib().ok_or("cannot read VmHWM from /proc/self/status")?;
     println!(
-        "RESULT P3 peak_rss_kib={rss} verified={} options={}",
+        "RESULT P3 peak_rss_kib={rss} sealed={sealed} verified={} options={}",
         request.id,
         request.options.len()
     );

@@ -1,14 +1,24 @@
-//! The paired accounts: records in the [`SecureStore`] under `account/<id>`, cached in memory.
+//! The paired accounts: records in the [`SecureStore`] under `account/<id>`, cached in memory,
+//! and each account's push key (the private X25519 half that opens its sealed pushes) under
+//! `push_key/<key alias>`: it lives and dies with the account's device key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tapprove_protocol::sealed::PushSecretKey;
 use tracing::warn;
 
 use crate::error::{CoreError, StoreError};
 use crate::model::{ACCOUNT_PREFIX, Account, AccountRecord};
 use crate::secret::SecretBytes;
 use crate::store::SecureStore;
+
+/// Store key prefix of push keys.
+const PUSH_KEY_PREFIX: &str = "push_key/";
+
+fn push_key_entry(key_alias: &str) -> String {
+    format!("{PUSH_KEY_PREFIX}{key_alias}")
+}
 
 pub(super) struct Accounts {
     store: Arc<dyn SecureStore>,
@@ -104,6 +114,42 @@ impl Accounts {
         let account = record.account();
         self.write().insert(record.id.clone(), Arc::new(record));
         Ok(account)
+    }
+
+    /// The push key kept with the device key `key_alias`, if there is one.
+    pub(super) fn push_key(&self, key_alias: &str) -> Result<Option<PushSecretKey>, CoreError> {
+        let Some(bytes) = self.store.get(&push_key_entry(key_alias))? else {
+            return Ok(None);
+        };
+        PushSecretKey::from_secret_bytes(bytes.expose_secret())
+            .map(Some)
+            .map_err(|_| {
+                StoreError::Corrupt {
+                    key: push_key_entry(key_alias),
+                    message: "a push key is not 32 or 64 bytes".into(),
+                }
+                .into()
+            })
+    }
+
+    /// Stores `key` beside the device key `key_alias`.
+    pub(super) fn save_push_key(
+        &self,
+        key_alias: &str,
+        key: &PushSecretKey,
+    ) -> Result<(), CoreError> {
+        let bytes = key.stored_bytes();
+        self.store
+            .set(&push_key_entry(key_alias), SecretBytes::from_slice(&bytes))?;
+        Ok(())
+    }
+
+    /// Deletes the push key beside `key_alias` (absent is fine). Logged, not returned: callers
+    /// are removing an account, which goes on either way.
+    pub(super) fn delete_push_key(&self, key_alias: &str) {
+        if let Err(e) = self.store.delete(&push_key_entry(key_alias)) {
+            warn!(error = %e, "could not delete a push key");
+        }
     }
 
     /// Deletes `account`'s record.

@@ -16,6 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tapprove_protocol::api::PushRegistration;
+use tapprove_protocol::sealed::PushSecretKey;
 
 use crate::api_client::ApiClient;
 use crate::background;
@@ -25,7 +26,7 @@ use crate::error::CoreError;
 use crate::events::{self, EventStream};
 use crate::model::{Account, AccountRecord, Decision, LoginRequest, RespondOutcome};
 use crate::net::{BodyReader, HttpClient};
-use crate::push_payload;
+use crate::push_payload::{self, PushChallenge};
 use crate::signer::DeviceSigner;
 use crate::store::SecureStore;
 use crate::transport::HttpTransport;
@@ -246,11 +247,31 @@ impl Authenticator {
     /// [`CoreError::Expired`], [`CoreError::AlreadyAnswered`] (answered already on this
     /// device: do not show it again), [`CoreError::UpdateRequired`] (newer protocol),
     /// [`CoreError::InvalidPayload`].
+    ///
+    /// A sealed payload (`tapprove_sealed`, docs/PROTOCOL.md §11) is opened with the named
+    /// account's push key first, then verified the same way; one that does not open is
+    /// [`CoreError::NotDecryptable`].
     pub fn handle_push(&self, payload_json: &str) -> Result<Option<LoginRequest>, CoreError> {
-        let Some(token) = push_payload::challenge_token(payload_json)? else {
-            return Ok(None);
-        };
-        self.inner.accept_challenge(&token, None).map(Some)
+        match push_payload::challenge(payload_json)? {
+            None => Ok(None),
+            Some(PushChallenge::Plain(token)) => {
+                self.inner.accept_challenge(&token, None).map(Some)
+            }
+            Some(PushChallenge::Sealed { sealed, account }) => {
+                let token = self.inner.open_sealed(&account, &sealed)?;
+                self.inner
+                    .accept_challenge(&token, Some(&account))
+                    .map(Some)
+            }
+        }
+    }
+
+    /// Stores `key` as the push key of `account_id` (an account added with
+    /// [`Authenticator::import_account`]; pairing makes its own): its sealed pushes then open.
+    /// Provisioning and tests with the shared vectors' keys. Offline.
+    pub fn import_push_key(&self, account_id: &str, key: &PushSecretKey) -> Result<(), CoreError> {
+        let account = self.inner.accounts.get(account_id)?;
+        self.inner.accounts.save_push_key(&account.key_alias, key)
     }
 
     /// Answers a request seen through [`Authenticator::handle_push`],

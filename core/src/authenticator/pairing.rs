@@ -6,11 +6,17 @@
 //! `pairing/<digest of service, SDK key, user, code>`; when the outcome is unknown (the
 //! connection broke, the service failed) the key is kept, so a retry sends the same public key
 //! and the service returns the account it already created instead of a second one.
+//!
+//! Each pairing also makes a push key (X25519, docs/PROTOCOL.md §11): its public half goes in
+//! the request as `push_key`, the private half stays in the secure store beside the device key
+//! (`push_key/<alias>`, made before the request, so a retry sends the same one) and is deleted
+//! with it.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tapprove_protocol::PublicKey;
 use tapprove_protocol::api::{PairRequest, PairResponse, PushRegistration};
+use tapprove_protocol::sealed::PushSecretKey;
 use tracing::{info, warn};
 
 use super::Inner;
@@ -61,6 +67,10 @@ impl Inner {
             None => {
                 let alias = format!("tapprove-{}", crate::random_id(16));
                 let key = self.signer.create_key(&alias)?;
+                let push_key = PushSecretKey::generate().map_err(|e| CoreError::Internal {
+                    detail: e.to_string(),
+                })?;
+                self.accounts.save_push_key(&alias, &push_key)?;
                 let record = InDoubt {
                     alias: alias.clone(),
                     created_at: self.api.device_now(),
@@ -84,10 +94,11 @@ impl Inner {
             if let Err(e) = self.accounts.store().delete(&entry) {
                 warn!(error = %e, "could not clear the pairing entry");
             }
-            if result.is_err()
-                && let Err(e) = self.signer.delete_key(&alias)
-            {
-                warn!(error = %e, "could not delete the unused device key");
+            if result.is_err() {
+                if let Err(e) = self.signer.delete_key(&alias) {
+                    warn!(error = %e, "could not delete the unused device key");
+                }
+                self.accounts.delete_push_key(&alias);
             }
         }
         result
@@ -122,6 +133,7 @@ impl Inner {
                 && !self.accounts.all().iter().any(|a| a.key_alias == alias)
             {
                 let _ = self.signer.delete_key(&alias);
+                self.accounts.delete_push_key(&alias);
             }
             let _ = store.delete(&key);
         }
@@ -136,12 +148,15 @@ impl Inner {
         alias: &str,
         device_key: &PublicKey,
     ) -> Result<Account, CoreError> {
+        // Absent only for an in-doubt pairing begun by an app version without push keys.
+        let push_key = self.accounts.push_key(alias)?.map(|k| k.public_key());
         let request = PairRequest {
             user: user.to_owned(),
             pairing_code: code.to_owned(),
             public_key: device_key.clone(),
             push,
             device_name: config.device_name().map(str::to_owned),
+            push_key,
         };
         let body = serde_json::to_vec(&request).map_err(|e| CoreError::InvalidPayload {
             message: e.to_string(),
@@ -198,6 +213,7 @@ impl Inner {
         let account = self.accounts.save(record)?;
         if let Some(old) = previous.filter(|p| p.key_alias != alias) {
             let _ = self.signer.delete_key(&old.key_alias);
+            self.accounts.delete_push_key(&old.key_alias);
         }
         info!(account_id = %account.id, project_id = %account.project_id, "paired");
         Ok(account)
@@ -254,6 +270,7 @@ impl Inner {
             // The account is gone; a leftover key is harmless but worth a log line.
             warn!(account_id = %account.id, error = %e, "could not delete the device key");
         }
+        self.accounts.delete_push_key(&account.key_alias);
         self.requests.forget_account(&account.id);
         Ok(())
     }

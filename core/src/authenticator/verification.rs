@@ -6,6 +6,7 @@ use serde::Deserialize;
 use tapprove_protocol::api::PendingResponse;
 use tapprove_protocol::challenge::CHALLENGE_TYP;
 use tapprove_protocol::jws::Unverified;
+use tapprove_protocol::sealed;
 use tapprove_protocol::{Challenge, PROTOCOL_VERSION, ProtocolError};
 use tracing::warn;
 
@@ -104,6 +105,28 @@ impl Inner {
         let request = LoginRequest::from_challenge(challenge, account.user_verification);
         self.requests.record(&request, nonce, now)?;
         Ok(request)
+    }
+
+    /// Opens a sealed push for `account_id` with its push key (docs/PROTOCOL.md §11): the
+    /// challenge token, still to be verified. Offline.
+    pub(super) fn open_sealed(&self, account_id: &str, sealed: &str) -> Result<String, CoreError> {
+        let account = self.accounts.get(account_id)?;
+        self.check_usable(&account)?;
+        let not_decryptable = |reason: &str| CoreError::NotDecryptable {
+            account_id: account.id.clone(),
+            reason: reason.to_owned(),
+        };
+        let Some(key) = self.accounts.push_key(&account.key_alias)? else {
+            return Err(not_decryptable(
+                "this device keeps no push key for the account",
+            ));
+        };
+        sealed::open(&key, &account.id, sealed).map_err(|e| match e {
+            ProtocolError::NotDecryptable => {
+                not_decryptable("it was sealed to another key or account, or altered")
+            }
+            other => CoreError::from_challenge(other),
+        })
     }
 
     /// `account`'s pending requests from the service (`GET /v1/device/pending`), verified;

@@ -70,6 +70,8 @@ pub struct Device {
     pub key: PublicKey,
     pub user: String,
     pub push: Option<PushRegistration>,
+    /// The push key of the first pairing request (a retry returns the same account as is).
+    pub push_key: Option<tapprove_protocol::sealed::PushPublicKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -551,6 +553,7 @@ async fn pair(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes)
                     key: req.public_key,
                     user: req.user.clone(),
                     push: req.push,
+                    push_key: req.push_key,
                 },
             );
             account_id

@@ -19,6 +19,8 @@ public enum PushPayload {
 /// signature checked against the pinned service key, reading accounts from the shared keychain
 /// access group) and rewrites the notification with the verified text and context. A payload
 /// that does not verify is replaced by a neutral text; one that is not Tapprove's is untouched.
+/// A sealed payload (docs/PROTOCOL.md §11) arrives with the generic "Login request" alert: the
+/// core opens it with the account's push key from the same keychain group, still offline.
 ///
 /// ```swift
 /// final class NotificationService: UNNotificationServiceExtension {

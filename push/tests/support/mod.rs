@@ -210,6 +210,8 @@ pub enum ApnsReply {
 pub struct ApnsRecord {
     pub token: String,
     pub headers: HashMap<String, String>,
+    /// The request body exactly as it arrived (what Apple would see).
+    pub raw: Bytes,
     pub payload: Value,
     pub payload_len: usize,
     pub jwt: String,
@@ -505,7 +507,8 @@ async fn apns_handle(state: &ApnsState, req: Request<Incoming>) -> Response<Body
         && aps["alert"]["body"].is_string()
         && aps["category"] == json!("TAPPROVE_LOGIN")
         && aps["mutable-content"] == json!(1)
-        && payload["tapprove"].is_string();
+        && (payload["tapprove"].is_string()
+            || (payload["tapprove_sealed"].is_string() && payload["account"].is_string()));
     if !shaped {
         return apns_error(400, "PayloadNotTapprove");
     }
@@ -538,6 +541,7 @@ async fn apns_handle(state: &ApnsState, req: Request<Incoming>) -> Response<Body
         state.records.lock().expect("lock").push(ApnsRecord {
             token,
             headers,
+            raw: body.clone(),
             payload,
             payload_len: body.len(),
             jwt,
@@ -571,6 +575,8 @@ pub enum FcmReply {
 /// One accepted FCM send.
 #[derive(Debug, Clone)]
 pub struct FcmRecord {
+    /// The request body exactly as it arrived (what Google would see).
+    pub raw: Bytes,
     pub body: Value,
     pub data_len: usize,
     pub version: Version,
@@ -760,10 +766,10 @@ async fn fcm_handle(state: &FcmState, req: Request<Incoming>) -> Response<Body> 
             ),
         );
     }
-    let Ok(body) = read_body(req).await else {
+    let Ok(raw) = read_body(req).await else {
         return invalid_argument("unreadable body");
     };
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
         return invalid_argument("body is not JSON");
     };
     // The contract for a Tapprove login prompt: data-only, high priority, TTL, collapse key.
@@ -805,11 +811,13 @@ async fn fcm_handle(state: &FcmState, req: Request<Incoming>) -> Response<Body> 
     {
         return invalid_argument("reserved data key");
     }
-    if !["tapprove", "title", "body"]
-        .iter()
-        .all(|k| data.contains_key(*k))
+    let plain = ["tapprove", "title", "body"];
+    let sealed = ["tapprove_sealed", "account", "title", "body"];
+    if !plain.iter().all(|k| data.contains_key(*k)) && !sealed.iter().all(|k| data.contains_key(*k))
     {
-        return invalid_argument("data must carry tapprove, title and body (docs/PROTOCOL.md §11)");
+        return invalid_argument(
+            "data must carry tapprove (or tapprove_sealed and account), title and body (docs/PROTOCOL.md §11)",
+        );
     }
     let data_len = serde_json::to_vec(data).expect("json").len();
     if data_len > 4096 {
@@ -867,6 +875,7 @@ async fn fcm_handle(state: &FcmState, req: Request<Incoming>) -> Response<Body> 
         None => {}
     }
     state.records.lock().expect("lock").push(FcmRecord {
+        raw,
         body,
         data_len,
         version,
@@ -1109,6 +1118,7 @@ pub fn message(ttl: i64) -> PushMessage {
         body: "Someone is signing in as alice.".into(),
         challenge,
         expires_at: now + ttl,
+        sealed: None,
     }
 }
 

@@ -243,9 +243,11 @@ pub(crate) async fn pair(
             code,
         )),
         service_kid: Some(keys.signing.kid.clone()),
+        // Validated (32 bytes, not a low-order point) when the body was parsed.
+        push_key: req.push_key.as_ref().map(|k| k.to_base64url()),
     };
     state.0.store.insert_account(&account).await?;
-    tracing::info!(project_id = %project.id, account_id = %account.id, "device paired");
+    tracing::info!(project_id = %project.id, account_id = %account.id, sealed_push = account.push_key.is_some(), "device paired");
     audit_paired(&state, &account, false).await;
     state.0.metrics.paired("paired");
     Ok(paired(&keys, project, account))

@@ -31,6 +31,8 @@ pub(crate) struct AccountRow {
     /// (docs/PROTOCOL.md §5a): while that key is in its grace period the device gets its key
     /// update.
     pub service_kid: Option<String>,
+    /// The device's X25519 push key (base64url), if it sent one: pushes are sealed to it.
+    pub push_key: Option<String>,
 }
 
 /// How long after pairing a repeated pairing request (same key, same code) gets the same
@@ -53,7 +55,7 @@ macro_rules! account_columns {
     () => {
         "id, project_id, user_name, public_key, device_name, push_platform, push_token, \
          push_environment, push_registered_at, created_at, unpaired_at, key_protection, \
-         last_used_at, revoked_at, revoked_by, pairing_code_hash, service_kid"
+         last_used_at, revoked_at, revoked_by, pairing_code_hash, service_kid, push_key"
     };
 }
 pub(super) use account_columns;
@@ -63,7 +65,7 @@ impl Store {
         with_conn!(self, write, |c| sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ))
         .bind(&a.id)
         .bind(&a.project_id)
@@ -82,6 +84,7 @@ impl Store {
         .bind(&a.revoked_by)
         .bind(&a.pairing_code_hash)
         .bind(&a.service_kid)
+        .bind(&a.push_key)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -282,6 +285,7 @@ mod tests {
             revoked_by: None,
             pairing_code_hash: None,
             service_kid: None,
+            push_key: None,
         }
     }
 

@@ -90,6 +90,7 @@ fn account(i: usize, created_at: i64, unpaired_at: Option<i64>) -> AccountRow {
         revoked_by: None,
         pairing_code_hash: None,
         service_kid: None,
+        push_key: None,
     }
 }
 
@@ -453,7 +454,7 @@ async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23, 24, 25, 27]);
+        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23, 24, 25, 26, 27]);
         store.close().await;
     }
 }

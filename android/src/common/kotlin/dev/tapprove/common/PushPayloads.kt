@@ -31,7 +31,9 @@ object PushPayloads {
     /**
      * Verifies an FCM data map (`RemoteMessage.getData()`) with the core: offline, fast, safe to
      * call on any thread. The core reads the map itself (`handlePushData`) and decides whether
-     * it is Tapprove's; nothing is encoded as JSON here.
+     * it is Tapprove's; nothing is encoded as JSON here. A sealed message (`tapprove_sealed`,
+     * docs/PROTOCOL.md §11) carries only a generic title: the notification is built from the
+     * verified request, never from the data map's text.
      */
     fun handleFcm(auth: AuthenticatorInterface, data: Map<String, String>): PushResult = verdict { auth.handlePushData(data) }
 

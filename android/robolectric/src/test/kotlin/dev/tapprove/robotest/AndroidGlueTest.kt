@@ -163,7 +163,14 @@ class AndroidGlueTest {
         val user = World.user("choose")
         pair(user, "fcm-$user")
         val (session, message) = login(user, "fcm-$user", "choose")
-        assertEquals("the service sends only the challenge, title and body", setOf("tapprove", "title", "body"), message.data.keys)
+        // Sealed to the device's push key (docs/PROTOCOL.md §11): Google sees a generic alert and
+        // an opaque account id, nothing about the login.
+        assertEquals("the service sends only the sealed challenge, the account and a generic alert",
+            setOf("tapprove_sealed", "account", "title", "body"), message.data.keys)
+        assertEquals("Login request", message.data["title"])
+        for (secret in listOf(user, "JVM Bank", "Lyon", "203.0.113.7", "Firefox")) {
+            assertFalse("'$secret' reached the push provider: ${message.data}", message.data.values.any { it.contains(secret) })
+        }
 
         deliver(message)
         val n = onlyNotification()

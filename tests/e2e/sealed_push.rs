@@ -1,0 +1,302 @@
+//! Private push payloads (docs/PROTOCOL.md §11 "Sealed payloads", issue 12 point 6): the real
+//! `tapprove serve` pushes to the loopback APNs and FCM of push/tests/support, which record each
+//! request body exactly as Apple or Google would receive it. A phone paired through the core
+//! (which sends a push key) gets a payload with no user name, IP, place, browser, app name or
+//! title in it, opens it offline and approves; a device paired without a push key (an older
+//! app) still gets the readable payload.
+
+mod common;
+mod faults_support;
+#[path = "../../push/tests/support/mod.rs"]
+mod push_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{FakeRp, TrustMode};
+use faults_support::*;
+use push_support::{Files, MockApns, MockFcm, TestPki, apns_token, fcm_token};
+use serde_json::{Value, json};
+use tapprove_core::{
+    Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
+    PushRegistration, SessionStatus, SoftwareSigner,
+};
+use tapprove_protocol::sealed::PushSecretKey;
+use tapprove_protocol::{Es256Signer as _, SoftwareKey};
+use tapprove_test_support::device::SoftwareDevice;
+
+/// What the site knows about the login: none of it may reach the push provider.
+const TITLE: &str = "Log in to Sealed Bank?";
+const BODY: &str = "Someone is signing in to Sealed Bank.";
+const APP: &str = "Sealed Bank web";
+const IP: &str = "198.51.100.77";
+const PLACE: &str = "Montevideo, UY";
+const BROWSER: &str = "Mozilla/5.0 (SealedTestBrowser 9.9)";
+
+fn config_text(files: &Files, apns: &MockApns, fcm: &MockFcm) -> String {
+    format!(
+        "{CONFIG}\n[push]\nca_file = {ca:?}\n\n[push.retry]\nmax_attempts = 2\ninitial_backoff_ms = 20\nmax_backoff_ms = 100\nrequest_timeout_ms = 5000\n\n[push.apns]\nkey_path = {p8:?}\nkey_id = {kid:?}\nteam_id = {team:?}\ntopic = {topic:?}\nhost = {ah:?}\n\n[push.fcm]\nservice_account_path = {sa:?}\nhost = {fh:?}\n",
+        ca = files.ca_file.display().to_string(),
+        p8 = files.p8.display().to_string(),
+        kid = push_support::KEY_ID,
+        team = push_support::TEAM_ID,
+        topic = push_support::TOPIC,
+        ah = apns.url,
+        sa = files.service_account.display().to_string(),
+        fh = fcm.url,
+    )
+}
+
+/// A login with every context field filled in; the session as the site sees it.
+async fn login(site: &Site, user: &str) -> Value {
+    let r = site
+        .http
+        .post(format!("{}/v1/push/sessions", site.base))
+        .header("x-api-key", &site.api_key)
+        .json(
+            &json!({"user": user, "notification": {"title": TITLE, "body": BODY},
+            "context": {"app": APP, "ip": IP, "location": PLACE, "user_agent": BROWSER}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 201, "create session");
+    r.json().await.expect("json")
+}
+
+/// Waits for the provider to have received one push for `token`: (raw body, what the app
+/// hands the core — the APNs `userInfo` or the FCM data map).
+async fn received(
+    apns: &MockApns,
+    fcm: &MockFcm,
+    platform: PushPlatform,
+    token: &str,
+) -> (Vec<u8>, String) {
+    for _ in 0..100 {
+        let found = match platform {
+            PushPlatform::Apns => apns
+                .records()
+                .into_iter()
+                .rev()
+                .find(|r| r.token == token)
+                .map(|r| (r.raw.to_vec(), r.payload.to_string())),
+            _ => fcm
+                .records()
+                .into_iter()
+                .rev()
+                .find(|r| r.body["message"]["token"] == token)
+                .map(|r| (r.raw.to_vec(), r.body["message"]["data"].to_string())),
+        };
+        if let Some(found) = found {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no push arrived for {token}");
+}
+
+fn phone(url: &str, sdk: &str) -> Authenticator {
+    let store = Arc::new(MemoryStore::new());
+    let signer = Arc::new(SoftwareSigner::new(store.clone()));
+    Authenticator::new(Config::new(url, sdk).expect("config"), store, signer)
+        .expect("authenticator")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new();
+    let apns_key = SoftwareKey::generate().expect("apns key");
+    let apns = MockApns::start(&pki, apns_key.public_key(), true);
+    let fcm = MockFcm::start(&pki);
+    let files = Files::new(&pki, &apns_key, Some(&fcm.token_url));
+    let service = Service::start_with(
+        dir.path(),
+        dir.path(),
+        &[],
+        &config_text(&files, &apns, &fcm),
+    );
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    let project = service.create_project(&hook.trust_url()).await;
+    hook.set_credentials_json(&project);
+    let site = Site::new(&service.url, &project);
+    let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
+
+    for (n, platform) in [(1u8, PushPlatform::Apns), (2, PushPlatform::Fcm)] {
+        let user = format!("sealed-user-{n}");
+        let token = match platform {
+            PushPlatform::Apns => apns_token(n),
+            _ => fcm_token(n),
+        };
+        let auth = phone(&service.url, &sdk);
+        let account = auth
+            .pair(
+                &user,
+                CODE,
+                Some(PushRegistration {
+                    platform,
+                    token: token.clone(),
+                    environment: (platform == PushPlatform::Apns)
+                        .then_some(PushEnvironment::Production),
+                }),
+            )
+            .await
+            .expect("pair");
+        let session = login(&site, &user).await;
+        let id = session["id"].as_str().expect("id");
+        let (raw, payload) = received(&apns, &fcm, platform, &token).await;
+
+        // What Apple / Google receive: nothing about the login.
+        let text = String::from_utf8(raw).expect("utf8");
+        for secret in [
+            user.as_str(),
+            TITLE,
+            BODY,
+            APP,
+            IP,
+            PLACE,
+            BROWSER,
+            "Sealed",
+            "198.51",
+            "Montevideo",
+            "Mozilla",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{platform:?}: {secret:?} reached the provider: {text}"
+            );
+        }
+        // Not even the challenge JWS (whose payload is base64url of the same details).
+        assert!(
+            !text.contains("eyJ"),
+            "{platform:?}: a readable JWS reached the provider: {text}"
+        );
+        let data: Value = serde_json::from_str(&payload).expect("json");
+        assert_eq!(data["account"], account.id.as_str(), "{platform:?}");
+        assert!(data["tapprove_sealed"].is_string(), "{platform:?}: {data}");
+        assert!(data.get("tapprove").is_none(), "{platform:?}: {data}");
+        let (title, body) = match platform {
+            PushPlatform::Apns => (
+                &data["aps"]["alert"]["title"],
+                &data["aps"]["alert"]["body"],
+            ),
+            _ => (&data["title"], &data["body"]),
+        };
+        assert_eq!(title, "Login request", "{platform:?}");
+        assert_eq!(body, "Open to review a sign-in", "{platform:?}");
+
+        // The phone opens and verifies it offline (a second process with the same store, as an
+        // extension would be, sees the same), then approves.
+        let request = auth.handle_push(&payload).expect("opens").expect("ours");
+        assert_eq!(request.id, id);
+        assert_eq!(request.user, user);
+        assert_eq!(request.title, TITLE);
+        assert_eq!(request.context.ip.as_deref(), Some(IP));
+        assert_eq!(request.context.location.as_deref(), Some(PLACE));
+        assert_eq!(request.context.user_agent.as_deref(), Some(BROWSER));
+        let code = session["presence_code"].as_str().expect("code");
+        let done = auth
+            .respond(
+                id,
+                Decision::Approve {
+                    presence_answer: Some(code.to_owned()),
+                },
+            )
+            .await
+            .expect("answer");
+        assert_eq!(done.status, SessionStatus::Accepted);
+        assert_eq!(
+            site.outcome(id).await,
+            ("accepted".into(), "approved".into())
+        );
+
+        // Another phone (another push key) cannot open it: a typed refusal, not "not ours".
+        let other = phone(&service.url, &sdk);
+        assert!(matches!(
+            other.handle_push(&payload),
+            Err(CoreError::UnknownAccount { .. })
+        ));
+        // Unpairing deletes the push key with the account.
+        auth.unpair(&account.id).await.expect("unpair");
+        assert!(matches!(
+            auth.handle_push(&payload),
+            Err(CoreError::UnknownAccount { .. })
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new();
+    let apns_key = SoftwareKey::generate().expect("apns key");
+    let apns = MockApns::start(&pki, apns_key.public_key(), true);
+    let fcm = MockFcm::start(&pki);
+    let files = Files::new(&pki, &apns_key, Some(&fcm.token_url));
+    let service = Service::start_with(
+        dir.path(),
+        dir.path(),
+        &[],
+        &config_text(&files, &apns, &fcm),
+    );
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    let project = service.create_project(&hook.trust_url()).await;
+    hook.set_credentials_json(&project);
+    let site = Site::new(&service.url, &project);
+    let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
+
+    // An older app: its PairRequest has no push_key.
+    let token = apns_token(9);
+    let mut old = SoftwareDevice::new(&service.url, &sdk);
+    old.push = Some(json!({"platform": "apns", "token": token, "environment": "production"}));
+    let (status, paired) = old.pair("old-app-user", CODE).await;
+    assert_eq!(status.as_u16(), 201, "{paired}");
+    let session = login(&site, "old-app-user").await;
+    let (raw, payload) = received(&apns, &fcm, PushPlatform::Apns, &token).await;
+    let data: Value = serde_json::from_str(&payload).expect("json");
+    assert!(data.get("tapprove_sealed").is_none(), "{data}");
+    assert_eq!(data["aps"]["alert"]["title"], TITLE);
+    let challenge = old.verify(data["tapprove"].as_str().expect("readable challenge"));
+    assert_eq!(challenge.session_id, session["id"].as_str().expect("id"));
+    assert!(String::from_utf8(raw).expect("utf8").contains(TITLE));
+
+    // A push key that is not a usable X25519 point is refused at pairing.
+    for bad in [String::from("AAAA"), "A".repeat(43)] {
+        let device = SoftwareDevice::new(&service.url, &sdk);
+        let r = site
+            .http
+            .post(format!("{}/v1/device/pair", service.url))
+            .header("x-tapprove-sdk-key", &sdk)
+            .header("x-tapprove-sdk", "rust/0.1.0")
+            .json(&json!({"user": "bad-key-user", "pairing_code": CODE,
+                "public_key": device.key.public_key().to_base64url(), "push_key": bad}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("push_key"),
+            "{body}"
+        );
+    }
+    // A well-formed one is accepted (the core makes them like this).
+    let key = PushSecretKey::generate().expect("key");
+    let fresh = SoftwareDevice::new(&service.url, &sdk);
+    let r = site
+        .http
+        .post(format!("{}/v1/device/pair", service.url))
+        .header("x-tapprove-sdk-key", &sdk)
+        .header("x-tapprove-sdk", "rust/0.1.0")
+        .json(&json!({"user": "good-key-user", "pairing_code": CODE,
+            "public_key": fresh.key.public_key().to_base64url(),
+            "push_key": key.public_key().to_base64url()}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 201);
+}
