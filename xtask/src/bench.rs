@@ -4,7 +4,9 @@
 //! Measurements print figures; nothing here fails because a figure misses its target. A run
 //! fails only when a benchmark cannot run (build error, protocol failure, unparsable output).
 //! `--smoke` uses debug builds and tiny counts, skips P2 (a fat-LTO release build), and only
-//! checks that every benchmark still runs; it never writes the document.
+//! checks that every benchmark still runs; it never writes the document. P5 runs on SQLite,
+//! then on a throwaway PostgreSQL cluster (xtask/src/postgres.rs) with 1 and 2 instances; when
+//! PostgreSQL cannot be installed or started those two rows are skipped with a message.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
