@@ -2,25 +2,36 @@
 //! docs/PERFORMANCE.md).
 //!
 //! The login benchmarks (P4, P5) run everything over real loopback HTTP in one process: the
-//! service ([`tapprove_server::Service::start`] on port 0 with a temporary SQLite file), the
-//! shared fake relying party's trust webhook (`tapprove-test-support`), devices built on [`tapprove_core::Authenticator`] listening on the event
-//! stream, and a "site" calling the relying-party API. Nothing here asserts on time: the
-//! binaries print figures.
+//! service ([`tapprove_server::Service::start`] on port 0, on a temporary SQLite file or a
+//! fresh PostgreSQL database, one or several instances), the shared fake relying party's trust
+//! webhook (`tapprove-test-support`), devices built on [`tapprove_core::Authenticator`]
+//! listening on the event stream, and a "site" calling the relying-party API. With several
+//! instances the site and the devices spread their calls over them round robin, like a load
+//! balancer without sticky sessions. Nothing here asserts on time: the binaries print figures.
+
+mod database;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use serde_json::Value;
-use tapprove_core::{Authenticator, Config, Decision, MemoryStore, RequestEvent, SoftwareSigner};
+use tapprove_core::{
+    AccountRecord, Authenticator, Config, Decision, MemoryStore, RequestEvent, SecureStore as _,
+    SoftwareSigner,
+};
 use tapprove_server::{
     LimitsConfig, RunningService, SealKey, SecretString, Service, ServiceConfig,
 };
 use tapprove_test_support::fixture;
 use tapprove_test_support::rp::{FakeRp, TrustMode};
 use tokio::sync::oneshot;
+
+pub use database::Backend;
+use database::BenchDatabase;
 
 /// How long the site waits for one login before calling it failed.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,11 +58,36 @@ pub enum BenchError {
 /// Result type of this crate.
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;
 
-/// A running service with one project, a fake trust webhook and a site-side HTTP client.
+/// Where the benchmark's service runs.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// `None`: a temporary SQLite file. Otherwise an `sqlite:` URL (used as is) or a
+    /// `postgres://` URL naming a server where a fresh database is created for the run and
+    /// dropped after it.
+    pub database: Option<String>,
+    /// In-process instances of the service on that database (more than one needs
+    /// PostgreSQL).
+    pub instances: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            database: None,
+            instances: 1,
+        }
+    }
+}
+
+/// Running service instances with one project, a fake trust webhook and a site-side HTTP
+/// client.
 pub struct Bench {
-    _dir: tempfile::TempDir,
-    service: RunningService,
-    base: String,
+    database: BenchDatabase,
+    services: Vec<RunningService>,
+    /// One base URL per instance, in the order the round robin takes them.
+    bases: Vec<String>,
+    /// The round robin's position, shared by the site and the devices.
+    turn: AtomicUsize,
     api_key: SecretString,
     sdk_key: String,
     http: reqwest::Client,
@@ -74,52 +110,132 @@ pub fn bench_limits() -> LimitsConfig {
 }
 
 impl Bench {
-    /// Starts the service (port 0, temporary SQLite file, [`bench_limits`]), the fake trust
-    /// webhook (accepting [`fixture::PAIRING_CODE`]) and a project.
+    /// Starts the service (one instance, port 0, temporary SQLite file, [`bench_limits`]),
+    /// the fake trust webhook (accepting [`fixture::PAIRING_CODE`]) and a project.
     pub async fn start() -> Result<Self> {
+        Self::start_with(&BenchOptions::default()).await
+    }
+
+    /// Like [`Bench::start`] on the database and with the instances of `options`.
+    pub async fn start_with(options: &BenchOptions) -> Result<Self> {
+        if options.instances == 0 {
+            return Err(BenchError::Setup("--instances must be at least 1".into()));
+        }
+        let database = BenchDatabase::prepare(options.database.as_deref()).await?;
+        if options.instances > 1 && database.backend() == Backend::Sqlite {
+            return Err(BenchError::Setup(format!(
+                "{} instances need PostgreSQL: an SQLite file serves a single instance (its \
+                 events reach only that instance's streams and long-polls); pass \
+                 --database postgres://USER@HOST:PORT/DB or --instances 1",
+                options.instances
+            )));
+        }
+        match Self::start_on(database, options.instances).await {
+            Ok(bench) => Ok(bench),
+            Err((e, database)) => {
+                if let Err(cleanup) = database.remove().await {
+                    eprintln!("tapprove-bench: {cleanup}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_on(
+        database: BenchDatabase,
+        instances: usize,
+    ) -> Result<Self, (BenchError, BenchDatabase)> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir()
-            .map_err(|e| BenchError::Setup(format!("cannot create a temp dir: {e}")))?;
-        let seal_key =
-            SealKey::generate().map_err(|e| BenchError::Setup(format!("seal key: {e}")))?;
+        let seal_key = match SealKey::generate() {
+            Ok(key) => key,
+            Err(e) => return Err((BenchError::Setup(format!("seal key: {e}")), database)),
+        };
         let config = ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: format!("sqlite://{}/tapprove.db?mode=rwc", dir.path().display()),
+            database_url: database.url().to_owned(),
             seal_key: Some(seal_key.clone()),
             limits: bench_limits(),
             ..ServiceConfig::default()
         };
-        let service = Service::start(config.clone())
-            .await
-            .map_err(|e| BenchError::Setup(format!("service: {e}")))?;
+        // One after the other: the first creates the schema and the service key, the others
+        // find them.
+        let mut services = Vec::with_capacity(instances);
+        for i in 0..instances {
+            match Service::start(config.clone()).await {
+                Ok(service) => services.push(service),
+                Err(e) => {
+                    for service in services {
+                        let _ = service.shutdown().await;
+                    }
+                    let e = BenchError::Setup(format!("service instance {}: {e}", i + 1));
+                    return Err((e, database));
+                }
+            }
+        }
         let trust = FakeRp::start(TrustMode::default()).await;
-        let project = tapprove_server::admin::create_project(
+        let project = match tapprove_server::admin::create_project(
             &config.database_url,
             &seal_key,
             fixture::PROJECT_NAME,
             &trust.trust_url(),
         )
         .await
-        .map_err(|e| BenchError::Setup(format!("project: {e}")))?;
+        {
+            Ok(project) => project,
+            Err(e) => {
+                for service in services {
+                    let _ = service.shutdown().await;
+                }
+                return Err((BenchError::Setup(format!("project: {e}")), database));
+            }
+        };
         trust.set_credentials(
             &project.webhook_username,
             project.webhook_password.expose(),
             project.webhook_secret.expose(),
         );
-        let http = reqwest::Client::builder()
+        let http = match reqwest::Client::builder()
             .timeout(LOGIN_TIMEOUT + Duration::from_secs(5))
             .pool_max_idle_per_host(1024)
-            .build()?;
+            .build()
+        {
+            Ok(http) => http,
+            Err(e) => {
+                for service in services {
+                    let _ = service.shutdown().await;
+                }
+                return Err((e.into(), database));
+            }
+        };
         Ok(Self {
-            _dir: dir,
-            base: format!("http://{}", service.local_addr()),
-            service,
+            database,
+            bases: services
+                .iter()
+                .map(|s| format!("http://{}", s.local_addr()))
+                .collect(),
+            services,
+            turn: AtomicUsize::new(0),
             api_key: project.api_key,
             sdk_key: project.sdk_key,
             http,
             codes: Arc::new(Codes::default()),
             _trust: trust,
         })
+    }
+
+    /// The database engine the service runs on.
+    pub fn backend(&self) -> Backend {
+        self.database.backend()
+    }
+
+    /// How many instances serve.
+    pub fn instances(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// The next instance in the round robin (an index into `bases`).
+    fn next_instance(&self) -> usize {
+        self.turn.fetch_add(1, Ordering::Relaxed) % self.bases.len()
     }
 
     /// Pairs a new software device (in-memory store) for `user` and starts it answering every
@@ -130,13 +246,28 @@ impl Bench {
     }
 
     /// Pairs a new software device (in-memory store) for `user`: its authenticator and account
-    /// id, not yet listening.
+    /// id, not yet listening. With several instances it pairs through the next one and then
+    /// talks (event stream, answers) to the one after it.
     pub async fn pair_account(&self, user: &str) -> Result<(Authenticator, String)> {
         let store = Arc::new(MemoryStore::new());
         let signer = Arc::new(SoftwareSigner::new(store.clone()));
-        let config = Config::new(&self.base, &self.sdk_key)?;
-        let auth = Authenticator::new(config, store, signer)?;
+        let first = self.next_instance();
+        let config = Config::new(&self.bases[first], &self.sdk_key)?;
+        let auth = Authenticator::new(config, store.clone(), signer)?;
         let account = auth.pair(user, fixture::PAIRING_CODE, None).await?;
+        if self.bases.len() > 1 {
+            // The account records the instance it paired with; point it at the next one, as
+            // if a load balancer had sent the device's later connections there.
+            let key = format!("{}{}", tapprove_core::ACCOUNT_PREFIX, account.id);
+            let stored = store
+                .get(&key)
+                .map_err(|e| BenchError::Setup(format!("device store: {e}")))?
+                .ok_or_else(|| BenchError::Setup(format!("paired account {key} not stored")))?;
+            let mut record: AccountRecord = serde_json::from_slice(stored.expose_secret())
+                .map_err(|e| BenchError::Setup(format!("stored account record: {e}")))?;
+            record.server_url = self.bases[(first + 1) % self.bases.len()].clone();
+            auth.import_account(record)?;
+        }
         Ok((auth, account.id))
     }
 
@@ -149,12 +280,15 @@ impl Bench {
 
     /// One login as the site sees it: create a push session, then long-poll
     /// `GET /v1/push/sessions/{id}?wait=` until it is `accepted`. Returns the time from sending
-    /// the create request to reading `accepted`.
+    /// the create request to reading `accepted`. With several instances each call goes to the
+    /// next one (the create on one, the first long-poll on the next, and so on): no call
+    /// depends on reaching the instance of the one before.
     pub async fn login(&self, user: &str) -> Result<Duration> {
         let start = Instant::now();
+        let mut instance = self.next_instance();
         let created: Value = self
             .http
-            .post(format!("{}/v1/push/sessions", self.base))
+            .post(format!("{}/v1/push/sessions", self.bases[instance]))
             .header("x-api-key", self.api_key.expose())
             .json(&fixture::create_session_body(user))
             .send()
@@ -170,8 +304,9 @@ impl Bench {
         };
         // The user reads the code off the login page and picks it on the phone.
         self.codes.put(id, code);
-        let url = format!("{}/v1/push/sessions/{id}?wait=25", self.base);
         loop {
+            instance = (instance + 1) % self.bases.len();
+            let url = format!("{}/v1/push/sessions/{id}?wait=25", self.bases[instance]);
             let view: Value = self
                 .http
                 .get(&url)
@@ -194,12 +329,19 @@ impl Bench {
         }
     }
 
-    /// Stops the service.
+    /// Stops every instance, then drops the run's PostgreSQL database (if any).
     pub async fn shutdown(self) -> Result<()> {
-        self.service
-            .shutdown()
-            .await
-            .map_err(|e| BenchError::Setup(format!("shutdown: {e}")))
+        let mut first_error = None;
+        for service in self.services {
+            if let Err(e) = service.shutdown().await {
+                first_error.get_or_insert(BenchError::Setup(format!("shutdown: {e}")));
+            }
+        }
+        let removed = self.database.remove().await;
+        match first_error {
+            Some(e) => Err(e),
+            None => removed,
+        }
     }
 }
 

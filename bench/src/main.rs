@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use tapprove_bench::{Bench, BenchError, ms, quantile};
+use tapprove_bench::{Bench, BenchError, BenchOptions, ms, quantile};
 
 #[derive(Parser)]
 #[command(about = "Tapprove login benchmarks over loopback HTTP (see docs/PERFORMANCE.md)")]
@@ -37,6 +37,15 @@ enum Command {
         /// Sequential logins per user.
         #[arg(long, default_value_t = 25)]
         logins_per_user: usize,
+        /// Database: unset, a temporary SQLite file; `sqlite://FILE?mode=rwc` (a new file);
+        /// `postgres://USER[:PASSWORD]@HOST:PORT/DB`, a PostgreSQL server on which the run
+        /// creates a fresh database (the user needs CREATEDB) and drops it at the end.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Instances of the service in this process, all on that database (more than one
+        /// needs PostgreSQL); the site and the devices spread their calls round robin.
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Logins for a bounded time while devices drop and re-open their event streams at random;
     /// ends with a consistency check (every login accepted, no leaked streams or tasks) and
@@ -72,7 +81,15 @@ fn main() -> ExitCode {
             Command::Throughput {
                 users,
                 logins_per_user,
-            } => throughput(users, logins_per_user).await,
+                database,
+                instances,
+            } => {
+                let options = BenchOptions {
+                    database,
+                    instances,
+                };
+                throughput(users, logins_per_user, &options).await
+            }
             Command::Soak {
                 seconds,
                 users,
@@ -112,8 +129,23 @@ async fn latency(logins: usize, warmup: usize) -> Result<(), BenchError> {
     bench.shutdown().await
 }
 
-async fn throughput(users: usize, logins_per_user: usize) -> Result<(), BenchError> {
-    let bench = Arc::new(Bench::start().await?);
+async fn throughput(
+    users: usize,
+    logins_per_user: usize,
+    options: &BenchOptions,
+) -> Result<(), BenchError> {
+    let bench = Arc::new(Bench::start_with(options).await?);
+    let result = measure_throughput(&bench, users, logins_per_user).await;
+    // Shut down (and drop a PostgreSQL database) whether or not the run worked.
+    let finished = finish(bench).await;
+    result.and(finished)
+}
+
+async fn measure_throughput(
+    bench: &Arc<Bench>,
+    users: usize,
+    logins_per_user: usize,
+) -> Result<(), BenchError> {
     let names: Vec<String> = (0..users).map(|i| format!("user{i:04}")).collect();
     let mut devices = Vec::with_capacity(users);
     let pair_start = Instant::now();
@@ -121,29 +153,47 @@ async fn throughput(users: usize, logins_per_user: usize) -> Result<(), BenchErr
         devices.push(bench.pair_device(name).await?);
     }
     eprintln!(
-        "tapprove-bench: paired {users} devices in {:.1?}",
-        pair_start.elapsed()
+        "tapprove-bench: paired {users} devices in {:.1?} ({} on {} instance(s))",
+        pair_start.elapsed(),
+        bench.backend().name(),
+        bench.instances()
     );
     // One unmeasured login per user: every event stream is connected before the clock starts.
-    run_all(&bench, &names, 1).await?;
+    run_all(bench, &names, 1).await?;
     let start = Instant::now();
-    let mut samples = run_all(&bench, &names, logins_per_user).await?;
+    let mut samples = run_all(bench, &names, logins_per_user).await?;
     let elapsed = start.elapsed();
     let total = samples.len();
     let per_second = total as f64 / elapsed.as_secs_f64();
     let p50 = quantile(&mut samples, 0.50);
     let p99 = quantile(&mut samples, 0.99);
     println!(
-        "RESULT P5 logins_per_s={per_second:.0} logins={total} users={users} seconds={:.2} p50_ms={:.2} p99_ms={:.2}",
+        "RESULT P5 logins_per_s={per_second:.0} logins={total} users={users} seconds={:.2} p50_ms={:.2} p99_ms={:.2} backend={} instances={}",
         elapsed.as_secs_f64(),
         ms(p50),
-        ms(p99)
+        ms(p99),
+        bench.backend().name(),
+        bench.instances()
     );
     drop(devices);
-    match Arc::try_unwrap(bench) {
-        Ok(bench) => bench.shutdown().await,
-        Err(_) => Ok(()),
+    Ok(())
+}
+
+/// Shuts the bench down once no worker holds it any more (aborted workers of a failed run
+/// let go of it shortly after).
+async fn finish(mut bench: Arc<Bench>) -> Result<(), BenchError> {
+    for _ in 0..100 {
+        match Arc::try_unwrap(bench) {
+            Ok(bench) => return bench.shutdown().await,
+            Err(shared) => bench = shared,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Err(BenchError::Setup(
+        "workers still running after 5 s; the service was not shut down (a PostgreSQL \
+         database tapprove_bench_… may be left to drop by hand)"
+            .into(),
+    ))
 }
 
 /// Every user logs in `each` times in sequence, all users concurrently.

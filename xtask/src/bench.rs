@@ -4,7 +4,9 @@
 //! Measurements print figures; nothing here fails because a figure misses its target. A run
 //! fails only when a benchmark cannot run (build error, protocol failure, unparsable output).
 //! `--smoke` uses debug builds and tiny counts, skips P2 (a fat-LTO release build), and only
-//! checks that every benchmark still runs; it never writes the document.
+//! checks that every benchmark still runs; it never writes the document. P5 runs on SQLite,
+//! then on a throwaway PostgreSQL cluster (xtask/src/postgres.rs) with 1 and 2 instances; when
+//! PostgreSQL cannot be installed or started those two rows are skipped with a message.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,7 +56,8 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let bins = build_bench_bins(smoke)?;
     rows.push(p3(&bins, smoke)?);
     rows.push(p4(&bins, smoke)?);
-    rows.push(p5(&bins, smoke)?);
+    rows.push(p5(&bins, smoke, &P5Db::Sqlite)?);
+    rows.extend(p5_postgres(&bins, smoke)?);
     rows.push(p6(smoke)?);
 
     let table = table(&rows);
@@ -409,12 +412,44 @@ fn p4(bins: &Path, smoke: bool) -> Result<Row, String> {
     row.ok_or_else(|| "P4 produced no figure".into())
 }
 
-fn p5(bins: &Path, smoke: bool) -> Result<Row, String> {
+/// The database of one P5 row.
+enum P5Db {
+    /// The default: a temporary SQLite file, one instance.
+    Sqlite,
+    /// A server's admin URL (the bench makes a fresh database on it) and the instances.
+    Postgres { url: String, instances: usize },
+}
+
+fn p5(bins: &Path, smoke: bool, db: &P5Db) -> Result<Row, String> {
+    let (title, what) = match db {
+        P5Db::Sqlite => (
+            "bench P5: concurrent login throughput (SQLite)",
+            "complete logins/s, one device per user, SQLite",
+        ),
+        P5Db::Postgres { instances: 1, .. } => (
+            "bench P5: concurrent login throughput (PostgreSQL, 1 instance)",
+            "complete logins/s, one device per user, PostgreSQL, 1 instance",
+        ),
+        P5Db::Postgres { .. } => (
+            "bench P5: concurrent login throughput (PostgreSQL, 2 instances)",
+            "complete logins/s, one device per user, PostgreSQL, 2 instances on the same 2 cores, round robin",
+        ),
+    };
     let mut row = None;
-    step("bench P5: concurrent login throughput (SQLite)", || {
+    step(title, || {
         let users = if smoke { 10 } else { THROUGHPUT_USERS }.to_string();
         let each = if smoke { 2 } else { THROUGHPUT_LOGINS_PER_USER }.to_string();
-        let args = ["throughput", "--users", &users, "--logins-per-user", &each];
+        let instances;
+        let mut args = vec!["throughput", "--users", &users, "--logins-per-user", &each];
+        // The table shows the cluster's URL with its port left out: it changes every run.
+        let mut shown = args.join(" ");
+        if let P5Db::Postgres { url, instances: n } = db {
+            instances = n.to_string();
+            args.extend(["--database", url, "--instances", &instances]);
+            shown.push_str(&format!(
+                " --database postgres://postgres@127.0.0.1:PORT/postgres --instances {n}"
+            ));
+        }
         let out = bin_cmd(bins, "tapprove-bench", &args)?;
         let line = line_with(&out, "RESULT P5")?;
         let rate = field(line, "logins_per_s")?;
@@ -422,17 +457,43 @@ fn p5(bins: &Path, smoke: bool) -> Result<Row, String> {
         let (p50, p99) = (field(line, "p50_ms")?, field(line, "p99_ms")?);
         row = Some(Row {
             id: "P5",
-            what: "complete logins/s, one device per user, SQLite",
+            what,
             figure: format!(
                 "{rate:.0} logins/s ({total:.0} logins, {users} users; latency p50 {p50:.0} ms, p99 {p99:.0} ms)"
             ),
             target: "≥ 2,000/s on 2 cores",
             within: judged(smoke, rate >= 2000.0),
-            command: format!("tapprove-bench {}", args.join(" ")),
+            command: format!("tapprove-bench {shown}"),
         });
         Ok(())
     })?;
     row.ok_or_else(|| "P5 produced no figure".into())
+}
+
+/// P5 on PostgreSQL with 1 and 2 instances, on a throwaway cluster (the one of `cargo xtask
+/// test postgres`). No rows, and no failure, when PostgreSQL cannot be installed or started:
+/// the other figures still count.
+fn p5_postgres(bins: &Path, smoke: bool) -> Result<Vec<Row>, String> {
+    let cluster = match crate::postgres::Cluster::start() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!(
+                "xtask: P5 on PostgreSQL skipped: no PostgreSQL cluster ({e}); the SQLite row \
+                 still counts. `cargo xtask test postgres` shows the same setup."
+            );
+            return Ok(Vec::new());
+        }
+    };
+    let mut rows = Vec::new();
+    for instances in [1, 2] {
+        let db = P5Db::Postgres {
+            url: cluster.url(),
+            instances,
+        };
+        rows.push(p5(bins, smoke, &db)?);
+    }
+    drop(cluster);
+    Ok(rows)
 }
 
 fn p6(smoke: bool) -> Result<Row, String> {
@@ -543,6 +604,14 @@ other builds, so treat single runs as ±20 %.\n\
   per user first). Logins per second = completed logins / wall time. Service, devices and\n\
   site share the 2 cores, so the service gets well under 2 cores here. Profile and what is\n\
   left: \"Where P5's time goes\" below.\n\
+  On PostgreSQL (`--database postgres://…`; the rows run on the throwaway cluster of\n\
+  `cargo xtask test postgres`, xtask/src/postgres.rs: initdb in a temporary directory, a\n\
+  loopback port, `fsync`, `synchronous_commit` and `full_page_writes` off) each run gets a\n\
+  fresh database. `--instances 2` starts two `Service::start` instances in the process on\n\
+  it; the site sends each call to the next instance (create on one, long-poll on the other),\n\
+  each device pairs through one and listens and answers on the other, so every login\n\
+  crosses instances through NOTIFY. PostgreSQL's processes, both instances, the devices and\n\
+  the site all share the same 2 cores.\n\
 - **P6** — `push/benches/apns_throughput.rs`: one `ApnsSender` against the in-process loopback\n\
   APNs endpoint (HTTP/2, checks every request).\n\
 \n\
