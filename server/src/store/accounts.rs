@@ -62,7 +62,8 @@ pub(super) use account_columns;
 
 impl Store {
     pub(crate) async fn insert_account(&self, a: &AccountRow) -> Result<(), sqlx::Error> {
-        with_conn!(self, write, |c| sqlx::query(concat!(
+        with_conn!(self, write, |c| {
+            sqlx::query(concat!(
             "INSERT INTO accounts (",
             account_columns!(),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
@@ -87,7 +88,8 @@ impl Store {
         .bind(&a.push_key)
         .execute(c)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
