@@ -59,6 +59,10 @@ pub const TARGETS: &[(&str, &str)] = &[
         "key_update_verify",
         "KeyUpdate::verify: the service key rollover message",
     ),
+    (
+        "sealed_open",
+        "sealed::open: the sealed push payload, and seal/open round trips",
+    ),
 ];
 
 /// libFuzzer's coverage instrumentation, as cargo-fuzz passes it with `--sanitizer none`.
@@ -415,6 +419,13 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
             let update = r#"{"ver":1,"new_key":"BMZzyYHS09Q4t3JQYgFDEuJzZ9n00ZSgKPZNagkSGFh9tFR4juol4sWIZblLRkNIeRAqHttVv2uOXf9Kj8qEnH8","old_key_valid_until":1800086400,"iat":1800000000}"#;
             let mut seeds = vec![[b"\x01".as_slice(), update.as_bytes()].concat()];
             seeds.extend(challenges.iter().map(|t| [b"\x00", t.as_bytes()].concat()));
+            seeds
+        }
+        "sealed_open" => {
+            // Mode 1: challenge tokens to seal and open; mode 0: a few malformed blobs.
+            let mut seeds: Vec<Vec<u8>> =
+                challenges.iter().map(|t| [b"\x01", t.as_bytes()].concat()).collect();
+            seeds.extend([b"\x00".to_vec(), b"\x00AQ".to_vec(), b"\x00Ag".to_vec(), b"\x00!!".to_vec()]);
             seeds
         }
         other => return Err(format!("no seeds for fuzz target {other:?}")),
