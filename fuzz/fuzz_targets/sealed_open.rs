@@ -32,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(blob) = sealed::seal(&KEY.public_key(), ACCOUNT_ID, text) else {
         return;
     };
-    assert_eq!(sealed::open(&KEY, ACCOUNT_ID, &blob).ok().as_deref(), Some(text));
+    assert_eq!(
+        sealed::open(&KEY, ACCOUNT_ID, &blob).ok().as_deref(),
+        Some(text)
+    );
     assert!(matches!(
         sealed::open(&OTHER, ACCOUNT_ID, &blob),
         Err(ProtocolError::NotDecryptable)
