@@ -8,18 +8,18 @@ mod common;
 mod faults_support;
 #[path = "../../push/tests/support/mod.rs"]
 mod push_support;
+mod push_world;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{FakeRp, TrustMode};
 use faults_support::*;
-use push_support::{ApnsReply, FcmReply, Files, MockApns, MockFcm, TestPki, apns_token, fcm_token};
+use push_support::{ApnsReply, FcmReply, MockApns, MockFcm, apns_token, fcm_token};
+use push_world::PushWorld;
 use tapprove_core::{
     Authenticator, Config, Decision, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
     SessionStatus, SoftwareSigner,
 };
-use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 
 /// How the provider answers one device.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,20 +45,6 @@ struct Phone {
     token: String,
     fate: Fate,
     auth: Authenticator,
-}
-
-fn config_text(files: &Files, apns: &MockApns, fcm: &MockFcm) -> String {
-    format!(
-        "{CONFIG}\n[push]\nca_file = {ca:?}\n\n[push.retry]\nmax_attempts = 4\ninitial_backoff_ms = 20\nmax_backoff_ms = 100\nrequest_timeout_ms = 5000\n\n[push.apns]\nkey_path = {p8:?}\nkey_id = {kid:?}\nteam_id = {team:?}\ntopic = {topic:?}\nhost = {ah:?}\n\n[push.fcm]\nservice_account_path = {sa:?}\nhost = {fh:?}\n",
-        ca = files.ca_file.display().to_string(),
-        p8 = files.p8.display().to_string(),
-        kid = push_support::KEY_ID,
-        team = push_support::TEAM_ID,
-        topic = push_support::TOPIC,
-        ah = apns.url,
-        sa = files.service_account.display().to_string(),
-        fh = fcm.url,
-    )
 }
 
 fn script(apns: &MockApns, fcm: &MockFcm, phone: &Phone) {
@@ -158,23 +144,15 @@ fn delivered_payload(apns: &MockApns, fcm: &MockFcm, phone: &Phone) -> Option<St
 /// registers a new one; a failing provider's next login goes through once it is healthy.
 #[tokio::test(flavor = "multi_thread")]
 async fn push_provider_errors_under_load() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = TestPki::new();
-    let apns_key = SoftwareKey::generate().expect("apns key");
-    let apns = MockApns::start(&pki, apns_key.public_key(), true);
-    let fcm = MockFcm::start(&pki);
-    let files = Files::new(&pki, &apns_key, Some(&fcm.token_url));
-    let service = Service::start_with(
-        dir.path(),
-        dir.path(),
-        &[],
-        &config_text(&files, &apns, &fcm),
-    );
-    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
-    let project = service.create_project(&hook.trust_url()).await;
-    hook.set_credentials_json(&project);
-    let site = Site::new(&service.url, &project);
-    let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
+    let world = PushWorld::start(4).await;
+    let PushWorld {
+        apns,
+        fcm,
+        service,
+        site,
+        sdk,
+        ..
+    } = world;
 
     // Pair the phones through the core, each with its push token.
     let mut phones = Vec::new();

@@ -9,20 +9,21 @@ mod common;
 mod faults_support;
 #[path = "../../push/tests/support/mod.rs"]
 mod push_support;
+mod push_world;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{FakeRp, TrustMode};
 use faults_support::*;
-use push_support::{Files, MockApns, MockFcm, TestPki, apns_token, fcm_token};
+use push_support::{MockApns, MockFcm, apns_token, fcm_token};
+use push_world::PushWorld;
 use serde_json::{Value, json};
 use tapprove_core::{
     Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
     PushRegistration, SessionStatus, SoftwareSigner,
 };
+use tapprove_protocol::Es256Signer as _;
 use tapprove_protocol::sealed::PushSecretKey;
-use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use tapprove_test_support::device::SoftwareDevice;
 
 /// What the site knows about the login: none of it may reach the push provider.
@@ -32,20 +33,6 @@ const APP: &str = "Sealed Bank web";
 const IP: &str = "198.51.100.77";
 const PLACE: &str = "Montevideo, UY";
 const BROWSER: &str = "Mozilla/5.0 (SealedTestBrowser 9.9)";
-
-fn config_text(files: &Files, apns: &MockApns, fcm: &MockFcm) -> String {
-    format!(
-        "{CONFIG}\n[push]\nca_file = {ca:?}\n\n[push.retry]\nmax_attempts = 2\ninitial_backoff_ms = 20\nmax_backoff_ms = 100\nrequest_timeout_ms = 5000\n\n[push.apns]\nkey_path = {p8:?}\nkey_id = {kid:?}\nteam_id = {team:?}\ntopic = {topic:?}\nhost = {ah:?}\n\n[push.fcm]\nservice_account_path = {sa:?}\nhost = {fh:?}\n",
-        ca = files.ca_file.display().to_string(),
-        p8 = files.p8.display().to_string(),
-        kid = push_support::KEY_ID,
-        team = push_support::TEAM_ID,
-        topic = push_support::TOPIC,
-        ah = apns.url,
-        sa = files.service_account.display().to_string(),
-        fh = fcm.url,
-    )
-}
 
 /// A login with every context field filled in; the session as the site sees it.
 async fn login(site: &Site, user: &str) -> Value {
@@ -104,23 +91,15 @@ fn phone(url: &str, sdk: &str) -> Authenticator {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_offline() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = TestPki::new();
-    let apns_key = SoftwareKey::generate().expect("apns key");
-    let apns = MockApns::start(&pki, apns_key.public_key(), true);
-    let fcm = MockFcm::start(&pki);
-    let files = Files::new(&pki, &apns_key, Some(&fcm.token_url));
-    let service = Service::start_with(
-        dir.path(),
-        dir.path(),
-        &[],
-        &config_text(&files, &apns, &fcm),
-    );
-    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
-    let project = service.create_project(&hook.trust_url()).await;
-    hook.set_credentials_json(&project);
-    let site = Site::new(&service.url, &project);
-    let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
+    let world = PushWorld::start(2).await;
+    let PushWorld {
+        apns,
+        fcm,
+        service,
+        site,
+        sdk,
+        ..
+    } = &world;
 
     for (n, platform) in [(1u8, PushPlatform::Apns), (2, PushPlatform::Fcm)] {
         let user = format!("sealed-user-{n}");
@@ -227,23 +206,15 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = TestPki::new();
-    let apns_key = SoftwareKey::generate().expect("apns key");
-    let apns = MockApns::start(&pki, apns_key.public_key(), true);
-    let fcm = MockFcm::start(&pki);
-    let files = Files::new(&pki, &apns_key, Some(&fcm.token_url));
-    let service = Service::start_with(
-        dir.path(),
-        dir.path(),
-        &[],
-        &config_text(&files, &apns, &fcm),
-    );
-    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
-    let project = service.create_project(&hook.trust_url()).await;
-    hook.set_credentials_json(&project);
-    let site = Site::new(&service.url, &project);
-    let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
+    let world = PushWorld::start(2).await;
+    let PushWorld {
+        apns,
+        fcm,
+        service,
+        site,
+        sdk,
+        ..
+    } = &world;
 
     // An older app: its PairRequest has no push_key.
     let token = apns_token(9);
@@ -266,7 +237,7 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
         let r = site
             .http
             .post(format!("{}/v1/device/pair", service.url))
-            .header("x-tapprove-sdk-key", &sdk)
+            .header("x-tapprove-sdk-key", sdk.as_str())
             .header("x-tapprove-sdk", "rust/0.1.0")
             .json(&json!({"user": "bad-key-user", "pairing_code": CODE,
                 "public_key": device.key.public_key().to_base64url(), "push_key": bad}))
@@ -290,7 +261,7 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
     let r = site
         .http
         .post(format!("{}/v1/device/pair", service.url))
-        .header("x-tapprove-sdk-key", &sdk)
+        .header("x-tapprove-sdk-key", sdk.as_str())
         .header("x-tapprove-sdk", "rust/0.1.0")
         .json(&json!({"user": "good-key-user", "pairing_code": CODE,
             "public_key": fresh.key.public_key().to_base64url(),
