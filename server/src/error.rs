@@ -100,8 +100,17 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     retry_after: Option<u64>,
-    revoked_at: Option<i64>,
-    locked_until: Option<i64>,
+    /// The one extra member some codes carry in the body.
+    detail: Option<Detail>,
+}
+
+/// A code's extra body member (docs/PROTOCOL.md, errors).
+#[derive(Debug, Clone, Copy)]
+enum Detail {
+    /// `revoked`: `revoked_at`.
+    RevokedAt(i64),
+    /// `locked`: `locked_until`.
+    LockedUntil(i64),
 }
 
 impl ApiError {
@@ -112,8 +121,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
-            revoked_at: None,
-            locked_until: None,
+            detail: None,
         }
     }
 
@@ -121,7 +129,7 @@ impl ApiError {
     pub fn locked(message: impl Into<String>, locked_until: i64) -> Self {
         let mut e = Self::new(StatusCode::LOCKED, ErrorCode::Locked, message);
         e.retry_after = Some((locked_until - crate::now()).max(1) as u64);
-        e.locked_until = Some(locked_until);
+        e.detail = Some(Detail::LockedUntil(locked_until));
         e
     }
 
@@ -157,7 +165,7 @@ impl ApiError {
             "This device was removed from the account (by the site or its operator) and can no \
              longer approve sign-ins; if that was a mistake, pair it again with a new code.",
         );
-        e.revoked_at = Some(revoked_at);
+        e.detail = Some(Detail::RevokedAt(revoked_at));
         e
     }
 
@@ -210,10 +218,10 @@ impl From<sqlx::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match (self.revoked_at, self.locked_until) {
-            (Some(at), _) => ErrorBody::revoked(self.message, at),
-            (None, Some(until)) => ErrorBody::locked(self.message, until),
-            (None, None) => ErrorBody::new(self.code, self.message),
+        let body = match self.detail {
+            Some(Detail::RevokedAt(at)) => ErrorBody::revoked(self.message, at),
+            Some(Detail::LockedUntil(until)) => ErrorBody::locked(self.message, until),
+            None => ErrorBody::new(self.code, self.message),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after

@@ -142,7 +142,8 @@ impl Metrics {
         out
     }
 
-    /// One more refusal by `limit`.
+    /// One more refusal by `limit`: the audit log's name of it (`audit::Limit::as_str`; a
+    /// string so this module does not import `audit`).
     pub(crate) fn refused(&self, limit: &'static str) {
         self.rate_limited.get_or_create(&Limit { limit }).inc();
     }
@@ -212,7 +213,7 @@ mod tests {
                 reason: "approved",
             })
             .inc();
-        m.refused("sessions_per_user");
+        m.refused("sessions_per_minute");
         let streams = StreamGuard::open(&m);
         let text = m.encode();
         assert!(
@@ -221,7 +222,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains(r#"tapprove_rate_limited_total{limit="sessions_per_user"} 1"#));
+        assert!(text.contains(r#"tapprove_rate_limited_total{limit="sessions_per_minute"} 1"#));
         assert!(text.contains("tapprove_event_streams_open 1"));
         drop(streams);
         assert!(m.encode().contains("tapprove_event_streams_open 0"));

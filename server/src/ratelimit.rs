@@ -30,3 +30,24 @@ pub(crate) async fn first_use(
 ) -> Result<bool, sqlx::Error> {
     store.first_use_of_proof(proof_id, expires_at).await
 }
+
+/// What a refusal by a limit leaves behind, in one place so the two never disagree: the
+/// `tapprove_rate_limited_total` series and the audit row (itself throttled, `audit` module).
+pub(crate) async fn record_refusal(
+    state: &crate::state::AppState,
+    project_id: &str,
+    actor: crate::audit::Actor,
+    subject: &str,
+    user: Option<&str>,
+    limit: crate::audit::Limit,
+) {
+    state.0.metrics.refused(limit.as_str());
+    let event = crate::audit::AuditEvent::RateLimited {
+        project_id,
+        actor,
+        subject,
+        user,
+        limit,
+    };
+    crate::audit::record(&state.0.store, event).await;
+}

@@ -106,28 +106,32 @@ pub(crate) async fn pair(
         .ok_or_else(invalid_sdk_key)?;
     let now = crate::now();
     let limits = &state.0.config.limits;
-    let limited = |limit: &'static str| {
-        let metrics = &state.0.metrics;
-        let project_id = &project.id;
-        move |retry: u64| {
-            tracing::info!(project_id = %project_id, limit, "pairing rate limit hit");
-            metrics.refused(limit);
-            let minutes = retry.div_ceil(60).max(1);
-            ApiError::rate_limited(
-                format!(
-                    "Too many pairing attempts; try again in {minutes} minute(s) (check the user \
-                     name and the code the site shows)."
-                ),
-                retry,
-            )
-        }
+    // A refused pairing: the metric and the audit row, then the error with the wait.
+    let limited = async |limit: Limit, retry: u64| {
+        tracing::info!(project_id = %project.id, limit = limit.as_str(), "pairing rate limit hit");
+        ratelimit::record_refusal(
+            &state,
+            &project.id,
+            Actor::Device(None),
+            "pairing",
+            None,
+            limit,
+        )
+        .await;
+        let minutes = retry.div_ceil(60).max(1);
+        ApiError::rate_limited(
+            format!(
+                "Too many pairing attempts; try again in {minutes} minute(s) (check the user \
+                 name and the code the site shows)."
+            ),
+            retry,
+        )
     };
     let store = &state.0.store;
     let per_ip = format!("pair|{}|{ip}", project.id);
     let by_ip = ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now).await?;
     if let Err(retry) = by_ip {
-        audit_limited(&state, &project.id, Limit::PairingsPerIp).await;
-        return Err(limited(Limit::PairingsPerIp.as_str())(retry));
+        return Err(limited(Limit::PairingsPerIp, retry).await);
     }
     let ApiJson(PairBody {
         request: req,
@@ -151,8 +155,7 @@ pub(crate) async fn pair(
     )
     .await?;
     if let Err(retry) = by_user {
-        audit_limited(&state, &project.id, Limit::PairingsPerUser).await;
-        return Err(limited(Limit::PairingsPerUser.as_str())(retry));
+        return Err(limited(Limit::PairingsPerUser, retry).await);
     }
     if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
         return Err(ApiError::invalid_request(format!(
@@ -270,18 +273,6 @@ async fn audit_rejected(state: &AppState, project_id: &str, user: &str, reason: 
         project_id,
         user,
         reason,
-    };
-    audit::record(&state.0.store, event).await;
-}
-
-/// Records a pairing refused by a limit.
-async fn audit_limited(state: &AppState, project_id: &str, limit: Limit) {
-    let event = AuditEvent::RateLimited {
-        project_id,
-        actor: Actor::Device(None),
-        subject: "pairing",
-        user: None,
-        limit,
     };
     audit::record(&state.0.store, event).await;
 }
@@ -552,15 +543,15 @@ pub(crate) async fn events(
     if open >= i64::from(cap) {
         tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
         let a = &call.account;
-        let event = AuditEvent::RateLimited {
-            project_id: &a.project_id,
-            actor: Actor::Device(Some(a.id.clone())),
-            subject: &a.id,
-            user: Some(&a.user_name),
-            limit: Limit::EventStreams,
-        };
-        audit::record(&state.0.store, event).await;
-        state.0.metrics.refused(Limit::EventStreams.as_str());
+        ratelimit::record_refusal(
+            &state,
+            &a.project_id,
+            Actor::Device(Some(a.id.clone())),
+            &a.id,
+            Some(&a.user_name),
+            Limit::EventStreams,
+        )
+        .await;
         return Err(ApiError::rate_limited(
             format!(
                 "This device already has {open} open event streams (at most {cap}); close one \

@@ -63,15 +63,15 @@ pub(crate) async fn create(
         Err(_) => None,
     };
     if let Some(limit) = limit {
-        metrics.refused(limit.as_str());
-        let event = AuditEvent::RateLimited {
-            project_id: &project_id,
-            actor: Actor::RelyingParty,
-            subject: &user,
-            user: Some(&user),
+        crate::ratelimit::record_refusal(
+            state,
+            &project_id,
+            Actor::RelyingParty,
+            &user,
+            Some(&user),
             limit,
-        };
-        audit::record(&state.0.store, event).await;
+        )
+        .await;
     }
     result.map(|(created, _)| created)
 }
