@@ -60,19 +60,24 @@ macro_rules! session_columns {
 }
 pub(super) use session_columns;
 
-/// "The N-th newest of the user's sessions created after `$window_start` and since their
+/// "The N-th newest of the user's sessions created after `$window_start` and after their
 /// last approved login": `$1` project, `$2` user, `$4` the budget's horizon (an hour ago),
-/// `$5` `accepted`; `$offset` is N - 1. Times are whole seconds, so "since" includes the
-/// approval's own second (else a burst in that second would go uncounted); the approved
-/// session itself is not counted.
+/// `$5` `accepted`; `$offset` is N - 1. Times are whole seconds, so within the approval's own
+/// second the session ids decide (they sort by creation time, in milliseconds): what was created
+/// after the last approved session counts, what came before it does not (else a burst in that
+/// second would go uncounted, or a refusal just before the approval would outlive it).
 macro_rules! budget_blocker {
     ($window_start:literal, $offset:literal) => {
         concat!(
             "(SELECT created_at FROM sessions WHERE project_id = $1 AND user_name = $2 \
              AND created_at > ",
             $window_start,
-            " AND status <> $5 AND created_at >= COALESCE((SELECT MAX(decided_at) FROM sessions \
-             WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) \
+            " AND (created_at > COALESCE((SELECT MAX(decided_at) FROM sessions \
+               WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) \
+             OR (created_at = (SELECT MAX(decided_at) FROM sessions \
+               WHERE project_id = $1 AND user_name = $2 AND status = $5) \
+             AND id > (SELECT MAX(id) FROM sessions \
+               WHERE project_id = $1 AND user_name = $2 AND status = $5))) \
              ORDER BY created_at DESC LIMIT 1 OFFSET ",
             $offset,
             ")"

@@ -332,8 +332,21 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
         .await
         .expect("read");
     assert_eq!((got.minute_blocker, got.hour_blocker), (None, None));
-    // Times are whole seconds: a session in the approval's own second counts (the approved
-    // one itself does not).
+    // Times are whole seconds: in the approval's own second the ids (creation order) decide.
+    // One made before the approved session does not count...
+    let before = SessionRow {
+        id: "ses_2z".into(),
+        created_at: now + 1,
+        status: Stored(SessionStatus::Rejected),
+        ..first.clone()
+    };
+    store.create_session(&before, &[]).await.expect("create");
+    let got = store
+        .user_devices("prj_1", "alice", now + 1, budget(1, 1))
+        .await
+        .expect("read");
+    assert_eq!(got.minute_blocker, None);
+    // ... one made after it does (the approved one itself never does).
     let same_second = SessionRow {
         id: "ses_4".into(),
         created_at: now + 1,
