@@ -271,9 +271,14 @@ pub fn devices(
                 r#"<p class="muted">These devices can approve logins to your account. Remove any you no longer use or do not recognise.</p>
 <table class="devices" id="devices"><tr><th>Name</th><th>Platform</th><th>Paired on</th><th>Last used</th><th>Key protection</th><th></th></tr>"#,
             );
-            let newest = list.iter().map(|d| d.created_at).max();
+            // One newest even when two paired in the same second: the service's ids sort by
+            // creation time.
+            let newest = list
+                .iter()
+                .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+                .map(|d| d.id.clone());
             for d in list {
-                let badge = if list.len() > 1 && Some(d.created_at) == newest {
+                let badge = if list.len() > 1 && newest.as_ref() == Some(&d.id) {
                     r#"<span class="badge">newest</span>"#
                 } else {
                     ""
