@@ -584,19 +584,17 @@ fn chmod(path: &Path, mode: u32) {
 #[tokio::test(flavor = "multi_thread")]
 async fn database_file_unwritable() {
     let mut w = World::new(None, &[], "alice").await;
-    let dir = w.service.db_path.parent().expect("dir").to_owned();
-    let (db_path, config, addr) = (
-        w.service.db_path.clone(),
-        w.service.config.clone(),
-        w.service.addr,
-    );
+    // World keeps its SQLite file and configuration in one directory.
+    let dir = w.service.config.parent().expect("dir").to_owned();
+    let db_path = dir.join("tapprove.db");
+    let (database, config, addr) = (w.service.db(), w.service.config.clone(), w.service.addr);
     w.service.kill();
     // The service user may read, not write, the database (its files stay as they are when
     // the tests run as root, since they belong to root).
     chmod(&dir, 0o755);
     let wal = |ext: &str| PathBuf::from(format!("{}{ext}", db_path.display()));
     let files = [db_path.clone(), wal("-wal"), wal("-shm")];
-    let mut cmd = serve_command(&db_path, &config, &addr.to_string(), &[]);
+    let mut cmd = serve_command(&database, &config, &addr.to_string(), &[]);
     if !as_nobody(&mut cmd) {
         for f in &files {
             chmod(f, 0o444);
@@ -623,8 +621,8 @@ async fn database_file_unwritable() {
     for f in &files {
         chmod(f, 0o666);
     }
-    let mut cmd = serve_command(&db_path, &config, &addr.to_string(), &[]);
+    let mut cmd = serve_command(&database, &config, &addr.to_string(), &[]);
     as_nobody(&mut cmd);
-    w.service = Service::spawn_cmd(cmd, db_path, config);
+    w.service = Service::spawn_cmd(cmd, database, config);
     w.recovered("alice").await;
 }

@@ -1,6 +1,7 @@
 //! Harness of the fault tests (tests/e2e/faults*.rs): a `tapprove serve` started with extra
-//! environment and configuration and its stderr watched, the relying party's API, paired
-//! devices, and direct reads of the service's SQLite file.
+//! environment and configuration and its stderr watched (on SQLite, or on a database URL the
+//! test gives), the relying party's API, paired devices, and direct reads of the service's
+//! SQLite file.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -24,7 +25,8 @@ pub struct Service {
     pub child: Child,
     pub url: String,
     pub addr: SocketAddr,
-    pub db_path: PathBuf,
+    /// Its `--database` URL.
+    pub database: String,
     pub config: PathBuf,
     pub log: Arc<Mutex<String>>,
 }
@@ -41,25 +43,41 @@ impl Service {
         env: &[(&str, &str)],
         config_text: &str,
     ) -> Self {
+        Self::start_on(
+            &sqlite_url(&db_dir.join("tapprove.db")),
+            config_dir,
+            env,
+            config_text,
+        )
+    }
+
+    /// Like [`Service::start_with`] on the database at `database` (any URL `serve` takes).
+    pub fn start_on(
+        database: &str,
+        config_dir: &Path,
+        env: &[(&str, &str)],
+        config_text: &str,
+    ) -> Self {
         let config = config_dir.join("tapprove.toml");
         std::fs::write(&config, config_text).expect("write config");
-        Self::spawn(db_dir.join("tapprove.db"), config, "127.0.0.1:0", env)
+        Self::spawn(database.to_owned(), config, "127.0.0.1:0", env)
     }
 
+    /// Its `--database` URL.
     pub fn db(&self) -> String {
-        format!("sqlite://{}?mode=rwc", self.db_path.display())
+        self.database.clone()
     }
 
-    pub fn spawn(db_path: PathBuf, config: PathBuf, listen: &str, env: &[(&str, &str)]) -> Self {
+    pub fn spawn(database: String, config: PathBuf, listen: &str, env: &[(&str, &str)]) -> Self {
         Self::spawn_cmd(
-            serve_command(&db_path, &config, listen, env),
-            db_path,
+            serve_command(&database, &config, listen, env),
+            database,
             config,
         )
     }
 
     /// Starts the service from `cmd` (see [`serve_command`]); panics unless it listens.
-    pub fn spawn_cmd(mut cmd: Command, db_path: PathBuf, config: PathBuf) -> Self {
+    pub fn spawn_cmd(mut cmd: Command, database: String, config: PathBuf) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -90,7 +108,7 @@ impl Service {
             child,
             url,
             addr,
-            db_path,
+            database,
             config,
             log,
         }
@@ -112,7 +130,7 @@ impl Service {
             std::thread::sleep(Duration::from_millis(100));
         }
         let fresh = Self::spawn(
-            self.db_path.clone(),
+            self.database.clone(),
             self.config.clone(),
             &self.addr.to_string(),
             env,
@@ -152,15 +170,26 @@ impl Service {
     }
 }
 
+/// The `--database` URL of an SQLite file (created if missing).
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
 /// The `tapprove serve` command line the fault tests use.
-pub fn serve_command(db_path: &Path, config: &Path, listen: &str, env: &[(&str, &str)]) -> Command {
-    let db = format!("sqlite://{}?mode=rwc", db_path.display());
+pub fn serve_command(database: &str, config: &Path, listen: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(common::BIN);
-    cmd.args(["serve", "--listen", listen, "--database", &db, "--config"])
-        .arg(config)
-        .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
-        .env("TAPPROVE_LOG", "warn")
-        .envs(env.iter().copied());
+    cmd.args([
+        "serve",
+        "--listen",
+        listen,
+        "--database",
+        database,
+        "--config",
+    ])
+    .arg(config)
+    .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
+    .env("TAPPROVE_LOG", "warn")
+    .envs(env.iter().copied());
     cmd
 }
 

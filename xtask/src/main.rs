@@ -89,7 +89,7 @@ const TEST_SETS: &[TestSet] = &[
     ("rust", "rust: build and tests", rust_tests),
     (
         "postgres",
-        "postgres: server tests on a throwaway cluster",
+        "postgres: server tests and the PostgreSQL fault row on a throwaway cluster",
         postgres::test,
     ),
     (

@@ -3,9 +3,12 @@
 //! Installs Debian's `postgresql` package if no `initdb` is found (`apt-get update` first),
 //! creates a throwaway cluster with `initdb` in a temporary directory, starts it on a free
 //! loopback port (its socket in the same directory), runs `cargo test -p tapprove-server`
-//! with `TAPPROVE_TEST_POSTGRES_URL` pointing at it, and stops and deletes the cluster however
-//! the tests end. As root, the PostgreSQL programs run as the `postgres` user (they refuse to
-//! run as root). The cluster trusts local connections and skips fsync: it exists for one run.
+//! with `TAPPROVE_TEST_POSTGRES_URL` pointing at it, then the PostgreSQL row of the fault table
+//! (`e2e_faults_postgres`, which also gets `TAPPROVE_TEST_POSTGRES_CTL`, a script running the
+//! cluster's `pg_ctl`, to stop and start it), and stops and deletes the cluster however the
+//! tests end. As root, the PostgreSQL programs run as the `postgres` user (they refuse to run
+//! as root). The cluster trusts local connections and skips fsync: it exists for one run. Its
+//! settings live in its `postgresql.conf`, so a plain `pg_ctl start` brings it back as it was.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,25 +17,35 @@ use crate::{root, run};
 
 /// The environment variable the server's tests read (see server/tests/common).
 const URL_ENV: &str = "TAPPROVE_TEST_POSTGRES_URL";
+/// The script the PostgreSQL fault test stops and starts the cluster with.
+const CTL_ENV: &str = "TAPPROVE_TEST_POSTGRES_CTL";
 
 /// `cargo xtask test postgres`.
 pub fn test() -> Result<(), String> {
     let cluster = Cluster::start()?;
     eprintln!("xtask: {URL_ENV}={}", cluster.url());
-    let status = Command::new("cargo")
-        .args(["test", "-p", "tapprove-server", "--locked"])
-        .env(URL_ENV, cluster.url())
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
-    drop(cluster);
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`cargo test -p tapprove-server` against PostgreSQL failed ({status})"
-        ))
-    }
+    let cargo_test = |args: &[&str]| -> Result<(), String> {
+        let status = Command::new("cargo")
+            .arg("test")
+            .args(args)
+            .arg("--locked")
+            .env(URL_ENV, cluster.url())
+            .env(CTL_ENV, cluster.ctl_script())
+            .current_dir(root())
+            .status()
+            .map_err(|e| format!("could not start cargo: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`cargo test {}` against PostgreSQL failed ({status})",
+                args.join(" ")
+            ))
+        }
+    };
+    // The fault test stops the cluster, so it runs alone, after the others.
+    cargo_test(&["-p", "tapprove-server"])?;
+    cargo_test(&["-p", "tapprove-cli", "--test", "e2e_faults_postgres"])
 }
 
 /// A running throwaway cluster; dropping it stops it and deletes its directory.
@@ -77,16 +90,21 @@ impl Cluster {
                 "--locale=C",
             ],
         )?;
-        let options = format!(
-            "-p {port} -k {} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=400",
+        let settings = format!(
+            "\n# tapprove xtask: a throwaway cluster for one test run\n\
+             port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n",
             path_str(&cluster.dir)?
         );
+        let conf = cluster.dir.join("data").join("postgresql.conf");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&conf)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, settings.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+        cluster.write_ctl_script()?;
         let log = path_str(&cluster.dir.join("log"))?;
-        if let Err(e) = cluster.pg(
-            "pg_ctl",
-            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
-        ) {
+        if let Err(e) = cluster.pg("pg_ctl", &["-D", &data, "-l", &log, "-w", "start"]) {
             let log = std::fs::read_to_string(cluster.dir.join("log")).unwrap_or_default();
             // Nothing started: skip the stop in Drop.
             cluster.port = 0;
@@ -98,6 +116,34 @@ impl Cluster {
     /// The admin URL (superuser `postgres`, database `postgres`).
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The script that runs this cluster's `pg_ctl ARGS` (data directory and log file given,
+    /// as the `postgres` user when root), for tests that stop and start it.
+    pub fn ctl_script(&self) -> PathBuf {
+        self.dir.join("pg_ctl.sh")
+    }
+
+    fn write_ctl_script(&self) -> Result<(), String> {
+        let pg_ctl = path_str(&self.bin.join("pg_ctl"))?;
+        let user = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let script = format!(
+            "#!/bin/sh\nexec {user}'{pg_ctl}' -D '{}' -l '{}' \"$@\"\n",
+            path_str(&self.dir.join("data"))?,
+            path_str(&self.dir.join("log"))?
+        );
+        let path = self.ctl_script();
+        std::fs::write(&path, script)
+            .and_then(|()| {
+                let mut p = std::fs::metadata(&path)?.permissions();
+                std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+                std::fs::set_permissions(&path, p)
+            })
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Runs one of PostgreSQL's programs (as the `postgres` user when root).
