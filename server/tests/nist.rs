@@ -21,7 +21,11 @@ fn login_body(user: &str) -> Value {
 }
 
 /// An approval verified on the phone (`uv`: biometric).
-fn approve_with_uv(device: &Device, c: &tapprove_protocol::Challenge, code: &str) -> String {
+fn approve_with_uv(
+    device: &SoftwareDevice,
+    c: &tapprove_protocol::Challenge,
+    code: &str,
+) -> String {
     Answer {
         uv: Some(UvMethod::Biometric),
         ver: tapprove_protocol::PROTOCOL_VERSION,

@@ -82,7 +82,7 @@ async fn start_site(h: &Harness, site: Site) -> String {
     url
 }
 
-async fn not_me(h: &Harness, device: &Device) -> String {
+async fn not_me(h: &Harness, device: &SoftwareDevice) -> String {
     let (status, s) = h
         .create_session(
             json!({"user": "alice", "notification": {"title": "t", "body": "b"},

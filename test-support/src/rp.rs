@@ -1,5 +1,10 @@
 //! A fake relying party on loopback: the trust webhook the service calls at pairing, and a
 //! client of the service's relying-party API.
+//!
+//! The webhook is strict where a real site would be: it checks HTTP Basic and the Standard
+//! Webhooks signature (with a `msg_` message id, as the service makes them) against the
+//! project's credentials, answers `503` while it has none, and its redirect points somewhere
+//! real so a test can see the service never follows it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +20,7 @@ use tapprove_protocol::webhook::{
     ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_matches,
 };
 
+use crate::endpoint::{Endpoint, ServiceEndpoint as _, status_json};
 use crate::fixture;
 
 /// How the fake trust webhook answers.
@@ -23,6 +29,9 @@ pub enum TrustMode {
     /// 200 when the call is authentic (Basic auth and signature) and `challenge` equals this
     /// code, 403 otherwise.
     Accept(String),
+    /// As `Accept`, but a `200` carries `{"user": <the name sent, lowercased>}`: the site's
+    /// canonical name for the user.
+    Canonical(String),
     /// Always 500.
     Fail500,
     /// Sleeps this long, then 200.
@@ -42,7 +51,8 @@ impl Default for TrustMode {
 pub struct TrustCall {
     /// `Authorization: Basic` carried the project's webhook credentials.
     pub basic_ok: bool,
-    /// The Standard Webhooks signature verified (and the timestamp was within 300 s).
+    /// The Standard Webhooks signature verified, the timestamp was within 300 s and the
+    /// `webhook-id` has the `msg_` form the service sends.
     pub signature_ok: bool,
     /// `webhook-id`.
     pub msg_id: String,
@@ -96,15 +106,16 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
                 c.username.as_bytes(),
                 c.password.as_bytes(),
             ),
-            c.key
-                .verify(
-                    h(ID_HEADER),
-                    h(TIMESTAMP_HEADER),
-                    h(SIGNATURE_HEADER),
-                    body,
-                    crate::now(),
-                )
-                .is_ok(),
+            h(ID_HEADER).starts_with("msg_")
+                && c.key
+                    .verify(
+                        h(ID_HEADER),
+                        h(TIMESTAMP_HEADER),
+                        h(SIGNATURE_HEADER),
+                        body,
+                        crate::now(),
+                    )
+                    .is_ok(),
         )
     });
     TrustCall {
@@ -121,19 +132,30 @@ async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Res
     let call = inspect(creds.as_deref(), &headers, &body);
     let accept = call.authentic();
     let challenge = call.body["challenge"].clone();
+    let user = call.body["user"].as_str().map(str::to_lowercase);
     s.calls.lock().unwrap().push(call);
     let mode = s.mode.lock().unwrap().clone();
     match mode {
-        TrustMode::Accept(code) if accept && challenge == json!(code) => {
-            (StatusCode::OK, "trusted").into_response()
-        }
-        TrustMode::Accept(_) => (StatusCode::FORBIDDEN, "not trusted").into_response(),
         TrustMode::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
         TrustMode::Slow(d) => {
             tokio::time::sleep(d).await;
             (StatusCode::OK, "late").into_response()
         }
         TrustMode::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")]).into_response(),
+        // A site that has not been given the project's credentials cannot check anything.
+        TrustMode::Accept(_) | TrustMode::Canonical(_) if creds.is_none() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "no credentials yet").into_response()
+        }
+        TrustMode::Accept(code) if accept && challenge == json!(code) => {
+            (StatusCode::OK, "trusted").into_response()
+        }
+        TrustMode::Canonical(code) if accept && challenge == json!(code) => match user {
+            Some(user) => (StatusCode::OK, axum::Json(json!({ "user": user }))).into_response(),
+            None => (StatusCode::OK, "trusted").into_response(),
+        },
+        TrustMode::Accept(_) | TrustMode::Canonical(_) => {
+            (StatusCode::FORBIDDEN, "not trusted").into_response()
+        }
     }
 }
 
@@ -223,59 +245,38 @@ pub fn dead_trust_url() -> String {
     format!("http://{addr}/users/trust")
 }
 
-/// An HTTP client for tests (ring as the TLS provider, 40 s timeout: longer than any long-poll).
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(40))
-        .build()
-        .unwrap()
-}
-
-/// Status and JSON body of a response (`Null` when empty, a string when not JSON).
-pub async fn status_json(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, value)
-}
-
 /// The relying party's side of the service API (`/v1/push/sessions`), with one API key.
 #[derive(Clone)]
 pub struct RpClient {
-    http: reqwest::Client,
-    base: String,
+    at: Endpoint,
     api_key: String,
 }
 
 impl RpClient {
     /// A client of the service at `base_url` (e.g. `http://127.0.0.1:PORT`).
     pub fn new(base_url: &str, api_key: &str) -> Self {
-        Self::with_http(http_client(), base_url, api_key)
+        Self::at(Endpoint::new(base_url), api_key)
     }
 
     /// The same with a client of the caller's (connection pool, timeouts).
     pub fn with_http(http: reqwest::Client, base_url: &str, api_key: &str) -> Self {
-        Self {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
-        }
+        Self::at(Endpoint::with_http(http, base_url), api_key)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// A client of the service at `at`.
+    pub fn at(at: Endpoint, api_key: &str) -> Self {
+        Self {
+            at,
+            api_key: api_key.to_owned(),
+        }
     }
 
     /// `POST /v1/push/sessions` with `body`.
     pub async fn create_raw(&self, body: &Value) -> (StatusCode, Value) {
         let r = self
-            .http
-            .post(self.url("/v1/push/sessions"))
+            .at
+            .http()
+            .post(self.at.url("/v1/push/sessions"))
             .header("x-api-key", &self.api_key)
             .json(body)
             .send()
@@ -303,8 +304,9 @@ impl RpClient {
     pub async fn get_raw(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {
         let q = wait.map_or(String::new(), |w| format!("?wait={w}"));
         let r = self
-            .http
-            .get(self.url(&format!("/v1/push/sessions/{id}{q}")))
+            .at
+            .http()
+            .get(self.at.url(&format!("/v1/push/sessions/{id}{q}")))
             .bearer_auth(&self.api_key)
             .send()
             .await
@@ -319,28 +321,30 @@ impl RpClient {
         v
     }
 
-    /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set); panics unless
-    /// `204`.
-    pub async fn lift_lock(&self, user: &str) {
-        let r = self
-            .http
-            .delete(self.url(&format!("/v1/users/{user}/lock")))
+    /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set): the status.
+    pub async fn lift_lock_raw(&self, user: &str) -> StatusCode {
+        self.at
+            .http()
+            .delete(self.at.url(&format!("/v1/users/{user}/lock")))
             .header("x-api-key", &self.api_key)
             .send()
             .await
-            .unwrap();
-        assert_eq!(
-            r.status(),
-            StatusCode::NO_CONTENT,
-            "lift the lock of {user}"
-        );
+            .unwrap()
+            .status()
+    }
+
+    /// The same; panics unless `204`.
+    pub async fn lift_lock(&self, user: &str) {
+        let status = self.lift_lock_raw(user).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "lift the lock of {user}");
     }
 
     /// `DELETE /v1/push/sessions/{id}`.
     pub async fn cancel_raw(&self, id: &str) -> (StatusCode, Value) {
         let r = self
-            .http
-            .delete(self.url(&format!("/v1/push/sessions/{id}")))
+            .at
+            .http()
+            .delete(self.at.url(&format!("/v1/push/sessions/{id}")))
             .header("x-api-key", &self.api_key)
             .send()
             .await
@@ -352,6 +356,7 @@ impl RpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::http_client;
     use tapprove_protocol::webhook::basic_authorization;
 
     const SECRET: &str = "whsec_c2VjcmV0LWtleS1ieXRlcw==";
@@ -398,5 +403,67 @@ mod tests {
         assert!(calls[3].authentic());
         rp.set_mode(TrustMode::Fail500);
         assert_eq!(post(&rp, &auth, "msg_1", now, &sig, &good).await, 500);
+        // A correctly signed id without the service's `msg_` form is not the service's call.
+        rp.set_mode(TrustMode::default());
+        let sig_odd = key.sign("evt_1", now, good.as_bytes());
+        assert_eq!(post(&rp, &auth, "evt_1", now, &sig_odd, &good).await, 403);
+        assert!(!rp.calls()[5].signature_ok);
+    }
+
+    #[tokio::test]
+    async fn webhook_without_credentials_is_unavailable() {
+        let rp = FakeRp::start(TrustMode::default()).await;
+        let auth = basic_authorization("svc", "pw");
+        let body = format!(
+            r#"{{"user":"alice","challenge":"{}"}}"#,
+            fixture::PAIRING_CODE
+        );
+        assert_eq!(
+            post(&rp, &auth, "msg_1", crate::now(), "v1,x", &body).await,
+            503
+        );
+        assert!(!rp.calls()[0].authentic());
+    }
+
+    #[tokio::test]
+    async fn canonical_mode_answers_the_lowercased_name_and_redirect_points_elsewhere() {
+        let rp = FakeRp::start(TrustMode::Canonical(fixture::PAIRING_CODE.into())).await;
+        rp.set_credentials("svc", "pw", SECRET);
+        let key = WebhookKey::from_secret(SECRET).unwrap();
+        let now = crate::now();
+        let body = format!(
+            r#"{{"user":"Alice","challenge":"{}"}}"#,
+            fixture::PAIRING_CODE
+        );
+        let sig = key.sign("msg_1", now, body.as_bytes());
+        let r = http_client()
+            .post(rp.trust_url())
+            .header("authorization", basic_authorization("svc", "pw").as_str())
+            .header(ID_HEADER, "msg_1")
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, sig.clone())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = status_json(r).await;
+        assert_eq!((status, v), (StatusCode::OK, json!({"user": "alice"})));
+        let wrong = r#"{"user":"Alice","challenge":"0000-0000"}"#;
+        let sig_wrong = key.sign("msg_2", now, wrong.as_bytes());
+        let auth = basic_authorization("svc", "pw");
+        assert_eq!(post(&rp, &auth, "msg_2", now, &sig_wrong, wrong).await, 403);
+
+        rp.set_mode(TrustMode::Redirect);
+        let no_follow = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_follow.post(rp.trust_url()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert_eq!(r.headers()["location"], "/elsewhere");
+        assert_eq!(rp.redirect_target_hits(), 0);
+        // A client that follows it lands on a counted page.
+        assert_eq!(post(&rp, &auth, "msg_3", now, &sig, &body).await, 200);
+        assert_eq!(rp.redirect_target_hits(), 1);
     }
 }

@@ -25,6 +25,7 @@ use tapprove_core::{
 use tapprove_protocol::Es256Signer as _;
 use tapprove_protocol::sealed::PushSecretKey;
 use tapprove_test_support::device::SoftwareDevice;
+use tapprove_test_support::endpoint::Endpoint;
 
 /// What the site knows about the login: none of it may reach the push provider.
 const TITLE: &str = "Log in to Sealed Bank?";
@@ -218,10 +219,14 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
 
     // An older app: its PairRequest has no push_key.
     let token = apns_token(9);
-    let mut old = SoftwareDevice::new(&service.url, &sdk);
-    old.push = Some(json!({"platform": "apns", "token": token, "environment": "production"}));
-    let (status, paired) = old.pair("old-app-user", CODE).await;
+    let at = Endpoint::new(&service.url);
+    let old = SoftwareDevice {
+        push: Some(json!({"platform": "apns", "token": token, "environment": "production"})),
+        ..SoftwareDevice::new(sdk)
+    };
+    let (status, paired) = old.pair(&at, "old-app-user", CODE).await;
     assert_eq!(status.as_u16(), 201, "{paired}");
+    let old = old.with_pairing(serde_json::from_value(paired).expect("pairing"));
     let session = login(&site, "old-app-user").await;
     let (raw, payload) = received(&apns, &fcm, PushPlatform::Apns, &token).await;
     let data: Value = serde_json::from_str(&payload).expect("json");
@@ -233,19 +238,12 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
 
     // A push key that is not a usable X25519 point is refused at pairing.
     for bad in [String::from("AAAA"), "A".repeat(43)] {
-        let device = SoftwareDevice::new(&service.url, &sdk);
-        let r = site
-            .http
-            .post(format!("{}/v1/device/pair", service.url))
-            .header("x-tapprove-sdk-key", sdk.as_str())
-            .header("x-tapprove-sdk", "rust/0.1.0")
-            .json(&json!({"user": "bad-key-user", "pairing_code": CODE,
-                "public_key": device.key.public_key().to_base64url(), "push_key": bad}))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status().as_u16(), 400, "{bad}");
-        let body: Value = r.json().await.expect("json");
+        let device = SoftwareDevice {
+            push_key: Some(bad.clone()),
+            ..SoftwareDevice::new(sdk)
+        };
+        let (status, body) = device.pair(&at, "bad-key-user", CODE).await;
+        assert_eq!(status.as_u16(), 400, "{bad}: {body}");
         assert_eq!(body["error"]["code"], "invalid_request", "{body}");
         assert!(
             body["error"]["message"]
@@ -257,17 +255,10 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
     }
     // A well-formed one is accepted (the core makes them like this).
     let key = PushSecretKey::generate().expect("key");
-    let fresh = SoftwareDevice::new(&service.url, &sdk);
-    let r = site
-        .http
-        .post(format!("{}/v1/device/pair", service.url))
-        .header("x-tapprove-sdk-key", sdk.as_str())
-        .header("x-tapprove-sdk", "rust/0.1.0")
-        .json(&json!({"user": "good-key-user", "pairing_code": CODE,
-            "public_key": fresh.key.public_key().to_base64url(),
-            "push_key": key.public_key().to_base64url()}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status().as_u16(), 201);
+    let fresh = SoftwareDevice {
+        push_key: Some(key.public_key().to_base64url()),
+        ..SoftwareDevice::new(sdk)
+    };
+    let (status, body) = fresh.pair(&at, "good-key-user", CODE).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
 }
