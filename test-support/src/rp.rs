@@ -1,13 +1,14 @@
-//! A fake relying party on loopback: the trust webhook the service calls at pairing, and a
-//! client of the service's relying-party API.
+//! A fake relying party on loopback: the trust webhook the service calls at pairing, the events
+//! URL it sends site events to, and a client of the service's relying-party API.
 //!
-//! The webhook is strict where a real site would be: it checks HTTP Basic and the Standard
-//! Webhooks signature (with a `msg_` message id, as the service makes them) against the
-//! project's credentials, answers `503` while it has none, and its redirect points somewhere
-//! real so a test can see the service never follows it.
+//! The fake is strict where a real site would be: it checks HTTP Basic and the Standard
+//! Webhooks signature (with the message id form the service makes: `msg_` for the trust
+//! webhook, `evt_` for events) against the project's credentials, the trust webhook answers
+//! `503` while it has none, and its redirect points somewhere real so a test can see the
+//! service never follows it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,13 +47,14 @@ impl Default for TrustMode {
     }
 }
 
-/// One webhook call as the fake relying party saw it.
+/// One call to the fake relying party (trust webhook or events URL) as it saw it.
 #[derive(Debug, Clone)]
-pub struct TrustCall {
+pub struct WebhookCall {
     /// `Authorization: Basic` carried the project's webhook credentials.
     pub basic_ok: bool,
     /// The Standard Webhooks signature verified, the timestamp was within 300 s and the
-    /// `webhook-id` has the `msg_` form the service sends.
+    /// `webhook-id` has the form the service sends there (`msg_…` to the trust webhook,
+    /// `evt_…` to the events URL).
     pub signature_ok: bool,
     /// `webhook-id`.
     pub msg_id: String,
@@ -62,7 +64,7 @@ pub struct TrustCall {
     pub body: Value,
 }
 
-impl TrustCall {
+impl WebhookCall {
     /// Basic auth and signature both verified.
     pub fn authentic(&self) -> bool {
         self.basic_ok && self.signature_ok
@@ -80,11 +82,15 @@ struct Credentials {
 struct RpState {
     mode: Arc<Mutex<TrustMode>>,
     creds: Arc<Mutex<Option<Arc<Credentials>>>>,
-    calls: Arc<Mutex<Vec<TrustCall>>>,
+    calls: Arc<Mutex<Vec<WebhookCall>>>,
     redirect_hits: Arc<AtomicUsize>,
+    events: Arc<Mutex<Vec<WebhookCall>>>,
+    /// Event calls still to answer with 503.
+    events_failing: Arc<AtomicU32>,
 }
 
-/// The fake relying party's trust webhook, on a free loopback port until dropped.
+/// The fake relying party's trust webhook and events URL, on a free loopback port until
+/// dropped.
 pub struct FakeRp {
     /// Its address.
     pub addr: SocketAddr,
@@ -92,7 +98,12 @@ pub struct FakeRp {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> TrustCall {
+fn inspect(
+    creds: Option<&Credentials>,
+    id_prefix: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> WebhookCall {
     let h = |n: &str| {
         headers
             .get(n)
@@ -106,7 +117,7 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
                 c.username.as_bytes(),
                 c.password.as_bytes(),
             ),
-            h(ID_HEADER).starts_with("msg_")
+            h(ID_HEADER).starts_with(id_prefix)
                 && c.key
                     .verify(
                         h(ID_HEADER),
@@ -118,7 +129,7 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
                     .is_ok(),
         )
     });
-    TrustCall {
+    WebhookCall {
         basic_ok,
         signature_ok,
         msg_id: h(ID_HEADER).to_owned(),
@@ -129,7 +140,7 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
 
 async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Response {
     let creds = s.creds.lock().unwrap().clone();
-    let call = inspect(creds.as_deref(), &headers, &body);
+    let call = inspect(creds.as_deref(), "msg_", &headers, &body);
     let accept = call.authentic();
     let challenge = call.body["challenge"].clone();
     let user = call.body["user"].as_str().map(str::to_lowercase);
@@ -159,6 +170,22 @@ async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Res
     }
 }
 
+/// The site's events URL: records the call, then 503 while failing, else 204.
+async fn events(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let creds = s.creds.lock().unwrap().clone();
+    let call = inspect(creds.as_deref(), "evt_", &headers, &body);
+    s.events.lock().unwrap().push(call);
+    let failing = s
+        .events_failing
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
 async fn elsewhere(State(s): State<RpState>) -> StatusCode {
     s.redirect_hits.fetch_add(1, Ordering::SeqCst);
     StatusCode::OK
@@ -172,10 +199,13 @@ impl FakeRp {
             creds: Arc::new(Mutex::new(None)),
             calls: Arc::new(Mutex::new(Vec::new())),
             redirect_hits: Arc::new(AtomicUsize::new(0)),
+            events: Arc::new(Mutex::new(Vec::new())),
+            events_failing: Arc::new(AtomicU32::new(0)),
         };
         let app = axum::Router::new()
             .route("/users/trust", axum::routing::post(trust))
             .route("/elsewhere", axum::routing::any(elsewhere))
+            .route("/tapprove/events", axum::routing::post(events))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -188,6 +218,11 @@ impl FakeRp {
     /// `http://127.0.0.1:PORT/users/trust`.
     pub fn trust_url(&self) -> String {
         format!("http://{}/users/trust", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/tapprove/events`: the URL to give the project for site events.
+    pub fn events_url(&self) -> String {
+        format!("http://{}/tapprove/events", self.addr)
     }
 
     /// Sets the project's webhook credentials the calls are checked against (panics on a
@@ -220,9 +255,38 @@ impl FakeRp {
         *self.state.mode.lock().unwrap() = mode;
     }
 
-    /// The calls seen so far.
-    pub fn calls(&self) -> Vec<TrustCall> {
+    /// The trust webhook calls seen so far.
+    pub fn calls(&self) -> Vec<WebhookCall> {
         self.state.calls.lock().unwrap().clone()
+    }
+
+    /// The events URL answers the next `n` calls with 503 (`u32::MAX`: down until changed),
+    /// then 204.
+    pub fn fail_events(&self, n: u32) {
+        self.state.events_failing.store(n, Ordering::SeqCst);
+    }
+
+    /// The events URL's calls seen so far.
+    pub fn events(&self) -> Vec<WebhookCall> {
+        self.state.events.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until the events URL has seen at least `n` calls; returns them
+    /// all, or panics with those it saw.
+    pub async fn events_at_least(&self, n: usize, timeout: Duration) -> Vec<WebhookCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.events();
+            if seen.len() >= n {
+                return seen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the events URL saw {} of {n} calls in {timeout:?}: {seen:?}",
+                seen.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// How often `/elsewhere` (the redirect target) was requested.
@@ -408,6 +472,35 @@ mod tests {
         let sig_odd = key.sign("evt_1", now, good.as_bytes());
         assert_eq!(post(&rp, &auth, "evt_1", now, &sig_odd, &good).await, 403);
         assert!(!rp.calls()[5].signature_ok);
+    }
+
+    #[tokio::test]
+    async fn events_url_checks_evt_ids_and_fails_as_told() {
+        let rp = FakeRp::start(TrustMode::default()).await;
+        rp.set_credentials("svc", "pw", SECRET);
+        let key = WebhookKey::from_secret(SECRET).unwrap();
+        let now = crate::now();
+        let body = r#"{"type":"user.fraud_reported"}"#;
+        let auth = basic_authorization("svc", "pw");
+        let send = |id: &'static str| {
+            let sig = key.sign(id, now, body.as_bytes());
+            http_client()
+                .post(rp.events_url())
+                .header("authorization", auth.as_str())
+                .header(ID_HEADER, id)
+                .header(TIMESTAMP_HEADER, now.to_string())
+                .header(SIGNATURE_HEADER, sig)
+                .body(body)
+                .send()
+        };
+        rp.fail_events(1);
+        assert_eq!(send("evt_1").await.unwrap().status(), 503);
+        assert_eq!(send("evt_1").await.unwrap().status(), 204);
+        assert_eq!(send("msg_1").await.unwrap().status(), 204);
+        let seen = rp.events_at_least(3, Duration::from_secs(1)).await;
+        assert!(seen[0].authentic() && seen[1].authentic() && seen[1].msg_id == "evt_1");
+        assert!(seen[2].basic_ok && !seen[2].signature_ok, "not an event id");
+        assert!(rp.calls().is_empty(), "events are not trust calls");
     }
 
     #[tokio::test]

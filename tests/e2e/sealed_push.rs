@@ -22,7 +22,6 @@ use tapprove_core::{
     Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
     PushRegistration, SessionStatus, SoftwareSigner,
 };
-use tapprove_protocol::Es256Signer as _;
 use tapprove_protocol::sealed::PushSecretKey;
 use tapprove_test_support::device::SoftwareDevice;
 use tapprove_test_support::endpoint::Endpoint;

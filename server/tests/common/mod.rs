@@ -17,7 +17,7 @@ pub use tapprove_test_support::{
     endpoint::{ServiceEndpoint, http_client, status_json},
     fixture::PAIRING_CODE,
     now,
-    rp::{FakeRp, RpClient, TrustCall, TrustMode},
+    rp::{FakeRp, RpClient, TrustMode, WebhookCall},
 };
 
 /// A service plus everything to drive it.
