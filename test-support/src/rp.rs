@@ -385,6 +385,13 @@ impl RpClient {
         v
     }
 
+    /// (status, reason) of a session (`""` for a missing reason); panics unless `200`.
+    pub async fn outcome(&self, id: &str) -> (String, String) {
+        let v = self.get(id, None).await;
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        (field("status"), field("reason"))
+    }
+
     /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set): the status.
     pub async fn lift_lock_raw(&self, user: &str) -> StatusCode {
         self.at

@@ -25,6 +25,7 @@ use tapprove_core::{
 use tapprove_protocol::sealed::PushSecretKey;
 use tapprove_test_support::device::SoftwareDevice;
 use tapprove_test_support::endpoint::Endpoint;
+use tapprove_test_support::rp::RpClient;
 
 /// What the site knows about the login: none of it may reach the push provider.
 const TITLE: &str = "Log in to Sealed Bank?";
@@ -35,20 +36,15 @@ const PLACE: &str = "Montevideo, UY";
 const BROWSER: &str = "Mozilla/5.0 (SealedTestBrowser 9.9)";
 
 /// A login with every context field filled in; the session as the site sees it.
-async fn login(site: &Site, user: &str) -> Value {
-    let r = site
-        .http
-        .post(format!("{}/v1/push/sessions", site.base))
-        .header("x-api-key", &site.api_key)
-        .json(
+async fn login(site: &RpClient, user: &str) -> Value {
+    let (status, v) = site
+        .create_raw(
             &json!({"user": user, "notification": {"title": TITLE, "body": BODY},
             "context": {"app": APP, "ip": IP, "location": PLACE, "user_agent": BROWSER}}),
         )
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status().as_u16(), 201, "create session");
-    r.json().await.expect("json")
+        .await;
+    assert_eq!(status.as_u16(), 201, "create session: {v}");
+    v
 }
 
 /// Waits for the provider to have received one push for `token`: (raw body, what the app
@@ -107,7 +103,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
             PushPlatform::Apns => apns_token(n),
             _ => fcm_token(n),
         };
-        let auth = phone(&service.url, &sdk);
+        let auth = phone(&service.url, sdk);
         let account = auth
             .pair(
                 &user,
@@ -121,9 +117,9 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
             )
             .await
             .expect("pair");
-        let session = login(&site, &user).await;
+        let session = login(site, &user).await;
         let id = session["id"].as_str().expect("id");
-        let (raw, payload) = received(&apns, &fcm, platform, &token).await;
+        let (raw, payload) = received(apns, fcm, platform, &token).await;
 
         // What Apple / Google receive: nothing about the login.
         let text = String::from_utf8(raw).expect("utf8");
@@ -190,7 +186,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
         );
 
         // Another phone (another push key) cannot open it: a typed refusal, not "not ours".
-        let other = phone(&service.url, &sdk);
+        let other = phone(&service.url, sdk);
         assert!(matches!(
             other.handle_push(&payload),
             Err(CoreError::UnknownAccount { .. })
@@ -226,8 +222,8 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
     let (status, paired) = old.pair(&at, "old-app-user", CODE).await;
     assert_eq!(status.as_u16(), 201, "{paired}");
     let old = old.with_pairing(serde_json::from_value(paired).expect("pairing"));
-    let session = login(&site, "old-app-user").await;
-    let (raw, payload) = received(&apns, &fcm, PushPlatform::Apns, &token).await;
+    let session = login(site, "old-app-user").await;
+    let (raw, payload) = received(apns, fcm, PushPlatform::Apns, &token).await;
     let data: Value = serde_json::from_str(&payload).expect("json");
     assert!(data.get("tapprove_sealed").is_none(), "{data}");
     assert_eq!(data["aps"]["alert"]["title"], TITLE);
