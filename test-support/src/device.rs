@@ -76,8 +76,8 @@ impl SoftwareDevice {
         &self.pairing.as_ref().expect("paired").account_id
     }
 
-    /// `POST /v1/device/pair` as `user` with `code`. The pairing is not kept: a test decides
-    /// (with [`Self::with_pairing`]) which of several answers the device goes on with.
+    /// `POST /v1/device/pair` as `user` with `code`. The answer is not kept (keep it with
+    /// [`Self::with_pairing`]), so a refused or repeated pairing leaves the device as it was.
     pub async fn pair(
         &self,
         at: &impl ServiceEndpoint,
