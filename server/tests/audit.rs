@@ -141,7 +141,7 @@ async fn each_action_leaves_exactly_its_rows() {
     let phone = h.pair("alice").await;
     let acc = phone.account_id().to_owned();
     let dev = format!("device:{acc}");
-    let (status, _) = Device::new(&h.project.sdk_key)
+    let (status, _) = SoftwareDevice::new(&h.project.sdk_key)
         .pair(&h, "alice", "WRONG-CODE")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -473,8 +473,8 @@ async fn the_site_reads_only_its_own_project_a_page_at_a_time() {
     .expect("project");
     // Rows in both projects: the other's pairing is refused (its webhook credentials are not
     // the fake site's), ours succeed.
-    let (status, _) = Device::new(&other.sdk_key)
-        .pair(&h, "alice", GOOD_CODE)
+    let (status, _) = SoftwareDevice::new(&other.sdk_key)
+        .pair(&h, "alice", PAIRING_CODE)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     for user in ["alice", "bob", "alice"] {
@@ -546,17 +546,17 @@ async fn no_secret_is_ever_stored_in_the_log() {
     let db = h.config.database_url.clone();
     let pid = h.project.project_id.clone();
     // Bob's tablet registers a push token (no push provider here: his logins would fail).
-    let mut tablet = Device::new(&h.project.sdk_key);
+    let mut tablet = SoftwareDevice::new(&h.project.sdk_key);
     tablet.push = Some(json!({"platform": "fcm", "token": "fcm-secret-token-123"}));
-    let (status, body) = tablet.pair(&h, "bob", GOOD_CODE).await;
+    let (status, body) = tablet.pair(&h, "bob", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let phone = h.pair("alice").await;
     let wrong = "SECRET-GUESS-99";
-    Device::new(&h.project.sdk_key)
+    SoftwareDevice::new(&h.project.sdk_key)
         .pair(&h, "alice", wrong)
         .await;
     // Three attempts a minute from one IP: the fourth is refused by the limit.
-    let (status, _) = Device::new(&h.project.sdk_key)
+    let (status, _) = SoftwareDevice::new(&h.project.sdk_key)
         .pair(&h, "alice", wrong)
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -589,7 +589,7 @@ async fn no_secret_is_ever_stored_in_the_log() {
         .collect();
     assert!(actions.contains(&"rate_limited".to_owned()), "{actions:?}");
     let secrets = [
-        ("pairing code", GOOD_CODE.to_owned()),
+        ("pairing code", PAIRING_CODE.to_owned()),
         ("guessed code", wrong.to_owned()),
         ("API key", h.project.api_key.expose().to_owned()),
         ("new API key", rotated.api_key.expose().to_owned()),

@@ -163,8 +163,8 @@ async fn request_proofs_are_checked() {
     let (status, body) = status_json(r).await;
     assert!(assert_error(status, &body, 401, "unauthorized").contains("already used"));
     // Signed by another key.
-    let other =
-        Device::new(&h.project.sdk_key).with_pairing(device.pairing.clone().expect("paired"));
+    let other = SoftwareDevice::new(&h.project.sdk_key)
+        .with_pairing(device.pairing.clone().expect("paired"));
     let (status, body) = other.call(&h, "GET", "/v1/device/pending", None).await;
     assert_error(status, &body, 401, "unauthorized");
 }
@@ -281,9 +281,9 @@ async fn wait_status(h: &Harness, id: &str, want: &str) -> serde_json::Value {
 async fn push_delivery_outcomes() {
     let push = Arc::new(ScriptedPush::default());
     let h = push_harness(push.clone()).await;
-    let mut phone = Device::new(&h.project.sdk_key);
+    let mut phone = SoftwareDevice::new(&h.project.sdk_key);
     phone.push = Some(json!({"platform": "apns", "token": "abcd1234", "environment": "sandbox"}));
-    let (status, body) = phone.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = phone.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let phone = phone.with_pairing(serde_json::from_value(body).expect("pair"));
 
@@ -329,9 +329,9 @@ async fn push_delivery_outcomes() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let mut bob = Device::new(&h.project.sdk_key);
+    let mut bob = SoftwareDevice::new(&h.project.sdk_key);
     bob.push = Some(json!({"platform": "fcm", "token": "bob-token"}));
-    let (status, body) = bob.pair(&h, "bob", GOOD_CODE).await;
+    let (status, body) = bob.pair(&h, "bob", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let bob = bob.with_pairing(serde_json::from_value(body).expect("pair"));
     let mut events = bob.events(&h).await;
@@ -361,9 +361,9 @@ async fn dead_token_is_cleared() {
         reason: "Unregistered".into(),
     });
     let h = push_harness(push.clone()).await;
-    let mut phone = Device::new(&h.project.sdk_key);
+    let mut phone = SoftwareDevice::new(&h.project.sdk_key);
     phone.push = Some(json!({"platform": "fcm", "token": "dead-token"}));
-    let (status, body) = phone.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = phone.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let s = h.login("alice").await;
     wait_status(&h, s["id"].as_str().expect("id"), "error").await;

@@ -250,12 +250,12 @@ async fn replayed_request_proofs_and_pairing_limits_hold_across_instances() {
     }
     // Two pairings per minute per IP, counted over both instances: the first was on A.
     h.base = b.base.clone();
-    let second = Device::new(&h.project.sdk_key);
-    let (status, body) = second.pair(&h, "bob", GOOD_CODE).await;
+    let second = SoftwareDevice::new(&h.project.sdk_key);
+    let (status, body) = second.pair(&h, "bob", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let third = Device::new(&h.project.sdk_key);
+    let third = SoftwareDevice::new(&h.project.sdk_key);
     h.base = a;
-    let (status, body) = third.pair(&h, "carol", GOOD_CODE).await;
+    let (status, body) = third.pair(&h, "carol", PAIRING_CODE).await;
     assert_error(status, &body, 429, "rate_limited");
 }
 

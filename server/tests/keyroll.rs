@@ -58,7 +58,7 @@ impl Harness {
 }
 
 /// `GET /v1/device/pending` as raw parts: the key update header and the body.
-async fn pending_raw(h: &Harness, d: &Device) -> (Option<String>, PendingResponse) {
+async fn pending_raw(h: &Harness, d: &SoftwareDevice) -> (Option<String>, PendingResponse) {
     let auth = d.proof("GET", "/v1/device/pending", b"");
     let r = h
         .http
@@ -76,12 +76,12 @@ async fn pending_raw(h: &Harness, d: &Device) -> (Option<String>, PendingRespons
     (header, r.json().await.expect("pending body"))
 }
 
-fn pinned(d: &Device) -> PublicKey {
+fn pinned(d: &SoftwareDevice) -> PublicKey {
     d.pairing.as_ref().expect("paired").service_key.clone()
 }
 
 /// What a device does with a key update: verify it with the pinned key, then pin the new key.
-fn apply(d: &mut Device, token: &str) -> KeyUpdate {
+fn apply(d: &mut SoftwareDevice, token: &str) -> KeyUpdate {
     let update = KeyUpdate::verify(token, &pinned(d), now(), 60).expect("update verifies");
     d.pairing.as_mut().expect("paired").service_key = update.new_key.clone();
     update

@@ -71,10 +71,10 @@ async fn the_site_lists_a_users_devices_with_what_they_reported() {
     assert!(h.devices("alice").await.is_empty());
     let before = now();
     let first = h.pair("alice").await;
-    let mut second = Device::new(&h.project.sdk_key);
+    let mut second = SoftwareDevice::new(&h.project.sdk_key);
     second.key_protection = Some("hardware");
     second.push = Some(json!({"platform": "fcm", "token": "fcm-token-1"}));
-    let (status, body) = second.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = second.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let second = second.with_pairing(serde_json::from_value(body).expect("pairing"));
     h.pair("bob").await;
@@ -214,7 +214,7 @@ async fn a_revoked_device_is_refused_and_its_event_stream_ends() {
     assert_error(status, &body, 403, "revoked");
     assert_eq!(body["error"]["revoked_at"], at);
     // A proof signed by another key for this account still learns nothing.
-    let mut stranger = Device::new(&h.project.sdk_key);
+    let mut stranger = SoftwareDevice::new(&h.project.sdk_key);
     stranger.pairing = phone.pairing.clone();
     let (status, body) = stranger.call(&h, "GET", "/v1/device/pending", None).await;
     assert_error(status, &body, 401, "unauthorized");
@@ -278,11 +278,11 @@ async fn lost_phone_revoke_all_then_pair_anew_with_the_same_webhook() {
 #[tokio::test]
 async fn a_repeated_pairing_returns_the_same_account_and_a_reused_key_is_refused() {
     let h = Harness::start().await;
-    let device = Device::new(&h.project.sdk_key);
-    let (status, first) = device.pair(&h, "alice", GOOD_CODE).await;
+    let device = SoftwareDevice::new(&h.project.sdk_key);
+    let (status, first) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     // The answer was lost; the device sends the same request again.
-    let (status, again) = device.pair(&h, "alice", GOOD_CODE).await;
+    let (status, again) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again["account_id"], first["account_id"]);
     assert_eq!(again["user"], "alice");
@@ -300,7 +300,7 @@ async fn a_repeated_pairing_returns_the_same_account_and_a_reused_key_is_refused
             .0,
         StatusCode::NO_CONTENT
     );
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_ne!(body["account_id"], first["account_id"]);
 }
@@ -308,7 +308,7 @@ async fn a_repeated_pairing_returns_the_same_account_and_a_reused_key_is_refused
 #[tokio::test]
 async fn the_sites_canonical_user_name_is_stored() {
     let h = Harness::start().await;
-    h.rp.set_mode(WebhookMode::Canonical);
+    h.rp.set_mode(TrustMode::Canonical(PAIRING_CODE.into()));
     let device = h.pair("Alice").await;
     assert_eq!(device.pairing.as_ref().expect("paired").user, "alice");
     assert_eq!(h.devices("alice").await.len(), 1);
@@ -316,7 +316,7 @@ async fn the_sites_canonical_user_name_is_stored() {
     let session = h.login("alice").await;
     assert_eq!(device.pending(&h).await[0].1.session_id, session["id"]);
     // A bare 200 keeps the name the device sent.
-    h.rp.set_mode(WebhookMode::Normal);
+    h.rp.set_mode(TrustMode::default());
     let bob = h.pair("Bob").await;
     assert_eq!(bob.pairing.as_ref().expect("paired").user, "Bob");
 }

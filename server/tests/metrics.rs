@@ -27,7 +27,7 @@ async fn scrape(h: &Harness) -> prometheus_parse::Scrape {
         "{content_type}"
     );
     let text = r.text().await.expect("body");
-    for secret in [h.api_key(), GOOD_CODE, "alice"] {
+    for secret in [h.api_key(), PAIRING_CODE, "alice"] {
         assert!(!text.contains(secret), "{secret:?} in the metrics");
     }
     let lines = text.lines().map(|l| Ok(l.to_owned()));

@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use common::*;
 use serde_json::{Value, json};
-use tapprove_protocol::webhook;
 use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode, UserVerification, UvMethod};
 use tapprove_server::admin::{self, PresencePolicy};
 
@@ -21,7 +17,11 @@ fn login_body(user: &str) -> Value {
 }
 
 /// An approval verified on the phone (`uv`: biometric).
-fn approve_with_uv(device: &Device, c: &tapprove_protocol::Challenge, code: &str) -> String {
+fn approve_with_uv(
+    device: &SoftwareDevice,
+    c: &tapprove_protocol::Challenge,
+    code: &str,
+) -> String {
     Answer {
         uv: Some(UvMethod::Biometric),
         ver: tapprove_protocol::PROTOCOL_VERSION,
@@ -205,68 +205,11 @@ async fn an_approval_resets_the_failure_count() {
     }
 }
 
-/// What the fake events endpoint saw: (Basic auth ok, signature ok, body).
-type Received = Arc<Mutex<Vec<(bool, bool, Value)>>>;
-
-async fn events_receiver(h: &Harness) -> (String, Received) {
-    let seen: Received = Arc::default();
-    let creds = (
-        h.project.webhook_username.clone(),
-        h.project.webhook_password.expose().to_owned(),
-        h.project.webhook_secret.expose().to_owned(),
-    );
-    let app = axum::Router::new()
-        .route(
-            "/tapprove/events",
-            axum::routing::post(
-                |State((seen, (user, pass, secret))): State<(
-                    Received,
-                    (String, String, String),
-                )>,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
-                    let get = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    let basic = webhook::basic_matches(
-                        &get("authorization"),
-                        user.as_bytes(),
-                        pass.as_bytes(),
-                    );
-                    let signed = webhook::WebhookKey::from_secret(&secret)
-                        .expect("secret")
-                        .verify(
-                            &get(webhook::ID_HEADER),
-                            &get(webhook::TIMESTAMP_HEADER),
-                            &get(webhook::SIGNATURE_HEADER),
-                            &body,
-                            now(),
-                        )
-                        .is_ok();
-                    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    seen.lock().expect("lock").push((basic, signed, value));
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .with_state((seen.clone(), creds));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/tapprove/events"), seen)
-}
-
 #[tokio::test]
 async fn not_me_locks_the_user_tells_the_site_and_the_site_lifts_it() {
     let h = Harness::start().await;
     let device = h.pair("alice").await;
-    let (events_url, seen) = events_receiver(&h).await;
+    let events_url = h.rp.events_url();
     let summary = admin::set_events_url(
         &h.config.database_url,
         &h.project.project_id,
@@ -306,18 +249,12 @@ async fn not_me_locks_the_user_tells_the_site_and_the_site_lifts_it() {
     assert!((3590..=3600).contains(&retry), "{retry}");
 
     // The site got the signed event.
-    let mut event = None;
-    for _ in 0..50 {
-        if let Some(e) = seen.lock().expect("lock").first().cloned() {
-            event = Some(e);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (basic, signed, body) = event.expect("the events URL was called");
+    let event = h.rp.events_at_least(1, Duration::from_secs(5)).await;
+    let body = &event[0].body;
     assert!(
-        basic && signed,
-        "Basic auth and Standard Webhooks signature"
+        event[0].authentic(),
+        "Basic auth and Standard Webhooks signature: {:?}",
+        event[0]
     );
     assert_eq!(body["type"], "user.fraud_reported");
     assert_eq!(body["user"], "alice");

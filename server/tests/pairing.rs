@@ -35,7 +35,10 @@ async fn pairing_accepted_calls_the_webhook_with_basic_auth_and_signature() {
         call.signature_ok,
         "Standard Webhooks HMAC signature verifies"
     );
-    assert_eq!(call.body, json!({"user": "alice", "challenge": GOOD_CODE}));
+    assert_eq!(
+        call.body,
+        json!({"user": "alice", "challenge": PAIRING_CODE})
+    );
     assert!((call.timestamp - now()).abs() <= 5);
 
     // The stored device can now be asked to log in.
@@ -48,7 +51,7 @@ async fn pairing_accepted_calls_the_webhook_with_basic_auth_and_signature() {
 #[tokio::test]
 async fn wrong_code_is_rejected_and_nothing_is_stored() {
     let h = Harness::start().await;
-    let device = Device::new(&h.project.sdk_key);
+    let device = SoftwareDevice::new(&h.project.sdk_key);
     let (status, body) = device.pair(&h, "alice", "WRNG-CODE").await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("did not accept this pairing code"), "{msg}");
@@ -63,16 +66,16 @@ async fn wrong_code_is_rejected_and_nothing_is_stored() {
 #[tokio::test]
 async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages() {
     let h = Harness::start().await;
-    let device = Device::new(&h.project.sdk_key);
+    let device = SoftwareDevice::new(&h.project.sdk_key);
 
-    h.rp.set_mode(WebhookMode::Error500);
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    h.rp.set_mode(TrustMode::Fail500);
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("HTTP 500"), "{msg}");
 
-    h.rp.set_mode(WebhookMode::Slow);
+    h.rp.set_mode(TrustMode::Slow(Duration::from_secs(3)));
     let started = Instant::now();
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("in time"), "{msg}");
     assert!(
@@ -80,14 +83,14 @@ async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages()
         "the webhook timeout (700 ms) applies"
     );
 
-    h.rp.set_mode(WebhookMode::Redirect);
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    h.rp.set_mode(TrustMode::Redirect);
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("redirect"), "{msg}");
     assert_eq!(
-        h.rp.redirect_target_hits
-            .load(std::sync::atomic::Ordering::SeqCst),
-        0
+        h.rp.redirect_target_hits(),
+        0,
+        "the redirect is never followed"
     );
 
     // Down: a project whose trust URL points at a closed port.
@@ -104,8 +107,8 @@ async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages()
     )
     .await
     .expect("project");
-    let (status, body) = Device::new(&down.sdk_key)
-        .pair(&h, "alice", GOOD_CODE)
+    let (status, body) = SoftwareDevice::new(&down.sdk_key)
+        .pair(&h, "alice", PAIRING_CODE)
         .await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("could not be reached"), "{msg}");
@@ -121,16 +124,16 @@ async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages()
 #[tokio::test]
 async fn unknown_sdk_key_and_bad_pair_bodies() {
     let h = Harness::start().await;
-    let (status, body) = Device::new("tap_sdk_unknown")
-        .pair(&h, "alice", GOOD_CODE)
+    let (status, body) = SoftwareDevice::new("tap_sdk_unknown")
+        .pair(&h, "alice", PAIRING_CODE)
         .await;
     assert_error(status, &body, 401, "invalid_sdk_key");
 
     for bad in [
-        json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": "not-a-key"}),
-        json!({"user": "", "pairing_code": GOOD_CODE, "public_key": Device::new("x").key_b64()}),
-        json!({"user": "alice", "public_key": Device::new("x").key_b64()}),
-        json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": Device::new("x").key_b64(),
+        json!({"user": "alice", "pairing_code": PAIRING_CODE, "public_key": "not-a-key"}),
+        json!({"user": "", "pairing_code": PAIRING_CODE, "public_key": SoftwareDevice::new("x").key_b64()}),
+        json!({"user": "alice", "public_key": SoftwareDevice::new("x").key_b64()}),
+        json!({"user": "alice", "pairing_code": PAIRING_CODE, "public_key": SoftwareDevice::new("x").key_b64(),
                "push": {"platform": "apns", "token": ""}}),
     ] {
         let r = h
@@ -153,15 +156,15 @@ async fn unknown_sdk_key_and_bad_pair_bodies() {
 #[tokio::test]
 async fn old_sdk_gets_update_required() {
     let h = Harness::start_with(|c| c.min_sdk_version = Some("0.2.0".into())).await;
-    let mut device = Device::new(&h.project.sdk_key);
+    let mut device = SoftwareDevice::new(&h.project.sdk_key);
     device.sdk_header = "kotlin/0.1.9".into();
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     let msg = assert_error(status, &body, 426, "update_required");
     assert!(msg.contains("update the app"), "{msg}");
     assert!(h.rp.calls().is_empty());
 
     device.sdk_header = "kotlin/0.2.0".into();
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let device = device.with_pairing(serde_json::from_value(body).expect("pair"));
 
@@ -175,7 +178,7 @@ async fn old_sdk_gets_update_required() {
 #[tokio::test]
 async fn pairing_attempts_are_rate_limited_per_ip() {
     let h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
-    let device = Device::new(&h.project.sdk_key);
+    let device = SoftwareDevice::new(&h.project.sdk_key);
     for _ in 0..2 {
         let (status, body) = device.pair(&h, "alice", "WRNG-CODE").await;
         assert_error(status, &body, 403, "pairing_rejected");
@@ -184,7 +187,9 @@ async fn pairing_attempts_are_rate_limited_per_ip() {
         .http
         .post(h.url("/v1/device/pair"))
         .header("x-tapprove-sdk-key", &h.project.sdk_key)
-        .json(&json!({"user": "alice", "pairing_code": GOOD_CODE, "public_key": device.key_b64()}))
+        .json(
+            &json!({"user": "alice", "pairing_code": PAIRING_CODE, "public_key": device.key_b64()}),
+        )
         .send()
         .await
         .expect("send");
@@ -222,19 +227,19 @@ async fn rotated_webhook_credentials_are_used() {
     assert_eq!(rotated.webhook_username, h.project.webhook_username);
 
     // The site still has the old credentials: pairing fails.
-    let device = Device::new(&h.project.sdk_key);
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    let device = SoftwareDevice::new(&h.project.sdk_key);
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_error(status, &body, 403, "pairing_rejected");
     let last = h.rp.calls().pop().expect("call");
     assert!(!last.basic_ok && !last.signature_ok);
 
     // After the site updates, it works.
-    *h.rp.creds.lock().expect("lock") = Some((
-        rotated.webhook_username.clone(),
-        rotated.webhook_password.expose().to_owned(),
-        rotated.webhook_secret.expose().to_owned(),
-    ));
-    let (status, body) = device.pair(&h, "alice", GOOD_CODE).await;
+    h.rp.set_credentials(
+        &rotated.webhook_username,
+        rotated.webhook_password.expose(),
+        rotated.webhook_secret.expose(),
+    );
+    let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // A wrong seal key cannot rotate.
@@ -253,7 +258,7 @@ async fn rotated_webhook_credentials_are_used() {
 /// A pairing request as a proxy forwards it: `X-Forwarded-For: <xff>`.
 async fn pair_via(
     h: &Harness,
-    device: &Device,
+    device: &SoftwareDevice,
     user: &str,
     code: &str,
     xff: &str,
@@ -275,13 +280,13 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
     let h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
     // A client cannot become many clients by writing the header itself.
     for i in 0..2 {
-        let d = Device::new(&h.project.sdk_key);
+        let d = SoftwareDevice::new(&h.project.sdk_key);
         let (status, body) =
             pair_via(&h, &d, "alice", "WRNG-CODE", &format!("198.51.100.{i}")).await;
         assert_error(status, &body, 403, "pairing_rejected");
     }
-    let d = Device::new(&h.project.sdk_key);
-    let (status, body) = pair_via(&h, &d, "bob", GOOD_CODE, "198.51.100.99").await;
+    let d = SoftwareDevice::new(&h.project.sdk_key);
+    let (status, body) = pair_via(&h, &d, "bob", PAIRING_CODE, "198.51.100.99").await;
     assert_error(status, &body, 429, "rate_limited");
 }
 
@@ -295,7 +300,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_ipv6_counts_by
     let wrong = |xff: &'static str, user: &'static str| {
         let h = &h;
         async move {
-            let d = Device::new(&h.project.sdk_key);
+            let d = SoftwareDevice::new(&h.project.sdk_key);
             pair_via(h, &d, user, "WRNG-CODE", xff).await
         }
     };
@@ -341,19 +346,19 @@ async fn a_users_pairing_code_cannot_be_guessed_from_many_addresses_and_no_addre
     .await;
     // Guesses at alice's code, one per address (and in any letter case of her name).
     for (i, user) in ["alice", "Alice", "ALICE"].iter().enumerate() {
-        let d = Device::new(&h.project.sdk_key);
+        let d = SoftwareDevice::new(&h.project.sdk_key);
         let (s, b) = pair_via(&h, &d, user, "WRNG-CODE", &format!("198.51.100.{i}")).await;
         assert_error(s, &b, 403, "pairing_rejected");
     }
-    let d = Device::new(&h.project.sdk_key);
-    let (s, b) = pair_via(&h, &d, "alice", GOOD_CODE, "198.51.100.50").await;
+    let d = SoftwareDevice::new(&h.project.sdk_key);
+    let (s, b) = pair_via(&h, &d, "alice", PAIRING_CODE, "198.51.100.50").await;
     let msg = assert_error(s, &b, 429, "rate_limited");
     assert!(msg.contains("minute"), "{msg}");
     // Forty addresses, two attempts each, for other users: there is no project-wide bucket,
     // so a new user on a new address still pairs.
     for i in 0..40 {
         for _ in 0..2 {
-            let d = Device::new(&h.project.sdk_key);
+            let d = SoftwareDevice::new(&h.project.sdk_key);
             let (s, _) = pair_via(
                 &h,
                 &d,
@@ -365,7 +370,7 @@ async fn a_users_pairing_code_cannot_be_guessed_from_many_addresses_and_no_addre
             assert_eq!(s.as_u16(), 403);
         }
     }
-    let d = Device::new(&h.project.sdk_key);
-    let (s, b) = pair_via(&h, &d, "carol", GOOD_CODE, "192.0.2.1").await;
+    let d = SoftwareDevice::new(&h.project.sdk_key);
+    let (s, b) = pair_via(&h, &d, "carol", PAIRING_CODE, "192.0.2.1").await;
     assert_eq!(s.as_u16(), 201, "{b}");
 }

@@ -412,9 +412,9 @@ async fn devices_of_other_projects_or_users_cannot_answer() {
     )
     .await
     .expect("project");
-    h.rp.set_creds(&other);
-    let mut intruder = Device::new(&other.sdk_key);
-    let (status, body) = intruder.pair(&h, "alice", GOOD_CODE).await;
+    set_site_credentials(&h.rp, &other);
+    let mut intruder = SoftwareDevice::new(&other.sdk_key);
+    let (status, body) = intruder.pair(&h, "alice", PAIRING_CODE).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     intruder = intruder.with_pairing(serde_json::from_value(body).expect("pair"));
 

@@ -1,5 +1,7 @@
 //! A software device speaking the device API directly (docs/PROTOCOL.md §5–§7): what the
-//! service's own tests drive when the device core would hide the wire.
+//! service's own tests drive when the device core would hide the wire. Every call takes the
+//! service it goes to ([`ServiceEndpoint`]), so a device outlives a service restart on a new
+//! port.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,10 +18,9 @@ use tapprove_protocol::{
     Answer, Challenge, Decision, DenyReason, Es256Signer as _, PROTOCOL_VERSION, SoftwareKey,
 };
 
-use crate::rp::{http_client, status_json};
+use crate::endpoint::{ServiceEndpoint, status_json};
 
-/// One device key, paired (after [`SoftwareDevice::pair`]) to one account of the service at
-/// `base`.
+/// One device key, paired (once [`SoftwareDevice::with_pairing`] kept a pairing) to one account.
 pub struct SoftwareDevice {
     /// The device key.
     pub key: Arc<SoftwareKey>,
@@ -31,8 +32,11 @@ pub struct SoftwareDevice {
     pub pairing: Option<PairResponse>,
     /// A `push` registration to send at pairing.
     pub push: Option<Value>,
-    base: String,
-    http: reqwest::Client,
+    /// A `key_protection` to report at pairing (`"hardware"`, `"software"`, …).
+    pub key_protection: Option<&'static str>,
+    /// A `push_key` (X25519, base64url) to send at pairing; without one the service pushes
+    /// readable payloads, as to an older app.
+    pub push_key: Option<String>,
 }
 
 /// A random URL-safe string (96 bits), e.g. for `jti`s.
@@ -43,26 +47,28 @@ pub fn rand_suffix() -> String {
 }
 
 impl SoftwareDevice {
-    /// A fresh key for the service at `base_url` with `sdk_key`.
-    pub fn new(base_url: &str, sdk_key: &str) -> Self {
+    /// A fresh key for a project with `sdk_key`.
+    pub fn new(sdk_key: &str) -> Self {
         Self {
             key: Arc::new(SoftwareKey::generate().unwrap()),
             sdk_key: sdk_key.to_owned(),
             sdk_header: "rust/0.1.0".into(),
             pairing: None,
             push: None,
-            base: base_url.trim_end_matches('/').to_owned(),
-            http: http_client(),
+            key_protection: None,
+            push_key: None,
         }
     }
 
-    /// Points the device at another address of the same service (after a restart).
-    pub fn set_base(&mut self, base_url: &str) {
-        base_url.trim_end_matches('/').clone_into(&mut self.base);
+    /// The public key as sent at pairing (base64url).
+    pub fn key_b64(&self) -> String {
+        self.key.public_key().to_base64url()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// The device with `pairing` kept (the answer of a successful [`Self::pair`]).
+    pub fn with_pairing(mut self, pairing: PairResponse) -> Self {
+        self.pairing = Some(pairing);
+        self
     }
 
     /// The account id; panics unless paired.
@@ -70,28 +76,36 @@ impl SoftwareDevice {
         &self.pairing.as_ref().expect("paired").account_id
     }
 
-    /// `POST /v1/device/pair` as `user` with `code`; keeps the pairing on `201`.
-    pub async fn pair(&mut self, user: &str, code: &str) -> (StatusCode, Value) {
+    /// `POST /v1/device/pair` as `user` with `code`. The answer is not kept (keep it with
+    /// [`Self::with_pairing`]), so a refused or repeated pairing leaves the device as it was.
+    pub async fn pair(
+        &self,
+        at: &impl ServiceEndpoint,
+        user: &str,
+        code: &str,
+    ) -> (StatusCode, Value) {
         let mut body = json!({"user": user, "pairing_code": code,
-                              "public_key": self.key.public_key().to_base64url(),
+                              "public_key": self.key_b64(),
                               "device_name": "test device"});
         if let Some(p) = &self.push {
             body["push"] = p.clone();
         }
-        let r = self
-            .http
-            .post(self.url("/v1/device/pair"))
+        if let Some(k) = self.key_protection {
+            body["key_protection"] = json!(k);
+        }
+        if let Some(k) = &self.push_key {
+            body["push_key"] = json!(k);
+        }
+        let r = at
+            .http()
+            .post(at.url("/v1/device/pair"))
             .header("x-tapprove-sdk-key", &self.sdk_key)
             .header("x-tapprove-sdk", &self.sdk_header)
             .json(&body)
             .send()
             .await
             .unwrap();
-        let (status, v) = status_json(r).await;
-        if status == StatusCode::CREATED {
-            self.pairing = Some(serde_json::from_value(v.clone()).expect("pair response"));
-        }
-        (status, v)
+        status_json(r).await
     }
 
     /// An `Authorization` proof for one call.
@@ -110,15 +124,21 @@ impl SoftwareDevice {
     }
 
     /// An authenticated device API call.
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        at: &impl ServiceEndpoint,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let bytes = body
             .map(|b| serde_json::to_vec(&b).unwrap())
             .unwrap_or_default();
         let auth = self.proof(method, path, &bytes);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(m, self.url(path))
+        let mut req = at
+            .http()
+            .request(m, at.url(path))
             .header("authorization", auth)
             .header("x-tapprove-sdk", &self.sdk_header);
         if !bytes.is_empty() {
@@ -128,8 +148,8 @@ impl SoftwareDevice {
     }
 
     /// Pending challenges (token, verified challenge).
-    pub async fn pending(&self) -> Vec<(String, Challenge)> {
-        let (status, body) = self.call("GET", "/v1/device/pending", None).await;
+    pub async fn pending(&self, at: &impl ServiceEndpoint) -> Vec<(String, Challenge)> {
+        let (status, body) = self.call(at, "GET", "/v1/device/pending", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let p: PendingResponse = serde_json::from_value(body).expect("pending");
         p.challenges
@@ -151,8 +171,8 @@ impl SoftwareDevice {
     }
 
     /// The one pending challenge of `session_id`.
-    pub async fn challenge_for(&self, session_id: &str) -> Challenge {
-        self.pending()
+    pub async fn challenge_for(&self, at: &impl ServiceEndpoint, session_id: &str) -> Challenge {
+        self.pending(at)
             .await
             .into_iter()
             .map(|(_, c)| c)
@@ -184,10 +204,10 @@ impl SoftwareDevice {
     }
 
     /// `POST /v1/device/answers` with a signed answer.
-    pub async fn send_answer(&self, token: &str) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(self.url("/v1/device/answers"))
+    pub async fn send_answer(&self, at: &impl ServiceEndpoint, token: &str) -> (StatusCode, Value) {
+        let r = at
+            .http()
+            .post(at.url("/v1/device/answers"))
             .header("x-tapprove-sdk", &self.sdk_header)
             .json(&json!({"answer": token}))
             .send()
@@ -199,21 +219,22 @@ impl SoftwareDevice {
     /// Signs and sends an answer.
     pub async fn answer(
         &self,
+        at: &impl ServiceEndpoint,
         c: &Challenge,
         decision: Decision,
         presence: Option<&str>,
         deny: Option<DenyReason>,
     ) -> (StatusCode, Value) {
         let token = self.sign_answer(c, decision, presence, deny);
-        self.send_answer(&token).await
+        self.send_answer(at, &token).await
     }
 
     /// Opens `GET /v1/device/events`.
-    pub async fn events(&self) -> SseReader {
+    pub async fn events(&self, at: &impl ServiceEndpoint) -> SseReader {
         let auth = self.proof("GET", "/v1/device/events", b"");
-        let r = self
-            .http
-            .get(self.url("/v1/device/events"))
+        let r = at
+            .http()
+            .get(at.url("/v1/device/events"))
             .header("authorization", auth)
             .header("x-tapprove-sdk", &self.sdk_header)
             .send()
@@ -267,6 +288,26 @@ impl SseReader {
                 .ok()??
                 .ok()?;
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Whether the stream ends within `timeout`; `Err` with an event it sent first (comments
+    /// are skipped).
+    pub async fn ends_within(&mut self, timeout: Duration) -> Result<bool, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                if block.lines().any(|l| l.starts_with("data:")) {
+                    return Err(block);
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Ok(false),
+                Ok(None | Some(Err(_))) => return Ok(true),
+                Ok(Some(Ok(chunk))) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+            }
         }
     }
 

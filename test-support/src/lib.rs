@@ -2,11 +2,15 @@
 //!
 //! - [`fixture`]: the "Demo Bank" login everybody tests with — the signed challenge's fields,
 //!   its APNs payload, the relying party's create-session body, the pairing code.
+//! - [`endpoint`] (feature `http`): where the service is ([`endpoint::ServiceEndpoint`],
+//!   implemented by a fixed [`endpoint::Endpoint`] and by harnesses that restart the service on
+//!   a new port), the tests' HTTP client and response reader.
 //! - [`rp`] (feature `http`): a fake relying party on loopback — the trust webhook, checking
 //!   HTTP Basic and the Standard Webhooks signature with `tapprove_protocol::webhook` and
 //!   recording every call — and a client of the service's relying-party API.
 //! - [`device`] (feature `http`): a software device speaking the device API directly (pairing,
-//!   request proofs, pending challenges, signed answers, the event stream).
+//!   request proofs, pending challenges, signed answers, the event stream), each call to the
+//!   service it is given.
 //!
 //! Test code: failures panic with the response that caused them.
 
@@ -14,6 +18,8 @@
 
 #[cfg(feature = "http")]
 pub mod device;
+#[cfg(feature = "http")]
+pub mod endpoint;
 pub mod fixture;
 #[cfg(feature = "http")]
 pub mod rp;

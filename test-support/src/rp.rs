@@ -1,8 +1,14 @@
-//! A fake relying party on loopback: the trust webhook the service calls at pairing, and a
-//! client of the service's relying-party API.
+//! A fake relying party on loopback: the trust webhook the service calls at pairing, the events
+//! URL it sends site events to, and a client of the service's relying-party API.
+//!
+//! The fake is strict where a real site would be: it checks HTTP Basic and the Standard
+//! Webhooks signature (with the message id form the service makes: `msg_` for the trust
+//! webhook, `evt_` for events) against the project's credentials, the trust webhook answers
+//! `503` while it has none, and its redirect points somewhere real so a test can see the
+//! service never follows it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +21,7 @@ use tapprove_protocol::webhook::{
     ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_matches,
 };
 
+use crate::endpoint::{Endpoint, ServiceEndpoint as _, status_json};
 use crate::fixture;
 
 /// How the fake trust webhook answers.
@@ -23,6 +30,9 @@ pub enum TrustMode {
     /// 200 when the call is authentic (Basic auth and signature) and `challenge` equals this
     /// code, 403 otherwise.
     Accept(String),
+    /// As `Accept`, but a `200` carries `{"user": <the name sent, lowercased>}`: the site's
+    /// canonical name for the user.
+    Canonical(String),
     /// Always 500.
     Fail500,
     /// Sleeps this long, then 200.
@@ -37,12 +47,14 @@ impl Default for TrustMode {
     }
 }
 
-/// One webhook call as the fake relying party saw it.
+/// One call to the fake relying party (trust webhook or events URL) as it saw it.
 #[derive(Debug, Clone)]
-pub struct TrustCall {
+pub struct WebhookCall {
     /// `Authorization: Basic` carried the project's webhook credentials.
     pub basic_ok: bool,
-    /// The Standard Webhooks signature verified (and the timestamp was within 300 s).
+    /// The Standard Webhooks signature verified, the timestamp was within 300 s and the
+    /// `webhook-id` has the form the service sends there (`msg_…` to the trust webhook,
+    /// `evt_…` to the events URL).
     pub signature_ok: bool,
     /// `webhook-id`.
     pub msg_id: String,
@@ -52,7 +64,7 @@ pub struct TrustCall {
     pub body: Value,
 }
 
-impl TrustCall {
+impl WebhookCall {
     /// Basic auth and signature both verified.
     pub fn authentic(&self) -> bool {
         self.basic_ok && self.signature_ok
@@ -70,11 +82,15 @@ struct Credentials {
 struct RpState {
     mode: Arc<Mutex<TrustMode>>,
     creds: Arc<Mutex<Option<Arc<Credentials>>>>,
-    calls: Arc<Mutex<Vec<TrustCall>>>,
+    calls: Arc<Mutex<Vec<WebhookCall>>>,
     redirect_hits: Arc<AtomicUsize>,
+    events: Arc<Mutex<Vec<WebhookCall>>>,
+    /// Event calls still to answer with 503.
+    events_failing: Arc<AtomicU32>,
 }
 
-/// The fake relying party's trust webhook, on a free loopback port until dropped.
+/// The fake relying party's trust webhook and events URL, on a free loopback port until
+/// dropped.
 pub struct FakeRp {
     /// Its address.
     pub addr: SocketAddr,
@@ -82,7 +98,12 @@ pub struct FakeRp {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> TrustCall {
+fn inspect(
+    creds: Option<&Credentials>,
+    id_prefix: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> WebhookCall {
     let h = |n: &str| {
         headers
             .get(n)
@@ -96,18 +117,19 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
                 c.username.as_bytes(),
                 c.password.as_bytes(),
             ),
-            c.key
-                .verify(
-                    h(ID_HEADER),
-                    h(TIMESTAMP_HEADER),
-                    h(SIGNATURE_HEADER),
-                    body,
-                    crate::now(),
-                )
-                .is_ok(),
+            h(ID_HEADER).starts_with(id_prefix)
+                && c.key
+                    .verify(
+                        h(ID_HEADER),
+                        h(TIMESTAMP_HEADER),
+                        h(SIGNATURE_HEADER),
+                        body,
+                        crate::now(),
+                    )
+                    .is_ok(),
         )
     });
-    TrustCall {
+    WebhookCall {
         basic_ok,
         signature_ok,
         msg_id: h(ID_HEADER).to_owned(),
@@ -118,22 +140,49 @@ fn inspect(creds: Option<&Credentials>, headers: &HeaderMap, body: &[u8]) -> Tru
 
 async fn trust(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> Response {
     let creds = s.creds.lock().unwrap().clone();
-    let call = inspect(creds.as_deref(), &headers, &body);
+    let call = inspect(creds.as_deref(), "msg_", &headers, &body);
     let accept = call.authentic();
     let challenge = call.body["challenge"].clone();
+    let user = call.body["user"].as_str().map(str::to_lowercase);
     s.calls.lock().unwrap().push(call);
     let mode = s.mode.lock().unwrap().clone();
     match mode {
-        TrustMode::Accept(code) if accept && challenge == json!(code) => {
-            (StatusCode::OK, "trusted").into_response()
-        }
-        TrustMode::Accept(_) => (StatusCode::FORBIDDEN, "not trusted").into_response(),
         TrustMode::Fail500 => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
         TrustMode::Slow(d) => {
             tokio::time::sleep(d).await;
             (StatusCode::OK, "late").into_response()
         }
         TrustMode::Redirect => (StatusCode::FOUND, [("location", "/elsewhere")]).into_response(),
+        // A site that has not been given the project's credentials cannot check anything.
+        TrustMode::Accept(_) | TrustMode::Canonical(_) if creds.is_none() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "no credentials yet").into_response()
+        }
+        TrustMode::Accept(code) if accept && challenge == json!(code) => {
+            (StatusCode::OK, "trusted").into_response()
+        }
+        TrustMode::Canonical(code) if accept && challenge == json!(code) => match user {
+            Some(user) => (StatusCode::OK, axum::Json(json!({ "user": user }))).into_response(),
+            None => (StatusCode::OK, "trusted").into_response(),
+        },
+        TrustMode::Accept(_) | TrustMode::Canonical(_) => {
+            (StatusCode::FORBIDDEN, "not trusted").into_response()
+        }
+    }
+}
+
+/// The site's events URL: records the call, then 503 while failing, else 204.
+async fn events(State(s): State<RpState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let creds = s.creds.lock().unwrap().clone();
+    let call = inspect(creds.as_deref(), "evt_", &headers, &body);
+    s.events.lock().unwrap().push(call);
+    let failing = s
+        .events_failing
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::NO_CONTENT
     }
 }
 
@@ -150,10 +199,13 @@ impl FakeRp {
             creds: Arc::new(Mutex::new(None)),
             calls: Arc::new(Mutex::new(Vec::new())),
             redirect_hits: Arc::new(AtomicUsize::new(0)),
+            events: Arc::new(Mutex::new(Vec::new())),
+            events_failing: Arc::new(AtomicU32::new(0)),
         };
         let app = axum::Router::new()
             .route("/users/trust", axum::routing::post(trust))
             .route("/elsewhere", axum::routing::any(elsewhere))
+            .route("/tapprove/events", axum::routing::post(events))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -166,6 +218,11 @@ impl FakeRp {
     /// `http://127.0.0.1:PORT/users/trust`.
     pub fn trust_url(&self) -> String {
         format!("http://{}/users/trust", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/tapprove/events`: the URL to give the project for site events.
+    pub fn events_url(&self) -> String {
+        format!("http://{}/tapprove/events", self.addr)
     }
 
     /// Sets the project's webhook credentials the calls are checked against (panics on a
@@ -198,9 +255,38 @@ impl FakeRp {
         *self.state.mode.lock().unwrap() = mode;
     }
 
-    /// The calls seen so far.
-    pub fn calls(&self) -> Vec<TrustCall> {
+    /// The trust webhook calls seen so far.
+    pub fn calls(&self) -> Vec<WebhookCall> {
         self.state.calls.lock().unwrap().clone()
+    }
+
+    /// The events URL answers the next `n` calls with 503 (`u32::MAX`: down until changed),
+    /// then 204.
+    pub fn fail_events(&self, n: u32) {
+        self.state.events_failing.store(n, Ordering::SeqCst);
+    }
+
+    /// The events URL's calls seen so far.
+    pub fn events(&self) -> Vec<WebhookCall> {
+        self.state.events.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `timeout`) until the events URL has seen at least `n` calls; returns them
+    /// all, or panics with those it saw.
+    pub async fn events_at_least(&self, n: usize, timeout: Duration) -> Vec<WebhookCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self.events();
+            if seen.len() >= n {
+                return seen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the events URL saw {} of {n} calls in {timeout:?}: {seen:?}",
+                seen.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// How often `/elsewhere` (the redirect target) was requested.
@@ -223,59 +309,38 @@ pub fn dead_trust_url() -> String {
     format!("http://{addr}/users/trust")
 }
 
-/// An HTTP client for tests (ring as the TLS provider, 40 s timeout: longer than any long-poll).
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(40))
-        .build()
-        .unwrap()
-}
-
-/// Status and JSON body of a response (`Null` when empty, a string when not JSON).
-pub async fn status_json(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    (status, value)
-}
-
 /// The relying party's side of the service API (`/v1/push/sessions`), with one API key.
 #[derive(Clone)]
 pub struct RpClient {
-    http: reqwest::Client,
-    base: String,
+    at: Endpoint,
     api_key: String,
 }
 
 impl RpClient {
     /// A client of the service at `base_url` (e.g. `http://127.0.0.1:PORT`).
     pub fn new(base_url: &str, api_key: &str) -> Self {
-        Self::with_http(http_client(), base_url, api_key)
+        Self::at(Endpoint::new(base_url), api_key)
     }
 
     /// The same with a client of the caller's (connection pool, timeouts).
     pub fn with_http(http: reqwest::Client, base_url: &str, api_key: &str) -> Self {
-        Self {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
-        }
+        Self::at(Endpoint::with_http(http, base_url), api_key)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// A client of the service at `at`.
+    pub fn at(at: Endpoint, api_key: &str) -> Self {
+        Self {
+            at,
+            api_key: api_key.to_owned(),
+        }
     }
 
     /// `POST /v1/push/sessions` with `body`.
     pub async fn create_raw(&self, body: &Value) -> (StatusCode, Value) {
         let r = self
-            .http
-            .post(self.url("/v1/push/sessions"))
+            .at
+            .http()
+            .post(self.at.url("/v1/push/sessions"))
             .header("x-api-key", &self.api_key)
             .json(body)
             .send()
@@ -303,8 +368,9 @@ impl RpClient {
     pub async fn get_raw(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {
         let q = wait.map_or(String::new(), |w| format!("?wait={w}"));
         let r = self
-            .http
-            .get(self.url(&format!("/v1/push/sessions/{id}{q}")))
+            .at
+            .http()
+            .get(self.at.url(&format!("/v1/push/sessions/{id}{q}")))
             .bearer_auth(&self.api_key)
             .send()
             .await
@@ -319,28 +385,37 @@ impl RpClient {
         v
     }
 
-    /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set); panics unless
-    /// `204`.
-    pub async fn lift_lock(&self, user: &str) {
-        let r = self
-            .http
-            .delete(self.url(&format!("/v1/users/{user}/lock")))
+    /// (status, reason) of a session (`""` for a missing reason); panics unless `200`.
+    pub async fn outcome(&self, id: &str) -> (String, String) {
+        let v = self.get(id, None).await;
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        (field("status"), field("reason"))
+    }
+
+    /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set): the status.
+    pub async fn lift_lock_raw(&self, user: &str) -> StatusCode {
+        self.at
+            .http()
+            .delete(self.at.url(&format!("/v1/users/{user}/lock")))
             .header("x-api-key", &self.api_key)
             .send()
             .await
-            .unwrap();
-        assert_eq!(
-            r.status(),
-            StatusCode::NO_CONTENT,
-            "lift the lock of {user}"
-        );
+            .unwrap()
+            .status()
+    }
+
+    /// The same; panics unless `204`.
+    pub async fn lift_lock(&self, user: &str) {
+        let status = self.lift_lock_raw(user).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "lift the lock of {user}");
     }
 
     /// `DELETE /v1/push/sessions/{id}`.
     pub async fn cancel_raw(&self, id: &str) -> (StatusCode, Value) {
         let r = self
-            .http
-            .delete(self.url(&format!("/v1/push/sessions/{id}")))
+            .at
+            .http()
+            .delete(self.at.url(&format!("/v1/push/sessions/{id}")))
             .header("x-api-key", &self.api_key)
             .send()
             .await
@@ -352,6 +427,7 @@ impl RpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoint::http_client;
     use tapprove_protocol::webhook::basic_authorization;
 
     const SECRET: &str = "whsec_c2VjcmV0LWtleS1ieXRlcw==";
@@ -398,5 +474,96 @@ mod tests {
         assert!(calls[3].authentic());
         rp.set_mode(TrustMode::Fail500);
         assert_eq!(post(&rp, &auth, "msg_1", now, &sig, &good).await, 500);
+        // A correctly signed id without the service's `msg_` form is not the service's call.
+        rp.set_mode(TrustMode::default());
+        let sig_odd = key.sign("evt_1", now, good.as_bytes());
+        assert_eq!(post(&rp, &auth, "evt_1", now, &sig_odd, &good).await, 403);
+        assert!(!rp.calls()[5].signature_ok);
+    }
+
+    #[tokio::test]
+    async fn events_url_checks_evt_ids_and_fails_as_told() {
+        let rp = FakeRp::start(TrustMode::default()).await;
+        rp.set_credentials("svc", "pw", SECRET);
+        let key = WebhookKey::from_secret(SECRET).unwrap();
+        let now = crate::now();
+        let body = r#"{"type":"user.fraud_reported"}"#;
+        let auth = basic_authorization("svc", "pw");
+        let send = |id: &'static str| {
+            let sig = key.sign(id, now, body.as_bytes());
+            http_client()
+                .post(rp.events_url())
+                .header("authorization", auth.as_str())
+                .header(ID_HEADER, id)
+                .header(TIMESTAMP_HEADER, now.to_string())
+                .header(SIGNATURE_HEADER, sig)
+                .body(body)
+                .send()
+        };
+        rp.fail_events(1);
+        assert_eq!(send("evt_1").await.unwrap().status(), 503);
+        assert_eq!(send("evt_1").await.unwrap().status(), 204);
+        assert_eq!(send("msg_1").await.unwrap().status(), 204);
+        let seen = rp.events_at_least(3, Duration::from_secs(1)).await;
+        assert!(seen[0].authentic() && seen[1].authentic() && seen[1].msg_id == "evt_1");
+        assert!(seen[2].basic_ok && !seen[2].signature_ok, "not an event id");
+        assert!(rp.calls().is_empty(), "events are not trust calls");
+    }
+
+    #[tokio::test]
+    async fn webhook_without_credentials_is_unavailable() {
+        let rp = FakeRp::start(TrustMode::default()).await;
+        let auth = basic_authorization("svc", "pw");
+        let body = format!(
+            r#"{{"user":"alice","challenge":"{}"}}"#,
+            fixture::PAIRING_CODE
+        );
+        assert_eq!(
+            post(&rp, &auth, "msg_1", crate::now(), "v1,x", &body).await,
+            503
+        );
+        assert!(!rp.calls()[0].authentic());
+    }
+
+    #[tokio::test]
+    async fn canonical_mode_answers_the_lowercased_name_and_redirect_points_elsewhere() {
+        let rp = FakeRp::start(TrustMode::Canonical(fixture::PAIRING_CODE.into())).await;
+        rp.set_credentials("svc", "pw", SECRET);
+        let key = WebhookKey::from_secret(SECRET).unwrap();
+        let now = crate::now();
+        let body = format!(
+            r#"{{"user":"Alice","challenge":"{}"}}"#,
+            fixture::PAIRING_CODE
+        );
+        let sig = key.sign("msg_1", now, body.as_bytes());
+        let r = http_client()
+            .post(rp.trust_url())
+            .header("authorization", basic_authorization("svc", "pw").as_str())
+            .header(ID_HEADER, "msg_1")
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, sig.clone())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, v) = status_json(r).await;
+        assert_eq!((status, v), (StatusCode::OK, json!({"user": "alice"})));
+        let wrong = r#"{"user":"Alice","challenge":"0000-0000"}"#;
+        let sig_wrong = key.sign("msg_2", now, wrong.as_bytes());
+        let auth = basic_authorization("svc", "pw");
+        assert_eq!(post(&rp, &auth, "msg_2", now, &sig_wrong, wrong).await, 403);
+
+        rp.set_mode(TrustMode::Redirect);
+        let no_follow = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_follow.post(rp.trust_url()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert_eq!(r.headers()["location"], "/elsewhere");
+        assert_eq!(rp.redirect_target_hits(), 0);
+        // A client that follows it lands on a counted page.
+        assert_eq!(post(&rp, &auth, "msg_3", now, &sig, &body).await, 200);
+        assert_eq!(rp.redirect_target_hits(), 1);
     }
 }

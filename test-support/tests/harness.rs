@@ -10,6 +10,7 @@ use serde_json::json;
 use tapprove_protocol::Decision;
 use tapprove_server::{SealKey, Service, ServiceConfig, admin};
 use tapprove_test_support::device::{SoftwareDevice, right_option};
+use tapprove_test_support::endpoint::Endpoint;
 use tapprove_test_support::fixture;
 use tapprove_test_support::rp::{FakeRp, RpClient, TrustMode};
 
@@ -24,7 +25,7 @@ async fn pair_login_and_answer_against_the_real_service() {
         ..ServiceConfig::default()
     };
     let service = Service::start(config.clone()).await.expect("service");
-    let base = format!("http://{}", service.local_addr());
+    let at = Endpoint::new(&format!("http://{}", service.local_addr()));
     let rp = FakeRp::start(TrustMode::default()).await;
     let project = admin::create_project(
         &config.database_url,
@@ -40,18 +41,19 @@ async fn pair_login_and_answer_against_the_real_service() {
         project.webhook_secret.expose(),
     );
 
-    let mut device = SoftwareDevice::new(&base, &project.sdk_key);
-    let (status, body) = device.pair(fixture::USER, "0000-0000").await;
+    let device = SoftwareDevice::new(&project.sdk_key);
+    let (status, body) = device.pair(&at, fixture::USER, "0000-0000").await;
     assert_eq!(status.as_u16(), 403, "a wrong code is refused: {body}");
-    let (status, body) = device.pair(fixture::USER, fixture::PAIRING_CODE).await;
+    let (status, body) = device.pair(&at, fixture::USER, fixture::PAIRING_CODE).await;
     assert_eq!(status.as_u16(), 201, "{body}");
+    let device = device.with_pairing(serde_json::from_value(body).expect("pairing"));
     let calls = rp.calls();
     assert_eq!(calls.len(), 2);
     assert!(calls.iter().all(|c| c.authentic()), "{calls:?}");
     assert_eq!(calls[1].body["challenge"], json!(fixture::PAIRING_CODE));
 
-    let mut events = device.events().await;
-    let client = RpClient::new(&base, project.api_key.expose());
+    let mut events = device.events(&at).await;
+    let client = RpClient::at(at.clone(), project.api_key.expose());
     let created = client.login(fixture::USER, json!({})).await;
     let id = created["id"].as_str().expect("id");
     let code = created["presence_code"].as_str().expect("code");
@@ -60,11 +62,11 @@ async fn pair_login_and_answer_against_the_real_service() {
         .await
         .expect("challenge event");
     assert_eq!(name, "challenge");
-    let c = device.challenge_for(id).await;
+    let c = device.challenge_for(&at, id).await;
     assert_eq!(c.title, fixture::title());
     let pick = right_option(&c, code);
     let (status, body) = device
-        .answer(&c, Decision::Approve, Some(&pick), None)
+        .answer(&at, &c, Decision::Approve, Some(&pick), None)
         .await;
     assert_eq!(status.as_u16(), 200, "{body}");
     assert_eq!(client.get(id, Some(5)).await["status"], json!("accepted"));

@@ -14,7 +14,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Device, FakeRp, TrustMode, failed_line, ok_json, stderr, tapprove};
+use common::{
+    Device, FakeRp, TrustMode, failed_line, fixture, ok_json, rp_client, stderr, tapprove,
+};
 use faults_support::*;
 use serde_json::json;
 
@@ -39,8 +41,11 @@ async fn sqlite_locked_beyond_busy_timeout() {
         .expect("lock");
 
     let started = Instant::now();
-    let (status, body) = w.site.login("alice").await;
-    assert_eq!(status, 500, "{body}");
+    let (status, body) = w
+        .site
+        .create_raw(&fixture::create_session_body("alice"))
+        .await;
+    assert_eq!(status.as_u16(), 500, "{body}");
     assert_eq!(body["error"]["code"], json!("internal"));
     assert!(
         started.elapsed() >= Duration::from_secs(4),
@@ -158,8 +163,11 @@ async fn disk_full() {
     let mut created = Vec::new();
     let mut refused = 0;
     for _ in 0..30 {
-        let (status, body) = w.site.login("alice").await;
-        match status {
+        let (status, body) = w
+            .site
+            .create_raw(&fixture::create_session_body("alice"))
+            .await;
+        match status.as_u16() {
             201 => created.push(body["id"].as_str().expect("id").to_owned()),
             500 => {
                 assert_eq!(body["error"]["code"], json!("internal"), "{body}");
@@ -177,9 +185,10 @@ async fn disk_full() {
     std::fs::remove_file(&filler).expect("free space");
     // Logins the site was given an id for exist and are decidable (superseded by the newer).
     for sid in &created {
-        let (code, v) = w.site.view(sid).await;
+        let (code, v) = w.site.get_raw(sid, None).await;
         assert_eq!(
-            code, 200,
+            code.as_u16(),
+            200,
             "session {sid} the site was told about exists: {v}"
         );
     }
@@ -391,7 +400,7 @@ async fn device_clock_ten_minutes_off() {
             Arc::new(Skewed(offset)),
         )
         .expect("authenticator");
-        let session = w.site.login_ok("alice").await;
+        let session = w.site.login("alice", json!({})).await;
         let id = session["id"].as_str().expect("id");
         let code = session["presence_code"].as_str().expect("code");
         let pending = phone
@@ -498,12 +507,12 @@ async fn device_killed_before_reading_the_answer_reply() {
     let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
     let project = service.create_project(&hook.trust_url()).await;
     hook.set_credentials_json(&project);
-    let site = Site::new(&service.url, &project);
+    let site = rp_client(&service.url, &project);
     let (trap_url, mut answered) = answer_trap(service.addr).await;
     let device = Device::new(dir.path(), "phone");
     pair(&device, &trap_url, &project, "alice").await;
 
-    let session = site.login_ok("alice").await;
+    let session = site.login("alice", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let request = device.request(&id).await;
     let right = right_option(&request, session["presence_code"].as_str().expect("code"));
@@ -543,7 +552,7 @@ async fn device_killed_before_reading_the_answer_reply() {
     let line = failed_line(&device.run(&["respond", &id, "--choose", &right]).await);
     assert!(line.contains("answered elsewhere"), "{line}");
     // And the next login goes through.
-    let session = site.login_ok("alice").await;
+    let session = site.login("alice", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let request = device.request(&id).await;
     let right = right_option(&request, session["presence_code"].as_str().expect("code"));

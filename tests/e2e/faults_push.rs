@@ -16,6 +16,7 @@ use std::time::Duration;
 use faults_support::*;
 use push_support::{ApnsReply, FcmReply, MockApns, MockFcm, apns_token, fcm_token};
 use push_world::PushWorld;
+use serde_json::json;
 use tapprove_core::{
     Authenticator, Config, Decision, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
     SessionStatus, SoftwareSigner,
@@ -204,7 +205,9 @@ async fn push_provider_errors_under_load() {
     let mut creating = Vec::new();
     for p in &phones {
         let (site, user) = (site.clone(), p.user.clone());
-        creating.push(tokio::spawn(async move { site.login_ok(&user).await }));
+        creating.push(tokio::spawn(
+            async move { site.login(&user, json!({})).await },
+        ));
     }
     let mut sessions = Vec::new();
     for c in creating {
@@ -319,7 +322,7 @@ async fn push_provider_errors_under_load() {
         .iter()
         .filter(|p| matches!(p.fate, Fate::Dead | Fate::Failing))
     {
-        let session = site.login_ok(&p.user).await;
+        let session = site.login(&p.user, json!({})).await;
         let id = session["id"].as_str().expect("id");
         let code = session["presence_code"].as_str().expect("code");
         let mut payload = None;

@@ -11,11 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Device, FakeRp, SEAL_KEY, TrustMode, ok_json, tapprove};
+use crate::common::{
+    self, Device, FakeRp, RpClient, SEAL_KEY, TrustMode, fixture, ok_json, rp_client, tapprove,
+};
 use serde_json::{Value, json};
 
 /// The pairing code the fake relying party accepts.
-pub const CODE: &str = "7KQ2-M9XD";
+pub const CODE: &str = fixture::PAIRING_CODE;
 /// Service configuration of the tests (fast webhook timeout and sweeper, loose limits).
 pub const CONFIG: &str = "webhook_timeout = 1.5\nsweep_interval = 1\n\n[limits]\nsessions_per_minute = 1000\nsessions_per_hour = 10000\npairings_per_minute_per_ip = 1000\npairings_per_hour_per_user = 1000\n";
 
@@ -199,71 +201,6 @@ impl Drop for Service {
     }
 }
 
-/// The relying party's side of the service API.
-pub struct Site {
-    pub http: reqwest::Client,
-    pub base: String,
-    pub api_key: String,
-}
-
-impl Site {
-    pub fn new(url: &str, project: &Value) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Self {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(40))
-                .build()
-                .expect("client"),
-            base: url.to_owned(),
-            api_key: project["api_key"].as_str().expect("api_key").to_owned(),
-        }
-    }
-
-    /// `POST /v1/push/sessions` for `user`: status and body.
-    pub async fn login(&self, user: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/push/sessions", self.base))
-            .header("x-api-key", &self.api_key)
-            .json(
-                &json!({"user": user, "notification": {"title": "Log in to Test Bank?",
-                "body": format!("Someone is signing in as {user}.")}}),
-            )
-            .send()
-            .await
-            .expect("send");
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn login_ok(&self, user: &str) -> Value {
-        let (status, v) = self.login(user).await;
-        assert_eq!(status, 201, "create session: {v}");
-        v
-    }
-
-    /// `GET /v1/push/sessions/{id}`: status and body.
-    pub async fn view(&self, id: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}/v1/push/sessions/{id}", self.base))
-            .header("x-api-key", &self.api_key)
-            .send()
-            .await
-            .expect("send");
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// (status, reason) of a session.
-    pub async fn outcome(&self, id: &str) -> (String, String) {
-        let (code, v) = self.view(id).await;
-        assert_eq!(code, 200, "{v}");
-        (
-            v["status"].as_str().unwrap_or_default().to_owned(),
-            v["reason"].as_str().unwrap_or_default().to_owned(),
-        )
-    }
-}
-
 /// Pairs `d` as `user` with the service at `url`.
 pub async fn pair(d: &Device, url: &str, project: &Value, user: &str) -> Value {
     let sdk = project["sdk_key"].as_str().expect("sdk_key").to_owned();
@@ -302,7 +239,7 @@ pub struct World {
     pub service: Service,
     pub _hook: FakeRp,
     pub project: Value,
-    pub site: Site,
+    pub site: RpClient,
     pub device: Device,
 }
 
@@ -313,7 +250,7 @@ impl World {
         let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
         let project = service.create_project(&hook.trust_url()).await;
         hook.set_credentials_json(&project);
-        let site = Site::new(&service.url, &project);
+        let site = rp_client(&service.url, &project);
         let device = Device::new(dir.path(), "phone");
         pair(&device, &service.url, &project, user).await;
         Self {
@@ -328,7 +265,7 @@ impl World {
 
     /// Starts a login and waits for it on the device: (session id, the right option).
     pub async fn login_seen(&self, user: &str) -> (String, String) {
-        let session = self.site.login_ok(user).await;
+        let session = self.site.login(user, json!({})).await;
         let id = session["id"].as_str().expect("id").to_owned();
         let request = self.device.request(&id).await;
         let right = right_option(&request, session["presence_code"].as_str().expect("code"));

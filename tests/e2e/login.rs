@@ -52,7 +52,7 @@ async fn login_accepted_with_the_right_number() {
     assert_eq!(r["context"]["ip"], json!("203.0.113.7"));
     // The site long-polls while the device answers.
     let waiter = {
-        let rp = rp_client(&s.serve, &s.project);
+        let rp = rp_client(&s.serve.url, &s.project);
         let id = id.to_owned();
         tokio::spawn(async move { rp.get(&id, Some(20)).await })
     };

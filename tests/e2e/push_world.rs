@@ -5,14 +5,14 @@
 use serde_json::Value;
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 
-use super::common::{FakeRp, TrustMode};
-use super::faults_support::{CODE, CONFIG, Service, Site};
+use super::common::{FakeRp, RpClient, TrustMode, rp_client};
+use super::faults_support::{CODE, CONFIG, Service};
 use super::push_support::{self, Files, MockApns, MockFcm, TestPki};
 
 /// Everything one push test runs against. Fields drop in order: the service stops before the
 /// loopback providers and the files it reads.
 pub struct PushWorld {
-    pub site: Site,
+    pub site: RpClient,
     /// The project's SDK key.
     pub sdk: String,
     _project: Value,
@@ -43,7 +43,7 @@ impl PushWorld {
         let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
         let project = service.create_project(&hook.trust_url()).await;
         hook.set_credentials_json(&project);
-        let site = Site::new(&service.url, &project);
+        let site = rp_client(&service.url, &project);
         let sdk = project["sdk_key"].as_str().expect("sdk").to_owned();
         Self {
             apns,

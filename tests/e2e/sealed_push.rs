@@ -22,9 +22,10 @@ use tapprove_core::{
     Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
     PushRegistration, SessionStatus, SoftwareSigner,
 };
-use tapprove_protocol::Es256Signer as _;
 use tapprove_protocol::sealed::PushSecretKey;
 use tapprove_test_support::device::SoftwareDevice;
+use tapprove_test_support::endpoint::Endpoint;
+use tapprove_test_support::rp::RpClient;
 
 /// What the site knows about the login: none of it may reach the push provider.
 const TITLE: &str = "Log in to Sealed Bank?";
@@ -35,20 +36,15 @@ const PLACE: &str = "Montevideo, UY";
 const BROWSER: &str = "Mozilla/5.0 (SealedTestBrowser 9.9)";
 
 /// A login with every context field filled in; the session as the site sees it.
-async fn login(site: &Site, user: &str) -> Value {
-    let r = site
-        .http
-        .post(format!("{}/v1/push/sessions", site.base))
-        .header("x-api-key", &site.api_key)
-        .json(
+async fn login(site: &RpClient, user: &str) -> Value {
+    let (status, v) = site
+        .create_raw(
             &json!({"user": user, "notification": {"title": TITLE, "body": BODY},
             "context": {"app": APP, "ip": IP, "location": PLACE, "user_agent": BROWSER}}),
         )
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status().as_u16(), 201, "create session");
-    r.json().await.expect("json")
+        .await;
+    assert_eq!(status.as_u16(), 201, "create session: {v}");
+    v
 }
 
 /// Waits for the provider to have received one push for `token`: (raw body, what the app
@@ -107,7 +103,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
             PushPlatform::Apns => apns_token(n),
             _ => fcm_token(n),
         };
-        let auth = phone(&service.url, &sdk);
+        let auth = phone(&service.url, sdk);
         let account = auth
             .pair(
                 &user,
@@ -121,9 +117,9 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
             )
             .await
             .expect("pair");
-        let session = login(&site, &user).await;
+        let session = login(site, &user).await;
         let id = session["id"].as_str().expect("id");
-        let (raw, payload) = received(&apns, &fcm, platform, &token).await;
+        let (raw, payload) = received(apns, fcm, platform, &token).await;
 
         // What Apple / Google receive: nothing about the login.
         let text = String::from_utf8(raw).expect("utf8");
@@ -190,7 +186,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
         );
 
         // Another phone (another push key) cannot open it: a typed refusal, not "not ours".
-        let other = phone(&service.url, &sdk);
+        let other = phone(&service.url, sdk);
         assert!(matches!(
             other.handle_push(&payload),
             Err(CoreError::UnknownAccount { .. })
@@ -218,12 +214,16 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
 
     // An older app: its PairRequest has no push_key.
     let token = apns_token(9);
-    let mut old = SoftwareDevice::new(&service.url, &sdk);
-    old.push = Some(json!({"platform": "apns", "token": token, "environment": "production"}));
-    let (status, paired) = old.pair("old-app-user", CODE).await;
+    let at = Endpoint::new(&service.url);
+    let old = SoftwareDevice {
+        push: Some(json!({"platform": "apns", "token": token, "environment": "production"})),
+        ..SoftwareDevice::new(sdk)
+    };
+    let (status, paired) = old.pair(&at, "old-app-user", CODE).await;
     assert_eq!(status.as_u16(), 201, "{paired}");
-    let session = login(&site, "old-app-user").await;
-    let (raw, payload) = received(&apns, &fcm, PushPlatform::Apns, &token).await;
+    let old = old.with_pairing(serde_json::from_value(paired).expect("pairing"));
+    let session = login(site, "old-app-user").await;
+    let (raw, payload) = received(apns, fcm, PushPlatform::Apns, &token).await;
     let data: Value = serde_json::from_str(&payload).expect("json");
     assert!(data.get("tapprove_sealed").is_none(), "{data}");
     assert_eq!(data["aps"]["alert"]["title"], TITLE);
@@ -233,19 +233,12 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
 
     // A push key that is not a usable X25519 point is refused at pairing.
     for bad in [String::from("AAAA"), "A".repeat(43)] {
-        let device = SoftwareDevice::new(&service.url, &sdk);
-        let r = site
-            .http
-            .post(format!("{}/v1/device/pair", service.url))
-            .header("x-tapprove-sdk-key", sdk.as_str())
-            .header("x-tapprove-sdk", "rust/0.1.0")
-            .json(&json!({"user": "bad-key-user", "pairing_code": CODE,
-                "public_key": device.key.public_key().to_base64url(), "push_key": bad}))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status().as_u16(), 400, "{bad}");
-        let body: Value = r.json().await.expect("json");
+        let device = SoftwareDevice {
+            push_key: Some(bad.clone()),
+            ..SoftwareDevice::new(sdk)
+        };
+        let (status, body) = device.pair(&at, "bad-key-user", CODE).await;
+        assert_eq!(status.as_u16(), 400, "{bad}: {body}");
         assert_eq!(body["error"]["code"], "invalid_request", "{body}");
         assert!(
             body["error"]["message"]
@@ -257,17 +250,10 @@ async fn a_device_paired_without_a_push_key_keeps_the_readable_payload() {
     }
     // A well-formed one is accepted (the core makes them like this).
     let key = PushSecretKey::generate().expect("key");
-    let fresh = SoftwareDevice::new(&service.url, &sdk);
-    let r = site
-        .http
-        .post(format!("{}/v1/device/pair", service.url))
-        .header("x-tapprove-sdk-key", sdk.as_str())
-        .header("x-tapprove-sdk", "rust/0.1.0")
-        .json(&json!({"user": "good-key-user", "pairing_code": CODE,
-            "public_key": fresh.key.public_key().to_base64url(),
-            "push_key": key.public_key().to_base64url()}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status().as_u16(), 201);
+    let fresh = SoftwareDevice {
+        push_key: Some(key.public_key().to_base64url()),
+        ..SoftwareDevice::new(sdk)
+    };
+    let (status, body) = fresh.pair(&at, "good-key-user", CODE).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
 }

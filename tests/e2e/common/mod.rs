@@ -165,10 +165,10 @@ impl Drop for Serve {
     }
 }
 
-/// The relying party's API client for `serve` with `project`'s API key (from
+/// The relying party's API client for the service at `url` with `project`'s API key (from
 /// `tapprove admin project create --json`).
-pub fn rp_client(serve: &Serve, project: &Value) -> RpClient {
-    RpClient::new(&serve.url, project["api_key"].as_str().expect("api_key"))
+pub fn rp_client(url: &str, project: &Value) -> RpClient {
+    RpClient::new(url, project["api_key"].as_str().expect("api_key"))
 }
 
 /// A terminal authenticator: `tapprove device … --store DIR`.
@@ -269,7 +269,7 @@ impl Setup {
             .create_project(fixture::PROJECT_NAME, &rp_hook.trust_url())
             .await;
         rp_hook.set_credentials_json(&project);
-        let rp = rp_client(&serve, &project);
+        let rp = rp_client(&serve.url, &project);
         Self {
             dir,
             serve,
