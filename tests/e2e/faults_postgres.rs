@@ -13,7 +13,7 @@ mod faults_support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{FakeRp, TrustMode, failed_line, ok_json};
+use common::{FakeRp, TrustMode, failed_line, fixture, ok_json, rp_client};
 use faults_support::*;
 use serde_json::json;
 use sqlx::Connection as _;
@@ -112,11 +112,11 @@ async fn postgres_restarted_mid_login() {
     let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
     let project = service.create_project(&hook.trust_url()).await;
     hook.set_credentials_json(&project);
-    let site = Site::new(&service.url, &project);
+    let site = rp_client(&service.url, &project);
     let device = common::Device::new(dir.path(), "phone");
     pair(&device, &service.url, &project, "alice").await;
 
-    let session = site.login_ok("alice").await;
+    let session = site.login("alice", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let right = right_option(
         &device.request(&id).await,
@@ -130,15 +130,17 @@ async fn postgres_restarted_mid_login() {
             .await,
     );
     assert!(line.contains("try again later"), "{line}");
-    let (status, body) = site.view(&id).await;
+    let (status, body) = site.get_raw(&id, None).await;
     assert_eq!(
-        (status, &body["error"]["code"]),
+        (status.as_u16(), &body["error"]["code"]),
         (500, &json!("internal")),
         "{body}"
     );
-    let (status, body) = site.login("alice").await;
+    let (status, body) = site
+        .create_raw(&fixture::create_session_body("alice"))
+        .await;
     assert_eq!(
-        (status, &body["error"]["code"]),
+        (status.as_u16(), &body["error"]["code"]),
         (500, &json!("internal")),
         "{body}"
     );
@@ -148,8 +150,8 @@ async fn postgres_restarted_mid_login() {
     // would anyway, and sees the login still waiting for the user.
     let back = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = site.view(&id).await;
-        if status == 200 {
+        let (status, body) = site.get_raw(&id, None).await;
+        if status.as_u16() == 200 {
             assert_eq!(body["status"], json!("sent"), "{body}");
             break;
         }
@@ -189,7 +191,7 @@ async fn postgres_restarted_mid_login() {
         .await,
         1
     );
-    let next = site.login_ok("alice").await;
+    let next = site.login("alice", json!({})).await;
     let next_id = next["id"].as_str().expect("id");
     let right = right_option(
         &device.request(next_id).await,
