@@ -581,7 +581,8 @@ other builds, so treat single runs as ±20 %.\n\
 - **P1** — `core/benches/handle_push.rs`: criterion runs both, then medians of 41 interleaved\n\
   batches of 100 calls each give the ratio (same process, same signing input and key).\n\
 - **P2** — `cargo xtask bindings --size`: `cargo build --release -p tapprove-bindings --lib`\n\
-  (profile `release`: `opt-level = \"z\"`, fat LTO, one codegen unit, stripped), file size of\n\
+  (profile `release`: `opt-level = \"z\"`, fat LTO, one codegen unit, stripped; linked with\n\
+  packed relative relocations and identical-code folding, bindings/build.rs), file size of\n\
   `target/release/libtapprove_ffi.so`.\n\
 - **P3** — `bench/src/bin/nse_probe.rs`, built with the `bench` profile (opt-level 3, thin\n\
   LTO). `setup` writes a `FileStore` directory (device key, an account imported with\n\
