@@ -65,7 +65,9 @@ pub(super) use session_columns;
 /// `$5` `accepted`; `$offset` is N - 1. Times are whole seconds, so within the approval's own
 /// second the session ids decide (they sort by creation time, in milliseconds): what was created
 /// after the last approved session counts, what came before it does not (else a burst in that
-/// second would go uncounted, or a refusal just before the approval would outlive it).
+/// second would go uncounted, or a refusal just before the approval would outlive it). Every
+/// lookup walks `sessions_by_user_status` from its newest end: the cost must not grow with the
+/// user's history of approved logins (`MAX(id)` did, a scan of all of them).
 macro_rules! budget_blocker {
     ($window_start:literal, $offset:literal) => {
         concat!(
@@ -76,8 +78,9 @@ macro_rules! budget_blocker {
                WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) \
              OR (created_at = (SELECT MAX(decided_at) FROM sessions \
                WHERE project_id = $1 AND user_name = $2 AND status = $5) \
-             AND id > (SELECT MAX(id) FROM sessions \
-               WHERE project_id = $1 AND user_name = $2 AND status = $5))) \
+             AND id > (SELECT id FROM sessions \
+               WHERE project_id = $1 AND user_name = $2 AND status = $5 \
+               ORDER BY decided_at DESC, id DESC LIMIT 1))) \
              ORDER BY created_at DESC LIMIT 1 OFFSET ",
             $offset,
             ")"

@@ -34,7 +34,15 @@ async fn test_url(dir: &std::path::Path) -> String {
 async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = test_url(dir.path()).await;
-    let store = Store::open(&url).await.expect("open");
+    store_with_session_at(dir, &url).await
+}
+
+/// [`store_with_session`] on the database at `url`.
+async fn store_with_session_at(
+    dir: tempfile::TempDir,
+    url: &str,
+) -> (tempfile::TempDir, Store, SessionRow) {
+    let store = Store::open(url).await.expect("open");
     store
         .insert_project(&ProjectRow {
             id: "prj_1".into(),
@@ -185,6 +193,95 @@ async fn sqlite_read_connections_cannot_write() {
         .execute(&mut *writer)
         .await
         .expect("the writer writes");
+    drop(writer);
+    store.close().await;
+}
+
+/// How much work SQLite does for the push-budget query (virtual-machine steps, in units of
+/// 100) for alice, on the writer connection.
+async fn budget_query_work(conn: &mut sqlx::SqliteConnection, now: i64) -> u64 {
+    let work = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = work.clone();
+    conn.lock_handle()
+        .await
+        .expect("handle")
+        .set_progress_handler(100, move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            true
+        });
+    sqlx::query(concat!(
+        "SELECT ",
+        sessions::budget_blocker!("$3", "$6"),
+        ", ",
+        sessions::budget_blocker!("$4", "$7")
+    ))
+    .bind("prj_1")
+    .bind("alice")
+    .bind(now - 60)
+    .bind(now - 3600)
+    .bind(Stored(SessionStatus::Accepted))
+    .bind(2_i64)
+    .bind(9_i64)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("budget query");
+    conn.lock_handle()
+        .await
+        .expect("handle")
+        .remove_progress_handler();
+    work.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The push budget is checked on every login: its cost must not grow with the user's history
+/// of approved logins (a `MAX(id)` over all of them did: 17 ms per login at 50 000).
+#[tokio::test]
+async fn the_push_budget_query_does_not_read_the_whole_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let (_dir, store, _) = store_with_session_at(dir, &url).await;
+    let Backend::Sqlite(db) = &store.backend else {
+        unreachable!("an sqlite URL opens SQLite")
+    };
+    let now = crate::now();
+    let mut writer = db.write().await.expect("writer");
+    let approvals = |n: i64, first: i64| {
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+             INSERT INTO sessions (id, project_id, user_name, title, body, context_json, \
+               presence_mode, presence_code, status, reason, created_at, expires_at, decided_at) \
+             SELECT printf('ses_old_%08d', i), 'prj_1', 'alice', 't', 'b', '{}', 'choose', '42', \
+               'accepted', 'approved', $3 + i, $3 + i + 120, $3 + i FROM n",
+        )
+        .bind(first)
+        .bind(first + n - 1)
+        .bind(now - 10 * 86_400)
+    };
+    approvals(10, 1)
+        .execute(&mut *writer)
+        .await
+        .expect("10 approvals");
+    // The last approval in the very second alice's pending session was created: the case
+    // where the session ids decide, which is where the history was read.
+    sqlx::query(
+        "INSERT INTO sessions (id, project_id, user_name, title, body, context_json, \
+           presence_mode, presence_code, status, reason, created_at, expires_at, decided_at) \
+         VALUES ('ses_0_latest', 'prj_1', 'alice', 't', 'b', '{}', 'choose', '42', 'accepted', \
+           'approved', $1 - 5, $1 + 115, (SELECT created_at FROM sessions WHERE id = 'ses_1'))",
+    )
+    .bind(now)
+    .execute(&mut *writer)
+    .await
+    .expect("the latest approval");
+    let few = budget_query_work(&mut writer, now).await;
+    approvals(20_000, 11)
+        .execute(&mut *writer)
+        .await
+        .expect("20 000 more");
+    let many = budget_query_work(&mut writer, now).await;
+    assert!(
+        many <= few + 10,
+        "the budget query's work grew from {few} to {many} (×100 VM steps) with 20 000 more approvals"
+    );
     drop(writer);
     store.close().await;
 }
