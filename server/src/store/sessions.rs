@@ -80,7 +80,7 @@ macro_rules! budget_blocker {
                WHERE project_id = $1 AND user_name = $2 AND status = $5) \
              AND id > (SELECT id FROM sessions \
                WHERE project_id = $1 AND user_name = $2 AND status = $5 \
-               ORDER BY decided_at DESC, id DESC LIMIT 1))) \
+               AND decided_at IS NOT NULL ORDER BY decided_at DESC, id DESC LIMIT 1))) \
              ORDER BY created_at DESC LIMIT 1 OFFSET ",
             $offset,
             ")"
