@@ -23,6 +23,10 @@ use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Store
 /// two keep both cores busy with room for a long read.
 const READERS: usize = 2;
 
+/// WAL frames (pages) beyond which a checkpoint truncates the WAL: 16 MB of 4 KB pages, four
+/// times SQLite's own automatic checkpoint, a few seconds of writes at full load.
+pub(super) const WAL_TRUNCATE_FRAMES: i64 = 4096;
+
 /// The open connections.
 pub(super) struct Connections {
     writer: Mutex<Option<SqliteConnection>>,
@@ -192,13 +196,23 @@ impl Connections {
 
     /// Copies the WAL's committed pages into the database file (PASSIVE: never waits for
     /// readers or the writer), on its own connection so that writes never queue behind it.
-    /// Without it the WAL would only grow. Returns the WAL's frames and how many of them are
-    /// now in the database file.
+    /// Once the WAL holds [`WAL_TRUNCATE_FRAMES`], it also truncates it (TRUNCATE: waits, up to
+    /// the busy timeout, until no reader uses the WAL). A passive checkpoint alone never
+    /// resets a WAL that some reader is always using, and under steady load one always is:
+    /// the file grew by about 25 MB a second and every read had to search its index. Returns
+    /// the WAL's frames and how many of them are now in the database file.
     pub(super) async fn checkpoint(&self) -> Result<(i64, i64), sqlx::Error> {
         let mut conn = Conn::new(self.checkpointer.lock().await)?;
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&mut *conn)
             .await?;
+        let row = if passive.try_get::<i64, _>(1)? < WAL_TRUNCATE_FRAMES {
+            passive
+        } else {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await?
+        };
         Ok((row.try_get(1)?, row.try_get(2)?))
     }
 

@@ -173,6 +173,60 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
     ));
 }
 
+/// The sweep's checkpoint truncates a WAL past `WAL_TRUNCATE_FRAMES`: a passive checkpoint
+/// alone never shrinks the file, and never even restarts it while some reader is always
+/// reading (a soak grew it to 4 GB in three minutes). A small WAL is left to passive
+/// checkpoints, which never wait.
+#[tokio::test]
+async fn a_checkpoint_truncates_a_big_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+    let store = Store::open(&url).await.expect("open");
+    let Backend::Sqlite(db) = &store.backend else {
+        unreachable!("an sqlite URL opens SQLite")
+    };
+    let wal = dir.path().join("t.db-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let fill = |pages: i64| {
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO wal_filler SELECT zeroblob(3900) FROM n",
+        )
+        .bind(pages)
+    };
+    let mut writer = db.write().await.expect("writer");
+    sqlx::query("CREATE TABLE wal_filler (b BLOB)")
+        .execute(&mut *writer)
+        .await
+        .expect("table");
+    fill(100)
+        .execute(&mut *writer)
+        .await
+        .expect("a small write");
+    drop(writer);
+    let (frames, _) = db.checkpoint().await.expect("checkpoint");
+    assert!(
+        frames > 0 && frames < sqlite::WAL_TRUNCATE_FRAMES,
+        "{frames}"
+    );
+    assert!(wal_len() > 0, "a small WAL is not truncated");
+
+    let mut writer = db.write().await.expect("writer");
+    fill(sqlite::WAL_TRUNCATE_FRAMES + 100)
+        .execute(&mut *writer)
+        .await
+        .expect("a big write");
+    drop(writer);
+    assert!(wal_len() > 16 << 20, "{}", wal_len());
+    let (frames, _) = db.checkpoint().await.expect("checkpoint");
+    assert_eq!((frames, wal_len()), (0, 0), "the big WAL is truncated");
+    // Still a working database.
+    let mut writer = db.write().await.expect("writer");
+    fill(1).execute(&mut *writer).await.expect("a write after");
+    drop(writer);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_read_connections_cannot_write() {
     let dir = tempfile::tempdir().expect("tempdir");
