@@ -149,6 +149,24 @@ impl EnrollmentUri {
     /// Parses an enrollment link.
     pub fn parse(uri: &str) -> Result<Self, CoreError> {
         let uri = uri.trim();
+        // Checked before the URL parser sees it: a link of another scheme (e.g. `ws:`) has its
+        // host run through the IDNA code, which asserts on non-ASCII text in debug builds
+        // (found by the enrollment_uri fuzz target); a pairing link is ASCII, its values
+        // percent-encoded.
+        let prefix = format!("{ENROLLMENT_SCHEME}://");
+        if !uri
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+        {
+            return Err(CoreError::uri(format!(
+                "it must start with {ENROLLMENT_SCHEME}://pair"
+            )));
+        }
+        if !uri.is_ascii() {
+            return Err(CoreError::uri(
+                "it contains characters that are not ASCII (a pairing link's values are percent-encoded)",
+            ));
+        }
         let url = Url::parse(uri).map_err(|_| CoreError::uri("it is not a URI"))?;
         if url.scheme() != ENROLLMENT_SCHEME {
             return Err(CoreError::uri(format!(
@@ -275,6 +293,28 @@ mod tests {
     }
 
     #[test]
+    fn refuses_other_schemes_and_non_ascii_links_before_parsing_them() {
+        // Found by the enrollment_uri fuzz target: a `ws:` link with a Unicode host reached
+        // the IDNA code through the URL parser (a panic in debug builds).
+        for bad in [
+            "\0\0\0\0\u{1}WS:'A\u{2006}r=h",
+            "https://example.com/pair",
+            "tapprove:pair",
+            "tapprove://pair?server=https%3A%2F%2Fexample.com&user=\u{e4}",
+        ] {
+            match EnrollmentUri::parse(bad) {
+                Err(CoreError::InvalidEnrollmentUri { message }) => {
+                    assert!(
+                        message.contains("tapprove://pair") || message.contains("ASCII"),
+                        "{bad:?}: {message}"
+                    )
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn sdk_key_format() {
         assert!(check_sdk_key(KEY).is_ok());
         assert!(check_sdk_key("tap_sdk_abcdefghij-_KLMNOPQRST").is_ok());
@@ -335,7 +375,7 @@ mod tests {
     fn enrollment_uri_errors_are_typed() {
         let full = format!("server=https://a.example&sdk_key={KEY}&user=alice&code=C");
         let cases = [
-            ("not a uri".to_owned(), "URI"),
+            ("not a uri".to_owned(), "tapprove://pair"),
             (format!("https://pair?{full}"), "tapprove://pair"),
             (format!("tapprove://other?{full}"), "tapprove://pair"),
             (
