@@ -74,6 +74,14 @@ impl Cluster {
             .execute(&mut admin)
             .await
             .expect("create a test database");
+        // The throwaway cluster turns `synchronous_commit` off for speed: a crash would then
+        // lose the last commits, which a real server (on, its default) keeps.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} SET synchronous_commit = on"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("durable commits");
         let _ = admin.close().await;
         let mut url = url::Url::parse(&self.admin_url).expect("admin URL");
         url.set_path(&name);
