@@ -36,20 +36,7 @@ pub struct Unverified {
 impl Unverified {
     /// Splits and decodes `token`, checking size, shape, `alg` and `typ` — not the signature.
     pub fn parse(token: &str, expected_typ: &str) -> Result<Self, ProtocolError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(ProtocolError::Oversized {
-                len: token.len(),
-                max: MAX_TOKEN_LEN,
-            });
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(ProtocolError::Malformed(
-                "expected three dot-separated parts".into(),
-            ));
-        };
+        let (h, p, s) = split(token)?;
         let header: Header = serde_json::from_slice(&b64(h, "header")?)
             .map_err(|e| ProtocolError::Malformed(format!("header: {e}")))?;
         if header.alg != "ES256" {
@@ -101,7 +88,28 @@ impl Unverified {
     }
 }
 
-fn b64(part: &str, what: &str) -> Result<Vec<u8>, ProtocolError> {
+/// The header, payload and signature parts of a compact JWS, still encoded: the size and
+/// shape every reader of a token checks first.
+pub(crate) fn split(token: &str) -> Result<(&str, &str, &str), ProtocolError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(ProtocolError::Oversized {
+            len: token.len(),
+            max: MAX_TOKEN_LEN,
+        });
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProtocolError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    Ok((h, p, s))
+}
+
+/// One part decoded (base64url without padding); `what` names it in the error.
+pub(crate) fn b64(part: &str, what: &str) -> Result<Vec<u8>, ProtocolError> {
     URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| ProtocolError::Malformed(format!("{what} is not base64url without padding")))

@@ -333,26 +333,12 @@ fn aad(account_id: &str) -> Vec<u8> {
 /// big-endian), then the raw signature. Decoding keeps a sealed challenge within the providers'
 /// 4096 bytes even at [`MAX_TOKEN_LEN`].
 fn pack(token: &str) -> Result<Vec<u8>, ProtocolError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(ProtocolError::Oversized {
-            len: token.len(),
-            max: MAX_TOKEN_LEN,
-        });
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ProtocolError::Malformed(
-            "expected three dot-separated parts".into(),
-        ));
-    };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| ProtocolError::Malformed("a token part is not base64url".into()))
-    };
-    let (h, p, s) = (decode(h)?, decode(p)?, decode(s)?);
+    let (h, p, s) = crate::jws::split(token)?;
+    let (h, p, s) = (
+        crate::jws::b64(h, "header")?,
+        crate::jws::b64(p, "payload")?,
+        crate::jws::b64(s, "signature")?,
+    );
     let mut out = Vec::with_capacity(4 + h.len() + p.len() + s.len());
     for part in [&h, &p] {
         let len = u16::try_from(part.len())

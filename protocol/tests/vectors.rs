@@ -19,6 +19,24 @@ fn vector_files() -> Vec<PathBuf> {
     files
 }
 
+/// A case's `expect`: the claims when valid, else the error code.
+fn check_expected(
+    name: &str,
+    result: &Result<Value, tapprove_protocol::ProtocolError>,
+    expect: &Value,
+) {
+    if expect["valid"].as_bool().expect("valid") {
+        assert_eq!(
+            result.as_ref().ok(),
+            Some(&expect["claims"]),
+            "{name}: {result:?}"
+        );
+    } else {
+        let code = result.as_ref().map_err(|e| e.code());
+        assert_eq!(code.err(), expect["error"].as_str(), "{name}: {result:?}");
+    }
+}
+
 #[test]
 fn every_vector_passes() {
     let files = vector_files();
@@ -46,17 +64,7 @@ fn every_vector_passes() {
                     .map(|u| serde_json::to_value(u).expect("json")),
                 other => panic!("{name}: unknown kind {other:?}"),
             };
-            let expect = &case["expect"];
-            if expect["valid"].as_bool().expect("valid") {
-                assert_eq!(
-                    result.as_ref().ok(),
-                    Some(&expect["claims"]),
-                    "{name}: {result:?}"
-                );
-            } else {
-                let code = result.as_ref().map_err(|e| e.code());
-                assert_eq!(code.err(), expect["error"].as_str(), "{name}: {result:?}");
-            }
+            check_expected(&name, &result, &case["expect"]);
             checked += 1;
         }
     }
@@ -87,17 +95,7 @@ fn sealed_cases(file: &std::path::Path, doc: &Value, key: &PublicKey) -> usize {
                         .map(|c| serde_json::to_value(c).expect("json"))
                 },
             );
-        let expect = &case["expect"];
-        if expect["valid"].as_bool().expect("valid") {
-            assert_eq!(
-                result.as_ref().ok(),
-                Some(&expect["claims"]),
-                "{name}: {result:?}"
-            );
-        } else {
-            let code = result.as_ref().map_err(|e| e.code());
-            assert_eq!(code.err(), expect["error"].as_str(), "{name}: {result:?}");
-        }
+        check_expected(&name, &result, &case["expect"]);
     }
     cases.len()
 }

@@ -15,6 +15,7 @@ use common::*;
 use serde_json::Value;
 use tapprove_protocol::{Decision, DenyReason};
 use tapprove_server::{Service, ServiceConfig};
+use tapprove_test_support::postgres::URL_ENV;
 
 /// Set in a child process: the file it writes its port to.
 const CHILD_ENV: &str = "TAPPROVE_TEST_CHILD_INSTANCE";
@@ -109,8 +110,8 @@ fn long_poll(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_on_one_postgres_behave_as_one_service() {
-    if std::env::var(POSTGRES_ENV).is_err() {
-        eprintln!("skipped: set {POSTGRES_ENV} (cargo xtask test postgres) to run it");
+    if tapprove_test_support::postgres::admin_url().is_none() {
+        eprintln!("skipped: set {URL_ENV} (cargo xtask test postgres) to run it");
         return;
     }
     let mut h = Harness::start().await;
@@ -227,8 +228,8 @@ async fn three_instances_on_one_postgres_behave_as_one_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_request_proofs_and_pairing_limits_hold_across_instances() {
-    if std::env::var(POSTGRES_ENV).is_err() {
-        eprintln!("skipped: set {POSTGRES_ENV} (cargo xtask test postgres) to run it");
+    if tapprove_test_support::postgres::admin_url().is_none() {
+        eprintln!("skipped: set {URL_ENV} (cargo xtask test postgres) to run it");
         return;
     }
     let mut h = Harness::start_with(|c| c.limits.pairings_per_minute_per_ip = 2).await;
@@ -261,8 +262,8 @@ async fn replayed_request_proofs_and_pairing_limits_hold_across_instances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_rotation_reaches_every_instance_at_once_through_notify() {
-    if std::env::var(POSTGRES_ENV).is_err() {
-        eprintln!("skipped: set {POSTGRES_ENV} (cargo xtask test postgres) to run it");
+    if tapprove_test_support::postgres::admin_url().is_none() {
+        eprintln!("skipped: set {URL_ENV} (cargo xtask test postgres) to run it");
         return;
     }
     let mut h = Harness::start().await;

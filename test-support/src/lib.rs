@@ -11,6 +11,8 @@
 //! - [`device`] (feature `http`): a software device speaking the device API directly (pairing,
 //!   request proofs, pending challenges, signed answers, the event stream), each call to the
 //!   service it is given.
+//! - [`postgres`] (feature `postgres`): a fresh database per test, SQLite or on the test
+//!   PostgreSQL server.
 //!
 //! Test code: failures panic with the response that caused them.
 
@@ -21,6 +23,8 @@ pub mod device;
 #[cfg(feature = "http")]
 pub mod endpoint;
 pub mod fixture;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "http")]
 pub mod rp;
 

@@ -17,8 +17,8 @@ use common::{FakeRp, TrustMode, failed_line, fixture, ok_json, rp_client};
 use faults_support::*;
 use serde_json::json;
 use sqlx::Connection as _;
+use tapprove_test_support::postgres::{self as test_db, URL_ENV};
 
-const URL_ENV: &str = "TAPPROVE_TEST_POSTGRES_URL";
 const CTL_ENV: &str = "TAPPROVE_TEST_POSTGRES_CTL";
 
 /// The cluster of `cargo xtask test postgres`, stoppable.
@@ -30,7 +30,7 @@ struct Cluster {
 impl Cluster {
     fn from_env() -> Option<Self> {
         Some(Self {
-            admin_url: std::env::var(URL_ENV).ok()?,
+            admin_url: test_db::admin_url()?,
             ctl: std::env::var(CTL_ENV).ok()?,
         })
     }
@@ -58,22 +58,13 @@ impl Cluster {
         self.pg_ctl(&["start", "-w"]);
     }
 
-    /// A new empty database on the cluster; its URL.
+    /// A new empty database on the cluster whose commits survive a crash; its URL.
     async fn fresh_database(&self) -> String {
-        let name = format!("tapprove_fault_{}", std::process::id());
+        let url = test_db::fresh_database(&self.admin_url).await;
+        let name = url::Url::parse(&url).expect("URL").path()[1..].to_owned();
         let mut admin = sqlx::PgConnection::connect(&self.admin_url)
             .await
             .expect("connect to the test cluster");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create a test database");
         // The throwaway cluster turns `synchronous_commit` off for speed: a crash would then
         // lose the last commits, which a real server (on, its default) keeps.
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -83,9 +74,7 @@ impl Cluster {
         .await
         .expect("durable commits");
         let _ = admin.close().await;
-        let mut url = url::Url::parse(&self.admin_url).expect("admin URL");
-        url.set_path(&name);
-        url.to_string()
+        url
     }
 }
 

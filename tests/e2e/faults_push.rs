@@ -18,8 +18,8 @@ use push_support::{ApnsReply, FcmReply, MockApns, MockFcm, apns_token, fcm_token
 use push_world::PushWorld;
 use serde_json::json;
 use tapprove_core::{
-    Authenticator, Config, Decision, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
-    SessionStatus, SoftwareSigner,
+    Authenticator, Config, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
+    SoftwareSigner,
 };
 
 /// How the provider answers one device.
@@ -238,21 +238,7 @@ async fn push_provider_errors_under_load() {
                     .expect("a valid push")
                     .expect("a Tapprove push");
                 assert_eq!(request.id, id);
-                let done = p
-                    .auth
-                    .respond(
-                        id,
-                        Decision::Approve {
-                            presence_answer: Some(code.to_owned()),
-                        },
-                    )
-                    .await
-                    .expect("answer");
-                assert_eq!(done.status, SessionStatus::Accepted);
-                assert_eq!(
-                    site.outcome(id).await,
-                    ("accepted".into(), "approved".into())
-                );
+                push_world::approve(&p.auth, &site, id, code).await;
             }
             Fate::Dead | Fate::Failing => {
                 assert_eq!(
@@ -339,16 +325,6 @@ async fn push_provider_errors_under_load() {
             .expect("valid")
             .expect("ours");
         assert_eq!(request.id, id, "{:?}", (p.platform, p.fate));
-        let done = p
-            .auth
-            .respond(
-                id,
-                Decision::Approve {
-                    presence_answer: Some(code.to_owned()),
-                },
-            )
-            .await
-            .expect("answer");
-        assert_eq!(done.status, SessionStatus::Accepted);
+        push_world::approve(&p.auth, &site, id, code).await;
     }
 }

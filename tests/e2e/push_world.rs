@@ -3,6 +3,7 @@
 //! whose trust webhook is a fake relying party accepting [`CODE`], and the site's RP client.
 
 use serde_json::Value;
+use tapprove_core::{Authenticator, Decision, SessionStatus};
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 
 use super::common::{FakeRp, RpClient, TrustMode, rp_client};
@@ -73,4 +74,23 @@ fn config_text(files: &Files, apns: &MockApns, fcm: &MockFcm, max_attempts: u32)
         sa = files.service_account.display().to_string(),
         fh = fcm.url,
     )
+}
+
+/// The phone approves `id` with the code the login page showed; the site then sees it
+/// accepted.
+pub async fn approve(phone: &Authenticator, site: &RpClient, id: &str, code: &str) {
+    let done = phone
+        .respond(
+            id,
+            Decision::Approve {
+                presence_answer: Some(code.to_owned()),
+            },
+        )
+        .await
+        .expect("answer");
+    assert_eq!(done.status, SessionStatus::Accepted);
+    assert_eq!(
+        site.outcome(id).await,
+        ("accepted".into(), "approved".into())
+    );
 }

@@ -19,8 +19,8 @@ use push_support::{MockApns, MockFcm, apns_token, fcm_token};
 use push_world::PushWorld;
 use serde_json::{Value, json};
 use tapprove_core::{
-    Authenticator, Config, CoreError, Decision, MemoryStore, PushEnvironment, PushPlatform,
-    PushRegistration, SessionStatus, SoftwareSigner,
+    Authenticator, Config, CoreError, MemoryStore, PushEnvironment, PushPlatform, PushRegistration,
+    SoftwareSigner,
 };
 use tapprove_protocol::sealed::PushSecretKey;
 use tapprove_test_support::device::SoftwareDevice;
@@ -170,20 +170,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
         assert_eq!(request.context.location.as_deref(), Some(PLACE));
         assert_eq!(request.context.user_agent.as_deref(), Some(BROWSER));
         let code = session["presence_code"].as_str().expect("code");
-        let done = auth
-            .respond(
-                id,
-                Decision::Approve {
-                    presence_answer: Some(code.to_owned()),
-                },
-            )
-            .await
-            .expect("answer");
-        assert_eq!(done.status, SessionStatus::Accepted);
-        assert_eq!(
-            site.outcome(id).await,
-            ("accepted".into(), "approved".into())
-        );
+        push_world::approve(&auth, site, id, code).await;
 
         // Another phone (another push key) cannot open it: a typed refusal, not "not ours".
         let other = phone(&service.url, sdk);

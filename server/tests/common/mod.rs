@@ -31,33 +31,10 @@ pub struct Harness {
     pub http: reqwest::Client,
 }
 
-/// The environment variable naming a PostgreSQL server the tests run against (an admin URL
-/// such as `postgres://postgres@127.0.0.1:5432/postgres`); unset, they use SQLite files.
-/// `cargo xtask test postgres` starts a throwaway cluster and sets it.
-pub const POSTGRES_ENV: &str = "TAPPROVE_TEST_POSTGRES_URL";
-
 /// A fresh, empty database for one test: an SQLite file in `dir`, or a new database on the
-/// PostgreSQL server named by [`POSTGRES_ENV`].
+/// PostgreSQL server named by `TAPPROVE_TEST_POSTGRES_URL` (test-support's `postgres`).
 pub async fn test_database_url(dir: &std::path::Path) -> String {
-    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-        return format!("sqlite://{}/tapprove.db?mode=rwc", dir.display());
-    };
-    let mut id = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id).expect("rand");
-    let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tapprove_test_{name}");
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-    )
-    .await
-    .expect("create a test database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
-    url.set_path(&name);
-    url.to_string()
+    tapprove_test_support::postgres::database_url(dir, "tapprove.db").await
 }
 
 pub async fn test_config(dir: &std::path::Path) -> ServiceConfig {

@@ -13,24 +13,7 @@ mod sqlite_only;
 /// A fresh database: an SQLite file in `dir`, or a new database on the test PostgreSQL
 /// server.
 async fn test_url(dir: &std::path::Path) -> String {
-    let Ok(admin_url) = std::env::var("TAPPROVE_TEST_POSTGRES_URL") else {
-        return format!("sqlite://{}/t.db?mode=rwc", dir.display());
-    };
-    let name = crate::crypto::new_id("tapprove_unit_")
-        .expect("id")
-        .to_ascii_lowercase();
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-    )
-    .await
-    .expect("create a test database");
-    let mut url = url::Url::parse(&admin_url).expect("postgres URL");
-    url.set_path(&name);
-    url.to_string()
+    tapprove_test_support::postgres::database_url(dir, "t.db").await
 }
 
 async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
