@@ -271,6 +271,12 @@ impl Bench {
         Ok((auth, account.id))
     }
 
+    /// Presence codes the site has shown and no device has taken yet, plus devices still
+    /// waiting for one: near zero between logins, or the tool itself leaks.
+    pub fn codes_held(&self) -> usize {
+        self.codes.held()
+    }
+
     /// Opens the account's event stream and answers every request on it (as
     /// [`Bench::pair_device`]) until the returned [`Device`] is dropped (a disconnect).
     pub fn connect(&self, auth: Authenticator, account_id: String) -> Device {
@@ -424,7 +430,24 @@ impl Codes {
                 }
             }
         };
-        tokio::time::timeout(LOGIN_TIMEOUT, rx).await.ok()?.ok()
+        let code = tokio::time::timeout(LOGIN_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if code.is_none() {
+            // A request delivered again after its login ended waits for nothing: forget it
+            // (unless a later wait took the slot: its receiver is still open).
+            let mut map = self.lock();
+            if matches!(map.get(id), Some(Slot::Waiting(tx)) if tx.is_closed()) {
+                map.remove(id);
+            }
+        }
+        code
+    }
+
+    /// Codes and waits not yet matched.
+    fn held(&self) -> usize {
+        self.lock().len()
     }
 }
 

@@ -1,8 +1,6 @@
-//! `tapprove-bench`: the login benchmarks (P4 latency, P5 throughput) and the soak (not in
-//! CI). Prints figures, one `RESULT` line per measurement for `cargo xtask bench` to parse;
-//! never judges them (the soak's consistency check is about correctness, not speed).
-
-mod soak;
+//! `tapprove-bench`: the login benchmarks (P4 latency, P5 throughput). Prints figures, one
+//! `RESULT` line per measurement for `cargo xtask bench` to parse; never judges them. The soak
+//! is its own binary, `tapprove-soak` (src/bin/soak.rs), because it counts every allocation.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,20 +45,6 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         instances: usize,
     },
-    /// Logins for a bounded time while devices drop and re-open their event streams at random;
-    /// ends with a consistency check (every login accepted, no leaked streams or tasks) and
-    /// prints memory and thread figures.
-    Soak {
-        /// How long, in seconds.
-        #[arg(long, default_value_t = 600)]
-        seconds: u64,
-        /// Users (one device and one site worker each).
-        #[arg(long, default_value_t = 20)]
-        users: usize,
-        /// Seed of the disconnect schedule.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
 }
 
 fn main() -> ExitCode {
@@ -90,11 +74,6 @@ fn main() -> ExitCode {
                 };
                 throughput(users, logins_per_user, &options).await
             }
-            Command::Soak {
-                seconds,
-                users,
-                seed,
-            } => soak::soak(seconds, users, seed).await,
         }
     });
     match result {

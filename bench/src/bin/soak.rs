@@ -1,16 +1,66 @@
-//! `tapprove-bench soak`: logins for a bounded time while devices drop their event stream and
-//! open it again at random, then a consistency check (issue 15; not in CI, figures in
+//! `tapprove-soak`: logins for a bounded time while devices drop their event stream and open
+//! it again at random, then a consistency check (issue 15; not in CI, figures in
 //! docs/PERFORMANCE.md). Every login must end `accepted` (a device that was away gets the
 //! request when it comes back, from the pending list), and once every device is connected
 //! again the process must hold as many threads and tasks as before the churn: a stream that
 //! did not end when its device went away would show there.
+//!
+//! Memory is sampled every 10 s two ways: the process's RSS, and the bytes the Rust heap holds
+//! (every allocation counted by a wrapper around the system allocator). SQLite allocates
+//! through the C library directly, so RSS minus that heap is SQLite, the allocator's own
+//! overhead and the mapped binary; a leak in Rust code shows as a heap that keeps growing.
 
+use std::alloc::System;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tapprove_bench::{Bench, BenchError, Device, ms, quantile};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tapprove_bench::{Bench, BenchError, Device};
 use tapprove_core::Authenticator;
+
+#[global_allocator]
+static HEAP: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[derive(Parser)]
+#[command(
+    about = "Tapprove soak: logins with random device disconnects, then a consistency check (see docs/PERFORMANCE.md)"
+)]
+struct Args {
+    /// How long, in seconds.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// Users (one device and one site worker each).
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// Seed of the disconnect schedule.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tapprove-soak: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(soak(args.seconds, args.users, args.seed)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapprove-soak: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Extra threads or tasks tolerated at the end (a respond call's thread still finishing).
 const SLACK: usize = 4;
@@ -40,18 +90,53 @@ impl Rng {
     }
 }
 
-/// `Threads:` and `VmRSS:` (KiB) of this process, from /proc (0 where unavailable).
-fn threads_and_rss() -> (usize, usize) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("Threads:"), field("VmRSS:"))
+/// One look at the process.
+#[derive(Clone, Copy)]
+struct Sample {
+    threads: usize,
+    /// `VmRSS`, `RssAnon` and `RssFile` from /proc (0 where unavailable), KiB.
+    rss_kib: usize,
+    anon_kib: usize,
+    file_kib: usize,
+    /// Bytes the Rust heap holds now, KiB.
+    heap_kib: usize,
+}
+
+impl Sample {
+    fn take() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let heap = HEAP.stats();
+        Sample {
+            threads: field("Threads:"),
+            rss_kib: field("VmRSS:"),
+            anon_kib: field("RssAnon:"),
+            file_kib: field("RssFile:"),
+            heap_kib: heap.bytes_allocated.saturating_sub(heap.bytes_deallocated) / 1024,
+        }
+    }
+}
+
+impl std::fmt::Display for Sample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} threads, RSS {} KiB (anon {}, file {}), Rust heap {} KiB",
+            self.threads, self.rss_kib, self.anon_kib, self.file_kib, self.heap_kib
+        )
+    }
+}
+
+/// Login times in microseconds, 3 significant digits, up to 10 minutes.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid")
 }
 
 fn alive_tasks() -> usize {
@@ -61,7 +146,7 @@ fn alive_tasks() -> usize {
 }
 
 /// Runs the soak for `seconds` with `users` users (one device each).
-pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchError> {
+async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchError> {
     let bench = Arc::new(Bench::start().await?);
     let names: Vec<String> = (0..users).map(|i| format!("soak{i:04}")).collect();
     let mut phones = Vec::with_capacity(users);
@@ -90,10 +175,10 @@ pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchErro
         joined.map_err(|e| BenchError::Login(format!("warm-up panicked: {e}")))??;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (threads_before, rss_before) = threads_and_rss();
+    let before = Sample::take();
     let tasks_before = alive_tasks();
     eprintln!(
-        "tapprove-bench soak: {users} users for {seconds} s (seed {seed}); baseline {threads_before} threads, {tasks_before} tasks, {rss_before} KiB"
+        "tapprove-soak: {users} users for {seconds} s (seed {seed}); baseline {before}, {tasks_before} tasks"
     );
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -127,50 +212,65 @@ pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchErro
             while back.join_next().await.is_some() {}
         })
     };
-    // Memory and threads every 10 s.
-    let samples = Arc::new(Mutex::new(Vec::new()));
+    // Memory and threads every 10 s, with the logins so far.
+    let done = Arc::new(AtomicUsize::new(0));
     let sampler = {
-        let samples = samples.clone();
+        let (bench, done) = (bench.clone(), done.clone());
         tokio::spawn(async move {
+            let start = Instant::now();
+            let mut max = before;
             while Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                let (threads, rss) = threads_and_rss();
-                eprintln!("tapprove-bench soak: {threads} threads, {rss} KiB");
-                samples.lock().unwrap_or_else(|p| p.into_inner()).push(rss);
+                let now = Sample::take();
+                eprintln!(
+                    "tapprove-soak: {:>5} s, {} logins, {now}, {} codes held",
+                    start.elapsed().as_secs(),
+                    done.load(Ordering::Relaxed),
+                    bench.codes_held()
+                );
+                max.rss_kib = max.rss_kib.max(now.rss_kib);
+                max.heap_kib = max.heap_kib.max(now.heap_kib);
             }
+            max
         })
     };
     // The site: each user logs in again as soon as the previous login is accepted.
     let mut workers = tokio::task::JoinSet::new();
     for name in names.clone() {
-        let bench = bench.clone();
+        let (bench, done) = (bench.clone(), done.clone());
         workers.spawn(async move {
-            let mut times = Vec::new();
+            let mut times = histogram();
             while Instant::now() < deadline {
-                times.push(bench.login(&name).await?);
+                let took = bench.login(&name).await?;
+                times.saturating_record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+                done.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, BenchError>(times)
         });
     }
-    let mut times = Vec::new();
+    let mut times = histogram();
     let mut failures = Vec::new();
     while let Some(joined) = workers.join_next().await {
         match joined {
-            Ok(Ok(t)) => times.extend(t),
+            Ok(Ok(t)) => {
+                if let Err(e) = times.add(&t) {
+                    failures.push(format!("merging login times: {e}"));
+                }
+            }
             Ok(Err(e)) => failures.push(e.to_string()),
             Err(e) => failures.push(format!("site worker panicked: {e}")),
         }
     }
     let _ = churn.await;
-    let _ = sampler.await;
+    let max = sampler.await.unwrap_or(before);
 
     // Every device connected again. The service notices a device that went away when its next
     // keep-alive write fails (every 15 s), so give its streams up to 30 s to end.
     let settle_start = Instant::now();
     while settle_start.elapsed() < SETTLE {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (threads, _) = threads_and_rss();
-        if threads <= threads_before + SLACK && alive_tasks() <= tasks_before + SLACK {
+        if Sample::take().threads <= before.threads + SLACK && alive_tasks() <= tasks_before + SLACK
+        {
             break;
         }
     }
@@ -184,28 +284,27 @@ pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchErro
                 .is_some()
         })
         .count();
-    let (threads_after, rss_after) = threads_and_rss();
+    let after = Sample::take();
     let tasks_after = alive_tasks();
-    let rss_max = samples
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .copied()
-        .chain([rss_after])
-        .max()
-        .unwrap_or(rss_after);
-    let logins = times.len();
-    let p50 = quantile(&mut times, 0.50);
-    let p99 = quantile(&mut times, 0.99);
-    let max = quantile(&mut times, 1.0);
+    let codes_held = bench.codes_held();
+    let q = |q: f64| times.value_at_quantile(q) as f64 / 1e3;
     println!(
-        "RESULT SOAK seconds={seconds} users={users} logins={logins} failed={} disconnects={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} threads={threads_before}->{threads_after} tasks={tasks_before}->{tasks_after} settled_s={:.0} rss_kib={rss_before}->{rss_after} rss_max_kib={rss_max}",
+        "RESULT SOAK seconds={seconds} users={users} logins={} failed={} disconnects={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} threads={}->{} tasks={tasks_before}->{tasks_after} settled_s={:.0} rss_kib={}->{} rss_max_kib={} heap_kib={}->{} heap_max_kib={} codes_held={codes_held}",
+        times.len(),
         failures.len(),
         disconnects.load(Ordering::Relaxed),
-        ms(p50),
-        ms(p99),
-        ms(max),
+        q(0.50),
+        q(0.99),
+        times.max() as f64 / 1e3,
+        before.threads,
+        after.threads,
         settled.as_secs_f64(),
+        before.rss_kib,
+        after.rss_kib,
+        max.rss_kib.max(after.rss_kib),
+        before.heap_kib,
+        after.heap_kib,
+        max.heap_kib.max(after.heap_kib),
     );
 
     // The consistency check.
@@ -213,9 +312,10 @@ pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchErro
     if connected != users {
         problems.push(format!("{} devices never reconnected", users - connected));
     }
-    if threads_after > threads_before + SLACK {
+    if after.threads > before.threads + SLACK {
         problems.push(format!(
-            "threads grew from {threads_before} to {threads_after}: event streams leaked"
+            "threads grew from {} to {}: event streams leaked",
+            before.threads, after.threads
         ));
     }
     if tasks_after > tasks_before + SLACK {
@@ -229,7 +329,7 @@ pub async fn soak(seconds: u64, users: usize, seed: u64) -> Result<(), BenchErro
         bench.shutdown().await?;
     }
     if problems.is_empty() {
-        eprintln!("tapprove-bench soak: consistent (every login accepted, nothing leaked)");
+        eprintln!("tapprove-soak: consistent (every login accepted, nothing leaked)");
         Ok(())
     } else {
         Err(BenchError::Login(format!(
