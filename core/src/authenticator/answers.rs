@@ -40,7 +40,7 @@ impl Inner {
             self.requests.forget(request_id);
             return Err(CoreError::Expired);
         }
-        self.requests.reserve(request_id, request.expires_at)?;
+        self.requests.reserve(request_id, request.expires_at, now)?;
         let result = self
             .verify_user(&account, request, proto_decision)
             .and_then(|uv| {
