@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod address;
 mod api_client;
 mod authenticator;
 mod background;
