@@ -334,9 +334,8 @@ impl ApiClient {
 /// the response held to the same limits.
 fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response, CoreError> {
     net::check_header_values(&req)?;
-    let host = url::Url::parse(&req.url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
+    let host = crate::address::parse(&req.url)
+        .map(|u| u.origin.host.to_string())
         .unwrap_or_default();
     let request = HttpRequest {
         method: req.method.as_str().to_owned(),

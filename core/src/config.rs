@@ -4,8 +4,8 @@
 use std::fmt;
 
 use tapprove_protocol::credentials::is_well_formed_sdk_key;
-use url::Url;
 
+use crate::address::{self, AddressError, Origin};
 use crate::error::CoreError;
 
 pub use tapprove_protocol::credentials::{SDK_KEY_CHARS, SDK_KEY_PREFIX, is_loopback_host};
@@ -18,7 +18,8 @@ pub use tapprove_protocol::credentials::{SDK_KEY_CHARS, SDK_KEY_PREFIX, is_loopb
 /// secret) must be `tap_sdk_` followed by 22 base64url characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
-    server_url: Url,
+    /// `server_url` serialized: what accounts store and calls start with.
+    server_url: String,
     sdk_key: String,
     device_name: Option<String>,
 }
@@ -29,7 +30,7 @@ impl Config {
         check_sdk_key(sdk_key)?;
         let server_url = parse_server_url(server_url)?;
         Ok(Self {
-            server_url,
+            server_url: server_url.to_string(),
             sdk_key: sdk_key.to_owned(),
             device_name: None,
         })
@@ -48,7 +49,7 @@ impl Config {
 
     /// The service origin, without a trailing slash (e.g. `https://auth.example.com`).
     pub fn server_url(&self) -> &str {
-        self.server_url.as_str().trim_end_matches('/')
+        &self.server_url
     }
 
     /// The SDK key.
@@ -81,52 +82,44 @@ pub fn check_sdk_key(sdk_key: &str) -> Result<(), CoreError> {
     }
 }
 
-fn parse_server_url(raw: &str) -> Result<Url, CoreError> {
+fn parse_server_url(raw: &str) -> Result<Origin, CoreError> {
     let raw = raw.trim();
     // An origin never needs percent-encoding, and host names are ASCII only (docs/BINDINGS.md:
-    // IDNA is off); refusing both first also keeps such text from the IDNA code, which asserts
-    // on it in debug builds (found by the enrollment_uri fuzz target).
+    // no IDNA): write a Unicode name in its punycode (xn--) form.
     if !raw.is_ascii() || raw.contains('%') {
         return Err(CoreError::config(format!(
             "the server URL {raw:?} may contain only ASCII letters, digits and `.-:/[]`; write a \
              Unicode host name in its punycode (xn--) form"
         )));
     }
-    let url = Url::parse(raw).map_err(|e| {
-        CoreError::config(format!(
-            "the server URL {raw:?} is not a URL ({e}); use e.g. https://auth.example.com"
-        ))
+    let url = address::parse(raw).map_err(|e| match e {
+        AddressError::Scheme(other) => CoreError::config(format!(
+            "the server URL {raw:?} has scheme {other:?}; use https://"
+        )),
+        AddressError::NoHost => CoreError::config(format!("the server URL {raw:?} has no host")),
+        AddressError::UserInfo => {
+            CoreError::config("the server URL must not contain a user name or password")
+        }
+        AddressError::Target => address_only(raw),
+        e => CoreError::config(format!(
+            "the server URL {raw:?} is not a URL Tapprove accepts ({e}); use e.g. https://auth.example.com"
+        )),
     })?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(CoreError::config(format!(
-                "the server URL {raw:?} must use https:// (http:// is only allowed for localhost)"
-            )));
-        }
-        other => {
-            return Err(CoreError::config(format!(
-                "the server URL {raw:?} has scheme {other:?}; use https://"
-            )));
-        }
+    if url.path != "/" || url.query.is_some() {
+        return Err(address_only(raw));
     }
-    if url.host().is_none() {
+    if !url.origin.tls && !is_loopback_host(&url.origin.host.to_string()) {
         return Err(CoreError::config(format!(
-            "the server URL {raw:?} has no host"
+            "the server URL {raw:?} must use https:// (http:// is only allowed for localhost)"
         )));
     }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(CoreError::config(
-            "the server URL must not contain a user name or password",
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(CoreError::config(format!(
-            "the server URL {raw:?} must be the service's address only, like https://auth.example.com (no path, query or fragment)"
-        )));
-    }
-    Ok(url)
+    Ok(url.origin)
+}
+
+fn address_only(raw: &str) -> CoreError {
+    CoreError::config(format!(
+        "the server URL {raw:?} must be the service's address only, like https://auth.example.com (no path, query or fragment)"
+    ))
 }
 
 /// A parsed enrollment link, as encoded in the pairing QR code:
@@ -149,38 +142,31 @@ impl EnrollmentUri {
     /// Parses an enrollment link.
     pub fn parse(uri: &str) -> Result<Self, CoreError> {
         let uri = uri.trim();
-        // Checked before the URL parser sees it: a link of another scheme (e.g. `ws:`) has its
-        // host run through the IDNA code, which asserts on non-ASCII text in debug builds
-        // (found by the enrollment_uri fuzz target); a pairing link is ASCII, its values
-        // percent-encoded.
-        let prefix = format!("{ENROLLMENT_SCHEME}://");
-        if !uri
+        let prefix = format!("{ENROLLMENT_SCHEME}://pair");
+        let start = || CoreError::uri(format!("it must start with {prefix}"));
+        let rest = uri
             .get(..prefix.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
-        {
-            return Err(CoreError::uri(format!(
-                "it must start with {ENROLLMENT_SCHEME}://pair"
-            )));
-        }
+            .filter(|p| p.eq_ignore_ascii_case(&prefix))
+            .map(|_| &uri[prefix.len()..])
+            .ok_or_else(start)?;
         if !uri.is_ascii() {
             return Err(CoreError::uri(
                 "it contains characters that are not ASCII (a pairing link's values are percent-encoded)",
             ));
         }
-        let url = Url::parse(uri).map_err(|_| CoreError::uri("it is not a URI"))?;
-        if url.scheme() != ENROLLMENT_SCHEME {
-            return Err(CoreError::uri(format!(
-                "it must start with {ENROLLMENT_SCHEME}://pair"
-            )));
-        }
-        if url.host_str() != Some("pair") || !(url.path().is_empty() || url.path() == "/") {
-            return Err(CoreError::uri(format!(
-                "it must start with {ENROLLMENT_SCHEME}://pair"
-            )));
-        }
+        // `pair`, an optional `/`, the query; a fragment is ignored.
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        let query = match rest.strip_prefix('?') {
+            Some(query) => query,
+            None if rest.is_empty() => "",
+            None => return Err(start()),
+        };
+        let pairs = address::form_pairs(query)
+            .map_err(|_| CoreError::uri("a parameter is not percent-encoded UTF-8"))?;
         let (mut server, mut sdk_key, mut user, mut code) = (None, None, None, None);
-        for (k, v) in url.query_pairs() {
-            let slot = match k.as_ref() {
+        for (k, v) in pairs {
+            let slot = match k.as_str() {
                 "server" => &mut server,
                 "sdk_key" => &mut sdk_key,
                 "user" => &mut user,
@@ -190,7 +176,7 @@ impl EnrollmentUri {
             if slot.is_some() {
                 return Err(CoreError::uri(format!("parameter {k:?} appears twice")));
             }
-            *slot = Some(v.into_owned());
+            *slot = Some(v);
         }
         let required = |v: Option<String>, name: &str| -> Result<String, CoreError> {
             match v {
@@ -208,12 +194,11 @@ impl EnrollmentUri {
 
     /// The link for these values (the inverse of [`EnrollmentUri::parse`]).
     pub fn to_uri(&self) -> String {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("server", self.config.server_url())
-            .append_pair("sdk_key", self.config.sdk_key())
-            .append_pair("user", &self.user)
-            .append_pair("code", &self.code)
-            .finish();
+        let mut query = String::new();
+        address::form_append(&mut query, "server", self.config.server_url());
+        address::form_append(&mut query, "sdk_key", self.config.sdk_key());
+        address::form_append(&mut query, "user", &self.user);
+        address::form_append(&mut query, "code", &self.code);
         format!("{ENROLLMENT_SCHEME}://pair?{query}")
     }
 }
@@ -286,10 +271,11 @@ mod tests {
             }
         }
         let link = "tapprove://pair?server=http%3AhF%82F127.0$1.1%3A8080&sdk_key=tap_sdk_AAAAAAAAAAAAAAAAAAAAAA&user=.A%20b&code=3KQ2-M9XD";
-        assert!(matches!(
-            EnrollmentUri::parse(link),
-            Err(CoreError::InvalidConfig { .. })
-        ));
+        // `%82` alone is not UTF-8: refused as the link's fault before the URL is looked at.
+        match EnrollmentUri::parse(link) {
+            Err(CoreError::InvalidEnrollmentUri { message }) => assert!(message.contains("UTF-8")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

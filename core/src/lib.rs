@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod address;
 mod api_client;
 mod authenticator;
 mod background;
@@ -71,6 +72,42 @@ pub use user_verification::{UserVerifier, VerifyOutcome};
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::net::read_response_for_fuzzing as read_response;
+
+    /// An `http(s)` URL as the core's parser reads it, in plain parts.
+    #[derive(Debug)]
+    pub struct ParsedUrl {
+        pub tls: bool,
+        pub host: String,
+        pub port: Option<u16>,
+        pub path: String,
+        pub query: Option<String>,
+        pub origin: String,
+    }
+
+    /// The core's URL parser (`address::parse`); `None` where it refuses.
+    pub fn parse_url(raw: &str) -> Option<ParsedUrl> {
+        let url = crate::address::parse(raw).ok()?;
+        Some(ParsedUrl {
+            tls: url.origin.tls,
+            host: url.origin.host.to_string(),
+            port: url.origin.port,
+            path: url.path.to_owned(),
+            query: url.query.map(str::to_owned),
+            origin: url.origin.to_string(),
+        })
+    }
+
+    /// The core's form query decoding; `None` where it refuses.
+    pub fn form_pairs(query: &str) -> Option<Vec<(String, String)>> {
+        crate::address::form_pairs(query).ok()
+    }
+
+    /// One `name=value` pair encoded by the core.
+    pub fn form_pair(name: &str, value: &str) -> String {
+        let mut query = String::new();
+        crate::address::form_append(&mut query, name, value);
+        query
+    }
 }
 
 pub use tapprove_protocol::api::{

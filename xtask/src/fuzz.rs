@@ -42,6 +42,10 @@ pub const TARGETS: &[(&str, &str)] = &[
         "enrollment_uri",
         "EnrollmentUri::parse: the pairing link in a QR code",
     ),
+    (
+        "service_url",
+        "the core's URL parser and form queries, against the url crate",
+    ),
     ("sse", "the core's Server-Sent Events reader, fed in chunks"),
     (
         "http_response",
@@ -370,6 +374,13 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
         "enrollment_uri" => vec![
             b"tapprove://pair?server=https%3A%2F%2Fauth.example.com&sdk_key=tap_sdk_AAAAAAAAAAAAAAAAAAAAAA&user=alice&code=7KQ2-M9XD".to_vec(),
             b"tapprove://pair?server=http%3A%2F%2F127.0.0.1%3A8080&sdk_key=tap_sdk_AAAAAAAAAAAAAAAAAAAAAA&user=al%C3%AFce%20b&code=7KQ2-M9XD".to_vec(),
+        ],
+        "service_url" => vec![
+            b"https://auth.example.com".to_vec(),
+            b"http://127.0.0.1:8080/v1/device/pair?wait=25".to_vec(),
+            b"http://[::ffff:192.0.2.1]:80/a/%2e/b".to_vec(),
+            b"server=https%3A%2F%2Fa.example&user=Al+ice%C3%A4&&code".to_vec(),
+            b"name*-._~\nvalue with spaces+%".to_vec(),
         ],
         "sse" => {
             let t = challenges.first().map(|t| t.as_str()).unwrap_or("a.b.c");

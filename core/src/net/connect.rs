@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use url::Host;
+use crate::address::Host;
 
 use crate::background::{self, CallCancel};
 
@@ -81,7 +81,7 @@ fn helper(name: &str, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
 
 /// The addresses of `host`, looked up before `deadline`.
 pub(super) fn resolve(
-    host: &Host<String>,
+    host: &Host,
     port: u16,
     deadline: Instant,
     cancel: Option<&CallCancel>,

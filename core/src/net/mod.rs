@@ -25,9 +25,9 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::address;
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
-use url::{Host, Url};
 
 use crate::background;
 use crate::error::CoreError;
@@ -176,31 +176,15 @@ impl HttpClient {
     /// Connects, sends `req` and reads the head, all before `deadline` (which stays on the
     /// returned body).
     fn exchange(&self, req: Request, deadline: Instant) -> Result<(Head, BodyReader), CoreError> {
-        let url = Url::parse(&req.url)
+        let url = address::parse(&req.url)
             .map_err(|e| CoreError::config(format!("bad service URL {:?}: {e}", req.url)))?;
-        let (host, port) = match (url.host(), url.port_or_known_default()) {
-            (Some(h), Some(p)) => (h.to_owned(), p),
-            _ => {
-                return Err(CoreError::config(format!(
-                    "the service URL {:?} names no host",
-                    req.url
-                )));
-            }
-        };
-        let authority = Authority(match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        });
-        let tls = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            other => {
-                return Err(CoreError::config(format!(
-                    "unsupported URL scheme {other:?}; use https://"
-                )));
-            }
-        };
-        let head_bytes = request_head(&req, &url, &authority)?;
+        let (host, port, tls) = (
+            url.origin.host.clone(),
+            url.origin.port_or_default(),
+            url.origin.tls,
+        );
+        let authority = Authority(url.origin.authority());
+        let head_bytes = request_head(&req, &url.target(), &authority)?;
 
         let cancel = background::current_cancel();
         let addrs = connect::resolve(&host, port, deadline, cancel.as_deref())
@@ -262,16 +246,16 @@ impl HttpClient {
     #[cfg(feature = "tls")]
     fn tls_session(
         &self,
-        host: &Host<String>,
+        host: &address::Host,
         authority: &Authority,
         timed: Timed,
     ) -> Result<Conn, CoreError> {
         let name = match host {
-            Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
+            address::Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
                 CoreError::config(format!("{authority} is not a valid TLS server name: {e}"))
             })?,
-            Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
-            Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
+            address::Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
+            address::Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
         };
         let session = rustls::ClientConnection::new(self.tls.clone(), name)
             .map_err(|e| CoreError::config(format!("could not set up TLS: {e}")))?;
@@ -283,7 +267,7 @@ impl HttpClient {
     #[cfg(not(feature = "tls"))]
     fn tls_session(
         &self,
-        _host: &Host<String>,
+        _host: &address::Host,
         authority: &Authority,
         _timed: Timed,
     ) -> Result<Conn, CoreError> {
@@ -337,12 +321,7 @@ pub(crate) fn check_header_values(req: &Request) -> Result<(), CoreError> {
 }
 
 /// The request line and headers (values checked by [`check_header_values`]).
-fn request_head(req: &Request, url: &Url, authority: &Authority) -> Result<Vec<u8>, CoreError> {
-    let mut target = url.path().to_owned();
-    if let Some(q) = url.query() {
-        target.push('?');
-        target.push_str(q);
-    }
+fn request_head(req: &Request, target: &str, authority: &Authority) -> Result<Vec<u8>, CoreError> {
     let mut head = format!(
         "{} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
         req.method.as_str()
