@@ -451,6 +451,26 @@ impl Codes {
     }
 }
 
+/// Runs a tool's work on a multi-threaded tokio runtime; a failure is printed after the
+/// tool's name and ends the process with a failing status.
+pub fn run_main(
+    tool: &str,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> std::process::ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(format!("cannot start the tokio runtime: {e}")))
+        .and_then(|runtime| runtime.block_on(work));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The `q`-quantile (0..=1) of `samples` (sorted in place), nearest-rank.
 pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     if samples.is_empty() {

@@ -49,17 +49,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tapprove-bench: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    tapprove_bench::run_main("tapprove-bench", async {
         match cli.command {
             Command::Latency { logins, warmup } => latency(logins, warmup).await,
             Command::Throughput {
@@ -75,14 +65,7 @@ fn main() -> ExitCode {
                 throughput(users, logins_per_user, &options).await
             }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tapprove-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn latency(logins: usize, warmup: usize) -> Result<(), BenchError> {

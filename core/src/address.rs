@@ -294,14 +294,29 @@ fn check_path(path: &str) -> Result<(), AddressError> {
         return Err(AddressError::Target);
     }
     check_chars(path, "/")?;
-    let dot = |s: &str| {
-        let s = s.to_ascii_lowercase().replace("%2e", ".");
-        s == "." || s == ".."
-    };
-    if path.split('/').any(dot) {
+    if path.split('/').any(is_dot_segment) {
         return Err(AddressError::Target);
     }
     Ok(())
+}
+
+/// `.` or `..`, each dot possibly written `%2e` (as the standard reads them). Runs on every
+/// call's path, so without allocating.
+fn is_dot_segment(segment: &str) -> bool {
+    match after_dot(segment) {
+        Some("") => true,
+        Some(rest) => after_dot(rest) == Some(""),
+        None => false,
+    }
+}
+
+/// What follows a leading `.` or `%2e`.
+fn after_dot(s: &str) -> Option<&str> {
+    s.strip_prefix('.').or_else(|| {
+        s.get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("%2e"))
+            .map(|_| &s[3..])
+    })
 }
 
 /// RFC 3986 `pchar`s but `'` (which the standard escapes in queries) plus `extra`, with every

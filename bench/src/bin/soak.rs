@@ -43,23 +43,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tapprove-soak: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(soak(args.seconds, args.users, args.seed)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tapprove-soak: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tapprove_bench::run_main("tapprove-soak", soak(args.seconds, args.users, args.seed))
 }
 
 /// Extra threads or tasks tolerated at the end (a respond call's thread still finishing).

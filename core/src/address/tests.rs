@@ -61,6 +61,20 @@ fn parses_and_serializes_the_shapes_tapprove_uses() {
             "/",
             Some("x=%41"),
         ),
+        // Punycode as it is (what DNS and TLS use); `url` also checks that it decodes.
+        (
+            "https://xn--mnchen-3ya.example",
+            "https://xn--mnchen-3ya.example",
+            "/",
+            None,
+        ),
+        ("http://xn--.a/a0/", "http://xn--.a", "/a0/", None),
+        (
+            "http://h.example/a.b/..c/.%2e.",
+            "http://h.example",
+            "/a.b/..c/.%2e.",
+            None,
+        ),
     ] {
         let url = parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
         assert_eq!(url.origin.to_string(), origin, "{raw}");
@@ -113,6 +127,8 @@ fn refuses_what_the_standard_would_rewrite() {
         ("http://h.example/a/../b", E::Target),
         ("http://h.example/a/%2E%2e/b", E::Target),
         ("http://h.example/.", E::Target),
+        ("http://h.example/%2E/x", E::Target),
+        ("http://h.example/.%2e", E::Target),
         ("http://h.example/a b", E::Target),
         ("http://h.example/a\r\nHost: x", E::Target),
         ("http://h.example/a#frag", E::Target),

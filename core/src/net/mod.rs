@@ -25,10 +25,10 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::address;
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 
+use crate::address::{self, Host};
 use crate::background;
 use crate::error::CoreError;
 use framing::{Decoder, read_head};
@@ -246,16 +246,16 @@ impl HttpClient {
     #[cfg(feature = "tls")]
     fn tls_session(
         &self,
-        host: &address::Host,
+        host: &Host,
         authority: &Authority,
         timed: Timed,
     ) -> Result<Conn, CoreError> {
         let name = match host {
-            address::Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
+            Host::Domain(d) => ServerName::try_from(d.clone()).map_err(|e| {
                 CoreError::config(format!("{authority} is not a valid TLS server name: {e}"))
             })?,
-            address::Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
-            address::Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
+            Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
+            Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
         };
         let session = rustls::ClientConnection::new(self.tls.clone(), name)
             .map_err(|e| CoreError::config(format!("could not set up TLS: {e}")))?;
@@ -267,7 +267,7 @@ impl HttpClient {
     #[cfg(not(feature = "tls"))]
     fn tls_session(
         &self,
-        _host: &address::Host,
+        _host: &Host,
         authority: &Authority,
         _timed: Timed,
     ) -> Result<Conn, CoreError> {
