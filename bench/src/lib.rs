@@ -1,4 +1,4 @@
-//! Performance measurements behind `cargo xtask bench` (issue 6; results in
+//! Performance measurements behind `cargo xtask bench` (results in
 //! docs/PERFORMANCE.md).
 //!
 //! The login benchmarks (P4, P5) run everything over real loopback HTTP in one process: the

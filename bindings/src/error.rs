@@ -13,7 +13,6 @@ use crate::types::UvFailure;
 /// Foreign implementations of [`crate::SecureStore`], [`crate::DeviceSigner`] and the other
 /// callback traits may throw any exception: it arrives here as [`AuthError::Platform`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-#[non_exhaustive]
 pub enum AuthError {
     /// Something the app or the user passed is not valid: server URL, SDK key, pairing link,
     /// account id, or a presence answer that is missing or not among the options.
@@ -238,8 +237,6 @@ impl From<CoreError> for AuthError {
             },
             CoreError::Storage(_) | CoreError::Signer(_) => Self::Platform { detail },
             CoreError::Internal { .. } => Self::Internal { detail },
-            // CoreError is non-exhaustive: a variant added later is internal until mapped here.
-            _ => Self::Internal { detail },
         }
     }
 }

@@ -7,7 +7,6 @@ use tapprove_protocol::ProtocolError;
 
 /// A secure store failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// The platform store refused or failed (locked keychain, missing permission, ...).
     #[error(
@@ -58,7 +57,6 @@ impl StoreError {
 
 /// A device signer failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum SignerError {
     /// No key exists under this alias (deleted, or the app was reinstalled).
     #[error("the device key {alias:?} is missing; remove this account and pair again")]
@@ -93,7 +91,6 @@ impl SignerError {
 
 /// Every failure of the device core.
 #[derive(Debug, Error)]
-#[non_exhaustive]
 pub enum CoreError {
     /// The SDK key is not of the form `tap_sdk_` followed by 22 base64url characters.
     #[error(

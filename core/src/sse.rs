@@ -12,7 +12,6 @@ pub struct SseEvent {
 
 /// The stream broke one of the parser's bounds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum SseError {
     /// A line longer than [`MAX_LINE`] bytes.
     #[error("event stream line longer than {MAX_LINE} bytes")]

@@ -1,4 +1,4 @@
-//! `sealed::open`: the sealed push payload a phone decrypts offline (issue 12 point 6). Mode 0
+//! `sealed::open`: the sealed push payload a phone decrypts offline. Mode 0
 //! opens arbitrary input; mode 1 seals the input (a JWS-shaped token) and checks that only the
 //! right key and account open it, to exactly the token, and that any altered byte is refused.
 #![no_main]

@@ -61,7 +61,6 @@ impl ErrorBody {
 /// Stable error codes. Clients must treat unknown codes as [`ErrorCode::Unknown`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum ErrorCode {
     /// 400: the body or parameters are wrong.
     InvalidRequest,
@@ -361,7 +360,6 @@ impl SessionStatus {
 /// Why a session ended the way it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum SessionReason {
     /// Approved with the right presence answer.
     Approved,

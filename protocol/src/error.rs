@@ -3,7 +3,6 @@ use thiserror::Error;
 /// Why a token or wire value was refused. Each variant maps to a stable `code()` used by the
 /// shared test vectors, so every implementation (Rust, Kotlin, Swift) can be checked alike.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum ProtocolError {
     /// The token is larger than [`crate::MAX_TOKEN_LEN`].
     #[error("token is {len} bytes, larger than the {max}-byte limit")]

@@ -24,7 +24,6 @@ pub const TIMESTAMP_TOLERANCE_SECONDS: i64 = 300;
 
 /// Why a secret or a signed request was refused. Carries no secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum WebhookError {
     /// The signing secret is not `whsec_` + base64 (or is empty).
     #[error("the webhook secret is not whsec_ followed by base64")]

@@ -112,7 +112,6 @@ impl Default for RetryConfig {
 
 /// A push setting that cannot work. Reported at start, each with what to change.
 #[derive(Debug, Error)]
-#[non_exhaustive]
 pub enum PushConfigError {
     /// A file the configuration names cannot be read.
     #[error("cannot read the {what} at {path}: {source}; check `{field}`")]

@@ -10,7 +10,6 @@ use thiserror::Error;
 
 /// Starting the service or running an admin operation failed. Every message says what to do.
 #[derive(Debug, Error)]
-#[non_exhaustive]
 pub enum ServiceError {
     /// A configuration value is wrong.
     #[error("configuration error: {0}")]

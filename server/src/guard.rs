@@ -1,4 +1,4 @@
-//! Each user's push guard (issue 12, NIST SP 800-63B-4 §3.2.2): "not me" locks pushes to the
+//! Each user's push guard (NIST SP 800-63B-4 §3.2.2): "not me" locks pushes to the
 //! user and tells the site; consecutive rejections or expiries start a cooldown that doubles
 //! until an approved login. The one place that decides a user's guard; the store keeps it
 //! and checks it in the same transaction as each new session.

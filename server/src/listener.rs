@@ -1,6 +1,6 @@
 //! Accepting connections: HTTP/1.1 and HTTP/2 with a header-read timeout (which also closes
 //! idle keep-alive connections), a request timeout, and a limit on open connections, so that
-//! slow or idle clients cannot hold the service's sockets (issue 14).
+//! slow or idle clients cannot hold the service's sockets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

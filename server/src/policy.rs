@@ -1,4 +1,4 @@
-//! A project's presence policy (issue 12): how strong a session's presence check must be, and
+//! A project's presence policy: how strong a session's presence check must be, and
 //! the code each mode gets. The one place that decides a session's presence mode and code.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! The audit log (issue 11 point 8) over loopback HTTP: each action leaves exactly its rows,
+//! The audit log over loopback HTTP: each action leaves exactly its rows,
 //! the relying party reads only its own project's (`GET /v1/audit`, paginated), no secret is
 //! ever stored, the retention job ages rows out, and a failed audit write does not fail the
 //! user's request. SQLite, or PostgreSQL with

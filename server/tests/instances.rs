@@ -1,4 +1,4 @@
-//! Several instances on one PostgreSQL behave as one service (issue 14): three real
+//! Several instances on one PostgreSQL behave as one service: three real
 //! instances (this process's and two child processes of this test binary, each a real
 //! `Service` on its own loopback port), one database, real HTTP. Runs when
 //! `TAPPROVE_TEST_POSTGRES_URL` names a server (`cargo xtask test postgres`); against SQLite

@@ -1,4 +1,4 @@
-//! Credential lifecycle (issue 11) over loopback HTTP: the relying party lists and revokes
+//! Credential lifecycle over loopback HTTP: the relying party lists and revokes
 //! devices, revocation ends sessions left without a device, pairing is retry-safe and stores
 //! the site's canonical user name, and operators do the same with `admin`.
 

@@ -1,4 +1,4 @@
-//! The server's modules form no import cycle (issue 10): every `crate::<module>` reference in
+//! The server's modules form no import cycle: every `crate::<module>` reference in
 //! `server/src` is an edge from the referring top-level module to the named one, and the
 //! resulting graph must be acyclic. Items at the crate root (`crate::now`) are not modules.
 

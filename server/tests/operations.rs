@@ -1,5 +1,5 @@
 //! Operating the service: health and readiness, slow and idle connections, the event-stream
-//! cap (issue 14), over loopback HTTP.
+//! cap, over loopback HTTP.
 
 mod common;
 

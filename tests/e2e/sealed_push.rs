@@ -1,4 +1,4 @@
-//! Private push payloads (docs/PROTOCOL.md §11 "Sealed payloads", issue 12 point 6): the real
+//! Private push payloads (docs/PROTOCOL.md §11 "Sealed payloads"): the real
 //! `tapprove serve` pushes to the loopback APNs and FCM of push/tests/support, which record each
 //! request body exactly as Apple or Google would receive it. A phone paired through the core
 //! (which sends a push key) gets a payload with no user name, IP, place, browser, app name or

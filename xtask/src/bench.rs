@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--smoke]`: measures the performance targets of issue 6 side by side,
+//! `cargo xtask bench [--smoke]`: measures the performance targets side by side,
 //! prints a markdown table and (full run only) writes it to docs/PERFORMANCE.md.
 //!
 //! Measurements print figures; nothing here fails because a figure misses its target. A run
@@ -565,7 +565,7 @@ fn document(table: &str, breakdown: &str) -> Result<String, String> {
     Ok(format!(
         "# Performance\n\
 \n\
-The latest figures for the performance targets of issue 6. Regenerate with\n\
+The latest figures for the performance targets. Regenerate with\n\
 `cargo xtask bench` (optimised builds; writes this file): about 2 minutes on 2 cores with warm\n\
 builds, 10–15 minutes from cold.\n\
 `cargo xtask bench --smoke` (debug builds, tiny counts; part of `cargo xtask test`) only\n\

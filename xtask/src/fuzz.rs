@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz`: coverage-guided fuzzing of every parser of untrusted bytes (issue 15).
+//! `cargo xtask fuzz`: coverage-guided fuzzing of every parser of untrusted bytes.
 //!
 //! - `cargo xtask fuzz --list` names the targets.
 //! - `cargo xtask fuzz TARGET [--time 60s] [--runs N]` runs one until the time or the number

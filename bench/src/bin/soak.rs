@@ -1,5 +1,5 @@
 //! `tapprove-soak`: logins for a bounded time while devices drop their event stream and open
-//! it again at random, then a consistency check (issue 15; not in CI, figures in
+//! it again at random, then a consistency check (not in CI, figures in
 //! docs/PERFORMANCE.md). Every login must end `accepted` (a device that was away gets the
 //! request when it comes back, from the pending list), and once every device is connected
 //! again the process must hold as many threads and tasks as before the churn: a stream that

@@ -1,4 +1,4 @@
-//! The audit log (issue 11): the one place that turns a security-relevant action into an
+//! The audit log: the one place that turns a security-relevant action into an
 //! append-only `audit_log` row — time, project, actor, action, subject, outcome, source IP,
 //! request id. Callers record where the action happens with a typed [`AuditEvent`]; the row's
 //! text is decided here, so what can be recorded is fixed by the types and none of them

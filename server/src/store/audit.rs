@@ -1,4 +1,4 @@
-//! The `audit_log` table: one append-only row per security-relevant action (issue 11). The
+//! The `audit_log` table: one append-only row per security-relevant action. The
 //! rows are built in `crate::audit`; this file only stores, reads and ages them out.
 
 use super::{Store, with_conn};

@@ -1,4 +1,4 @@
-//! The `user_guards` table: each user's failure count, cooldowns and push lock (issue 12).
+//! The `user_guards` table: each user's failure count, cooldowns and push lock.
 
 use super::{Backend, Store, sqlite};
 
