@@ -17,17 +17,18 @@ use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
-use crate::audit::{self, Actor, AuditEvent, Limit};
-use crate::credentials;
-use crate::devices::{self, PairingKind};
+use crate::crypto;
+use crate::domain::audit::{self, Actor, AuditEvent, Limit};
+use crate::domain::bus::{BusEvent, DeviceEvent, DeviceSubscription};
+use crate::domain::credentials;
+use crate::domain::devices::{self, PairingKind};
+use crate::domain::policy::PresencePolicy;
+use crate::domain::service_keys::KeySet;
+use crate::domain::trust_webhook::{self, TrustOutcome};
+use crate::domain::{ratelimit, sessions};
 use crate::error::ApiError;
-use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
-use crate::policy::PresencePolicy;
-use crate::service_keys::KeySet;
-use crate::state::{AppState, STREAM_STALE_SECONDS};
+use crate::service::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::{AccountRow, ProjectRow, Stored};
-use crate::webhook::{self, TrustOutcome};
-use crate::{crypto, ratelimit, sessions};
 
 const MAX_USER_CHARS: usize = 256;
 const MAX_CODE_CHARS: usize = 128;
@@ -78,8 +79,8 @@ pub(crate) async fn pair(
     request: Request,
 ) -> Result<(StatusCode, axum::Json<PairResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
-    let ip = crate::client_ip::of(&request)
-        .map(crate::client_ip::limit_key)
+    let ip = crate::http::client_ip::of(&request)
+        .map(crate::http::client_ip::limit_key)
         .unwrap_or_default();
     let sdk_key = request
         .headers()
@@ -206,7 +207,7 @@ pub(crate) async fn pair(
             ));
         }
     }
-    let outcome = webhook::ask_trust(&state, &project, &user, code).await;
+    let outcome = trust_webhook::ask_trust(&state, &project, &user, code).await;
     let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
         audit_rejected(&state, &project.id, &user, outcome.label()).await;
@@ -420,7 +421,7 @@ struct EventStream {
     /// The service keys: a rotation sends a `key_update` event (§5a).
     keys: tokio::sync::watch::Receiver<Arc<KeySet>>,
     /// Counts it in `tapprove_event_streams_open` while it lives.
-    _open: crate::metrics::StreamGuard,
+    _open: crate::service::metrics::StreamGuard,
 }
 
 impl Drop for EventStream {
@@ -492,7 +493,7 @@ impl EventStream {
                         return Some(e);
                     }
                 }
-                _ = crate::events::stopped(&mut self.stop) => return None,
+                _ = crate::domain::bus::stopped(&mut self.stop) => return None,
             }
         }
     }
@@ -582,7 +583,7 @@ pub(crate) async fn events(
         .chain(pending.iter().map(|j| challenge_event(j)))
         .collect();
     let stream = EventStream {
-        _open: crate::metrics::StreamGuard::open(&state.0.metrics),
+        _open: crate::service::metrics::StreamGuard::open(&state.0.metrics),
         stop: state.0.shutdown.clone(),
         state,
         account_id: call.account.id,
