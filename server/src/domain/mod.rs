@@ -8,6 +8,7 @@ pub(crate) mod bus;
 pub(crate) mod credentials;
 pub(crate) mod delivery;
 pub(crate) mod devices;
+pub(crate) mod pairing;
 pub mod policy;
 pub(crate) mod ratelimit;
 pub(crate) mod service_keys;
@@ -15,3 +16,7 @@ pub(crate) mod sessions;
 pub(crate) mod site_events;
 pub(crate) mod trust_webhook;
 pub(crate) mod user_guard;
+
+/// Longest user name, in characters, the service accepts anywhere (pairing, sessions, the
+/// relying party's device calls).
+pub(crate) const MAX_USER_CHARS: usize = 256;

@@ -12,14 +12,13 @@ use tapprove_protocol::api::{
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
+use crate::domain::MAX_USER_CHARS;
 use crate::domain::devices::{self, RevokedBy, Target};
 use crate::domain::policy::PresencePolicy;
 use crate::domain::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
 use crate::error::ApiError;
 use crate::service::state::AppState;
 
-/// Longest user name, characters.
-const MAX_USER_CHARS: usize = 256;
 /// Longest context member, characters.
 const MAX_CONTEXT_CHARS: usize = 200;
 
