@@ -20,6 +20,11 @@ pub enum Decision {
     Deny,
 }
 
+crate::wire::wire_names!(Decision {
+    Approve => "approve",
+    Deny => "deny",
+});
+
 /// Why the user denied. "Not me" is a fraud signal; "cancelled" is a change of mind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +34,11 @@ pub enum DenyReason {
     /// The user started the login but does not want it any more.
     Cancelled,
 }
+
+crate::wire::wire_names!(DenyReason {
+    NotMe => "not_me",
+    Cancelled => "cancelled",
+});
 
 /// How the phone verified its user before approving: the method class, never more (no
 /// biometric data, no passphrase). Absent in an answer = the user was not verified.
@@ -43,16 +53,11 @@ pub enum UvMethod {
     AppPassphrase,
 }
 
-impl UvMethod {
-    /// The snake_case wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Biometric => "biometric",
-            Self::DeviceCredential => "device_credential",
-            Self::AppPassphrase => "app_passphrase",
-        }
-    }
-}
+crate::wire::wire_names!(UvMethod {
+    Biometric => "biometric",
+    DeviceCredential => "device_credential",
+    AppPassphrase => "app_passphrase",
+});
 
 /// An answer to a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -107,32 +107,27 @@ pub enum ErrorCode {
     Unknown,
 }
 
-impl ErrorCode {
-    /// The snake_case wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidSdkKey => "invalid_sdk_key",
-            Self::NotFound => "not_found",
-            Self::NoDevice => "no_device",
-            Self::PairingRejected => "pairing_rejected",
-            Self::NotPaired => "not_paired",
-            Self::RateLimited => "rate_limited",
-            Self::UpdateRequired => "update_required",
-            Self::Expired => "expired",
-            Self::AlreadyDecided => "already_decided",
-            Self::BadSignature => "bad_signature",
-            Self::Locked => "locked",
-            Self::PolicyNotMet => "policy_not_met",
-            Self::UserVerificationRequired => "user_verification_required",
-            Self::Revoked => "revoked",
-            Self::ClockSkew => "clock_skew",
-            Self::Internal => "internal",
-            Self::Unknown => "unknown",
-        }
-    }
-}
+crate::wire::wire_names!(ErrorCode {
+    InvalidRequest => "invalid_request",
+    Unauthorized => "unauthorized",
+    InvalidSdkKey => "invalid_sdk_key",
+    NotFound => "not_found",
+    NoDevice => "no_device",
+    PairingRejected => "pairing_rejected",
+    NotPaired => "not_paired",
+    RateLimited => "rate_limited",
+    UpdateRequired => "update_required",
+    Expired => "expired",
+    AlreadyDecided => "already_decided",
+    BadSignature => "bad_signature",
+    Locked => "locked",
+    PolicyNotMet => "policy_not_met",
+    UserVerificationRequired => "user_verification_required",
+    Revoked => "revoked",
+    ClockSkew => "clock_skew",
+    Internal => "internal",
+    Unknown => "unknown",
+});
 
 // ---------------------------------------------------------------- device API
 
@@ -161,6 +156,12 @@ pub enum PushPlatform {
     None,
 }
 
+crate::wire::wire_names!(PushPlatform {
+    Apns => "apns",
+    Fcm => "fcm",
+    None => "none",
+});
+
 /// APNs environment of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -170,6 +171,11 @@ pub enum PushEnvironment {
     /// Development builds.
     Sandbox,
 }
+
+crate::wire::wire_names!(PushEnvironment {
+    Production => "production",
+    Sandbox => "sandbox",
+});
 
 /// How a device keeps its private key, as it reported at pairing (the optional
 /// `key_protection` member of `POST /v1/device/pair`; absent = `unknown`).
@@ -186,16 +192,11 @@ pub enum KeyProtection {
     Unknown,
 }
 
-impl KeyProtection {
-    /// The wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hardware => "hardware",
-            Self::Software => "software",
-            Self::Unknown => "unknown",
-        }
-    }
-}
+crate::wire::wire_names!(KeyProtection {
+    Hardware => "hardware",
+    Software => "software",
+    Unknown => "unknown",
+});
 
 /// Where to push a device. Body of `PUT /v1/device/push-token`, and part of pairing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,22 +339,35 @@ pub enum SessionStatus {
     Error,
 }
 
-impl SessionStatus {
-    /// The wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Canceled => "canceled",
-            Self::Error => "error",
-        }
-    }
+crate::wire::wire_names!(SessionStatus {
+    Sent => "sent",
+    Accepted => "accepted",
+    Rejected => "rejected",
+    Expired => "expired",
+    Canceled => "canceled",
+    Error => "error",
+});
 
+impl SessionStatus {
     /// Whether the session is over.
     pub fn is_final(self) -> bool {
         self != Self::Sent
+    }
+}
+
+impl SessionReason {
+    /// The status a session decided for this reason has: the one table of outcomes
+    /// (docs/PROTOCOL.md §9). `Unknown` is never decided by a service; it reads as `error`.
+    pub const fn status(self) -> SessionStatus {
+        match self {
+            Self::Approved => SessionStatus::Accepted,
+            Self::WrongNumber | Self::UserDenied | Self::FraudReported => SessionStatus::Rejected,
+            Self::Superseded | Self::CanceledByRelyingParty | Self::DeviceRevoked => {
+                SessionStatus::Canceled
+            }
+            Self::Timeout => SessionStatus::Expired,
+            Self::NoDevice | Self::DeliveryFailed | Self::Unknown => SessionStatus::Error,
+        }
     }
 }
 
@@ -386,24 +400,19 @@ pub enum SessionReason {
     Unknown,
 }
 
-impl SessionReason {
-    /// The wire form (`unknown` for a reason this build does not know).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approved => "approved",
-            Self::WrongNumber => "wrong_number",
-            Self::UserDenied => "user_denied",
-            Self::FraudReported => "fraud_reported",
-            Self::Superseded => "superseded",
-            Self::CanceledByRelyingParty => "canceled_by_relying_party",
-            Self::Timeout => "timeout",
-            Self::NoDevice => "no_device",
-            Self::DeliveryFailed => "delivery_failed",
-            Self::DeviceRevoked => "device_revoked",
-            Self::Unknown => "unknown",
-        }
-    }
-}
+crate::wire::wire_names!(SessionReason {
+    Approved => "approved",
+    WrongNumber => "wrong_number",
+    UserDenied => "user_denied",
+    FraudReported => "fraud_reported",
+    Superseded => "superseded",
+    CanceledByRelyingParty => "canceled_by_relying_party",
+    Timeout => "timeout",
+    NoDevice => "no_device",
+    DeliveryFailed => "delivery_failed",
+    DeviceRevoked => "device_revoked",
+    Unknown => "unknown",
+});
 
 /// `201` answer to `POST /v1/push/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -47,6 +47,12 @@ pub enum PresenceMode {
     None,
 }
 
+crate::wire::wire_names!(PresenceMode {
+    Choose => "choose",
+    Entry => "entry",
+    None => "none",
+});
+
 /// Longest typed code an `entry` challenge may ask for, in digits.
 pub const MAX_CODE_DIGITS: u8 = 12;
 
@@ -60,6 +66,11 @@ pub enum UserVerification {
     /// Verify when the device can; approve without `uv` when it cannot.
     Preferred,
 }
+
+crate::wire::wire_names!(UserVerification {
+    Required => "required",
+    Preferred => "preferred",
+});
 
 /// The presence check of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 //! - [`sealed`]: push payloads encrypted to the device's X25519 key (the provider sees no
 //!   login details).
 //! - [`credentials`]: key formats (API key, SDK key) and the loopback-URL rule.
+//! - [`wire`]: the wire names of the enums, written once (`as_str`, `FromStr`).
 
 pub mod answer;
 pub mod api;
@@ -25,12 +26,14 @@ pub mod keys;
 pub mod request_auth;
 pub mod sealed;
 pub mod webhook;
+pub mod wire;
 
 pub use answer::{Answer, Decision, DenyReason, UvMethod};
 pub use challenge::{Challenge, Context, Presence, PresenceMode, UserVerification};
 pub use error::ProtocolError;
 pub use key_update::KeyUpdate;
 pub use keys::{Es256Signer, PublicKey, SignError, SoftwareKey};
+pub use wire::{UnknownWireName, WireName};
 
 /// The protocol version this crate speaks. Payloads carry it as `ver`.
 pub const PROTOCOL_VERSION: u32 = 1;

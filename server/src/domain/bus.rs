@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
-use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::api::SessionStatus;
 use tokio::sync::broadcast;
 
 /// Events a device's event stream can lag behind before it re-reads pending challenges.
@@ -36,16 +36,7 @@ pub(crate) enum DeviceEvent {
     Unpaired,
 }
 
-/// How a session was decided, as stored by the UPDATE that decided it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Outcome {
-    /// The final status.
-    pub status: SessionStatus,
-    /// The stored reason.
-    pub reason: SessionReason,
-    /// The stored `decided_at`.
-    pub decided_at: i64,
-}
+pub(crate) use crate::store::Outcome;
 
 /// A session reached a final status (for long-polls), with what was stored.
 #[derive(Debug, Clone, Copy)]
@@ -215,6 +206,8 @@ pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
 
 #[cfg(test)]
 mod tests {
+    use tapprove_protocol::api::SessionReason;
+
     use super::*;
     use tokio::sync::broadcast::error::TryRecvError;
 

@@ -11,8 +11,9 @@ use crate::service::config::LimitsConfig;
 use crate::service::state::AppState;
 use crate::store::{GuardRow, SessionRow};
 
-/// Stored `block_reason` of a fraud lock.
-pub(crate) const FRAUD_REPORTED: &str = "fraud_reported";
+/// Stored `block_reason` of a fraud lock (the session reason that sets it).
+pub(crate) const FRAUD_REPORTED: &str =
+    tapprove_protocol::api::SessionReason::FraudReported.as_str();
 /// Stored `block_reason` of a cooldown.
 pub(crate) const COOLDOWN: &str = "cooldown";
 

@@ -12,8 +12,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
+use tapprove_protocol::ProtocolError;
 use tapprove_protocol::api::ErrorCode;
-use tapprove_protocol::{PresenceMode, ProtocolError};
 
 use crate::domain::devices::DeviceError;
 use crate::domain::sessions::{BudgetWindow, SessionError};
@@ -137,11 +137,7 @@ impl From<SessionError> for ApiError {
                     "This project's presence policy is {}: a session may not ask for `{}`; \
                      leave `presence` out (or ask for `entry`).",
                     policy.describe(),
-                    match requested {
-                        PresenceMode::None => "none",
-                        PresenceMode::Choose => "choose",
-                        PresenceMode::Entry => "entry",
-                    }
+                    requested.as_str()
                 ),
             ),
             SessionError::UserVerificationRequired => ApiError::new(

@@ -89,13 +89,14 @@ fn apply_push_env(
         };
         let environment = match get("TAPPROVE_APNS_ENVIRONMENT").as_deref() {
             None => file.as_ref().and_then(|f| f.environment),
-            Some("production") => Some(tapprove_protocol::api::PushEnvironment::Production),
-            Some("sandbox") => Some(tapprove_protocol::api::PushEnvironment::Sandbox),
-            Some(other) => {
-                return Err(ServiceError::Config(format!(
-                    "TAPPROVE_APNS_ENVIRONMENT={other:?} must be production or sandbox"
-                )));
-            }
+            Some(name) => match name.parse() {
+                Ok(environment) => Some(environment),
+                Err(_) => {
+                    return Err(ServiceError::Config(format!(
+                        "TAPPROVE_APNS_ENVIRONMENT={name:?} must be production or sandbox"
+                    )));
+                }
+            },
         };
         let token_refresh_secs = match get("TAPPROVE_APNS_TOKEN_REFRESH_SECS") {
             Some(v) => Some(v.parse::<u64>().map_err(|_| {

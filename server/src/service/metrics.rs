@@ -149,11 +149,7 @@ impl Metrics {
 
 /// The `presence` label of a mode (its wire form).
 pub(crate) fn presence(mode: tapprove_protocol::PresenceMode) -> &'static str {
-    match mode {
-        tapprove_protocol::PresenceMode::Choose => "choose",
-        tapprove_protocol::PresenceMode::Entry => "entry",
-        tapprove_protocol::PresenceMode::None => "none",
-    }
+    mode.as_str()
 }
 
 /// Counts an open event stream for as long as it lives.

@@ -28,9 +28,11 @@ pub(crate) use guards::GuardRow;
 pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
-pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use sessions::{
+    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, UserDevices,
+};
 pub(crate) use site_events::{SiteEventOutcome, SiteEventRow};
-pub(crate) use stored::{Stored, StoredEnum};
+pub(crate) use stored::Stored;
 
 use crate::error::ServiceError;
 

@@ -25,7 +25,7 @@ pub use read::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
 pub(crate) use read::{DEFAULT_PAGE, MAX_PAGE, page, parse_cursor};
 
 use crate::domain::bus::Outcome;
-use crate::store::{AuditRow, SessionRow, Store, StoredEnum as _};
+use crate::store::{AuditRow, SessionRow, Store};
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,8 +349,8 @@ impl AuditEvent<'_> {
                     Action::SessionDecided,
                     &session.id,
                     Some(&session.user_name),
-                    outcome.status.name(),
-                    Some(outcome.reason.name()),
+                    outcome.status.as_str(),
+                    Some(outcome.reason.as_str()),
                 )
             }
             Self::RateLimited {

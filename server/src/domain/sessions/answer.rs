@@ -69,7 +69,12 @@ pub(crate) async fn answer(
     }
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
     if session.expires_at < now {
-        if state.0.store.expire_one(&session.id, now).await? {
+        if state
+            .0
+            .store
+            .expire_one(&session.id, timeout_at(now))
+            .await?
+        {
             announce(state, &session.id, timeout_at(now), &account_ids).await;
         }
         return Err(SessionError::Expired);
@@ -90,7 +95,7 @@ pub(crate) async fn answer(
         }
     }
     // 5. Decide.
-    let (status, reason) = match answer.decision {
+    let reason = match answer.decision {
         Decision::Approve => {
             let right = match (session.presence_mode.0, &session.presence_code) {
                 (PresenceMode::None, _) => true,
@@ -101,21 +106,17 @@ pub(crate) async fn answer(
                 (_, None) => false,
             };
             if right {
-                (SessionStatus::Accepted, SessionReason::Approved)
+                SessionReason::Approved
             } else {
-                (SessionStatus::Rejected, SessionReason::WrongNumber)
+                SessionReason::WrongNumber
             }
         }
         Decision::Deny => match answer.deny_reason {
-            Some(DenyReason::NotMe) => (SessionStatus::Rejected, SessionReason::FraudReported),
-            _ => (SessionStatus::Rejected, SessionReason::UserDenied),
+            Some(DenyReason::NotMe) => SessionReason::FraudReported,
+            Some(DenyReason::Cancelled) | None => SessionReason::UserDenied,
         },
     };
-    let outcome = Outcome {
-        status,
-        reason,
-        decided_at: now,
-    };
+    let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
     if !decide(
         state,
@@ -145,8 +146,8 @@ pub(crate) async fn answer(
     announce(state, &session.id, outcome, &account_ids).await;
     let response = AnswerResponse {
         session_id: session.id,
-        status,
-        reason: Some(reason),
+        status: outcome.status,
+        reason: Some(outcome.reason),
     };
     Ok((response, account))
 }

@@ -170,7 +170,12 @@ async fn create_and_deliver(
     let superseded = match state
         .0
         .store
-        .create_session_guarded(&session, &rows, Some(budget))
+        .create_session_guarded(
+            &session,
+            &rows,
+            Some(budget),
+            Outcome::new(SessionReason::Superseded, now),
+        )
         .await?
     {
         CreateOutcome::Created { superseded } => superseded,
@@ -199,11 +204,7 @@ async fn create_and_deliver(
         }
     };
     for old in &superseded {
-        let outcome = Outcome {
-            status: SessionStatus::Canceled,
-            reason: SessionReason::Superseded,
-            decided_at: now,
-        };
+        let outcome = Outcome::new(SessionReason::Superseded, now);
         announce_reading_devices(state, old, outcome).await;
     }
     for row in &rows {

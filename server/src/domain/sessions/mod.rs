@@ -169,11 +169,7 @@ async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: O
 }
 
 fn timeout_at(now: i64) -> Outcome {
-    Outcome {
-        status: SessionStatus::Expired,
-        reason: SessionReason::Timeout,
-        decided_at: now,
-    }
+    Outcome::new(SessionReason::Timeout, now)
 }
 
 /// A session of this project as it is now, expiring it first if it is due.
@@ -191,7 +187,7 @@ pub(crate) async fn current(
         .ok_or(SessionError::NotFound)?;
     let now = crate::now();
     if row.status.0 == SessionStatus::Sent && row.expires_at < now {
-        if state.0.store.expire_one(id, now).await? {
+        if state.0.store.expire_one(id, timeout_at(now)).await? {
             announce_reading_devices(state, id, timeout_at(now)).await;
         }
         return state
@@ -248,11 +244,7 @@ pub(crate) async fn cancel(
 ) -> Result<SessionView, SessionError> {
     let row = current(state, project_id, id).await?;
     if row.status.0 == SessionStatus::Sent {
-        let outcome = Outcome {
-            status: SessionStatus::Canceled,
-            reason: SessionReason::CanceledByRelyingParty,
-            decided_at: crate::now(),
-        };
+        let outcome = Outcome::new(SessionReason::CanceledByRelyingParty, crate::now());
         if decide(state, id, outcome, None, None).await? {
             announce_reading_devices(state, id, outcome).await;
         }
@@ -272,21 +264,14 @@ async fn decide(
     state
         .0
         .store
-        .decide(
-            id,
-            outcome.status,
-            outcome.reason,
-            outcome.decided_at,
-            decided_by,
-            unexpired_at,
-        )
+        .decide(id, outcome, decided_by, unexpired_at)
         .await
 }
 
 /// Expires every due session (the periodic sweep).
 pub(crate) async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
     let now = crate::now();
-    for id in state.0.store.expire_due(now).await? {
+    for id in state.0.store.expire_due(timeout_at(now)).await? {
         announce_reading_devices(state, &id, timeout_at(now)).await;
     }
     Ok(())
@@ -294,11 +279,7 @@ pub(crate) async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
 
 /// Fails a session that no device could be reached for.
 async fn fail_undelivered(state: &AppState, id: &str) {
-    let outcome = Outcome {
-        status: SessionStatus::Error,
-        reason: SessionReason::DeliveryFailed,
-        decided_at: crate::now(),
-    };
+    let outcome = Outcome::new(SessionReason::DeliveryFailed, crate::now());
     match decide(state, id, outcome, None, None).await {
         Ok(true) => {
             tracing::warn!(
@@ -326,25 +307,11 @@ pub(crate) async fn end_for_revoked_in(
     store: &crate::store::Store,
     account_ids: &[String],
 ) -> Result<Vec<(String, Outcome)>, sqlx::Error> {
-    let outcome = Outcome {
-        status: SessionStatus::Canceled,
-        reason: SessionReason::DeviceRevoked,
-        decided_at: crate::now(),
-    };
+    let outcome = Outcome::new(SessionReason::DeviceRevoked, crate::now());
     let mut ended = Vec::new();
     for account_id in account_ids {
         for id in store.orphaned_sessions(account_id).await? {
-            if store
-                .decide(
-                    &id,
-                    outcome.status,
-                    outcome.reason,
-                    outcome.decided_at,
-                    None,
-                    None,
-                )
-                .await?
-            {
+            if store.decide(&id, outcome, None, None).await? {
                 tracing::info!(session_id = %id, "every device of the session was revoked");
                 ended.push((id, outcome));
             }

@@ -170,6 +170,29 @@ pub(crate) struct Budget {
     pub per_hour: u32,
 }
 
+/// How a session is decided: what the deciding UPDATE stores. The domain chooses the reason;
+/// the reason determines the status (`SessionReason::status`), so the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Outcome {
+    /// The final status.
+    pub status: SessionStatus,
+    /// The stored reason.
+    pub reason: SessionReason,
+    /// The stored `decided_at`.
+    pub decided_at: i64,
+}
+
+impl Outcome {
+    /// The outcome of deciding for `reason` at `decided_at`.
+    pub(crate) const fn new(reason: SessionReason, decided_at: i64) -> Self {
+        Self {
+            status: reason.status(),
+            reason,
+            decided_at,
+        }
+    }
+}
+
 impl Store {
     /// [`Store::create_session_guarded`] without the guard and budget (store tests).
     #[cfg(test)]
@@ -178,7 +201,11 @@ impl Store {
         s: &SessionRow,
         devices: &[SessionDeviceRow],
     ) -> Result<Vec<String>, sqlx::Error> {
-        match self.create_session_guarded(s, devices, None).await? {
+        let superseded = Outcome::new(SessionReason::Superseded, s.created_at);
+        match self
+            .create_session_guarded(s, devices, None, superseded)
+            .await?
+        {
             CreateOutcome::Created { superseded } => Ok(superseded),
             other => unreachable!("no budget given: {other:?}"),
         }
@@ -186,8 +213,8 @@ impl Store {
 
     /// In one transaction: takes the user's guard row (so the user's creations take turns,
     /// on SQLite and PostgreSQL alike), refuses while the user is blocked or, with `budget`,
-    /// while a budget window is full; otherwise cancels the user's pending sessions
-    /// (`superseded`, decided at the new session's creation) and stores the new session and
+    /// while a budget window is full; otherwise decides the user's pending sessions with
+    /// `superseded` and stores the new session and
     /// each device's challenge. Budget and insert are one transaction: parallel creations
     /// cannot both pass the budget. The statements differ per backend (see each).
     pub(crate) async fn create_session_guarded(
@@ -195,10 +222,13 @@ impl Store {
         s: &SessionRow,
         devices: &[SessionDeviceRow],
         budget: Option<Budget>,
+        superseded: Outcome,
     ) -> Result<CreateOutcome, sqlx::Error> {
         match &self.backend {
-            Backend::Sqlite(db) => sqlite::create_session(db, s, devices, budget).await,
-            Backend::Postgres(pool) => postgres::create_session(pool, s, devices, budget).await,
+            Backend::Sqlite(db) => sqlite::create_session(db, s, devices, budget, superseded).await,
+            Backend::Postgres(pool) => {
+                postgres::create_session(pool, s, devices, budget, superseded).await
+            }
         }
     }
 
@@ -221,9 +251,7 @@ impl Store {
     pub(crate) async fn decide(
         &self,
         id: &str,
-        status: SessionStatus,
-        reason: SessionReason,
-        now: i64,
+        outcome: Outcome,
         decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
@@ -231,9 +259,9 @@ impl Store {
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
              decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
         )
-        .bind(Stored(status))
-        .bind(Stored(reason))
-        .bind(now)
+        .bind(Stored(outcome.status))
+        .bind(Stored(outcome.reason))
+        .bind(outcome.decided_at)
         .bind(decided_by.map(|(account, _)| account))
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
@@ -245,29 +273,31 @@ impl Store {
         Ok(r == 1)
     }
 
-    /// Expires every `sent` session whose expiry has passed; returns their ids.
-    pub(crate) async fn expire_due(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
+    /// Decides every `sent` session whose expiry has passed at `timeout.decided_at` with
+    /// `timeout`; returns their ids.
+    pub(crate) async fn expire_due(&self, timeout: Outcome) -> Result<Vec<String>, sqlx::Error> {
         with_conn!(self, write, |c| sqlx::query_scalar(
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
              WHERE status = $4 AND expires_at < $3 RETURNING id",
         )
-        .bind(Stored(SessionStatus::Expired))
-        .bind(Stored(SessionReason::Timeout))
-        .bind(now)
+        .bind(Stored(timeout.status))
+        .bind(Stored(timeout.reason))
+        .bind(timeout.decided_at)
         .bind(Stored(SessionStatus::Sent))
         .fetch_all(c)
         .await)
     }
 
-    /// Expires one session if it is `sent` and past its expiry; returns whether it did.
-    pub(crate) async fn expire_one(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    /// Decides one session with `timeout` if it is `sent` and past its expiry at
+    /// `timeout.decided_at`; returns whether it did.
+    pub(crate) async fn expire_one(&self, id: &str, timeout: Outcome) -> Result<bool, sqlx::Error> {
         let r = with_conn!(self, write, |c| sqlx::query(
             "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
              WHERE id = $4 AND status = $5 AND expires_at < $3",
         )
-        .bind(Stored(SessionStatus::Expired))
-        .bind(Stored(SessionReason::Timeout))
-        .bind(now)
+        .bind(Stored(timeout.status))
+        .bind(Stored(timeout.reason))
+        .bind(timeout.decided_at)
         .bind(id)
         .bind(Stored(SessionStatus::Sent))
         .execute(c)

@@ -1,10 +1,10 @@
 //! The session rows' statements that differ on PostgreSQL.
 
 use sqlx::PgPool;
-use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::api::SessionStatus;
 
 use super::{
-    Budget, CreateOutcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
+    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
     session_columns,
 };
 use crate::store::Stored;
@@ -16,6 +16,7 @@ pub(super) async fn create_session(
     s: &SessionRow,
     devices: &[SessionDeviceRow],
     budget: Option<Budget>,
+    supersede: Outcome,
 ) -> Result<CreateOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
     if let Some(refused) = guard_and_budget!(tx, s, budget) {
@@ -25,9 +26,9 @@ pub(super) async fn create_session(
         "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
          WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
     )
-    .bind(Stored(SessionStatus::Canceled))
-    .bind(Stored(SessionReason::Superseded))
-    .bind(s.created_at)
+    .bind(Stored(supersede.status))
+    .bind(Stored(supersede.reason))
+    .bind(supersede.decided_at)
     .bind(&s.project_id)
     .bind(&s.user_name)
     .bind(Stored(SessionStatus::Sent))

@@ -1,9 +1,9 @@
 //! The session rows' statements that differ on SQLite (a measured fast path).
 
-use tapprove_protocol::api::{SessionReason, SessionStatus};
+use tapprove_protocol::api::SessionStatus;
 
 use super::{
-    Budget, CreateOutcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
+    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
     session_columns,
 };
 use crate::store::Stored;
@@ -18,9 +18,10 @@ pub(super) async fn create_session(
     s: &SessionRow,
     devices: &[SessionDeviceRow],
     budget: Option<Budget>,
+    supersede: Outcome,
 ) -> Result<CreateOutcome, sqlx::Error> {
     let mut sql = String::from(concat!(
-        "UPDATE sessions SET status = $14, reason = $15, decided_at = $11 \
+        "UPDATE sessions SET status = $14, reason = $15, decided_at = $17 \
          WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
          INSERT INTO sessions (",
         session_columns!(),
@@ -31,7 +32,7 @@ pub(super) async fn create_session(
             " INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
         );
         for i in 0..devices.len() {
-            let k = 17 + 3 * i;
+            let k = 18 + 3 * i;
             if i > 0 {
                 sql.push_str(", ");
             }
@@ -53,9 +54,10 @@ pub(super) async fn create_session(
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.decided_at)
-        .bind(Stored(SessionStatus::Canceled))
-        .bind(Stored(SessionReason::Superseded))
-        .bind(Stored(SessionStatus::Sent));
+        .bind(Stored(supersede.status))
+        .bind(Stored(supersede.reason))
+        .bind(Stored(SessionStatus::Sent))
+        .bind(supersede.decided_at);
     for d in devices {
         query = query.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
     }

@@ -113,21 +113,15 @@ async fn concurrent_decisions_on_one_session_have_one_winner() {
         let store = store.clone();
         let id = session.id.clone();
         tasks.spawn(async move {
-            let status = if i % 2 == 0 {
-                SessionStatus::Accepted
+            let reason = if i % 2 == 0 {
+                SessionReason::Approved
             } else {
-                SessionStatus::Rejected
+                SessionReason::UserDenied
             };
+            let status = reason.status();
             let by = format!("acc_{i}");
             let won = store
-                .decide(
-                    &id,
-                    status,
-                    SessionReason::Approved,
-                    now,
-                    Some((&by, None)),
-                    Some(now),
-                )
+                .decide(&id, Outcome::new(reason, now), Some((&by, None)), Some(now))
                 .await
                 .expect("decide");
             // A read right after the write sees a final status (readers are other
@@ -216,9 +210,7 @@ async fn create_session_supersedes_and_stores_every_device_atomically() {
         store
             .decide(
                 "ses_2",
-                SessionStatus::Accepted,
-                SessionReason::Approved,
-                crate::now(),
+                Outcome::new(SessionReason::Approved, crate::now()),
                 None,
                 None
             )
@@ -287,9 +279,7 @@ async fn user_devices_lists_paired_devices_with_the_push_budget() {
         store
             .decide(
                 "ses_3",
-                SessionStatus::Accepted,
-                SessionReason::Approved,
-                now + 1,
+                Outcome::new(SessionReason::Approved, now + 1),
                 None,
                 None
             )
@@ -414,9 +404,7 @@ async fn retention_deletes_old_decided_sessions_only() {
         store
             .decide(
                 "ses_old",
-                SessionStatus::Accepted,
-                SessionReason::Approved,
-                now - 40 * day,
+                Outcome::new(SessionReason::Approved, now - 40 * day),
                 None,
                 None
             )
@@ -442,9 +430,7 @@ async fn retention_deletes_old_decided_sessions_only() {
         store
             .decide(
                 "ses_recent",
-                SessionStatus::Rejected,
-                SessionReason::UserDenied,
-                now,
+                Outcome::new(SessionReason::UserDenied, now),
                 None,
                 None
             )
