@@ -20,7 +20,7 @@ use crate::config::{base_string, check_apple_id, parse_url, read_file};
 use crate::http::{self, Protocol};
 use crate::jwt::{ApnsClaims, apns_provider_token};
 use crate::retry::{self, Attempt, Deadline, unix_now};
-use crate::secret::{Bearer, token_prefix};
+use crate::secret::Bearer;
 use crate::{
     ApnsConfig, PushConfigError, PushMessage, PushOutcome, PushSender, PushTarget, RetryConfig,
     payload,
@@ -56,8 +56,12 @@ impl fmt::Debug for ApnsSender {
     }
 }
 
-impl ApnsSender {
-    pub(crate) fn from_config(
+impl crate::Provider for ApnsSender {
+    const PLATFORM: tapprove_protocol::api::PushPlatform =
+        tapprove_protocol::api::PushPlatform::Apns;
+    type Config = ApnsConfig;
+
+    fn from_config(
         config: &ApnsConfig,
         roots: std::sync::Arc<rustls::RootCertStore>,
         retry: RetryConfig,
@@ -125,7 +129,9 @@ impl ApnsSender {
             retry,
         })
     }
+}
 
+impl ApnsSender {
     fn base_for(&self, environment: Option<PushEnvironment>) -> &str {
         match environment.unwrap_or(self.default_environment) {
             PushEnvironment::Production => &self.production,
@@ -134,20 +140,27 @@ impl ApnsSender {
     }
 
     async fn deliver(&self, target: &PushTarget, message: &PushMessage) -> PushOutcome {
-        if !is_apns_token(&target.token) {
-            return PushOutcome::DeadToken {
-                reason: "BadDeviceToken: not a hexadecimal APNs device token".into(),
-            };
-        }
-        let Some(deadline) = Deadline::until_unix(message.expires_at) else {
-            return PushOutcome::Failed {
-                reason: "the session expired before the push could be sent".into(),
-            };
-        };
-        let body = match payload::apns(message) {
-            Ok(body) => body,
-            Err(reason) => return PushOutcome::Failed { reason },
-        };
+        let bad_token = (!is_apns_token(&target.token))
+            .then_some("BadDeviceToken: not a hexadecimal APNs device token");
+        retry::push_one(
+            "APNs",
+            target,
+            message,
+            bad_token,
+            payload::apns,
+            |body, deadline| self.attempts(target, message, body, deadline),
+        )
+        .await
+    }
+
+    /// The attempts of one push within `deadline`.
+    async fn attempts(
+        &self,
+        target: &PushTarget,
+        message: &PushMessage,
+        body: Vec<u8>,
+        deadline: Deadline,
+    ) -> PushOutcome {
         let url = format!(
             "{}/3/device/{}",
             self.base_for(target.environment),
@@ -158,7 +171,7 @@ impl ApnsSender {
         let collapse_id = (message.session_id.len() <= MAX_COLLAPSE_ID)
             .then(|| HeaderValue::from_str(&message.session_id).ok())
             .flatten();
-        let outcome = retry::deliver(&self.retry, deadline, |timeout| {
+        retry::deliver(&self.retry, deadline, |timeout| {
             let request = Request {
                 url: &url,
                 body: &body,
@@ -168,9 +181,7 @@ impl ApnsSender {
             };
             self.attempt(request, target.registered_at, timeout)
         })
-        .await;
-        log_outcome(target, &outcome);
-        outcome
+        .await
     }
 
     async fn attempt(
@@ -281,22 +292,6 @@ fn classify(
             after,
         },
         _ => fail(format!("APNs {status} {reason}")),
-    }
-}
-
-fn log_outcome(target: &PushTarget, outcome: &PushOutcome) {
-    let token = token_prefix(&target.token);
-    match outcome {
-        PushOutcome::Delivered => {
-            tracing::debug!(device = %target.device_id, token, "APNs: delivered")
-        }
-        PushOutcome::DeadToken { reason } => {
-            tracing::info!(device = %target.device_id, token, %reason, "APNs: dead token");
-        }
-        PushOutcome::Failed { reason } => {
-            tracing::warn!(device = %target.device_id, token, %reason, "APNs: failed")
-        }
-        PushOutcome::NotConfigured => {}
     }
 }
 
@@ -431,6 +426,7 @@ impl ProviderTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Provider as _;
 
     fn tokens() -> ProviderTokens {
         ProviderTokens::new(

@@ -20,7 +20,7 @@ use tapprove_protocol::api::PushEnvironment;
 use thiserror::Error;
 use url::Url;
 
-use crate::{ApnsSender, FcmSender, PushSender, Router, http};
+use crate::{ApnsSender, FcmSender, Provider, PushSender, Router, http};
 
 /// All push settings. Every part is optional: with no provider configured the service still
 /// works, and devices poll or listen on the event stream.
@@ -194,13 +194,11 @@ impl PushConfig {
 
     /// Like [`PushConfig::build`], keeping the concrete [`Router`] type.
     pub fn build_router(&self) -> Result<Router, PushConfigError> {
-        let apns = self
-            .apns_sender()?
-            .map(|s| Arc::new(s) as Arc<dyn PushSender>);
-        let fcm = self
-            .fcm_sender()?
-            .map(|s| Arc::new(s) as Arc<dyn PushSender>);
-        Ok(Router::new(apns, fcm))
+        self.retry.check()?;
+        let roots = || http::roots(self.ca_file.as_deref());
+        Router::default()
+            .register::<ApnsSender>(self.apns.as_ref(), roots, self.retry)?
+            .register::<FcmSender>(self.fcm.as_ref(), roots, self.retry)
     }
 
     /// The APNs sender alone, if configured.
@@ -209,7 +207,8 @@ impl PushConfig {
             return Ok(None);
         };
         self.retry.check()?;
-        ApnsSender::from_config(apns, http::roots(self.ca_file.as_deref())?, self.retry).map(Some)
+        let roots = http::roots(self.ca_file.as_deref())?;
+        <ApnsSender as Provider>::from_config(apns, roots, self.retry).map(Some)
     }
 
     /// The FCM sender alone, if configured.
@@ -218,7 +217,8 @@ impl PushConfig {
             return Ok(None);
         };
         self.retry.check()?;
-        FcmSender::from_config(fcm, http::roots(self.ca_file.as_deref())?, self.retry).map(Some)
+        let roots = http::roots(self.ca_file.as_deref())?;
+        <FcmSender as Provider>::from_config(fcm, roots, self.retry).map(Some)
     }
 }
 

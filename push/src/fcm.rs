@@ -20,7 +20,7 @@ use crate::config::{base_string, parse_url, read_file};
 use crate::http::{self, Protocol};
 use crate::jwt::{GoogleClaims, google_assertion};
 use crate::retry::{self, Attempt, Deadline, unix_now};
-use crate::secret::{Bearer, token_prefix};
+use crate::secret::Bearer;
 use crate::{
     FcmConfig, PushConfigError, PushMessage, PushOutcome, PushSender, PushTarget, RetryConfig,
     payload,
@@ -88,8 +88,12 @@ struct ServiceAccountFile {
     token_uri: Option<String>,
 }
 
-impl FcmSender {
-    pub(crate) fn from_config(
+impl crate::Provider for FcmSender {
+    const PLATFORM: tapprove_protocol::api::PushPlatform =
+        tapprove_protocol::api::PushPlatform::Fcm;
+    type Config = FcmConfig;
+
+    fn from_config(
         config: &FcmConfig,
         roots: std::sync::Arc<rustls::RootCertStore>,
         retry: RetryConfig,
@@ -169,29 +173,37 @@ impl FcmSender {
             retry,
         })
     }
+}
 
+impl FcmSender {
     async fn deliver(&self, target: &PushTarget, message: &PushMessage) -> PushOutcome {
-        if target.token.is_empty()
+        let bad_token = (target.token.is_empty()
             || target.token.len() > MAX_TOKEN_LEN
             || target
                 .token
                 .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return PushOutcome::DeadToken {
-                reason: "not an FCM registration token".into(),
-            };
-        }
-        let Some(deadline) = Deadline::until_unix(message.expires_at) else {
-            return PushOutcome::Failed {
-                reason: "the session expired before the push could be sent".into(),
-            };
-        };
-        let data = match payload::fcm_data(message) {
-            Ok(data) => data,
-            Err(reason) => return PushOutcome::Failed { reason },
-        };
-        let outcome = retry::deliver(&self.retry, deadline, |timeout| {
+                .any(|c| c.is_whitespace() || c.is_control()))
+        .then_some("not an FCM registration token");
+        retry::push_one(
+            "FCM",
+            target,
+            message,
+            bad_token,
+            payload::fcm_data,
+            |data, deadline| self.attempts(target, message, data, deadline),
+        )
+        .await
+    }
+
+    /// The attempts of one push within `deadline`.
+    async fn attempts(
+        &self,
+        target: &PushTarget,
+        message: &PushMessage,
+        data: std::collections::BTreeMap<&'static str, String>,
+        deadline: Deadline,
+    ) -> PushOutcome {
+        retry::deliver(&self.retry, deadline, |timeout| {
             // TTL = the seconds the session has left, recomputed per attempt.
             let ttl = format!("{}s", (message.expires_at - unix_now()).max(0));
             let body = SendRequest {
@@ -215,9 +227,7 @@ impl FcmSender {
                 }
             }
         })
-        .await;
-        log_outcome(target, &outcome);
-        outcome
+        .await
     }
 
     async fn attempt(&self, body: Vec<u8>, timeout: Duration) -> Attempt {
@@ -491,22 +501,6 @@ fn classify(status: u16, error: &FcmError, after: Option<Duration>) -> Attempt {
         }
         _ if status == 429 || status >= 500 => Attempt::Retry { reason, after },
         _ => fail(reason),
-    }
-}
-
-fn log_outcome(target: &PushTarget, outcome: &PushOutcome) {
-    let token = token_prefix(&target.token);
-    match outcome {
-        PushOutcome::Delivered => {
-            tracing::debug!(device = %target.device_id, token, "FCM: delivered")
-        }
-        PushOutcome::DeadToken { reason } => {
-            tracing::info!(device = %target.device_id, token, %reason, "FCM: dead token")
-        }
-        PushOutcome::Failed { reason } => {
-            tracing::warn!(device = %target.device_id, token, %reason, "FCM: failed")
-        }
-        PushOutcome::NotConfigured => {}
     }
 }
 

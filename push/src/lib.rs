@@ -7,7 +7,7 @@
 //! The real senders are [`ApnsSender`] (HTTP/2, token-based auth) and [`FcmSender`] (FCM HTTP v1,
 //! OAuth2 service account). The service builds them from [`PushConfig`] with
 //! [`PushConfig::build`], which validates every setting at start and returns one [`Router`]
-//! that dispatches by platform. See `docs/PUSH.md` for configuration and error handling.
+//! that dispatches by platform; each is a [`Provider`] registered there. See `docs/PUSH.md` for configuration and error handling.
 
 mod apns;
 mod config;
@@ -15,14 +15,14 @@ mod fcm;
 mod http;
 mod jwt;
 mod payload;
+mod registry;
 mod retry;
-mod router;
 mod secret;
 
 pub use apns::ApnsSender;
 pub use config::{ApnsConfig, FcmConfig, PushConfig, PushConfigError, RetryConfig};
 pub use fcm::FcmSender;
-pub use router::{DeliveryReport, Router, send_to_all};
+pub use registry::{DeliveryReport, Provider, Router, send_each, send_to_all};
 
 use futures_util::future::BoxFuture;
 use tapprove_protocol::api::{PushEnvironment, PushPlatform};

@@ -1,43 +1,78 @@
-//! Dispatch by platform, and fan-out of one message to all of a user's devices.
+//! The providers plugged in: a [`Provider`] is a sender for one platform built from its own
+//! configuration section; the [`Router`] holds one sender per platform (built from the
+//! configured providers by `PushConfig::build`) and dispatches each target to its platform's.
+//! [`send_each`] is the one fan-out: every push of a session at once, none waiting on another.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, join_all};
 use tapprove_protocol::api::PushPlatform;
 
+use crate::config::{PushConfigError, RetryConfig};
 use crate::{PushMessage, PushOutcome, PushSender, PushTarget};
+
+/// A push provider: the sender of one platform, made from its configuration section. A new
+/// provider implements this and is registered in `PushConfig::build_router` (docs/ARCHITECTURE.md
+/// lists every file a provider touches).
+pub trait Provider: PushSender + Sized + 'static {
+    /// The platform (the devices' `push.platform`) this provider delivers to.
+    const PLATFORM: PushPlatform;
+    /// Its `[push.<name>]` section.
+    type Config;
+    /// Builds the sender, checking every setting and loading every key now.
+    fn from_config(
+        config: &Self::Config,
+        roots: Arc<rustls::RootCertStore>,
+        retry: RetryConfig,
+    ) -> Result<Self, PushConfigError>;
+}
 
 /// A [`PushSender`] that hands each target to the sender of its platform. Platforms without a
 /// sender (and devices with platform `none`) get [`PushOutcome::NotConfigured`].
 #[derive(Clone, Default)]
 pub struct Router {
-    apns: Option<Arc<dyn PushSender>>,
-    fcm: Option<Arc<dyn PushSender>>,
+    senders: HashMap<PushPlatform, Arc<dyn PushSender>>,
 }
 
 impl Router {
-    /// A router over the given senders (any sender works, e.g. a fake in the service's tests).
-    pub fn new(apns: Option<Arc<dyn PushSender>>, fcm: Option<Arc<dyn PushSender>>) -> Self {
-        Self { apns, fcm }
+    /// This router with `sender` for `platform` (any sender works, e.g. a fake in tests).
+    pub fn with(mut self, platform: PushPlatform, sender: Arc<dyn PushSender>) -> Self {
+        if platform != PushPlatform::None {
+            self.senders.insert(platform, sender);
+        }
+        self
+    }
+
+    /// This router with provider `P` when its section is configured.
+    pub(crate) fn register<P: Provider>(
+        self,
+        config: Option<&P::Config>,
+        roots: impl FnOnce() -> Result<Arc<rustls::RootCertStore>, PushConfigError>,
+        retry: RetryConfig,
+    ) -> Result<Self, PushConfigError> {
+        Ok(match config {
+            Some(c) => self.with(P::PLATFORM, Arc::new(P::from_config(c, roots()?, retry)?)),
+            None => self,
+        })
     }
 
     /// Whether pushes to `platform` can be sent at all.
     pub fn handles(&self, platform: PushPlatform) -> bool {
-        match platform {
-            PushPlatform::Apns => self.apns.is_some(),
-            PushPlatform::Fcm => self.fcm.is_some(),
-            PushPlatform::None => false,
-        }
+        self.senders.contains_key(&platform)
     }
 }
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Router")
-            .field("apns", &self.apns.is_some())
-            .field("fcm", &self.fcm.is_some())
-            .finish()
+        let mut d = f.debug_struct("Router");
+        for platform in PushPlatform::ALL {
+            if *platform != PushPlatform::None {
+                d.field(platform.as_str(), &self.handles(*platform));
+            }
+        }
+        d.finish()
     }
 }
 
@@ -47,12 +82,7 @@ impl PushSender for Router {
         target: &'a PushTarget,
         message: &'a PushMessage,
     ) -> BoxFuture<'a, PushOutcome> {
-        let sender = match target.platform {
-            PushPlatform::Apns => self.apns.as_ref(),
-            PushPlatform::Fcm => self.fcm.as_ref(),
-            PushPlatform::None => None,
-        };
-        match sender {
+        match self.senders.get(&target.platform) {
             Some(sender) => sender.send(target, message),
             None => Box::pin(async { PushOutcome::NotConfigured }),
         }
@@ -83,15 +113,27 @@ impl DeliveryReport {
     }
 }
 
-/// Sends `message` to every target concurrently. Each send is independent: a dead or failing
-/// device never delays or stops the others. When nothing was delivered (and the devices do not
-/// poll), the service ends the session `error` / `delivery_failed`.
+/// Sends each `(target, message)` concurrently; the outcomes in the same order. Each send is
+/// independent: a dead or failing device never delays or stops the others.
+pub async fn send_each(
+    sender: &dyn PushSender,
+    sends: &[(PushTarget, PushMessage)],
+) -> Vec<PushOutcome> {
+    join_all(sends.iter().map(|(t, m)| sender.send(t, m))).await
+}
+
+/// Sends one `message` to every target ([`send_each`]). When nothing was delivered (and the
+/// devices do not poll), the service ends the session `error` / `delivery_failed`.
 pub async fn send_to_all(
     sender: &dyn PushSender,
     targets: &[PushTarget],
     message: &PushMessage,
 ) -> DeliveryReport {
-    let outcomes = join_all(targets.iter().map(|t| sender.send(t, message))).await;
+    let sends: Vec<(PushTarget, PushMessage)> = targets
+        .iter()
+        .map(|t| (t.clone(), message.clone()))
+        .collect();
+    let outcomes = send_each(sender, &sends).await;
     DeliveryReport {
         outcomes: targets
             .iter()

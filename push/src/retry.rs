@@ -9,7 +9,50 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ring::rand::{SecureRandom as _, SystemRandom};
 
-use crate::{PushOutcome, RetryConfig};
+use crate::secret::token_prefix;
+use crate::{PushMessage, PushOutcome, PushTarget, RetryConfig};
+
+/// The steps every provider's push shares, in this order: a token that cannot be this
+/// provider's is dead (`bad_token`: why); a session already over is not pushed; the payload
+/// is built once; `send` makes the attempts within the session's [`Deadline`] (usually through
+/// [`deliver`]); the outcome is logged with the token's prefix only.
+pub(crate) async fn push_one<P, Fut: Future<Output = PushOutcome>>(
+    provider: &'static str,
+    target: &PushTarget,
+    message: &PushMessage,
+    bad_token: Option<&'static str>,
+    payload: impl FnOnce(&PushMessage) -> Result<P, String>,
+    send: impl FnOnce(P, Deadline) -> Fut,
+) -> PushOutcome {
+    if let Some(reason) = bad_token {
+        return PushOutcome::DeadToken {
+            reason: reason.into(),
+        };
+    }
+    let Some(deadline) = Deadline::until_unix(message.expires_at) else {
+        return PushOutcome::Failed {
+            reason: "the session expired before the push could be sent".into(),
+        };
+    };
+    let payload = match payload(message) {
+        Ok(payload) => payload,
+        Err(reason) => return PushOutcome::Failed { reason },
+    };
+    let outcome = send(payload, deadline).await;
+    let token = token_prefix(&target.token);
+    let device = &target.device_id;
+    match &outcome {
+        PushOutcome::Delivered => tracing::debug!(%device, token, "{provider}: delivered"),
+        PushOutcome::DeadToken { reason } => {
+            tracing::info!(%device, token, %reason, "{provider}: dead token")
+        }
+        PushOutcome::Failed { reason } => {
+            tracing::warn!(%device, token, %reason, "{provider}: failed")
+        }
+        PushOutcome::NotConfigured => {}
+    }
+    outcome
+}
 
 /// What one attempt came to.
 #[derive(Debug)]

@@ -160,7 +160,8 @@ impl PushSender for Fixed {
 
 #[tokio::test]
 async fn the_router_dispatches_by_platform() {
-    let router = Router::new(Some(Arc::new(Fixed(PushOutcome::Delivered))), None);
+    let router =
+        Router::default().with(PushPlatform::Apns, Arc::new(Fixed(PushOutcome::Delivered)));
     assert!(router.handles(PushPlatform::Apns) && !router.handles(PushPlatform::Fcm));
     assert_eq!(
         router

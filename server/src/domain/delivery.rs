@@ -1,7 +1,6 @@
 //! Delivery of a new session: push to every APNs/FCM device concurrently, forget dead
 //! tokens, and tell the lifecycle whether any device can be reached at all.
 
-use futures_util::future::join_all;
 use tapprove_protocol::api::PushPlatform;
 use tapprove_protocol::sealed::{self, PushPublicKey};
 use tapprove_push::{PushMessage, PushOutcome, PushTarget, SealedChallenge};
@@ -51,24 +50,17 @@ pub(crate) async fn deliver(
             expires_at: session.expires_at,
             sealed,
         };
-        sends.push(async move {
-            let outcome = state.0.push.send(&target, &message).await;
-            (target, outcome)
-        });
+        sends.push((target, message));
     }
-    let outcomes = join_all(sends).await;
+    let outcomes = tapprove_push::send_each(state.0.push.as_ref(), &sends).await;
     let mut delivered = false;
-    for (target, outcome) in outcomes {
+    for ((target, _), outcome) in sends.iter().zip(outcomes) {
         state
             .0
             .metrics
             .push_deliveries
             .get_or_create(&crate::service::metrics::Delivery {
-                provider: match target.platform {
-                    PushPlatform::Apns => "apns",
-                    PushPlatform::Fcm => "fcm",
-                    PushPlatform::None => "none",
-                },
+                provider: target.platform.as_str(),
                 outcome: match &outcome {
                     PushOutcome::Delivered => "delivered",
                     PushOutcome::DeadToken { .. } => "dead_token",
