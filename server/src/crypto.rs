@@ -6,25 +6,33 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serializer};
 use zeroize::Zeroizing;
 
 use crate::error::ServiceError;
 
-/// A secret string (API key, webhook password, HMAC secret) shown once. Debug is redacted;
-/// it serialises as the plain string because serialising is how it is shown to the operator.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(Zeroizing<String>);
+/// A secret string (API key, webhook password, HMAC secret) shown once. It is
+/// `secrecy::SecretString` (the secret type of the server and push crates: zeroized on drop,
+/// Debug redacted, no `Serialize`), wrapped only to keep the short `expose()` its callers use.
+/// A value that shows a secret to the operator marks that field
+/// `#[serde(serialize_with = "show_once")]`: nothing serialises a secret by accident.
+///
+/// ```compile_fail
+/// let key = tapprove_server::SecretString::new("tap_secret".into());
+/// serde_json::to_string(&key).unwrap(); // no Serialize
+/// ```
+#[derive(Clone)]
+pub struct SecretString(secrecy::SecretString);
 
 impl SecretString {
     /// Wraps a secret.
     pub fn new(s: String) -> Self {
-        Self(Zeroizing::new(s))
+        Self(secrecy::SecretString::from(s))
     }
 
     /// The secret itself. Named so every use stands out.
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
 
@@ -34,10 +42,10 @@ impl fmt::Debug for SecretString {
     }
 }
 
-impl Serialize for SecretString {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
+/// Serialises a secret's content: for the fields that show a secret to the operator once
+/// (`#[serde(serialize_with = "show_once")]`).
+pub fn show_once<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
 }
 
 /// The 32-byte key that seals secrets at rest (the service signing key, webhook passwords and
@@ -279,12 +287,17 @@ mod tests {
     }
 
     #[test]
-    fn secret_string_debug_is_redacted() {
+    fn secret_string_debug_is_redacted_and_shown_only_where_marked() {
         let s = SecretString::new("tap_api_secret".into());
         assert_eq!(format!("{s:?}"), "[redacted]");
+        #[derive(serde::Serialize)]
+        struct Shown {
+            #[serde(serialize_with = "show_once")]
+            key: SecretString,
+        }
         assert_eq!(
-            serde_json::to_string(&s).expect("json"),
-            "\"tap_api_secret\""
+            serde_json::to_string(&Shown { key: s }).expect("json"),
+            r#"{"key":"tap_api_secret"}"#
         );
     }
 }

@@ -25,14 +25,17 @@ pub struct ProjectCredentials {
     /// Project id (`prj_…`).
     pub project_id: String,
     /// The relying-party API key (secret; only its hash is stored).
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub api_key: SecretString,
     /// The SDK key apps ship with (public).
     pub sdk_key: String,
     /// HTTP Basic user name the service uses on the trust webhook.
     pub webhook_username: String,
     /// HTTP Basic password the service uses on the trust webhook (secret).
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub webhook_password: SecretString,
     /// Standard Webhooks signing secret, `whsec_<base64 key>` (secret).
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub webhook_secret: SecretString,
 }
 
@@ -44,8 +47,10 @@ pub struct WebhookCredentials {
     /// HTTP Basic user name (unchanged).
     pub webhook_username: String,
     /// The new HTTP Basic password.
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub webhook_password: SecretString,
     /// The new signing secret.
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub webhook_secret: SecretString,
 }
 
@@ -470,6 +475,7 @@ pub struct ApiKeyRotation {
     /// Project id.
     pub project_id: String,
     /// The new relying-party API key (secret; only its hash is stored).
+    #[serde(serialize_with = "crate::crypto::show_once")]
     pub api_key: SecretString,
     /// When the previous key stops working, Unix seconds (`null`: there was none; now: it was
     /// revoked at once).
