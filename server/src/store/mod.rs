@@ -1,13 +1,23 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
-//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions`, `user_guards`, `audit_log`), behind
-//! [`Store`].
+//! (`projects`, `api_keys`, `keys`, `accounts`, `sessions/`, `guards` for `user_guards`,
+//! `audit` for `audit_log`, `site_events`, `shared`), behind [`Store`]. The store executes
+//! what the domain decided (e.g. a session's `Outcome`); it never chooses one.
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
-//! columns, `RETURNING`, no SQLite-only syntax), so SQLite and PostgreSQL run the same text;
-//! each query is compiled once per driver ([`with_conn!`]). What differs per backend
-//! (connections, WAL checkpoints, the old migration history, NOTIFY/LISTEN, and creating a
-//! session: one batch on SQLite, three statements on PostgreSQL) is in `sqlite.rs` and
-//! `postgres.rs`. The schema is `server/migrations`, applied with sqlx's migrator.
+//! columns, `RETURNING`, `ON CONFLICT`, no SQLite-only syntax), so SQLite and PostgreSQL run
+//! the same text, written once; each query is compiled once per driver ([`with_conn!`],
+//! [`with_tx!`]). Statements written per backend, each for a reason:
+//! - `sqlite.rs`: connections (one writer, readers), `BEGIN IMMEDIATE`, WAL checkpoints, the
+//!   old migration history;
+//! - `postgres.rs`: the pool, NOTIFY/LISTEN between instances;
+//! - `sessions/sqlite.rs` and `sessions/postgres.rs`: creating a session (supersede, insert,
+//!   the devices' challenges): one batch on SQLite (a measured fast path: one hand-off to the
+//!   writer instead of three), three statements on PostgreSQL (one prepared statement per
+//!   query there);
+//! - `guards.rs`: `update_guard`'s transaction is opened per backend (`BEGIN IMMEDIATE` on
+//!   SQLite), the statements inside are shared.
+//!
+//! The schema is `server/migrations`, applied with sqlx's migrator.
 
 mod accounts;
 mod api_keys;
