@@ -6,7 +6,8 @@
 //! never depend on outside dev-dependencies. Dev-dependencies are reported, not refused.
 //!
 //! The same command checks the size rule: no file under `src/` of a product crate has more than
-//! [`MAX_LINES`] lines before its `#[cfg(test)]` module.
+//! [`MAX_LINES`] lines before its `#[cfg(test)]` module, and that the server's map in
+//! docs/ARCHITECTURE.md names every module of its layers ([`SERVER_LAYERS`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,6 +24,10 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("bindings", &["core"]),
     ("cli", &["core", "server", "protocol"]),
 ];
+
+/// The server's layer folders; docs/ARCHITECTURE.md's `### server` section names each of
+/// their modules (a file or folder directly inside) as `name`.
+pub const SERVER_LAYERS: &[&str] = &["http", "domain", "store", "service"];
 
 /// Most lines a product crate's source file may have before its `#[cfg(test)]` module.
 pub const MAX_LINES: usize = 700;
@@ -64,6 +69,7 @@ pub fn command(root: &Path) -> Result<(), String> {
         .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
     let edges = workspace_edges(&metadata, root)?;
     let oversized = oversized_files(root)?;
+    let undocumented = undocumented_server_modules(root)?;
     let (refused, dev) = check(&edges);
     for edge in &dev {
         eprintln!("arch: dev-dependency (tests only): {edge}");
@@ -75,15 +81,69 @@ pub fn command(root: &Path) -> Result<(), String> {
     problems.extend(oversized.iter().map(|(file, lines)| {
         format!("{file} has {lines} lines before #[cfg(test)] (at most {MAX_LINES}): split it")
     }));
+    problems.extend(undocumented.iter().map(|module| {
+        format!(
+            "server/src/{module} is not in docs/ARCHITECTURE.md's server map: add its line \
+             under `### server`"
+        )
+    }));
     if problems.is_empty() {
         eprintln!(
-            "arch: {} workspace edges and the {MAX_LINES}-line rule checked: ok",
+            "arch: {} workspace edges, the {MAX_LINES}-line rule and the server map checked: ok",
             edges.len()
         );
         Ok(())
     } else {
         Err(problems.join("\n  "))
     }
+}
+
+/// The modules of the server's layers (`domain/pairing`, `store/sessions`) whose name the
+/// `### server` section of docs/ARCHITECTURE.md does not mention as `name`.
+pub fn undocumented_server_modules(root: &Path) -> Result<Vec<String>, String> {
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md"))
+        .map_err(|e| format!("cannot read docs/ARCHITECTURE.md: {e}"))?;
+    let section = server_section(&doc).ok_or("docs/ARCHITECTURE.md has no `### server` section")?;
+    let mut modules = Vec::new();
+    for layer in SERVER_LAYERS {
+        let dir = root.join("server/src").join(layer);
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let module = name.trim_end_matches(".rs");
+            if module == "mod" || module == "tests" {
+                continue;
+            }
+            modules.push(format!("{layer}/{module}"));
+        }
+    }
+    modules.sort();
+    Ok(undocumented(section, &modules))
+}
+
+/// The `### server` section of the architecture document, up to the next heading.
+fn server_section(doc: &str) -> Option<&str> {
+    let start = doc.find("\n### server\n")?;
+    let rest = &doc[start + 1..];
+    let end = rest[4..].find("\n#").map_or(rest.len(), |e| e + 5);
+    Some(&rest[..end])
+}
+
+/// The `layer/module`s whose module name is not written as `` `module` `` (or
+/// `` `module/` ``) in `section`.
+fn undocumented(section: &str, modules: &[String]) -> Vec<String> {
+    modules
+        .iter()
+        .filter(|m| {
+            let name = m.rsplit('/').next().unwrap_or(m);
+            !section.contains(&format!("`{name}`")) && !section.contains(&format!("`{name}/`"))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Product-crate source files longer than [`MAX_LINES`] before their test module.
@@ -242,6 +302,21 @@ mod tests {
             ("protocol", "bench", Some("dev")),
         ];
         assert_eq!(refused(&ok), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_server_module_missing_from_the_map_is_named() {
+        let doc = "# A\n### server\n- `http/` — `rp`, `device`.\n- `sessions/` — x\n### cli\n- `pairing`\n";
+        let section = server_section(doc).expect("section");
+        assert!(!section.contains("### cli"), "{section}");
+        let modules = [
+            "http/rp",
+            "http/device",
+            "domain/sessions",
+            "domain/pairing",
+        ]
+        .map(String::from);
+        assert_eq!(undocumented(section, &modules), ["domain/pairing"]);
     }
 
     #[test]
