@@ -73,8 +73,9 @@ pub(crate) async fn fraud_reported(state: &AppState, session: &SessionRow, locke
         tracing::error!(session_id = %session.id, error = %e, "cannot queue the fraud event: the site is not told");
         return;
     }
+    let owner = state.clone();
     let state = state.clone();
-    tokio::spawn(async move { deliver(&state, Some(&row.id)).await });
+    owner.spawn(async move { deliver(&state, Some(&row.id)).await });
 }
 
 /// Attempts the due events (`only`: just that one); called by the sweep.

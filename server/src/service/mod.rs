@@ -53,10 +53,10 @@ impl Service {
             None => None,
         };
         let state = AppState::open(config, push).await?;
-        let sweeper = tokio::spawn(sweep(state.clone()));
+        let sweeper = state.spawn(sweep(state.clone()));
         match state.0.store.remote_events().await {
             Ok(Some(events)) => {
-                tokio::spawn(relay_remote_events(state.clone(), events));
+                state.spawn(relay_remote_events(state.clone(), events));
             }
             Ok(None) => {}
             Err(e) => {
@@ -138,7 +138,7 @@ async fn sweep(state: AppState) {
             // Site events that failed (or whose instance died): retried in the background, so
             // a slow site does not hold up the sweep; a claim keeps two instances apart.
             let s = state.clone();
-            tokio::spawn(async move { crate::domain::site_events::deliver(&s, None).await });
+            state.spawn(async move { crate::domain::site_events::deliver(&s, None).await });
             let stale_before = now - 2 * STREAM_STALE_SECONDS;
             if let Err(e) = state
                 .0
@@ -168,6 +168,9 @@ async fn sweep(state: AppState) {
         }
     }
 }
+
+/// How long shutdown waits for background tasks after the requests drained.
+const BACKGROUND_DEADLINE: Duration = Duration::from_secs(5);
 
 /// How often an instance refreshes its event streams' rows and prunes the shared tables.
 const UPKEEP_SECONDS: i64 = 5;
@@ -243,7 +246,8 @@ impl RunningService {
     }
 
     /// Stops accepting connections, ends event streams and long-polls, waits (up to 5 s) for
-    /// in-flight requests and closes the database.
+    /// in-flight requests, then (up to 5 s more) for every background task they started
+    /// (deliveries, site events, the sweep), and closes the database.
     pub async fn shutdown(self) -> Result<(), ServiceError> {
         self.state.begin_shutdown();
         let mut server = self.server;
@@ -260,6 +264,16 @@ impl RunningService {
             let _ = tokio::time::timeout(Duration::from_secs(1), metrics).await;
         }
         let _ = self.sweeper.await;
+        if !self
+            .state
+            .finish_background_tasks(BACKGROUND_DEADLINE)
+            .await
+        {
+            tracing::warn!(
+                tasks = self.state.background_tasks(),
+                "background tasks did not finish within 5 s; closing the database under them"
+            );
+        }
         self.state.0.store.close().await;
         tracing::info!("tapprove service stopped");
         result

@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     pub shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
+    /// Every background task (deliveries, site events, the sweep, the relay): shutdown waits
+    /// for them, with a deadline, before it closes the database.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,6 +96,7 @@ impl AppState {
             metrics,
             shutdown,
             shutdown_tx,
+            tasks: tokio_util::task::TaskTracker::new(),
         })))
     }
 
@@ -156,7 +160,7 @@ impl AppState {
                 ..
             }) => {
                 let state = self.clone();
-                tokio::spawn(async move {
+                self.spawn(async move {
                     if let Err(e) = state.refresh_service_keys().await {
                         tracing::warn!(error = %e, "cannot re-read the rotated service keys");
                     }
@@ -172,6 +176,29 @@ impl AppState {
     /// Asks long-lived responses (event streams, long-polls) to end.
     pub fn begin_shutdown(&self) {
         let _ = self.0.shutdown_tx.send(true);
+    }
+
+    /// Runs background work owned by the service: shutdown waits for it.
+    pub(crate) fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.tasks.spawn(work)
+    }
+
+    /// How many background tasks are still running.
+    pub fn background_tasks(&self) -> usize {
+        self.0.tasks.len()
+    }
+
+    /// Takes no new background task and waits up to `deadline` for the running ones; whether
+    /// they all finished.
+    pub(crate) async fn finish_background_tasks(&self, deadline: std::time::Duration) -> bool {
+        self.0.tasks.close();
+        tokio::time::timeout(deadline, self.0.tasks.wait())
+            .await
+            .is_ok()
     }
 }
 

@@ -216,8 +216,9 @@ async fn create_and_deliver(
             .await;
     }
     tracing::info!(session_id = %session_id, project_id = %session.project_id, devices = rows.len(), "session created");
+    let owner = state.clone();
     let state = state.clone();
-    tokio::spawn(async move {
+    owner.spawn(async move {
         if !delivery::deliver(&state, &session, &devices, &rows).await {
             fail_undelivered(&state, &session.id).await;
         }
