@@ -617,7 +617,7 @@ other builds, so treat single runs as ±20 %.\n\
   APNs endpoint (HTTP/2, checks every request).\n\
 \n\
 **Rate limits raised for P4/P5.** The default push budget (`[limits]` in the service config,\n\
-`LimitsConfig` in `server/src/config.rs`: 3 sessions per minute and 10 per hour per user,\n\
+`LimitsConfig` in `server/src/service/config.rs`: 3 sessions per minute and 10 per hour per user,\n\
 counted since the user's last approved login; 10 pairings per minute per IP, 120 per SDK key)\n\
 would throttle a benchmark. The benchmark service sets `sessions_per_minute`,\n\
 `sessions_per_hour`, `pairings_per_minute_per_ip` and `pairings_per_hour_per_user` to\n\

@@ -58,124 +58,6 @@ fn parse_proxy(n: &str) -> Result<ipnet::IpNet, ServiceError> {
         })
 }
 
-/// `[push]` from `TAPPROVE_APNS_*`, `TAPPROVE_FCM_*` and `TAPPROVE_PUSH_*` (over the file's
-/// values). A provider set only partly, file and environment together, is refused naming what
-/// is missing, instead of failing at the first push.
-fn apply_push_env(
-    push: &mut PushConfig,
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<(), ServiceError> {
-    use std::path::PathBuf;
-    use tapprove_push::{ApnsConfig, FcmConfig};
-
-    let apns_vars = [
-        "TAPPROVE_APNS_KEY_PATH",
-        "TAPPROVE_APNS_KEY_ID",
-        "TAPPROVE_APNS_TEAM_ID",
-        "TAPPROVE_APNS_TOPIC",
-        "TAPPROVE_APNS_ENVIRONMENT",
-        "TAPPROVE_APNS_HOST",
-        "TAPPROVE_APNS_TOKEN_REFRESH_SECS",
-    ];
-    if apns_vars.iter().any(|n| get(n).is_some()) {
-        let file = push.apns.take();
-        let from_file = |f: fn(&ApnsConfig) -> String| file.as_ref().map(f);
-        let required = |name: &str, file_value: Option<String>| {
-            get(name).or(file_value).filter(|v| !v.is_empty()).ok_or_else(|| {
-                ServiceError::Config(format!(
-                    "APNs is set up from the environment but {name} is missing (or set                      [push.apns] in the config file)"
-                ))
-            })
-        };
-        let environment = match get("TAPPROVE_APNS_ENVIRONMENT").as_deref() {
-            None => file.as_ref().and_then(|f| f.environment),
-            Some(name) => match name.parse() {
-                Ok(environment) => Some(environment),
-                Err(_) => {
-                    return Err(ServiceError::Config(format!(
-                        "TAPPROVE_APNS_ENVIRONMENT={name:?} must be production or sandbox"
-                    )));
-                }
-            },
-        };
-        let token_refresh_secs = match get("TAPPROVE_APNS_TOKEN_REFRESH_SECS") {
-            Some(v) => Some(v.parse::<u64>().map_err(|_| {
-                ServiceError::Config(format!(
-                    "TAPPROVE_APNS_TOKEN_REFRESH_SECS={v:?} is not a whole number of seconds"
-                ))
-            })?),
-            None => file.as_ref().and_then(|f| f.token_refresh_secs),
-        };
-        push.apns = Some(ApnsConfig {
-            key_path: PathBuf::from(required(
-                "TAPPROVE_APNS_KEY_PATH",
-                from_file(|f| f.key_path.display().to_string()),
-            )?),
-            key_id: required("TAPPROVE_APNS_KEY_ID", from_file(|f| f.key_id.clone()))?,
-            team_id: required("TAPPROVE_APNS_TEAM_ID", from_file(|f| f.team_id.clone()))?,
-            topic: required("TAPPROVE_APNS_TOPIC", from_file(|f| f.topic.clone()))?,
-            environment,
-            host: get("TAPPROVE_APNS_HOST").or_else(|| file.as_ref().and_then(|f| f.host.clone())),
-            token_refresh_secs,
-        });
-    }
-    let fcm_vars = [
-        "TAPPROVE_FCM_SERVICE_ACCOUNT_PATH",
-        "TAPPROVE_FCM_HOST",
-        "TAPPROVE_FCM_TOKEN_URI",
-    ];
-    if fcm_vars.iter().any(|n| get(n).is_some()) {
-        let file = push.fcm.take();
-        let path = get("TAPPROVE_FCM_SERVICE_ACCOUNT_PATH")
-            .map(PathBuf::from)
-            .or_else(|| file.as_ref().map(|f| f.service_account_path.clone()))
-            .ok_or_else(|| {
-                ServiceError::Config(
-                    "FCM is set up from the environment but TAPPROVE_FCM_SERVICE_ACCOUNT_PATH is \
-                     missing (or set [push.fcm] in the config file)"
-                        .into(),
-                )
-            })?;
-        push.fcm = Some(FcmConfig {
-            service_account_path: path,
-            host: get("TAPPROVE_FCM_HOST").or_else(|| file.as_ref().and_then(|f| f.host.clone())),
-            token_uri: get("TAPPROVE_FCM_TOKEN_URI")
-                .or_else(|| file.as_ref().and_then(|f| f.token_uri.clone())),
-        });
-    }
-    if let Some(v) = get("TAPPROVE_PUSH_CA_FILE") {
-        push.ca_file = Some(PathBuf::from(v));
-    }
-    let retry = &mut push.retry;
-    for (name, slot) in [
-        (
-            "TAPPROVE_PUSH_INITIAL_BACKOFF_MS",
-            &mut retry.initial_backoff_ms,
-        ),
-        ("TAPPROVE_PUSH_MAX_BACKOFF_MS", &mut retry.max_backoff_ms),
-        (
-            "TAPPROVE_PUSH_REQUEST_TIMEOUT_MS",
-            &mut retry.request_timeout_ms,
-        ),
-    ] {
-        if let Some(v) = get(name) {
-            *slot = v.parse().map_err(|_| {
-                ServiceError::Config(format!(
-                    "{name}={v:?} is not a whole number of milliseconds"
-                ))
-            })?;
-        }
-    }
-    if let Some(v) = get("TAPPROVE_PUSH_MAX_ATTEMPTS") {
-        retry.max_attempts = v.parse().map_err(|_| {
-            ServiceError::Config(format!(
-                "TAPPROVE_PUSH_MAX_ATTEMPTS={v:?} is not a whole number"
-            ))
-        })?;
-    }
-    Ok(())
-}
-
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
@@ -440,7 +322,10 @@ impl ServiceConfig {
                 *slot = as_u32(name, number(name, &v)?)?;
             }
         }
-        apply_push_env(&mut self.push, &get)?;
+        self.push.apply_env(&get).map_err(|e| match e {
+            tapprove_push::PushConfigError::Env(message) => ServiceError::Config(message),
+            other => ServiceError::Push(other),
+        })?;
         if let Some(v) = get("TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK") {
             self.allow_insecure_webhooks_on_loopback = match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
