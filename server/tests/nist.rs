@@ -1,4 +1,4 @@
-//! Issue 12 over loopback HTTP: presence policy per project, atomic push budget, failure
+//! NIST SP 800-63B over loopback HTTP: presence policy per project, atomic push budget, failure
 //! counts that a new code does not reset, fraud reports that lock and tell the site.
 
 mod common;
