@@ -20,8 +20,9 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("core", &["protocol"]),
     ("push", &["protocol"]),
     ("server", &["protocol", "push"]),
+    ("rp-client", &["protocol"]),
     ("bindings", &["core"]),
-    ("cli", &["core", "server", "protocol"]),
+    ("cli", &["core", "server", "protocol", "rp-client"]),
 ];
 
 /// Most lines a product crate's source file may have before its `#[cfg(test)]` module.
