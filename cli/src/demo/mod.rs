@@ -5,7 +5,6 @@ pub mod code;
 pub mod pages;
 pub mod site;
 pub mod store;
-pub mod webhook;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,10 +14,9 @@ use serde::{Deserialize, Serialize};
 use tapprove_server::{SealKey, Service, ServiceConfig, admin};
 
 use crate::error::CliError;
-use crate::secret::Secret;
 use site::{SiteConfig, shell_quote};
 use store::write_private;
-use webhook::WebhookCredentials;
+use tapprove_rp::{ApiKey, WebhookVerifier};
 
 /// Options of `tapprove demo`.
 #[derive(Debug, clap::Args)]
@@ -148,10 +146,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         |_| "tapprove".to_owned(),
         |p| shell_quote(&p.to_string_lossy()),
     );
-    let webhook = WebhookCredentials::new(
-        Secret::new(project.webhook_username),
-        Secret::new(project.webhook_password),
-        &Secret::new(project.webhook_secret),
+    let webhook = WebhookVerifier::new(
+        &project.webhook_username,
+        &project.webhook_password,
+        &project.webhook_secret,
     )
     .map_err(|e| {
         CliError::Other(format!(
@@ -163,7 +161,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let cfg = SiteConfig {
         service_url: service_url.clone(),
         public_url: site_url.clone(),
-        api_key: Secret::new(project.api_key),
+        api_key: ApiKey::new(project.api_key),
         sdk_key: project.sdk_key.clone(),
         webhook,
         state_file: dir.join("site.json"),

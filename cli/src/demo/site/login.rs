@@ -21,13 +21,14 @@ use super::super::store::{Flash, PasswordChecked, PendingLogin, WebSession};
 use super::limits::Limited;
 use super::pairing::start_pairing;
 use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
-use super::rp_client::CallError;
 use super::signup::valid_user_name;
 use super::web::{
     current, ensure, html, internal, redirect, session_cookie, set_flash, status_html, take_flash,
     with_cookie,
 };
-use super::{LONG_POLL_SECONDS, Shared, Site, now};
+use tapprove_rp::RpError;
+
+use super::{LONG_POLL, Shared, Site, now};
 
 pub(super) async fn login_form(State(site): State<Shared>, headers: HeaderMap) -> Response {
     let visit = match ensure(&site, &headers) {
@@ -183,7 +184,7 @@ pub(super) async fn login(
             });
             redirect("/login/wait", None)
         }
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::NoDevice,
             ..
         }) => {
@@ -202,12 +203,14 @@ pub(super) async fn login(
             );
             redirect("/pair", shown.cookie)
         }
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::RateLimited,
             retry_after,
             ..
         }) => {
-            let wait = retry_after.map_or("a minute".to_owned(), |s| format!("{s} seconds"));
+            let wait = retry_after.map_or("a minute".to_owned(), |d| {
+                format!("{} seconds", d.as_secs())
+            });
             login_failed(
                 StatusCode::UNAUTHORIZED,
                 &user,
@@ -256,14 +259,10 @@ pub(super) struct Finished {
 /// outcome. `None` while still pending.
 pub(super) async fn poll_login(site: &Site, sid: &str) -> Option<Result<Finished, Response>> {
     let pending = site.store.session(sid, now()).and_then(|w| w.pending)?;
-    match site
-        .rp
-        .get_session(&pending.session_id, LONG_POLL_SECONDS)
-        .await
-    {
+    match site.rp.wait_session(&pending.session_id, LONG_POLL).await {
         Ok(view) if view.status == SessionStatus::Sent => None,
         Ok(view) => Some(finish_login(site, sid, &pending, &view)),
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::NotFound,
             ..
         }) => {

@@ -1,8 +1,6 @@
 //! Pairing: issuing a user's one-time code, the page that shows it (code, QR, enrollment URI,
 //! terminal command) and the long-poll that tells the page the device was trusted.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +10,7 @@ use super::super::code;
 use super::super::pages::{self, PairingView};
 use super::super::store::WebSession;
 use super::web::{current, html, internal, redirect, session_cookie, set_flash, take_flash};
-use super::{LONG_POLL_SECONDS, Shared, Site, now};
+use super::{LONG_POLL, Shared, Site, now};
 
 /// The session now showing a pairing code.
 pub(super) struct Shown {
@@ -130,7 +128,7 @@ pub(super) async fn pair_status(State(site): State<Shared>, headers: HeaderMap) 
         return axum::Json(json!({"paired": false, "gone": true})).into_response();
     };
     let mut events = site.store.pair_events();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(LONG_POLL_SECONDS);
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
         if site.store.code_used(&user, &code) {
             return axum::Json(json!({"paired": true})).into_response();
