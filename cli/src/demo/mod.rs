@@ -38,6 +38,24 @@ pub struct DemoArgs {
     /// Digits of the typed code under entry / nist-aal2 [default: 6].
     #[arg(long)]
     pub code_digits: Option<u8>,
+    /// The URL browsers use to reach the website when a proxy fronts it, e.g.
+    /// https://bank.example [default: http://127.0.0.1:PORT]. Forms must come from this origin;
+    /// with https:// the session cookie is `__Host-` and `Secure`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+/// `--public-url` as the origin browsers send (scheme, host, port; no path), or why not.
+fn public_origin(url: &str) -> Result<String, CliError> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    let Some(parsed) = parsed else {
+        return Err(CliError::Other(format!(
+            "--public-url {url:?} is not an http(s) URL; give the address browsers use, e.g. https://bank.example"
+        )));
+    };
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// The demo project's credentials, saved (0600) in the data directory because the service
@@ -127,6 +145,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Other(format!("cannot read the website's address: {e}")))?;
     let site_url = format!("http://{site_addr}");
+    let public_url = match args.public_url {
+        Some(url) => public_origin(&url)?,
+        None => site_url.clone(),
+    };
     let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
     admin::set_policy(&db, &project.project_id, policy).await?;
     eprintln!("tapprove demo: presence policy {}", policy.describe());
@@ -160,7 +182,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let device_store = dir.join("device");
     let cfg = SiteConfig {
         service_url: service_url.clone(),
-        public_url: site_url.clone(),
+        public_url,
         api_key: ApiKey::new(project.api_key),
         sdk_key: project.sdk_key.clone(),
         webhook,

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The system random generator failed.
     #[error("the system random generator failed")]
     Random,
+    /// The browser session to move no longer exists (ended, expired, or moved by another
+    /// request holding the same id).
+    #[error("this browser session has ended; log in again")]
+    SessionGone,
 }
 
 /// One site user.
@@ -393,7 +397,10 @@ impl SiteStore {
 
     /// Moves session `old` to a fresh id and CSRF token, changed by `f`, and returns the new id;
     /// `old` no longer exists. Called whenever a session gains rights (sign-up, a pairing code,
-    /// a completed login), so an id planted in a browser beforehand is worth nothing.
+    /// a verified password, a completed login), so an id planted in a browser beforehand is
+    /// worth nothing. Fails with [`StoreError::SessionGone`] when `old` does not exist: of two
+    /// requests holding one id, only the first moves it, and a missing session never becomes a
+    /// new one with rights.
     pub fn rotate_session(
         &self,
         old: &str,
@@ -401,15 +408,14 @@ impl SiteStore {
         f: impl FnOnce(&mut WebSession),
     ) -> Result<String, StoreError> {
         let previous = self.lock_sessions().remove(old).map(|e| e.session);
+        let previous = previous.ok_or(StoreError::SessionGone)?;
         self.insert_session(now, |w| {
-            if let Some(p) = previous {
-                w.user = p.user;
-                w.pairing = p.pairing;
-                w.pending = p.pending;
-                w.flash = p.flash;
-                w.password_checked = p.password_checked;
-                w.recovery = p.recovery;
-            }
+            w.user = previous.user;
+            w.pairing = previous.pairing;
+            w.pending = previous.pending;
+            w.flash = previous.flash;
+            w.password_checked = previous.password_checked;
+            w.recovery = previous.recovery;
             f(w);
         })
     }
@@ -583,6 +589,15 @@ mod tests {
             message: "m".into(),
             kind: "ok",
         };
+        // The old id cannot be moved again: no second session comes out of it.
+        assert!(matches!(
+            s.rotate_session(&old, 1, |w| w.user = Some("mallory".into())),
+            Err(StoreError::SessionGone)
+        ));
+        assert!(matches!(
+            s.rotate_session("never-issued", 1, |w| w.user = Some("mallory".into())),
+            Err(StoreError::SessionGone)
+        ));
         let fresh = s.replace_session(&new, 2, flash).expect("replace");
         assert!(s.session(&new, 2).is_none());
         let w = s.session(&fresh, 2).expect("fresh");

@@ -23,8 +23,8 @@ use super::pairing::start_pairing;
 use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
 use super::signup::valid_user_name;
 use super::web::{
-    current, ensure, html, internal, redirect, session_cookie, set_flash, status_html, take_flash,
-    with_cookie,
+    current, ensure, html, internal, redirect, session_cookie, session_move_failed, set_flash,
+    status_html, take_flash, with_cookie,
 };
 use tapprove_rp::RpError;
 
@@ -145,19 +145,49 @@ pub(super) async fn login(
         );
     }
     site.limits.succeeded(&user);
-    // Enough for "I lost my phone" (lost.rs), never for a login.
-    site.store.update_session(&sid, |w| {
+    // The password is right: from here on under a new session id, so an id planted in this
+    // browser beforehand neither sees nor completes this login. Enough for "I lost my phone"
+    // (lost.rs), never for a login.
+    let moved = site.store.rotate_session(&sid, now(), |w| {
         w.password_checked = Some(PasswordChecked {
             user: user.clone(),
             at: now(),
         });
     });
+    let sid = match moved {
+        Ok(new_sid) => new_sid,
+        Err(e) => return session_move_failed(&e),
+    };
+    let (cookie, csrf) = match (session_cookie(&site, &sid), site.store.session(&sid, now())) {
+        (Ok(cookie), Some(w)) => (cookie, w.csrf),
+        (Err(r), _) => return r,
+        (_, None) => return redirect("/login", None),
+    };
+    let r = push_login(&site, &sid, &user, ip, &headers, csrf.expose()).await;
+    // A response that moves to another session sets its own cookie.
+    if r.headers().contains_key(header::SET_COOKIE) {
+        r
+    } else {
+        with_cookie(r, Some(cookie))
+    }
+}
+
+/// Sends the push for `user`'s login in session `sid` (password verified) and answers the
+/// browser: the waiting page, pairing when no phone is paired, or why not.
+async fn push_login(
+    site: &Site,
+    sid: &str,
+    user: &str,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Response {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     let request = CreateSessionRequest {
-        user: user.clone(),
+        user: user.to_owned(),
         notification: Notification {
             title: "Log in to Demo Bank?".into(),
             body: format!("Someone is signing in as {user}."),
@@ -174,9 +204,9 @@ pub(super) async fn login(
     match site.rp.create_session(&request).await {
         Ok(created) => {
             info!(user = %user, session_id = %created.id, "push login started");
-            site.store.update_session(&sid, |w| {
+            site.store.update_session(sid, |w| {
                 w.pending = Some(PendingLogin {
-                    user: user.clone(),
+                    user: user.to_owned(),
                     session_id: created.id,
                     presence_code: created.presence_code,
                     expires_at: created.expires_at,
@@ -190,12 +220,12 @@ pub(super) async fn login(
         }) => {
             // The password is right but no phone is trusted yet: the same trust level as
             // sign-up, so offer pairing (never a password-only login).
-            let shown = match start_pairing(&site, &sid, &user, false) {
+            let shown = match start_pairing(site, sid, user, false) {
                 Ok(s) => s,
                 Err(r) => return r,
             };
             set_flash(
-                &site,
+                site,
                 &shown.sid,
                 "No phone paired yet",
                 "This account has no trusted phone. Pair one now, then log in again.",
@@ -213,14 +243,14 @@ pub(super) async fn login(
             });
             login_failed(
                 StatusCode::UNAUTHORIZED,
-                &user,
+                user,
                 csrf,
                 &format!("Too many login attempts for this account; wait {wait} and try again."),
             )
         }
         Err(e) => login_failed(
             StatusCode::UNAUTHORIZED,
-            &user,
+            user,
             csrf,
             &format!("The login service failed ({e}). Try again in a moment."),
         ),
@@ -354,10 +384,10 @@ pub(super) fn finish_login(
             w.password_checked = None;
             w.recovery = false;
         })
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| session_move_failed(&e))?;
     Ok(Finished {
         next: "/account",
-        cookie: Some(session_cookie(&new_sid)?),
+        cookie: Some(session_cookie(site, &new_sid)?),
     })
 }
 
@@ -476,7 +506,7 @@ pub(super) async fn logout(State(site): State<Shared>, headers: HeaderMap) -> Re
         kind: "ok",
     };
     match site.store.replace_session(&sid, now(), flash) {
-        Ok(new_sid) => match session_cookie(&new_sid) {
+        Ok(new_sid) => match session_cookie(&site, &new_sid) {
             Ok(cookie) => redirect("/", Some(cookie)),
             Err(r) => r,
         },

@@ -61,6 +61,13 @@ pub struct SiteConfig {
 }
 
 impl SiteConfig {
+    /// Whether browsers reach the site over HTTPS (`public_url`), e.g. behind a TLS proxy.
+    pub fn served_over_https(&self) -> bool {
+        self.public_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
     /// The exact `tapprove device listen` command.
     pub fn listen_command(&self) -> String {
         format!(
@@ -181,6 +188,24 @@ fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_is_read_from_the_public_url() {
+        let cfg = |url: &str| SiteConfig {
+            service_url: "http://127.0.0.1:1".into(),
+            public_url: url.into(),
+            api_key: ApiKey::new("k"),
+            sdk_key: "s".into(),
+            webhook: WebhookVerifier::new("u", "p", "whsec_c2VjcmV0LWtleS1ieXRlcw==")
+                .expect("secret"),
+            state_file: PathBuf::new(),
+            tapprove_cmd: String::new(),
+            device_store: PathBuf::new(),
+        };
+        assert!(cfg("https://bank.example").served_over_https());
+        assert!(cfg("HTTPS://bank.example").served_over_https());
+        assert!(!cfg("http://127.0.0.1:3000").served_over_https());
+    }
 
     #[test]
     fn shell_quoting() {

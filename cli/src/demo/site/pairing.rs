@@ -9,7 +9,9 @@ use serde_json::json;
 use super::super::code;
 use super::super::pages::{self, PairingView};
 use super::super::store::WebSession;
-use super::web::{current, html, internal, redirect, session_cookie, set_flash, take_flash};
+use super::web::{
+    current, html, internal, redirect, session_cookie, session_move_failed, set_flash, take_flash,
+};
 use super::{LONG_POLL, Shared, Site, now};
 
 /// The session now showing a pairing code.
@@ -48,8 +50,8 @@ pub(super) fn start_pairing(
             w.user = None;
             show(w);
         })
-        .map_err(|e| internal(&e))?;
-    let cookie = session_cookie(&new_sid)?;
+        .map_err(|e| session_move_failed(&e))?;
+    let cookie = session_cookie(site, &new_sid)?;
     Ok(Shown {
         sid: new_sid,
         cookie: Some(cookie),
