@@ -21,6 +21,7 @@ mod admin;
 mod demo;
 mod device;
 mod error;
+mod output;
 mod progress;
 mod secret;
 mod serve;
