@@ -23,7 +23,6 @@ mod device;
 mod error;
 mod output;
 mod progress;
-mod secret;
 mod serve;
 
 use std::process::ExitCode;

@@ -728,7 +728,11 @@ async fn demo_a_planted_session_id_cannot_complete_or_take_over_a_login() {
     let mut victim = Browser::new(&demo.site);
     victim.cookie = Some(planted.clone());
     victim.get("/login").await;
-    assert_eq!(victim.cookie.as_deref(), Some(planted.as_str()), "the id is shared");
+    assert_eq!(
+        victim.cookie.as_deref(),
+        Some(planted.as_str()),
+        "the id is shared"
+    );
 
     // The victim's password is right: the victim's browser moves to a new id at once.
     let (status, location, _) = victim
@@ -739,7 +743,10 @@ async fn demo_a_planted_session_id_cannot_complete_or_take_over_a_login() {
         .await;
     assert_eq!((status, location.as_str()), (303, "/login/wait"));
     let victims = victim.cookie.clone().expect("cookie");
-    assert_ne!(victims, planted, "a new session id when the password is verified");
+    assert_ne!(
+        victims, planted,
+        "a new session id when the password is verified"
+    );
     let (status, _, body) = attacker.get("/login/status").await;
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).expect("json");
@@ -751,11 +758,18 @@ async fn demo_a_planted_session_id_cannot_complete_or_take_over_a_login() {
     let requests = ok_json(&tapprove(&["device", "requests", "--json", "--store", &store]).await);
     let r = &requests.as_array().expect("array")[0];
     let id = r["id"].as_str().expect("id").to_owned();
-    let o = tapprove(&["device", "respond", &id, "--choose", &code, "--store", &store]).await;
+    let o = tapprove(&[
+        "device", "respond", &id, "--choose", &code, "--store", &store,
+    ])
+    .await;
     assert!(o.status.success(), "{}", stderr(&o));
     let (status, location, _) = attacker.get("/login/check").await;
     assert_eq!((status, location.as_str()), (303, "/login"));
-    assert_eq!(attacker.cookie.as_deref(), Some(planted.as_str()), "no new id for it");
+    assert_eq!(
+        attacker.cookie.as_deref(),
+        Some(planted.as_str()),
+        "no new id for it"
+    );
     assert_eq!(
         get_with_cookie(&demo, "/account", Some(&planted)).await,
         (303, "/login".to_owned())
@@ -765,7 +779,10 @@ async fn demo_a_planted_session_id_cannot_complete_or_take_over_a_login() {
     assert_eq!((status, location.as_str()), (303, "/account"));
     let logged_in = victim.cookie.clone().expect("cookie");
     assert_ne!(logged_in, victims);
-    assert_eq!(get_with_cookie(&demo, "/account", Some(&logged_in)).await.0, 200);
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&logged_in)).await.0,
+        200
+    );
     // The id the login completed from is gone: it cannot mint a second logged-in session.
     assert_eq!(
         get_with_cookie(&demo, "/login/check", Some(&victims)).await,
@@ -783,6 +800,7 @@ async fn demo_behind_https_uses_a_secure_host_cookie() {
         0,
         &["--public-url", "https://bank.example/"],
     );
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -792,7 +810,10 @@ async fn demo_behind_https_uses_a_secure_host_cookie() {
         .send()
         .await
         .expect("send");
-    let set_cookie = r.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    let set_cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(
         set_cookie.starts_with("__Host-demo_sid=") && set_cookie.ends_with("; Secure"),
         "{set_cookie}"

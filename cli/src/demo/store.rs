@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tapprove_protocol::webhook::ct_eq;
 
 use super::code;
-use crate::secret::Secret;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// How long a pairing code stays valid.
 pub const CODE_TTL_SECONDS: i64 = 600;
@@ -154,7 +154,7 @@ impl PasswordChecked {
 #[derive(Debug, Clone)]
 pub struct WebSession {
     /// The token every form of this session carries (compared in constant time).
-    pub csrf: Secret,
+    pub csrf: SecretString,
     /// Logged-in user.
     pub user: Option<String>,
     /// Pairing code being shown: (user, canonical code).
@@ -178,7 +178,7 @@ impl WebSession {
             && self.password_checked.is_none()
     }
 
-    fn new(csrf: Secret) -> Self {
+    fn new(csrf: SecretString) -> Self {
         Self {
             csrf,
             user: None,
@@ -432,7 +432,7 @@ impl SiteStore {
         f: impl FnOnce(&mut WebSession),
     ) -> Result<String, StoreError> {
         let sid = self.random_token()?;
-        let mut session = WebSession::new(Secret::new(self.random_token()?));
+        let mut session = WebSession::new(SecretString::from(self.random_token()?));
         f(&mut session);
         let mut sessions = self.lock_sessions();
         if sessions.len() >= MAX_SESSIONS {
@@ -583,7 +583,11 @@ mod tests {
         let w = s.session(&new, 1).expect("new");
         assert_eq!(w.user.as_deref(), Some("alice"));
         assert_eq!(w.pairing.map(|p| p.0).as_deref(), Some("alice"));
-        assert!(!w.csrf.ct_eq(old_csrf.expose().as_bytes()), "a new token");
+        assert_ne!(
+            w.csrf.expose_secret(),
+            old_csrf.expose_secret(),
+            "a new token"
+        );
         let flash = Flash {
             title: "t".into(),
             message: "m".into(),

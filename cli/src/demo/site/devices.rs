@@ -9,6 +9,7 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use tapprove_protocol::api::{DeviceList, ErrorCode};
 use tracing::{info, warn};
@@ -33,7 +34,7 @@ fn signed_in(site: &Site, headers: &HeaderMap) -> Result<SignedIn, Response> {
             Some(user) => Ok(SignedIn {
                 sid,
                 user,
-                csrf: w.csrf.expose().to_owned(),
+                csrf: w.csrf.expose_secret().to_owned(),
             }),
             None => {
                 set_flash(

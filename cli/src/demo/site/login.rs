@@ -2,6 +2,7 @@
 //! waits for (long-poll, or a button without JavaScript); the account page behind it; logout.
 //! A session that completes a login, and one that logs out, get a new id.
 
+use secrecy::ExposeSecret as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ pub(super) async fn login(
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/login", None);
     };
-    let csrf = w.csrf.expose();
+    let csrf = w.csrf.expose_secret();
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let ip = peer.ip();
@@ -163,7 +164,7 @@ pub(super) async fn login(
         (Err(r), _) => return r,
         (_, None) => return redirect("/login", None),
     };
-    let r = push_login(&site, &sid, &user, ip, &headers, csrf.expose()).await;
+    let r = push_login(&site, &sid, &user, ip, &headers, csrf.expose_secret()).await;
     // A response that moves to another session sets its own cookie.
     if r.headers().contains_key(header::SET_COOKIE) {
         r
@@ -275,7 +276,7 @@ pub(super) async fn login_wait(State(site): State<Shared>, headers: HeaderMap) -
         p.presence_code.as_deref(),
         left,
         &site.cfg.listen_command(),
-        csrf.expose(),
+        csrf.expose_secret(),
     ))
 }
 
@@ -439,7 +440,7 @@ pub(super) async fn login_result(State(site): State<Shared>, headers: HeaderMap)
             &flash,
             w.user.as_deref(),
             lost,
-            w.csrf.expose(),
+            w.csrf.expose_secret(),
         )),
         None => redirect("/login", None),
     }
@@ -479,7 +480,7 @@ pub(super) async fn account(State(site): State<Shared>, headers: HeaderMap) -> R
             },
         )) => {
             let flash = take_flash(&site, Some(&sid));
-            html(pages::account(&user, flash.as_ref(), csrf.expose()))
+            html(pages::account(&user, flash.as_ref(), csrf.expose_secret()))
         }
         Some((sid, _)) => {
             set_flash(

@@ -11,6 +11,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::ExposeSecret as _;
 use tracing::{info, warn};
 
 use super::super::pages;
@@ -58,7 +59,7 @@ pub(super) async fn lost_page(State(site): State<Shared>, headers: HeaderMap) ->
     let flash = take_flash(&site, Some(&sid));
     status_html(
         StatusCode::OK,
-        pages::lost_phone(&user, flash.as_ref(), w.csrf.expose()),
+        pages::lost_phone(&user, flash.as_ref(), w.csrf.expose_secret()),
     )
 }
 

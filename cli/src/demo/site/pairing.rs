@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use super::super::code;
@@ -67,7 +68,7 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
         return redirect("/devices", None);
     }
     let flash = take_flash(&site, Some(&sid));
-    let csrf = w.csrf.expose();
+    let csrf = w.csrf.expose_secret();
     match (&w.pairing, &w.user) {
         (Some((user, code)), logged_in) => {
             let display = code::display(code);

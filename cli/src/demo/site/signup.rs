@@ -3,6 +3,7 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::ExposeSecret as _;
 use tracing::info;
 use zeroize::Zeroizing;
 
@@ -60,7 +61,7 @@ pub(super) async fn signup(
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/signup", None);
     };
-    let csrf = w.csrf.expose();
+    let csrf = w.csrf.expose_secret();
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let problem = if !valid_user_name(&user) {

@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use tracing::warn;
 
 use super::super::pages;
@@ -53,7 +54,7 @@ pub(super) struct Visit {
 impl Visit {
     /// The token the page's forms carry.
     pub(super) fn csrf(&self) -> &str {
-        self.session.csrf.expose()
+        self.session.csrf.expose_secret()
     }
 
     /// Takes the session's one-shot message.
