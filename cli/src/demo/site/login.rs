@@ -76,33 +76,38 @@ pub(super) async fn login(
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let ip = peer.ip();
-    // Limits first: a refused attempt costs no hashing.
-    if let Err(limited) = site.limits.check(&user, ip, now()) {
-        let (message, retry_after) = match limited {
-            Limited::User { retry_after } => (
-                format!(
-                    "Too many wrong passwords for this account; wait {} and try again.",
-                    minutes(retry_after)
+    // Limits first: a refused attempt costs no hashing. From here the attempt counts as a
+    // failure until a right password takes it back.
+    let name = valid_user_name(&user).then_some(user.as_str());
+    let attempt = match site.limits.begin(name, ip, now()) {
+        Ok(attempt) => attempt,
+        Err(limited) => {
+            let (message, retry_after) = match limited {
+                Limited::User { retry_after } => (
+                    format!(
+                        "Too many wrong passwords for this account; wait {} and try again.",
+                        minutes(retry_after)
+                    ),
+                    retry_after,
                 ),
-                retry_after,
-            ),
-            Limited::Network { retry_after } => (
-                format!(
-                    "Too many wrong passwords from your network; wait {} and try again.",
-                    minutes(retry_after)
+                Limited::Network { retry_after } => (
+                    format!(
+                        "Too many wrong passwords from your network; wait {} and try again.",
+                        minutes(retry_after)
+                    ),
+                    retry_after,
                 ),
-                retry_after,
-            ),
-        };
-        info!(user = %user, ?limited, "login refused by the password attempt limit");
-        let mut r = login_failed(StatusCode::TOO_MANY_REQUESTS, &user, csrf, &message);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return r;
-    }
-    if !valid_user_name(&user) {
+            };
+            info!(user = %user, ?limited, "login refused by the password attempt limit");
+            let mut r = login_failed(StatusCode::TOO_MANY_REQUESTS, &user, csrf, &message);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return r;
+        }
+    };
+    if name.is_none() {
         // No account can have this name; answer as for a wrong password, without hashing.
-        site.limits.failed_network(ip, now());
+        drop(attempt);
         return login_failed(
             StatusCode::UNAUTHORIZED,
             "",
@@ -111,7 +116,7 @@ pub(super) async fn login(
         );
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        site.limits.failed(&user, ip, now());
+        drop(attempt); // a failure
         return login_failed(
             StatusCode::UNPROCESSABLE_ENTITY,
             &user,
@@ -125,6 +130,7 @@ pub(super) async fn login(
     let ok = match site.passwords.verify(password, phc).await {
         Ok(ok) => ok,
         Err(busy) => {
+            site.limits.not_checked(attempt);
             let mut r = login_failed(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &user,
@@ -137,7 +143,7 @@ pub(super) async fn login(
         }
     };
     if !(ok && known) {
-        site.limits.failed(&user, ip, now());
+        drop(attempt); // a failure
         return login_failed(
             StatusCode::UNAUTHORIZED,
             &user,
@@ -145,7 +151,7 @@ pub(super) async fn login(
             "Wrong user name or password.",
         );
     }
-    site.limits.succeeded(&user);
+    site.limits.succeeded(attempt);
     // The password is right: from here on under a new session id, so an id planted in this
     // browser beforehand neither sees nor completes this login. Enough for "I lost my phone"
     // (lost.rs), never for a login.
