@@ -22,8 +22,10 @@ async fn device_names_are_printed_escaped() {
         .post(at.url("/v1/device/pair"))
         .header("x-tapprove-sdk-key", sdk_key)
         .header("x-tapprove-sdk", "rust/0.1.0")
-        .json(&json!({"user": "alice", "pairing_code": fixture::PAIRING_CODE,
-                      "public_key": device.key_b64(), "device_name": name}))
+        .json(
+            &json!({"user": "alice", "pairing_code": fixture::PAIRING_CODE,
+                      "public_key": device.key_b64(), "device_name": name}),
+        )
         .send()
         .await
         .expect("pair");
@@ -32,7 +34,13 @@ async fn device_names_are_printed_escaped() {
     let project_id = s.project["project_id"].as_str().expect("project_id");
 
     let o = tapprove(&[
-        "admin", "device", "list", "--project", project_id, "--database", &s.serve.db,
+        "admin",
+        "device",
+        "list",
+        "--project",
+        project_id,
+        "--database",
+        &s.serve.db,
     ])
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
@@ -47,7 +55,13 @@ async fn device_names_are_printed_escaped() {
     );
     // JSON output keeps the exact value (JSON escapes it itself).
     let o = tapprove(&[
-        "admin", "device", "list", "--project", project_id, "--json", "--database",
+        "admin",
+        "device",
+        "list",
+        "--project",
+        project_id,
+        "--json",
+        "--database",
         &s.serve.db,
     ])
     .await;
