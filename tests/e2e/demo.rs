@@ -838,3 +838,64 @@ async fn demo_behind_https_uses_a_secure_host_cookie() {
     assert_eq!(status, 403, "the loopback origin is not the public one");
     demo.stop();
 }
+
+/// Signs `user` up, then logs in with the password (no phone paired yet, so the site offers
+/// pairing) and opens "I lost my phone"; returns the page.
+async fn password_checked_lost_page(b: &mut Browser, user: &str) -> String {
+    b.get("/signup").await;
+    let (status, location, _) = b
+        .post(
+            "/signup",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    b.get("/login").await;
+    let (status, location, _) = b
+        .post(
+            "/login",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/pair"), "no phone yet");
+    let (status, _, page) = b.get("/login/lost").await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_lost_phone_needs_the_recovery_code_unless_the_insecure_flag_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start(&dir.path().join("data"), 0, 0);
+    let mut b = Browser::new(&demo.site);
+    let page = password_checked_lost_page(&mut b, "alice").await;
+    assert!(page.contains(r#"name="recovery_code""#), "{page}");
+    assert!(!page.contains("recovery-note"), "{page}");
+    // The password alone is refused.
+    let (status, location, _) = b.post("/login/lost", &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    let (_, _, page) = b.get("/login").await;
+    assert!(page.contains("That recovery code is not right"), "{page}");
+    demo.stop();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start_with(
+        &dir.path().join("data"),
+        0,
+        0,
+        &["--insecure-password-only-recovery"],
+    );
+    let mut b = Browser::new(&demo.site);
+    let page = password_checked_lost_page(&mut b, "alice").await;
+    assert!(!page.contains(r#"name="recovery_code""#), "{page}");
+    assert!(page.contains("Insecure demo shortcut"), "{page}");
+    let (status, location, _) = b.post("/login/lost", &[]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/pair"),
+        "the password alone"
+    );
+    let (_, _, page) = b.get("/pair").await;
+    assert!(page.contains("Insecure demo shortcut"), "{page}");
+    demo.stop();
+}

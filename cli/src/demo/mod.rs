@@ -43,6 +43,11 @@ pub struct DemoArgs {
     /// with https:// the session cookie is `__Host-` and `Secure`.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// INSECURE, for trying the flow only: "I lost my phone" removes every device and pairs a
+    /// new one on the password alone, without the recovery code issued at sign-up. Whoever
+    /// learns a password can then take the account over.
+    #[arg(long)]
+    pub insecure_password_only_recovery: bool,
 }
 
 /// `--public-url` as the origin browsers send (scheme, host, port; no path), or why not.
@@ -152,6 +157,11 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
     admin::set_policy(&db, &project.project_id, policy).await?;
     eprintln!("tapprove demo: presence policy {}", policy.describe());
+    if args.insecure_password_only_recovery {
+        eprintln!(
+            "tapprove demo: WARNING: --insecure-password-only-recovery: \"I lost my phone\" re-enrolls on the password alone; whoever learns a password can take the account over"
+        );
+    }
 
     // Check the service port first for a clearer message than the server's own.
     drop(bind(args.port_service, "Tapprove service", "--port-service").await?);
@@ -189,6 +199,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         state_file: dir.join("site.json"),
         tapprove_cmd: exe,
         device_store,
+        password_only_recovery: args.insecure_password_only_recovery,
     };
     let listen_cmd = cfg.listen_command();
     let pair_cmd = cfg.pair_command("YOUR_NAME", "XXXX-XXXX");

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tapprove_protocol::webhook::ct_eq;
 
 use super::code;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 
 /// How long a pairing code stays valid.
 pub const CODE_TTL_SECONDS: i64 = 600;
@@ -66,6 +66,10 @@ pub struct UserRecord {
     /// service's device list says which are still paired).
     #[serde(default)]
     pub devices_paired: u32,
+    /// base64url SHA-256 of the user's unused recovery code (shown once; 80 random bits, so a
+    /// fast hash is enough).
+    #[serde(default)]
+    pub recovery_sha256: Option<String>,
 }
 
 /// The one live pairing code of a user. Only its SHA-256 is kept.
@@ -167,6 +171,8 @@ pub struct WebSession {
     pub password_checked: Option<PasswordChecked>,
     /// The pairing code shown is the "lost my phone" recovery (every device was revoked).
     pub recovery: bool,
+    /// A recovery code just issued, shown once on the next pairing page, then dropped.
+    pub new_recovery_code: Option<SecretString>,
 }
 
 impl WebSession {
@@ -187,6 +193,7 @@ impl WebSession {
             flash: None,
             password_checked: None,
             recovery: false,
+            new_recovery_code: None,
         }
     }
 }
@@ -302,6 +309,7 @@ impl SiteStore {
                 created_at: now,
                 pairing: None,
                 devices_paired: 0,
+                recovery_sha256: None,
             },
         );
         self.save(&data)?;
@@ -331,6 +339,59 @@ impl SiteStore {
             self.save(&data)?;
         }
         Ok(code)
+    }
+
+    /// Issues a new recovery code for `user` (replacing any older one) and returns it, to be
+    /// shown once: only its hash is kept.
+    pub fn new_recovery_code(&self, user: &str) -> Result<String, StoreError> {
+        let code = code::generate_recovery(&self.rng).map_err(|_| StoreError::Random)?;
+        let mut data = self.lock_data();
+        if let Some(u) = data.users.get_mut(user) {
+            u.recovery_sha256 = Some(sha256_b64(&code));
+            self.save(&data)?;
+        }
+        Ok(code)
+    }
+
+    /// Spends `user`'s recovery code if `typed` is it: the check and the removal are one step,
+    /// so of two requests with the same code only one succeeds. Returns what was removed (to
+    /// put back with [`SiteStore::restore_recovery_code`] if the recovery then fails), or
+    /// `None` for a wrong code or none.
+    pub fn spend_recovery_code(
+        &self,
+        user: &str,
+        typed: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(canonical) = code::normalize_recovery(typed) else {
+            return Ok(None);
+        };
+        let mut data = self.lock_data();
+        let Some(u) = data.users.get_mut(user) else {
+            return Ok(None);
+        };
+        let right = u
+            .recovery_sha256
+            .as_ref()
+            .is_some_and(|h| ct_eq(h.as_bytes(), sha256_b64(&canonical).as_bytes()));
+        if !right {
+            return Ok(None);
+        }
+        let spent = u.recovery_sha256.take();
+        self.save(&data)?;
+        Ok(spent)
+    }
+
+    /// Puts back a recovery code spent by a recovery that then failed, unless a new one was
+    /// issued meanwhile.
+    pub fn restore_recovery_code(&self, user: &str, spent: String) -> Result<(), StoreError> {
+        let mut data = self.lock_data();
+        if let Some(u) = data.users.get_mut(user)
+            && u.recovery_sha256.is_none()
+        {
+            u.recovery_sha256 = Some(spent);
+            self.save(&data)?;
+        }
+        Ok(())
     }
 
     /// Whether the code `code` of `user` has been accepted by the webhook.
@@ -416,6 +477,7 @@ impl SiteStore {
             w.flash = previous.flash;
             w.password_checked = previous.password_checked;
             w.recovery = previous.recovery;
+            w.new_recovery_code = previous.new_recovery_code;
             f(w);
         })
     }
@@ -495,6 +557,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     fn store() -> (tempfile::TempDir, SiteStore) {
         let dir = tempfile::tempdir().expect("tempdir");

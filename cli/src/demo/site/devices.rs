@@ -199,6 +199,7 @@ mod tests {
             state_file: dir.path().join("site.json"),
             tapprove_cmd: "tapprove".into(),
             device_store: dir.path().join("device"),
+            password_only_recovery: false,
         };
         let store = SiteStore::open(&cfg.state_file).expect("store");
         assert!(store.add_user("alice", "hash".into(), 0).expect("add"));
@@ -271,7 +272,13 @@ mod tests {
                 at: now(),
             });
         });
-        let r = lost::lost_phone(State(site.clone()), headers).await;
+        let code = site.store.new_recovery_code("alice").expect("code");
+        let form = |c: &str| {
+            Form(lost::LostForm {
+                recovery_code: c.to_owned(),
+            })
+        };
+        let r = lost::lost_phone(State(site.clone()), headers.clone(), form(&code)).await;
         assert_eq!(location(&r), "/login/lost");
         let w = site.store.session(&sid, now()).expect("same session");
         let flash = w.flash.expect("a message");
@@ -282,6 +289,58 @@ mod tests {
             flash.message
         );
         assert!(w.password_checked.is_some() && w.pairing.is_none() && !w.recovery);
+        // The recovery code spent for the attempt was put back: it still works once.
+        let again = site
+            .store
+            .spend_recovery_code("alice", &code.to_lowercase());
+        assert!(again.expect("store").is_some(), "the code was restored");
+        assert!(
+            site.store
+                .spend_recovery_code("alice", &code)
+                .expect("store")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn lost_phone_without_the_right_recovery_code_removes_nothing() {
+        let (_dir, site, headers, sid) = site_with_dead_service(|w| {
+            w.password_checked = Some(PasswordChecked {
+                user: "alice".into(),
+                at: now(),
+            });
+        });
+        let code = site.store.new_recovery_code("alice").expect("code");
+        let wrong = if code.starts_with('0') { "1" } else { "0" }.to_owned() + &code[1..];
+        for typed in ["", "not a code", wrong.as_str()] {
+            site.store.update_session(&sid, |w| {
+                w.password_checked = Some(PasswordChecked {
+                    user: "alice".into(),
+                    at: now(),
+                });
+            });
+            let form = Form(lost::LostForm {
+                recovery_code: typed.to_owned(),
+            });
+            let r = lost::lost_phone(State(site.clone()), headers.clone(), form).await;
+            // Refused before the (dead) service is called: no "did not answer".
+            assert_eq!(location(&r), "/login", "{typed:?}");
+            let w = site.store.session(&sid, now()).expect("session");
+            assert_eq!(
+                w.flash.expect("a message").title,
+                "That recovery code is not right"
+            );
+            assert!(
+                w.password_checked.is_none(),
+                "a guess spends the password check"
+            );
+        }
+        assert!(
+            site.store
+                .spend_recovery_code("alice", &code)
+                .expect("store")
+                .is_some()
+        );
     }
 
     #[tokio::test]

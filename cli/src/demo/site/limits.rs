@@ -84,10 +84,10 @@ impl Counter {
     /// Takes back an attempt counted in the window that started at `started` (a right
     /// password, or one never checked); a window that has ended since is left alone.
     fn refund(&self, key: &str, started: i64) {
-        if let Some(w) = self.lock().get_mut(key) {
-            if w.started == started {
-                w.failures = w.failures.saturating_sub(1);
-            }
+        if let Some(w) = self.lock().get_mut(key)
+            && w.started == started
+        {
+            w.failures = w.failures.saturating_sub(1);
         }
     }
 

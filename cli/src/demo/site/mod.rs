@@ -58,6 +58,9 @@ pub struct SiteConfig {
     pub tapprove_cmd: String,
     /// The `--store` directory of the terminal authenticator.
     pub device_store: PathBuf,
+    /// "I lost my phone" on the password alone, without the recovery code (insecure; only
+    /// with `tapprove demo --insecure-password-only-recovery`).
+    pub password_only_recovery: bool,
 }
 
 impl SiteConfig {
@@ -201,6 +204,7 @@ mod tests {
             state_file: PathBuf::new(),
             tapprove_cmd: String::new(),
             device_store: PathBuf::new(),
+            password_only_recovery: false,
         };
         assert!(cfg("https://bank.example").served_over_https());
         assert!(cfg("HTTPS://bank.example").served_over_https());

@@ -68,6 +68,12 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
         return redirect("/devices", None);
     }
     let flash = take_flash(&site, Some(&sid));
+    // Shown this once: a reload of the page no longer has it.
+    let new_recovery = site
+        .store
+        .update_session(&sid, |w| w.new_recovery_code.take())
+        .flatten()
+        .map(|c| code::display(c.expose_secret()));
     let csrf = w.csrf.expose_secret();
     match (&w.pairing, &w.user) {
         (Some((user, code)), logged_in) => {
@@ -89,7 +95,8 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
                 qr_svg: &pages::qr_svg(&uri),
                 pair_command: &site.cfg.pair_command(user, &display),
                 logged_in: logged_in.as_deref() == Some(user.as_str()),
-                recovery: w.recovery,
+                recovery_shortcut: w.recovery && site.cfg.password_only_recovery,
+                new_recovery_code: new_recovery.as_deref(),
             };
             html(pages::pairing(&view, flash.as_ref(), csrf))
         }
