@@ -168,6 +168,16 @@ impl Browser {
         self.post_raw(path, &fields, &[("origin", &origin)]).await
     }
 
+    /// Opens the sign-up form and signs `user` up with the tests' password.
+    async fn sign_up(&mut self, user: &str) -> (u16, String, String) {
+        self.get("/signup").await;
+        self.post(
+            "/signup",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await
+    }
+
     /// Posts exactly `form` with exactly `headers`.
     async fn post_raw(
         &mut self,
@@ -260,13 +270,7 @@ async fn demo_signup_pair_login_and_restart() {
     let (status, _, _) = b.post("/users/trust", &[("user", "x")]).await;
     assert_eq!(status, 401);
 
-    b.get("/signup").await;
-    let (status, location, _) = b
-        .post(
-            "/signup",
-            &[("user", "alice"), ("password", "correct horse battery")],
-        )
-        .await;
+    let (status, location, _) = b.sign_up("alice").await;
     assert_eq!((status, location.as_str()), (303, "/pair"));
     let (status, _, page) = b.get("/pair").await;
     assert_eq!(status, 200);
@@ -406,16 +410,19 @@ async fn demo_signup_pair_login_and_restart() {
     demo.stop();
 }
 
+/// A demo on free ports in a new data directory (kept while the first value lives) and a
+/// browser for it.
+fn fresh_demo() -> (tempfile::TempDir, Demo, Browser) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start(&dir.path().join("data"), 0, 0);
+    let b = Browser::new(&demo.site);
+    (dir, demo, b)
+}
+
 /// Signs `user` up in `b` and pairs the terminal authenticator with the page's command
 /// (store `DIR/device`); returns the store.
 async fn signup_and_pair(b: &mut Browser, data: &std::path::Path, user: &str) -> String {
-    b.get("/signup").await;
-    let (status, location, _) = b
-        .post(
-            "/signup",
-            &[("user", user), ("password", "correct horse battery")],
-        )
-        .await;
+    let (status, location, _) = b.sign_up(user).await;
     assert_eq!((status, location.as_str()), (303, "/pair"));
     let (_, _, page) = b.get("/pair").await;
     let o = run_shell(&by_id(&page, "pair-command")).await;
@@ -551,17 +558,9 @@ async fn demo_renews_session_ids_and_guards_every_form() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_limits_wrong_passwords_per_user_and_per_network() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&dir.path().join("data"), 0, 0);
-    let mut b = Browser::new(&demo.site);
+    let (_dir, demo, mut b) = fresh_demo();
     for user in ["alice", "bob"] {
-        b.get("/signup").await;
-        let (status, _, _) = b
-            .post(
-                "/signup",
-                &[("user", user), ("password", "correct horse battery")],
-            )
-            .await;
+        let (status, _, _) = b.sign_up(user).await;
         assert_eq!(status, 303);
     }
     let attempt = async |b: &mut Browser, user: &str, password: &str| {
@@ -603,9 +602,7 @@ async fn demo_limits_wrong_passwords_per_user_and_per_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_bounds_password_hashing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&dir.path().join("data"), 0, 0);
-    let mut b = Browser::new(&demo.site);
+    let (_dir, demo, mut b) = fresh_demo();
     let long = "x".repeat(257);
     b.get("/signup").await;
     let (status, _, page) = b
@@ -842,13 +839,7 @@ async fn demo_behind_https_uses_a_secure_host_cookie() {
 /// Signs `user` up, then logs in with the password (no phone paired yet, so the site offers
 /// pairing) and opens "I lost my phone"; returns the page.
 async fn password_checked_lost_page(b: &mut Browser, user: &str) -> String {
-    b.get("/signup").await;
-    let (status, location, _) = b
-        .post(
-            "/signup",
-            &[("user", user), ("password", "correct horse battery")],
-        )
-        .await;
+    let (status, location, _) = b.sign_up(user).await;
     assert_eq!((status, location.as_str()), (303, "/pair"));
     b.get("/login").await;
     let (status, location, _) = b
@@ -865,9 +856,7 @@ async fn password_checked_lost_page(b: &mut Browser, user: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_lost_phone_needs_the_recovery_code_unless_the_insecure_flag_is_given() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&dir.path().join("data"), 0, 0);
-    let mut b = Browser::new(&demo.site);
+    let (_dir, demo, mut b) = fresh_demo();
     let page = password_checked_lost_page(&mut b, "alice").await;
     assert!(page.contains(r#"name="recovery_code""#), "{page}");
     assert!(!page.contains("recovery-note"), "{page}");
