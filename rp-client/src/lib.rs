@@ -27,8 +27,11 @@
 //!     })
 //!     .await?;
 //! // Show `created.presence_code` on the login page, then:
-//! let view = rp.wait_for_decision(&created.id, Duration::from_secs(120)).await?;
-//! if view.status == SessionStatus::Accepted { /* signed in */ }
+//! match rp.wait_for_decision(&created.id, Duration::from_secs(120)).await? {
+//!     Some(view) if view.status == SessionStatus::Accepted => { /* signed in */ }
+//!     Some(_refused) => {}
+//!     None => { rp.cancel_session(&created.id).await?; } // nobody answered in time
+//! }
 //! # Ok(()) }
 //! ```
 //!
