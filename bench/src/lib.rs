@@ -18,14 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use serde_json::Value;
 use tapprove_core::{
     AccountRecord, Authenticator, Config, Decision, MemoryStore, RequestEvent, SecureStore as _,
     SoftwareSigner,
 };
-use tapprove_server::{
-    LimitsConfig, RunningService, SealKey, SecretString, Service, ServiceConfig,
-};
+use tapprove_rp::SessionStatus;
+use tapprove_server::{LimitsConfig, RunningService, SealKey, Service, ServiceConfig};
 use tapprove_test_support::fixture;
 use tapprove_test_support::rp::{FakeRp, TrustMode};
 use tokio::sync::oneshot;
@@ -35,6 +33,8 @@ use database::BenchDatabase;
 
 /// How long the site waits for one login before calling it failed.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// One long-poll of the site's.
+const LONG_POLL: Duration = Duration::from_secs(25);
 
 /// Why a benchmark could not run (never "too slow": figures are printed, not judged).
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,9 @@ pub enum BenchError {
     /// An HTTP call from the site failed.
     #[error("HTTP error: {0}")]
     Http(#[from] reqwest::Error),
+    /// A relying-party call from the site failed.
+    #[error(transparent)]
+    Rp(#[from] tapprove_rp::RpError),
 }
 
 /// Result type of this crate.
@@ -88,9 +91,9 @@ pub struct Bench {
     bases: Vec<String>,
     /// The round robin's position, shared by the site and the devices.
     turn: AtomicUsize,
-    api_key: SecretString,
     sdk_key: String,
-    http: reqwest::Client,
+    /// The site's relying-party client of each instance (one connection pool), as `bases`.
+    sites: Vec<tapprove_rp::RpClient>,
     codes: Arc<Codes>,
     _trust: FakeRp,
 }
@@ -207,17 +210,31 @@ impl Bench {
                 return Err((e.into(), database));
             }
         };
+        let bases: Vec<String> = services
+            .iter()
+            .map(|s| format!("http://{}", s.local_addr()))
+            .collect();
+        let api_key = tapprove_rp::ApiKey::new(project.api_key.expose());
+        let sites = bases
+            .iter()
+            .map(|b| tapprove_rp::RpClient::with_http(http.clone(), b, api_key.clone()))
+            .collect::<std::result::Result<Vec<_>, _>>();
+        let sites = match sites {
+            Ok(sites) => sites,
+            Err(e) => {
+                for service in services {
+                    let _ = service.shutdown().await;
+                }
+                return Err((e.into(), database));
+            }
+        };
         Ok(Self {
             database,
-            bases: services
-                .iter()
-                .map(|s| format!("http://{}", s.local_addr()))
-                .collect(),
+            bases,
             services,
             turn: AtomicUsize::new(0),
-            api_key: project.api_key,
             sdk_key: project.sdk_key,
-            http,
+            sites,
             codes: Arc::new(Codes::default()),
             _trust: trust,
         })
@@ -292,42 +309,28 @@ impl Bench {
     pub async fn login(&self, user: &str) -> Result<Duration> {
         let start = Instant::now();
         let mut instance = self.next_instance();
-        let created: Value = self
-            .http
-            .post(format!("{}/v1/push/sessions", self.bases[instance]))
-            .header("x-api-key", self.api_key.expose())
-            .json(&fixture::create_session_body(user))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let (Some(id), Some(code)) = (created["id"].as_str(), created["presence_code"].as_str())
-        else {
+        let request: tapprove_rp::CreateSessionRequest =
+            serde_json::from_value(fixture::create_session_body(user))
+                .map_err(|e| BenchError::Setup(format!("the fixture's login body: {e}")))?;
+        let created = self.sites[instance].create_session(&request).await?;
+        let Some(code) = created.presence_code.as_deref() else {
             return Err(BenchError::Login(format!(
-                "unexpected session response {created}"
+                "session {} has no presence code",
+                created.id
             )));
         };
+        let id = created.id.as_str();
         // The user reads the code off the login page and picks it on the phone.
         self.codes.put(id, code);
         loop {
-            instance = (instance + 1) % self.bases.len();
-            let url = format!("{}/v1/push/sessions/{id}?wait=25", self.bases[instance]);
-            let view: Value = self
-                .http
-                .get(&url)
-                .bearer_auth(self.api_key.expose())
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            match view["status"].as_str() {
-                Some("accepted") => return Ok(start.elapsed()),
-                Some("sent") if start.elapsed() < LOGIN_TIMEOUT => continue,
+            instance = (instance + 1) % self.sites.len();
+            let view = self.sites[instance].wait_session(id, LONG_POLL).await?;
+            match view.status {
+                SessionStatus::Accepted => return Ok(start.elapsed()),
+                SessionStatus::Sent if start.elapsed() < LOGIN_TIMEOUT => continue,
                 _ => {
                     return Err(BenchError::Login(format!(
-                        "session {id} ended as {view} after {:.1?}",
+                        "session {id} ended as {view:?} after {:.1?}",
                         start.elapsed()
                     )));
                 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use tapprove_server::{SealKey, admin};
 
 use crate::error::CliError;
+use crate::output::{printable, utc_time};
 use crate::serve::load_config;
 
 /// `tapprove admin …`
@@ -376,28 +377,6 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
-/// `YYYY-MM-DD HH:MM:SSZ` of Unix seconds (UTC).
-fn utc_time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 async fn run_device(cmd: DeviceCommand) -> Result<(), CliError> {
     match cmd {
         DeviceCommand::List {
@@ -423,9 +402,9 @@ async fn run_device(cmd: DeviceCommand) -> Result<(), CliError> {
                 let v = &d.device;
                 println!(
                     "{:<30} {:<20} {:<20} {:<5} {:<9} {:<21} {}",
-                    v.id,
-                    d.user,
-                    v.name.as_deref().unwrap_or("-"),
+                    printable(&v.id),
+                    printable(&d.user),
+                    v.name.as_deref().map_or_else(|| "-".to_owned(), printable),
                     serde_json::to_value(v.platform)
                         .ok()
                         .and_then(|p| p.as_str().map(str::to_owned))
@@ -465,7 +444,7 @@ async fn run_device(cmd: DeviceCommand) -> Result<(), CliError> {
                     "Revoked {} device(s): {}. Their next call is refused as revoked; {} pending \
                      login request(s) ended.",
                     summary.revoked.len(),
-                    summary.revoked.join(", "),
+                    printable(&summary.revoked.join(", ")),
                     summary.sessions_ended
                 );
             }
@@ -500,7 +479,11 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
                 v["policy"] = serde_json::json!(policy);
                 return json_line(&v);
             }
-            println!("Created project {name:?} ({}).", creds.project_id);
+            println!(
+                "Created project \"{}\" ({}).",
+                printable(&name),
+                creds.project_id
+            );
             println!(
                 "  Presence policy:                    {}",
                 policy.describe()
@@ -552,7 +535,10 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
             for p in projects {
                 println!(
                     "{:<32} {:<20} {:<31} {}",
-                    p.project_id, p.name, p.sdk_key, p.trust_url
+                    p.project_id,
+                    printable(&p.name),
+                    p.sdk_key,
+                    printable(&p.trust_url)
                 );
             }
             Ok(())
@@ -570,7 +556,8 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
             }
             println!(
                 "Project {} now asks {} to trust pairings.",
-                summary.project_id, summary.trust_url
+                summary.project_id,
+                printable(&summary.trust_url)
             );
             Ok(())
         }
@@ -616,8 +603,9 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
             }
             match &summary.events_url {
                 Some(u) => println!(
-                    "Project {} now sends its events to {u}.",
-                    summary.project_id
+                    "Project {} now sends its events to {}.",
+                    summary.project_id,
+                    printable(u)
                 ),
                 None => println!("Project {} sends no events.", summary.project_id),
             }
@@ -674,8 +662,5 @@ mod tests {
                 .contains("number")
         );
         assert!(parse_duration("3w").expect_err("unit").contains("unit"));
-        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(utc_time(1_800_000_000), "2027-01-15 08:00:00Z");
-        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00Z");
     }
 }

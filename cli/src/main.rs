@@ -21,8 +21,8 @@ mod admin;
 mod demo;
 mod device;
 mod error;
+mod output;
 mod progress;
-mod secret;
 mod serve;
 
 use std::process::ExitCode;

@@ -7,7 +7,7 @@
 //!   a new port), the tests' HTTP client and response reader.
 //! - [`rp`] (feature `http`): a fake relying party on loopback — the trust webhook, checking
 //!   HTTP Basic and the Standard Webhooks signature with `tapprove_protocol::webhook` and
-//!   recording every call — and a client of the service's relying-party API.
+//!   recording every call — and the tests' face of [`tapprove_rp`], the relying-party client.
 //! - [`device`] (feature `http`): a software device speaking the device API directly (pairing,
 //!   request proofs, pending challenges, signed answers, the event stream), each call to the
 //!   service it is given.

@@ -1,5 +1,5 @@
 //! A fake relying party on loopback: the trust webhook the service calls at pairing, the events
-//! URL it sends site events to, and a client of the service's relying-party API.
+//! URL it sends site events to, and the tests' face of the relying-party client `tapprove_rp`.
 //!
 //! The fake is strict where a real site would be: it checks HTTP Basic and the Standard
 //! Webhooks signature (with the message id form the service makes: `msg_` for the trust
@@ -309,11 +309,15 @@ pub fn dead_trust_url() -> String {
     format!("http://{addr}/users/trust")
 }
 
-/// The relying party's side of the service API (`/v1/push/sessions`), with one API key.
+/// The relying party's side of the service API for tests: the typed calls go through
+/// [`tapprove_rp::RpClient`] (the one Rust client, [`RpClient::typed`]) and answer JSON
+/// [`Value`]s, panicking on errors; the `_raw` calls stay on the wire (any body, any status) for
+/// the tests of the API's own checks.
 #[derive(Clone)]
 pub struct RpClient {
     at: Endpoint,
     api_key: String,
+    typed: tapprove_rp::RpClient,
 }
 
 impl RpClient {
@@ -329,13 +333,25 @@ impl RpClient {
 
     /// A client of the service at `at`.
     pub fn at(at: Endpoint, api_key: &str) -> Self {
+        let typed = tapprove_rp::RpClient::with_http(
+            at.http().clone(),
+            at.base(),
+            tapprove_rp::ApiKey::new(api_key),
+        )
+        .unwrap();
         Self {
             at,
             api_key: api_key.to_owned(),
+            typed,
         }
     }
 
-    /// `POST /v1/push/sessions` with `body`.
+    /// The typed client (errors as [`tapprove_rp::RpError`]).
+    pub fn typed(&self) -> &tapprove_rp::RpClient {
+        &self.typed
+    }
+
+    /// `POST /v1/push/sessions` with `body`, as sent.
     pub async fn create_raw(&self, body: &Value) -> (StatusCode, Value) {
         let r = self
             .at
@@ -350,7 +366,7 @@ impl RpClient {
     }
 
     /// Starts the fixture's login for `user`, with `extra` fields merged into the body (e.g.
-    /// `{"presence": "entry"}`); panics unless `201`.
+    /// `{"presence": "entry"}`); panics unless it is created.
     pub async fn login(&self, user: &str, extra: Value) -> Value {
         let mut body = fixture::create_session_body(user);
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
@@ -358,13 +374,14 @@ impl RpClient {
                 b.insert(k.clone(), v.clone());
             }
         }
-        let (status, v) = self.create_raw(&body).await;
-        assert_eq!(status, StatusCode::CREATED, "create session: {v}");
-        v
+        let req: tapprove_rp::CreateSessionRequest = serde_json::from_value(body).unwrap();
+        let created = self.typed.create_session(&req).await;
+        let created = created.unwrap_or_else(|e| panic!("create session for {user}: {e}"));
+        serde_json::to_value(created).unwrap()
     }
 
     /// `GET /v1/push/sessions/{id}[?wait=N]` (API key as a bearer token, the other accepted
-    /// form).
+    /// form), as answered.
     pub async fn get_raw(&self, id: &str, wait: Option<u32>) -> (StatusCode, Value) {
         let q = wait.map_or(String::new(), |w| format!("?wait={w}"));
         let r = self
@@ -378,39 +395,45 @@ impl RpClient {
         status_json(r).await
     }
 
-    /// The same; panics unless `200`.
+    /// The session (after a long-poll of `wait` seconds); panics on an error.
     pub async fn get(&self, id: &str, wait: Option<u32>) -> Value {
-        let (status, v) = self.get_raw(id, wait).await;
-        assert_eq!(status, StatusCode::OK, "get session {id}: {v}");
-        v
+        let view = match wait {
+            Some(w) => {
+                let wait = Duration::from_secs(u64::from(w));
+                self.typed.wait_session(id, wait).await
+            }
+            None => self.typed.session(id).await,
+        };
+        let view = view.unwrap_or_else(|e| panic!("get session {id}: {e}"));
+        serde_json::to_value(view).unwrap()
     }
 
-    /// (status, reason) of a session (`""` for a missing reason); panics unless `200`.
+    /// (status, reason) of a session (`""` for a missing reason); panics on an error.
     pub async fn outcome(&self, id: &str) -> (String, String) {
-        let v = self.get(id, None).await;
-        let field = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        (field("status"), field("reason"))
+        let view = self.typed.session(id).await;
+        let view = view.unwrap_or_else(|e| panic!("get session {id}: {e}"));
+        let reason = view.reason.map_or("", |r| r.as_str());
+        (view.status.as_str().to_owned(), reason.to_owned())
     }
 
     /// `DELETE /v1/users/{user}/lock` (lifts the lock a "not me" answer set): the status.
     pub async fn lift_lock_raw(&self, user: &str) -> StatusCode {
-        self.at
-            .http()
-            .delete(self.at.url(&format!("/v1/users/{user}/lock")))
-            .header("x-api-key", &self.api_key)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        match self.typed.lift_lock(user).await {
+            Ok(()) => StatusCode::NO_CONTENT,
+            Err(e) => e
+                .status()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or_else(|| panic!("lift the lock of {user}: {e}")),
+        }
     }
 
-    /// The same; panics unless `204`.
+    /// The same; panics unless it was lifted.
     pub async fn lift_lock(&self, user: &str) {
         let status = self.lift_lock_raw(user).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "lift the lock of {user}");
     }
 
-    /// `DELETE /v1/push/sessions/{id}`.
+    /// `DELETE /v1/push/sessions/{id}`, as answered.
     pub async fn cancel_raw(&self, id: &str) -> (StatusCode, Value) {
         let r = self
             .at

@@ -2,8 +2,9 @@
 // authenticator (`tapprove device pair`, code read from the page) → log in → approve with
 // `tapprove device respond` → restricted page; a cross-origin form post refused; then one
 // login blocked with "not me". Then "Your devices" (list, add a phone, remove the old one:
-// its next call is refused as revoked) and "I lost my phone" (every device revoked, a new
-// phone pairs and logs in). Each phone is its own terminal-authenticator store.
+// its next call is refused as revoked) and "I lost my phone" (a wrong recovery code removes
+// nothing; password + the recovery code shown at sign-up revoke every device, a new phone
+// pairs and logs in, a new recovery code replaces the spent one, which no longer works). Each phone is its own terminal-authenticator store.
 // Screenshots of the key pages go to docs/screenshots/.
 //
 // Env: TAPPROVE_BIN (absolute path of the built binary), SCREENSHOT_DIR, CHROMIUM (default
@@ -11,44 +12,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, startDemo, stopDemo, testEnv } from './support.mjs';
 
-const BIN = process.env.TAPPROVE_BIN;
-const SHOTS = process.env.SCREENSHOT_DIR;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-assert.ok(BIN, 'set TAPPROVE_BIN to the tapprove binary');
-assert.ok(SHOTS, 'set SCREENSHOT_DIR');
-mkdirSync(SHOTS, { recursive: true });
+const { BIN, SHOTS, CHROMIUM } = testEnv();
 
 const data = mkdtempSync(join(tmpdir(), 'tapprove-browser-'));
 const store = join(data, 'device');
 let demo, browser, page, site, service;
-
-/** Starts `tapprove demo` on free ports and resolves with the URLs it prints. */
-function startDemo() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['demo', '--data', data, '--port-service', '0', '--port-site', '0'], {
-      env: { ...process.env, TAPPROVE_LOG: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 60000);
-    child.on('exit', (code) => reject(new Error(`demo exited early (${code}):\n${out}`)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const w = out.match(/Website: (\S+)/);
-      const s = out.match(/Service: (\S+)/);
-      if (w && s && out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve({ child, site: w[1], service: s[1] });
-      }
-    });
-  });
-}
 
 /** Runs `tapprove device ARGS --store DIR` and returns stdout (throws with stderr on failure). */
 function deviceIn(dir, ...args) {
@@ -98,12 +72,8 @@ async function logIn(user, password) {
 }
 
 before(async () => {
-  ({ child: demo, site, service } = await startDemo());
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  ({ child: demo, site, service } = await startDemo(BIN, data));
+  browser = await launchChromium(CHROMIUM);
   // One context (one cookie jar) so a second page can play the attacker's site.
   const context = await browser.newContext({ viewport: { width: 1100, height: 820 } });
   page = await context.newPage();
@@ -111,11 +81,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (demo && demo.exitCode === null) {
-    demo.removeAllListeners('exit');
-    demo.kill('SIGTERM');
-    await new Promise((r) => demo.once('exit', r));
-  }
+  await stopDemo(demo);
   rmSync(data, { recursive: true, force: true });
 });
 
@@ -132,11 +98,17 @@ test('sign up, pair with the terminal authenticator, log in with number matching
 
   const code = (await page.textContent('#pairing-code')).trim();
   assert.match(code, /^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/, 'XXXX-XXXX Crockford base32');
+  // The recovery code issued with the account, shown this once.
+  const recovery = (await page.textContent('#recovery-code')).trim();
+  assert.match(recovery, /^([0-9A-HJKMNP-TV-Z]{4}-){3}[0-9A-HJKMNP-TV-Z]{4}$/);
   const uri = new URL((await page.textContent('#enrollment-uri')).trim().replace('tapprove://', 'http://'));
   assert.equal(uri.searchParams.get('code'), code);
   assert.equal(uri.searchParams.get('server'), service);
   assert.equal(await page.locator('.qr svg').count(), 1, 'QR code shown');
   await shot('03-pairing-code');
+  await page.reload();
+  assert.equal(await page.locator('#recovery-code').count(), 0, 'shown only once');
+  assert.equal((await page.textContent('#pairing-code')).trim(), code);
 
   const paired = JSON.parse(device('pair', '--server', service, '--sdk-key', uri.searchParams.get('sdk_key'),
     '--user', 'alice', '--code', code, '--json'));
@@ -200,11 +172,15 @@ test('a login reported as "not me" is blocked with a clear message', { timeout: 
 });
 
 /** Signs `user` up and pairs a phone (store `dir`, device name `name`) from the pairing page. */
+/** Recovery codes shown at sign-up (or after a recovery), by user. */
+const recoveryCodes = {};
+
 async function signUpAndPair(user, dir, name) {
   await page.goto(`${site}/signup`);
   await page.fill('#user', user);
   await page.fill('#password', 'correct horse battery');
   await Promise.all([page.waitForURL('**/pair'), page.click('#signup')]);
+  recoveryCodes[user] = (await page.textContent('#recovery-code')).trim();
   return pairFromPage(user, dir, name);
 }
 
@@ -302,7 +278,7 @@ test('"Your devices": list, add a phone, remove the old one (revoked), then none
   await page.waitForURL(`${site}/`);
 });
 
-test('"I lost my phone": every device revoked, a new phone pairs and logs in', { timeout: 180000 }, async () => {
+test('"I lost my phone": password + recovery code revoke every device, a new phone pairs and logs in', { timeout: 180000 }, async () => {
   const phone1 = join(data, 'carol-1');
   const phone2 = join(data, 'carol-2');
   const phone3 = join(data, 'carol-3');
@@ -321,15 +297,31 @@ test('"I lost my phone": every device revoked, a new phone pairs and logs in', {
   assert.match(await page.textContent('#flash'), /Enter your password first/);
   assert.match(await page.textContent('#lost-hint'), /I lost my phone/);
 
-  // The password is right, the phone is gone: the waiting page offers the way out.
+  // The password is right, the phone is gone: the waiting page offers the way out, which asks
+  // for the recovery code too (the password alone must not re-enroll the account).
+  await logIn('carol', 'correct horse battery');
+  await Promise.all([page.waitForURL('**/login/lost'), page.click('#lost-phone')]);
+  assert.match(await page.textContent('#recovery-explained'), /password alone is not enough/);
+  assert.equal(await page.locator('#recovery-note').count(), 0, 'no insecure shortcut by default');
+  const original = recoveryCodes.carol;
+  const wrong = (original[0] === '0' ? '1' : '0') + original.slice(1);
+  await page.fill('#recovery_code', wrong);
+  await Promise.all([page.waitForURL('**/login'), page.click('#remove-all')]);
+  assert.match(await page.textContent('#flash'), /That recovery code is not right/);
+  // Nothing was removed: the old phone's calls still work (a revoked one's are refused).
+  JSON.parse(deviceIn(phone2, 'requests', '--json'));
+  // A wrong code spent the password check: log in again, then the right code.
   await logIn('carol', 'correct horse battery');
   const waiting = await pendingRequest(phone1);
   await Promise.all([page.waitForURL('**/login/lost'), page.click('#lost-phone')]);
-  assert.match(await page.textContent('#recovery-note'), /real site must add its own, stronger recovery check/);
+  await page.fill('#recovery_code', original.toLowerCase());
   await shot('12-lost-phone');
   await Promise.all([page.waitForURL('**/pair'), page.click('#remove-all')]);
   assert.match(await page.textContent('#flash'), /We removed all 2 devices/);
-  assert.equal(await page.locator('#recovery-note').count(), 1);
+  assert.equal(await page.locator('#recovery-note').count(), 0);
+  // Single use: a new recovery code comes with the new phone.
+  const renewed = (await page.textContent('#recovery-code')).trim();
+  assert.notEqual(renewed, original);
 
   // The login that waited for the lost phone cannot be approved any more, and both old
   // devices are refused as revoked.
@@ -354,4 +346,12 @@ test('"I lost my phone": every device revoked, a new phone pairs and logs in', {
   await page.waitForURL(`${site}/`);
   await page.goto(`${site}/login/lost`);
   assert.match(page.url(), /\/login$/);
+
+  // The spent code does not work a second time.
+  await logIn('carol', 'correct horse battery');
+  await Promise.all([page.waitForURL('**/login/lost'), page.click('#lost-phone')]);
+  await page.fill('#recovery_code', original);
+  await Promise.all([page.waitForURL('**/login'), page.click('#remove-all')]);
+  assert.match(await page.textContent('#flash'), /That recovery code is not right/);
+  assert.ok(await pendingRequest(phone3), 'the new phone is still paired and gets the login');
 });

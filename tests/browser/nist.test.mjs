@@ -8,44 +8,18 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, startDemo, stopDemo, testEnv } from './support.mjs';
 
-const BIN = process.env.TAPPROVE_BIN;
-const SHOTS = process.env.SCREENSHOT_DIR;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-assert.ok(BIN, 'set TAPPROVE_BIN to the tapprove binary');
-assert.ok(SHOTS, 'set SCREENSHOT_DIR');
-mkdirSync(SHOTS, { recursive: true });
+const { BIN, SHOTS, CHROMIUM } = testEnv();
 
 const data = mkdtempSync(join(tmpdir(), 'tapprove-browser-nist-'));
 const store = join(data, 'device');
 const PASSPHRASE = 'blue tractor 42';
 let demo, browser, page, site, service;
-
-function startDemo() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['demo', '--policy', 'nist-aal2', '--data', data, '--port-service', '0', '--port-site', '0'], {
-      env: { ...process.env, TAPPROVE_LOG: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${out}`)), 60000);
-    child.on('exit', (code) => reject(new Error(`demo exited early (${code}):\n${out}`)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const w = out.match(/Website: (\S+)/);
-      const s = out.match(/Service: (\S+)/);
-      if (w && s && out.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve({ child, site: w[1], service: s[1] });
-      }
-    });
-  });
-}
 
 /** `tapprove device ARGS --store STORE` with `input` on stdin: { status, out }. */
 function device(args, input = '') {
@@ -78,22 +52,14 @@ async function pendingRequest() {
 }
 
 before(async () => {
-  ({ child: demo, site, service } = await startDemo());
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  ({ child: demo, site, service } = await startDemo(BIN, data, ['--policy', 'nist-aal2']));
+  browser = await launchChromium(CHROMIUM);
   page = await (await browser.newContext({ viewport: { width: 1100, height: 820 } })).newPage();
 });
 
 after(async () => {
   await browser?.close();
-  if (demo && demo.exitCode === null) {
-    demo.removeAllListeners('exit');
-    demo.kill('SIGTERM');
-    await new Promise((r) => demo.once('exit', r));
-  }
+  await stopDemo(demo);
   rmSync(data, { recursive: true, force: true });
 });
 

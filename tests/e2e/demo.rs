@@ -168,6 +168,16 @@ impl Browser {
         self.post_raw(path, &fields, &[("origin", &origin)]).await
     }
 
+    /// Opens the sign-up form and signs `user` up with the tests' password.
+    async fn sign_up(&mut self, user: &str) -> (u16, String, String) {
+        self.get("/signup").await;
+        self.post(
+            "/signup",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await
+    }
+
     /// Posts exactly `form` with exactly `headers`.
     async fn post_raw(
         &mut self,
@@ -260,13 +270,7 @@ async fn demo_signup_pair_login_and_restart() {
     let (status, _, _) = b.post("/users/trust", &[("user", "x")]).await;
     assert_eq!(status, 401);
 
-    b.get("/signup").await;
-    let (status, location, _) = b
-        .post(
-            "/signup",
-            &[("user", "alice"), ("password", "correct horse battery")],
-        )
-        .await;
+    let (status, location, _) = b.sign_up("alice").await;
     assert_eq!((status, location.as_str()), (303, "/pair"));
     let (status, _, page) = b.get("/pair").await;
     assert_eq!(status, 200);
@@ -406,16 +410,19 @@ async fn demo_signup_pair_login_and_restart() {
     demo.stop();
 }
 
+/// A demo on free ports in a new data directory (kept while the first value lives) and a
+/// browser for it.
+fn fresh_demo() -> (tempfile::TempDir, Demo, Browser) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start(&dir.path().join("data"), 0, 0);
+    let b = Browser::new(&demo.site);
+    (dir, demo, b)
+}
+
 /// Signs `user` up in `b` and pairs the terminal authenticator with the page's command
 /// (store `DIR/device`); returns the store.
 async fn signup_and_pair(b: &mut Browser, data: &std::path::Path, user: &str) -> String {
-    b.get("/signup").await;
-    let (status, location, _) = b
-        .post(
-            "/signup",
-            &[("user", user), ("password", "correct horse battery")],
-        )
-        .await;
+    let (status, location, _) = b.sign_up(user).await;
     assert_eq!((status, location.as_str()), (303, "/pair"));
     let (_, _, page) = b.get("/pair").await;
     let o = run_shell(&by_id(&page, "pair-command")).await;
@@ -551,17 +558,9 @@ async fn demo_renews_session_ids_and_guards_every_form() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_limits_wrong_passwords_per_user_and_per_network() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&dir.path().join("data"), 0, 0);
-    let mut b = Browser::new(&demo.site);
+    let (_dir, demo, mut b) = fresh_demo();
     for user in ["alice", "bob"] {
-        b.get("/signup").await;
-        let (status, _, _) = b
-            .post(
-                "/signup",
-                &[("user", user), ("password", "correct horse battery")],
-            )
-            .await;
+        let (status, _, _) = b.sign_up(user).await;
         assert_eq!(status, 303);
     }
     let attempt = async |b: &mut Browser, user: &str, password: &str| {
@@ -603,9 +602,7 @@ async fn demo_limits_wrong_passwords_per_user_and_per_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_bounds_password_hashing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&dir.path().join("data"), 0, 0);
-    let mut b = Browser::new(&demo.site);
+    let (_dir, demo, mut b) = fresh_demo();
     let long = "x".repeat(257);
     b.get("/signup").await;
     let (status, _, page) = b
@@ -709,5 +706,185 @@ async fn demo_with_nist_aal2_shows_a_typed_six_digit_code_and_requires_user_veri
         code,
         "the login is still waiting"
     );
+    demo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_a_planted_session_id_cannot_complete_or_take_over_a_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let demo = Demo::start(&data, 0, 0);
+    let mut setup = Browser::new(&demo.site);
+    let store = signup_and_pair(&mut setup, &data, "alice").await;
+
+    // The attacker gets a session id from the login page and plants it in the victim's
+    // browser: two cookie jars sharing one id.
+    let mut attacker = Browser::new(&demo.site);
+    attacker.get("/login").await;
+    let planted = attacker.cookie.clone().expect("a session id");
+    let mut victim = Browser::new(&demo.site);
+    victim.cookie = Some(planted.clone());
+    victim.get("/login").await;
+    assert_eq!(
+        victim.cookie.as_deref(),
+        Some(planted.as_str()),
+        "the id is shared"
+    );
+
+    // The victim's password is right: the victim's browser moves to a new id at once.
+    let (status, location, _) = victim
+        .post(
+            "/login",
+            &[("user", "alice"), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/login/wait"));
+    let victims = victim.cookie.clone().expect("cookie");
+    assert_ne!(
+        victims, planted,
+        "a new session id when the password is verified"
+    );
+    let (status, _, body) = attacker.get("/login/status").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["state"], "none", "the planted id sees no login: {v}");
+
+    // The victim approves on the phone; the planted id still completes nothing.
+    let (_, _, page) = victim.get("/login/wait").await;
+    let code = by_id(&page, "presence-code");
+    let requests = ok_json(&tapprove(&["device", "requests", "--json", "--store", &store]).await);
+    let r = &requests.as_array().expect("array")[0];
+    let id = r["id"].as_str().expect("id").to_owned();
+    let o = tapprove(&[
+        "device", "respond", &id, "--choose", &code, "--store", &store,
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (status, location, _) = attacker.get("/login/check").await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    assert_eq!(
+        attacker.cookie.as_deref(),
+        Some(planted.as_str()),
+        "no new id for it"
+    );
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&planted)).await,
+        (303, "/login".to_owned())
+    );
+    // The victim's own browser completes the login, under yet another id.
+    let (status, location, _) = victim.get("/login/check").await;
+    assert_eq!((status, location.as_str()), (303, "/account"));
+    let logged_in = victim.cookie.clone().expect("cookie");
+    assert_ne!(logged_in, victims);
+    assert_eq!(
+        get_with_cookie(&demo, "/account", Some(&logged_in)).await.0,
+        200
+    );
+    // The id the login completed from is gone: it cannot mint a second logged-in session.
+    assert_eq!(
+        get_with_cookie(&demo, "/login/check", Some(&victims)).await,
+        (303, "/login".to_owned())
+    );
+    demo.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_behind_https_uses_a_secure_host_cookie() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start_with(
+        &dir.path().join("data"),
+        0,
+        0,
+        &["--public-url", "https://bank.example/"],
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = http
+        .get(format!("{}/login", demo.site))
+        .send()
+        .await
+        .expect("send");
+    let set_cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        set_cookie.starts_with("__Host-demo_sid=") && set_cookie.ends_with("; Secure"),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("; Path=/;") && !set_cookie.contains("Domain"));
+    // The session is read back under that name: a form from the public origin with its token
+    // reaches the password check (401), not the CSRF refusal (403).
+    let page = r.text().await.expect("page");
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let mut b = Browser::new(&demo.site);
+    b.cookie = Some(cookie);
+    b.csrf = csrf_of(&page);
+    let token = b.csrf.clone().expect("token");
+    let form = [("user", "nobody"), ("password", "wrong"), ("csrf", &token)];
+    let (status, _, _) = b
+        .post_raw("/login", &form, &[("origin", "https://bank.example")])
+        .await;
+    assert_eq!(status, 401);
+    let (status, _, _) = b
+        .post_raw("/login", &form, &[("origin", &demo.site.clone())])
+        .await;
+    assert_eq!(status, 403, "the loopback origin is not the public one");
+    demo.stop();
+}
+
+/// Signs `user` up, then logs in with the password (no phone paired yet, so the site offers
+/// pairing) and opens "I lost my phone"; returns the page.
+async fn password_checked_lost_page(b: &mut Browser, user: &str) -> String {
+    let (status, location, _) = b.sign_up(user).await;
+    assert_eq!((status, location.as_str()), (303, "/pair"));
+    b.get("/login").await;
+    let (status, location, _) = b
+        .post(
+            "/login",
+            &[("user", user), ("password", "correct horse battery")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/pair"), "no phone yet");
+    let (status, _, page) = b.get("/login/lost").await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_lost_phone_needs_the_recovery_code_unless_the_insecure_flag_is_given() {
+    let (_dir, demo, mut b) = fresh_demo();
+    let page = password_checked_lost_page(&mut b, "alice").await;
+    assert!(page.contains(r#"name="recovery_code""#), "{page}");
+    assert!(!page.contains("recovery-note"), "{page}");
+    // The password alone is refused.
+    let (status, location, _) = b.post("/login/lost", &[]).await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    let (_, _, page) = b.get("/login").await;
+    assert!(page.contains("That recovery code is not right"), "{page}");
+    demo.stop();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Demo::start_with(
+        &dir.path().join("data"),
+        0,
+        0,
+        &["--insecure-password-only-recovery"],
+    );
+    let mut b = Browser::new(&demo.site);
+    let page = password_checked_lost_page(&mut b, "alice").await;
+    assert!(!page.contains(r#"name="recovery_code""#), "{page}");
+    assert!(page.contains("Insecure demo shortcut"), "{page}");
+    let (status, location, _) = b.post("/login/lost", &[]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/pair"),
+        "the password alone"
+    );
+    let (_, _, page) = b.get("/pair").await;
+    assert!(page.contains("Insecure demo shortcut"), "{page}");
     demo.stop();
 }

@@ -415,6 +415,56 @@ test('log out, log in with the password, choose the number on the phone → the 
   await shot('3-signed-in');
 });
 
+test('pairing a phone on an old sign-in asks to sign in again first', { timeout: 120000 }, async () => {
+  // Signed in (single sign-on) by the test before. The action's "maximum age of
+  // authentication" is made 2 s and the action set on the user, as an admin would.
+  const r = `/${REALM}`;
+  await admin('PUT', `${r}/authentication/required-actions/tapprove-enroll/config`, { config: { max_auth_age: '2' } });
+  const [kcUser] = await admin('GET', `${r}/users?username=${USER}&exact=true`);
+  await admin('PUT', `${r}/users/${kcUser.id}`, { requiredActions: ['tapprove-enroll'] });
+  await new Promise((res) => setTimeout(res, 3500));
+
+  // The SSO cookie alone reaches the action: no code is shown, the old session ends.
+  lastTokens = null;
+  await page.goto(authorizeUrl());
+  await page.waitForSelector('#tapprove-result, #pairing-code');
+  assert.equal(await page.locator('#pairing-code').count(), 0, 'no pairing code on an old sign-in');
+  assert.match(await page.textContent('#tapprove-result'), /sign in again before pairing a phone/);
+  await shot('9-enroll-sign-in-again');
+  await page.click('#tapprove-restart');
+  await page.waitForSelector('#password');
+  if (await page.locator('#username').isEditable().catch(() => false)) {
+    await page.fill('#username', USER);
+  }
+  await page.fill('#password', PASSWORD);
+  await page.click('#kc-login');
+  // Password and phone again (the user has one), then the pairing page on the fresh sign-in.
+  await waitForPushPage();
+  const number = (await page.textContent('#presence-code')).trim();
+  const request = await pendingRequest();
+  assert.equal(JSON.parse(device('respond', request.id, '--choose', number, '--json')).status, 'accepted');
+  await page.waitForSelector('#pairing-code', { timeout: 40000 });
+
+  // Put things back (no pending action, the default age) and sign in as the next test expects.
+  await admin('PUT', `${r}/users/${kcUser.id}`, { requiredActions: [] });
+  await admin('DELETE', `${r}/authentication/required-actions/tapprove-enroll/config`);
+  lastTokens = null;
+  await page.goto(authorizeUrl());
+  const landed = await page.waitForSelector('#signed-in, #password');
+  if ((await landed.getAttribute('id')) === 'password') {
+    if (await page.locator('#username').isEditable().catch(() => false)) {
+      await page.fill('#username', USER);
+    }
+    await page.fill('#password', PASSWORD);
+    await page.click('#kc-login');
+    await waitForPushPage();
+    const shown = (await page.textContent('#presence-code')).trim();
+    device('respond', (await pendingRequest()).id, '--choose', shown, '--json');
+  }
+  await page.waitForSelector('#signed-in', { timeout: 40000 });
+  assert.ok(lastTokens.id_token);
+});
+
 test('a wrong number ends the login with a clear message', { timeout: 120000 }, async () => {
   await logOut();
   const [number, request] = await loginToNumber();

@@ -21,8 +21,9 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("core", &["protocol"]),
     ("push", &["protocol"]),
     ("server", &["protocol", "push"]),
+    ("rp-client", &["protocol"]),
     ("bindings", &["core"]),
-    ("cli", &["core", "server", "protocol"]),
+    ("cli", &["core", "server", "protocol", "rp-client"]),
 ];
 
 /// The server's layer folders; docs/ARCHITECTURE.md's `### server` section names each of

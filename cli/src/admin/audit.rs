@@ -2,8 +2,9 @@
 
 use tapprove_server::admin::{self, AuditQuery};
 
-use super::{DbArgs, json_line, parse_duration, utc_time};
+use super::{DbArgs, json_line, parse_duration};
 use crate::error::CliError;
+use crate::output::{parse_rfc3339, printable, utc_time};
 
 /// `tapprove admin audit …`
 #[derive(Debug, clap::Args)]
@@ -42,81 +43,6 @@ fn parse_since(text: &str) -> Result<Since, String> {
     parse_duration(text)
         .map(Since::Ago)
         .map_err(|e| format!("{e}, or an RFC 3339 time like 2026-12-01T09:00:00Z"))
-}
-
-/// Unix seconds of an RFC 3339 time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `T` may be a
-/// space or `t`); fractions are dropped.
-fn parse_rfc3339(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not an RFC 3339 time like 2026-12-01T09:00:00Z");
-    let t = text.trim();
-    let b = t.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(bad());
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
-        let s = t.get(range).ok_or_else(bad)?;
-        if !s.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        s.parse().map_err(|_| bad())
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &t[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let rb = rest.as_bytes();
-            if rb.len() != 6 || !matches!(rb[0], b'+' | b'-') || rb[3] != b':' {
-                return Err(bad());
-            }
-            let part = |r: std::ops::Range<usize>| -> Result<i64, String> {
-                let s = rest.get(r).ok_or_else(bad)?;
-                if !s.bytes().all(|c| c.is_ascii_digit()) {
-                    return Err(bad());
-                }
-                s.parse().map_err(|_| bad())
-            };
-            let sign = if rb[0] == b'-' { -1 } else { 1 };
-            sign * (part(1..3)? * 3600 + part(4..6)? * 60)
-        }
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return Err(bad());
-    }
-    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * 86_400 + h * 3600 + mi * 60 + s.min(59) - offset)
-}
-
-/// `text` safe for a terminal: a refused pairing's row holds the user name a device typed,
-/// so control characters (escape sequences, newlines) are shown escaped, not sent.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// Runs `tapprove admin audit`.
@@ -173,15 +99,6 @@ mod tests {
 
     #[test]
     fn since_takes_rfc3339_or_an_age() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(parse_rfc3339("2027-01-15T08:00:00Z"), Ok(1_800_000_000));
-        assert_eq!(
-            parse_rfc3339("2027-01-15T10:00:00.25+02:00"),
-            Ok(1_800_000_000)
-        );
-        assert_eq!(parse_rfc3339("2000-02-29 00:00:00z"), Ok(951_782_400));
-        assert!(parse_rfc3339("2027-01-15T08:00:00").is_err(), "no offset");
-        assert!(parse_rfc3339("2027-13-15T08:00:00Z").is_err());
         assert!(matches!(parse_since("24h"), Ok(Since::Ago(d)) if d.as_secs() == 86_400));
         assert!(matches!(
             parse_since("2027-01-15T08:00:00Z"),
@@ -192,12 +109,5 @@ mod tests {
                 .expect_err("bad")
                 .contains("RFC 3339")
         );
-    }
-
-    #[test]
-    fn a_typed_user_name_cannot_drive_the_terminal() {
-        assert_eq!(printable("alice"), "alice");
-        assert_eq!(printable("Zoë"), "Zoë");
-        assert_eq!(printable("\u{1b}[2Jx\nroot"), "\\u{1b}[2Jx\\nroot");
     }
 }

@@ -1,4 +1,5 @@
-//! Pairing codes: 8 Crockford base32 characters (40 bits), shown as `XXXX-XXXX`.
+//! The codes people type: pairing codes (8 Crockford base32 characters, 40 bits, shown as
+//! `XXXX-XXXX`) and recovery codes (16 characters, 80 bits, `XXXX-XXXX-XXXX-XXXX`).
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -6,26 +7,42 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Length of a pairing code without the dash.
 pub const CODE_LEN: usize = 8;
+/// Length of a recovery code without the dashes: 80 bits, beyond guessing even online.
+pub const RECOVERY_LEN: usize = 16;
 
 /// A fresh random pairing code in canonical form (8 characters, no dash).
 pub fn generate(rng: &SystemRandom) -> Result<String, ring::error::Unspecified> {
-    let mut bytes = [0u8; 5];
+    random_chars(rng, CODE_LEN)
+}
+
+/// A fresh random recovery code in canonical form (16 characters, no dashes).
+pub fn generate_recovery(rng: &SystemRandom) -> Result<String, ring::error::Unspecified> {
+    random_chars(rng, RECOVERY_LEN)
+}
+
+fn random_chars(rng: &SystemRandom, len: usize) -> Result<String, ring::error::Unspecified> {
+    let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes)?;
-    let mut bits: u64 = 0;
-    for b in bytes {
-        bits = (bits << 8) | u64::from(b);
-    }
-    let code = (0..CODE_LEN)
-        .rev()
-        .map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize]))
-        .collect();
-    Ok(code)
+    // 256 is a multiple of 32: the low five bits of a random byte are uniform.
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect())
 }
 
 /// Canonical form of what a user typed: upper case, dashes and spaces dropped, and Crockford's
 /// look-alikes mapped (`O`→`0`, `I`/`L`→`1`). `None` unless it is exactly 8 valid characters.
 pub fn normalize(input: &str) -> Option<String> {
-    let mut out = String::with_capacity(CODE_LEN);
+    normalize_len(input, CODE_LEN)
+}
+
+/// The same for a recovery code (16 characters).
+pub fn normalize_recovery(input: &str) -> Option<String> {
+    normalize_len(input, RECOVERY_LEN)
+}
+
+fn normalize_len(input: &str, len: usize) -> Option<String> {
+    let mut out = String::with_capacity(len);
     for c in input.chars() {
         let c = match c.to_ascii_uppercase() {
             '-' | ' ' => continue,
@@ -38,16 +55,19 @@ pub fn normalize(input: &str) -> Option<String> {
         }
         out.push(c);
     }
-    (out.len() == CODE_LEN).then_some(out)
+    (out.len() == len).then_some(out)
 }
 
-/// Display form `XXXX-XXXX` of a canonical code.
+/// Display form of a canonical code: groups of four joined by dashes (`XXXX-XXXX`).
 pub fn display(code: &str) -> String {
-    if code.len() == CODE_LEN && code.is_ascii() {
-        format!("{}-{}", &code[..4], &code[4..])
-    } else {
-        code.to_owned()
+    if !code.is_ascii() {
+        return code.to_owned();
     }
+    code.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 #[cfg(test)]
@@ -74,5 +94,24 @@ mod tests {
         assert_eq!(normalize("7KQ2-M9XU"), None, "U is not Crockford");
         assert_eq!(normalize("7KQ2-M9É1"), None);
         assert_eq!(display("7KQ2M9XD"), "7KQ2-M9XD");
+    }
+
+    #[test]
+    fn recovery_codes_are_sixteen_characters_in_four_groups() {
+        let rng = SystemRandom::new();
+        let r = generate_recovery(&rng).expect("rng");
+        assert_eq!(r.len(), RECOVERY_LEN);
+        let shown = display(&r);
+        assert_eq!(shown.len(), 19);
+        assert_eq!(
+            normalize_recovery(&shown.to_lowercase()).as_deref(),
+            Some(r.as_str())
+        );
+        assert_eq!(
+            normalize_recovery(&r[..8]),
+            None,
+            "a pairing code is no recovery code"
+        );
+        assert_eq!(normalize(&r), None);
     }
 }

@@ -5,7 +5,6 @@ pub mod code;
 pub mod pages;
 pub mod site;
 pub mod store;
-pub mod webhook;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,10 +14,9 @@ use serde::{Deserialize, Serialize};
 use tapprove_server::{SealKey, Service, ServiceConfig, admin};
 
 use crate::error::CliError;
-use crate::secret::Secret;
 use site::{SiteConfig, shell_quote};
 use store::write_private;
-use webhook::WebhookCredentials;
+use tapprove_rp::{ApiKey, WebhookVerifier};
 
 /// Options of `tapprove demo`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +38,29 @@ pub struct DemoArgs {
     /// Digits of the typed code under entry / nist-aal2 [default: 6].
     #[arg(long)]
     pub code_digits: Option<u8>,
+    /// The URL browsers use to reach the website when a proxy fronts it, e.g.
+    /// https://bank.example [default: http://127.0.0.1:PORT]. Forms must come from this origin;
+    /// with https:// the session cookie is `__Host-` and `Secure`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// INSECURE, for trying the flow only: "I lost my phone" removes every device and pairs a
+    /// new one on the password alone, without the recovery code issued at sign-up. Whoever
+    /// learns a password can then take the account over.
+    #[arg(long)]
+    pub insecure_password_only_recovery: bool,
+}
+
+/// `--public-url` as the origin browsers send (scheme, host, port; no path), or why not.
+fn public_origin(url: &str) -> Result<String, CliError> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    let Some(parsed) = parsed else {
+        return Err(CliError::Other(format!(
+            "--public-url {url:?} is not an http(s) URL; give the address browsers use, e.g. https://bank.example"
+        )));
+    };
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// The demo project's credentials, saved (0600) in the data directory because the service
@@ -129,9 +150,18 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Other(format!("cannot read the website's address: {e}")))?;
     let site_url = format!("http://{site_addr}");
+    let public_url = match args.public_url {
+        Some(url) => public_origin(&url)?,
+        None => site_url.clone(),
+    };
     let project = demo_project(&dir, &db, &seal, &format!("{site_url}/users/trust")).await?;
     admin::set_policy(&db, &project.project_id, policy).await?;
     eprintln!("tapprove demo: presence policy {}", policy.describe());
+    if args.insecure_password_only_recovery {
+        eprintln!(
+            "tapprove demo: WARNING: --insecure-password-only-recovery: \"I lost my phone\" re-enrolls on the password alone; whoever learns a password can take the account over"
+        );
+    }
 
     // Check the service port first for a clearer message than the server's own.
     drop(bind(args.port_service, "Tapprove service", "--port-service").await?);
@@ -148,10 +178,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         |_| "tapprove".to_owned(),
         |p| shell_quote(&p.to_string_lossy()),
     );
-    let webhook = WebhookCredentials::new(
-        Secret::new(project.webhook_username),
-        Secret::new(project.webhook_password),
-        &Secret::new(project.webhook_secret),
+    let webhook = WebhookVerifier::new(
+        &project.webhook_username,
+        &project.webhook_password,
+        &project.webhook_secret,
     )
     .map_err(|e| {
         CliError::Other(format!(
@@ -162,13 +192,14 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let device_store = dir.join("device");
     let cfg = SiteConfig {
         service_url: service_url.clone(),
-        public_url: site_url.clone(),
-        api_key: Secret::new(project.api_key),
+        public_url,
+        api_key: ApiKey::new(project.api_key),
         sdk_key: project.sdk_key.clone(),
         webhook,
         state_file: dir.join("site.json"),
         tapprove_cmd: exe,
         device_store,
+        password_only_recovery: args.insecure_password_only_recovery,
     };
     let listen_cmd = cfg.listen_command();
     let pair_cmd = cfg.pair_command("YOUR_NAME", "XXXX-XXXX");

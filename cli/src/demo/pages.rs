@@ -156,8 +156,10 @@ pub struct PairingView<'a> {
     pub pair_command: &'a str,
     /// Logged in (pairing another device) or just signed up.
     pub logged_in: bool,
-    /// After "I lost my phone": every device was revoked on the password alone.
-    pub recovery: bool,
+    /// After "I lost my phone" on the password alone (the insecure demo flag).
+    pub recovery_shortcut: bool,
+    /// A recovery code just issued (display form), shown this once.
+    pub new_recovery_code: Option<&'a str>,
 }
 
 /// Pairing code, QR code and the terminal command; waits for the pairing via long-poll.
@@ -170,9 +172,23 @@ pub fn pairing(v: &PairingView<'_>, flash: Option<&Flash>, csrf: &str) -> String
     } else {
         ("/login", "Phone paired. You can now log in with it.")
     };
-    let recovery = if v.recovery { RECOVERY_NOTE } else { "" };
+    let recovery = if v.recovery_shortcut {
+        RECOVERY_NOTE
+    } else {
+        ""
+    };
+    let recovery_code = v.new_recovery_code.map_or_else(String::new, |c| {
+        format!(
+            r#"<div class="flash warn" id="recovery-box"><strong>Your recovery code</strong>
+<div class="code" id="recovery-code">{}</div>
+Write it down and keep it away from your phone: it is shown only this once. If you lose your
+phone, "I lost my phone" asks for your password <em>and</em> this code before it removes your
+devices. It works once; a new one is shown when you use it.</div>"#,
+            esc(c)
+        )
+    });
     let body = format!(
-        r#"<div class="card"><h1>Pair your phone</h1>
+        r#"<div class="card"><h1>Pair your phone</h1>{recovery_code}
 <p>Open the authenticator and enter user name <strong>{user}</strong> and this one-time code
 (valid 10 minutes, one use), or scan the QR code.</p>
 <div class="pair"><div><div class="muted">Pairing code</div><div class="code" id="pairing-code" data-code="{code}">{display}</div>
@@ -204,12 +220,13 @@ if(j.gone)return;}}catch(e){{await new Promise(r=>setTimeout(r,3000));}}}}}})();
     )
 }
 
-/// What the recovery pairing page and the "lost my phone" page say about the demo's shortcut.
-const RECOVERY_NOTE: &str = r#"<p class="note" id="recovery-note"><strong>Demo shortcut.</strong>
-Demo Bank lets the password alone remove every phone and pair a new one, so that you can try the
-flow. A real site must add its own, stronger recovery check before it does this (a link sent to
-the email address on file, a call to support, a recovery code), or whoever learns the password
-takes over the account.</p>"#;
+/// What the recovery pairing page and the "lost my phone" page say when the demo runs with
+/// `--insecure-password-only-recovery`.
+const RECOVERY_NOTE: &str = r#"<p class="note" id="recovery-note"><strong>Insecure demo shortcut.</strong>
+This Demo Bank was started with <code>--insecure-password-only-recovery</code>: the password alone
+removes every phone and pairs a new one. A real site must never do this: it asks for a recovery
+code (as Demo Bank does by default), a link sent to the email address on file, or a call to
+support, or whoever learns the password takes over the account.</p>"#;
 
 fn platform_text(p: PushPlatform) -> &'static str {
     match p {
@@ -229,22 +246,7 @@ fn protection_text(k: KeyProtection) -> &'static str {
 
 /// A service time as shown to the user: `2026-12-01 12:23 UTC`.
 fn when(unix: i64) -> String {
-    // Days since 1970-01-01 to a civil date (H. Hinnant's `civil_from_days`).
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    crate::output::utc_minutes(unix)
 }
 
 /// "Your devices": the user's paired phones from the service, or why they cannot be shown.
@@ -315,16 +317,28 @@ pub fn devices(
     layout("Your devices", Some(user), flash, csrf, &body)
 }
 
-/// "I lost my phone": what removing every device means, and the button that does it.
-pub fn lost_phone(user: &str, flash: Option<&Flash>, csrf: &str) -> String {
+/// "I lost my phone": what removing every device means, the recovery code field (unless the
+/// demo runs with the insecure password-only shortcut), and the button that does it.
+pub fn lost_phone(user: &str, flash: Option<&Flash>, csrf: &str, needs_code: bool) -> String {
+    let (field, note) = if needs_code {
+        (
+            r#"<label for="recovery_code">Recovery code (shown when you signed up)</label>
+<input id="recovery_code" name="recovery_code" autocomplete="off" spellcheck="false" placeholder="XXXX-XXXX-XXXX-XXXX" required>"#,
+            r#"<p class="muted" id="recovery-explained">Your password alone is not enough: whoever
+learned it could otherwise remove your phone and pair theirs. The recovery code works once; you get
+a new one with your new phone.</p>"#,
+        )
+    } else {
+        ("", RECOVERY_NOTE)
+    };
     let body = format!(
         r#"<div class="card"><h1>Lost your phone?</h1>
 <p>Your password for <strong>{user}</strong> is right, but a lost or stolen phone cannot approve
 this login, and whoever has it should not be able to either.</p>
 <p>This removes <strong>every</strong> phone paired with your account at once: none of them can
 approve a login any more. Then you pair your new phone with a one-time code and log in with it.</p>
-<form method="post" action="/login/lost">{csrf}<button class="danger big" type="submit" id="remove-all">Remove all my devices</button></form>
-<p class="muted"><a href="/login">Back to the login</a> if you still have your phone.</p>{RECOVERY_NOTE}</div>"#,
+<form method="post" action="/login/lost">{csrf}{field}<button class="danger big" type="submit" id="remove-all">Remove all my devices</button></form>
+<p class="muted"><a href="/login">Back to the login</a> if you still have your phone.</p>{note}</div>"#,
         user = esc(user),
         csrf = csrf_field(csrf),
     );
@@ -466,14 +480,6 @@ mod tests {
         let page = home(Some("<script>"), None, "tok\"en");
         assert!(page.contains(r#"name="csrf" value="tok&quot;en""#));
         assert!(page.contains("&lt;script&gt;") && !page.contains("<span><script>"));
-    }
-
-    #[test]
-    fn times_are_utc_dates() {
-        assert_eq!(when(0), "1970-01-01 00:00 UTC");
-        assert_eq!(when(1_800_000_000), "2027-01-15 08:00 UTC");
-        assert_eq!(when(951_782_400 + 3599), "2000-02-29 00:59 UTC");
-        assert_eq!(when(-86_400), "1969-12-31 00:00 UTC");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tapprove_protocol::webhook::ct_eq;
 
 use super::code;
-use crate::secret::Secret;
+use secrecy::SecretString;
 
 /// How long a pairing code stays valid.
 pub const CODE_TTL_SECONDS: i64 = 600;
@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The system random generator failed.
     #[error("the system random generator failed")]
     Random,
+    /// The browser session to move no longer exists (ended, expired, or moved by another
+    /// request holding the same id).
+    #[error("this browser session has ended; log in again")]
+    SessionGone,
 }
 
 /// One site user.
@@ -62,6 +66,10 @@ pub struct UserRecord {
     /// service's device list says which are still paired).
     #[serde(default)]
     pub devices_paired: u32,
+    /// base64url SHA-256 of the user's unused recovery code (shown once; 80 random bits, so a
+    /// fast hash is enough).
+    #[serde(default)]
+    pub recovery_sha256: Option<String>,
 }
 
 /// The one live pairing code of a user. Only its SHA-256 is kept.
@@ -150,7 +158,7 @@ impl PasswordChecked {
 #[derive(Debug, Clone)]
 pub struct WebSession {
     /// The token every form of this session carries (compared in constant time).
-    pub csrf: Secret,
+    pub csrf: SecretString,
     /// Logged-in user.
     pub user: Option<String>,
     /// Pairing code being shown: (user, canonical code).
@@ -163,6 +171,8 @@ pub struct WebSession {
     pub password_checked: Option<PasswordChecked>,
     /// The pairing code shown is the "lost my phone" recovery (every device was revoked).
     pub recovery: bool,
+    /// A recovery code just issued, shown once on the next pairing page, then dropped.
+    pub new_recovery_code: Option<SecretString>,
 }
 
 impl WebSession {
@@ -174,7 +184,7 @@ impl WebSession {
             && self.password_checked.is_none()
     }
 
-    fn new(csrf: Secret) -> Self {
+    fn new(csrf: SecretString) -> Self {
         Self {
             csrf,
             user: None,
@@ -183,6 +193,7 @@ impl WebSession {
             flash: None,
             password_checked: None,
             recovery: false,
+            new_recovery_code: None,
         }
     }
 }
@@ -298,6 +309,7 @@ impl SiteStore {
                 created_at: now,
                 pairing: None,
                 devices_paired: 0,
+                recovery_sha256: None,
             },
         );
         self.save(&data)?;
@@ -327,6 +339,59 @@ impl SiteStore {
             self.save(&data)?;
         }
         Ok(code)
+    }
+
+    /// Issues a new recovery code for `user` (replacing any older one) and returns it, to be
+    /// shown once: only its hash is kept.
+    pub fn new_recovery_code(&self, user: &str) -> Result<String, StoreError> {
+        let code = code::generate_recovery(&self.rng).map_err(|_| StoreError::Random)?;
+        let mut data = self.lock_data();
+        if let Some(u) = data.users.get_mut(user) {
+            u.recovery_sha256 = Some(sha256_b64(&code));
+            self.save(&data)?;
+        }
+        Ok(code)
+    }
+
+    /// Spends `user`'s recovery code if `typed` is it: the check and the removal are one step,
+    /// so of two requests with the same code only one succeeds. Returns what was removed (to
+    /// put back with [`SiteStore::restore_recovery_code`] if the recovery then fails), or
+    /// `None` for a wrong code or none.
+    pub fn spend_recovery_code(
+        &self,
+        user: &str,
+        typed: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(canonical) = code::normalize_recovery(typed) else {
+            return Ok(None);
+        };
+        let mut data = self.lock_data();
+        let Some(u) = data.users.get_mut(user) else {
+            return Ok(None);
+        };
+        let right = u
+            .recovery_sha256
+            .as_ref()
+            .is_some_and(|h| ct_eq(h.as_bytes(), sha256_b64(&canonical).as_bytes()));
+        if !right {
+            return Ok(None);
+        }
+        let spent = u.recovery_sha256.take();
+        self.save(&data)?;
+        Ok(spent)
+    }
+
+    /// Puts back a recovery code spent by a recovery that then failed, unless a new one was
+    /// issued meanwhile.
+    pub fn restore_recovery_code(&self, user: &str, spent: String) -> Result<(), StoreError> {
+        let mut data = self.lock_data();
+        if let Some(u) = data.users.get_mut(user)
+            && u.recovery_sha256.is_none()
+        {
+            u.recovery_sha256 = Some(spent);
+            self.save(&data)?;
+        }
+        Ok(())
     }
 
     /// Whether the code `code` of `user` has been accepted by the webhook.
@@ -393,7 +458,10 @@ impl SiteStore {
 
     /// Moves session `old` to a fresh id and CSRF token, changed by `f`, and returns the new id;
     /// `old` no longer exists. Called whenever a session gains rights (sign-up, a pairing code,
-    /// a completed login), so an id planted in a browser beforehand is worth nothing.
+    /// a verified password, a completed login), so an id planted in a browser beforehand is
+    /// worth nothing. Fails with [`StoreError::SessionGone`] when `old` does not exist: of two
+    /// requests holding one id, only the first moves it, and a missing session never becomes a
+    /// new one with rights.
     pub fn rotate_session(
         &self,
         old: &str,
@@ -401,15 +469,15 @@ impl SiteStore {
         f: impl FnOnce(&mut WebSession),
     ) -> Result<String, StoreError> {
         let previous = self.lock_sessions().remove(old).map(|e| e.session);
+        let previous = previous.ok_or(StoreError::SessionGone)?;
         self.insert_session(now, |w| {
-            if let Some(p) = previous {
-                w.user = p.user;
-                w.pairing = p.pairing;
-                w.pending = p.pending;
-                w.flash = p.flash;
-                w.password_checked = p.password_checked;
-                w.recovery = p.recovery;
-            }
+            w.user = previous.user;
+            w.pairing = previous.pairing;
+            w.pending = previous.pending;
+            w.flash = previous.flash;
+            w.password_checked = previous.password_checked;
+            w.recovery = previous.recovery;
+            w.new_recovery_code = previous.new_recovery_code;
             f(w);
         })
     }
@@ -426,7 +494,7 @@ impl SiteStore {
         f: impl FnOnce(&mut WebSession),
     ) -> Result<String, StoreError> {
         let sid = self.random_token()?;
-        let mut session = WebSession::new(Secret::new(self.random_token()?));
+        let mut session = WebSession::new(SecretString::from(self.random_token()?));
         f(&mut session);
         let mut sessions = self.lock_sessions();
         if sessions.len() >= MAX_SESSIONS {
@@ -489,6 +557,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     fn store() -> (tempfile::TempDir, SiteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -577,12 +646,25 @@ mod tests {
         let w = s.session(&new, 1).expect("new");
         assert_eq!(w.user.as_deref(), Some("alice"));
         assert_eq!(w.pairing.map(|p| p.0).as_deref(), Some("alice"));
-        assert!(!w.csrf.ct_eq(old_csrf.expose().as_bytes()), "a new token");
+        assert_ne!(
+            w.csrf.expose_secret(),
+            old_csrf.expose_secret(),
+            "a new token"
+        );
         let flash = Flash {
             title: "t".into(),
             message: "m".into(),
             kind: "ok",
         };
+        // The old id cannot be moved again: no second session comes out of it.
+        assert!(matches!(
+            s.rotate_session(&old, 1, |w| w.user = Some("mallory".into())),
+            Err(StoreError::SessionGone)
+        ));
+        assert!(matches!(
+            s.rotate_session("never-issued", 1, |w| w.user = Some("mallory".into())),
+            Err(StoreError::SessionGone)
+        ));
         let fresh = s.replace_session(&new, 2, flash).expect("replace");
         assert!(s.session(&new, 2).is_none());
         let w = s.session(&fresh, 2).expect("fresh");

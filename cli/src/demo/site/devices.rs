@@ -9,14 +9,15 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use tapprove_protocol::api::{DeviceList, ErrorCode};
 use tracing::{info, warn};
 
 use super::super::pages;
-use super::rp_client::CallError;
 use super::web::{current, redirect, set_flash, status_html, take_flash};
 use super::{Shared, Site};
+use tapprove_rp::RpError;
 
 /// A signed-in request: session id, user and the session's form token.
 struct SignedIn {
@@ -33,7 +34,7 @@ fn signed_in(site: &Site, headers: &HeaderMap) -> Result<SignedIn, Response> {
             Some(user) => Ok(SignedIn {
                 sid,
                 user,
-                csrf: w.csrf.expose().to_owned(),
+                csrf: w.csrf.expose_secret().to_owned(),
             }),
             None => {
                 set_flash(
@@ -51,13 +52,14 @@ fn signed_in(site: &Site, headers: &HeaderMap) -> Result<SignedIn, Response> {
 }
 
 /// What the user is told when the service could not be asked; `doing` is what did not happen.
-pub(super) fn service_failure(e: &CallError, doing: &str) -> String {
+pub(super) fn service_failure(e: &RpError, doing: &str) -> String {
     match e {
-        CallError::Network(why) => format!(
-            "The Tapprove service did not answer ({why}), so {doing}. Try again in a moment; if it keeps failing, check the terminal running `tapprove demo`."
+        RpError::Api { status, code, .. } => format!(
+            "The Tapprove service refused the request ({}, HTTP {status}), so {doing}. See the terminal running `tapprove demo`.",
+            code.as_str()
         ),
-        CallError::Api { status, code, .. } => format!(
-            "The Tapprove service refused the request ({code:?}, HTTP {status}), so {doing}. See the terminal running `tapprove demo`."
+        other => format!(
+            "The Tapprove service did not answer ({other}), so {doing}. Try again in a moment; if it keeps failing, check the terminal running `tapprove demo`."
         ),
     }
 }
@@ -142,7 +144,7 @@ pub(super) async fn remove_device(
                 if left == 0 { "warn" } else { "ok" },
             )
         }
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::NotFound,
             ..
         }) => flash(
@@ -170,15 +172,13 @@ mod tests {
     use axum::http::{HeaderValue, header};
 
     use super::super::super::store::{PasswordChecked, SiteStore};
-    use super::super::super::webhook::WebhookCredentials;
     use super::super::limits::PasswordLimits;
     use super::super::lost;
     use super::super::password::PasswordWork;
-    use super::super::rp_client::RpClient;
     use super::super::web::COOKIE;
     use super::super::{SiteConfig, now};
     use super::*;
-    use crate::secret::Secret;
+    use tapprove_rp::{ApiKey, RpClient, WebhookVerifier};
 
     /// A site whose service is down, and a session in it changed by `f`.
     fn site_with_dead_service(
@@ -188,29 +188,24 @@ mod tests {
         let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let service_url = format!("http://{}", dead.local_addr().expect("addr"));
         drop(dead);
-        let webhook = WebhookCredentials::new(
-            Secret::new("u"),
-            Secret::new("p"),
-            &Secret::new("whsec_c2VjcmV0LWtleS1ieXRlcw=="),
-        )
-        .expect("webhook key");
+        let webhook =
+            WebhookVerifier::new("u", "p", "whsec_c2VjcmV0LWtleS1ieXRlcw==").expect("webhook key");
         let cfg = SiteConfig {
             service_url: service_url.clone(),
             public_url: "http://127.0.0.1:3000".into(),
-            api_key: Secret::new("tap_api_test"),
+            api_key: ApiKey::new("tap_api_test"),
             sdk_key: "tap_sdk_test".into(),
             webhook,
             state_file: dir.path().join("site.json"),
             tapprove_cmd: "tapprove".into(),
             device_store: dir.path().join("device"),
+            password_only_recovery: false,
         };
         let store = SiteStore::open(&cfg.state_file).expect("store");
         assert!(store.add_user("alice", "hash".into(), 0).expect("add"));
         let sid = store.new_session(now()).expect("session");
         store.update_session(&sid, f);
-        // As main does before any client is built.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let rp = RpClient::new(reqwest::Client::new(), &service_url, cfg.api_key.clone());
+        let rp = RpClient::new(&service_url, cfg.api_key.clone()).expect("client");
         let site = Arc::new(Site {
             cfg,
             store,
@@ -277,7 +272,13 @@ mod tests {
                 at: now(),
             });
         });
-        let r = lost::lost_phone(State(site.clone()), headers).await;
+        let code = site.store.new_recovery_code("alice").expect("code");
+        let form = |c: &str| {
+            Form(lost::LostForm {
+                recovery_code: c.to_owned(),
+            })
+        };
+        let r = lost::lost_phone(State(site.clone()), headers.clone(), form(&code)).await;
         assert_eq!(location(&r), "/login/lost");
         let w = site.store.session(&sid, now()).expect("same session");
         let flash = w.flash.expect("a message");
@@ -288,6 +289,58 @@ mod tests {
             flash.message
         );
         assert!(w.password_checked.is_some() && w.pairing.is_none() && !w.recovery);
+        // The recovery code spent for the attempt was put back: it still works once.
+        let again = site
+            .store
+            .spend_recovery_code("alice", &code.to_lowercase());
+        assert!(again.expect("store").is_some(), "the code was restored");
+        assert!(
+            site.store
+                .spend_recovery_code("alice", &code)
+                .expect("store")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn lost_phone_without_the_right_recovery_code_removes_nothing() {
+        let (_dir, site, headers, sid) = site_with_dead_service(|w| {
+            w.password_checked = Some(PasswordChecked {
+                user: "alice".into(),
+                at: now(),
+            });
+        });
+        let code = site.store.new_recovery_code("alice").expect("code");
+        let wrong = if code.starts_with('0') { "1" } else { "0" }.to_owned() + &code[1..];
+        for typed in ["", "not a code", wrong.as_str()] {
+            site.store.update_session(&sid, |w| {
+                w.password_checked = Some(PasswordChecked {
+                    user: "alice".into(),
+                    at: now(),
+                });
+            });
+            let form = Form(lost::LostForm {
+                recovery_code: typed.to_owned(),
+            });
+            let r = lost::lost_phone(State(site.clone()), headers.clone(), form).await;
+            // Refused before the (dead) service is called: no "did not answer".
+            assert_eq!(location(&r), "/login", "{typed:?}");
+            let w = site.store.session(&sid, now()).expect("session");
+            assert_eq!(
+                w.flash.expect("a message").title,
+                "That recovery code is not right"
+            );
+            assert!(
+                w.password_checked.is_none(),
+                "a guess spends the password check"
+            );
+        }
+        assert!(
+            site.store
+                .spend_recovery_code("alice", &code)
+                .expect("store")
+                .is_some()
+        );
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use secrecy::ExposeSecret as _;
+use tapprove_protocol::webhook::ct_eq;
 use tracing::warn;
 
 use super::web::{current, problem};
@@ -98,8 +100,9 @@ pub(super) async fn check(State(site): State<Shared>, req: Request, next: Next) 
         return refused(&path, Refusal::TooLarge);
     };
     let token = zeroize::Zeroizing::new(form_field(&bytes, CSRF_FIELD).unwrap_or_default());
-    let valid = current(&site, &parts.headers)
-        .is_some_and(|(_, w)| !token.is_empty() && w.csrf.ct_eq(token.as_bytes()));
+    let valid = current(&site, &parts.headers).is_some_and(|(_, w)| {
+        !token.is_empty() && ct_eq(w.csrf.expose_secret().as_bytes(), token.as_bytes())
+    });
     if !valid {
         return refused(&path, Refusal::BadToken);
     }

@@ -55,14 +55,10 @@ impl Counter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Seconds to wait when `key` is over its limit.
-    fn blocked(&self, key: &str, now: i64) -> Option<i64> {
-        let w = *self.lock().get(key)?;
-        let left = w.started + WINDOW_SECONDS - now;
-        (left > 0 && w.failures >= self.max).then_some(left)
-    }
-
-    fn fail(&self, key: &str, now: i64) {
+    /// Counts one attempt for `key` unless it is over its limit (then the seconds to wait),
+    /// in one step under the lock: concurrent attempts cannot all pass a check made before
+    /// any of them is counted. Returns the window the attempt was counted in.
+    fn take(&self, key: &str, now: i64) -> Result<i64, i64> {
         let mut map = self.lock();
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             // Amortised: only a full map is swept.
@@ -78,12 +74,37 @@ impl Counter {
                 failures: 0,
             };
         }
+        if w.failures >= self.max {
+            return Err(w.started + WINDOW_SECONDS - now);
+        }
         w.failures += 1;
+        Ok(w.started)
+    }
+
+    /// Takes back an attempt counted in the window that started at `started` (a right
+    /// password, or one never checked); a window that has ended since is left alone.
+    fn refund(&self, key: &str, started: i64) {
+        if let Some(w) = self.lock().get_mut(key)
+            && w.started == started
+        {
+            w.failures = w.failures.saturating_sub(1);
+        }
     }
 
     fn clear(&self, key: &str) {
         self.lock().remove(key);
     }
+}
+
+/// One password attempt, counted as a failure from [`PasswordLimits::begin`] on: dropping it
+/// leaves it counted (a wrong password, an unknown user); [`PasswordLimits::succeeded`] and
+/// [`PasswordLimits::not_checked`] take it back.
+#[must_use = "an attempt stays counted as a failure unless it is settled"]
+pub(super) struct Attempt {
+    /// (user name, window) when the name could be an account.
+    user: Option<(String, i64)>,
+    /// (network key, window).
+    network: (String, i64),
 }
 
 /// The login's two counters.
@@ -114,32 +135,51 @@ impl PasswordLimits {
         }
     }
 
-    /// Whether an attempt for `user` from `ip` may be checked at all.
-    pub(super) fn check(&self, user: &str, ip: IpAddr, now: i64) -> Result<(), Limited> {
-        if let Some(retry_after) = self.per_ip.blocked(&network_key(ip), now) {
-            return Err(Limited::Network { retry_after });
+    /// Counts an attempt for `user` (`None`: a name no account can have, counted against the
+    /// network only) from `ip`, or refuses it before any password hashing. Check and count are
+    /// one step per counter, so parallel attempts get no more tries than the limit.
+    pub(super) fn begin(
+        &self,
+        user: Option<&str>,
+        ip: IpAddr,
+        now: i64,
+    ) -> Result<Attempt, Limited> {
+        let net = network_key(ip);
+        let net_window = self
+            .per_ip
+            .take(&net, now)
+            .map_err(|retry_after| Limited::Network { retry_after })?;
+        let user = match user {
+            Some(u) => match self.per_user.take(u, now) {
+                Ok(window) => Some((u.to_owned(), window)),
+                Err(retry_after) => {
+                    self.per_ip.refund(&net, net_window);
+                    return Err(Limited::User { retry_after });
+                }
+            },
+            None => None,
+        };
+        Ok(Attempt {
+            user,
+            network: (net, net_window),
+        })
+    }
+
+    /// A right password: the user's count ends, and the attempt is not a failure of the network
+    /// (whose other failures keep counting).
+    pub(super) fn succeeded(&self, attempt: Attempt) {
+        if let Some((user, _)) = &attempt.user {
+            self.per_user.clear(user);
         }
-        if let Some(retry_after) = self.per_user.blocked(user, now) {
-            return Err(Limited::User { retry_after });
+        self.per_ip.refund(&attempt.network.0, attempt.network.1);
+    }
+
+    /// The password was not checked (the site was too busy): the attempt is taken back.
+    pub(super) fn not_checked(&self, attempt: Attempt) {
+        if let Some((user, window)) = &attempt.user {
+            self.per_user.refund(user, *window);
         }
-        Ok(())
-    }
-
-    /// Counts a wrong password (or an unknown user) for both keys.
-    pub(super) fn failed(&self, user: &str, ip: IpAddr, now: i64) {
-        self.per_user.fail(user, now);
-        self.failed_network(ip, now);
-    }
-
-    /// Counts a failure against the network only (a user name no account can have: not a key
-    /// worth keeping).
-    pub(super) fn failed_network(&self, ip: IpAddr, now: i64) {
-        self.per_ip.fail(&network_key(ip), now);
-    }
-
-    /// A right password ends the user's count (the network's keeps running).
-    pub(super) fn succeeded(&self, user: &str) {
-        self.per_user.clear(user);
+        self.per_ip.refund(&attempt.network.0, attempt.network.1);
     }
 }
 
@@ -150,30 +190,31 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
 
+    /// A failed attempt: begun and dropped.
+    fn fail(l: &PasswordLimits, user: &str, ip: IpAddr, now: i64) {
+        drop(l.begin(Some(user), ip, now).expect("allowed"));
+    }
+
     #[test]
     fn a_user_is_limited_after_five_failures_until_the_window_ends() {
         let l = PasswordLimits::new();
         for _ in 0..MAX_FAILURES_PER_USER {
-            assert_eq!(l.check("alice", A, 10), Ok(()));
-            l.failed("alice", A, 10);
+            fail(&l, "alice", A, 10);
         }
         assert_eq!(
-            l.check("alice", B, 20),
-            Err(Limited::User {
+            l.begin(Some("alice"), B, 20).err(),
+            Some(Limited::User {
                 retry_after: WINDOW_SECONDS - 10
             }),
             "from any network"
         );
-        assert_eq!(
-            l.check("bob", B, 20),
-            Ok(()),
+        assert!(
+            l.begin(Some("bob"), B, 20).is_ok(),
             "other users are not affected"
         );
-        assert_eq!(l.check("alice", B, 10 + WINDOW_SECONDS), Ok(()));
-        l.failed("alice", B, 10 + WINDOW_SECONDS);
-        assert_eq!(
-            l.check("alice", B, 11 + WINDOW_SECONDS),
-            Ok(()),
+        fail(&l, "alice", B, 10 + WINDOW_SECONDS);
+        assert!(
+            l.begin(Some("alice"), B, 11 + WINDOW_SECONDS).is_ok(),
             "a new window"
         );
     }
@@ -182,24 +223,61 @@ mod tests {
     fn a_network_is_limited_across_user_names() {
         let l = PasswordLimits::new();
         for i in 0..MAX_FAILURES_PER_IP {
-            l.failed(&format!("user{i}"), A, 0);
+            fail(&l, &format!("user{i}"), A, 0);
         }
         assert!(matches!(
-            l.check("someone", A, 1),
+            l.begin(Some("someone"), A, 1),
             Err(Limited::Network { .. })
         ));
-        assert_eq!(l.check("someone", B, 1), Ok(()));
+        assert!(matches!(l.begin(None, A, 1), Err(Limited::Network { .. })));
+        assert!(l.begin(Some("someone"), B, 1).is_ok());
     }
 
     #[test]
-    fn success_clears_the_user_count_only() {
+    fn success_clears_the_user_count_and_is_no_failure_of_the_network() {
         let l = PasswordLimits::new();
         for _ in 0..MAX_FAILURES_PER_USER - 1 {
-            l.failed("alice", A, 0);
+            fail(&l, "alice", A, 0);
         }
-        l.succeeded("alice");
-        l.failed("alice", A, 1);
-        assert_eq!(l.check("alice", A, 2), Ok(()));
+        l.succeeded(l.begin(Some("alice"), A, 0).expect("allowed"));
+        fail(&l, "alice", A, 1);
+        assert!(l.begin(Some("alice"), A, 2).is_ok());
+        // Many right passwords from one network never block it.
+        let l = PasswordLimits::new();
+        for _ in 0..3 * MAX_FAILURES_PER_IP {
+            l.succeeded(l.begin(Some("alice"), A, 0).expect("allowed"));
+        }
+        // A busy site's unchecked attempts are not failures either.
+        for _ in 0..3 * MAX_FAILURES_PER_USER {
+            l.not_checked(l.begin(Some("bob"), A, 0).expect("allowed"));
+        }
+    }
+
+    #[test]
+    fn parallel_attempts_get_no_more_tries_than_the_limit() {
+        // Every thread starts together; each attempt is held (the password being hashed)
+        // until all have asked, as concurrent logins would be.
+        let l = std::sync::Arc::new(PasswordLimits::new());
+        let threads = 4 * MAX_FAILURES_PER_USER as usize;
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (l, barrier) = (l.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, i as u8));
+                    barrier.wait();
+                    let attempt = l.begin(Some("alice"), ip, 0);
+                    barrier.wait();
+                    attempt.is_ok()
+                })
+            })
+            .collect();
+        let allowed = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(allowed, MAX_FAILURES_PER_USER as usize);
     }
 
     #[test]

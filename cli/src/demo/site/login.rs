@@ -2,6 +2,7 @@
 //! waits for (long-poll, or a button without JavaScript); the account page behind it; logout.
 //! A session that completes a login, and one that logs out, get a new id.
 
+use secrecy::ExposeSecret as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,13 +22,14 @@ use super::super::store::{Flash, PasswordChecked, PendingLogin, WebSession};
 use super::limits::Limited;
 use super::pairing::start_pairing;
 use super::password::{Credentials, MAX_PASSWORD_BYTES, dummy_hash};
-use super::rp_client::CallError;
 use super::signup::valid_user_name;
 use super::web::{
-    current, ensure, html, internal, redirect, session_cookie, set_flash, status_html, take_flash,
-    with_cookie,
+    current, ensure, html, internal, redirect, session_cookie, session_move_failed, set_flash,
+    status_html, take_flash, with_cookie,
 };
-use super::{LONG_POLL_SECONDS, Shared, Site, now};
+use tapprove_rp::RpError;
+
+use super::{LONG_POLL, Shared, Site, now};
 
 pub(super) async fn login_form(State(site): State<Shared>, headers: HeaderMap) -> Response {
     let visit = match ensure(&site, &headers) {
@@ -70,37 +72,42 @@ pub(super) async fn login(
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/login", None);
     };
-    let csrf = w.csrf.expose();
+    let csrf = w.csrf.expose_secret();
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let ip = peer.ip();
-    // Limits first: a refused attempt costs no hashing.
-    if let Err(limited) = site.limits.check(&user, ip, now()) {
-        let (message, retry_after) = match limited {
-            Limited::User { retry_after } => (
-                format!(
-                    "Too many wrong passwords for this account; wait {} and try again.",
-                    minutes(retry_after)
+    // Limits first: a refused attempt costs no hashing. From here the attempt counts as a
+    // failure until a right password takes it back.
+    let name = valid_user_name(&user).then_some(user.as_str());
+    let attempt = match site.limits.begin(name, ip, now()) {
+        Ok(attempt) => attempt,
+        Err(limited) => {
+            let (message, retry_after) = match limited {
+                Limited::User { retry_after } => (
+                    format!(
+                        "Too many wrong passwords for this account; wait {} and try again.",
+                        minutes(retry_after)
+                    ),
+                    retry_after,
                 ),
-                retry_after,
-            ),
-            Limited::Network { retry_after } => (
-                format!(
-                    "Too many wrong passwords from your network; wait {} and try again.",
-                    minutes(retry_after)
+                Limited::Network { retry_after } => (
+                    format!(
+                        "Too many wrong passwords from your network; wait {} and try again.",
+                        minutes(retry_after)
+                    ),
+                    retry_after,
                 ),
-                retry_after,
-            ),
-        };
-        info!(user = %user, ?limited, "login refused by the password attempt limit");
-        let mut r = login_failed(StatusCode::TOO_MANY_REQUESTS, &user, csrf, &message);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return r;
-    }
-    if !valid_user_name(&user) {
+            };
+            info!(user = %user, ?limited, "login refused by the password attempt limit");
+            let mut r = login_failed(StatusCode::TOO_MANY_REQUESTS, &user, csrf, &message);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return r;
+        }
+    };
+    if name.is_none() {
         // No account can have this name; answer as for a wrong password, without hashing.
-        site.limits.failed_network(ip, now());
+        drop(attempt);
         return login_failed(
             StatusCode::UNAUTHORIZED,
             "",
@@ -109,7 +116,7 @@ pub(super) async fn login(
         );
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        site.limits.failed(&user, ip, now());
+        drop(attempt); // a failure
         return login_failed(
             StatusCode::UNPROCESSABLE_ENTITY,
             &user,
@@ -123,6 +130,7 @@ pub(super) async fn login(
     let ok = match site.passwords.verify(password, phc).await {
         Ok(ok) => ok,
         Err(busy) => {
+            site.limits.not_checked(attempt);
             let mut r = login_failed(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &user,
@@ -135,7 +143,7 @@ pub(super) async fn login(
         }
     };
     if !(ok && known) {
-        site.limits.failed(&user, ip, now());
+        drop(attempt); // a failure
         return login_failed(
             StatusCode::UNAUTHORIZED,
             &user,
@@ -143,20 +151,50 @@ pub(super) async fn login(
             "Wrong user name or password.",
         );
     }
-    site.limits.succeeded(&user);
-    // Enough for "I lost my phone" (lost.rs), never for a login.
-    site.store.update_session(&sid, |w| {
+    site.limits.succeeded(attempt);
+    // The password is right: from here on under a new session id, so an id planted in this
+    // browser beforehand neither sees nor completes this login. Enough for "I lost my phone"
+    // (lost.rs), never for a login.
+    let moved = site.store.rotate_session(&sid, now(), |w| {
         w.password_checked = Some(PasswordChecked {
             user: user.clone(),
             at: now(),
         });
     });
+    let sid = match moved {
+        Ok(new_sid) => new_sid,
+        Err(e) => return session_move_failed(&e),
+    };
+    let (cookie, csrf) = match (session_cookie(&site, &sid), site.store.session(&sid, now())) {
+        (Ok(cookie), Some(w)) => (cookie, w.csrf),
+        (Err(r), _) => return r,
+        (_, None) => return redirect("/login", None),
+    };
+    let r = push_login(&site, &sid, &user, ip, &headers, csrf.expose_secret()).await;
+    // A response that moves to another session sets its own cookie.
+    if r.headers().contains_key(header::SET_COOKIE) {
+        r
+    } else {
+        with_cookie(r, Some(cookie))
+    }
+}
+
+/// Sends the push for `user`'s login in session `sid` (password verified) and answers the
+/// browser: the waiting page, pairing when no phone is paired, or why not.
+async fn push_login(
+    site: &Site,
+    sid: &str,
+    user: &str,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Response {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     let request = CreateSessionRequest {
-        user: user.clone(),
+        user: user.to_owned(),
         notification: Notification {
             title: "Log in to Demo Bank?".into(),
             body: format!("Someone is signing in as {user}."),
@@ -173,9 +211,9 @@ pub(super) async fn login(
     match site.rp.create_session(&request).await {
         Ok(created) => {
             info!(user = %user, session_id = %created.id, "push login started");
-            site.store.update_session(&sid, |w| {
+            site.store.update_session(sid, |w| {
                 w.pending = Some(PendingLogin {
-                    user: user.clone(),
+                    user: user.to_owned(),
                     session_id: created.id,
                     presence_code: created.presence_code,
                     expires_at: created.expires_at,
@@ -183,18 +221,18 @@ pub(super) async fn login(
             });
             redirect("/login/wait", None)
         }
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::NoDevice,
             ..
         }) => {
             // The password is right but no phone is trusted yet: the same trust level as
             // sign-up, so offer pairing (never a password-only login).
-            let shown = match start_pairing(&site, &sid, &user, false) {
+            let shown = match start_pairing(site, sid, user, false) {
                 Ok(s) => s,
                 Err(r) => return r,
             };
             set_flash(
-                &site,
+                site,
                 &shown.sid,
                 "No phone paired yet",
                 "This account has no trusted phone. Pair one now, then log in again.",
@@ -202,22 +240,24 @@ pub(super) async fn login(
             );
             redirect("/pair", shown.cookie)
         }
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::RateLimited,
             retry_after,
             ..
         }) => {
-            let wait = retry_after.map_or("a minute".to_owned(), |s| format!("{s} seconds"));
+            let wait = retry_after.map_or("a minute".to_owned(), |d| {
+                format!("{} seconds", d.as_secs())
+            });
             login_failed(
                 StatusCode::UNAUTHORIZED,
-                &user,
+                user,
                 csrf,
                 &format!("Too many login attempts for this account; wait {wait} and try again."),
             )
         }
         Err(e) => login_failed(
             StatusCode::UNAUTHORIZED,
-            &user,
+            user,
             csrf,
             &format!("The login service failed ({e}). Try again in a moment."),
         ),
@@ -242,7 +282,7 @@ pub(super) async fn login_wait(State(site): State<Shared>, headers: HeaderMap) -
         p.presence_code.as_deref(),
         left,
         &site.cfg.listen_command(),
-        csrf.expose(),
+        csrf.expose_secret(),
     ))
 }
 
@@ -256,14 +296,10 @@ pub(super) struct Finished {
 /// outcome. `None` while still pending.
 pub(super) async fn poll_login(site: &Site, sid: &str) -> Option<Result<Finished, Response>> {
     let pending = site.store.session(sid, now()).and_then(|w| w.pending)?;
-    match site
-        .rp
-        .get_session(&pending.session_id, LONG_POLL_SECONDS)
-        .await
-    {
+    match site.rp.wait_session(&pending.session_id, LONG_POLL).await {
         Ok(view) if view.status == SessionStatus::Sent => None,
         Ok(view) => Some(finish_login(site, sid, &pending, &view)),
-        Err(CallError::Api {
+        Err(RpError::Api {
             code: ErrorCode::NotFound,
             ..
         }) => {
@@ -355,10 +391,10 @@ pub(super) fn finish_login(
             w.password_checked = None;
             w.recovery = false;
         })
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| session_move_failed(&e))?;
     Ok(Finished {
         next: "/account",
-        cookie: Some(session_cookie(&new_sid)?),
+        cookie: Some(session_cookie(site, &new_sid)?),
     })
 }
 
@@ -410,7 +446,7 @@ pub(super) async fn login_result(State(site): State<Shared>, headers: HeaderMap)
             &flash,
             w.user.as_deref(),
             lost,
-            w.csrf.expose(),
+            w.csrf.expose_secret(),
         )),
         None => redirect("/login", None),
     }
@@ -450,7 +486,7 @@ pub(super) async fn account(State(site): State<Shared>, headers: HeaderMap) -> R
             },
         )) => {
             let flash = take_flash(&site, Some(&sid));
-            html(pages::account(&user, flash.as_ref(), csrf.expose()))
+            html(pages::account(&user, flash.as_ref(), csrf.expose_secret()))
         }
         Some((sid, _)) => {
             set_flash(
@@ -477,7 +513,7 @@ pub(super) async fn logout(State(site): State<Shared>, headers: HeaderMap) -> Re
         kind: "ok",
     };
     match site.store.replace_session(&sid, now(), flash) {
-        Ok(new_sid) => match session_cookie(&new_sid) {
+        Ok(new_sid) => match session_cookie(&site, &new_sid) {
             Ok(cookie) => redirect("/", Some(cookie)),
             Err(r) => r,
         },

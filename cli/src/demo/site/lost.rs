@@ -1,23 +1,27 @@
 //! "I lost my phone": after the password is checked at login (the phone cannot approve, it is
-//! gone), the user revokes every device at once (`DELETE /v1/users/{user}/devices`) and pairs
-//! a new phone with a code shown right away.
+//! gone), the user types the recovery code issued at sign-up, revokes every device at once
+//! (`DELETE /v1/users/{user}/devices`) and pairs a new phone with a code shown right away.
 //!
-//! A conscious demo shortcut: the password alone then re-enrolls the account, which is what
-//! the pairing after sign-up trusts too, but a real site must put its own stronger recovery
-//! check (an emailed link, support, a recovery code) in front of this; the pages say so and
-//! docs/DEMO.md explains it. The password check is good for [`PASSWORD_CHECK_SECONDS`] and one
-//! use; the waiting push login is canceled first, so a thief cannot approve it meanwhile.
+//! The password alone must not re-enroll an account (whoever learns it would take the account
+//! over), so the recovery code is the second proof: stored hashed, single use, replaced by a new
+//! one shown with the recovery pairing. Only `tapprove demo --insecure-password-only-recovery`
+//! skips it, and then the pages say it is a shortcut. The password check is good for
+//! [`PASSWORD_CHECK_SECONDS`] and one use (a wrong recovery code spends it too); the waiting
+//! push login is canceled first, so a thief cannot approve it meanwhile.
 
-use axum::extract::State;
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
 use tracing::{info, warn};
+use zeroize::Zeroizing;
 
 use super::super::pages;
 use super::super::store::{Flash, PASSWORD_CHECK_SECONDS, WebSession};
 use super::devices::service_failure;
 use super::pairing::start_pairing;
-use super::web::{current, redirect, set_flash, status_html, take_flash};
+use super::web::{current, internal, redirect, set_flash, status_html, take_flash};
 use super::{Shared, Site, now};
 
 /// The session and the user whose password it checked recently, or the way back to the login.
@@ -56,19 +60,61 @@ pub(super) async fn lost_page(State(site): State<Shared>, headers: HeaderMap) ->
         Err(r) => return r,
     };
     let flash = take_flash(&site, Some(&sid));
+    let needs_code = !site.cfg.password_only_recovery;
     status_html(
         StatusCode::OK,
-        pages::lost_phone(&user, flash.as_ref(), w.csrf.expose()),
+        pages::lost_phone(&user, flash.as_ref(), w.csrf.expose_secret(), needs_code),
     )
 }
 
+/// The lost-phone form.
+#[derive(Deserialize)]
+pub(super) struct LostForm {
+    #[serde(default)]
+    pub(super) recovery_code: String,
+}
+
 /// `POST /login/lost` (origin and CSRF token already checked by the guard).
-pub(super) async fn lost_phone(State(site): State<Shared>, headers: HeaderMap) -> Response {
+pub(super) async fn lost_phone(
+    State(site): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<LostForm>,
+) -> Response {
     let (sid, w, user) = match checked(&site, &headers) {
         Ok(x) => x,
         Err(r) => return r,
     };
+    // The recovery code is spent before anything is removed (check and spend are one step, so
+    // it works once), and put back if the service then fails.
+    let spent = if site.cfg.password_only_recovery {
+        None
+    } else {
+        let typed = Zeroizing::new(form.recovery_code);
+        match site.store.spend_recovery_code(&user, &typed) {
+            Ok(Some(spent)) => Some(spent),
+            Ok(None) => {
+                info!(user = %user, "lost phone: wrong recovery code");
+                // Each guess costs a password check: log in again to try another code.
+                site.store
+                    .update_session(&sid, |w| w.password_checked = None);
+                set_flash(
+                    &site,
+                    &sid,
+                    "That recovery code is not right",
+                    "Nothing was removed. Log in with your password again and type the recovery code shown when you signed up (XXXX-XXXX-XXXX-XXXX). Without it, contact the bank.",
+                    "danger",
+                );
+                return redirect("/login", None);
+            }
+            Err(e) => return internal(&e),
+        }
+    };
     let failed = |message: String| {
+        if let Some(spent) = spent.clone()
+            && let Err(e) = site.store.restore_recovery_code(&user, spent)
+        {
+            warn!(error = %e, "lost phone: cannot put the recovery code back");
+        }
         set_flash(
             &site,
             &sid,
@@ -101,6 +147,15 @@ pub(super) async fn lost_phone(State(site): State<Shared>, headers: HeaderMap) -
         Ok(s) => s,
         Err(r) => return r,
     };
+    // The spent code is replaced by a new one, shown once with the recovery pairing.
+    let new_recovery = if spent.is_some() {
+        match site.store.new_recovery_code(&user) {
+            Ok(code) => Some(SecretString::from(code)),
+            Err(e) => return internal(&e),
+        }
+    } else {
+        None
+    };
     let message = match count {
         0 => "No device was paired with your account any more. Pair your new phone with the code below, then log in with it.".to_owned(),
         1 => "We removed the one device paired with your account: it can no longer approve logins. Pair your new phone with the code below, then log in with it.".to_owned(),
@@ -111,6 +166,7 @@ pub(super) async fn lost_phone(State(site): State<Shared>, headers: HeaderMap) -
         w.password_checked = None;
         w.pending = None;
         w.recovery = true;
+        w.new_recovery_code = new_recovery;
         w.flash = Some(Flash {
             title: "All your devices were removed".into(),
             message,

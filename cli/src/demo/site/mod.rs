@@ -9,8 +9,8 @@
 //! CSRF checks of every form post), [`password`] (argon2id, bounded), [`limits`] (wrong
 //! passwords per user and per network), [`signup`] and [`pairing`] (new users and their
 //! devices), [`login`] (password + push login, the account page, logout), [`devices`] (the
-//! "Your devices" page), [`lost`] ("I lost my phone"), [`trust`] (the trust webhook) and
-//! [`rp_client`] (the service's relying-party API).
+//! "Your devices" page), [`lost`] ("I lost my phone") and [`trust`] (the trust webhook). The
+//! service is called through `tapprove_rp`, the one Rust client of its relying-party API.
 
 mod devices;
 mod guard;
@@ -19,7 +19,6 @@ mod login;
 mod lost;
 mod pairing;
 mod password;
-mod rp_client;
 mod signup;
 mod trust;
 mod web;
@@ -35,12 +34,10 @@ use limits::PasswordLimits;
 use password::PasswordWork;
 
 use super::store::SiteStore;
-use super::webhook::WebhookCredentials;
-use crate::secret::Secret;
-use rp_client::RpClient;
+use tapprove_rp::{ApiKey, RpClient, WebhookVerifier};
 
 /// How long one `/login/status` call holds (the service's long-poll maximum is 30 s).
-const LONG_POLL_SECONDS: u64 = 25;
+const LONG_POLL: Duration = Duration::from_secs(25);
 
 /// Everything the site needs to run.
 #[derive(Debug)]
@@ -50,20 +47,30 @@ pub struct SiteConfig {
     /// Base URL of this site, e.g. `http://127.0.0.1:3000`.
     pub public_url: String,
     /// The project's API key.
-    pub api_key: Secret,
+    pub api_key: ApiKey,
     /// The project's SDK key (public; goes into the enrollment URI).
     pub sdk_key: String,
     /// The trust webhook's credentials.
-    pub webhook: WebhookCredentials,
+    pub webhook: WebhookVerifier,
     /// The site's user file.
     pub state_file: PathBuf,
     /// How to run `tapprove` in another terminal (shell-quoted).
     pub tapprove_cmd: String,
     /// The `--store` directory of the terminal authenticator.
     pub device_store: PathBuf,
+    /// "I lost my phone" on the password alone, without the recovery code (insecure; only
+    /// with `tapprove demo --insecure-password-only-recovery`).
+    pub password_only_recovery: bool,
 }
 
 impl SiteConfig {
+    /// Whether browsers reach the site over HTTPS (`public_url`), e.g. behind a TLS proxy.
+    pub fn served_over_https(&self) -> bool {
+        self.public_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
     /// The exact `tapprove device listen` command.
     pub fn listen_command(&self) -> String {
         format!(
@@ -116,9 +123,9 @@ pub enum SiteError {
     /// The state file cannot be used.
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
-    /// The HTTP client cannot be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Http(String),
+    /// The client of the service cannot be built.
+    #[error("cannot build the client of the Tapprove service: {0}")]
+    Rp(#[from] tapprove_rp::RpError),
     /// The server failed.
     #[error("the demo website failed: {0}")]
     Serve(std::io::Error),
@@ -159,12 +166,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), SiteError> {
     let store = SiteStore::open(&cfg.state_file)?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(LONG_POLL_SECONDS + 10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| SiteError::Http(e.to_string()))?;
-    let rp = RpClient::new(http, &cfg.service_url, cfg.api_key.clone());
+    let rp = RpClient::new(&cfg.service_url, cfg.api_key.clone())?;
     let site = Arc::new(Site {
         cfg,
         store,
@@ -189,6 +191,25 @@ fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_is_read_from_the_public_url() {
+        let cfg = |url: &str| SiteConfig {
+            service_url: "http://127.0.0.1:1".into(),
+            public_url: url.into(),
+            api_key: ApiKey::new("k"),
+            sdk_key: "s".into(),
+            webhook: WebhookVerifier::new("u", "p", "whsec_c2VjcmV0LWtleS1ieXRlcw==")
+                .expect("secret"),
+            state_file: PathBuf::new(),
+            tapprove_cmd: String::new(),
+            device_store: PathBuf::new(),
+            password_only_recovery: false,
+        };
+        assert!(cfg("https://bank.example").served_over_https());
+        assert!(cfg("HTTPS://bank.example").served_over_https());
+        assert!(!cfg("http://127.0.0.1:3000").served_over_https());
+    }
 
     #[test]
     fn shell_quoting() {

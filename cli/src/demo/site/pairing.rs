@@ -1,18 +1,19 @@
 //! Pairing: issuing a user's one-time code, the page that shows it (code, QR, enrollment URI,
 //! terminal command) and the long-poll that tells the page the device was trusted.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use super::super::code;
 use super::super::pages::{self, PairingView};
 use super::super::store::WebSession;
-use super::web::{current, html, internal, redirect, session_cookie, set_flash, take_flash};
-use super::{LONG_POLL_SECONDS, Shared, Site, now};
+use super::web::{
+    current, html, internal, redirect, session_cookie, session_move_failed, set_flash, take_flash,
+};
+use super::{LONG_POLL, Shared, Site, now};
 
 /// The session now showing a pairing code.
 pub(super) struct Shown {
@@ -50,8 +51,8 @@ pub(super) fn start_pairing(
             w.user = None;
             show(w);
         })
-        .map_err(|e| internal(&e))?;
-    let cookie = session_cookie(&new_sid)?;
+        .map_err(|e| session_move_failed(&e))?;
+    let cookie = session_cookie(site, &new_sid)?;
     Ok(Shown {
         sid: new_sid,
         cookie: Some(cookie),
@@ -67,7 +68,13 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
         return redirect("/devices", None);
     }
     let flash = take_flash(&site, Some(&sid));
-    let csrf = w.csrf.expose();
+    // Shown this once: a reload of the page no longer has it.
+    let new_recovery = site
+        .store
+        .update_session(&sid, |w| w.new_recovery_code.take())
+        .flatten()
+        .map(|c| code::display(c.expose_secret()));
+    let csrf = w.csrf.expose_secret();
     match (&w.pairing, &w.user) {
         (Some((user, code)), logged_in) => {
             let display = code::display(code);
@@ -88,7 +95,8 @@ pub(super) async fn pair_page(State(site): State<Shared>, headers: HeaderMap) ->
                 qr_svg: &pages::qr_svg(&uri),
                 pair_command: &site.cfg.pair_command(user, &display),
                 logged_in: logged_in.as_deref() == Some(user.as_str()),
-                recovery: w.recovery,
+                recovery_shortcut: w.recovery && site.cfg.password_only_recovery,
+                new_recovery_code: new_recovery.as_deref(),
             };
             html(pages::pairing(&view, flash.as_ref(), csrf))
         }
@@ -130,7 +138,7 @@ pub(super) async fn pair_status(State(site): State<Shared>, headers: HeaderMap) 
         return axum::Json(json!({"paired": false, "gone": true})).into_response();
     };
     let mut events = site.store.pair_events();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(LONG_POLL_SECONDS);
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
         if site.store.code_used(&user, &code) {
             return axum::Json(json!({"paired": true})).into_response();

@@ -3,6 +3,7 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use secrecy::{ExposeSecret as _, SecretString};
 use tracing::info;
 use zeroize::Zeroizing;
 
@@ -60,7 +61,7 @@ pub(super) async fn signup(
     let Some((sid, w)) = current(&site, &headers) else {
         return redirect("/signup", None);
     };
-    let csrf = w.csrf.expose();
+    let csrf = w.csrf.expose_secret();
     let user = form.user.trim().to_ascii_lowercase();
     let password = Zeroizing::new(form.password);
     let problem = if !valid_user_name(&user) {
@@ -102,10 +103,19 @@ pub(super) async fn signup(
         Err(e) => return internal(&e),
     }
     info!(user = %user, "signed up");
+    // Issued with the account and shown once, on the pairing page: the one thing besides the
+    // password that "I lost my phone" accepts.
+    let recovery = match site.store.new_recovery_code(&user) {
+        Ok(code) => code,
+        Err(e) => return internal(&e),
+    };
     let shown = match start_pairing(&site, &sid, &user, false) {
         Ok(s) => s,
         Err(r) => return r,
     };
+    site.store.update_session(&shown.sid, |w| {
+        w.new_recovery_code = Some(SecretString::from(recovery));
+    });
     set_flash(
         &site,
         &shown.sid,

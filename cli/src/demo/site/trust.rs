@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -13,31 +12,31 @@ use super::super::store::CodeVerdict;
 use super::web::internal;
 use super::{Shared, now};
 
-#[derive(Deserialize)]
-pub(super) struct TrustBody {
-    user: String,
-    challenge: String,
-}
-
 pub(super) async fn trust_webhook(
     State(site): State<Shared>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = site.cfg.webhook.verify(&headers, &body, now()) {
-        warn!(error = %e, "trust webhook refused");
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"trusted": false, "error": e.to_string()})),
-        )
-            .into_response();
-    }
-    let Ok(req) = serde_json::from_slice::<TrustBody>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"trusted": false, "error": "expected {\"user\", \"challenge\"}"})),
-        )
-            .into_response();
+    let req = match site.cfg.webhook.verify_trust(&headers, &body, now()) {
+        Ok(call) => call.body,
+        Err(e @ tapprove_rp::WebhookRejection::Body(_)) => {
+            warn!(error = %e, "trust webhook: unexpected body");
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    json!({"trusted": false, "error": "expected {\"user\", \"challenge\"}"}),
+                ),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            warn!(error = %e, "trust webhook refused");
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"trusted": false, "error": e.to_string()})),
+            )
+                .into_response();
+        }
     };
     let user = req.user.trim().to_ascii_lowercase();
     let challenge = zeroize::Zeroizing::new(req.challenge);

@@ -2,29 +2,40 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use tracing::warn;
 
 use super::super::pages;
-use super::super::store::{Flash, WebSession};
+use super::super::store::{Flash, StoreError, WebSession};
 use super::{Site, now};
 
-/// The session cookie's name.
+/// The session cookie's name on plain http (loopback).
 pub(super) const COOKIE: &str = "demo_sid";
+/// Its name when the site is served over HTTPS: browsers accept a `__Host-` cookie only with
+/// `Secure`, `Path=/` and no `Domain`, so a sibling subdomain or a plain-http page cannot set
+/// (plant) it.
+const HOST_COOKIE: &str = "__Host-demo_sid";
 
-fn cookie_sid(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's name, over HTTPS or not.
+fn cookie_name(https: bool) -> &'static str {
+    if https { HOST_COOKIE } else { COOKIE }
+}
+
+fn cookie_sid(https: bool, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(https);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 
 /// The caller's session id and session, if the cookie names a live one.
 pub(super) fn current(site: &Site, headers: &HeaderMap) -> Option<(String, WebSession)> {
-    let sid = cookie_sid(headers)?;
+    let sid = cookie_sid(site.cfg.served_over_https(), headers)?;
     let session = site.store.session(&sid, now())?;
     Some((sid, session))
 }
@@ -43,7 +54,7 @@ pub(super) struct Visit {
 impl Visit {
     /// The token the page's forms carry.
     pub(super) fn csrf(&self) -> &str {
-        self.session.csrf.expose()
+        self.session.csrf.expose_secret()
     }
 
     /// Takes the session's one-shot message.
@@ -67,7 +78,7 @@ pub(super) fn ensure(site: &Site, headers: &HeaderMap) -> Result<Visit, Response
         .store
         .session(&sid, now())
         .ok_or_else(|| internal(&"a new session vanished"))?;
-    let cookie = session_cookie(&sid)?;
+    let cookie = session_cookie(site, &sid)?;
     Ok(Visit {
         sid,
         session,
@@ -75,11 +86,17 @@ pub(super) fn ensure(site: &Site, headers: &HeaderMap) -> Result<Visit, Response
     })
 }
 
-/// The `Set-Cookie` value for session `sid`.
+/// The `Set-Cookie` value for session `sid`: `__Host-` and `Secure` over HTTPS, the plain
+/// name on loopback http (where a `Secure` cookie would never be sent back).
 #[allow(clippy::result_large_err)] // a Response is the natural early return of a handler
-pub(super) fn session_cookie(sid: &str) -> Result<HeaderValue, Response> {
-    HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"))
-        .map_err(|e| internal(&e))
+pub(super) fn session_cookie(site: &Site, sid: &str) -> Result<HeaderValue, Response> {
+    HeaderValue::from_str(&set_cookie(site.cfg.served_over_https(), sid)).map_err(|e| internal(&e))
+}
+
+fn set_cookie(https: bool, sid: &str) -> String {
+    let name = cookie_name(https);
+    let secure = if https { "; Secure" } else { "" };
+    format!("{name}={sid}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }
 
 pub(super) fn take_flash(site: &Site, sid: Option<&str>) -> Option<Flash> {
@@ -143,6 +160,15 @@ pub(super) fn problem(
     status_html(status, pages::message(title, None, &flash, link, ""))
 }
 
+/// The answer to a failed session move: a session that is gone (ended, or moved by another
+/// request with the same id) sends the browser to log in again; anything else is internal.
+pub(super) fn session_move_failed(e: &StoreError) -> Response {
+    match e {
+        StoreError::SessionGone => redirect("/login", None),
+        other => internal(other),
+    }
+}
+
 pub(super) fn internal(e: &dyn std::fmt::Display) -> Response {
     warn!(error = %e, "demo site failure");
     problem(
@@ -160,4 +186,37 @@ pub(super) async fn not_found() -> Response {
         "There is no such page.",
         ("/", "Home"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(value).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn https_sessions_use_a_secure_host_only_cookie() {
+        assert_eq!(
+            set_cookie(true, "abc"),
+            "__Host-demo_sid=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert_eq!(
+            set_cookie(false, "abc"),
+            "demo_sid=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        // Over HTTPS a plain-named cookie (one a plain-http page or a sibling domain could
+        // plant) is not a session.
+        let planted = cookies("demo_sid=planted");
+        assert_eq!(cookie_sid(true, &planted), None);
+        assert_eq!(cookie_sid(false, &planted).as_deref(), Some("planted"));
+        let both = cookies("demo_sid=planted; __Host-demo_sid=real");
+        assert_eq!(cookie_sid(true, &both).as_deref(), Some("real"));
+    }
 }

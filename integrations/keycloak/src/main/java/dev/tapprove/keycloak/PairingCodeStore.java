@@ -9,7 +9,9 @@ import java.util.Optional;
  * <b>once</b>, within {@link #LIFETIME_SECONDS}, void after {@link #MAX_FAILURES} wrong tries.
  * Only an HMAC of the code is stored (keyed with the webhook secret), so whoever reads the store
  * cannot derive a usable code. Where records live is the {@link Slot}'s business (Keycloak: user
- * attributes in the database, plus the cluster-wide single-use store for the atomic "once").
+ * attributes in the database, plus the cluster-wide single-use store for the atomic "once" and
+ * the atomic try count). A try is claimed before the code is compared, in one atomic step, so
+ * parallel guesses on any number of nodes get no more than {@link #MAX_FAILURES} between them.
  */
 public final class PairingCodeStore {
     /** How long a code is valid. */
@@ -18,7 +20,7 @@ public final class PairingCodeStore {
     public static final int MAX_FAILURES = 5;
 
     /** One user's pending code, as stored. */
-    public record Pending(String digest, long issuedAt, int failures) {}
+    public record Pending(String digest, long issuedAt) {}
 
     /** Where one user's pending code is kept. */
     public interface Slot {
@@ -33,6 +35,12 @@ public final class PairingCodeStore {
          * only for a correct code, right before it is accepted.
          */
         boolean claimOnce(String digest, long lifespanSeconds);
+
+        /**
+         * Claims the next of {@code max} tries at the code {@code digest}, atomically for every
+         * node: its number (1 to {@code max}), or 0 when every try is taken.
+         */
+        int claimTry(String digest, int max, long lifespanSeconds);
     }
 
     /** What the webhook answers for one (user, code). */
@@ -61,7 +69,7 @@ public final class PairingCodeStore {
     /** Issues a fresh code for {@code userId} (replacing any pending one) and returns it. */
     public String issue(String userId, Slot slot, long nowSeconds) {
         String code = PairingCode.generate();
-        slot.write(new Pending(digest(userId, code), nowSeconds, 0));
+        slot.write(new Pending(digest(userId, code), nowSeconds));
         return code;
     }
 
@@ -76,7 +84,8 @@ public final class PairingCodeStore {
             slot.clear();
             return Outcome.EXPIRED;
         }
-        if (p.failures() >= MAX_FAILURES) {
+        int attempt = slot.claimTry(p.digest(), MAX_FAILURES, LIFETIME_SECONDS);
+        if (attempt == 0) {
             slot.clear();
             return Outcome.EXHAUSTED;
         }
@@ -89,12 +98,10 @@ public final class PairingCodeStore {
                                 got.getBytes(StandardCharsets.US_ASCII),
                                 p.digest().getBytes(StandardCharsets.US_ASCII));
         if (!right) {
-            int failures = p.failures() + 1;
-            if (failures >= MAX_FAILURES) {
+            if (attempt >= MAX_FAILURES) {
                 slot.clear();
                 return Outcome.EXHAUSTED;
             }
-            slot.write(new Pending(p.digest(), p.issuedAt(), failures));
             return Outcome.WRONG;
         }
         if (!slot.claimOnce(p.digest(), LIFETIME_SECONDS)) {

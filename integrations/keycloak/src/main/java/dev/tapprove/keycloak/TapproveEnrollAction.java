@@ -8,13 +8,28 @@ import java.util.Map;
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.InitiatedActionSupport;
 import org.keycloak.authentication.RequiredActionContext;
+import org.keycloak.authentication.RequiredActionFactory;
 import org.keycloak.authentication.RequiredActionProvider;
+import org.keycloak.common.util.Time;
+import org.keycloak.models.Constants;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.RequiredActionConfigModel;
 import org.keycloak.models.UserModel;
+import org.keycloak.models.UserSessionModel;
+import org.keycloak.services.managers.AuthenticationManager;
 
 /**
  * "Pair a phone with Tapprove": shows the logged-in user a pairing code, the enrollment link and
  * its QR code. The phone sends user and code to the service, the service asks this realm's trust
  * webhook ({@link TapproveResource#trust}), and the page moves on once the pairing is recorded.
+ *
+ * <p>Pairing a phone gives it the power to approve every later sign-in, so it needs a recent
+ * sign-in: within the action's {@code max_auth_age} (Keycloak's "Maximum Age of
+ * Authentication" on the required action; default 5 minutes). Keycloak enforces that for the
+ * account console's "Set up" ({@code kc_action}); this class enforces it when the action runs
+ * on a browser's old single-sign-on session (a pending required action reached with the SSO
+ * cookie): that session is ended and the user signs in again before any code is shown.
  */
 final class TapproveEnrollAction implements RequiredActionProvider {
     private static final Logger LOG = Logger.getLogger(TapproveEnrollAction.class);
@@ -36,11 +51,76 @@ final class TapproveEnrollAction implements RequiredActionProvider {
 
     @Override
     public void requiredActionChallenge(RequiredActionContext context) {
+        if (signInTooOld(context)) {
+            requireFreshSignIn(context);
+            return;
+        }
         context.challenge(enrollmentPage(context, null, false));
     }
 
     @Override
+    public int getMaxAuthAge(KeycloakSession session) {
+        return maxAuthAge(session.getContext().getRealm());
+    }
+
+    /** The action's configured {@code max_auth_age} in seconds, else Keycloak's 5 minutes. */
+    static int maxAuthAge(RealmModel realm) {
+        RequiredActionConfigModel config = realm == null
+                ? null
+                : realm.getRequiredActionConfigByAlias(TapproveEnrollActionFactory.PROVIDER_ID);
+        if (config != null && config.containsConfigKey(Constants.MAX_AUTH_AGE_KEY)) {
+            try {
+                int seconds = RequiredActionFactory.parseMaxAuthAge(config);
+                if (seconds >= 0) {
+                    return seconds;
+                }
+            } catch (NumberFormatException e) {
+                LOG.warnf("Tapprove enrollment in realm %s: max_auth_age is not a number; using %d s",
+                        realm.getName(), Constants.KC_ACTION_MAX_AGE);
+            }
+        }
+        return Constants.KC_ACTION_MAX_AGE;
+    }
+
+    /**
+     * True when this browser did not sign in during this flow (it came in on the SSO cookie)
+     * and its session's sign-in is older than {@link #maxAuthAge}.
+     */
+    private static boolean signInTooOld(RequiredActionContext context) {
+        var auth = context.getAuthenticationSession();
+        if (auth.getAuthNote(AuthenticationManager.SSO_AUTH) == null) {
+            return false; // the credentials were checked just now
+        }
+        UserSessionModel userSession = userSession(context);
+        long authTime = userSession == null ? 0 : parseLong(userSession.getNote(AuthenticationManager.AUTH_TIME));
+        return authTime <= 0 || Time.currentTime() - authTime > maxAuthAge(context.getRealm());
+    }
+
+    private static UserSessionModel userSession(RequiredActionContext context) {
+        return context.getSession().sessions().getUserSession(
+                context.getRealm(), context.getAuthenticationSession().getParentSession().getId());
+    }
+
+    /** Ends the old SSO session and asks the user to sign in again (the link restarts the flow). */
+    private static void requireFreshSignIn(RequiredActionContext context) {
+        UserSessionModel userSession = userSession(context);
+        if (userSession != null) {
+            AuthenticationManager.backchannelLogout(context.getSession(), userSession, true);
+        }
+        LOG.infof("Tapprove enrollment for %s: the sign-in is older than %d s; signing in again first",
+                context.getUser().getUsername(), maxAuthAge(context.getRealm()));
+        context.getEvent().detail("tapprove", "reauthentication_required");
+        context.challenge(context.form()
+                .setError("tapproveSignInAgain")
+                .createForm(TapproveAuthenticator.TEMPLATE_RESULT));
+    }
+
+    @Override
     public void processAction(RequiredActionContext context) {
+        if (signInTooOld(context)) {
+            requireFreshSignIn(context);
+            return;
+        }
         UserModel user = context.getUser();
         if (context.getHttpRequest().getDecodedFormParameters().containsKey("newCode")) {
             context.challenge(enrollmentPage(context, null, false));

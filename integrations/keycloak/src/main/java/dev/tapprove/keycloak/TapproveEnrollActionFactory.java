@@ -1,10 +1,12 @@
 package dev.tapprove.keycloak;
 
+import java.util.List;
 import org.keycloak.Config;
 import org.keycloak.authentication.RequiredActionFactory;
 import org.keycloak.authentication.RequiredActionProvider;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.KeycloakSessionFactory;
+import org.keycloak.provider.ProviderConfigProperty;
 
 /** Registers the "Pair a phone with Tapprove" required action. */
 public final class TapproveEnrollActionFactory implements RequiredActionFactory {
@@ -16,6 +18,17 @@ public final class TapproveEnrollActionFactory implements RequiredActionFactory 
     @Override
     public String getDisplayText() {
         return "Pair a phone with Tapprove";
+    }
+
+    /** "Maximum Age of Authentication": how recent a sign-in pairing a phone needs. */
+    @Override
+    public boolean isConfigurable() {
+        return true;
+    }
+
+    @Override
+    public List<ProviderConfigProperty> getConfigMetadata() {
+        return MAX_AUTH_AGE_CONFIG_PROPERTIES;
     }
 
     @Override

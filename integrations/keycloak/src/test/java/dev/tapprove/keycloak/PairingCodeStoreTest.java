@@ -5,9 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.HashSet;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 
 class PairingCodeStoreTest {
@@ -20,6 +26,29 @@ class PairingCodeStoreTest {
 
         MemorySlot(Set<String> used) {
             this.used = used;
+        }
+
+        static Set<String> singleUseStore() {
+            return ConcurrentHashMap.newKeySet();
+        }
+
+        /** Tries claimed at {@code digest}. */
+        int tries(String digest) {
+            int n = 0;
+            while (used.contains("try:" + digest + ":" + (n + 1))) {
+                n++;
+            }
+            return n;
+        }
+
+        @Override
+        public int claimTry(String digest, int max, long lifespanSeconds) {
+            for (int attempt = 1; attempt <= max; attempt++) {
+                if (used.add("try:" + digest + ":" + attempt)) {
+                    return attempt;
+                }
+            }
+            return 0;
         }
 
         @Override
@@ -44,7 +73,7 @@ class PairingCodeStoreTest {
     }
 
     private final PairingCodeStore store = new PairingCodeStore(Secret.of("digest key"));
-    private final MemorySlot slot = new MemorySlot(new HashSet<>());
+    private final MemorySlot slot = new MemorySlot(MemorySlot.singleUseStore());
 
     @Test
     void codesAreCanonicalRandomAndTypeTolerant() {
@@ -70,7 +99,7 @@ class PairingCodeStoreTest {
 
     @Test
     void aConcurrentSecondUseLosesTheClaim() {
-        Set<String> shared = new HashSet<>();
+        Set<String> shared = MemorySlot.singleUseStore();
         MemorySlot nodeA = new MemorySlot(shared);
         String code = store.issue("u1", nodeA, T0);
         MemorySlot nodeB = new MemorySlot(shared);
@@ -93,7 +122,7 @@ class PairingCodeStoreTest {
         String code = store.issue("u1", slot, T0);
         for (int i = 1; i < PairingCodeStore.MAX_FAILURES; i++) {
             assertEquals(PairingCodeStore.Outcome.WRONG, store.verify("u1", "AAAA-AAAA", slot, T0 + i));
-            assertEquals(i, slot.pending.failures());
+            assertEquals(i, slot.tries(slot.pending.digest()));
         }
         assertEquals(PairingCodeStore.Outcome.EXHAUSTED, store.verify("u1", "not even a code", slot, T0 + 10));
         assertEquals(PairingCodeStore.Outcome.NO_CODE, store.verify("u1", code, slot, T0 + 11), "the right code is void now");
@@ -107,5 +136,43 @@ class PairingCodeStoreTest {
         assertEquals(PairingCodeStore.Outcome.WRONG, otherRealm.verify("u1", code, slot, T0 + 2));
         assertEquals(PairingCodeStore.Outcome.ACCEPTED, store.verify("u1", code, slot, T0 + 3));
         assertTrue(slot.read().isEmpty());
+    }
+
+    @Test
+    void parallelGuessesOnManyNodesGetNoMoreThanFiveTries() throws Exception {
+        Set<String> shared = MemorySlot.singleUseStore();
+        MemorySlot first = new MemorySlot(shared);
+        String code = store.issue("u1", first, T0);
+        int nodes = 40;
+        CountDownLatch start = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(nodes);
+        List<Future<PairingCodeStore.Outcome>> outcomes = new ArrayList<>();
+        for (int i = 0; i < nodes; i++) {
+            // Every node has read the record before any guess was counted.
+            MemorySlot node = new MemorySlot(shared);
+            node.pending = first.pending;
+            outcomes.add(pool.submit(() -> {
+                start.await();
+                return store.verify("u1", "AAAA-AAAA", node, T0 + 1);
+            }));
+        }
+        start.countDown();
+        int wrong = 0;
+        int exhausted = 0;
+        for (Future<PairingCodeStore.Outcome> f : outcomes) {
+            PairingCodeStore.Outcome o = f.get();
+            if (o == PairingCodeStore.Outcome.WRONG) {
+                wrong++;
+            } else if (o == PairingCodeStore.Outcome.EXHAUSTED) {
+                exhausted++;
+            }
+        }
+        pool.shutdown();
+        assertEquals(PairingCodeStore.MAX_FAILURES - 1, wrong, "tries beyond the limit were compared");
+        assertEquals(nodes - wrong, exhausted);
+        MemorySlot late = new MemorySlot(shared);
+        late.pending = first.pending;
+        assertEquals(PairingCodeStore.Outcome.EXHAUSTED, store.verify("u1", code, late, T0 + 2),
+                "the right code after the race is void");
     }
 }
