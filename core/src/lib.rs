@@ -35,6 +35,7 @@ mod address;
 mod api_client;
 mod authenticator;
 mod background;
+mod cancel;
 pub mod clock;
 mod config;
 mod error;
@@ -51,6 +52,7 @@ mod user_verification;
 
 pub use api_client::SDK_VERSION;
 pub use authenticator::Authenticator;
+pub use cancel::CancelToken;
 pub use clock::{Clock, SKEW_SECONDS, SystemClock};
 pub use config::{
     Config, EnrollmentUri, SDK_KEY_CHARS, SDK_KEY_PREFIX, check_sdk_key, is_loopback_host,
@@ -58,8 +60,8 @@ pub use config::{
 pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
 pub use model::{
-    ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
-    RetiringKey,
+    ACCOUNT_PREFIX, Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest,
+    RepairCause, RequestEvent, RespondOutcome, RetiringKey,
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};

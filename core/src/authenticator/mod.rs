@@ -24,7 +24,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EnrollmentUri};
 use crate::error::CoreError;
 use crate::events::{self, EventStream};
-use crate::model::{Account, AccountRecord, Decision, LoginRequest, RespondOutcome};
+use crate::model::{
+    Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest, RespondOutcome,
+};
 use crate::net::{BodyReader, HttpClient};
 use crate::push_payload::{self, PushChallenge};
 use crate::signer::DeviceSigner;
@@ -116,7 +118,7 @@ impl Authenticator {
             config,
             api: ApiClient::new(HttpClient::new()?, transport, clock, signer.clone()),
             signer,
-            accounts: Accounts::load(store)?,
+            accounts: Accounts::load(store),
             requests: RequestCache::default(),
             verifier: RwLock::new(None),
         };
@@ -209,6 +211,23 @@ impl Authenticator {
             .iter()
             .map(|r| r.account())
             .collect())
+    }
+
+    /// The accounts whose records could not be read at the last reload (reload with
+    /// [`Authenticator::accounts`]): show them as needing re-pairing and remove them with
+    /// [`Authenticator::forget_account`]. They are never used for anything else.
+    pub fn accounts_needing_repair(&self) -> Vec<AccountNeedingRepair> {
+        self.inner.accounts.needing_repair()
+    }
+
+    /// Removes an account from this device only, readable or not: its record, and for a
+    /// readable one its device and push keys. The service is not told (use
+    /// [`Authenticator::unpair`] for that while the account can still be read).
+    pub fn forget_account(&self, account_id: &str) -> Result<(), CoreError> {
+        match self.inner.accounts.cached(account_id) {
+            Some(account) => self.inner.remove_local(&account),
+            None => self.inner.accounts.forget_record(account_id),
+        }
     }
 
     /// Sends a new push registration (e.g. a rotated APNs/FCM token) for every account. Tries

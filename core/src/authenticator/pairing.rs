@@ -240,7 +240,23 @@ impl Inner {
     }
 
     pub(super) fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
-        let account = self.accounts.get(account_id)?;
+        let account = match self.accounts.get(account_id) {
+            Err(CoreError::UnknownAccount { .. })
+                if self
+                    .accounts
+                    .needing_repair()
+                    .iter()
+                    .any(|b| b.account_id == account_id) =>
+            {
+                // Without its record there is no service to tell: remove it here only.
+                self.accounts.forget_record(account_id)?;
+                return Err(CoreError::UnpairedLocallyOnly {
+                    reason: "its stored record could not be read, so the service was not told"
+                        .into(),
+                });
+            }
+            other => other?,
+        };
         // A revoked account: the service already forgot this device.
         let remote = match account.revoked_at {
             Some(_) => Ok(()),
@@ -264,7 +280,7 @@ impl Inner {
         }
     }
 
-    fn remove_local(&self, account: &AccountRecord) -> Result<(), CoreError> {
+    pub(super) fn remove_local(&self, account: &AccountRecord) -> Result<(), CoreError> {
         self.accounts.remove(account)?;
         if let Err(e) = self.signer.delete_key(&account.key_alias) {
             // The account is gone; a leftover key is harmless but worth a log line.
