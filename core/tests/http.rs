@@ -167,7 +167,7 @@ async fn pair_uri_and_decisions_reach_the_service() {
     ];
     for (mode, decision, status, reason) in cases {
         let (sid, token, _) = stub.create_session(&account.id, mode, 120);
-        let req = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+        let req = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
         assert_eq!(req.presence_mode, mode);
         let out = d.auth.respond(&sid, decision.clone()).await.unwrap();
         assert_eq!(
@@ -184,7 +184,7 @@ async fn local_decision_checks_happen_before_any_network() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     let calls = stub.answer_calls();
     let r = d
         .auth
@@ -218,15 +218,15 @@ async fn push_and_poll_of_the_same_challenge_are_one_request() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    let pushed = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
-    let pushed_twice = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    let pushed = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
+    let pushed_twice = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     assert_eq!(pushed, pushed_twice);
     let polled = d.auth.pending(Some(&account.id)).await.unwrap();
     assert_eq!(polled, vec![pushed]);
     d.auth.respond(&sid, approve("42")).await.unwrap();
     // A late duplicate push is recognised as answered.
     assert!(matches!(
-        d.auth.handle_push(&apns(&token)),
+        d.auth.handle_push(&stub.apns(&token)),
         Err(CoreError::AlreadyAnswered)
     ));
 }
@@ -261,7 +261,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Answered on another device: 409 → AlreadyAnswered, and remembered.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     stub.decide_elsewhere(&sid, SessionStatus::Accepted);
     assert!(matches!(
         d.auth.respond(&sid, approve("42")).await,
@@ -276,7 +276,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Expired at the service while still inside the local skew allowance: 410 → Expired.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 1);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     stub.set_offset(5);
     let r = d.auth.respond(&sid, approve("42")).await;
     assert!(matches!(r, Err(CoreError::Expired)), "{r:?}");
@@ -284,7 +284,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Expired locally (beyond the skew): no network call.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 30);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     d.clock.advance(30 + SKEW_SECONDS + 1);
     let calls = stub.answer_calls();
     assert!(matches!(
@@ -404,7 +404,7 @@ async fn clock_is_corrected_from_the_service() {
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
     // Without correction this challenge would look expired; with it, it is fresh.
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     // The request proof and the answer's iat use the corrected time too (the stub checks ±60 s).
     assert_eq!(d.auth.pending(None).await.unwrap().len(), 1);
     assert!(
@@ -419,14 +419,14 @@ async fn clock_is_corrected_from_the_service() {
     let fresh = device_with_store(&stub, d.store.clone());
     fresh.clock.set(real_now() + 3600);
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    fresh.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    fresh.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
 
     // The service's clock moves (e.g. the phone was corrected later): the Date header of the
     // next response updates the offset.
     fresh.clock.set(real_now());
     fresh.auth.pending(None).await.unwrap();
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    fresh.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    fresh.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -501,7 +501,7 @@ async fn several_services_in_one_store() {
     let (shop_sid, shop_token, _) = shop.create_session(&a_shop.id, PresenceMode::Choose, 120);
     assert_eq!(
         d.auth
-            .handle_push(&apns(&bank_token))
+            .handle_push(&bank.apns(&bank_token))
             .unwrap()
             .unwrap()
             .account_id,
@@ -509,7 +509,7 @@ async fn several_services_in_one_store() {
     );
     assert_eq!(
         d.auth
-            .handle_push(&apns(&shop_token))
+            .handle_push(&shop.apns(&shop_token))
             .unwrap()
             .unwrap()
             .account_id,
@@ -539,7 +539,7 @@ async fn several_services_in_one_store() {
         c.sign(bank.state.signing_key().as_ref()).unwrap()
     };
     assert!(matches!(
-        d.auth.handle_push(&apns(&forged)),
+        d.auth.handle_push(&shop.apns(&forged)),
         Err(CoreError::BadSignature)
     ));
 
@@ -666,4 +666,24 @@ async fn event_stream_reports_transient_failures_and_recovers() {
         RequestEvent::Request(r) => assert_eq!(r.id, sid),
         other => panic!("{other:?}"),
     }
+}
+
+/// An account paired with a push key gets sealed pushes only: a readable payload for it (made
+/// by someone else, or downgraded on the way) is refused, while the same challenge sealed
+/// opens and verifies.
+#[tokio::test]
+async fn a_readable_push_is_refused_for_an_account_with_a_push_key() {
+    let stub = Stub::start().await;
+    let d = device(&stub);
+    let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
+    assert!(stub.device(&account.id).unwrap().push_key.is_some());
+    let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
+    let refused = d.auth.handle_push(&apns(&token));
+    assert!(
+        matches!(&refused, Err(CoreError::InvalidPayload { message }) if message.contains("sealed")),
+        "{refused:?}"
+    );
+    assert!(!d.auth.is_answered(&sid));
+    let sealed = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
+    assert_eq!(sealed.id, sid);
 }

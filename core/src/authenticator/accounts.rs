@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tapprove_protocol::api::PushRegistration;
 use tapprove_protocol::sealed::PushSecretKey;
 use tracing::warn;
 
@@ -15,6 +16,8 @@ use crate::store::SecureStore;
 
 /// Store key prefix of push keys.
 const PUSH_KEY_PREFIX: &str = "push_key/";
+/// Store key prefix of the push registration each account's service last acknowledged.
+const PUSH_SENT_PREFIX: &str = "push_sent/";
 
 fn push_key_entry(key_alias: &str) -> String {
     format!("{PUSH_KEY_PREFIX}{key_alias}")
@@ -104,6 +107,7 @@ impl Accounts {
     /// anyway.
     pub(super) fn forget_record(&self, id: &str) -> Result<(), CoreError> {
         self.store.delete(&format!("{ACCOUNT_PREFIX}{id}"))?;
+        self.set_sent_push(id, None);
         self.write().remove(id);
         self.broken
             .write()
@@ -200,9 +204,34 @@ impl Accounts {
         }
     }
 
+    /// The push registration `account_id`'s service last acknowledged, if known. An
+    /// unreadable entry counts as unknown: the registration is then simply sent again.
+    pub(super) fn sent_push(&self, account_id: &str) -> Option<PushRegistration> {
+        let bytes = self
+            .store
+            .get(&format!("{PUSH_SENT_PREFIX}{account_id}"))
+            .ok()??;
+        serde_json::from_slice(bytes.expose_secret()).ok()
+    }
+
+    /// Remembers that `account_id`'s service acknowledged `push` (`None`: forget it, so the
+    /// next registration is sent whatever it is).
+    pub(super) fn set_sent_push(&self, account_id: &str, push: Option<&PushRegistration>) {
+        let key = format!("{PUSH_SENT_PREFIX}{account_id}");
+        let result = match push.map(serde_json::to_vec) {
+            Some(Ok(json)) => self.store.set(&key, SecretBytes::new(json)),
+            Some(Err(_)) | None => self.store.delete(&key),
+        };
+        if let Err(e) = result {
+            // Only costs one extra request later.
+            warn!(error = %e, "could not record the push registration sent");
+        }
+    }
+
     /// Deletes `account`'s record.
     pub(super) fn remove(&self, account: &AccountRecord) -> Result<(), CoreError> {
         self.store.delete(&account.store_key())?;
+        self.set_sent_push(&account.id, None);
         self.write().remove(&account.id);
         Ok(())
     }

@@ -273,9 +273,10 @@ impl Authenticator {
     pub fn handle_push(&self, payload_json: &str) -> Result<Option<LoginRequest>, CoreError> {
         match push_payload::challenge(payload_json)? {
             None => Ok(None),
-            Some(PushChallenge::Plain(token)) => {
-                self.inner.accept_challenge(&token, None).map(Some)
-            }
+            Some(PushChallenge::Plain(token)) => self
+                .inner
+                .accept_challenge_from(&token, None, true)
+                .map(Some),
             Some(PushChallenge::Sealed { sealed, account }) => {
                 let token = self.inner.open_sealed(&account, &sealed)?;
                 self.inner

@@ -205,6 +205,30 @@ impl Stub {
         Self { addr, state, task }
     }
 
+    /// An APNs payload for the challenge `token` as the service sends it: sealed to the
+    /// account's push key when the device sent one at pairing, readable otherwise.
+    pub fn apns(&self, token: &str) -> String {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let account_id = claims["account_id"].as_str().unwrap_or_default().to_owned();
+        let alert = serde_json::json!({"title": "Login request", "body": "b"});
+        match self.device(&account_id).and_then(|d| d.push_key) {
+            Some(key) => serde_json::json!({
+                "aps": {"alert": alert, "mutable-content": 1},
+                "tapprove_sealed": tapprove_protocol::sealed::seal(&key, &account_id, token).unwrap(),
+                "account": account_id,
+            })
+            .to_string(),
+            None => serde_json::json!({"aps": {"alert": alert}, "tapprove": token}).to_string(),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -650,6 +674,7 @@ async fn pending(
     axum::Json(PendingResponse {
         key_update: st.key_update.lock().unwrap().clone(),
         challenges: pending_tokens(&st, &account_id),
+        push_token_missing: false,
     })
     .into_response()
 }
