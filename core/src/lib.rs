@@ -113,7 +113,7 @@ pub mod fuzzing {
 }
 
 pub use tapprove_protocol::api::{
-    PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
+    KeyProtection, PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
 pub use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use tapprove_protocol::{

@@ -687,3 +687,57 @@ async fn a_readable_push_is_refused_for_an_account_with_a_push_key() {
     let sealed = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     assert_eq!(sealed.id, sid);
 }
+
+/// Apps call `update_push_token` on every start: only an account whose service does not have
+/// this registration yet gets a request, and an account whose service lost its token (the
+/// `push_token_missing` flag on `pending`) gets it again without the app doing anything.
+#[tokio::test]
+async fn the_push_token_is_sent_only_when_it_changed_or_was_lost() {
+    let stub = Stub::start().await;
+    let d = device(&stub);
+    let a = PushRegistration {
+        platform: PushPlatform::Fcm,
+        token: "fcm-a".into(),
+        environment: None,
+    };
+    let b = PushRegistration {
+        token: "fcm-b".into(),
+        ..a.clone()
+    };
+    let alice = d
+        .auth
+        .pair("alice", PAIRING_CODE, Some(a.clone()))
+        .await
+        .unwrap();
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 0, "pairing already sent it");
+    let bob = d.auth.pair("bob", PAIRING_CODE, None).await.unwrap();
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 1, "only bob's service lacked it");
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 1);
+    d.auth.update_push_token(b.clone()).await.unwrap();
+    assert_eq!(
+        stub.push_token_calls(),
+        3,
+        "a new token goes to every account"
+    );
+    assert_eq!(stub.device(&bob.id).unwrap().push, Some(b.clone()));
+
+    // Alice's service lost it: the next pending sends it again, once.
+    stub.lose_push_token(&alice.id);
+    d.auth.pending(Some(&alice.id)).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
+    assert_eq!(stub.device(&alice.id).unwrap().push, Some(b.clone()));
+    d.auth.pending(None).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
+    // A second authenticator over the same store (the app after a restart) remembers too.
+    let again = Authenticator::new(
+        stub.config(),
+        d.store.clone(),
+        Arc::new(SoftwareSigner::new(d.store.clone())),
+    )
+    .unwrap();
+    again.update_push_token(b).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
+}
