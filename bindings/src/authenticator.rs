@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tapprove_core::{self as core, AccountRecord, PublicKey, push_payload};
 
+use crate::cancel::{self, CancelToken};
 use crate::error::AuthError;
 use crate::foreign::{
     Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge, UserVerifier,
@@ -13,7 +14,8 @@ use crate::foreign::{
 use crate::listen::{self, ListenHandle, RequestListener};
 use crate::transport::{HttpTransport, TransportBridge};
 use crate::types::{
-    Account, AccountImport, Decision, LoginRequest, PushRegistration, RespondOutcome, ServiceConfig,
+    Account, AccountImport, AccountNeedingRepair, Decision, LoginRequest, PushRegistration,
+    RespondOutcome, ServiceConfig,
 };
 
 /// The device-side authenticator: pairs accounts, receives login requests (push, polling or
@@ -98,42 +100,45 @@ impl Authenticator {
 
     /// Pairs `user` with the configured service using the pairing code the site shows.
     /// Creates a device key for the account and pins the service's key.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair(
         &self,
         user: String,
         pairing_code: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
-        Ok(self
-            .core
-            .pair(&user, &pairing_code, push.map(Into::into))
-            .await?
-            .into())
+        let call = self.core.pair(&user, &pairing_code, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Pairs with another service or project than the configured one.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair_with(
         &self,
         config: ServiceConfig,
         user: String,
         pairing_code: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
         let config = config.to_core()?;
-        Ok(self
+        let call = self
             .core
-            .pair_with(config, &user, &pairing_code, push.map(Into::into))
-            .await?
-            .into())
+            .pair_with(config, &user, &pairing_code, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Pairs from an enrollment link (`tapprove://pair?…`, from the pairing QR code).
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair_uri(
         &self,
         uri: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
-        Ok(self.core.pair_uri(&uri, push.map(Into::into)).await?.into())
+        let call = self.core.pair_uri(&uri, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Adds an account without a pairing round trip (provisioning; tests pinned to the shared
@@ -167,27 +172,57 @@ impl Authenticator {
         Ok(self.core.accounts()?.into_iter().map(Into::into).collect())
     }
 
-    /// Sends a new push token (APNs/FCM rotate them) for every account. Call on every app
-    /// start and whenever the platform reports a new token.
-    pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), AuthError> {
-        Ok(self.core.update_push_token(push.into()).await?)
+    /// Sends a new push token (APNs/FCM rotate them) to every account whose service does not
+    /// have it yet; an unchanged token costs no request. Call on every app start and whenever
+    /// the platform reports a new token.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn update_push_token(
+        &self,
+        push: PushRegistration,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<(), AuthError> {
+        cancel::run(cancel, self.core.update_push_token(push.into())).await
     }
 
     /// Unpairs an account: tells the service, then removes it and its key from this device.
     /// The local removal happens even offline; then the error is
     /// [`AuthError::UnpairedLocallyOnly`].
-    pub async fn unpair(&self, account_id: String) -> Result<(), AuthError> {
-        Ok(self.core.unpair(&account_id).await?)
+    #[uniffi::method(default(cancel = None))]
+    pub async fn unpair(
+        &self,
+        account_id: String,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<(), AuthError> {
+        cancel::run(cancel, self.core.unpair(&account_id)).await
+    }
+
+    /// The accounts whose stored records could not be read when the accounts were last
+    /// loaded (construction, [`Authenticator::accounts`]): after a backup restore without the
+    /// store's key, or a damaged record. Show them as needing re-pairing; remove them with
+    /// [`Authenticator::forget_account`]. No network.
+    pub fn accounts_needing_repair(&self) -> Vec<AccountNeedingRepair> {
+        self.core
+            .accounts_needing_repair()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// Removes an account from this device only (readable or needing repair); the service is
+    /// not told (use [`Authenticator::unpair`] for a readable one). No network.
+    pub fn forget_account(&self, account_id: String) -> Result<(), AuthError> {
+        Ok(self.core.forget_account(&account_id)?)
     }
 
     /// Login requests waiting for an answer, for one account or all (`None`). Oldest first.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pending(
         &self,
         account_id: Option<String>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Vec<LoginRequest>, AuthError> {
-        Ok(self
-            .core
-            .pending(account_id.as_deref())
+        let call = self.core.pending(account_id.as_deref());
+        Ok(cancel::run(cancel, call)
             .await?
             .into_iter()
             .map(Into::into)
@@ -224,16 +259,15 @@ impl Authenticator {
 
     /// Answers a request seen through `handle_push`, `pending` or `listen`. Checks the decision
     /// locally first (a presence answer is required and must be among the options).
+    #[uniffi::method(default(cancel = None))]
     pub async fn respond(
         &self,
         request_id: String,
         decision: Decision,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<RespondOutcome, AuthError> {
-        Ok(self
-            .core
-            .respond(&request_id, decision.into())
-            .await?
-            .into())
+        let call = self.core.respond(&request_id, decision.into());
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Sets (or with `None` removes) the prompt run before an approval that asks for user

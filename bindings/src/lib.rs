@@ -11,6 +11,7 @@
 //! signatures only. Generate the bindings with `cargo xtask bindings` (see docs/BINDINGS.md).
 
 mod authenticator;
+mod cancel;
 mod error;
 mod foreign;
 mod listen;
@@ -19,6 +20,7 @@ mod transport;
 pub mod types;
 
 pub use authenticator::Authenticator;
+pub use cancel::CancelToken;
 pub use error::{AuthError, ClosedReason};
 pub use foreign::{Clock, DeviceSigner, SecureStore, UserVerifier};
 pub use listen::{ListenHandle, RequestListener};

@@ -79,7 +79,7 @@ fn canned(status: u16, body: &'static str, fail: bool) -> Arc<CannedTransport> {
 async fn calls_go_through_the_app_transport_with_a_proof_made_in_rust() {
     let transport = canned(200, r#"{"challenges":[]}"#, false);
     let auth = with(transport.clone());
-    assert!(auth.pending(None).await.unwrap().is_empty());
+    assert!(auth.pending(None, None).await.unwrap().is_empty());
     let seen = transport.seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(
@@ -109,7 +109,7 @@ async fn error_statuses_and_failures_come_back_typed() {
         r#"{"error":{"code":"unavailable","message":"down for maintenance"}}"#,
         false,
     ));
-    match auth.pending(None).await {
+    match auth.pending(None, None).await {
         Err(AuthError::Service { status, detail, .. }) => {
             assert_eq!(status, 503);
             assert!(detail.contains("down for maintenance"), "{detail}");
@@ -117,7 +117,7 @@ async fn error_statuses_and_failures_come_back_typed() {
         other => panic!("{other:?}"),
     }
     let auth = with(canned(200, "", true));
-    match auth.pending(None).await {
+    match auth.pending(None, None).await {
         Err(AuthError::Network { detail }) => {
             assert!(detail.contains("UnknownHostException"), "{detail}")
         }
