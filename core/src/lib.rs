@@ -66,7 +66,9 @@ pub use model::{
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
 pub use store::{FileStore, MemoryStore, SecureStore};
-pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+pub use transport::{
+    HttpBodyStream, HttpRequest, HttpResponse, HttpStreamTransport, HttpTransport, TransportError,
+};
 pub use user_verification::{UserVerifier, VerifyOutcome};
 
 /// Entry points for the fuzz targets (`fuzz/`) into parsers that are otherwise private. Not

@@ -19,6 +19,7 @@ use tapprove_protocol::api::PushRegistration;
 use tapprove_protocol::sealed::PushSecretKey;
 
 use crate::api_client::ApiClient;
+use crate::api_client::EventBody;
 use crate::background;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EnrollmentUri};
@@ -27,11 +28,11 @@ use crate::events::{self, EventStream};
 use crate::model::{
     Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest, RespondOutcome,
 };
-use crate::net::{BodyReader, HttpClient};
+use crate::net::HttpClient;
 use crate::push_payload::{self, PushChallenge};
 use crate::signer::DeviceSigner;
 use crate::store::SecureStore;
-use crate::transport::HttpTransport;
+use crate::transport::{HttpStreamTransport, HttpTransport};
 use crate::user_verification::UserVerifier;
 
 use accounts::Accounts;
@@ -106,7 +107,7 @@ impl Authenticator {
         )
     }
 
-    /// The general form: an injected clock and, if given, the app's HTTP transport.
+    /// An injected clock and, if given, the app's HTTP transport.
     pub fn with_parts(
         config: Config,
         store: Arc<dyn SecureStore>,
@@ -114,9 +115,24 @@ impl Authenticator {
         clock: Arc<dyn Clock>,
         transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Self, CoreError> {
+        Self::with_transports(config, store, signer, clock, transport, None)
+    }
+
+    /// The general form: an injected clock, and, if given, the app's HTTP transport for the
+    /// calls and its streaming transport for the event stream ([`Authenticator::events`]).
+    /// Whatever is not given goes through the built-in client.
+    pub fn with_transports(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+        transport: Option<Arc<dyn HttpTransport>>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
+    ) -> Result<Self, CoreError> {
+        let http = HttpClient::new()?;
         let inner = Inner {
             config,
-            api: ApiClient::new(HttpClient::new()?, transport, clock, signer.clone()),
+            api: ApiClient::new(http, transport, streaming, clock, signer.clone()),
             signer,
             accounts: Accounts::load(store),
             requests: RequestCache::default(),
@@ -321,8 +337,9 @@ impl Authenticator {
     /// pending requests on reconnect, and delivers each request id once. Transient failures
     /// arrive as `Err` items and the stream goes on; it ends after a fatal error
     /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
-    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream always uses the
-    /// built-in client, also with [`Authenticator::with_transport`]. Drop the stream to stop listening. Works with any async
+    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream goes through the
+    /// app's streaming transport when one was given ([`Authenticator::with_transports`]), else
+    /// the built-in client. Drop the stream to stop listening. Works with any async
     /// runtime (each account's stream is read on a thread of its own), and without one through
     /// [`EventStream::blocking_next`].
     pub fn events(&self, account_id: Option<&str>) -> EventStream {
@@ -373,11 +390,7 @@ impl events::EventSource for Inner {
         Inner::accept_key_update(self, account_id, token).map(|_| ())
     }
 
-    fn open_events(
-        &self,
-        account: &AccountRecord,
-        idle: Duration,
-    ) -> Result<BodyReader, CoreError> {
+    fn open_events(&self, account: &AccountRecord, idle: Duration) -> Result<EventBody, CoreError> {
         let result = self.api.open_events(account, idle);
         self.persist_clock(&account.server_url);
         match result {
