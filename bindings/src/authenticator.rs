@@ -12,7 +12,7 @@ use crate::foreign::{
     VerifierBridge,
 };
 use crate::listen::{self, ListenHandle, RequestListener};
-use crate::transport::{HttpTransport, TransportBridge};
+use crate::transport::{HttpStreamTransport, HttpTransport, StreamTransportBridge, TransportBridge};
 use crate::types::{
     Account, AccountImport, AccountNeedingRepair, Decision, LoginRequest, PushRegistration,
     RespondOutcome, ServiceConfig,
@@ -42,6 +42,7 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Option<Arc<dyn Clock>>,
         transport: Option<Arc<dyn HttpTransport>>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
     ) -> Result<Arc<Self>, AuthError> {
         let config = config.to_core()?;
         let store = Arc::new(StoreBridge(store));
@@ -52,8 +53,16 @@ impl Authenticator {
         };
         let transport =
             transport.map(|t| Arc::new(TransportBridge(t)) as Arc<dyn core::HttpTransport>);
-        let core =
-            core::Authenticator::with_parts(config, store, signer.clone(), clock, transport)?;
+        let streaming = streaming
+            .map(|t| Arc::new(StreamTransportBridge(t)) as Arc<dyn core::HttpStreamTransport>);
+        let core = core::Authenticator::with_transports(
+            config,
+            store,
+            signer.clone(),
+            clock,
+            transport,
+            streaming,
+        )?;
         Ok(Arc::new(Self { core, signer }))
     }
 }
@@ -69,7 +78,7 @@ impl Authenticator {
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, None, None)
+        Self::build(config, store, signer, None, None, None)
     }
 
     /// Like [`Authenticator::new`] with an injected clock. For tests and tools only.
@@ -80,22 +89,23 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, Some(clock), None)
+        Self::build(config, store, signer, Some(clock), None, None)
     }
 
     /// Like [`Authenticator::new`], sending every device API call through the app's HTTP
     /// stack (`transport`), so that proxies, user-installed CAs, Network Security Config and
-    /// VPN rules apply. `listen` still uses the built-in client (phones rely on push and
-    /// `pending`); a library built without the built-in TLS cannot `listen` to an https
-    /// service at all.
-    #[uniffi::constructor]
+    /// VPN rules apply; with `streaming`, `listen` goes through the app's stack too (else the
+    /// built-in client, which in the phone build without built-in TLS reaches only plain
+    /// `http://` services). The phone library's default.
+    #[uniffi::constructor(default(streaming = None))]
     pub fn with_transport(
         config: ServiceConfig,
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
         transport: Arc<dyn HttpTransport>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, None, Some(transport))
+        Self::build(config, store, signer, None, Some(transport), streaming)
     }
 
     /// Pairs `user` with the configured service using the pairing code the site shows.

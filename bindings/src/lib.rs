@@ -25,7 +25,9 @@ pub use error::{AuthError, ClosedReason};
 pub use foreign::{Clock, DeviceSigner, SecureStore, UserVerifier};
 pub use listen::{ListenHandle, RequestListener};
 pub use logging::{LogLevel, Logger, init_logging};
-pub use transport::{HttpHeader, HttpRequest, HttpResponse, HttpTransport};
+pub use transport::{
+    HttpBodyStream, HttpHeader, HttpRequest, HttpResponse, HttpStreamTransport, HttpTransport,
+};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

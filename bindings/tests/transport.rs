@@ -45,6 +45,7 @@ fn with(transport: Arc<CannedTransport>) -> Arc<Authenticator> {
         f.store.clone(),
         f.signer.clone(),
         transport,
+        None,
     )
     .unwrap();
     f.signer.create_key("vector-key".into()).unwrap();
