@@ -95,7 +95,7 @@ class StreamingAndCancelTest {
         val opened = CopyOnWriteArrayList<String>()
         val bodies = CopyOnWriteArrayList<ConnectionBody>()
 
-        override fun open(request: HttpRequest): HttpBodyStream {
+        override fun openStream(request: HttpRequest): HttpBodyStream {
             opened.add("${request.method} ${URL(request.url).path}")
             val connection = try {
                 URL(request.url).openConnection() as HttpURLConnection
