@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
-    KeyProtection, PairRequest, PairResponse, PendingResponse, PushRegistration, SessionStatus,
+    PairRequest, PairResponse, PendingResponse, PushPlatform, PushRegistration, SessionStatus,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
@@ -56,22 +56,10 @@ pub(crate) async fn pair(
     let now = crate::now();
     let project = pairing::project_for_sdk_key(&state, &sdk_key).await?;
     pairing::limit_address(&state, &project, &ip, now).await?;
-    let ApiJson(PairBody {
-        request: req,
-        key_protection,
-    }) = ApiJson::<PairBody>::from_request(request, &state).await?;
+    let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
+    let key_protection = req.key_protection.unwrap_or_default();
     let paired = pairing::pair(&state, project, req, key_protection, now).await?;
     Ok(render_paired(paired, now))
-}
-
-/// Body of `POST /v1/device/pair`: the protocol's request and the optional `key_protection`
-/// (docs/PROTOCOL.md §6; absent = `unknown`).
-#[derive(Debug, serde::Deserialize)]
-struct PairBody {
-    #[serde(flatten)]
-    request: PairRequest,
-    #[serde(default)]
-    key_protection: KeyProtection,
 }
 
 fn render_paired(p: Paired, now: i64) -> (StatusCode, axum::Json<PairResponse>) {
@@ -173,6 +161,10 @@ pub(crate) async fn pending(
         axum::Json(PendingResponse {
             key_update,
             challenges,
+            // A device that polls on purpose registered no push; one whose token the provider
+            // refused (delivery clears it) is told so and sends it again.
+            push_token_missing: call.account.push_token.is_empty()
+                && call.account.push_platform.0 != PushPlatform::None,
         }),
     ))
 }
