@@ -17,6 +17,10 @@ its declarations, defaults and a trailing closure allowed), or declared in ios/ 
 known Apple / Swift standard library name listed in swift_platform_names.txt. Receiver types are
 not inferred (that needs a compiler), so members are matched by name and labels across all types.
 
+It also holds Sources/Tapprove/NotificationCategories.swift to the user-verification rule
+(uv_categories.py): a request that needs Face ID gets a category whose approving action opens the
+app (`.foreground`).
+
 Usage:
   swift_api_check.py GENERATED.swift IOS_DIR     check ios/ against the generated bindings
   swift_api_check.py --self-test FIXTURE_DIR     show that a renamed function or label is caught
@@ -30,6 +34,7 @@ import tree_sitter_swift
 from tree_sitter import Language, Parser
 
 from swift_syntax_check import neutralise
+import uv_categories
 
 PARSER = Parser(Language(tree_sitter_swift.language()))
 HERE = Path(__file__).resolve().parent
@@ -331,6 +336,13 @@ def ios_sources(ios_dir):
 def run(generated, ios_dir):
     files = ios_sources(ios_dir)
     problems, checked = check([generated], files, platform_names())
+    categories = ios_dir / "Sources" / "Tapprove" / "NotificationCategories.swift"
+    uv = uv_categories.problems(categories.read_text(encoding="utf-8"))
+    for p in uv:
+        print(f"{categories}: {p}")
+    if uv:
+        print("swift_api_check: the notification categories do not honour user verification")
+        return 1
     for p in problems:
         print(p)
     if problems:
@@ -345,7 +357,8 @@ def run(generated, ios_dir):
 
 
 def self_test(fixtures):
-    """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:)."""
+    """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:);
+    the user-verification rule is tried on mutations of the real NotificationCategories.swift."""
     app = [fixtures / "App.swift"]
     ok, _ = check([fixtures / "generated_ok.swift"], app, set())
     renamed, _ = check([fixtures / "generated_renamed.swift"], app, set())
@@ -357,11 +370,13 @@ def self_test(fixtures):
     for w in want:
         if not any(w in r for r in renamed):
             failures.append(f"not caught: {w!r} (reported: {renamed})")
+    failures += uv_categories.self_test(HERE.parent / "Sources" / "Tapprove" / "NotificationCategories.swift")
     for f in failures:
         print("swift_api_check self-test:", f)
     if failures:
         return 1
-    print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports)")
+    print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports); "
+          "a verify category without .foreground and a category(for:) that ignores userVerification caught")
     return 0
 
 

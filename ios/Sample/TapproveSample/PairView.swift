@@ -13,33 +13,33 @@ struct PairView: View {
 
     var body: some View {
         Form {
-            Section("Pair this iPhone") {
-                TextField("User name", text: $user)
+            Section(L.pairSection) {
+                TextField(L.userName, text: $user)
                     .textInputAutocapitalization(.never)
                     .autocorrectionDisabled()
-                TextField("Pairing code (e.g. 7KQ2-M9XD)", text: $code)
+                TextField(L.codeHint, text: $code)
                     .textInputAutocapitalization(.characters)
-                Button(busy ? "Pairing…" : "Pair") { Task { await pair() } }
+                Button(busy ? L.pairing : L.pair) { Task { await pair() } }
                     .disabled(busy || user.isEmpty || code.isEmpty)
                 if !status.isEmpty { Text(status).font(.footnote) }
             }
-            Section("Accounts") {
+            Section(L.accounts) {
                 ForEach(accounts, id: \.id) { account in
                     VStack(alignment: .leading) {
                         Text(account.user).font(.headline)
                         Text(account.projectName).font(.subheadline)
                         if let revokedAt = account.revokedAt {
                             // Kept so the user learns what happened; it is never used again.
-                            Text("Removed by \(account.projectName) on \(Date(timeIntervalSince1970: TimeInterval(revokedAt)).formatted(date: .abbreviated, time: .shortened)).")
+                            Text(L.removedBy(account.projectName, on: Date(timeIntervalSince1970: TimeInterval(revokedAt)).formatted(date: .abbreviated, time: .shortened)))
                                 .font(.footnote)
                                 .foregroundStyle(.red)
-                            Button("Forget this account", role: .destructive) { Task { await forget(account) } }
+                            Button(L.forget, role: .destructive) { Task { await forget(account) } }
                         }
                     }
                 }
             }
         }
-        .navigationTitle("Tapprove")
+        .navigationTitle(L.appTitle)
         .onOpenURL { url in Task { await pair(uri: url.absoluteString) } }
         .onAppear(perform: reload)
     }
@@ -69,13 +69,13 @@ struct PairView: View {
             let account: Account
             if let uri {
                 let info = try describeEnrollmentUri(uri: uri)
-                status = "Pairing \(info.user) with \(info.serverUrl)…"
+                status = L.pairingWith(info.user, info.serverUrl)
                 account = try await auth.pairUri(uri: uri, push: push)
             } else {
                 account = try await auth.pair(user: user.trimmingCharacters(in: .whitespaces),
                                               pairingCode: code.trimmingCharacters(in: .whitespaces), push: push)
             }
-            status = "Paired \(account.user) with \(account.projectName)."
+            status = L.paired(account.user, account.projectName)
             code = ""
         } catch let error as AuthError {
             status = error.userMessage()
