@@ -29,6 +29,8 @@ android {
 
 dependencies {
     implementation(project(":"))
+    // The app owns FCM (SampleMessagingService); the library does not depend on Firebase.
+    implementation("com.google.firebase:firebase-messaging:24.1.0")
     implementation("androidx.appcompat:appcompat:1.7.0")
     implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.7")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")

@@ -18,8 +18,8 @@ import kotlinx.coroutines.launch
 /**
  * The process-wide SDK instance. Call [configure] once in `Application.onCreate()`; the FCM
  * service, the action receiver and the app's screens then use [authenticator]. Nothing here
- * depends on Firebase: the FCM adapter ([TapproveMessagingService]) calls [onPushData] and
- * [onNewPushToken].
+ * depends on Firebase: the app's own push service (or the FCM adapter's
+ * `dev.tapprove.android.fcm.TapproveMessagingService`) calls [onPushData] and [onNewPushToken].
  */
 object Tapprove {
     @Volatile private var instance: Authenticator? = null
@@ -67,7 +67,7 @@ object Tapprove {
         when {
             result is PushResult.Ignore -> android.util.Log.i("Tapprove", "login request not shown: ${result.reason}")
             readiness != null && readiness != NotificationReadiness.READY ->
-                android.util.Log.w("Tapprove", "login request not shown: ${readiness.message}")
+                android.util.Log.w("Tapprove", "login request not shown: $readiness")
         }
         return Delivery(result, readiness)
     }
