@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use tapprove_core::{self as core, AccountRecord, PublicKey, push_payload};
 
+use crate::cancel::{self, CancelToken};
 use crate::error::AuthError;
 use crate::foreign::{
     Clock, ClockBridge, DeviceSigner, SecureStore, SignerBridge, StoreBridge, UserVerifier,
     VerifierBridge,
 };
 use crate::listen::{self, ListenHandle, RequestListener};
-use crate::transport::{HttpTransport, TransportBridge};
+use crate::transport::{HttpStreamTransport, HttpTransport, StreamTransportBridge, TransportBridge};
 use crate::types::{
-    Account, AccountImport, Decision, LoginRequest, PushRegistration, RespondOutcome, ServiceConfig,
+    Account, AccountImport, AccountNeedingRepair, Decision, LoginRequest, PushRegistration,
+    RespondOutcome, ServiceConfig,
 };
 
 /// The device-side authenticator: pairs accounts, receives login requests (push, polling or
@@ -40,6 +42,7 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Option<Arc<dyn Clock>>,
         transport: Option<Arc<dyn HttpTransport>>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
     ) -> Result<Arc<Self>, AuthError> {
         let config = config.to_core()?;
         let store = Arc::new(StoreBridge(store));
@@ -50,8 +53,16 @@ impl Authenticator {
         };
         let transport =
             transport.map(|t| Arc::new(TransportBridge(t)) as Arc<dyn core::HttpTransport>);
-        let core =
-            core::Authenticator::with_parts(config, store, signer.clone(), clock, transport)?;
+        let streaming = streaming
+            .map(|t| Arc::new(StreamTransportBridge(t)) as Arc<dyn core::HttpStreamTransport>);
+        let core = core::Authenticator::with_transports(
+            config,
+            store,
+            signer.clone(),
+            clock,
+            transport,
+            streaming,
+        )?;
         Ok(Arc::new(Self { core, signer }))
     }
 }
@@ -67,7 +78,7 @@ impl Authenticator {
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, None, None)
+        Self::build(config, store, signer, None, None, None)
     }
 
     /// Like [`Authenticator::new`] with an injected clock. For tests and tools only.
@@ -78,62 +89,66 @@ impl Authenticator {
         signer: Arc<dyn DeviceSigner>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, Some(clock), None)
+        Self::build(config, store, signer, Some(clock), None, None)
     }
 
     /// Like [`Authenticator::new`], sending every device API call through the app's HTTP
     /// stack (`transport`), so that proxies, user-installed CAs, Network Security Config and
-    /// VPN rules apply. `listen` still uses the built-in client (phones rely on push and
-    /// `pending`); a library built without the built-in TLS cannot `listen` to an https
-    /// service at all.
-    #[uniffi::constructor]
+    /// VPN rules apply; with `streaming`, `listen` goes through the app's stack too (else the
+    /// built-in client, which in the phone build without built-in TLS reaches only plain
+    /// `http://` services). The phone library's default.
+    #[uniffi::constructor(default(streaming = None))]
     pub fn with_transport(
         config: ServiceConfig,
         store: Arc<dyn SecureStore>,
         signer: Arc<dyn DeviceSigner>,
         transport: Arc<dyn HttpTransport>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
     ) -> Result<Arc<Self>, AuthError> {
-        Self::build(config, store, signer, None, Some(transport))
+        Self::build(config, store, signer, None, Some(transport), streaming)
     }
 
     /// Pairs `user` with the configured service using the pairing code the site shows.
     /// Creates a device key for the account and pins the service's key.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair(
         &self,
         user: String,
         pairing_code: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
-        Ok(self
-            .core
-            .pair(&user, &pairing_code, push.map(Into::into))
-            .await?
-            .into())
+        let call = self.core.pair(&user, &pairing_code, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Pairs with another service or project than the configured one.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair_with(
         &self,
         config: ServiceConfig,
         user: String,
         pairing_code: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
         let config = config.to_core()?;
-        Ok(self
+        let call = self
             .core
-            .pair_with(config, &user, &pairing_code, push.map(Into::into))
-            .await?
-            .into())
+            .pair_with(config, &user, &pairing_code, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Pairs from an enrollment link (`tapprove://pair?…`, from the pairing QR code).
+    #[uniffi::method(default(cancel = None))]
     pub async fn pair_uri(
         &self,
         uri: String,
         push: Option<PushRegistration>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Account, AuthError> {
-        Ok(self.core.pair_uri(&uri, push.map(Into::into)).await?.into())
+        let call = self.core.pair_uri(&uri, push.map(Into::into));
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Adds an account without a pairing round trip (provisioning; tests pinned to the shared
@@ -167,27 +182,57 @@ impl Authenticator {
         Ok(self.core.accounts()?.into_iter().map(Into::into).collect())
     }
 
-    /// Sends a new push token (APNs/FCM rotate them) for every account. Call on every app
-    /// start and whenever the platform reports a new token.
-    pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), AuthError> {
-        Ok(self.core.update_push_token(push.into()).await?)
+    /// Sends a new push token (APNs/FCM rotate them) to every account whose service does not
+    /// have it yet; an unchanged token costs no request. Call on every app start and whenever
+    /// the platform reports a new token.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn update_push_token(
+        &self,
+        push: PushRegistration,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<(), AuthError> {
+        cancel::run(cancel, self.core.update_push_token(push.into())).await
     }
 
     /// Unpairs an account: tells the service, then removes it and its key from this device.
     /// The local removal happens even offline; then the error is
     /// [`AuthError::UnpairedLocallyOnly`].
-    pub async fn unpair(&self, account_id: String) -> Result<(), AuthError> {
-        Ok(self.core.unpair(&account_id).await?)
+    #[uniffi::method(default(cancel = None))]
+    pub async fn unpair(
+        &self,
+        account_id: String,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<(), AuthError> {
+        cancel::run(cancel, self.core.unpair(&account_id)).await
+    }
+
+    /// The accounts whose stored records could not be read when the accounts were last
+    /// loaded (construction, [`Authenticator::accounts`]): after a backup restore without the
+    /// store's key, or a damaged record. Show them as needing re-pairing; remove them with
+    /// [`Authenticator::forget_account`]. No network.
+    pub fn accounts_needing_repair(&self) -> Vec<AccountNeedingRepair> {
+        self.core
+            .accounts_needing_repair()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// Removes an account from this device only (readable or needing repair); the service is
+    /// not told (use [`Authenticator::unpair`] for a readable one). No network.
+    pub fn forget_account(&self, account_id: String) -> Result<(), AuthError> {
+        Ok(self.core.forget_account(&account_id)?)
     }
 
     /// Login requests waiting for an answer, for one account or all (`None`). Oldest first.
+    #[uniffi::method(default(cancel = None))]
     pub async fn pending(
         &self,
         account_id: Option<String>,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<Vec<LoginRequest>, AuthError> {
-        Ok(self
-            .core
-            .pending(account_id.as_deref())
+        let call = self.core.pending(account_id.as_deref());
+        Ok(cancel::run(cancel, call)
             .await?
             .into_iter()
             .map(Into::into)
@@ -224,16 +269,15 @@ impl Authenticator {
 
     /// Answers a request seen through `handle_push`, `pending` or `listen`. Checks the decision
     /// locally first (a presence answer is required and must be among the options).
+    #[uniffi::method(default(cancel = None))]
     pub async fn respond(
         &self,
         request_id: String,
         decision: Decision,
+        cancel: Option<Arc<CancelToken>>,
     ) -> Result<RespondOutcome, AuthError> {
-        Ok(self
-            .core
-            .respond(&request_id, decision.into())
-            .await?
-            .into())
+        let call = self.core.respond(&request_id, decision.into());
+        Ok(cancel::run(cancel, call).await?.into())
     }
 
     /// Sets (or with `None` removes) the prompt run before an approval that asks for user

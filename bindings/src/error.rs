@@ -119,6 +119,13 @@ pub enum AuthError {
         /// What failed and what to do.
         detail: String,
     },
+    /// The app cancelled the call through its [`crate::CancelToken`] (e.g. a Swift task was
+    /// cancelled). Nothing to show; not retryable as such.
+    #[error("{detail}")]
+    Cancelled {
+        /// "the call was cancelled".
+        detail: String,
+    },
     /// A bug or an unexpected state in the SDK; please report it.
     #[error("{detail}")]
     Internal {
@@ -161,7 +168,19 @@ impl AuthError {
         match self {
             Self::Network { .. } | Self::RateLimited { .. } => true,
             Self::Service { status, .. } => *status >= 500,
-            _ => false,
+            Self::InvalidInput { .. }
+            | Self::PairingRejected { .. }
+            | Self::Revoked { .. }
+            | Self::UserVerification { .. }
+            | Self::KeyUpdateRefused { .. }
+            | Self::NotPaired { .. }
+            | Self::UnpairedLocallyOnly { .. }
+            | Self::UpdateRequired { .. }
+            | Self::RequestClosed { .. }
+            | Self::InvalidNotification { .. }
+            | Self::Cancelled { .. }
+            | Self::Platform { .. }
+            | Self::Internal { .. } => false,
         }
     }
 }
@@ -236,6 +255,7 @@ impl From<CoreError> for AuthError {
                 detail,
             },
             CoreError::Storage(_) | CoreError::Signer(_) => Self::Platform { detail },
+            CoreError::Cancelled => Self::Cancelled { detail },
             CoreError::Internal { .. } => Self::Internal { detail },
         }
     }

@@ -15,7 +15,7 @@ use tapprove_core::{
 };
 
 use crate::error::{AuthError, to_signer_error, to_store_error};
-use crate::types::VerifyResult;
+use crate::types::{KeyProtection, VerifyResult};
 
 /// Secure storage for account metadata (the Keychain on iOS, Keystore-sealed preferences on
 /// Android). Values are opaque bytes; keys are short names like `account/acc_…`. The SDK never
@@ -53,6 +53,10 @@ pub trait DeviceSigner: Send + Sync {
     fn sign(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, AuthError>;
     /// Deletes the key under `alias`; deleting a missing key is not an error.
     fn delete_key(&self, alias: String) -> Result<(), AuthError>;
+    /// Where this signer keeps its keys, sent at pairing and shown to the site:
+    /// [`KeyProtection::Hardware`] for Secure Enclave, StrongBox or TEE-backed Keystore keys,
+    /// [`KeyProtection::Software`] otherwise. A thrown exception reports `Unknown`.
+    fn key_protection(&self) -> Result<KeyProtection, AuthError>;
 }
 
 /// The current time. Only for tests and tools that must move time (for example to check
@@ -159,6 +163,16 @@ impl core::DeviceSigner for SignerBridge {
             )
         })?;
         Ok(raw)
+    }
+
+    fn key_protection(&self) -> core::KeyProtection {
+        match self.0.key_protection() {
+            Ok(k) => k.into(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the app's DeviceSigner could not say how it keeps keys");
+                core::KeyProtection::Unknown
+            }
+        }
     }
 
     fn delete_key(&self, alias: &str) -> Result<(), SignerError> {

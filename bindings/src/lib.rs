@@ -11,6 +11,7 @@
 //! signatures only. Generate the bindings with `cargo xtask bindings` (see docs/BINDINGS.md).
 
 mod authenticator;
+mod cancel;
 mod error;
 mod foreign;
 mod listen;
@@ -19,11 +20,14 @@ mod transport;
 pub mod types;
 
 pub use authenticator::Authenticator;
+pub use cancel::CancelToken;
 pub use error::{AuthError, ClosedReason};
 pub use foreign::{Clock, DeviceSigner, SecureStore, UserVerifier};
 pub use listen::{ListenHandle, RequestListener};
 pub use logging::{LogLevel, Logger, init_logging};
-pub use transport::{HttpHeader, HttpRequest, HttpResponse, HttpTransport};
+pub use transport::{
+    HttpBodyStream, HttpHeader, HttpRequest, HttpResponse, HttpStreamTransport, HttpTransport,
+};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

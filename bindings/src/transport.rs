@@ -71,28 +71,114 @@ pub trait HttpTransport: Send + Sync {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, AuthError>;
 }
 
+/// An open response whose body arrives in pieces (the live event stream), returned by
+/// [`HttpStreamTransport::open`] once the response head is there.
+#[uniffi::export(foreign)]
+pub trait HttpBodyStream: Send + Sync {
+    /// The status code.
+    fn status(&self) -> Result<u16, AuthError>;
+    /// The header fields (`Content-Type` and `Date` are read).
+    fn headers(&self) -> Result<Vec<HttpHeader>, AuthError>;
+    /// The next piece of the body as soon as some bytes arrived (do not wait to fill a
+    /// buffer: events are small); `None` at its end. Wait at most the request's `timeout_ms`,
+    /// then throw.
+    fn read(&self) -> Result<Option<Vec<u8>>, AuthError>;
+    /// Called from another thread to stop (the user stopped listening): make a blocked `read`
+    /// return or throw and close the connection (`HttpURLConnection.disconnect()`,
+    /// `URLSessionTask.cancel()`). Idempotent.
+    fn cancel(&self) -> Result<(), AuthError>;
+}
+
+/// Opens the live event stream with the platform's HTTP stack, so that it too goes through the
+/// app's proxies, CAs and VPN rules. Give it to [`crate::Authenticator::with_transport`]. Same
+/// rules as [`HttpTransport`] (several threads, no redirects, every status is a response);
+/// here `timeout_ms` is the longest wait for each piece of the body (a read timeout).
+#[uniffi::export(foreign)]
+pub trait HttpStreamTransport: Send + Sync {
+    /// Sends `request` and returns as soon as the response head arrived.
+    fn open(&self, request: HttpRequest) -> Result<Arc<dyn HttpBodyStream>, AuthError>;
+}
+
+fn to_ffi(request: core::HttpRequest) -> HttpRequest {
+    HttpRequest {
+        method: request.method,
+        url: request.url,
+        headers: request
+            .headers
+            .into_iter()
+            .map(|(name, value)| HttpHeader { name, value })
+            .collect(),
+        body: request.body,
+        timeout_ms: u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn transport_error(e: AuthError) -> core::TransportError {
+    core::TransportError {
+        message: match e {
+            AuthError::Network { detail } | AuthError::Platform { detail } => detail,
+            other => other.to_string(),
+        },
+    }
+}
+
+/// Turns a foreign [`HttpStreamTransport`] into the core's.
+pub(crate) struct StreamTransportBridge(pub(crate) Arc<dyn HttpStreamTransport>);
+
+impl core::HttpStreamTransport for StreamTransportBridge {
+    fn open(
+        &self,
+        request: core::HttpRequest,
+    ) -> Result<Arc<dyn core::HttpBodyStream>, core::TransportError> {
+        let stream = self.0.open(to_ffi(request)).map_err(transport_error)?;
+        // The head is read once, here: the core asks for it right away.
+        let status = stream.status().map_err(transport_error)?;
+        let headers = stream
+            .headers()
+            .map_err(transport_error)?
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect();
+        Ok(Arc::new(BodyStreamBridge {
+            stream,
+            status,
+            headers,
+        }))
+    }
+}
+
+struct BodyStreamBridge {
+    stream: Arc<dyn HttpBodyStream>,
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl core::HttpBodyStream for BodyStreamBridge {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        self.headers.clone()
+    }
+
+    fn read(&self) -> Result<Option<Vec<u8>>, core::TransportError> {
+        self.stream.read().map_err(transport_error)
+    }
+
+    fn cancel(&self) {
+        if let Err(e) = self.stream.cancel() {
+            tracing::warn!(error = %e, "the app's HttpBodyStream failed to cancel");
+        }
+    }
+}
+
 /// Turns a foreign [`HttpTransport`] into the core's transport.
 pub(crate) struct TransportBridge(pub(crate) Arc<dyn HttpTransport>);
 
 impl core::HttpTransport for TransportBridge {
     fn send(&self, request: core::HttpRequest) -> Result<core::HttpResponse, core::TransportError> {
-        let request = HttpRequest {
-            method: request.method,
-            url: request.url,
-            headers: request
-                .headers
-                .into_iter()
-                .map(|(name, value)| HttpHeader { name, value })
-                .collect(),
-            body: request.body,
-            timeout_ms: u64::try_from(request.timeout.as_millis()).unwrap_or(u64::MAX),
-        };
-        let response = self.0.send(request).map_err(|e| core::TransportError {
-            message: match e {
-                AuthError::Network { detail } | AuthError::Platform { detail } => detail,
-                other => other.to_string(),
-            },
-        })?;
+        let response = self.0.send(to_ffi(request)).map_err(transport_error)?;
         Ok(core::HttpResponse {
             status: response.status,
             headers: response

@@ -343,7 +343,9 @@ pub enum SessionReason {
     NoDevice,
     /// Push delivery failed.
     DeliveryFailed,
-    /// A reason this SDK version does not know.
+    /// The site or an operator removed this device while the request was open.
+    DeviceRevoked,
+    /// A reason this SDK version does not know (the service is newer).
     Unknown,
 }
 
@@ -359,7 +361,8 @@ impl From<core::SessionReason> for SessionReason {
             core::SessionReason::Timeout => Self::Timeout,
             core::SessionReason::NoDevice => Self::NoDevice,
             core::SessionReason::DeliveryFailed => Self::DeliveryFailed,
-            _ => Self::Unknown,
+            core::SessionReason::DeviceRevoked => Self::DeviceRevoked,
+            core::SessionReason::Unknown => Self::Unknown,
         }
     }
 }
@@ -452,4 +455,67 @@ pub struct EnrollmentInfo {
     pub server_url: String,
     /// The user name to pair.
     pub user: String,
+}
+
+/// How a [`crate::DeviceSigner`] keeps its keys; sent at pairing, shown to the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum KeyProtection {
+    /// In a secure element: Secure Enclave, StrongBox, TEE-backed Android Keystore.
+    Hardware,
+    /// In software (a file, a keychain item without hardware backing).
+    Software,
+    /// The signer cannot say.
+    Unknown,
+}
+
+impl From<KeyProtection> for core::KeyProtection {
+    fn from(k: KeyProtection) -> Self {
+        match k {
+            KeyProtection::Hardware => Self::Hardware,
+            KeyProtection::Software => Self::Software,
+            KeyProtection::Unknown => Self::Unknown,
+        }
+    }
+}
+
+impl From<core::KeyProtection> for KeyProtection {
+    fn from(k: core::KeyProtection) -> Self {
+        match k {
+            core::KeyProtection::Hardware => Self::Hardware,
+            core::KeyProtection::Software => Self::Software,
+            core::KeyProtection::Unknown => Self::Unknown,
+        }
+    }
+}
+
+/// An account whose stored record cannot be read: after a backup restore that brought the
+/// app's data back without the key that unlocks it, or a damaged record. Show it as "pair this
+/// phone again with {site}" and remove it with [`crate::Authenticator::forget_account`].
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AccountNeedingRepair {
+    /// The account id (`acc_…`).
+    pub account_id: String,
+    /// What is wrong with its record.
+    pub cause: RepairCause,
+}
+
+/// Why an account needs re-pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum RepairCause {
+    /// The app's [`crate::SecureStore`] threw reading it (e.g. its Keystore key is gone).
+    Unreadable,
+    /// It was read but is not an account record.
+    Corrupt,
+}
+
+impl From<core::AccountNeedingRepair> for AccountNeedingRepair {
+    fn from(a: core::AccountNeedingRepair) -> Self {
+        Self {
+            account_id: a.account_id,
+            cause: match a.cause {
+                core::RepairCause::Unreadable => RepairCause::Unreadable,
+                core::RepairCause::Corrupt => RepairCause::Corrupt,
+            },
+        }
+    }
 }

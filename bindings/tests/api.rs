@@ -141,8 +141,10 @@ fn a_failing_secure_store_is_an_error_not_a_panic() {
     let store = Arc::new(MapStore::default());
     store.fail.store(true, Ordering::SeqCst);
     let signer = Arc::new(MemSigner::new(SignerMode::Normal));
-    let err =
-        Authenticator::new(config("https://demo.example"), store.clone(), signer).unwrap_err();
+    // Construction never fails for storage (an app must start); the call that needs the
+    // store says what is wrong.
+    let auth = Authenticator::new(config("https://demo.example"), store.clone(), signer).unwrap();
+    let err = auth.accounts().unwrap_err();
     match &err {
         AuthError::Platform { detail: message } => {
             assert!(message.contains("keychain is locked"), "{message}")
@@ -167,7 +169,7 @@ async fn a_failing_signer_is_an_error_before_any_network() {
     *f.signer.mode.lock().unwrap() = SignerMode::Fail;
     let err = f
         .auth
-        .pair("alice".into(), "7KQ2-M9XD".into(), None)
+        .pair("alice".into(), "7KQ2-M9XD".into(), None, None)
         .await
         .unwrap_err();
     match &err {
@@ -189,7 +191,7 @@ async fn network_failures_are_typed_and_never_show_the_pairing_code() {
     let f = fixture(&dead, 1_800_000_000);
     let err = f
         .auth
-        .pair("alice".into(), "7KQ2-M9XD".into(), None)
+        .pair("alice".into(), "7KQ2-M9XD".into(), None, None)
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::Network { .. }), "{err:?}");
@@ -197,7 +199,7 @@ async fn network_failures_are_typed_and_never_show_the_pairing_code() {
 
     let err = f
         .auth
-        .pair_uri("https://example.com/not-a-pairing-link".into(), None)
+        .pair_uri("https://example.com/not-a-pairing-link".into(), None, None)
         .await;
     assert!(
         matches!(err, Err(AuthError::InvalidInput { .. })),
@@ -209,7 +211,7 @@ async fn network_failures_are_typed_and_never_show_the_pairing_code() {
     };
     let err = f
         .auth
-        .pair_with(bad, "alice".into(), "7KQ2-M9XD".into(), None)
+        .pair_with(bad, "alice".into(), "7KQ2-M9XD".into(), None, None)
         .await;
     assert!(
         matches!(err, Err(AuthError::InvalidInput { .. })),
@@ -242,16 +244,20 @@ async fn offline_operations_on_a_paired_account() {
         token: "fcm-token-secret".into(),
         environment: None,
     };
-    let err = f.auth.update_push_token(push).await.unwrap_err();
+    let err = f.auth.update_push_token(push, None).await.unwrap_err();
     assert!(matches!(err, AuthError::Network { .. }), "{err:?}");
     assert!(!err.to_string().contains("fcm-token-secret"));
-    let err = f.auth.pending(None).await.unwrap_err();
+    let err = f.auth.pending(None, None).await.unwrap_err();
     assert!(matches!(err, AuthError::Network { .. }), "{err:?}");
-    let err = f.auth.pending(Some("acc_nope".into())).await.unwrap_err();
+    let err = f
+        .auth
+        .pending(Some("acc_nope".into()), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthError::InvalidInput { .. }), "{err:?}");
 
     // Unpair offline: removed locally, and the error says so.
-    let err = f.auth.unpair(account.id.clone()).await.unwrap_err();
+    let err = f.auth.unpair(account.id.clone(), None).await.unwrap_err();
     assert!(
         matches!(err, AuthError::UnpairedLocallyOnly { .. }),
         "{err:?}"
@@ -291,6 +297,7 @@ async fn decisions_are_checked_locally_before_signing() {
                 Decision::Approve {
                     presence_answer: answer,
                 },
+                None,
             )
             .await
             .unwrap_err();
@@ -303,6 +310,7 @@ async fn decisions_are_checked_locally_before_signing() {
             Decision::Deny {
                 reason: DenyReason::NotMe,
             },
+            None,
         )
         .await;
     assert!(err.is_err(), "{err:?}");
@@ -321,6 +329,7 @@ async fn der_signatures_from_the_platform_are_accepted() {
             Decision::Approve {
                 presence_answer: Some("42".into()),
             },
+            None,
         )
         .await
         .unwrap_err();
@@ -337,6 +346,7 @@ async fn a_signer_producing_wrong_signatures_is_caught_with_a_clear_message() {
             Decision::Deny {
                 reason: DenyReason::Cancelled,
             },
+            None,
         )
         .await
         .unwrap_err();
@@ -533,6 +543,7 @@ async fn respond_code(f: &Fixture, id: &str, code: &str) -> Result<RespondOutcom
             Decision::Approve {
                 presence_answer: Some(code.into()),
             },
+            None,
         )
         .await
 }

@@ -41,9 +41,9 @@ async fn logs_reach_the_app_at_the_chosen_level_without_secrets() {
         token: "fcm-token-SECRET".into(),
         environment: None,
     };
-    f.auth.update_push_token(push).await.unwrap_err();
+    f.auth.update_push_token(push, None).await.unwrap_err();
     f.auth
-        .pair("alice".into(), "CODE-SECRET".into(), None)
+        .pair("alice".into(), "CODE-SECRET".into(), None, None)
         .await
         .unwrap_err();
 
@@ -70,7 +70,7 @@ async fn logs_reach_the_app_at_the_chosen_level_without_secrets() {
         token: "t".into(),
         environment: None,
     };
-    f.auth.update_push_token(push).await.unwrap_err();
+    f.auth.update_push_token(push, None).await.unwrap_err();
     let new: Vec<_> = lines.0.lock().unwrap()[before..].to_vec();
     assert!(
         new.iter().all(|(l, _, _)| *l == LogLevel::Error),

@@ -45,6 +45,7 @@ fn with(transport: Arc<CannedTransport>) -> Arc<Authenticator> {
         f.store.clone(),
         f.signer.clone(),
         transport,
+        None,
     )
     .unwrap();
     f.signer.create_key("vector-key".into()).unwrap();
@@ -79,7 +80,7 @@ fn canned(status: u16, body: &'static str, fail: bool) -> Arc<CannedTransport> {
 async fn calls_go_through_the_app_transport_with_a_proof_made_in_rust() {
     let transport = canned(200, r#"{"challenges":[]}"#, false);
     let auth = with(transport.clone());
-    assert!(auth.pending(None).await.unwrap().is_empty());
+    assert!(auth.pending(None, None).await.unwrap().is_empty());
     let seen = transport.seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(
@@ -109,7 +110,7 @@ async fn error_statuses_and_failures_come_back_typed() {
         r#"{"error":{"code":"unavailable","message":"down for maintenance"}}"#,
         false,
     ));
-    match auth.pending(None).await {
+    match auth.pending(None, None).await {
         Err(AuthError::Service { status, detail, .. }) => {
             assert_eq!(status, 503);
             assert!(detail.contains("down for maintenance"), "{detail}");
@@ -117,7 +118,7 @@ async fn error_statuses_and_failures_come_back_typed() {
         other => panic!("{other:?}"),
     }
     let auth = with(canned(200, "", true));
-    match auth.pending(None).await {
+    match auth.pending(None, None).await {
         Err(AuthError::Network { detail }) => {
             assert!(detail.contains("UnknownHostException"), "{detail}")
         }

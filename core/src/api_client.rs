@@ -15,9 +15,9 @@ use tracing::debug;
 use crate::clock::{Clock, Offsets};
 use crate::error::CoreError;
 use crate::model::AccountRecord;
-use crate::net::{self, BodyReader, Head, HttpClient, Method, Request, Response};
+use crate::net::{self, BodyReader, Canceller, Head, HttpClient, Method, Request, Response};
 use crate::signer::{AliasSigner, DeviceSigner};
-use crate::transport::{HttpRequest, HttpTransport};
+use crate::transport::{HttpBodyStream, HttpRequest, HttpStreamTransport, HttpTransport};
 
 /// Value of the `X-Tapprove-SDK` header this build sends.
 pub const SDK_VERSION: &str = concat!("rust/", env!("CARGO_PKG_VERSION"));
@@ -169,10 +169,12 @@ impl Body {
 
 /// Sends device API calls and keeps each service's clock offset.
 pub(crate) struct ApiClient {
-    /// The built-in client: every call without a platform transport, and the event stream.
+    /// The built-in client: every call the app's stack does not take.
     http: HttpClient,
     /// The app's HTTP stack, if it gave one: every call but the event stream.
     transport: Option<Arc<dyn HttpTransport>>,
+    /// The app's streaming HTTP stack, if it gave one: the event stream.
+    streaming: Option<Arc<dyn HttpStreamTransport>>,
     clock: Arc<dyn Clock>,
     offsets: Offsets,
     signer: Arc<dyn DeviceSigner>,
@@ -182,12 +184,14 @@ impl ApiClient {
     pub(crate) fn new(
         http: HttpClient,
         transport: Option<Arc<dyn HttpTransport>>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
         clock: Arc<dyn Clock>,
         signer: Arc<dyn DeviceSigner>,
     ) -> Self {
         Self {
             http,
             transport,
+            streaming,
             clock,
             offsets: Offsets::default(),
             signer,
@@ -284,7 +288,7 @@ impl ApiClient {
         &self,
         account: &AccountRecord,
         idle: Duration,
-    ) -> Result<BodyReader, CoreError> {
+    ) -> Result<EventBody, CoreError> {
         let auth = Auth::Proof {
             account,
             signer: self.signer.as_ref(),
@@ -300,17 +304,31 @@ impl ApiClient {
         req.headers.retain(|(name, _)| *name != "Accept");
         req.headers.push(("Accept", "text/event-stream".to_owned()));
         req.timeout = idle;
-        let (head, mut body) = self.http.open(req)?;
+        let (head, mut body) = match &self.streaming {
+            None => {
+                let (head, body) = self.http.open(req)?;
+                (head, EventBody::Builtin(body))
+            }
+            Some(streaming) => {
+                let (request, host) = platform_request(req)?;
+                let stream = streaming.open(request).map_err(|e| CoreError::Network {
+                    message: format!("could not reach {host} (the app's HTTP transport: {e})"),
+                })?;
+                let head = Head::from_parts(stream.status(), stream.headers());
+                (head, EventBody::Platform(stream))
+            }
+        };
         self.observe_date(&account.server_url, &head);
         if !head.is_success() {
             let mut bytes = Vec::new();
             let mut buf = [0u8; 4096];
             while bytes.len() < 64 * 1024 {
-                match body.read_some(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                match body.next_chunk(&mut buf) {
+                    Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                    Ok(None) | Err(_) => break,
                 }
             }
+            body.canceller().cancel();
             return Err(error_from_response(&head, &bytes));
         }
         // A captive portal or a proxy's page is not an event stream: say so instead of
@@ -318,6 +336,7 @@ impl ApiClient {
         let content_type = head.header("content-type").unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("text/event-stream") {
+            body.canceller().cancel();
             return Err(CoreError::Service {
                 status: head.status,
                 code: "invalid_response".into(),
@@ -330,9 +349,76 @@ impl ApiClient {
     }
 }
 
-/// One call through the app's transport: the same request the built-in client would send,
-/// the response held to the same limits.
-fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response, CoreError> {
+/// The body of an open event stream, from the built-in client or the app's streaming stack.
+pub(crate) enum EventBody {
+    Builtin(BodyReader),
+    Platform(Arc<dyn HttpBodyStream>),
+}
+
+/// Why reading the next piece of an event stream stopped.
+pub(crate) enum ChunkError {
+    /// Nothing arrived within the read timeout (built-in client; a platform stack reports a
+    /// timeout as [`ChunkError::Failed`]).
+    Timeout,
+    /// The connection failed or was shut down.
+    Failed(CoreError),
+}
+
+/// Stops an [`EventBody`] from another thread.
+pub(crate) enum BodyCanceller {
+    Socket(Option<Canceller>),
+    Platform(Arc<dyn HttpBodyStream>),
+}
+
+impl std::fmt::Debug for BodyCanceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Socket(_) => "BodyCanceller::Socket",
+            Self::Platform(_) => "BodyCanceller::Platform",
+        })
+    }
+}
+
+impl BodyCanceller {
+    pub(crate) fn cancel(&self) {
+        match self {
+            Self::Socket(socket) => socket.iter().for_each(Canceller::cancel),
+            Self::Platform(stream) => stream.cancel(),
+        }
+    }
+}
+
+impl EventBody {
+    /// A handle that shuts the connection down: a read blocked in another thread returns.
+    pub(crate) fn canceller(&self) -> BodyCanceller {
+        match self {
+            Self::Builtin(body) => BodyCanceller::Socket(body.canceller().ok()),
+            Self::Platform(stream) => BodyCanceller::Platform(stream.clone()),
+        }
+    }
+
+    /// The next piece of the body (`buf` is the built-in client's read buffer); `None` at its
+    /// end.
+    pub(crate) fn next_chunk(&mut self, buf: &mut [u8]) -> Result<Option<Vec<u8>>, ChunkError> {
+        match self {
+            Self::Builtin(body) => match body.read_some(buf) {
+                Ok(0) => Ok(None),
+                Ok(n) => Ok(buf.get(..n).map(<[u8]>::to_vec)),
+                Err(e) if net::is_timeout(&e) => Err(ChunkError::Timeout),
+                Err(e) => Err(ChunkError::Failed(body.error(&e))),
+            },
+            Self::Platform(stream) => match stream.read() {
+                Ok(piece) => Ok(piece),
+                Err(e) => Err(ChunkError::Failed(CoreError::Network {
+                    message: format!("the event stream broke (the app's HTTP transport: {e})"),
+                })),
+            },
+        }
+    }
+}
+
+/// A request for the app's stack, and the host for messages.
+fn platform_request(req: Request) -> Result<(HttpRequest, String), CoreError> {
     net::check_header_values(&req)?;
     let host = crate::address::parse(&req.url)
         .map(|u| u.origin.host.to_string())
@@ -348,6 +434,13 @@ fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response,
         body: req.body.unwrap_or_default(),
         timeout: req.timeout,
     };
+    Ok((request, host))
+}
+
+/// One call through the app's transport: the same request the built-in client would send,
+/// the response held to the same limits.
+fn send_through(transport: &dyn HttpTransport, req: Request) -> Result<Response, CoreError> {
+    let (request, host) = platform_request(req)?;
     let resp = transport.send(request).map_err(|e| CoreError::Network {
         message: format!("could not reach {host} (the app's HTTP transport: {e})"),
     })?;

@@ -272,6 +272,9 @@ pub enum CoreError {
         /// Why.
         reason: String,
     },
+    /// The app cancelled the call through its [`crate::CancelToken`].
+    #[error("the call was cancelled")]
+    Cancelled,
     /// A failure inside the SDK itself (a thread could not start, a background call died).
     #[error("the Tapprove SDK failed internally ({detail}); try again")]
     Internal {

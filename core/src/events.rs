@@ -17,10 +17,10 @@ use futures_core::Stream;
 use tapprove_protocol::api::DecidedEvent;
 use tracing::{debug, warn};
 
+use crate::api_client::{BodyCanceller, ChunkError, EventBody};
 use crate::background;
 use crate::error::{CoreError, SignerError};
 use crate::model::{AccountRecord, LoginRequest, RequestEvent};
-use crate::net::{self, BodyReader, Canceller};
 use crate::sse::SseParser;
 
 /// Reconnect when nothing (not even a keep-alive comment, sent every 15 s) arrives this long.
@@ -49,8 +49,7 @@ pub(crate) trait EventSource: Send + Sync {
     /// Verifies and applies a key update for `account_id` (`event: key_update`).
     fn accept_key_update(&self, token: &str, account_id: &str) -> Result<(), CoreError>;
     /// Opens the account's event stream; each read waits at most `idle`.
-    fn open_events(&self, account: &AccountRecord, idle: Duration)
-    -> Result<BodyReader, CoreError>;
+    fn open_events(&self, account: &AccountRecord, idle: Duration) -> Result<EventBody, CoreError>;
 }
 
 /// The stream returned by [`crate::Authenticator::events`]: requests and decisions as they
@@ -110,7 +109,7 @@ impl EventStreamStopper {
 struct Stop {
     stopped: AtomicBool,
     /// The open connections, by account index, to shut down on stop.
-    sockets: Mutex<Vec<(usize, Canceller)>>,
+    sockets: Mutex<Vec<(usize, BodyCanceller)>>,
     /// Wakes reader threads sleeping between reconnects.
     wake: Condvar,
     sleeping: Mutex<()>,
@@ -130,12 +129,12 @@ impl Stop {
         self.stopped.load(Ordering::SeqCst)
     }
 
-    fn lock_sockets(&self) -> std::sync::MutexGuard<'_, Vec<(usize, Canceller)>> {
+    fn lock_sockets(&self) -> std::sync::MutexGuard<'_, Vec<(usize, BodyCanceller)>> {
         self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers account `index`'s open connection; shuts it at once if already stopped.
-    fn register(&self, index: usize, socket: Canceller) {
+    fn register(&self, index: usize, socket: BodyCanceller) {
         let mut sockets = self.lock_sockets();
         if self.is_stopped() {
             socket.cancel();
@@ -341,9 +340,7 @@ impl Reader {
                 Ok(body) => {
                     debug!(account_id = %self.account.id, "event stream connected");
                     self.connected_before = true;
-                    if let Ok(socket) = body.canceller() {
-                        self.stop.register(self.index, socket);
-                    }
+                    self.stop.register(self.index, body.canceller());
                     self.read(body);
                     self.stop.unregister(self.index);
                 }
@@ -353,23 +350,23 @@ impl Reader {
     }
 
     /// Reads one connection until it ends, fails or the stream is stopped.
-    fn read(&mut self, mut body: BodyReader) {
+    fn read(&mut self, mut body: EventBody) {
         let mut parser = SseParser::new();
         let mut buf = vec![0u8; 8 * 1024];
         loop {
             if !self.flush() {
                 return;
             }
-            match body.read_some(&mut buf) {
-                Ok(0) => {
+            match body.next_chunk(&mut buf) {
+                Ok(None) => {
                     // The service closed the stream (restart, deploy): reconnect after a pause.
                     debug!(account_id = %self.account.id, "event stream closed; reconnecting");
                     self.failures = self.failures.saturating_add(1);
                     return;
                 }
-                Ok(n) => {
+                Ok(Some(chunk)) => {
                     self.failures = 0;
-                    match parser.push(&buf[..n]) {
+                    match parser.push(&chunk) {
                         Ok(events) => {
                             for ev in events {
                                 self.on_event(&ev.event, &ev.data);
@@ -383,7 +380,7 @@ impl Reader {
                     }
                 }
                 Err(_) if self.stop.is_stopped() => return,
-                Err(e) if net::is_timeout(&e) => {
+                Err(ChunkError::Timeout) => {
                     return self.fail(CoreError::Network {
                         message: format!(
                             "the event stream was silent for {} s; reconnecting",
@@ -391,7 +388,7 @@ impl Reader {
                         ),
                     });
                 }
-                Err(e) => return self.fail(body.error(&e)),
+                Err(ChunkError::Failed(e)) => return self.fail(e),
             }
         }
     }

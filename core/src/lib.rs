@@ -35,6 +35,7 @@ mod address;
 mod api_client;
 mod authenticator;
 mod background;
+mod cancel;
 pub mod clock;
 mod config;
 mod error;
@@ -51,6 +52,7 @@ mod user_verification;
 
 pub use api_client::SDK_VERSION;
 pub use authenticator::Authenticator;
+pub use cancel::CancelToken;
 pub use clock::{Clock, SKEW_SECONDS, SystemClock};
 pub use config::{
     Config, EnrollmentUri, SDK_KEY_CHARS, SDK_KEY_PREFIX, check_sdk_key, is_loopback_host,
@@ -58,13 +60,15 @@ pub use config::{
 pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
 pub use model::{
-    ACCOUNT_PREFIX, Account, AccountRecord, Decision, LoginRequest, RequestEvent, RespondOutcome,
-    RetiringKey,
+    ACCOUNT_PREFIX, Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest,
+    RepairCause, RequestEvent, RespondOutcome, RetiringKey,
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};
 pub use store::{FileStore, MemoryStore, SecureStore};
-pub use transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+pub use transport::{
+    HttpBodyStream, HttpRequest, HttpResponse, HttpStreamTransport, HttpTransport, TransportError,
+};
 pub use user_verification::{UserVerifier, VerifyOutcome};
 
 /// Entry points for the fuzz targets (`fuzz/`) into parsers that are otherwise private. Not
@@ -111,7 +115,7 @@ pub mod fuzzing {
 }
 
 pub use tapprove_protocol::api::{
-    PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
+    KeyProtection, PushEnvironment, PushPlatform, PushRegistration, SessionReason, SessionStatus,
 };
 pub use tapprove_protocol::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use tapprove_protocol::{

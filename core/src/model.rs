@@ -31,6 +31,26 @@ pub struct Account {
     pub revoked_at: Option<i64>,
 }
 
+/// An account whose stored record cannot be read (a backup restore brought the record back
+/// without the key that unlocks the store, or the record is damaged). The app shows it as
+/// needing re-pairing and removes it with [`crate::Authenticator::forget_account`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountNeedingRepair {
+    /// The account id (from the record's store key; the record itself is unreadable).
+    pub account_id: String,
+    /// What is wrong with the record.
+    pub cause: RepairCause,
+}
+
+/// Why an account record cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RepairCause {
+    /// The store failed to read it (e.g. its encryption key is gone).
+    Unreadable,
+    /// It was read but is not an account record.
+    Corrupt,
+}
+
 /// A service key still trusted during a key rollover (docs/PROTOCOL.md §5a).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetiringKey {

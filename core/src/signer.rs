@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use tapprove_protocol::api::KeyProtection;
 use tapprove_protocol::keys::SIGNATURE_LEN;
 use tapprove_protocol::{Es256Signer, PublicKey, SignError, SoftwareKey};
 
@@ -22,6 +23,11 @@ pub trait DeviceSigner: Send + Sync {
     fn sign(&self, alias: &str, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], SignerError>;
     /// Deletes the key under `alias`; deleting a missing key is not an error.
     fn delete_key(&self, alias: &str) -> Result<(), SignerError>;
+    /// Where this signer keeps its keys, reported at pairing (the site and operators see it).
+    /// Platform signers over a secure element say [`KeyProtection::Hardware`].
+    fn key_protection(&self) -> KeyProtection {
+        KeyProtection::Software
+    }
 }
 
 /// Software P-256 keys (ring), each stored as PKCS#8 in a [`SecureStore`] under

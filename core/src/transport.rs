@@ -8,7 +8,8 @@
 //! correction) itself, so nothing secret is handed to the transport beyond the one-time,
 //! short-lived proof the request carries anyway.
 //!
-//! The live event stream does not go through it (see docs/CORE.md, "Platform transport").
+//! The live event stream goes through [`HttpStreamTransport`] when the app gives one (the body
+//! delivered in pieces, cancellable); otherwise it uses the built-in client.
 
 use std::fmt;
 use std::time::Duration;
@@ -70,4 +71,31 @@ pub struct TransportError {
 pub trait HttpTransport: Send + Sync {
     /// Sends `request`; any status is a response, only a failed exchange is an error.
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// An open response whose body arrives in pieces: the live event stream through the app's HTTP
+/// stack. Returned by [`HttpStreamTransport::open`] once the response head is there.
+pub trait HttpBodyStream: Send + Sync {
+    /// The status code.
+    fn status(&self) -> u16;
+    /// The header fields.
+    fn headers(&self) -> Vec<(String, String)>;
+    /// The next piece of the body as soon as some bytes arrived; `None` at its end. Waits at
+    /// most the request's timeout (then an error: the core reconnects).
+    fn read(&self) -> Result<Option<Vec<u8>>, TransportError>;
+    /// Called from another thread to stop: a `read` blocked now or later returns (an error or
+    /// `None`) and the connection is closed. Idempotent.
+    fn cancel(&self);
+}
+
+/// Opens streaming requests with the platform's HTTP stack (the event stream), so that it goes
+/// through the same proxies, CAs and VPN rules as every other call. Same rules as
+/// [`HttpTransport`]: safe from several threads, no redirects; [`HttpRequest::timeout`] is the
+/// longest wait for each piece of the body (a read timeout), not for the whole exchange.
+pub trait HttpStreamTransport: Send + Sync {
+    /// Sends `request` and returns when the response head arrived.
+    fn open(
+        &self,
+        request: HttpRequest,
+    ) -> Result<std::sync::Arc<dyn HttpBodyStream>, TransportError>;
 }

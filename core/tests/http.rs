@@ -167,7 +167,7 @@ async fn pair_uri_and_decisions_reach_the_service() {
     ];
     for (mode, decision, status, reason) in cases {
         let (sid, token, _) = stub.create_session(&account.id, mode, 120);
-        let req = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+        let req = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
         assert_eq!(req.presence_mode, mode);
         let out = d.auth.respond(&sid, decision.clone()).await.unwrap();
         assert_eq!(
@@ -184,7 +184,7 @@ async fn local_decision_checks_happen_before_any_network() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     let calls = stub.answer_calls();
     let r = d
         .auth
@@ -218,15 +218,15 @@ async fn push_and_poll_of_the_same_challenge_are_one_request() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    let pushed = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
-    let pushed_twice = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    let pushed = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
+    let pushed_twice = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     assert_eq!(pushed, pushed_twice);
     let polled = d.auth.pending(Some(&account.id)).await.unwrap();
     assert_eq!(polled, vec![pushed]);
     d.auth.respond(&sid, approve("42")).await.unwrap();
     // A late duplicate push is recognised as answered.
     assert!(matches!(
-        d.auth.handle_push(&apns(&token)),
+        d.auth.handle_push(&stub.apns(&token)),
         Err(CoreError::AlreadyAnswered)
     ));
 }
@@ -261,7 +261,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Answered on another device: 409 → AlreadyAnswered, and remembered.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     stub.decide_elsewhere(&sid, SessionStatus::Accepted);
     assert!(matches!(
         d.auth.respond(&sid, approve("42")).await,
@@ -276,7 +276,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Expired at the service while still inside the local skew allowance: 410 → Expired.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 1);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     stub.set_offset(5);
     let r = d.auth.respond(&sid, approve("42")).await;
     assert!(matches!(r, Err(CoreError::Expired)), "{r:?}");
@@ -284,7 +284,7 @@ async fn service_conflicts_map_to_typed_errors() {
 
     // Expired locally (beyond the skew): no network call.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 30);
-    d.auth.handle_push(&apns(&token)).unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap();
     d.clock.advance(30 + SKEW_SECONDS + 1);
     let calls = stub.answer_calls();
     assert!(matches!(
@@ -404,7 +404,7 @@ async fn clock_is_corrected_from_the_service() {
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
     // Without correction this challenge would look expired; with it, it is fresh.
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     // The request proof and the answer's iat use the corrected time too (the stub checks ±60 s).
     assert_eq!(d.auth.pending(None).await.unwrap().len(), 1);
     assert!(
@@ -419,14 +419,14 @@ async fn clock_is_corrected_from_the_service() {
     let fresh = device_with_store(&stub, d.store.clone());
     fresh.clock.set(real_now() + 3600);
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    fresh.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    fresh.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
 
     // The service's clock moves (e.g. the phone was corrected later): the Date header of the
     // next response updates the offset.
     fresh.clock.set(real_now());
     fresh.auth.pending(None).await.unwrap();
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    fresh.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    fresh.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -501,7 +501,7 @@ async fn several_services_in_one_store() {
     let (shop_sid, shop_token, _) = shop.create_session(&a_shop.id, PresenceMode::Choose, 120);
     assert_eq!(
         d.auth
-            .handle_push(&apns(&bank_token))
+            .handle_push(&bank.apns(&bank_token))
             .unwrap()
             .unwrap()
             .account_id,
@@ -509,7 +509,7 @@ async fn several_services_in_one_store() {
     );
     assert_eq!(
         d.auth
-            .handle_push(&apns(&shop_token))
+            .handle_push(&shop.apns(&shop_token))
             .unwrap()
             .unwrap()
             .account_id,
@@ -539,7 +539,7 @@ async fn several_services_in_one_store() {
         c.sign(bank.state.signing_key().as_ref()).unwrap()
     };
     assert!(matches!(
-        d.auth.handle_push(&apns(&forged)),
+        d.auth.handle_push(&shop.apns(&forged)),
         Err(CoreError::BadSignature)
     ));
 
@@ -666,4 +666,78 @@ async fn event_stream_reports_transient_failures_and_recovers() {
         RequestEvent::Request(r) => assert_eq!(r.id, sid),
         other => panic!("{other:?}"),
     }
+}
+
+/// An account paired with a push key gets sealed pushes only: a readable payload for it (made
+/// by someone else, or downgraded on the way) is refused, while the same challenge sealed
+/// opens and verifies.
+#[tokio::test]
+async fn a_readable_push_is_refused_for_an_account_with_a_push_key() {
+    let stub = Stub::start().await;
+    let d = device(&stub);
+    let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
+    assert!(stub.device(&account.id).unwrap().push_key.is_some());
+    let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
+    let refused = d.auth.handle_push(&apns(&token));
+    assert!(
+        matches!(&refused, Err(CoreError::InvalidPayload { message }) if message.contains("sealed")),
+        "{refused:?}"
+    );
+    assert!(!d.auth.is_answered(&sid));
+    let sealed = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
+    assert_eq!(sealed.id, sid);
+}
+
+/// Apps call `update_push_token` on every start: only an account whose service does not have
+/// this registration yet gets a request, and an account whose service lost its token (the
+/// `push_token_missing` flag on `pending`) gets it again without the app doing anything.
+#[tokio::test]
+async fn the_push_token_is_sent_only_when_it_changed_or_was_lost() {
+    let stub = Stub::start().await;
+    let d = device(&stub);
+    let a = PushRegistration {
+        platform: PushPlatform::Fcm,
+        token: "fcm-a".into(),
+        environment: None,
+    };
+    let b = PushRegistration {
+        token: "fcm-b".into(),
+        ..a.clone()
+    };
+    let alice = d
+        .auth
+        .pair("alice", PAIRING_CODE, Some(a.clone()))
+        .await
+        .unwrap();
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 0, "pairing already sent it");
+    let bob = d.auth.pair("bob", PAIRING_CODE, None).await.unwrap();
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 1, "only bob's service lacked it");
+    d.auth.update_push_token(a.clone()).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 1);
+    d.auth.update_push_token(b.clone()).await.unwrap();
+    assert_eq!(
+        stub.push_token_calls(),
+        3,
+        "a new token goes to every account"
+    );
+    assert_eq!(stub.device(&bob.id).unwrap().push, Some(b.clone()));
+
+    // Alice's service lost it: the next pending sends it again, once.
+    stub.lose_push_token(&alice.id);
+    d.auth.pending(Some(&alice.id)).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
+    assert_eq!(stub.device(&alice.id).unwrap().push, Some(b.clone()));
+    d.auth.pending(None).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
+    // A second authenticator over the same store (the app after a restart) remembers too.
+    let again = Authenticator::new(
+        stub.config(),
+        d.store.clone(),
+        Arc::new(SoftwareSigner::new(d.store.clone())),
+    )
+    .unwrap();
+    again.update_push_token(b).await.unwrap();
+    assert_eq!(stub.push_token_calls(), 4);
 }

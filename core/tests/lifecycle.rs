@@ -40,11 +40,6 @@ fn approve(code: &str) -> Decision {
     }
 }
 
-fn apns(token: &str) -> String {
-    serde_json::json!({"aps": {"alert": {"title": "t", "body": "b"}}, "tapprove": token})
-        .to_string()
-}
-
 fn record(store: &MemoryStore, id: &str) -> AccountRecord {
     let bytes = store.get(&format!("account/{id}")).unwrap().unwrap();
     serde_json::from_slice(bytes.expose_secret()).unwrap()
@@ -191,7 +186,7 @@ async fn a_revoked_device_keeps_the_account_marked_and_stops_using_it() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     let at = real_now() - 30;
     stub.revoke(&account.id, at);
     match d.auth.pending(None).await {
@@ -225,7 +220,7 @@ async fn a_revoked_device_keeps_the_account_marked_and_stops_using_it() {
     ));
     assert_eq!(stub.answer_calls(), 0);
     assert!(matches!(
-        d.auth.handle_push(&apns(&token)),
+        d.auth.handle_push(&stub.apns(&token)),
         Err(CoreError::Revoked { .. })
     ));
     let mut events = d.auth.events(Some(&account.id));
@@ -275,7 +270,7 @@ async fn a_moved_clock_is_persisted_and_a_refused_answer_is_retried_once() {
     assert!((stored - 1200).abs() <= 1, "{stored}");
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
     let cold = device_with_store(&stub, d.store.clone());
-    cold.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    cold.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
 
     // The service clock moves again while a cold notification-action process answers with
     // the stale stored offset: refused for its time (400 clock_skew), signed again, accepted.
@@ -283,7 +278,7 @@ async fn a_moved_clock_is_persisted_and_a_refused_answer_is_retried_once() {
     // (A long-lived challenge, so that it still looks valid with the stale offset.)
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 3600);
     let cold = device_with_store(&stub, d.store.clone());
-    cold.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    cold.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     let before = stub.answer_calls();
     let outcome = cold.auth.respond(&sid, approve("42")).await.unwrap();
     assert!(outcome.is_accepted());
@@ -298,7 +293,7 @@ async fn a_clock_skew_refusal_is_retried_only_once() {
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
-    d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     // Every answer is refused for its time: one retry at most, then the error.
     stub.fail_all(Some((400, "clock_skew", "clock off")));
     stub.set_offset(100);
@@ -341,20 +336,28 @@ async fn key_rollover_through_the_pending_response_and_headers() {
     assert_eq!(record(&d.store, &account.id), rec);
     // During the grace period, old-key challenges still verify; after it, no more.
     let fresh = device_with_store(&stub, d.store.clone());
-    fresh.auth.handle_push(&apns(&new_token)).unwrap().unwrap();
-    fresh.auth.handle_push(&apns(&old_token)).unwrap().unwrap();
+    fresh
+        .auth
+        .handle_push(&stub.apns(&new_token))
+        .unwrap()
+        .unwrap();
+    fresh
+        .auth
+        .handle_push(&stub.apns(&old_token))
+        .unwrap()
+        .unwrap();
     let later = device_with_store(&stub, d.store.clone());
     later.clock.advance(3600 + 61);
     let c = stub
         .create_session(&account.id, PresenceMode::Choose, 7200)
         .1;
-    later.auth.handle_push(&apns(&c)).unwrap().unwrap();
+    later.auth.handle_push(&stub.apns(&c)).unwrap().unwrap();
     let forged_old = {
         let c = tapprove_protocol::Challenge::verify_signature(&c, &stub.service_key()).unwrap();
         c.sign(old_key.as_ref()).unwrap()
     };
     assert!(matches!(
-        later.auth.handle_push(&apns(&forged_old)),
+        later.auth.handle_push(&stub.apns(&forged_old)),
         Err(CoreError::BadSignature)
     ));
 
@@ -450,7 +453,7 @@ async fn typed_codes_are_checked_for_format_and_decided_by_the_service() {
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
     let (sid, token, code) =
         stub.create_session_with(&account.id, PresenceMode::Entry, 120, Some(6), None);
-    let request = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    let request = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     assert_eq!(
         (request.presence_mode, request.code_length),
         (PresenceMode::Entry, Some(6))
@@ -502,7 +505,7 @@ async fn user_verification_runs_before_an_approval_that_asks_for_it() {
     let required = Some(UserVerification::Required);
     let (sid, token, _) =
         stub.create_session_with(&account.id, PresenceMode::Choose, 120, None, required);
-    let request = d.auth.handle_push(&apns(&token)).unwrap().unwrap();
+    let request = d.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
     assert_eq!(request.user_verification, required);
     // No verifier: the approval cannot go on, nothing is sent.
     assert!(matches!(

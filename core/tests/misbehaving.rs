@@ -118,3 +118,38 @@ async fn a_dropped_call_stops_its_connection() {
         closed_at.duration_since(dropped_at)
     );
 }
+
+/// A [`CancelToken`] ends a call whose service never answers at once, from another thread,
+/// without the caller dropping the future (how Swift's task cancellation reaches the core),
+/// and the background call closes its connection instead of waiting for the timeout.
+#[tokio::test]
+async fn a_cancel_token_ends_a_hanging_call_and_closes_its_socket() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let addr = server(move |mut socket| {
+        read_request(&mut socket);
+        // Never answer; report when the client closes its end.
+        let mut buf = [0u8; 64];
+        let eof = matches!(socket.read(&mut buf), Ok(0) | Err(_));
+        let _ = closed_tx.send(eof);
+    });
+    let (auth, account) = device(addr);
+    let token = CancelToken::new();
+    let canceller = token.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        canceller.cancel();
+    });
+    let started = Instant::now();
+    let result = token.run(auth.pending(Some(&account))).await;
+    assert!(matches!(result, Err(CoreError::Cancelled)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        closed_rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        "the cancelled call closed its connection"
+    );
+    // A cancelled token cancels later calls before they start.
+    assert!(matches!(
+        token.run(auth.pending(Some(&account))).await,
+        Err(CoreError::Cancelled)
+    ));
+}

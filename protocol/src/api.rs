@@ -229,6 +229,10 @@ pub struct PairRequest {
     /// the account's pushes carry the challenge in the clear, as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_key: Option<crate::sealed::PushPublicKey>,
+    /// How the device keeps its private key (its signer: hardware or software). Absent =
+    /// `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_protection: Option<KeyProtection>,
 }
 
 /// Answer to a successful pairing.
@@ -260,6 +264,10 @@ pub struct PendingResponse {
     /// A key update (compact JWS `tapprove-key-update+jwt`) while the service rolls its key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_update: Option<String>,
+    /// The service holds no push token for this device (never sent, or dropped after the push
+    /// provider refused it): the device sends its registration again. Absent = false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push_token_missing: bool,
 }
 
 /// `POST /v1/device/answers`.

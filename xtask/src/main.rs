@@ -4,7 +4,7 @@
 //! - `test`     — every test: Rust workspace, the server on PostgreSQL, Kotlin on the JVM, the Android module under
 //!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
 //!   every fuzz target. Installs what it needs (idempotently) on the way.
-//! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `ios`, `browser`, `keycloak`,
+//! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `arm64`, `ios`, `browser`, `keycloak`,
 //!   `bench`, `fuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `package`  — the Android AARs and the Swift package of this version into `target/package/`.
@@ -13,6 +13,7 @@
 
 mod android;
 mod arch;
+mod arm64;
 mod bench;
 mod bindings;
 mod fuzz;
@@ -99,6 +100,11 @@ const TEST_SETS: &[TestSet] = &[
         "android",
         "android: Kotlin on the JVM, the packaged AAR under Robolectric (Android 14 and 11)",
         test_android,
+    ),
+    (
+        "arm64",
+        "arm64: protocol, core and bindings tests on aarch64 under qemu",
+        arm64::test,
     ),
     (
         "ios",

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
 use tapprove_ffi::*;
 
-/// A HashMap store; `fail` makes every call fail like a locked keychain.
+/// A HashMap store; `fail` makes every call fail like a locked keychain, and a `get` of a key
+/// in `unreadable` fails like a value sealed with a Keystore key that is gone.
 #[derive(Default)]
 pub struct MapStore {
     pub map: Mutex<HashMap<String, Vec<u8>>>,
     pub fail: AtomicBool,
     pub calls: AtomicUsize,
+    pub unreadable: Mutex<Vec<String>>,
 }
 
 impl MapStore {
@@ -32,6 +34,11 @@ impl MapStore {
 impl SecureStore for MapStore {
     fn get(&self, key: String) -> Result<Option<Vec<u8>>, AuthError> {
         self.check()?;
+        if self.unreadable.lock().unwrap().contains(&key) {
+            return Err(AuthError::Platform {
+                detail: "javax.crypto.AEADBadTagException: the sealing key is gone".into(),
+            });
+        }
         Ok(self.map.lock().unwrap().get(&key).cloned())
     }
     fn set(&self, key: String, value: Vec<u8>) -> Result<(), AuthError> {
@@ -99,6 +106,11 @@ impl MemSigner {
 }
 
 impl DeviceSigner for MemSigner {
+    fn key_protection(&self) -> Result<KeyProtection, AuthError> {
+        // Stands in for a platform key store.
+        Ok(KeyProtection::Hardware)
+    }
+
     fn create_key(&self, alias: String) -> Result<Vec<u8>, AuthError> {
         self.fail()?;
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.rng).unwrap();

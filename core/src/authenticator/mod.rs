@@ -19,17 +19,20 @@ use tapprove_protocol::api::PushRegistration;
 use tapprove_protocol::sealed::PushSecretKey;
 
 use crate::api_client::ApiClient;
+use crate::api_client::EventBody;
 use crate::background;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EnrollmentUri};
 use crate::error::CoreError;
 use crate::events::{self, EventStream};
-use crate::model::{Account, AccountRecord, Decision, LoginRequest, RespondOutcome};
-use crate::net::{BodyReader, HttpClient};
+use crate::model::{
+    Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest, RespondOutcome,
+};
+use crate::net::HttpClient;
 use crate::push_payload::{self, PushChallenge};
 use crate::signer::DeviceSigner;
 use crate::store::SecureStore;
-use crate::transport::HttpTransport;
+use crate::transport::{HttpStreamTransport, HttpTransport};
 use crate::user_verification::UserVerifier;
 
 use accounts::Accounts;
@@ -104,7 +107,7 @@ impl Authenticator {
         )
     }
 
-    /// The general form: an injected clock and, if given, the app's HTTP transport.
+    /// An injected clock and, if given, the app's HTTP transport.
     pub fn with_parts(
         config: Config,
         store: Arc<dyn SecureStore>,
@@ -112,11 +115,26 @@ impl Authenticator {
         clock: Arc<dyn Clock>,
         transport: Option<Arc<dyn HttpTransport>>,
     ) -> Result<Self, CoreError> {
+        Self::with_transports(config, store, signer, clock, transport, None)
+    }
+
+    /// The general form: an injected clock, and, if given, the app's HTTP transport for the
+    /// calls and its streaming transport for the event stream ([`Authenticator::events`]).
+    /// Whatever is not given goes through the built-in client.
+    pub fn with_transports(
+        config: Config,
+        store: Arc<dyn SecureStore>,
+        signer: Arc<dyn DeviceSigner>,
+        clock: Arc<dyn Clock>,
+        transport: Option<Arc<dyn HttpTransport>>,
+        streaming: Option<Arc<dyn HttpStreamTransport>>,
+    ) -> Result<Self, CoreError> {
+        let http = HttpClient::new()?;
         let inner = Inner {
             config,
-            api: ApiClient::new(HttpClient::new()?, transport, clock, signer.clone()),
+            api: ApiClient::new(http, transport, streaming, clock, signer.clone()),
             signer,
-            accounts: Accounts::load(store)?,
+            accounts: Accounts::load(store),
             requests: RequestCache::default(),
             verifier: RwLock::new(None),
         };
@@ -211,6 +229,23 @@ impl Authenticator {
             .collect())
     }
 
+    /// The accounts whose records could not be read at the last reload (reload with
+    /// [`Authenticator::accounts`]): show them as needing re-pairing and remove them with
+    /// [`Authenticator::forget_account`]. They are never used for anything else.
+    pub fn accounts_needing_repair(&self) -> Vec<AccountNeedingRepair> {
+        self.inner.accounts.needing_repair()
+    }
+
+    /// Removes an account from this device only, readable or not: its record, and for a
+    /// readable one its device and push keys. The service is not told (use
+    /// [`Authenticator::unpair`] for that while the account can still be read).
+    pub fn forget_account(&self, account_id: &str) -> Result<(), CoreError> {
+        match self.inner.accounts.cached(account_id) {
+            Some(account) => self.inner.remove_local(&account),
+            None => self.inner.accounts.forget_record(account_id),
+        }
+    }
+
     /// Sends a new push registration (e.g. a rotated APNs/FCM token) for every account. Tries
     /// all accounts and returns the first failure, if any.
     pub async fn update_push_token(&self, push: PushRegistration) -> Result<(), CoreError> {
@@ -254,9 +289,10 @@ impl Authenticator {
     pub fn handle_push(&self, payload_json: &str) -> Result<Option<LoginRequest>, CoreError> {
         match push_payload::challenge(payload_json)? {
             None => Ok(None),
-            Some(PushChallenge::Plain(token)) => {
-                self.inner.accept_challenge(&token, None).map(Some)
-            }
+            Some(PushChallenge::Plain(token)) => self
+                .inner
+                .accept_challenge_from(&token, None, true)
+                .map(Some),
             Some(PushChallenge::Sealed { sealed, account }) => {
                 let token = self.inner.open_sealed(&account, &sealed)?;
                 self.inner
@@ -301,8 +337,9 @@ impl Authenticator {
     /// pending requests on reconnect, and delivers each request id once. Transient failures
     /// arrive as `Err` items and the stream goes on; it ends after a fatal error
     /// ([`CoreError::NotPaired`], [`CoreError::UpdateRequired`], [`CoreError::UnknownAccount`],
-    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream always uses the
-    /// built-in client, also with [`Authenticator::with_transport`]. Drop the stream to stop listening. Works with any async
+    /// [`CoreError::InvalidSdkKey`], [`CoreError::InvalidConfig`]). The stream goes through the
+    /// app's streaming transport when one was given ([`Authenticator::with_transports`]), else
+    /// the built-in client. Drop the stream to stop listening. Works with any async
     /// runtime (each account's stream is read on a thread of its own), and without one through
     /// [`EventStream::blocking_next`].
     pub fn events(&self, account_id: Option<&str>) -> EventStream {
@@ -353,11 +390,7 @@ impl events::EventSource for Inner {
         Inner::accept_key_update(self, account_id, token).map(|_| ())
     }
 
-    fn open_events(
-        &self,
-        account: &AccountRecord,
-        idle: Duration,
-    ) -> Result<BodyReader, CoreError> {
+    fn open_events(&self, account: &AccountRecord, idle: Duration) -> Result<EventBody, CoreError> {
         let result = self.api.open_events(account, idle);
         self.persist_clock(&account.server_url);
         match result {

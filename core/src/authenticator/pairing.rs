@@ -154,9 +154,10 @@ impl Inner {
             user: user.to_owned(),
             pairing_code: code.to_owned(),
             public_key: device_key.clone(),
-            push,
+            push: push.clone(),
             device_name: config.device_name().map(str::to_owned),
             push_key,
+            key_protection: Some(self.signer.key_protection()),
         };
         let body = serde_json::to_vec(&request).map_err(|e| CoreError::InvalidPayload {
             message: e.to_string(),
@@ -211,6 +212,7 @@ impl Inner {
             });
         }
         let account = self.accounts.save(record)?;
+        self.accounts.set_sent_push(&account.id, push.as_ref());
         if let Some(old) = previous.filter(|p| p.key_alias != alias) {
             let _ = self.signer.delete_key(&old.key_alias);
             self.accounts.delete_push_key(&old.key_alias);
@@ -225,13 +227,12 @@ impl Inner {
         })?;
         let mut first_error = None;
         for account in self.accounts.active() {
-            let result = self.call(
-                &account,
-                Method::Put,
-                "/v1/device/push-token",
-                Some(body.clone()),
-            );
-            if let Err(e) = result {
+            // Apps call this on every start and every token callback: only a change (or a
+            // registration the service lost, see `resend_push`) costs a request.
+            if self.accounts.sent_push(&account.id).as_ref() == Some(push) {
+                continue;
+            }
+            if let Err(e) = self.send_push(&account, push, &body) {
                 warn!(account_id = %account.id, error = %e, "push token update failed");
                 first_error.get_or_insert(e);
             }
@@ -239,8 +240,60 @@ impl Inner {
         first_error.map_or(Ok(()), Err)
     }
 
+    fn send_push(
+        &self,
+        account: &AccountRecord,
+        push: &PushRegistration,
+        body: &[u8],
+    ) -> Result<(), CoreError> {
+        self.call(
+            account,
+            Method::Put,
+            "/v1/device/push-token",
+            Some(body.to_vec()),
+        )?;
+        self.accounts.set_sent_push(&account.id, Some(push));
+        Ok(())
+    }
+
+    /// The service says it holds no push token for `account` (`push_token_missing`): sends
+    /// the last registration again, if this device has one. Failures are logged; the next
+    /// `pending` tries again.
+    pub(super) fn resend_push(&self, account: &AccountRecord) {
+        let Some(push) = self.accounts.sent_push(&account.id) else {
+            return;
+        };
+        let result = serde_json::to_vec(&push)
+            .map_err(|e| CoreError::Internal {
+                detail: e.to_string(),
+            })
+            .and_then(|body| self.send_push(account, &push, &body));
+        match result {
+            Ok(()) => info!(account_id = %account.id, "push registration sent again"),
+            Err(e) => {
+                warn!(account_id = %account.id, error = %e, "could not send the push registration again")
+            }
+        }
+    }
+
     pub(super) fn unpair(&self, account_id: &str) -> Result<(), CoreError> {
-        let account = self.accounts.get(account_id)?;
+        let account = match self.accounts.get(account_id) {
+            Err(CoreError::UnknownAccount { .. })
+                if self
+                    .accounts
+                    .needing_repair()
+                    .iter()
+                    .any(|b| b.account_id == account_id) =>
+            {
+                // Without its record there is no service to tell: remove it here only.
+                self.accounts.forget_record(account_id)?;
+                return Err(CoreError::UnpairedLocallyOnly {
+                    reason: "its stored record could not be read, so the service was not told"
+                        .into(),
+                });
+            }
+            other => other?,
+        };
         // A revoked account: the service already forgot this device.
         let remote = match account.revoked_at {
             Some(_) => Ok(()),
@@ -264,7 +317,7 @@ impl Inner {
         }
     }
 
-    fn remove_local(&self, account: &AccountRecord) -> Result<(), CoreError> {
+    pub(super) fn remove_local(&self, account: &AccountRecord) -> Result<(), CoreError> {
         self.accounts.remove(account)?;
         if let Err(e) = self.signer.delete_key(&account.key_alias) {
             // The account is gone; a leftover key is harmless but worth a log line.

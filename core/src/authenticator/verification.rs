@@ -40,6 +40,19 @@ impl Inner {
         token: &str,
         expected_account: Option<&str>,
     ) -> Result<LoginRequest, CoreError> {
+        self.accept_challenge_from(token, expected_account, false)
+    }
+
+    /// [`Inner::accept_challenge`] for a push payload; `readable_push` when it came unsealed,
+    /// which an account with a push key refuses: its service seals every push, so a readable
+    /// one was made or downgraded by someone else (and would show the context to Apple and
+    /// Google).
+    pub(super) fn accept_challenge_from(
+        &self,
+        token: &str,
+        expected_account: Option<&str>,
+        readable_push: bool,
+    ) -> Result<LoginRequest, CoreError> {
         let jws = Unverified::parse(token, CHALLENGE_TYP).map_err(CoreError::from_challenge)?;
         // Routing only: which pinned key to verify with. Trusted after the signature check.
         let route: Route = jws
@@ -84,6 +97,12 @@ impl Inner {
                     })?
             }
         };
+        if readable_push && self.accounts.push_key(&account.key_alias)?.is_some() {
+            return Err(CoreError::InvalidPayload {
+                message: "this account receives sealed pushes only; an unsealed one is refused"
+                    .into(),
+            });
+        }
         let VersionOnly { ver } = jws
             .payload_unverified()
             .map_err(CoreError::from_challenge)?;
@@ -140,6 +159,9 @@ impl Inner {
         // Before the challenges: they may already be signed with the new key.
         if let Some(token) = &pending.key_update {
             self.accept_key_update(&account.id, token)?;
+        }
+        if pending.push_token_missing {
+            self.resend_push(account);
         }
         let mut out = Vec::new();
         for token in &pending.challenges {

@@ -131,6 +131,9 @@ pub struct StubState {
     pub counter: AtomicUsize,
     pub answer_calls: AtomicUsize,
     pub pending_calls: AtomicUsize,
+    pub push_token_calls: AtomicUsize,
+    /// Accounts whose push token the "provider" refused (cleared until a new one arrives).
+    pub lost_push: Mutex<HashSet<String>>,
     pub event_connects: AtomicUsize,
     pub faults: Mutex<Faults>,
     pub live: tokio::sync::broadcast::Sender<Live>,
@@ -183,6 +186,8 @@ impl Stub {
             counter: AtomicUsize::new(0),
             answer_calls: AtomicUsize::new(0),
             pending_calls: AtomicUsize::new(0),
+            push_token_calls: AtomicUsize::new(0),
+            lost_push: Mutex::new(HashSet::new()),
             event_connects: AtomicUsize::new(0),
             faults: Mutex::new(Faults::default()),
             live,
@@ -203,6 +208,30 @@ impl Stub {
             axum::serve(listener, app).await.unwrap();
         });
         Self { addr, state, task }
+    }
+
+    /// An APNs payload for the challenge `token` as the service sends it: sealed to the
+    /// account's push key when the device sent one at pairing, readable otherwise.
+    pub fn apns(&self, token: &str) -> String {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let account_id = claims["account_id"].as_str().unwrap_or_default().to_owned();
+        let alert = serde_json::json!({"title": "Login request", "body": "b"});
+        match self.device(&account_id).and_then(|d| d.push_key) {
+            Some(key) => serde_json::json!({
+                "aps": {"alert": alert, "mutable-content": 1},
+                "tapprove_sealed": tapprove_protocol::sealed::seal(&key, &account_id, token).unwrap(),
+                "account": account_id,
+            })
+            .to_string(),
+            None => serde_json::json!({"aps": {"alert": alert}, "tapprove": token}).to_string(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -397,6 +426,28 @@ impl Stub {
 
     pub fn device(&self, account_id: &str) -> Option<Device> {
         self.state.devices.lock().unwrap().get(account_id).cloned()
+    }
+
+    /// `PUT /v1/device/push-token` calls so far.
+    pub fn push_token_calls(&self) -> usize {
+        self.state.push_token_calls.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the account's push token, as the service does when the provider refuses it;
+    /// `pending` then says `push_token_missing` until a new one arrives.
+    pub fn lose_push_token(&self, account_id: &str) {
+        self.state
+            .devices
+            .lock()
+            .unwrap()
+            .get_mut(account_id)
+            .unwrap()
+            .push = None;
+        self.state
+            .lost_push
+            .lock()
+            .unwrap()
+            .insert(account_id.to_owned());
     }
 
     pub fn answer_calls(&self) -> usize {
@@ -594,6 +645,8 @@ async fn push_token(
     let Ok(reg) = serde_json::from_slice::<PushRegistration>(&body) else {
         return error(400, ErrorCode::InvalidRequest, "bad body");
     };
+    st.push_token_calls.fetch_add(1, Ordering::SeqCst);
+    st.lost_push.lock().unwrap().remove(&account_id);
     st.devices
         .lock()
         .unwrap()
@@ -650,6 +703,7 @@ async fn pending(
     axum::Json(PendingResponse {
         key_update: st.key_update.lock().unwrap().clone(),
         challenges: pending_tokens(&st, &account_id),
+        push_token_missing: st.lost_push.lock().unwrap().contains(&account_id),
     })
     .into_response()
 }

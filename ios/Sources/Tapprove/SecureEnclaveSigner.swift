@@ -71,6 +71,11 @@ public final class SecureEnclaveSigner: DeviceSigner, @unchecked Sendable {
         return signature as Data
     }
 
+    /// Secure Enclave keys: reported as hardware at pairing.
+    public func keyProtection() throws -> KeyProtection {
+        .hardware
+    }
+
     public func deleteKey(alias: String) throws {
         var q: [String: Any] = [
             kSecClass as String: kSecClassKey,

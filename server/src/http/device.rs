@@ -10,8 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
-    KeyProtection, PairRequest, PairResponse, PendingResponse, PushEnvironment, PushPlatform,
-    PushRegistration, SessionStatus,
+    PairRequest, PairResponse, PendingResponse, PushEnvironment, PushPlatform, PushRegistration,
+    SessionStatus,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
@@ -133,10 +133,8 @@ pub(crate) async fn pair(
     if let Err(retry) = by_ip {
         return Err(limited(Limit::PairingsPerIp, retry).await);
     }
-    let ApiJson(PairBody {
-        request: req,
-        key_protection,
-    }) = ApiJson::<PairBody>::from_request(request, &state).await?;
+    let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
+    let key_protection = req.key_protection.unwrap_or_default();
     let user = req.user.trim().to_owned();
     if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
         return Err(ApiError::invalid_request(format!(
@@ -277,16 +275,6 @@ async fn audit_rejected(state: &AppState, project_id: &str, user: &str, reason: 
     audit::record(&state.0.store, event).await;
 }
 
-/// Body of `POST /v1/device/pair`: the protocol's request and the optional `key_protection`
-/// (docs/PROTOCOL.md §6; absent = `unknown`).
-#[derive(Debug, serde::Deserialize)]
-struct PairBody {
-    #[serde(flatten)]
-    request: PairRequest,
-    #[serde(default)]
-    key_protection: KeyProtection,
-}
-
 fn paired(
     keys: &KeySet,
     project: ProjectRow,
@@ -388,6 +376,10 @@ pub(crate) async fn pending(
         axum::Json(PendingResponse {
             key_update,
             challenges,
+            // A device that polls on purpose registered no push; one whose token the provider
+            // refused (delivery clears it) is told so and sends it again.
+            push_token_missing: call.account.push_token.is_empty()
+                && call.account.push_platform.0 != PushPlatform::None,
         }),
     ))
 }

@@ -1,6 +1,7 @@
 package dev.tapprove.common
 
 import dev.tapprove.DeviceSigner
+import dev.tapprove.KeyProtection
 import java.security.PrivateKey
 import java.security.PublicKey
 import java.security.Signature
@@ -24,8 +25,12 @@ interface KeyProvider {
  * A [DeviceSigner] over the Java Cryptography Architecture: ECDSA P-256 with SHA-256
  * (`SHA256withECDSA`, DER signatures) and X.509-encoded public keys, both of which the SDK
  * accepts. Private keys stay in the [KeyProvider]: only public keys and signatures go to Rust.
+ * [protection] is what the provider's keys are (reported at pairing; software by default).
  */
-class JcaSigner(private val keys: KeyProvider) : DeviceSigner {
+class JcaSigner(
+    private val keys: KeyProvider,
+    private val protection: KeyProtection = KeyProtection.SOFTWARE,
+) : DeviceSigner {
     override fun createKey(alias: String): ByteArray = keys.generate(alias).encoded
 
     override fun publicKey(alias: String): ByteArray? = keys.publicKey(alias)?.encoded
@@ -42,4 +47,6 @@ class JcaSigner(private val keys: KeyProvider) : DeviceSigner {
     }
 
     override fun deleteKey(alias: String) = keys.delete(alias)
+
+    override fun keyProtection(): KeyProtection = protection
 }

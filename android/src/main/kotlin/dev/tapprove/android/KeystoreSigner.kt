@@ -7,6 +7,7 @@ import android.security.keystore.KeyGenParameterSpec
 import android.security.keystore.KeyProperties
 import android.security.keystore.StrongBoxUnavailableException
 import dev.tapprove.DeviceSigner
+import dev.tapprove.KeyProtection
 import dev.tapprove.common.JcaSigner
 import dev.tapprove.common.KeyProvider
 import java.security.KeyPairGenerator
@@ -20,7 +21,8 @@ import java.security.spec.ECGenParameterSpec
  * the device has it, else in the TEE. The private key never leaves the Keystore; Rust receives
  * only public keys and signatures (DER, which the SDK accepts).
  */
-class KeystoreSigner(context: Context) : DeviceSigner by JcaSigner(AndroidKeystoreKeys(context))
+class KeystoreSigner(context: Context) :
+    DeviceSigner by JcaSigner(AndroidKeystoreKeys(context), KeyProtection.HARDWARE)
 
 private class AndroidKeystoreKeys(context: Context) : KeyProvider {
     private val strongBox = Build.VERSION.SDK_INT >= 28 &&

@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpServer
 import dev.tapprove.AuthException
 import dev.tapprove.Clock
 import dev.tapprove.DeviceSigner
+import dev.tapprove.KeyProtection
 import dev.tapprove.LogLevel
 import dev.tapprove.Logger
 import dev.tapprove.SecureStore
@@ -82,6 +83,8 @@ class CountingSigner(private val inner: DeviceSigner) : DeviceSigner {
         deletes.incrementAndGet()
         inner.deleteKey(alias)
     }
+
+    override fun keyProtection(): KeyProtection = inner.keyProtection()
 }
 
 /** Counts the calls Rust makes into a Kotlin store. */
@@ -115,6 +118,7 @@ class ThrowingSigner : DeviceSigner {
     override fun publicKey(alias: String): ByteArray? = throw AuthException.Platform("secure hardware unavailable")
     override fun sign(alias: String, message: ByteArray): ByteArray = throw AuthException.Platform("secure hardware unavailable")
     override fun deleteKey(alias: String) = throw AuthException.Platform("secure hardware unavailable")
+    override fun keyProtection(): KeyProtection = throw AuthException.Platform("secure hardware unavailable")
 }
 
 /** A clock the test sets. */
