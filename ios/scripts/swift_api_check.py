@@ -306,6 +306,10 @@ def check(generated_files, ios_files, platform):
             if declared:
                 if any(matches(p, use.labels, use.trailing_closure) for p in declared):
                     checked += 1
+                    # uniffi's async calls ignore Swift task cancellation: each one must be
+                    # given the CancelToken of withCancelToken (Cancellation.swift).
+                    if all(any(label == "cancel" for label, _ in p) for p in declared) and "cancel" not in use.labels:
+                        problems.append(f"{where}: {use.name}(…) without cancel: (wrap it in withCancelToken so task cancellation reaches the core)")
                 elif not local_known and use.name not in platform:
                     wanted = signature(use.name, [(l, False) for l in use.labels])
                     have = ", ".join(sorted({signature(use.name, p) for p in declared}))
@@ -356,6 +360,27 @@ def run(generated, ios_dir):
     return 0
 
 
+def cancel_self_test():
+    """An async call of the bindings without its CancelToken is reported; with one it passes."""
+    import tempfile
+    generated = "public class Authenticator {\n    open func respond(requestId: String, decision: Decision, cancel: CancelToken? = nil) async throws -> RespondOutcome { fatalError() }\n}\npublic class CancelToken {}\npublic enum Decision {}\npublic struct RespondOutcome {}\npublic func sdkVersion() -> String { fatalError() }\n"
+    without = "func f(a: Authenticator) async throws { _ = try await a.respond(requestId: \"x\", decision: d) }\n"
+    with_token = "func f(a: Authenticator, t: CancelToken) async throws { _ = try await a.respond(requestId: \"x\", decision: d, cancel: t) }\n"
+    failures = []
+    with tempfile.TemporaryDirectory() as d:
+        gen, app, ok = Path(d, "gen.swift"), Path(d, "app.swift"), Path(d, "ok.swift")
+        gen.write_text(generated)
+        app.write_text(without)
+        ok.write_text(with_token)
+        missing, _ = check([gen], [app], {"fatalError", "d"})
+        if not any("without cancel:" in m for m in missing):
+            failures.append(f"a respond(…) without cancel: was not caught ({missing})")
+        fine, _ = check([gen], [ok], {"fatalError", "d"})
+        if any("without cancel:" in m for m in fine):
+            failures.append(f"a respond(…) with cancel: was refused ({fine})")
+    return failures
+
+
 def self_test(fixtures):
     """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:);
     the user-verification rule is tried on mutations of the real NotificationCategories.swift."""
@@ -371,12 +396,13 @@ def self_test(fixtures):
         if not any(w in r for r in renamed):
             failures.append(f"not caught: {w!r} (reported: {renamed})")
     failures += uv_categories.self_test(HERE.parent / "Sources" / "Tapprove" / "NotificationCategories.swift")
+    failures += cancel_self_test()
     for f in failures:
         print("swift_api_check self-test:", f)
     if failures:
         return 1
     print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports); "
-          "a verify category without .foreground and a category(for:) that ignores userVerification caught")
+          "a verify category without .foreground, a category(for:) that ignores userVerification and an async call without its CancelToken caught")
     return 0
 
 

@@ -85,7 +85,10 @@ struct ApprovalView: View {
         Task { @MainActor in
             defer { sending = false }
             do {
-                let outcome = try await SampleConfig.authenticator().respond(requestId: request.id, decision: decision)
+                let auth = try SampleConfig.authenticator()
+                let outcome = try await withCancelToken { token in
+                    try await auth.respond(requestId: request.id, decision: decision, cancel: token)
+                }
                 switch (outcome.status, outcome.reason) {
                 case (.accepted, _): status = L.approved
                 case (_, .wrongNumber?): status = L.wrongNumber

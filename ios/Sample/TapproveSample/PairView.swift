@@ -10,6 +10,7 @@ struct PairView: View {
     @State private var status = ""
     @State private var busy = false
     @State private var accounts: [Account] = []
+    @State private var broken: [AccountNeedingRepair] = []
 
     var body: some View {
         Form {
@@ -22,6 +23,18 @@ struct PairView: View {
                 Button(busy ? L.pairing : L.pair) { Task { await pair() } }
                     .disabled(busy || user.isEmpty || code.isEmpty)
                 if !status.isEmpty { Text(status).font(.footnote) }
+            }
+            if !broken.isEmpty {
+                // Records that did not come back readable (a restored backup): pair again.
+                Section(L.needsRepair) {
+                    ForEach(broken, id: \.accountId) { account in
+                        VStack(alignment: .leading) {
+                            Text(account.accountId).font(.headline)
+                            Text(L.needsRepairHint).font(.footnote)
+                            Button(L.forget, role: .destructive) { forgetBroken(account.accountId) }
+                        }
+                    }
+                }
             }
             Section(L.accounts) {
                 ForEach(accounts, id: \.id) { account in
@@ -48,11 +61,24 @@ struct PairView: View {
 
     private func reload() {
         accounts = (try? SampleConfig.authenticator().accounts()) ?? []
+        broken = (try? SampleConfig.authenticator().accountsNeedingRepair()) ?? []
+    }
+
+    private func forgetBroken(_ accountId: String) {
+        do {
+            try SampleConfig.authenticator().forgetAccount(accountId: accountId)
+        } catch let error as AuthError {
+            status = error.userMessage()
+        } catch {
+            status = "\(error)"
+        }
+        reload()
     }
 
     private func forget(_ account: Account) async {
         do {
-            try await SampleConfig.authenticator().unpair(accountId: account.id)
+            let auth = try SampleConfig.authenticator()
+            try await withCancelToken { token in try await auth.unpair(accountId: account.id, cancel: token) }
         } catch let error as AuthError {
             status = error.userMessage()
         } catch {
@@ -70,10 +96,13 @@ struct PairView: View {
             if let uri {
                 let info = try describeEnrollmentUri(uri: uri)
                 status = L.pairingWith(info.user, info.serverUrl)
-                account = try await auth.pairUri(uri: uri, push: push)
+                account = try await withCancelToken { token in try await auth.pairUri(uri: uri, push: push, cancel: token) }
             } else {
-                account = try await auth.pair(user: user.trimmingCharacters(in: .whitespaces),
-                                              pairingCode: code.trimmingCharacters(in: .whitespaces), push: push)
+                let name = user.trimmingCharacters(in: .whitespaces)
+                let pairingCode = code.trimmingCharacters(in: .whitespaces)
+                account = try await withCancelToken { token in
+                    try await auth.pair(user: name, pairingCode: pairingCode, push: push, cancel: token)
+                }
             }
             status = L.paired(account.user, account.projectName)
             code = ""

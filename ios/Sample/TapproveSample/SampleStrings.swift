@@ -39,6 +39,8 @@ enum L {
     static var accounts: String { text("pair.accounts") }
     static func removedBy(_ project: String, on date: String) -> String { format("pair.removed_by", project, date) }
     static var forget: String { text("pair.forget") }
+    static var needsRepair: String { text("pair.needs_repair") }
+    static var needsRepairHint: String { text("pair.needs_repair_hint") }
     static func pairingWith(_ user: String, _ server: String) -> String { format("pair.pairing_with", user, server) }
     static func paired(_ user: String, _ project: String) -> String { format("pair.paired", user, project) }
 }

@@ -63,7 +63,7 @@ final class SampleModel: ObservableObject {
     /// Looks for pending requests (e.g. when the app comes to the foreground).
     func refresh() async {
         guard let auth = try? SampleConfig.authenticator(),
-              let pending = try? await auth.pending(accountId: nil) else { return }
+              let pending = try? await withCancelToken({ token in try await auth.pending(accountId: nil, cancel: token) }) else { return }
         if current == nil { current = pending.first }
     }
 }

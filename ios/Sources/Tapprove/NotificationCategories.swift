@@ -101,7 +101,9 @@ public enum NotificationCategories {
             return request
         }
         do {
-            _ = try await authenticator.respond(requestId: request.id, decision: decision)
+            _ = try await withCancelToken { token in
+                try await authenticator.respond(requestId: request.id, decision: decision, cancel: token)
+            }
             return nil
         } catch let error as AuthError {
             await postResult(error.userMessage(), for: request, center: center)
