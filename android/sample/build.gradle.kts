@@ -17,7 +17,7 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         buildConfigField("String", "TAPPROVE_SERVER", "\"https://auth.example.com\"")
-        buildConfigField("String", "TAPPROVE_SDK_KEY", "\"tap_sdk_REPLACE_WITH_YOUR_KEY__\"")
+        buildConfigField("String", "TAPPROVE_SDK_KEY", "\"tap_sdk_REPLACE_WITH_YOUR_KEY_\"")
     }
     buildFeatures { buildConfig = true }
     compileOptions {

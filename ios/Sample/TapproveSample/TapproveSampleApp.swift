@@ -7,7 +7,7 @@ import UserNotifications
 /// with the NotificationService extension (Keychain Sharing capability).
 enum SampleConfig {
     static let serverURL = "https://auth.example.com"
-    static let sdkKey = "tap_sdk_REPLACE_WITH_YOUR_KEY__"
+    static let sdkKey = "tap_sdk_REPLACE_WITH_YOUR_KEY_"
     static let accessGroup = "TEAMID.dev.tapprove.sample"
 
     static func authenticator() throws -> Authenticator {

@@ -32,11 +32,15 @@ class KeystoreSecureStore(context: Context, name: String = "tapprove") :
 fun storeBackend(context: Context, name: String = "tapprove"): FileBackend {
     val files = FileBackend(File(File(context.noBackupFilesDir, "tapprove"), name))
     val legacy = context.getSharedPreferences(name, Context.MODE_PRIVATE)
-    if (legacy.all.isNotEmpty()) {
-        val old = SharedPreferencesBackend(legacy)
-        for (key in old.names()) {
+    val old = SharedPreferencesBackend(legacy)
+    for (key in old.names()) {
+        // Storage trouble never stops the app: a value that does not move now stays where it
+        // was and moves on a later start.
+        try {
             old.read(key)?.let { files.write(key, it) }
             old.remove(key)
+        } catch (e: Exception) {
+            android.util.Log.w("Tapprove", "could not move $key out of SharedPreferences: $e")
         }
     }
     return files

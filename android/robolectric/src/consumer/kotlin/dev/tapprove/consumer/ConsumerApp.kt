@@ -23,7 +23,7 @@ class ConsumerMessagingService : FirebaseMessagingService() {
 class ConsumerApp : Application() {
     override fun onCreate() {
         super.onCreate()
-        Tapprove.configure(this, "https://auth.example.com", "tap_sdk_REPLACE_WITH_YOUR_KEY__")
+        Tapprove.configure(this, "https://auth.example.com", "tap_sdk_REPLACE_WITH_YOUR_KEY_")
     }
 
     /** What the app's settings screen shows when login requests cannot be shown. */

@@ -36,11 +36,18 @@ class PairActivity : AppCompatActivity() {
         val pair = Button(this).apply { text = getString(R.string.pair); setOnClickListener { vm.submitCode(user.text.toString(), code.text.toString()) } }
         val confirm = Button(this).apply { text = getString(R.string.confirm); setOnClickListener { vm.confirm() } }
         val accounts = TextView(this)
+        val forget = Button(this).apply {
+            text = getString(R.string.forget_broken)
+            setOnClickListener {
+                for (broken in Tapprove.authenticator.accountsNeedingRepair()) Tapprove.authenticator.forgetAccount(broken.accountId)
+                recreate()
+            }
+        }
         setContentView(
             LinearLayout(this).apply {
                 orientation = LinearLayout.VERTICAL
                 setPadding(48, 48, 48, 48)
-                listOf(TextView(context).apply { text = getString(R.string.pair_title); textSize = 22f }, user, code, pair, confirm, status, accounts)
+                listOf(TextView(context).apply { text = getString(R.string.pair_title); textSize = 22f }, user, code, pair, confirm, status, accounts, forget)
                     .forEach { addView(it) }
             },
         )
@@ -55,8 +62,14 @@ class PairActivity : AppCompatActivity() {
                     PairingUiState.Pairing -> getString(R.string.pairing)
                     is PairingUiState.Paired -> getString(R.string.paired, s.account.user, s.account.projectName)
                 }
-                accounts.text = runCatching { Tapprove.authenticator.accounts() }.getOrDefault(emptyList())
-                    .joinToString("\n", prefix = getString(R.string.accounts_heading) + "\n") { getString(R.string.account_line, it.user, it.projectName) }
+                val paired = runCatching { Tapprove.authenticator.accounts() }.getOrDefault(emptyList())
+                    .map { getString(R.string.account_line, it.user, it.projectName) }
+                // Accounts whose records did not come back readable (a restored backup): the
+                // user pairs again; Forget removes them.
+                val broken = runCatching { Tapprove.authenticator.accountsNeedingRepair() }.getOrDefault(emptyList())
+                forget.visibility = if (broken.isEmpty()) android.view.View.GONE else android.view.View.VISIBLE
+                accounts.text = (paired + broken.map { getString(R.string.needs_repair_line, it.accountId) })
+                    .joinToString("\n", prefix = getString(R.string.accounts_heading) + "\n")
             }
         }
     }
