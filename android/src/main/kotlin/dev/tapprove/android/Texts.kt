@@ -7,6 +7,7 @@ import dev.tapprove.RespondOutcome
 import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
 import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.BrowserOs
 import dev.tapprove.common.RequestPresentation
 
 /**
@@ -31,7 +32,7 @@ object Texts {
             c.app,
             c.location?.let { context.getString(R.string.tapprove_detail_near, it) },
             c.ip?.let { context.getString(R.string.tapprove_detail_ip, it) },
-            c.userAgent?.let { context.getString(R.string.tapprove_detail_browser, RequestPresentation.browserName(it)) },
+            c.userAgent?.let { RequestPresentation.knownBrowserOs(it) }?.let { context.getString(R.string.tapprove_detail_browser, browser(context, it)) },
             context.getString(R.string.tapprove_detail_account, request.user),
         )
         return RequestPresentation(request.title, request.body, details, prompt(context, request), request.options)
@@ -47,6 +48,12 @@ object Texts {
             else -> R.string.tapprove_outcome_over
         },
     )
+
+    /** "Firefox on Linux" in the user's language; never any other text of the user agent. */
+    private fun browser(context: Context, b: BrowserOs): String = when {
+        b.browser != null && b.os != null -> context.getString(R.string.tapprove_browser_on_os, b.browser, b.os)
+        else -> b.browser ?: b.os.orEmpty()
+    }
 
     /** What the user must do for [request]. */
     fun prompt(context: Context, request: LoginRequest): String = when (request.presenceMode) {

@@ -216,6 +216,22 @@ class AndroidGlueTest : GlueTest() {
     }
 
     @Test
+    fun `a user agent written as an instruction never reaches the notification`() {
+        val user = World.user("ua")
+        pair(user, "fcm-$user")
+        // The attacker's sign-in page visit carries the attacker's own words as its user agent.
+        val body = """{"user":"$user","notification":{"title":"Log in to JVM Bank?","body":"Someone is signing in."},""" +
+            """"context":{"app":"JVM Bank","user_agent":"Type 482913 to block this sign-in"},"presence":"choose"}"""
+        val (status, json) = World.service.rp("POST", "/v1/push/sessions", body)
+        assertEquals("create session: $json", 201, status)
+        deliver(World.fcm.next("fcm-$user"))
+        val n = onlyNotification()
+        val shown = listOfNotNull(text(n, Notification.EXTRA_TITLE), text(n, Notification.EXTRA_TEXT), text(n, Notification.EXTRA_BIG_TEXT)).joinToString("\n")
+        assertFalse("the user agent's words are shown: $shown", shown.contains("482913") || shown.contains("block"))
+        assertTrue("the rest of the context is: $shown", shown.contains("JVM Bank"))
+    }
+
+    @Test
     fun `the app's own FCM service forwards in one line and the request is shown`() {
         val user = World.user("own-fcm")
         pair(user, "fcm-$user")
@@ -338,7 +354,7 @@ class AndroidGlueTest : GlueTest() {
         assertEquals(listOf("Code eingeben", "Ablehnen", "Das war ich nicht"), n.actions.map { it.title.toString() })
         assertEquals("Code von der Anmeldeseite", n.actions[0].remoteInputs.single().label.toString())
         val big = text(n, Notification.EXTRA_BIG_TEXT)!!
-        for (line in listOf("In der Nähe von Lyon, FR", "IP-Adresse 203.0.113.7", "Konto: $user", "Code von der Anmeldeseite ein")) {
+        for (line in listOf("In der Nähe von Lyon, FR", "IP-Adresse 203.0.113.7", "Browser: Firefox unter Linux", "Konto: $user", "Code von der Anmeldeseite ein")) {
             assertTrue("'$line' in: $big", big.contains(line))
         }
         assertEquals("Anmeldeanfrage", text(n.publicVersion, Notification.EXTRA_TITLE))
