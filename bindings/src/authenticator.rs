@@ -12,7 +12,9 @@ use crate::foreign::{
     VerifierBridge,
 };
 use crate::listen::{self, ListenHandle, RequestListener};
-use crate::transport::{HttpStreamTransport, HttpTransport, StreamTransportBridge, TransportBridge};
+use crate::transport::{
+    HttpStreamTransport, HttpTransport, StreamTransportBridge, TransportBridge,
+};
 use crate::types::{
     Account, AccountImport, AccountNeedingRepair, Decision, LoginRequest, PushRegistration,
     RespondOutcome, ServiceConfig,

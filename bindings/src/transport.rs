@@ -72,7 +72,7 @@ pub trait HttpTransport: Send + Sync {
 }
 
 /// An open response whose body arrives in pieces (the live event stream), returned by
-/// [`HttpStreamTransport::open`] once the response head is there.
+/// [`HttpStreamTransport::open_stream`] once the response head is there.
 #[uniffi::export(foreign)]
 pub trait HttpBodyStream: Send + Sync {
     /// The status code.
@@ -96,7 +96,7 @@ pub trait HttpBodyStream: Send + Sync {
 #[uniffi::export(foreign)]
 pub trait HttpStreamTransport: Send + Sync {
     /// Sends `request` and returns as soon as the response head arrived.
-    fn open(&self, request: HttpRequest) -> Result<Arc<dyn HttpBodyStream>, AuthError>;
+    fn open_stream(&self, request: HttpRequest) -> Result<Arc<dyn HttpBodyStream>, AuthError>;
 }
 
 fn to_ffi(request: core::HttpRequest) -> HttpRequest {
@@ -126,11 +126,14 @@ fn transport_error(e: AuthError) -> core::TransportError {
 pub(crate) struct StreamTransportBridge(pub(crate) Arc<dyn HttpStreamTransport>);
 
 impl core::HttpStreamTransport for StreamTransportBridge {
-    fn open(
+    fn open_stream(
         &self,
         request: core::HttpRequest,
     ) -> Result<Arc<dyn core::HttpBodyStream>, core::TransportError> {
-        let stream = self.0.open(to_ffi(request)).map_err(transport_error)?;
+        let stream = self
+            .0
+            .open_stream(to_ffi(request))
+            .map_err(transport_error)?;
         // The head is read once, here: the core asks for it right away.
         let status = stream.status().map_err(transport_error)?;
         let headers = stream

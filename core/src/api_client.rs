@@ -311,9 +311,11 @@ impl ApiClient {
             }
             Some(streaming) => {
                 let (request, host) = platform_request(req)?;
-                let stream = streaming.open(request).map_err(|e| CoreError::Network {
-                    message: format!("could not reach {host} (the app's HTTP transport: {e})"),
-                })?;
+                let stream = streaming
+                    .open_stream(request)
+                    .map_err(|e| CoreError::Network {
+                        message: format!("could not reach {host} (the app's HTTP transport: {e})"),
+                    })?;
                 let head = Head::from_parts(stream.status(), stream.headers());
                 (head, EventBody::Platform(stream))
             }

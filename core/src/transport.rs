@@ -74,7 +74,7 @@ pub trait HttpTransport: Send + Sync {
 }
 
 /// An open response whose body arrives in pieces: the live event stream through the app's HTTP
-/// stack. Returned by [`HttpStreamTransport::open`] once the response head is there.
+/// stack. Returned by [`HttpStreamTransport::open_stream`] once the response head is there.
 pub trait HttpBodyStream: Send + Sync {
     /// The status code.
     fn status(&self) -> u16;
@@ -94,7 +94,7 @@ pub trait HttpBodyStream: Send + Sync {
 /// longest wait for each piece of the body (a read timeout), not for the whole exchange.
 pub trait HttpStreamTransport: Send + Sync {
     /// Sends `request` and returns when the response head arrived.
-    fn open(
+    fn open_stream(
         &self,
         request: HttpRequest,
     ) -> Result<std::sync::Arc<dyn HttpBodyStream>, TransportError>;

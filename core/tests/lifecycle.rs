@@ -258,16 +258,21 @@ async fn a_moved_clock_is_persisted_and_a_refused_answer_is_retried_once() {
     let stub = Stub::start().await;
     let d = device(&stub);
     let account = d.auth.pair("alice", PAIRING_CODE, None).await.unwrap();
-    assert!(record(&d.store, &account.id).clock_offset.abs() <= 1);
+    // The fake device clock stands still while real time passes: it is set to real time before
+    // each call, and a few seconds of slack cover slow runs (the arm64 set runs this under qemu).
+    let paired = record(&d.store, &account.id).clock_offset;
+    assert!(paired.abs() <= 5, "{paired}");
     // The service clock moves by 3 s: not worth a write.
     stub.set_offset(3);
+    d.clock.set(real_now());
     d.auth.pending(None).await.unwrap();
-    assert!(record(&d.store, &account.id).clock_offset.abs() <= 1);
+    assert_eq!(record(&d.store, &account.id).clock_offset, paired);
     // By 20 minutes: persisted, so a cold process (NSE) uses it before any call.
     stub.set_offset(1200);
+    d.clock.set(real_now());
     d.auth.pending(None).await.unwrap();
     let stored = record(&d.store, &account.id).clock_offset;
-    assert!((stored - 1200).abs() <= 1, "{stored}");
+    assert!((stored - 1200).abs() <= 5, "{stored}");
     let (_, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 120);
     let cold = device_with_store(&stub, d.store.clone());
     cold.auth.handle_push(&stub.apns(&token)).unwrap().unwrap();
@@ -284,7 +289,7 @@ async fn a_moved_clock_is_persisted_and_a_refused_answer_is_retried_once() {
     assert!(outcome.is_accepted());
     assert_eq!(stub.answer_calls() - before, 2, "one refusal, one retry");
     let stored = record(&d.store, &account.id).clock_offset;
-    assert!((stored + 600).abs() <= 1, "{stored}");
+    assert!((stored + 600).abs() <= 5, "{stored}");
 }
 
 #[tokio::test]

@@ -220,7 +220,7 @@ impl HttpBodyStream for SocketStream {
 }
 
 impl HttpStreamTransport for StreamingTransport {
-    fn open(&self, request: HttpRequest) -> Result<Arc<dyn HttpBodyStream>, TransportError> {
+    fn open_stream(&self, request: HttpRequest) -> Result<Arc<dyn HttpBodyStream>, TransportError> {
         self.opened.lock().unwrap().push(request.clone());
         let url = url::Url::parse(&request.url).unwrap();
         let authority = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());

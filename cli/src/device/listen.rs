@@ -181,7 +181,9 @@ impl Listener {
                 };
                 text.push_str(&format!("\nType {what} shown on the login page, then Enter.\n  [d] deny    [n] not me    [q] quit"));
             }
-            _ => text.push_str("\n  [a] approve    [d] deny    [n] not me    [q] quit"),
+            PresenceMode::None => {
+                text.push_str("\n  [a] approve    [d] deny    [n] not me    [q] quit")
+            }
         }
         text.push_str(&format!("\n  expires in {left} s"));
         if self.queue.len() > 1 {

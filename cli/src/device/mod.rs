@@ -259,7 +259,7 @@ fn print_requests(requests: &[LoginRequest]) {
                 Some(n) => println!("    type the {n}-digit code shown on the login page: --code"),
                 None => println!("    type the code shown on the login page: --code"),
             },
-            _ => println!("    approve or deny"),
+            PresenceMode::None => println!("    approve or deny"),
         }
         println!(
             "    user {} · account {} · {} s left",

@@ -197,8 +197,17 @@ fn url_like() -> impl Strategy<Value = String> {
     (scheme, host, port, target).prop_map(|(s, h, p, t)| format!("{s}://{h}{p}{t}"))
 }
 
+/// 20 000 cases, or `PROPTEST_CASES` when set: `cargo xtask test arm64` runs these under qemu,
+/// where the parser's logic is the same and only the emulation is slow.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20_000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// Whatever this parser accepts, `url` accepts and reads the same way: the same scheme,
     /// host, port, path and query, and the same serialized origin.

@@ -1,5 +1,6 @@
 package dev.tapprove.jvmtest
 
+import dev.tapprove.AccountNeedingRepair
 import dev.tapprove.AuthException
 import dev.tapprove.Authenticator
 import dev.tapprove.ClosedReason
@@ -7,7 +8,9 @@ import dev.tapprove.Decision
 import dev.tapprove.LogLevel
 import dev.tapprove.LoginRequest
 import dev.tapprove.PresenceMode
+import dev.tapprove.RepairCause
 import dev.tapprove.RequestListener
+import dev.tapprove.SecureStore
 import dev.tapprove.ServiceConfig
 import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
@@ -231,10 +234,25 @@ class EndToEndTest {
         }
 
         // An exception thrown by Kotlin platform code comes back as an exception, not a crash.
-        val locked = assertThrows(AuthException.Platform::class.java) {
-            Authenticator(config(), ThrowingStore(), d.signer)
-        }
+        // A store that throws never stops the app from starting: the call that needs it says why.
+        val lockedAuth = Authenticator(config(), ThrowingStore(), d.signer)
+        val locked = assertThrows(AuthException.Platform::class.java) { lockedAuth.accounts() }
         assertTrue(locked.userMessage().contains("keystore is locked"), locked.userMessage())
+        // A record that no longer decrypts (a backup restore without the Keystore key): the app
+        // starts, lists the account as needing re-pairing, and removes it.
+        val frank = d.auth.accounts().single { it.user == "frank" }
+        val restored = object : SecureStore by d.store {
+            override fun get(key: String): ByteArray? =
+                if (key == "account/${frank.id}") throw IllegalStateException("AEADBadTagException") else d.store.get(key)
+        }
+        val afterRestore = Authenticator(config(), restored, d.signer)
+        assertFalse(afterRestore.accounts().any { it.id == frank.id })
+        assertEquals(
+            listOf(AccountNeedingRepair(frank.id, RepairCause.UNREADABLE)),
+            afterRestore.accountsNeedingRepair(),
+        )
+        afterRestore.forgetAccount(frank.id)
+        assertTrue(afterRestore.accountsNeedingRepair().isEmpty())
         val noHardware = assertThrows(AuthException.Platform::class.java) {
             runBlocking { Authenticator(config(), newStore().first, ThrowingSigner()).pair("x", "y", null) }
         }
