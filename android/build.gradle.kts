@@ -2,9 +2,12 @@
 // Android-free shell logic (src/common/kotlin, also compiled and tested on the JVM by
 // android/jvm-tests) and the Android glue (src/main/kotlin). The native library comes from
 // cargo-ndk into src/main/jniLibs/<abi>/libtapprove_ffi.so; see README.md.
+// No plugin versions here: a host app that includes this module brings its own AGP and Kotlin
+// (supported: AGP 8.1+, Kotlin 1.9+; README.md). This directory's own build (the sample) sets
+// them in settings.gradle.kts.
 plugins {
-    id("com.android.library") version "8.7.3"
-    id("org.jetbrains.kotlin.android") version "2.2.21"
+    id("com.android.library")
+    id("org.jetbrains.kotlin.android")
 }
 
 android {
@@ -31,11 +34,9 @@ android {
 }
 
 dependencies {
-    // The Android framework, JNA and coroutines only; Firebase is used by one file, the FCM
-    // adapter (TapproveMessagingService.kt). CI compiles the module against Android 14 with a
-    // compile-only stub of those Firebase classes (android/robolectric); apps get the real one.
+    // The Android framework, JNA and coroutines only. Firebase lives in the separate FCM adapter
+    // module (fcm/), so HMS and Google-free apps build without it.
     // uniffi's Kotlin loads the library through JNA; the @aar variant carries JNA's own .so files.
     implementation("net.java.dev.jna:jna:5.17.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
-    implementation("com.google.firebase:firebase-messaging:24.1.0")
 }

@@ -6,6 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "Tapprove",
+    defaultLocalization: "en",
     platforms: [.iOS(.v15)],
     products: [
         .library(name: "Tapprove", targets: ["Tapprove"]),
@@ -20,6 +21,8 @@ let package = Package(
             name: "Tapprove",
             dependencies: ["TapproveFFI"],
             path: "Sources/Tapprove",
+            // The string catalog of every user-facing text (English, German).
+            resources: [.process("Resources")],
             linkerSettings: [.linkedFramework("Security"), .linkedFramework("SystemConfiguration")]
         ),
         .testTarget(name: "TapproveTests", dependencies: ["Tapprove"], path: "Tests/TapproveTests"),

@@ -17,7 +17,7 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         buildConfigField("String", "TAPPROVE_SERVER", "\"https://auth.example.com\"")
-        buildConfigField("String", "TAPPROVE_SDK_KEY", "\"tap_sdk_REPLACE_WITH_YOUR_KEY__\"")
+        buildConfigField("String", "TAPPROVE_SDK_KEY", "\"tap_sdk_REPLACE_WITH_YOUR_KEY_\"")
     }
     buildFeatures { buildConfig = true }
     compileOptions {
@@ -29,6 +29,8 @@ android {
 
 dependencies {
     implementation(project(":"))
+    // The app owns FCM (SampleMessagingService); the library does not depend on Firebase.
+    implementation("com.google.firebase:firebase-messaging:24.1.0")
     implementation("androidx.appcompat:appcompat:1.7.0")
     implementation("androidx.lifecycle:lifecycle-runtime-ktx:2.8.7")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")

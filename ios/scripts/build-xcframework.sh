@@ -11,8 +11,18 @@
 #   7. copy the generated Swift into the `Tapprove` target.
 # Then: open ios/Package.swift in Xcode, or add ios/ as a local package to an app.
 #
-# Needs: macOS with Xcode (xcodebuild, lipo), rustup. Run from anywhere.
+# With `--package DIR` (the Swift package folder `cargo xtask package` wrote,
+# target/package/swift/Tapprove): step 7 instead zips the XCFramework next to DIR as
+# TapproveFFI.xcframework.zip (upload it to the release the URL in DIR/Package.swift names) and
+# writes its checksum into DIR/Package.swift; DIR already holds the generated Swift.
+#
+# Needs: macOS with Xcode (xcodebuild, lipo, swift), rustup. Run from anywhere.
 set -euo pipefail
+PACKAGE_DIR=""
+if [[ "${1:-}" == "--package" ]]; then
+  [[ -n "${2:-}" && -f "$2/Package.swift" ]] || { echo "build-xcframework.sh: --package needs the folder with Package.swift (cargo xtask package)" >&2; exit 2; }
+  PACKAGE_DIR="$(cd "$2" && pwd)"
+fi
 cd "$(dirname "$0")/../.."
 ROOT="$(pwd)"
 OUT="$ROOT/ios/build"
@@ -53,6 +63,17 @@ xcodebuild -create-xcframework \
   -library "target/aarch64-apple-ios/release/$LIB" -headers "$OUT/headers" \
   -library "$OUT/sim/$LIB" -headers "$OUT/headers" \
   -output ios/TapproveFFI.xcframework
+
+if [[ -n "$PACKAGE_DIR" ]]; then
+  step "7/7 zip, checksum into $PACKAGE_DIR/Package.swift"
+  ZIP="$(dirname "$PACKAGE_DIR")/TapproveFFI.xcframework.zip"
+  rm -f "$ZIP"
+  (cd ios && ditto -c -k --sequesterRsrc --keepParent TapproveFFI.xcframework "$ZIP")
+  CHECKSUM="$(swift package compute-checksum "$ZIP")"
+  sed -i '' "s/TAPPROVE_XCFRAMEWORK_CHECKSUM/$CHECKSUM/" "$PACKAGE_DIR/Package.swift"
+  echo "done: $ZIP (checksum $CHECKSUM). Upload it to the release Package.swift names, then tag."
+  exit 0
+fi
 
 step "7/7 generated Swift into the Tapprove target"
 mkdir -p ios/Sources/Tapprove/Generated

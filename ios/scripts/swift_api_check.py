@@ -17,6 +17,10 @@ its declarations, defaults and a trailing closure allowed), or declared in ios/ 
 known Apple / Swift standard library name listed in swift_platform_names.txt. Receiver types are
 not inferred (that needs a compiler), so members are matched by name and labels across all types.
 
+It also holds Sources/Tapprove/NotificationCategories.swift to the user-verification rule
+(uv_categories.py): a request that needs Face ID gets a category whose approving action opens the
+app (`.foreground`).
+
 Usage:
   swift_api_check.py GENERATED.swift IOS_DIR     check ios/ against the generated bindings
   swift_api_check.py --self-test FIXTURE_DIR     show that a renamed function or label is caught
@@ -30,6 +34,7 @@ import tree_sitter_swift
 from tree_sitter import Language, Parser
 
 from swift_syntax_check import neutralise
+import uv_categories
 
 PARSER = Parser(Language(tree_sitter_swift.language()))
 HERE = Path(__file__).resolve().parent
@@ -301,6 +306,10 @@ def check(generated_files, ios_files, platform):
             if declared:
                 if any(matches(p, use.labels, use.trailing_closure) for p in declared):
                     checked += 1
+                    # uniffi's async calls ignore Swift task cancellation: each one must be
+                    # given the CancelToken of withCancelToken (Cancellation.swift).
+                    if all(any(label == "cancel" for label, _ in p) for p in declared) and "cancel" not in use.labels:
+                        problems.append(f"{where}: {use.name}(…) without cancel: (wrap it in withCancelToken so task cancellation reaches the core)")
                 elif not local_known and use.name not in platform:
                     wanted = signature(use.name, [(l, False) for l in use.labels])
                     have = ", ".join(sorted({signature(use.name, p) for p in declared}))
@@ -331,6 +340,13 @@ def ios_sources(ios_dir):
 def run(generated, ios_dir):
     files = ios_sources(ios_dir)
     problems, checked = check([generated], files, platform_names())
+    categories = ios_dir / "Sources" / "Tapprove" / "NotificationCategories.swift"
+    uv = uv_categories.problems(categories.read_text(encoding="utf-8"))
+    for p in uv:
+        print(f"{categories}: {p}")
+    if uv:
+        print("swift_api_check: the notification categories do not honour user verification")
+        return 1
     for p in problems:
         print(p)
     if problems:
@@ -344,8 +360,30 @@ def run(generated, ios_dir):
     return 0
 
 
+def cancel_self_test():
+    """An async call of the bindings without its CancelToken is reported; with one it passes."""
+    import tempfile
+    generated = "public class Authenticator {\n    open func respond(requestId: String, decision: Decision, cancel: CancelToken? = nil) async throws -> RespondOutcome { fatalError() }\n}\npublic class CancelToken {}\npublic enum Decision {}\npublic struct RespondOutcome {}\npublic func sdkVersion() -> String { fatalError() }\n"
+    without = "func f(a: Authenticator) async throws { _ = try await a.respond(requestId: \"x\", decision: d) }\n"
+    with_token = "func f(a: Authenticator, t: CancelToken) async throws { _ = try await a.respond(requestId: \"x\", decision: d, cancel: t) }\n"
+    failures = []
+    with tempfile.TemporaryDirectory() as d:
+        gen, app, ok = Path(d, "gen.swift"), Path(d, "app.swift"), Path(d, "ok.swift")
+        gen.write_text(generated)
+        app.write_text(without)
+        ok.write_text(with_token)
+        missing, _ = check([gen], [app], {"fatalError", "d"})
+        if not any("without cancel:" in m for m in missing):
+            failures.append(f"a respond(…) without cancel: was not caught ({missing})")
+        fine, _ = check([gen], [ok], {"fatalError", "d"})
+        if any("without cancel:" in m for m in fine):
+            failures.append(f"a respond(…) with cancel: was refused ({fine})")
+    return failures
+
+
 def self_test(fixtures):
-    """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:)."""
+    """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:);
+    the user-verification rule is tried on mutations of the real NotificationCategories.swift."""
     app = [fixtures / "App.swift"]
     ok, _ = check([fixtures / "generated_ok.swift"], app, set())
     renamed, _ = check([fixtures / "generated_renamed.swift"], app, set())
@@ -357,11 +395,14 @@ def self_test(fixtures):
     for w in want:
         if not any(w in r for r in renamed):
             failures.append(f"not caught: {w!r} (reported: {renamed})")
+    failures += uv_categories.self_test(HERE.parent / "Sources" / "Tapprove" / "NotificationCategories.swift")
+    failures += cancel_self_test()
     for f in failures:
         print("swift_api_check self-test:", f)
     if failures:
         return 1
-    print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports)")
+    print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports); "
+          "a verify category without .foreground, a category(for:) that ignores userVerification and an async call without its CancelToken caught")
     return 0
 
 

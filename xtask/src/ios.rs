@@ -3,7 +3,8 @@
 //! declared in the generated Swift (`ios/scripts/swift_api_check.py`, tree-sitter-swift), so an
 //! FFI rename fails here instead of in an app developer's Xcode build. The checker's self-test
 //! (a fixture app against fixture bindings before and after a rename) runs first, so a checker
-//! that stopped catching renames fails too.
+//! that stopped catching renames fails too. The same check holds the notification categories to
+//! the user-verification rule, and `ios/scripts/strings_check.py` the shell's languages.
 
 use crate::bindings::{self, path_str};
 
@@ -24,5 +25,12 @@ pub fn api_check() -> Result<(), String> {
     bindings::run(
         path_str(&python)?,
         &[path_str(&checker)?, path_str(&swift)?, path_str(&ios)?],
-    )
+    )?;
+    // The languages: the string catalog complete in English and German, no user-facing literal.
+    let strings = scripts.join("strings_check.py");
+    bindings::run(
+        path_str(&python)?,
+        &[path_str(&strings)?, "--self-test", path_str(&ios)?],
+    )?;
+    bindings::run(path_str(&python)?, &[path_str(&strings)?, path_str(&ios)?])
 }

@@ -7,6 +7,7 @@
 //! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `arm64`, `ios`, `browser`, `keycloak`,
 //!   `bench`, `fuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
+//! - `package`  — the Android AARs and the Swift package of this version into `target/package/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 //! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
@@ -18,6 +19,7 @@ mod bindings;
 mod fuzz;
 mod ios;
 mod keycloak;
+mod package;
 mod postgres;
 
 use std::path::{Path, PathBuf};
@@ -30,10 +32,11 @@ fn main() -> ExitCode {
         Some("arch") => arch::command(&root()),
         Some("test") => test(&args[1..]),
         Some("bindings") => bindings::command(&args[1..]),
+        Some("package") => package::command(&args[1..]),
         Some("bench") => bench::command(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
         Some(other) => Err(format!("unknown command {other:?}; try `cargo xtask test`")),
-        None => Err("usage: cargo xtask <arch|test|bindings|bench|fuzz>".into()),
+        None => Err("usage: cargo xtask <arch|test|bindings|package|bench|fuzz>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,7 +98,7 @@ const TEST_SETS: &[TestSet] = &[
     ),
     (
         "android",
-        "android: Kotlin on the JVM, Android 14 under Robolectric",
+        "android: Kotlin on the JVM, the packaged AAR under Robolectric (Android 14 and 11)",
         test_android,
     ),
     (
@@ -148,7 +151,7 @@ fn test(args: &[String]) -> Result<(), String> {
 fn test_android() -> Result<(), String> {
     step("kotlin: JVM tests of the bindings", bindings::kotlin_test)?;
     step(
-        "android: Android 14 compile and Robolectric tests",
+        "android: strings, package (AAR, Swift package), Robolectric tests on the AAR",
         android::robolectric_test,
     )
 }

@@ -18,7 +18,7 @@ final class NotificationService: UNNotificationServiceExtension {
 
 enum SampleExtensionConfig {
     static func authenticator() throws -> Authenticator {
-        try TapproveSDK.configure(serverURL: "https://auth.example.com", sdkKey: "tap_sdk_REPLACE_WITH_YOUR_KEY__",
+        try TapproveSDK.configure(serverURL: "https://auth.example.com", sdkKey: "tap_sdk_REPLACE_WITH_YOUR_KEY_",
                                   accessGroup: "TEAMID.dev.tapprove.sample")
     }
 }

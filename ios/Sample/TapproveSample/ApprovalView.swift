@@ -20,15 +20,15 @@ struct ApprovalView: View {
             Text(request.body)
             VStack(alignment: .leading, spacing: 4) {
                 if let app = request.context.app { Label(app, systemImage: "app") }
-                if let location = request.context.location { Label("Near \(location)", systemImage: "location") }
-                if let ip = request.context.ip { Label("IP \(ip)", systemImage: "network") }
+                if let location = request.context.location { Label(L.near(location), systemImage: "location") }
+                if let ip = request.context.ip { Label(L.ip(ip), systemImage: "network") }
             }
             .font(.subheadline)
-            Text("Expires in \(secondsLeft / 60):\(String(format: "%02d", secondsLeft % 60))")
+            Text(L.expiresIn("\(secondsLeft / 60):\(String(format: "%02d", secondsLeft % 60))"))
                 .monospacedDigit()
             switch request.presenceMode {
             case .choose:
-                Text("Tap the number shown on the login page")
+                Text(L.promptChoose)
                 HStack(spacing: 12) {
                     ForEach(request.options, id: \.self) { option in
                         Button(option) { send(.approve(presenceAnswer: option)) }
@@ -37,7 +37,7 @@ struct ApprovalView: View {
                     }
                 }
             case .entry:
-                Text("Type the code shown on the login page")
+                Text(L.promptEntry)
                 TextField(codePlaceholder, text: $code)
                     .keyboardType(.numberPad)
                     .textContentType(.oneTimeCode)
@@ -48,23 +48,23 @@ struct ApprovalView: View {
                         let max = request.codeLength.map(Int.init) ?? digits.count
                         code = String(digits.prefix(max))
                     }
-                Button("Approve") { send(.approve(presenceAnswer: code)) }
+                Button(L.approve) { send(.approve(presenceAnswer: code)) }
                     .buttonStyle(.borderedProminent)
                     .disabled(!codeComplete)
             case .none:
-                Button("Approve") { send(.approve(presenceAnswer: nil)) }
+                Button(L.approve) { send(.approve(presenceAnswer: nil)) }
                     .buttonStyle(.borderedProminent)
             }
             HStack {
-                Button("Deny") { send(.deny(reason: .cancelled)) }
-                Button("Not me", role: .destructive) { send(.deny(reason: .notMe)) }
+                Button(L.deny) { send(.deny(reason: .cancelled)) }
+                Button(L.notMe, role: .destructive) { send(.deny(reason: .notMe)) }
             }
             if request.userVerification == .required {
-                Label("You will confirm it is you (Face ID, Touch ID or passcode)", systemImage: "faceid")
+                Label(L.uvNotice, systemImage: "faceid")
                     .font(.footnote)
             }
             if !status.isEmpty { Text(status).multilineTextAlignment(.center) }
-            Button("Close", action: dismiss)
+            Button(L.close, action: dismiss)
         }
         .padding()
         .disabled(sending)
@@ -72,7 +72,7 @@ struct ApprovalView: View {
     }
 
     private var codePlaceholder: String {
-        request.codeLength.map { "\($0)-digit code" } ?? "Code from the login page"
+        request.codeLength.map { L.codeDigits(Int($0)) } ?? L.codePlaceholder
     }
 
     private var codeComplete: Bool {
@@ -85,19 +85,23 @@ struct ApprovalView: View {
         Task { @MainActor in
             defer { sending = false }
             do {
-                let outcome = try await SampleConfig.authenticator().respond(requestId: request.id, decision: decision)
+                let auth = try SampleConfig.authenticator()
+                let outcome = try await withCancelToken { token in
+                    try await auth.respond(requestId: request.id, decision: decision, cancel: token)
+                }
                 switch (outcome.status, outcome.reason) {
-                case (.accepted, _): status = "Approved. You can go back to the website."
-                case (_, .wrongNumber?): status = "That was not the number on the login page; the login was blocked."
-                case (_, .fraudReported?): status = "Reported. The login was blocked; consider changing your password."
-                default: status = "Login denied."
+                case (.accepted, _): status = L.approved
+                case (_, .wrongNumber?): status = L.wrongNumber
+                case (_, .fraudReported?): status = L.fraudReported
+                default: status = L.denied
                 }
             } catch AuthError.UserVerification(let reason, let detail) {
                 // Nothing was sent: the request is still open.
-                status = reason == .cancelled ? "Not approved: the identity check was cancelled. Try again." : detail
+                status = reason == .cancelled ? L.uvCancelled : detail
             } catch AuthError.Revoked(_, let revokedAt, _) {
-                let when = revokedAt.map { " on " + Date(timeIntervalSince1970: TimeInterval($0)).formatted(date: .abbreviated, time: .shortened) } ?? ""
-                status = "This phone was removed from \(request.user)'s account\(when). Pair it again to use it."
+                status = revokedAt.map {
+                    L.revoked(request.user, on: Date(timeIntervalSince1970: TimeInterval($0)).formatted(date: .abbreviated, time: .shortened))
+                } ?? L.revoked(request.user)
             } catch let error as AuthError {
                 status = error.userMessage()
             } catch {

@@ -10,36 +10,49 @@ struct PairView: View {
     @State private var status = ""
     @State private var busy = false
     @State private var accounts: [Account] = []
+    @State private var broken: [AccountNeedingRepair] = []
 
     var body: some View {
         Form {
-            Section("Pair this iPhone") {
-                TextField("User name", text: $user)
+            Section(L.pairSection) {
+                TextField(L.userName, text: $user)
                     .textInputAutocapitalization(.never)
                     .autocorrectionDisabled()
-                TextField("Pairing code (e.g. 7KQ2-M9XD)", text: $code)
+                TextField(L.codeHint, text: $code)
                     .textInputAutocapitalization(.characters)
-                Button(busy ? "Pairing…" : "Pair") { Task { await pair() } }
+                Button(busy ? L.pairing : L.pair) { Task { await pair() } }
                     .disabled(busy || user.isEmpty || code.isEmpty)
                 if !status.isEmpty { Text(status).font(.footnote) }
             }
-            Section("Accounts") {
+            if !broken.isEmpty {
+                // Records that did not come back readable (a restored backup): pair again.
+                Section(L.needsRepair) {
+                    ForEach(broken, id: \.accountId) { account in
+                        VStack(alignment: .leading) {
+                            Text(account.accountId).font(.headline)
+                            Text(L.needsRepairHint).font(.footnote)
+                            Button(L.forget, role: .destructive) { forgetBroken(account.accountId) }
+                        }
+                    }
+                }
+            }
+            Section(L.accounts) {
                 ForEach(accounts, id: \.id) { account in
                     VStack(alignment: .leading) {
                         Text(account.user).font(.headline)
                         Text(account.projectName).font(.subheadline)
                         if let revokedAt = account.revokedAt {
                             // Kept so the user learns what happened; it is never used again.
-                            Text("Removed by \(account.projectName) on \(Date(timeIntervalSince1970: TimeInterval(revokedAt)).formatted(date: .abbreviated, time: .shortened)).")
+                            Text(L.removedBy(account.projectName, on: Date(timeIntervalSince1970: TimeInterval(revokedAt)).formatted(date: .abbreviated, time: .shortened)))
                                 .font(.footnote)
                                 .foregroundStyle(.red)
-                            Button("Forget this account", role: .destructive) { Task { await forget(account) } }
+                            Button(L.forget, role: .destructive) { Task { await forget(account) } }
                         }
                     }
                 }
             }
         }
-        .navigationTitle("Tapprove")
+        .navigationTitle(L.appTitle)
         .onOpenURL { url in Task { await pair(uri: url.absoluteString) } }
         .onAppear(perform: reload)
     }
@@ -48,11 +61,24 @@ struct PairView: View {
 
     private func reload() {
         accounts = (try? SampleConfig.authenticator().accounts()) ?? []
+        broken = (try? SampleConfig.authenticator().accountsNeedingRepair()) ?? []
+    }
+
+    private func forgetBroken(_ accountId: String) {
+        do {
+            try SampleConfig.authenticator().forgetAccount(accountId: accountId)
+        } catch let error as AuthError {
+            status = error.userMessage()
+        } catch {
+            status = "\(error)"
+        }
+        reload()
     }
 
     private func forget(_ account: Account) async {
         do {
-            try await SampleConfig.authenticator().unpair(accountId: account.id)
+            let auth = try SampleConfig.authenticator()
+            try await withCancelToken { token in try await auth.unpair(accountId: account.id, cancel: token) }
         } catch let error as AuthError {
             status = error.userMessage()
         } catch {
@@ -69,13 +95,16 @@ struct PairView: View {
             let account: Account
             if let uri {
                 let info = try describeEnrollmentUri(uri: uri)
-                status = "Pairing \(info.user) with \(info.serverUrl)…"
-                account = try await auth.pairUri(uri: uri, push: push)
+                status = L.pairingWith(info.user, info.serverUrl)
+                account = try await withCancelToken { token in try await auth.pairUri(uri: uri, push: push, cancel: token) }
             } else {
-                account = try await auth.pair(user: user.trimmingCharacters(in: .whitespaces),
-                                              pairingCode: code.trimmingCharacters(in: .whitespaces), push: push)
+                let name = user.trimmingCharacters(in: .whitespaces)
+                let pairingCode = code.trimmingCharacters(in: .whitespaces)
+                account = try await withCancelToken { token in
+                    try await auth.pair(user: name, pairingCode: pairingCode, push: push, cancel: token)
+                }
             }
-            status = "Paired \(account.user) with \(account.projectName)."
+            status = L.paired(account.user, account.projectName)
             code = ""
         } catch let error as AuthError {
             status = error.userMessage()

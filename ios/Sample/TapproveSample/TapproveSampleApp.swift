@@ -7,7 +7,7 @@ import UserNotifications
 /// with the NotificationService extension (Keychain Sharing capability).
 enum SampleConfig {
     static let serverURL = "https://auth.example.com"
-    static let sdkKey = "tap_sdk_REPLACE_WITH_YOUR_KEY__"
+    static let sdkKey = "tap_sdk_REPLACE_WITH_YOUR_KEY_"
     static let accessGroup = "TEAMID.dev.tapprove.sample"
 
     static func authenticator() throws -> Authenticator {
@@ -63,7 +63,7 @@ final class SampleModel: ObservableObject {
     /// Looks for pending requests (e.g. when the app comes to the foreground).
     func refresh() async {
         guard let auth = try? SampleConfig.authenticator(),
-              let pending = try? await auth.pending(accountId: nil) else { return }
+              let pending = try? await withCancelToken({ token in try await auth.pending(accountId: nil, cancel: token) }) else { return }
         if current == nil { current = pending.first }
     }
 }

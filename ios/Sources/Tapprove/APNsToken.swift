@@ -31,7 +31,7 @@ public enum APNsToken {
     public static func register(_ token: Data, with authenticator: Authenticator) async -> AuthError? {
         do {
             if try authenticator.accounts().isEmpty { return nil }
-            try await authenticator.updatePushToken(push: registration(token))
+            try await withCancelToken { cancel in try await authenticator.updatePushToken(push: registration(token), cancel: cancel) }
             return nil
         } catch let error as AuthError {
             return error

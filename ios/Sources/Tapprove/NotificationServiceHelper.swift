@@ -61,12 +61,12 @@ public final class NotificationServiceHelper {
                 Self.rewrite(content, for: login)
             }
         } catch let error as AuthError {
-            content.title = "Login request not shown"
+            content.title = Strings.notShown
             content.body = error.userMessage()
             content.categoryIdentifier = ""
         } catch {
-            content.title = "Login request not shown"
-            content.body = "Open the app to see pending login requests."
+            content.title = Strings.notShown
+            content.body = Strings.openAppForPending
             content.categoryIdentifier = ""
         }
         finish(content)
@@ -86,15 +86,13 @@ public final class NotificationServiceHelper {
     static func rewrite(_ content: UNMutableNotificationContent, for request: LoginRequest) {
         content.title = request.title
         let context = [request.context.app,
-                       request.context.location.map { "Near \($0)" },
-                       request.context.ip.map { "IP \($0)" }].compactMap { $0 }
+                       request.context.location.map(Strings.near),
+                       request.context.ip.map(Strings.ip)].compactMap { $0 }
         let prompt: String
         switch request.presenceMode {
-        case .choose: prompt = "Tap to pick the number shown on the login page."
-        case .entry:
-            let digits = request.codeLength.map { "the \($0)-character code" } ?? "the code"
-            prompt = "Type \(digits) shown on the login page."
-        case .none: prompt = "Approve only if you are signing in right now."
+        case .choose: prompt = Strings.promptChoose
+        case .entry: prompt = request.codeLength.map { Strings.promptEntry(digits: Int($0)) } ?? Strings.promptEntry
+        case .none: prompt = Strings.promptNone
         }
         content.body = ([request.body] + context + [prompt]).joined(separator: "\n")
         content.categoryIdentifier = NotificationCategories.category(for: request)

@@ -3,6 +3,9 @@ package dev.tapprove.common
 import dev.tapprove.LoginRequest
 import dev.tapprove.PresenceMode
 
+/** A browser and the system it runs on, either may be unknown. */
+data class BrowserOs(val browser: String?, val os: String?)
+
 /** The text of a login request for a notification or the approval screen. */
 data class RequestPresentation(
     val title: String,
@@ -35,10 +38,20 @@ data class RequestPresentation(
 
         /** A short browser description from a user agent (the full string is too long to show). */
         fun browserName(userAgent: String): String {
+            val known = knownBrowserOs(userAgent)
+            return listOfNotNull(known?.browser, known?.os?.let { "on $it" }).joinToString(" ").ifEmpty { userAgent.take(40) }
+        }
+
+        /**
+         * The browser and system a user agent names, when they are among the known ones; null
+         * otherwise. A user agent is the sign-in page's visitor's own text (it may be written to
+         * look like an instruction from us), so only these names are ever shown from it.
+         */
+        fun knownBrowserOs(userAgent: String): BrowserOs? {
             val known = listOf("Edg/" to "Edge", "Firefox/" to "Firefox", "Chrome/" to "Chrome", "Safari/" to "Safari")
             val browser = known.firstOrNull { userAgent.contains(it.first) }?.second
             val os = listOf("Windows", "Android", "iPhone", "Mac OS X", "Linux").firstOrNull { userAgent.contains(it) }
-            return listOfNotNull(browser, os?.let { "on $it" }).joinToString(" ").ifEmpty { userAgent.take(40) }
+            return if (browser == null && os == null) null else BrowserOs(browser, os)
         }
 
         /** "1:05" for 65 seconds; "0:00" when over. */

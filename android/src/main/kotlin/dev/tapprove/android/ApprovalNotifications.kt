@@ -1,11 +1,13 @@
 package dev.tapprove.android
 
 import android.Manifest
+import android.app.KeyguardManager
 import android.app.Notification
 import android.app.NotificationChannel
 import android.app.NotificationManager
 import android.app.PendingIntent
 import android.app.RemoteInput
+import android.content.ActivityNotFoundException
 import android.content.Context
 import android.content.Intent
 import android.content.pm.PackageManager
@@ -13,19 +15,17 @@ import android.net.Uri
 import android.os.Build
 import dev.tapprove.LoginRequest
 import dev.tapprove.common.ApprovalAction
-import dev.tapprove.common.RequestPresentation
 
 /** Whether login requests can be shown as notifications, and what to tell the user if not. */
-enum class NotificationReadiness(
-    /** A sentence for the user: what is wrong and where to fix it. */
-    val message: String,
-) {
-    READY("Login requests are shown as notifications."),
-    PERMISSION_DENIED(
-        "Tapprove may not show notifications, so login requests cannot reach you: allow notifications for this app (Settings › Apps › Notifications).",
-    ),
-    NOTIFICATIONS_OFF("Notifications for this app are turned off: turn them on in Settings to see login requests."),
-    CHANNEL_BLOCKED("The \"Login requests\" notification category is turned off: turn it on in Settings › Apps › Notifications."),
+enum class NotificationReadiness(private val text: Int) {
+    READY(R.string.tapprove_readiness_ready),
+    PERMISSION_DENIED(R.string.tapprove_readiness_permission_denied),
+    NOTIFICATIONS_OFF(R.string.tapprove_readiness_notifications_off),
+    CHANNEL_BLOCKED(R.string.tapprove_readiness_channel_blocked),
+    ;
+
+    /** A sentence for the user, in their language: what is wrong and where to fix it. */
+    fun message(context: Context): String = context.getString(text)
 }
 
 /**
@@ -52,8 +52,8 @@ object ApprovalNotifications {
 
     /** Creates the high-importance channel (idempotent). */
     fun registerChannel(context: Context) {
-        val channel = NotificationChannel(CHANNEL_ID, "Login requests", NotificationManager.IMPORTANCE_HIGH).apply {
-            description = "Approve or deny sign-ins to your accounts"
+        val channel = NotificationChannel(CHANNEL_ID, context.getString(R.string.tapprove_channel_name), NotificationManager.IMPORTANCE_HIGH).apply {
+            description = context.getString(R.string.tapprove_channel_description)
             lockscreenVisibility = Notification.VISIBILITY_PRIVATE
         }
         manager(context).createNotificationChannel(channel)
@@ -75,10 +75,12 @@ object ApprovalNotifications {
 
     private fun manager(context: Context) = context.getSystemService(NotificationManager::class.java)
 
-    /** The channel may be gone (deleted, app data partly cleared); Android drops posts to a missing one. */
-    private fun ensureChannel(context: Context) {
-        if (manager(context).getNotificationChannel(CHANNEL_ID) == null) registerChannel(context)
-    }
+    /**
+     * The channel may be gone (deleted, app data partly cleared; Android drops posts to a missing
+     * one), and its name must follow the user's language: creating it again restores it and
+     * renames it, keeping the user's settings.
+     */
+    private fun ensureChannel(context: Context) = registerChannel(context)
 
     private fun notificationId(requestId: String) = requestId.hashCode()
 
@@ -90,18 +92,15 @@ object ApprovalNotifications {
         val readiness = readiness(context)
         if (readiness != NotificationReadiness.READY) return readiness
         ensureChannel(context)
-        val p = RequestPresentation.of(request)
-        val open = Intent(ACTION_APPROVE_SCREEN).setPackage(context.packageName)
-            .putExtra(EXTRA_REQUEST_ID, request.id)
-            .addFlags(Intent.FLAG_ACTIVITY_NEW_TASK or Intent.FLAG_ACTIVITY_CLEAR_TOP)
-        if (Build.VERSION.SDK_INT >= 29) open.identifier = request.id
+        val p = Texts.presentation(context, request)
+        val open = approvalScreen(context, request.id)
         val immutable = PendingIntent.FLAG_UPDATE_CURRENT or PendingIntent.FLAG_IMMUTABLE
         // The lock screen shows only that a request arrived (NIST SP 800-63B §3.1.3): no
         // context, no choices, until the phone is unlocked.
         val public = Notification.Builder(context, CHANNEL_ID)
             .setSmallIcon(android.R.drawable.ic_lock_lock)
-            .setContentTitle("Login request")
-            .setContentText("Unlock your phone to see it.")
+            .setContentTitle(context.getString(R.string.tapprove_login_request))
+            .setContentText(context.getString(R.string.tapprove_unlock_to_see))
             .build()
         val builder = Notification.Builder(context, CHANNEL_ID)
             .setSmallIcon(android.R.drawable.ic_lock_lock)
@@ -124,6 +123,36 @@ object ApprovalNotifications {
         return NotificationReadiness.READY
     }
 
+    /** The app's approval screen for [requestId] (intent action [ACTION_APPROVE_SCREEN]). */
+    fun approvalScreen(context: Context, requestId: String): Intent {
+        val open = Intent(ACTION_APPROVE_SCREEN).setPackage(context.packageName)
+            .putExtra(EXTRA_REQUEST_ID, requestId)
+            .addFlags(Intent.FLAG_ACTIVITY_NEW_TASK or Intent.FLAG_ACTIVITY_CLEAR_TOP)
+        if (Build.VERSION.SDK_INT >= 29) open.identifier = requestId
+        return open
+    }
+
+    /**
+     * Whether an approving notification action must not answer now: the phone is locked and the
+     * system (below Android 12) did not ask for the unlock before delivering the action.
+     */
+    fun lockedWithoutActionAuthentication(context: Context): Boolean =
+        Build.VERSION.SDK_INT < 31 && context.getSystemService(KeyguardManager::class.java)?.isKeyguardLocked == true
+
+    /**
+     * Opens the approval screen of [requestId] from a notification action (allowed below
+     * Android 12, the only place this is used); it shows behind the lock screen until the user
+     * unlocks. Without an activity for [ACTION_APPROVE_SCREEN] the notification stays.
+     */
+    fun openApprovalScreen(context: Context, requestId: String) {
+        try {
+            context.startActivity(approvalScreen(context, requestId))
+            dismiss(context, requestId)
+        } catch (e: ActivityNotFoundException) {
+            android.util.Log.w("Tapprove", "no activity for $ACTION_APPROVE_SCREEN: declare one to approve on a locked phone below Android 12")
+        }
+    }
+
     private fun action(context: Context, requestId: String, index: Int, action: ApprovalAction): Notification.Action {
         val intent = Intent(ACTION_ANSWER, Uri.fromParts(ANSWER_SCHEME, "$requestId/$index", null))
             .setClass(context, ApprovalActionReceiver::class.java)
@@ -134,9 +163,9 @@ object ApprovalNotifications {
         val flags = PendingIntent.FLAG_UPDATE_CURRENT or
             if (typed && Build.VERSION.SDK_INT >= 31) PendingIntent.FLAG_MUTABLE else if (typed) 0 else PendingIntent.FLAG_IMMUTABLE
         val pending = PendingIntent.getBroadcast(context, notificationId(requestId) * 8 + index, intent, flags)
-        val builder = Notification.Action.Builder(null, action.label(), pending)
+        val builder = Notification.Action.Builder(null, Texts.label(context, action), pending)
         if (typed) {
-            builder.addRemoteInput(RemoteInput.Builder(REMOTE_INPUT_CODE).setLabel("Code shown on the login page").build())
+            builder.addRemoteInput(RemoteInput.Builder(REMOTE_INPUT_CODE).setLabel(context.getString(R.string.tapprove_code_field_label)).build())
             builder.setAllowGeneratedReplies(false)
         }
         // Approving from the lock screen needs the phone unlocked first; denying does not.
@@ -150,7 +179,7 @@ object ApprovalNotifications {
         ensureChannel(context)
         val notification = Notification.Builder(context, CHANNEL_ID)
             .setSmallIcon(android.R.drawable.ic_lock_lock)
-            .setContentTitle("Login request")
+            .setContentTitle(context.getString(R.string.tapprove_login_request))
             .setContentText(message)
             .setStyle(Notification.BigTextStyle().bigText(message))
             .setAutoCancel(true)

@@ -28,7 +28,8 @@ import java.util.concurrent.atomic.AtomicReference
  */
 class BiometricUserVerifier(
     context: Context,
-    private val title: String = "Confirm it is you",
+    /** The prompt's title; the library's "Confirm it is you" in the user's language by default. */
+    private val title: String = context.getString(R.string.tapprove_verify_title),
     private val timeoutSeconds: Long = 120,
 ) : UserVerifier {
     private val context = context.applicationContext
@@ -70,7 +71,7 @@ class BiometricUserVerifier(
         when {
             Build.VERSION.SDK_INT >= 30 -> builder.setAllowedAuthenticators(AUTHENTICATORS)
             Build.VERSION.SDK_INT == 29 -> @Suppress("DEPRECATION") builder.setDeviceCredentialAllowed(true)
-            else -> builder.setNegativeButton("Cancel", context.mainExecutor) { _, _ -> }
+            else -> builder.setNegativeButton(context.getString(R.string.tapprove_verify_cancel), context.mainExecutor) { _, _ -> }
         }
         return builder.build()
     }

@@ -7,19 +7,44 @@ import android.security.keystore.KeyProperties
 import android.util.Base64
 import dev.tapprove.SecureStore
 import dev.tapprove.common.AesGcmSealer
+import dev.tapprove.common.FileBackend
 import dev.tapprove.common.KeyValueBackend
 import dev.tapprove.common.SealedSecureStore
+import java.io.File
 import java.security.KeyStore
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 
 /**
  * [SecureStore] for Android: values sealed with AES-256-GCM under a key held in Android Keystore
- * (never exported), stored in private SharedPreferences. The key does not require user
- * authentication, so the FCM service can read accounts in the background.
+ * (never exported), stored as files under `noBackupFilesDir` ([storeBackend]). The key does not
+ * require user authentication, so a push handler can read accounts in the background.
  */
 class KeystoreSecureStore(context: Context, name: String = "tapprove") :
-    SecureStore by SealedSecureStore(SharedPreferencesBackend(context.getSharedPreferences(name, Context.MODE_PRIVATE)), AesGcmSealer { keystoreKey("$name.store") })
+    SecureStore by SealedSecureStore(storeBackend(context, name), AesGcmSealer { keystoreKey("$name.store") })
+
+/**
+ * The files of the store [name]: `noBackupFilesDir/tapprove/<name>`, out of Auto Backup and
+ * device transfer (the Keystore key never moves, so a copied value could only fail to open).
+ * Values an earlier version kept in the SharedPreferences file [name] move here once (still
+ * sealed) and leave that file, which backups do copy.
+ */
+fun storeBackend(context: Context, name: String = "tapprove"): FileBackend {
+    val files = FileBackend(File(File(context.noBackupFilesDir, "tapprove"), name))
+    val legacy = context.getSharedPreferences(name, Context.MODE_PRIVATE)
+    val old = SharedPreferencesBackend(legacy)
+    for (key in old.names()) {
+        // Storage trouble never stops the app: a value that does not move now stays where it
+        // was and moves on a later start.
+        try {
+            old.read(key)?.let { files.write(key, it) }
+            old.remove(key)
+        } catch (e: Exception) {
+            android.util.Log.w("Tapprove", "could not move $key out of SharedPreferences: $e")
+        }
+    }
+    return files
+}
 
 private const val ANDROID_KEYSTORE = "AndroidKeyStore"
 
@@ -39,7 +64,7 @@ internal fun keystoreKey(alias: String): SecretKey {
     return gen.generateKey()
 }
 
-/** Private SharedPreferences holding the base64 of sealed bytes (the [KeystoreSecureStore] backend). */
+/** Private SharedPreferences holding the base64 of sealed bytes (where earlier versions kept the store; see [storeBackend]). */
 class SharedPreferencesBackend(private val prefs: SharedPreferences) : KeyValueBackend {
     override fun read(name: String): ByteArray? = prefs.getString(name, null)?.let { Base64.decode(it, Base64.NO_WRAP) }
 

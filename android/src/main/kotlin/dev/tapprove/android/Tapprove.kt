@@ -7,6 +7,8 @@ import dev.tapprove.LogLevel
 import dev.tapprove.Logger
 import dev.tapprove.SecureStore
 import dev.tapprove.ServiceConfig
+import dev.tapprove.common.HttpUrlConnectionStreamTransport
+import dev.tapprove.common.HttpUrlConnectionTransport
 import dev.tapprove.common.PushPayloads
 import dev.tapprove.common.PushResult
 import dev.tapprove.initLogging
@@ -18,8 +20,8 @@ import kotlinx.coroutines.launch
 /**
  * The process-wide SDK instance. Call [configure] once in `Application.onCreate()`; the FCM
  * service, the action receiver and the app's screens then use [authenticator]. Nothing here
- * depends on Firebase: the FCM adapter ([TapproveMessagingService]) calls [onPushData] and
- * [onNewPushToken].
+ * depends on Firebase: the app's own push service (or the FCM adapter's
+ * `dev.tapprove.android.fcm.TapproveMessagingService`) calls [onPushData] and [onNewPushToken].
  */
 object Tapprove {
     @Volatile private var instance: Authenticator? = null
@@ -40,14 +42,17 @@ object Tapprove {
 
     /**
      * Sets up the SDK with the app's own [store] and [signer] (an MDM-managed key store, or a
-     * test without Android Keystore). Idempotent: the first configuration wins.
+     * test without Android Keystore). Idempotent: the first configuration wins. Never throws for
+     * storage trouble (an unreadable account is listed by `accountsNeedingRepair()`).
      */
     fun configure(context: Context, config: ServiceConfig, store: () -> SecureStore, signer: () -> DeviceSigner) {
         if (instance != null) return
         synchronized(this) {
             if (instance != null) return
             initLogging(LogLevel.INFO, AndroidLogger)
-            instance = Authenticator(config, store(), signer())
+            // Every call, the event stream included, through the platform's HTTP stack: the
+            // phone build has no TLS of its own, and user/MDM CAs, proxies and VPN rules apply.
+            instance = Authenticator.withTransport(config, store(), signer(), HttpUrlConnectionTransport(), HttpUrlConnectionStreamTransport())
             ApprovalNotifications.registerChannel(context.applicationContext)
         }
     }
@@ -67,7 +72,7 @@ object Tapprove {
         when {
             result is PushResult.Ignore -> android.util.Log.i("Tapprove", "login request not shown: ${result.reason}")
             readiness != null && readiness != NotificationReadiness.READY ->
-                android.util.Log.w("Tapprove", "login request not shown: ${readiness.message}")
+                android.util.Log.w("Tapprove", "login request not shown: $readiness")
         }
         return Delivery(result, readiness)
     }

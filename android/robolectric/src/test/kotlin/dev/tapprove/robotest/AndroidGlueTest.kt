@@ -6,11 +6,9 @@ import android.app.NotificationManager
 import android.app.RemoteInput
 import android.content.Context
 import android.content.Intent
-import android.content.IntentFilter
 import android.hardware.biometrics.BiometricManager
 import android.hardware.biometrics.BiometricPrompt
 import android.os.Bundle
-import android.os.Looper
 import com.google.firebase.messaging.RemoteMessage
 import dev.tapprove.Account
 import dev.tapprove.AuthException
@@ -18,47 +16,37 @@ import dev.tapprove.Authenticator
 import dev.tapprove.Decision
 import dev.tapprove.UvFailure
 import dev.tapprove.VerifyResult
-import dev.tapprove.ServiceConfig
 import dev.tapprove.android.ApprovalActionReceiver
 import dev.tapprove.android.ApprovalNotifications
 import dev.tapprove.android.BiometricUserVerifier
 import dev.tapprove.android.NotificationReadiness
 import dev.tapprove.android.SharedPreferencesBackend
 import dev.tapprove.android.Tapprove
-import dev.tapprove.android.TapproveMessagingService
+import dev.tapprove.android.storeBackend
+import dev.tapprove.android.fcm.TapproveMessagingService
 import dev.tapprove.common.AesGcmSealer
+import dev.tapprove.consumer.ConsumerMessagingService
 import dev.tapprove.common.JcaSigner
-import dev.tapprove.common.MemoryBackend
-import dev.tapprove.common.PushPayloads
 import dev.tapprove.common.PushResult
 import dev.tapprove.common.SealedSecureStore
-import dev.tapprove.jvmtest.SoftwareKeyProvider
-import dev.tapprove.jvmtest.TapproveService
-import dev.tapprove.jvmtest.TrustWebhook
 import dev.tapprove.jvmtest.parseJson
 import dev.tapprove.jvmtest.str
-import kotlinx.coroutines.Job
-import kotlinx.coroutines.joinAll
 import kotlinx.coroutines.runBlocking
-import kotlinx.serialization.json.JsonObject
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
-import org.junit.Before
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
 import org.robolectric.Robolectric
 import org.robolectric.RuntimeEnvironment
+import org.robolectric.annotation.Config
 import org.robolectric.Shadows.shadowOf
 import org.robolectric.shadow.api.Shadow
 import org.robolectric.shadows.ShadowBiometricManager
-import java.nio.file.Files
-import java.util.concurrent.atomic.AtomicInteger
-import javax.crypto.KeyGenerator
 
 /**
  * The Android glue (android/src/main) on Android 14 under Robolectric, against a REAL
@@ -72,91 +60,7 @@ import javax.crypto.KeyGenerator
  * [dev.tapprove.android.KeystoreSigner] wrap, with software keys instead of Keystore ones.
  */
 @RunWith(RobolectricTestRunner::class)
-class AndroidGlueTest {
-    /** One service, one loopback FCM and one configured SDK for the whole run. */
-    private object World {
-        val webhook = TrustWebhook()
-        val fcm = FakeFcm()
-        val configDir = Files.createTempDirectory("tapprove-robolectric").toFile()
-        val service = TapproveService.start(webhook, fcm.configToml(configDir))
-        val backend = MemoryBackend()
-        val keys = SoftwareKeyProvider()
-        val sealKey = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
-        val config = ServiceConfig(service.url, service.sdkKey, "Robolectric Pixel")
-        private val users = AtomicInteger()
-
-        fun user(what: String) = "robo-$what-${users.incrementAndGet()}"
-
-        fun sealed(backend: MemoryBackend) = SealedSecureStore(backend, AesGcmSealer { sealKey })
-
-        init {
-            Runtime.getRuntime().addShutdownHook(Thread { service.close(); fcm.close(); webhook.close(); configDir.deleteRecursively() })
-            Tapprove.configure(RuntimeEnvironment.getApplication(), config, { sealed(backend) }, { JcaSigner(keys) })
-        }
-    }
-
-    /** The FCM service as an app declares it, recording the messages it leaves to the app. */
-    class RecordingMessagingService : TapproveMessagingService() {
-        val others = mutableListOf<RemoteMessage>()
-
-        override fun onOtherMessage(message: RemoteMessage) {
-            others.add(message)
-        }
-    }
-
-    private val app: Context get() = RuntimeEnvironment.getApplication()
-    private val notifications get() = shadowOf(app.getSystemService(NotificationManager::class.java))
-    private lateinit var fcmService: RecordingMessagingService
-
-    @Before
-    fun setUp() {
-        World.service // started once
-        shadowOf(RuntimeEnvironment.getApplication()).grantPermissions(Manifest.permission.POST_NOTIFICATIONS)
-        // The library's manifest declares the receiver; without the Android Gradle plugin
-        // Robolectric has no merged manifest, so the same receiver is registered here.
-        val filter = IntentFilter(ApprovalNotifications.ACTION_ANSWER).apply { addDataScheme(ApprovalNotifications.ANSWER_SCHEME) }
-        app.registerReceiver(ApprovalActionReceiver(), filter, Context.RECEIVER_NOT_EXPORTED)
-        fcmService = Robolectric.buildService(RecordingMessagingService::class.java).create().get()
-    }
-
-    private fun pair(user: String, fcmToken: String): Account = runBlocking {
-        val code = "pair-${System.nanoTime()}"
-        World.webhook.issue(user, code)
-        Tapprove.authenticator.pair(user, code, PushPayloads.fcmRegistration(fcmToken))
-    }
-
-    /** The site starts a login; returns the session and the FCM message the service sent. */
-    private fun login(user: String, fcmToken: String, presence: String): Pair<JsonObject, FcmMessage> {
-        val session = World.service.createSession(user, presence)
-        return session to World.fcm.next(fcmToken)
-    }
-
-    /** FCM hands the data message to the app's service. */
-    private fun deliver(message: FcmMessage, id: String = "0:${System.nanoTime()}") =
-        fcmService.onMessageReceived(RemoteMessage.Builder("1234567890@fcm.googleapis.com").setMessageId(id).setData(message.data).build())
-
-    private fun onlyNotification(): Notification {
-        val all = notifications.allNotifications
-        assertEquals("exactly one notification: $all", 1, all.size)
-        return all[0]
-    }
-
-    /** Waits for the glue's background work (answers, token updates) to finish. */
-    private fun awaitGlue() = runBlocking { Tapprove.scope.coroutineContext[Job]!!.children.toList().joinAll() }
-
-    /** The user taps [action]; [fillIn] carries a RemoteInput answer. */
-    private fun tap(action: Notification.Action, fillIn: Intent? = null) {
-        action.actionIntent.send(app, 0, fillIn)
-        shadowOf(Looper.getMainLooper()).idle()
-        awaitGlue()
-    }
-
-    private fun status(sessionId: String): Pair<String?, String?> {
-        val s = World.service.session(sessionId)
-        return s.str("status") to s.str("reason")
-    }
-
-    private fun text(n: Notification, key: String) = n.extras.getCharSequence(key)?.toString()
+class AndroidGlueTest : GlueTest() {
 
     @Test
     fun `an FCM data message becomes a notification with the context and the three choices, and the right one approves`() {
@@ -312,6 +216,32 @@ class AndroidGlueTest {
     }
 
     @Test
+    fun `a user agent written as an instruction never reaches the notification`() {
+        val user = World.user("ua")
+        pair(user, "fcm-$user")
+        // The attacker's sign-in page visit carries the attacker's own words as its user agent.
+        val body = """{"user":"$user","notification":{"title":"Log in to JVM Bank?","body":"Someone is signing in."},""" +
+            """"context":{"app":"JVM Bank","user_agent":"Type 482913 to block this sign-in"},"presence":"choose"}"""
+        val (status, json) = World.service.rp("POST", "/v1/push/sessions", body)
+        assertEquals("create session: $json", 201, status)
+        deliver(World.fcm.next("fcm-$user"))
+        val n = onlyNotification()
+        val shown = listOfNotNull(text(n, Notification.EXTRA_TITLE), text(n, Notification.EXTRA_TEXT), text(n, Notification.EXTRA_BIG_TEXT)).joinToString("\n")
+        assertFalse("the user agent's words are shown: $shown", shown.contains("482913") || shown.contains("block"))
+        assertTrue("the rest of the context is: $shown", shown.contains("JVM Bank"))
+    }
+
+    @Test
+    fun `the app's own FCM service forwards in one line and the request is shown`() {
+        val user = World.user("own-fcm")
+        pair(user, "fcm-$user")
+        val (_, message) = login(user, "fcm-$user", "choose")
+        val own = Robolectric.buildService(ConsumerMessagingService::class.java).create().get()
+        own.onMessageReceived(RemoteMessage.Builder("1234567890@fcm.googleapis.com").setMessageId("0:own").setData(message.data).build())
+        assertEquals(3, onlyNotification().actions.size)
+    }
+
+    @Test
     fun `a token refresh re-registers the device, and the next push goes to the new token`() {
         val user = World.user("token")
         pair(user, "fcm-old-$user")
@@ -391,7 +321,7 @@ class AndroidGlueTest {
     fun `without the notification permission nothing is posted and the state says why`() {
         shadowOf(RuntimeEnvironment.getApplication()).denyPermissions(Manifest.permission.POST_NOTIFICATIONS)
         assertEquals(NotificationReadiness.PERMISSION_DENIED, ApprovalNotifications.readiness(app))
-        assertTrue(NotificationReadiness.PERMISSION_DENIED.message.contains("allow notifications"))
+        assertTrue(NotificationReadiness.PERMISSION_DENIED.message(app).contains("allow notifications"))
 
         val user = World.user("denied")
         pair(user, "fcm-$user")
@@ -411,6 +341,53 @@ class AndroidGlueTest {
         assertEquals(NotificationReadiness.NOTIFICATIONS_OFF, ApprovalNotifications.readiness(app))
         notifications.setNotificationsEnabled(true)
         assertEquals(NotificationReadiness.READY, ApprovalNotifications.readiness(app))
+    }
+
+    @Test
+    @Config(qualifiers = "de")
+    fun `on a German phone the notification speaks German, from the library's string resources`() {
+        val user = World.user("deutsch")
+        pair(user, "fcm-$user")
+        val (_, message) = login(user, "fcm-$user", "entry")
+        deliver(message)
+        val n = onlyNotification()
+        assertEquals(listOf("Code eingeben", "Ablehnen", "Das war ich nicht"), n.actions.map { it.title.toString() })
+        assertEquals("Code von der Anmeldeseite", n.actions[0].remoteInputs.single().label.toString())
+        val big = text(n, Notification.EXTRA_BIG_TEXT)!!
+        for (line in listOf("In der Nähe von Lyon, FR", "IP-Adresse 203.0.113.7", "Browser: Firefox unter Linux", "Konto: $user", "Code von der Anmeldeseite ein")) {
+            assertTrue("'$line' in: $big", big.contains(line))
+        }
+        assertEquals("Anmeldeanfrage", text(n.publicVersion, Notification.EXTRA_TITLE))
+        val channel = app.getSystemService(NotificationManager::class.java).getNotificationChannel(ApprovalNotifications.CHANNEL_ID)
+        assertEquals("Anmeldeanfragen", channel.name.toString())
+        assertTrue(NotificationReadiness.CHANNEL_BLOCKED.message(app).contains("Anmeldeanfragen"))
+    }
+
+    @Test
+    fun `the store lives in noBackupFilesDir and values of the SharedPreferences era move there once`() {
+        val legacy = app.getSharedPreferences("tapprove-move", Context.MODE_PRIVATE)
+        val old = SealedSecureStore(SharedPreferencesBackend(legacy), AesGcmSealer { World.sealKey })
+        old.set("tapprove.account.a", "record-a".toByteArray())
+        old.set("tapprove.account/ü b", "record-b".toByteArray())
+
+        val backend = storeBackend(app, "tapprove-move")
+        assertTrue("the SharedPreferences file (backed up) is emptied", legacy.all.isEmpty())
+        val store = SealedSecureStore(backend, AesGcmSealer { World.sealKey })
+        assertEquals(listOf("tapprove.account.a", "tapprove.account/ü b"), store.listKeys("tapprove.").sorted())
+        assertEquals("record-b", String(store.get("tapprove.account/ü b")!!))
+
+        val dir = java.io.File(app.noBackupFilesDir, "tapprove/tapprove-move")
+        val files = dir.listFiles()!!.map { it.name }
+        assertEquals("one file per value: $files", 2, files.size)
+        assertTrue("under noBackupFilesDir: $dir", dir.canonicalPath.startsWith(app.noBackupFilesDir.canonicalPath))
+        for (f in dir.listFiles()!!) assertFalse("sealed, not in the clear", String(f.readBytes()).contains("record"))
+
+        store.set("tapprove.account.a", "record-a2".toByteArray())
+        assertEquals("record-a2", String(SealedSecureStore(storeBackend(app, "tapprove-move"), AesGcmSealer { World.sealKey }).get("tapprove.account.a")!!))
+        store.delete("tapprove.account.a")
+        store.delete("tapprove.account/ü b")
+        assertEquals(emptyList<String>(), store.listKeys(""))
+        assertNull(store.get("tapprove.account.a"))
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.tapprove.sample
 
+import android.content.Intent
 import android.os.Bundle
 import android.text.InputType
 import android.widget.Button
@@ -11,11 +12,13 @@ import androidx.lifecycle.lifecycleScope
 import dev.tapprove.PresenceMode
 import dev.tapprove.android.ApprovalNotifications
 import dev.tapprove.android.Tapprove
+import dev.tapprove.android.Texts
 import dev.tapprove.common.ApprovalAction
 import dev.tapprove.common.ApprovalUiState
 import dev.tapprove.common.ApprovalViewModel
 import dev.tapprove.common.RequestPresentation
 import dev.tapprove.common.responderOf
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 
@@ -24,21 +27,35 @@ import kotlinx.coroutines.launch
  * (or a code field), and Deny / Not me.
  */
 class ApprovalActivity : AppCompatActivity() {
+    private var shown: Job? = null
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        show(intent)
+    }
+
+    // singleTop: a second request tapped while this screen is open arrives here, not in onCreate.
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        setIntent(intent)
+        show(intent)
+    }
+
+    private fun show(intent: Intent) {
         val requestId = intent.getStringExtra(ApprovalNotifications.EXTRA_REQUEST_ID) ?: return finish()
         ApprovalNotifications.dismiss(this, requestId)
         val root = LinearLayout(this).apply { orientation = LinearLayout.VERTICAL; setPadding(48, 48, 48, 48) }
         setContentView(root)
-        lifecycleScope.launch {
+        shown?.cancel()
+        shown = lifecycleScope.launch {
             val request = runCatching { Tapprove.authenticator.pending(null) }.getOrDefault(emptyList())
                 .firstOrNull { it.id == requestId }
             if (request == null) {
-                root.addView(TextView(this@ApprovalActivity).apply { text = "This login request is no longer pending." })
+                root.addView(TextView(this@ApprovalActivity).apply { text = getString(R.string.no_longer_pending) })
                 return@launch
             }
             val vm = ApprovalViewModel(request, responderOf(Tapprove.authenticator), lifecycleScope)
-            val p = RequestPresentation.of(request)
+            val p = Texts.presentation(this@ApprovalActivity, request)
             root.addView(TextView(this@ApprovalActivity).apply { text = p.title; textSize = 22f })
             root.addView(TextView(this@ApprovalActivity).apply { text = (listOf(p.body) + p.details).joinToString("\n") })
             root.addView(TextView(this@ApprovalActivity).apply { text = p.prompt })
@@ -46,22 +63,22 @@ class ApprovalActivity : AppCompatActivity() {
             val status = TextView(this@ApprovalActivity)
             root.addView(countdown)
             if (request.presenceMode == PresenceMode.ENTRY) {
-                val code = EditText(this@ApprovalActivity).apply { hint = "Code"; inputType = InputType.TYPE_CLASS_NUMBER }
+                val code = EditText(this@ApprovalActivity).apply { hint = getString(R.string.code_hint); inputType = InputType.TYPE_CLASS_NUMBER }
                 root.addView(code)
-                root.addView(Button(this@ApprovalActivity).apply { text = "Approve"; setOnClickListener { vm.submit(ApprovalAction.EnterCode(code.text.toString())) } })
+                root.addView(Button(this@ApprovalActivity).apply { text = getString(R.string.approve); setOnClickListener { vm.submit(ApprovalAction.EnterCode(code.text.toString())) } })
             }
             for (action in vm.actions) {
-                root.addView(Button(this@ApprovalActivity).apply { text = action.label(); setOnClickListener { vm.submit(action) } })
+                root.addView(Button(this@ApprovalActivity).apply { text = Texts.label(this@ApprovalActivity, action); setOnClickListener { vm.submit(action) } })
             }
             root.addView(status)
             launch { while (true) { vm.tick(); delay(1_000) } }
             vm.state.collect { s ->
                 when (s) {
                     is ApprovalUiState.Deciding -> {
-                        countdown.text = "Expires in ${RequestPresentation.countdown(s.secondsLeft)}"
+                        countdown.text = getString(R.string.expires_in, RequestPresentation.countdown(s.secondsLeft))
                         status.text = s.error ?: ""
                     }
-                    is ApprovalUiState.Sending -> status.text = "Sending…"
+                    is ApprovalUiState.Sending -> status.text = getString(R.string.sending)
                     is ApprovalUiState.Done -> status.text = s.message
                     is ApprovalUiState.Closed -> status.text = s.message
                 }

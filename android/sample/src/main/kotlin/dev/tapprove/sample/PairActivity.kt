@@ -28,19 +28,26 @@ class PairActivity : AppCompatActivity() {
         vm = PairingViewModel(Tapprove.authenticator, lifecycleScope)
 
         val status = TextView(this)
-        val user = EditText(this).apply { hint = "User name" }
+        val user = EditText(this).apply { hint = getString(R.string.user_name) }
         val code = EditText(this).apply {
-            hint = "Pairing code (e.g. 7KQ2-M9XD)"
+            hint = getString(R.string.pairing_code_hint)
             inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_CAP_CHARACTERS
         }
-        val pair = Button(this).apply { text = "Pair"; setOnClickListener { vm.submitCode(user.text.toString(), code.text.toString()) } }
-        val confirm = Button(this).apply { text = "Confirm"; setOnClickListener { vm.confirm() } }
+        val pair = Button(this).apply { text = getString(R.string.pair); setOnClickListener { vm.submitCode(user.text.toString(), code.text.toString()) } }
+        val confirm = Button(this).apply { text = getString(R.string.confirm); setOnClickListener { vm.confirm() } }
         val accounts = TextView(this)
+        val forget = Button(this).apply {
+            text = getString(R.string.forget_broken)
+            setOnClickListener {
+                for (broken in Tapprove.authenticator.accountsNeedingRepair()) Tapprove.authenticator.forgetAccount(broken.accountId)
+                recreate()
+            }
+        }
         setContentView(
             LinearLayout(this).apply {
                 orientation = LinearLayout.VERTICAL
                 setPadding(48, 48, 48, 48)
-                listOf(TextView(context).apply { text = "Pair this phone"; textSize = 22f }, user, code, pair, confirm, status, accounts)
+                listOf(TextView(context).apply { text = getString(R.string.pair_title); textSize = 22f }, user, code, pair, confirm, status, accounts, forget)
                     .forEach { addView(it) }
             },
         )
@@ -51,12 +58,18 @@ class PairActivity : AppCompatActivity() {
                 confirm.visibility = if (s is PairingUiState.Confirm) android.view.View.VISIBLE else android.view.View.GONE
                 status.text = when (s) {
                     is PairingUiState.Form -> s.error ?: ""
-                    is PairingUiState.Confirm -> "Pair ${s.user} with ${s.server}?"
-                    PairingUiState.Pairing -> "Pairing…"
-                    is PairingUiState.Paired -> "Paired ${s.account.user} with ${s.account.projectName}. Login requests will arrive as notifications."
+                    is PairingUiState.Confirm -> getString(R.string.pair_confirm, s.user, s.server)
+                    PairingUiState.Pairing -> getString(R.string.pairing)
+                    is PairingUiState.Paired -> getString(R.string.paired, s.account.user, s.account.projectName)
                 }
-                accounts.text = runCatching { Tapprove.authenticator.accounts() }.getOrDefault(emptyList())
-                    .joinToString("\n", prefix = "Accounts:\n") { "• ${it.user} at ${it.projectName}" }
+                val paired = runCatching { Tapprove.authenticator.accounts() }.getOrDefault(emptyList())
+                    .map { getString(R.string.account_line, it.user, it.projectName) }
+                // Accounts whose records did not come back readable (a restored backup): the
+                // user pairs again; Forget removes them.
+                val broken = runCatching { Tapprove.authenticator.accountsNeedingRepair() }.getOrDefault(emptyList())
+                forget.visibility = if (broken.isEmpty()) android.view.View.GONE else android.view.View.VISIBLE
+                accounts.text = (paired + broken.map { getString(R.string.needs_repair_line, it.accountId) })
+                    .joinToString("\n", prefix = getString(R.string.accounts_heading) + "\n")
             }
         }
     }

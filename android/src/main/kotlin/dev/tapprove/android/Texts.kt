@@ -1,0 +1,66 @@
+package dev.tapprove.android
+
+import android.content.Context
+import dev.tapprove.LoginRequest
+import dev.tapprove.PresenceMode
+import dev.tapprove.RespondOutcome
+import dev.tapprove.SessionReason
+import dev.tapprove.SessionStatus
+import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.BrowserOs
+import dev.tapprove.common.RequestPresentation
+
+/**
+ * A login request and its actions in the user's language, from the library's string resources
+ * (res/values*, English and German). The Android shell shows only these; the service's own
+ * title and body arrive already written for the user.
+ */
+object Texts {
+    /** The label of [action] on a notification or a button. */
+    fun label(context: Context, action: ApprovalAction): String = when (action) {
+        is ApprovalAction.Choose -> action.option
+        is ApprovalAction.EnterCode -> context.getString(R.string.tapprove_action_enter_code)
+        ApprovalAction.Approve -> context.getString(R.string.tapprove_action_approve)
+        ApprovalAction.Deny -> context.getString(R.string.tapprove_action_deny)
+        ApprovalAction.NotMe -> context.getString(R.string.tapprove_action_not_me)
+    }
+
+    /** [request] for a notification or the approval screen. */
+    fun presentation(context: Context, request: LoginRequest): RequestPresentation {
+        val c = request.context
+        val details = listOfNotNull(
+            c.app,
+            c.location?.let { context.getString(R.string.tapprove_detail_near, it) },
+            c.ip?.let { context.getString(R.string.tapprove_detail_ip, it) },
+            c.userAgent?.let { RequestPresentation.knownBrowserOs(it) }?.let { context.getString(R.string.tapprove_detail_browser, browser(context, it)) },
+            context.getString(R.string.tapprove_detail_account, request.user),
+        )
+        return RequestPresentation(request.title, request.body, details, prompt(context, request), request.options)
+    }
+
+    /** What to tell the user after the service decided. */
+    fun outcome(context: Context, outcome: RespondOutcome): String = context.getString(
+        when {
+            outcome.status == SessionStatus.ACCEPTED -> R.string.tapprove_outcome_approved
+            outcome.reason == SessionReason.WRONG_NUMBER -> R.string.tapprove_outcome_wrong_number
+            outcome.reason == SessionReason.FRAUD_REPORTED -> R.string.tapprove_outcome_fraud_reported
+            outcome.reason == SessionReason.USER_DENIED -> R.string.tapprove_outcome_denied
+            else -> R.string.tapprove_outcome_over
+        },
+    )
+
+    /** "Firefox on Linux" in the user's language; never any other text of the user agent. */
+    private fun browser(context: Context, b: BrowserOs): String = when {
+        b.browser != null && b.os != null -> context.getString(R.string.tapprove_browser_on_os, b.browser, b.os)
+        else -> b.browser ?: b.os.orEmpty()
+    }
+
+    /** What the user must do for [request]. */
+    fun prompt(context: Context, request: LoginRequest): String = when (request.presenceMode) {
+        PresenceMode.CHOOSE -> context.getString(R.string.tapprove_prompt_choose)
+        PresenceMode.ENTRY -> request.codeLength?.toInt()?.let {
+            context.resources.getQuantityString(R.plurals.tapprove_prompt_entry_digits, it, it)
+        } ?: context.getString(R.string.tapprove_prompt_entry)
+        PresenceMode.NONE -> context.getString(R.string.tapprove_prompt_none)
+    }
+}

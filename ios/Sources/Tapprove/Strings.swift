@@ -1,0 +1,33 @@
+import Foundation
+
+/// Every text the iOS shell shows to the user, from the package's string catalog
+/// (Resources/Localizable.xcstrings, English and German; `cargo xtask test ios` fails on a key
+/// missing from either language or on a user-facing literal elsewhere in the shell).
+enum Strings {
+    private static func text(_ key: String) -> String {
+        NSLocalizedString(key, bundle: .module, comment: "")
+    }
+
+    private static func format(_ key: String, _ args: CVarArg...) -> String {
+        String(format: text(key), locale: .current, arguments: args)
+    }
+
+    static var loginRequest: String { text("notification.login_request") }
+    static var notShown: String { text("notification.not_shown") }
+    static var openAppForPending: String { text("notification.open_app") }
+    static var deny: String { text("action.deny") }
+    static var notMe: String { text("action.not_me") }
+    static var approve: String { text("action.approve") }
+    static var typeCode: String { text("action.type_code") }
+    static var codePlaceholder: String { text("action.code_placeholder") }
+    static var noCodeTyped: String { text("result.no_code_typed") }
+    static var answerNotSent: String { text("result.not_sent") }
+    static var promptChoose: String { text("prompt.choose") }
+    static var promptEntry: String { text("prompt.entry") }
+    static var promptNone: String { text("prompt.none") }
+
+    /// Entry mode with a known code length (a plural in the catalog).
+    static func promptEntry(digits: Int) -> String { String.localizedStringWithFormat(text("prompt.entry_digits"), digits) }
+    static func near(_ location: String) -> String { format("context.near", location) }
+    static func ip(_ address: String) -> String { format("context.ip", address) }
+}

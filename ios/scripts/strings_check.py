@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Check the iOS shell's languages: the string catalog and the Swift that uses it.
+
+- Sources/Tapprove/Resources/Localizable.xcstrings: every key translated in English and German
+  (plural keys with at least `one` and `other`), with the same format placeholders in both;
+- the same for the sample (Sample/TapproveSample/Localizable.xcstrings, SampleStrings.swift) and
+  its InfoPlist.xcstrings;
+- every key the shell asks for (`text("…")` / `format("…")`) is in the catalog, and every
+  catalog key is asked for;
+- no user-facing literal in ios/Sources and ios/Sample (the generated bindings excepted): a string literal that
+  reads as words is refused unless it is a diagnostic (an `AuthError` detail for the core's
+  typed error, a log line, a precondition) or a catalog key.
+
+Usage:
+  strings_check.py IOS_DIR           check
+  strings_check.py --self-test IOS_DIR   show that a literal and a missing translation are caught
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import tree_sitter_swift
+from tree_sitter import Language, Parser
+
+from swift_syntax_check import neutralise
+
+PARSER = Parser(Language(tree_sitter_swift.language()))
+LANGUAGES = ("en", "de")
+# Calls whose string arguments are diagnostics or keys, never shown as our own words.
+EXEMPT_CALLS = {"Platform", "Network", "Internal", "InvalidInput", "NSLocalizedString", "text", "format",
+                "print", "fatalError", "precondition", "preconditionFailure", "assert", "assertionFailure", "log",
+                "failure"}
+# Functions that build diagnostics (the `AuthError` details of the keychain and Secure Enclave).
+EXEMPT_FUNCTIONS = {"failure"}
+WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}|^[A-Z][a-z]+[.!?]?$")
+PLACEHOLDER = re.compile(r"%(?:\d+\$)?(?:ll|l)?[@dDuUxXfeEgGcCsSp]")
+
+
+def catalog_problems(catalog):
+    problems = []
+    for key, entry in catalog.get("strings", {}).items():
+        locs = entry.get("localizations", {})
+        forms_by_lang = {}
+        for lang in LANGUAGES:
+            loc = locs.get(lang)
+            if loc is None:
+                problems.append(f"{key}: no {lang} translation")
+                continue
+            if "stringUnit" in loc:
+                forms_by_lang[lang] = [loc["stringUnit"].get("value", "")]
+            else:
+                plural = loc.get("variations", {}).get("plural", {})
+                missing = [f for f in ("one", "other") if f not in plural]
+                if missing:
+                    problems.append(f"{key} ({lang}): plural forms missing: {', '.join(missing)}")
+                forms_by_lang[lang] = [v.get("stringUnit", {}).get("value", "") for v in plural.values()]
+            if any(not v.strip() for v in forms_by_lang[lang]):
+                problems.append(f"{key} ({lang}): empty text")
+        placeholders = {lang: {tuple(sorted(PLACEHOLDER.findall(v))) for v in forms} for lang, forms in forms_by_lang.items()}
+        if len({frozenset(p) for p in placeholders.values()}) > 1:
+            problems.append(f"{key}: placeholders differ between languages: {placeholders}")
+    return problems
+
+
+def call_name(node, src):
+    """The called name of a call_expression (`AuthError.Platform(…)` -> Platform)."""
+    callee = node.children[0] if node.children else None
+    if callee is None:
+        return None
+    text = src[callee.start_byte : callee.end_byte].decode("utf-8", "replace")
+    return text.rsplit(".", 1)[-1]
+
+
+def literal_problems(path):
+    source = path.read_text(encoding="utf-8")
+    src = neutralise(source).encode("utf-8")
+    tree = PARSER.parse(src)
+    problems = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "line_string_literal" or node.type == "multi_line_string_literal":
+            words = "".join(
+                src[c.start_byte : c.end_byte].decode("utf-8", "replace")
+                for c in node.children if c.type == "line_str_text" or c.type == "multi_line_str_text"
+            ).strip()
+            if WORDS.search(words) and not exempt(node, src):
+                problems.append(f"{path}:{node.start_point[0] + 1}: user-facing literal {words!r}: put it in Localizable.xcstrings (Strings.swift)")
+            continue
+        stack.extend(node.children)
+    return problems
+
+
+def exempt(node, src):
+    parent = node.parent
+    while parent is not None and parent.type not in ("class_body", "source_file"):
+        if parent.type == "call_expression" and call_name(parent, src) in EXEMPT_CALLS:
+            return True
+        if parent.type == "function_declaration":
+            name = parent.child_by_field_name("name")
+            return name is not None and src[name.start_byte : name.end_byte].decode() in EXEMPT_FUNCTIONS
+        parent = parent.parent
+    return False
+
+
+# (Swift sources, their catalog, the file that asks the catalog for keys), relative to ios/.
+MODULES = (
+    ("Sources/Tapprove", "Sources/Tapprove/Resources/Localizable.xcstrings", "Sources/Tapprove/Strings.swift"),
+    ("Sample", "Sample/TapproveSample/Localizable.xcstrings", "Sample/TapproveSample/SampleStrings.swift"),
+)
+
+
+def used_keys(strings_swift):
+    return set(re.findall(r'\b(?:text|format)\("([^"]+)"', strings_swift.read_text(encoding="utf-8")))
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def problems_of(ios_dir, catalogs=None):
+    problems = []
+    for sources, catalog_path, strings_swift in MODULES:
+        catalog = (catalogs or {}).get(catalog_path) or load(ios_dir / catalog_path)
+        problems += [f"{catalog_path}: {p}" for p in catalog_problems(catalog)]
+        keys = set(catalog.get("strings", {}))
+        used = used_keys(ios_dir / strings_swift)
+        problems += [f"{strings_swift} asks for {k!r}, which {catalog_path} lacks" for k in sorted(used - keys)]
+        problems += [f"{catalog_path}: key {k!r} is never used" for k in sorted(keys - used)]
+        for path in sorted((ios_dir / sources).rglob("*.swift")):
+            if "Generated" not in path.parts:
+                problems += literal_problems(path)
+    # Info.plist texts (NSFaceIDUsageDescription): translated too.
+    info = ios_dir / "Sample/TapproveSample/InfoPlist.xcstrings"
+    problems += [f"{info.name}: {p}" for p in catalog_problems(load(info))]
+    return problems
+
+
+def self_test(ios_dir):
+    failures = []
+    if problems_of(ios_dir):
+        failures.append(f"the real catalogs and sources are refused: {problems_of(ios_dir)}")
+    catalog = load(ios_dir / MODULES[0][1])
+    broken = json.loads(json.dumps(catalog))
+    first = sorted(broken["strings"])[0]
+    del broken["strings"][first]["localizations"]["de"]
+    if not any("no de translation" in p for p in catalog_problems(broken)):
+        failures.append("a missing German translation was not caught")
+    tmp = Path(ios_dir.parent / "target" / "strings-check-self-test.swift")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text('let t = "Login request"\nlet d = AuthError.Platform(detail: "the keychain failed")\n', encoding="utf-8")
+    found = literal_problems(tmp)
+    tmp.unlink()
+    if len(found) != 1 or "Login request" not in found[0]:
+        failures.append(f"literal check: expected only 'Login request' to be caught, got {found}")
+    for f in failures:
+        print("strings_check self-test:", f)
+    if failures:
+        return 1
+    print("strings_check self-test: a user-facing literal and a missing German translation caught; a diagnostic passed")
+    return 0
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--self-test":
+        return self_test(Path(sys.argv[2]).resolve())
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    ios_dir = Path(sys.argv[1]).resolve()
+    problems = problems_of(ios_dir)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"strings_check: {len(problems)} problem(s) with the iOS shell's languages")
+        return 1
+    keys = sum(len(load(ios_dir / c)["strings"]) for _, c, _ in MODULES)
+    print(f"strings_check: {keys} keys in English and German (package and sample), no user-facing literal in ios/Sources or ios/Sample")
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
