@@ -13,6 +13,7 @@
 //! - [`sealed`]: push payloads encrypted to the device's X25519 key (the provider sees no
 //!   login details).
 //! - [`credentials`]: key formats (API key, SDK key) and the loopback-URL rule.
+//! - [`text`]: the sanitiser for free text shown to users (login context).
 
 pub mod answer;
 pub mod api;
@@ -24,6 +25,7 @@ pub mod key_update;
 pub mod keys;
 pub mod request_auth;
 pub mod sealed;
+pub mod text;
 pub mod webhook;
 
 pub use answer::{Answer, Decision, DenyReason, UvMethod};

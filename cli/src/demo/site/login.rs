@@ -166,6 +166,7 @@ pub(super) async fn login(
             ip: Some(ip.to_string()),
             location: Some("This computer (loopback)".into()),
             user_agent,
+            ..Context::default()
         }),
         presence: None,
         ttl_seconds: None,
