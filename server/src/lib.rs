@@ -14,41 +14,26 @@
 //!
 //! Design decisions beyond the protocol are written down in `docs/SERVICE.md`.
 
-pub mod admin;
-mod audit;
-mod client_ip;
-mod config;
-mod credentials;
 mod crypto;
-mod delivery;
-mod devices;
+pub mod domain;
 mod error;
-mod events;
-mod guard;
 mod http;
-mod listener;
-mod metrics;
-pub mod policy;
-mod ratelimit;
-mod sdk;
 mod service;
-mod service_keys;
-mod sessions;
-mod site_events;
-mod state;
 mod store;
 mod testhook;
-mod webhook;
 
 pub use admin::{
     ApiKeyRotation, DeviceSummary, KeyRotation, ProjectCredentials, ProjectSummary, RevokeSummary,
     RevokeTarget, ServiceKeySummary, WebhookCredentials,
 };
-pub use config::{DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig};
 pub use crypto::{SealKey, SecretString};
+pub use domain::{admin, policy};
 pub use error::{ApiError, ServiceError};
+pub use service::config::{
+    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, LimitsConfig, PushConfig, ServiceConfig,
+};
+pub use service::state::AppState;
 pub use service::{RunningService, Service};
-pub use state::AppState;
 pub use store::Store;
 pub use tapprove_push::{NoPush, PushSender};
 

@@ -9,30 +9,23 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
-    AnswerRequest, AnswerResponse, DecidedEvent, ErrorCode, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
-    KeyProtection, PairRequest, PairResponse, PendingResponse, PushEnvironment, PushPlatform,
-    PushRegistration, SessionStatus,
+    AnswerRequest, AnswerResponse, DecidedEvent, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
+    KeyProtection, PairRequest, PairResponse, PendingResponse, PushRegistration, SessionStatus,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::extract::{ApiJson, DeviceCall, check_sdk, parse_json};
-use crate::audit::{self, Actor, AuditEvent, Limit};
-use crate::credentials;
-use crate::devices::{self, PairingKind};
+use crate::crypto;
+use crate::domain::audit::{self, Actor, AuditEvent, Limit};
+use crate::domain::bus::{BusEvent, DeviceEvent, DeviceSubscription};
+use crate::domain::pairing::{self, Paired};
+use crate::domain::policy::PresencePolicy;
+use crate::domain::service_keys::KeySet;
+use crate::domain::{ratelimit, sessions};
 use crate::error::ApiError;
-use crate::events::{BusEvent, DeviceEvent, DeviceSubscription};
-use crate::policy::PresencePolicy;
-use crate::service_keys::KeySet;
-use crate::state::{AppState, STREAM_STALE_SECONDS};
-use crate::store::{AccountRow, ProjectRow, Stored};
-use crate::webhook::{self, TrustOutcome};
-use crate::{crypto, ratelimit, sessions};
-
-const MAX_USER_CHARS: usize = 256;
-const MAX_CODE_CHARS: usize = 128;
-const MAX_DEVICE_NAME_CHARS: usize = 100;
-const MAX_PUSH_TOKEN_CHARS: usize = 4096;
+use crate::service::state::{AppState, STREAM_STALE_SECONDS};
+use crate::store::AccountRow;
 
 /// `X-Tapprove-Key-Update` on a successful device call, for a device pinned to a key in its
 /// grace period (docs/PROTOCOL.md §5a).
@@ -44,42 +37,15 @@ fn key_update_header(keys: &KeySet, account: &AccountRow) -> KeyUpdateHeader {
     Some([(HeaderName::from_static(KEY_UPDATE_HEADER), value)])
 }
 
-fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
-    match push.platform {
-        PushPlatform::None => Ok(()),
-        PushPlatform::Apns | PushPlatform::Fcm => {
-            if push.token.trim().is_empty() {
-                return Err(ApiError::invalid_request(
-                    "`push.token` is required for apns and fcm.",
-                ));
-            }
-            if push.token.len() > MAX_PUSH_TOKEN_CHARS {
-                return Err(ApiError::invalid_request("`push.token` is too long."));
-            }
-            Ok(())
-        }
-    }
-}
-
-fn push_columns(
-    push: Option<&PushRegistration>,
-) -> (PushPlatform, String, Option<PushEnvironment>) {
-    match push {
-        Some(p) if p.platform != PushPlatform::None => {
-            (p.platform, p.token.trim().to_owned(), p.environment)
-        }
-        _ => (PushPlatform::None, String::new(), None),
-    }
-}
-
-/// `POST /v1/device/pair`.
+/// `POST /v1/device/pair`: the per-address limit before the body is read, then the domain's
+/// pairing (docs/PROTOCOL.md §6).
 pub(crate) async fn pair(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<(StatusCode, axum::Json<PairResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
-    let ip = crate::client_ip::of(&request)
-        .map(crate::client_ip::limit_key)
+    let ip = crate::http::client_ip::of(&request)
+        .map(crate::http::client_ip::limit_key)
         .unwrap_or_default();
     let sdk_key = request
         .headers()
@@ -87,194 +53,15 @@ pub(crate) async fn pair(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let invalid_sdk_key = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidSdkKey,
-            "The app's SDK key is missing or unknown to this service: check the SDK key the app \
-             is configured with (X-Tapprove-SDK-Key).",
-        )
-    };
-    if !credentials::is_well_formed_sdk_key(&sdk_key) {
-        return Err(invalid_sdk_key());
-    }
-    let project = state
-        .0
-        .store
-        .project_by_sdk_key(&sdk_key)
-        .await?
-        .ok_or_else(invalid_sdk_key)?;
     let now = crate::now();
-    let limits = &state.0.config.limits;
-    // A refused pairing: the metric and the audit row, then the error with the wait.
-    let limited = async |limit: Limit, retry: u64| {
-        tracing::info!(project_id = %project.id, limit = limit.as_str(), "pairing rate limit hit");
-        ratelimit::record_refusal(
-            &state,
-            &project.id,
-            Actor::Device(None),
-            "pairing",
-            None,
-            limit,
-        )
-        .await;
-        let minutes = retry.div_ceil(60).max(1);
-        ApiError::rate_limited(
-            format!(
-                "Too many pairing attempts; try again in {minutes} minute(s) (check the user \
-                 name and the code the site shows)."
-            ),
-            retry,
-        )
-    };
-    let store = &state.0.store;
-    let per_ip = format!("pair|{}|{ip}", project.id);
-    let by_ip = ratelimit::take(store, &per_ip, limits.pairings_per_minute_per_ip, 60, now).await?;
-    if let Err(retry) = by_ip {
-        return Err(limited(Limit::PairingsPerIp, retry).await);
-    }
+    let project = pairing::project_for_sdk_key(&state, &sdk_key).await?;
+    pairing::limit_address(&state, &project, &ip, now).await?;
     let ApiJson(PairBody {
         request: req,
         key_protection,
     }) = ApiJson::<PairBody>::from_request(request, &state).await?;
-    let user = req.user.trim().to_owned();
-    if user.is_empty() || user.chars().count() > MAX_USER_CHARS {
-        return Err(ApiError::invalid_request(format!(
-            "`user` must be 1 to {MAX_USER_CHARS} characters."
-        )));
-    }
-    // Per user, whatever the address (a pairing code guessed from many): after the body, which
-    // names the user; the case of the name does not make a new bucket.
-    let per_user = format!("pair-user|{}|{}", project.id, user.to_lowercase());
-    let by_user = ratelimit::take(
-        store,
-        &per_user,
-        limits.pairings_per_hour_per_user,
-        3600,
-        now,
-    )
-    .await?;
-    if let Err(retry) = by_user {
-        return Err(limited(Limit::PairingsPerUser, retry).await);
-    }
-    if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
-        return Err(ApiError::invalid_request(format!(
-            "`pairing_code` must be 1 to {MAX_CODE_CHARS} characters."
-        )));
-    }
-    if req
-        .device_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_DEVICE_NAME_CHARS)
-    {
-        return Err(ApiError::invalid_request(format!(
-            "`device_name` must be at most {MAX_DEVICE_NAME_CHARS} characters."
-        )));
-    }
-    if let Some(push) = &req.push {
-        validate_push(push)?;
-    }
-
-    let code = req.pairing_code.trim();
-    let public_key = req.public_key.to_base64url();
-    match devices::pairing_kind(
-        &state.0.store,
-        &state.0.seal_key,
-        &project.id,
-        &public_key,
-        code,
-    )
-    .await?
-    {
-        PairingKind::New => {}
-        PairingKind::Repeat(account) => {
-            tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
-            audit_paired(&state, &account, true).await;
-            state.0.metrics.paired("repeated");
-            let keys = state.keys().await?;
-            return Ok(paired(&keys, project, *account));
-        }
-        PairingKind::KeyInUse => {
-            audit_rejected(&state, &project.id, &user, "key_in_use").await;
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                ErrorCode::InvalidRequest,
-                format!(
-                    "This device key is already paired with {}: pair with a new device key.",
-                    project.name
-                ),
-            ));
-        }
-    }
-    let outcome = webhook::ask_trust(&state, &project, &user, code).await;
-    let TrustOutcome::Trusted(canonical) = outcome else {
-        tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
-        audit_rejected(&state, &project.id, &user, outcome.label()).await;
-        state.0.metrics.paired(outcome.label());
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::PairingRejected,
-            outcome.message(&project.name),
-        ));
-    };
-    // One identity per user: the site's canonical name, if it gave one.
-    let user = canonical.unwrap_or(user);
-    let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
-    // The device pins the key that signs now.
-    let keys = state.keys().await?;
-    let (platform, token, environment) = push_columns(req.push.as_ref());
-    let now = crate::now();
-    let account = AccountRow {
-        id: account_id,
-        project_id: project.id.clone(),
-        user_name: user,
-        public_key,
-        device_name: req.device_name.clone(),
-        push_platform: Stored(platform),
-        push_token: token,
-        push_environment: environment.map(Stored),
-        push_registered_at: now,
-        created_at: now,
-        unpaired_at: None,
-        key_protection: Stored(key_protection),
-        last_used_at: None,
-        revoked_at: None,
-        revoked_by: None,
-        pairing_code_hash: Some(credentials::pairing_code_tag(
-            &state.0.seal_key,
-            &project.id,
-            code,
-        )),
-        service_kid: Some(keys.signing.kid.clone()),
-        // Validated (32 bytes, not a low-order point) when the body was parsed.
-        push_key: req.push_key.as_ref().map(|k| k.to_base64url()),
-    };
-    state.0.store.insert_account(&account).await?;
-    tracing::info!(project_id = %project.id, account_id = %account.id, sealed_push = account.push_key.is_some(), "device paired");
-    audit_paired(&state, &account, false).await;
-    state.0.metrics.paired("paired");
-    Ok(paired(&keys, project, account))
-}
-
-/// Records a pairing (`repeated`: the answer to a repeated request).
-async fn audit_paired(state: &AppState, account: &AccountRow, repeated: bool) {
-    let event = AuditEvent::Paired {
-        project_id: &account.project_id,
-        account_id: &account.id,
-        user: &account.user_name,
-        repeated,
-    };
-    audit::record(&state.0.store, event).await;
-}
-
-/// Records a refused pairing.
-async fn audit_rejected(state: &AppState, project_id: &str, user: &str, reason: &str) {
-    let event = AuditEvent::PairingRejected {
-        project_id,
-        user,
-        reason,
-    };
-    audit::record(&state.0.store, event).await;
+    let paired = pairing::pair(&state, project, req, key_protection, now).await?;
+    Ok(render_paired(paired, now))
 }
 
 /// Body of `POST /v1/device/pair`: the protocol's request and the optional `key_protection`
@@ -287,14 +74,12 @@ struct PairBody {
     key_protection: KeyProtection,
 }
 
-fn paired(
-    keys: &KeySet,
-    project: ProjectRow,
-    account: AccountRow,
-) -> (StatusCode, axum::Json<PairResponse>) {
-    // A repeated pairing answers with the key the account was given (it may have rotated).
-    let (_, service_key) = keys.pinned(account.service_kid.as_deref(), crate::now());
-    let service_key = service_key.clone();
+fn render_paired(p: Paired, now: i64) -> (StatusCode, axum::Json<PairResponse>) {
+    let Paired {
+        project,
+        account,
+        service_key,
+    } = p;
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
@@ -309,7 +94,7 @@ fn paired(
             project_name: project.name,
             user: account.user_name,
             service_key,
-            server_time: crate::now(),
+            server_time: now,
         }),
     )
 }
@@ -320,8 +105,8 @@ pub(crate) async fn push_token(
     call: DeviceCall,
 ) -> Result<(KeyUpdateHeader, StatusCode), ApiError> {
     let reg: PushRegistration = parse_json(&call.body)?;
-    validate_push(&reg)?;
-    let (platform, token, environment) = push_columns(Some(&reg));
+    pairing::validate_push(&reg)?;
+    let (platform, token, environment) = pairing::push_columns(Some(&reg));
     if !state
         .0
         .store
@@ -420,7 +205,7 @@ struct EventStream {
     /// The service keys: a rotation sends a `key_update` event (§5a).
     keys: tokio::sync::watch::Receiver<Arc<KeySet>>,
     /// Counts it in `tapprove_event_streams_open` while it lives.
-    _open: crate::metrics::StreamGuard,
+    _open: crate::service::metrics::StreamGuard,
 }
 
 impl Drop for EventStream {
@@ -492,7 +277,7 @@ impl EventStream {
                         return Some(e);
                     }
                 }
-                _ = crate::events::stopped(&mut self.stop) => return None,
+                _ = crate::domain::bus::stopped(&mut self.stop) => return None,
             }
         }
     }
@@ -582,7 +367,7 @@ pub(crate) async fn events(
         .chain(pending.iter().map(|j| challenge_event(j)))
         .collect();
     let stream = EventStream {
-        _open: crate::metrics::StreamGuard::open(&state.0.metrics),
+        _open: crate::service::metrics::StreamGuard::open(&state.0.metrics),
         stop: state.0.shutdown.clone(),
         state,
         account_id: call.account.id,

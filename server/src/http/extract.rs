@@ -13,11 +13,12 @@ use tapprove_protocol::api::ErrorCode;
 use tapprove_protocol::request_auth::RequestProof;
 
 use crate::SKEW_SECONDS;
-use crate::credentials;
+use crate::domain::credentials;
+use crate::domain::ratelimit;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::http::sdk;
+use crate::service::state::AppState;
 use crate::store::{AccountRow, ProjectRow};
-use crate::{ratelimit, sdk};
 
 /// JSON body; a bad body is `400 invalid_request`.
 pub(crate) struct ApiJson<T>(pub T);

@@ -1,9 +1,12 @@
 //! The HTTP surface: routes, extractors, handlers, and the one mapping of lifecycle errors to
 //! HTTP answers. Handlers parse, call the domain (`sessions`, `webhook`, `store`) and render.
 
+pub(crate) mod client_ip;
 mod device;
 mod extract;
+mod origin;
 mod rp;
+pub(crate) mod sdk;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -12,10 +15,10 @@ use axum::routing::{delete, get, post, put};
 use tapprove_protocol::api::ErrorCode;
 use tapprove_protocol::{PresenceMode, ProtocolError};
 
-use crate::devices::DeviceError;
+use crate::domain::devices::DeviceError;
+use crate::domain::sessions::{BudgetWindow, SessionError};
 use crate::error::ApiError;
-use crate::sessions::{BudgetWindow, SessionError};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// All routes, with JSON errors for unknown routes and methods.
 pub(crate) fn router(state: AppState) -> Router {
@@ -57,12 +60,12 @@ pub(crate) fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(move |request, next| {
-            crate::listener::request_timeout(request_limit, request, next)
+            crate::service::listener::request_timeout(request_limit, request, next)
         }))
-        .layer(axum::middleware::from_fn(crate::audit::with_origin))
+        .layer(axum::middleware::from_fn(origin::with_origin))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::client_ip::attach,
+            crate::http::client_ip::attach,
         ))
         .with_state(state)
 }

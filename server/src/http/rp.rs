@@ -12,14 +12,13 @@ use tapprove_protocol::api::{
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, RpProject};
-use crate::devices::{self, RevokedBy, Target};
+use crate::domain::MAX_USER_CHARS;
+use crate::domain::devices::{self, RevokedBy, Target};
+use crate::domain::policy::PresencePolicy;
+use crate::domain::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
 use crate::error::ApiError;
-use crate::policy::PresencePolicy;
-use crate::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
-use crate::state::AppState;
+use crate::service::state::AppState;
 
-/// Longest user name, characters.
-const MAX_USER_CHARS: usize = 256;
 /// Longest context member, characters.
 const MAX_CONTEXT_CHARS: usize = 200;
 
@@ -195,7 +194,7 @@ pub(crate) async fn lift_lock(
     ApiPath(user): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = check_user(&user)?;
-    crate::guard::lift(&state, &project.id, user).await?;
+    crate::domain::user_guard::lift(&state, &project.id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -222,11 +221,11 @@ pub(crate) async fn audit(
     RpProject(project): RpProject,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(crate::audit::DEFAULT_PAGE);
-    if !(1..=crate::audit::MAX_PAGE).contains(&limit) {
+    let limit = q.limit.unwrap_or(crate::domain::audit::DEFAULT_PAGE);
+    if !(1..=crate::domain::audit::MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid_request(format!(
             "`limit` must be between 1 and {}.",
-            crate::audit::MAX_PAGE
+            crate::domain::audit::MAX_PAGE
         )));
     }
     let user = q.user.as_deref().map(check_user).transpose()?;
@@ -234,7 +233,7 @@ pub(crate) async fn audit(
         .cursor
         .as_deref()
         .map(|c| {
-            crate::audit::parse_cursor(c).ok_or_else(|| {
+            crate::domain::audit::parse_cursor(c).ok_or_else(|| {
                 ApiError::invalid_request(
                     "`cursor` is not one this service returned: pass `next_cursor` of the \
                      previous page unchanged.",
@@ -242,7 +241,7 @@ pub(crate) async fn audit(
             })
         })
         .transpose()?;
-    let page = crate::audit::page(
+    let page = crate::domain::audit::page(
         &state.0.store,
         &crate::store::AuditFilter {
             project_id: Some(&project.id),

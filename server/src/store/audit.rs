@@ -1,5 +1,5 @@
 //! The `audit_log` table: one append-only row per security-relevant action. The
-//! rows are built in `crate::audit`; this file only stores, reads and ages them out.
+//! rows are built in `crate::domain::audit`; this file only stores, reads and ages them out.
 
 use super::{Store, with_conn};
 

@@ -154,8 +154,16 @@ impl Store {
         };
         Ok(Self {
             backend,
-            db_wait: crate::metrics::Metrics::db_wait_histogram(),
+            db_wait: Self::new_db_wait_histogram(),
         })
+    }
+
+    /// A new histogram of the time a statement waits for a database connection, seconds (the
+    /// store owns its buckets; the service registers it).
+    pub(crate) fn new_db_wait_histogram() -> prometheus_client::metrics::histogram::Histogram {
+        prometheus_client::metrics::histogram::Histogram::new([
+            0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+        ])
     }
 
     /// The histogram of connection waits (a shared handle).

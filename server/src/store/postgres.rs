@@ -6,10 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use tapprove_protocol::api::{SessionReason, SessionStatus};
-
-use super::sessions::{budget_blocker, guard_and_budget, session_columns};
-use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Stored};
+use super::MIGRATOR;
 
 /// Connections per instance.
 const MAX_CONNECTIONS: u32 = 16;
@@ -58,70 +55,4 @@ impl RemoteEvents {
     pub(crate) async fn next(&mut self) -> Result<String, sqlx::Error> {
         self.0.recv().await.map(|n| n.payload().to_owned())
     }
-}
-
-/// `Store::create_session` on PostgreSQL: three statements in a transaction (PostgreSQL
-/// prepares one statement per query).
-pub(super) async fn create_session(
-    pool: &PgPool,
-    s: &SessionRow,
-    devices: &[SessionDeviceRow],
-    budget: Option<Budget>,
-) -> Result<CreateOutcome, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    if let Some(refused) = guard_and_budget!(tx, s, budget) {
-        return Ok(refused);
-    }
-    let superseded: Vec<String> = sqlx::query_scalar(
-        "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
-         WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
-    )
-    .bind(Stored(SessionStatus::Canceled))
-    .bind(Stored(SessionReason::Superseded))
-    .bind(s.created_at)
-    .bind(&s.project_id)
-    .bind(&s.user_name)
-    .bind(Stored(SessionStatus::Sent))
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query(concat!(
-        "INSERT INTO sessions (",
-        session_columns!(),
-        ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
-    ))
-    .bind(&s.id)
-    .bind(&s.project_id)
-    .bind(&s.user_name)
-    .bind(&s.title)
-    .bind(&s.body)
-    .bind(&s.context_json)
-    .bind(s.presence_mode)
-    .bind(&s.presence_code)
-    .bind(s.status)
-    .bind(s.reason)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .bind(s.decided_at)
-    .execute(&mut *tx)
-    .await?;
-    if !devices.is_empty() {
-        // One multi-row INSERT; only placeholder numbers are formatted into the SQL.
-        let mut sql = String::from(
-            "INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
-        );
-        for i in 0..devices.len() {
-            let k = 2 + 3 * i;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
-        }
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.id);
-        for d in devices {
-            insert = insert.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
-        }
-        insert.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(CreateOutcome::Created { superseded })
 }

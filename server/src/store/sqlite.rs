@@ -14,10 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _, Row as _, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-use tapprove_protocol::api::{SessionReason, SessionStatus};
-
-use super::sessions::{budget_blocker, guard_and_budget, session_columns};
-use super::{Budget, CreateOutcome, MIGRATOR, SessionDeviceRow, SessionRow, Stored};
+use super::MIGRATOR;
 
 /// Read connections next to the one writer. Readers never wait for the writer (WAL), and
 /// two keep both cores busy with room for a long read.
@@ -256,65 +253,4 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), String> {
         tracing::info!(?version, "adopted the schema's migration history");
     }
     MIGRATOR.run(&mut *conn).await.map_err(|e| e.to_string())
-}
-
-/// `Store::create_session` on SQLite: the supersede `UPDATE … RETURNING`, the session's and
-/// the devices' `INSERT`s go to the writer's thread as one batch inside the transaction (one
-/// hand-off instead of three; SQLite runs a multi-statement query, PostgreSQL cannot). `$n`
-/// is the n-th bound value in every statement; only numbers are formatted into the SQL.
-pub(super) async fn create_session(
-    db: &Connections,
-    s: &SessionRow,
-    devices: &[SessionDeviceRow],
-    budget: Option<Budget>,
-) -> Result<CreateOutcome, sqlx::Error> {
-    let mut sql = String::from(concat!(
-        "UPDATE sessions SET status = $14, reason = $15, decided_at = $11 \
-         WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
-         INSERT INTO sessions (",
-        session_columns!(),
-        ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL);"
-    ));
-    if !devices.is_empty() {
-        sql.push_str(
-            " INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
-        );
-        for i in 0..devices.len() {
-            let k = 17 + 3 * i;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
-        }
-        sql.push(';');
-    }
-    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-        .bind(&s.id)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(&s.context_json)
-        .bind(s.presence_mode)
-        .bind(&s.presence_code)
-        .bind(s.status)
-        .bind(s.reason)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(s.decided_at)
-        .bind(Stored(SessionStatus::Canceled))
-        .bind(Stored(SessionReason::Superseded))
-        .bind(Stored(SessionStatus::Sent));
-    for d in devices {
-        query = query.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
-    }
-    let mut conn = db.write().await?;
-    let mut tx = begin_write(&mut conn).await?;
-    if let Some(refused) = guard_and_budget!(tx, s, budget) {
-        return Ok(refused);
-    }
-    // Only the UPDATE returns rows (the superseded ids).
-    let superseded = query.fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(CreateOutcome::Created { superseded })
 }

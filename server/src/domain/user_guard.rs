@@ -5,10 +5,10 @@
 
 use tapprove_protocol::api::SessionReason;
 
-use crate::audit::{self, AuditEvent};
-use crate::config::LimitsConfig;
-use crate::site_events;
-use crate::state::AppState;
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::site_events;
+use crate::service::config::LimitsConfig;
+use crate::service::state::AppState;
 use crate::store::{GuardRow, SessionRow};
 
 /// Stored `block_reason` of a fraud lock.

@@ -6,17 +6,17 @@
 
 use serde::Serialize;
 
-use crate::audit::{self, AuditEvent};
-pub use crate::audit::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
+use crate::domain::audit::{self, AuditEvent};
+pub use crate::domain::audit::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
 
-use crate::credentials::{self, new_webhook_secrets, seal_webhook_credentials};
-pub use crate::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREFIX};
 use crate::crypto::{self, SealKey, SecretString};
+use crate::domain::credentials::{self, new_webhook_secrets, seal_webhook_credentials};
+pub use crate::domain::credentials::{API_KEY_PREFIX, SDK_KEY_PREFIX, WEBHOOK_SECRET_PREFIX};
+pub use crate::domain::policy::{PolicyKind, PresencePolicy};
+pub use crate::domain::service_keys::{KeyRotation, ServiceKeySummary};
+pub use crate::domain::trust_webhook::validate_trust_url;
 use crate::error::ServiceError;
-pub use crate::policy::{PolicyKind, PresencePolicy};
-pub use crate::service_keys::{KeyRotation, ServiceKeySummary};
 use crate::store::{ProjectRow, Store};
-pub use crate::webhook::validate_trust_url;
 
 /// Everything a relying party needs, shown once at creation. JSON keys are exactly
 /// `project_id, api_key, sdk_key, webhook_username, webhook_password, webhook_secret`.
@@ -387,7 +387,7 @@ pub async fn list_devices(
             .iter()
             .map(|a| DeviceSummary {
                 user: a.user_name.clone(),
-                device: crate::devices::view(a),
+                device: crate::domain::devices::view(a),
             })
             .collect())
     }
@@ -403,7 +403,7 @@ pub async fn revoke_devices(
     project_id: &str,
     target: RevokeTarget,
 ) -> Result<RevokeSummary, ServiceError> {
-    use crate::devices::{DeviceError, RevokedBy, Target};
+    use crate::domain::devices::{DeviceError, RevokedBy, Target};
     let store = Store::open(database_url).await?;
     let result = async {
         known_project(&store, project_id).await?;
@@ -412,7 +412,7 @@ pub async fn revoke_devices(
             RevokeTarget::User(user) => Target::User(user),
         };
         let (revoked, ended) =
-            crate::devices::revoke_in(&store, project_id, &target, RevokedBy::Operator)
+            crate::domain::devices::revoke_in(&store, project_id, &target, RevokedBy::Operator)
                 .await
                 .map_err(|e| match (e, &target) {
                     (DeviceError::NotFound, Target::Device(id)) => {
@@ -429,9 +429,9 @@ pub async fn revoke_devices(
         // Running instances on PostgreSQL end the devices' event streams and wake the ended
         // sessions' long-polls now, as for a revocation through the API.
         for id in &revoked {
-            crate::state::publish_from_admin(
+            crate::service::state::publish_from_admin(
                 &store,
-                crate::events::BusEvent::Unpaired {
+                crate::domain::bus::BusEvent::Unpaired {
                     account_id: id.clone(),
                 },
             )
@@ -443,9 +443,9 @@ pub async fn revoke_devices(
                 .session_accounts(session_id)
                 .await
                 .map_err(ServiceError::db)?;
-            crate::state::publish_from_admin(
+            crate::service::state::publish_from_admin(
                 &store,
-                crate::events::BusEvent::Decided {
+                crate::domain::bus::BusEvent::Decided {
                     session_id: session_id.clone(),
                     outcome: *outcome,
                     account_ids,
@@ -530,7 +530,7 @@ pub async fn rotate_api_key(
 
 /// Longest grace period for a rotated-out service key: 30 days (devices refuse longer).
 pub const MAX_SERVICE_KEY_GRACE: std::time::Duration =
-    std::time::Duration::from_secs(crate::service_keys::MAX_GRACE_SECONDS as u64);
+    std::time::Duration::from_secs(crate::domain::service_keys::MAX_GRACE_SECONDS as u64);
 
 /// Makes a new service signing key (docs/PROTOCOL.md §5a). The current key keeps `grace`: until
 /// then devices accept it and every device pinned to it gets a key update signed by it (header,
@@ -550,8 +550,12 @@ pub async fn rotate_service_key(
     let store = Store::open(database_url).await?;
     let result = async {
         let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
-        let rotation = crate::service_keys::rotate(&store, seal_key, grace).await?;
-        crate::state::publish_from_admin(&store, crate::events::BusEvent::ServiceKeyRotated).await;
+        let rotation = crate::domain::service_keys::rotate(&store, seal_key, grace).await?;
+        crate::service::state::publish_from_admin(
+            &store,
+            crate::domain::bus::BusEvent::ServiceKeyRotated,
+        )
+        .await;
         audit::record(
             &store,
             AuditEvent::ServiceKeyRotated {
@@ -570,7 +574,7 @@ pub async fn rotate_service_key(
 /// Lists the service keys (public parts, state), oldest first.
 pub async fn list_service_keys(database_url: &str) -> Result<Vec<ServiceKeySummary>, ServiceError> {
     let store = Store::open(database_url).await?;
-    let result = crate::service_keys::list(&store).await;
+    let result = crate::domain::service_keys::list(&store).await;
     store.close().await;
     result
 }

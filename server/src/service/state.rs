@@ -6,12 +6,12 @@ use tapprove_protocol::PublicKey;
 use tapprove_push::PushSender;
 use tokio::sync::watch;
 
-use crate::config::ServiceConfig;
 use crate::crypto::{self, SealKey};
+use crate::domain::bus::{BusEvent, EventBus};
+use crate::domain::service_keys::{KeySet, ServiceKeys};
 use crate::error::{ApiError, ServiceError};
-use crate::events::{BusEvent, EventBus};
-use crate::metrics::Metrics;
-use crate::service_keys::{KeySet, ServiceKeys};
+use crate::service::config::ServiceConfig;
+use crate::service::metrics::Metrics;
 use crate::store::{AccountRow, Store};
 
 /// An event stream whose instance has not refreshed it for this long is taken for closed

@@ -5,9 +5,9 @@ use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 
 use super::{SessionError, announce, decide, timeout_at};
 use crate::SKEW_SECONDS;
-use crate::events::Outcome;
-use crate::policy::PresencePolicy;
-use crate::state::AppState;
+use crate::domain::bus::Outcome;
+use crate::domain::policy::PresencePolicy;
+use crate::service::state::AppState;
 use crate::store::AccountRow;
 use tapprove_protocol::webhook::ct_eq;
 
@@ -135,13 +135,13 @@ pub(crate) async fn answer(
         return Err(final_error(current.status.0));
     }
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    let event = crate::audit::AuditEvent::SessionDecided {
+    let event = crate::domain::audit::AuditEvent::SessionDecided {
         session: &session,
         outcome,
         by_device: Some(&account.id),
         by_operator: false,
     };
-    crate::audit::record(&state.0.store, event).await;
+    crate::domain::audit::record(&state.0.store, event).await;
     announce(state, &session.id, outcome, &account_ids).await;
     let response = AnswerResponse {
         session_id: session.id,

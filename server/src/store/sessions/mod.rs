@@ -3,8 +3,11 @@
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 use tapprove_protocol::{PresenceMode, UvMethod};
 
+mod postgres;
+mod sqlite;
+
 use super::accounts::account_columns;
-use super::{AccountRow, Backend, Store, Stored, postgres, sqlite, with_conn};
+use super::{AccountRow, Backend, Store, Stored, with_conn};
 
 /// A push session row.
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -17,10 +17,6 @@ use prometheus_client::registry::Registry;
 /// Buckets of the decision latency, seconds: a phone answers in seconds, a session lives up to
 /// ten minutes.
 const DECISION_BUCKETS: [f64; 10] = [1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0, 120.0];
-/// Buckets of the time a statement waits for a database connection, seconds.
-const DB_WAIT_BUCKETS: [f64; 10] = [
-    0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
-];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Presence {
@@ -129,11 +125,6 @@ impl Metrics {
         }
     }
 
-    /// A new histogram for the store's connection waits.
-    pub(crate) fn db_wait_histogram() -> Histogram {
-        Histogram::new(DB_WAIT_BUCKETS)
-    }
-
     /// The OpenMetrics text exposition of every metric.
     pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
@@ -206,7 +197,7 @@ mod tests {
 
     #[test]
     fn counts_appear_in_the_exposition_with_their_labels() {
-        let m = Metrics::new(Metrics::db_wait_histogram());
+        let m = Metrics::new(crate::store::Store::new_db_wait_histogram());
         m.sessions_decided
             .get_or_create(&Decided {
                 status: "accepted",

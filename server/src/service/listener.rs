@@ -75,7 +75,7 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = crate::events::stopped(&mut stop) => break,
+            _ = crate::domain::bus::stopped(&mut stop) => break,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached; closing a new connection");
@@ -101,7 +101,7 @@ pub(crate) async fn serve(
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
-                _ = crate::events::stopped(&mut stop) => {
+                _ = crate::domain::bus::stopped(&mut stop) => {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
                 }

@@ -9,7 +9,7 @@
 //! as they are. An audit write that fails does not fail the user's request: it is logged at
 //! ERROR with the whole row (no secrets by construction), so the log keeps the record.
 //!
-//! The request's id and source IP come from [`with_origin`], a middleware that puts them in a
+//! The request's id and source IP come from `http::origin::with_origin`, a middleware that puts them in a
 //! task-local for the request (the id from `X-Request-Id` when the caller sent a usable one,
 //! else a new `req_…`; echoed in the response). Work outside a request (the sweeper, the
 //! delivery task, `tapprove admin`) has neither.
@@ -20,11 +20,11 @@ mod read;
 use tapprove_protocol::api::SessionReason;
 
 use origin::current_origin;
-pub(crate) use origin::with_origin;
+pub(crate) use origin::{Origin, scope as scope_origin};
 pub use read::{AuditQuery, MAX_ADMIN_ROWS, read_audit};
 pub(crate) use read::{DEFAULT_PAGE, MAX_PAGE, page, parse_cursor};
 
-use crate::events::Outcome;
+use crate::domain::bus::Outcome;
 use crate::store::{AuditRow, SessionRow, Store, StoredEnum as _};
 
 /// Who did it.

@@ -1,5 +1,10 @@
 //! Starting, wiring and stopping the service.
 
+pub(crate) mod config;
+pub(crate) mod listener;
+pub(crate) mod metrics;
+pub(crate) mod state;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +14,12 @@ use tapprove_protocol::PublicKey;
 use tapprove_push::{NoPush, PushSender};
 use tokio::task::JoinHandle;
 
-use crate::config::{PushConfig, ServiceConfig};
+use crate::domain::sessions;
 use crate::error::ServiceError;
-use crate::state::{AppState, STREAM_STALE_SECONDS};
+use crate::http;
+use crate::service::config::{PushConfig, ServiceConfig};
+use crate::service::state::{AppState, STREAM_STALE_SECONDS};
 use crate::store::RemoteEvents;
-use crate::{http, listener, sessions};
 
 /// Entry point.
 #[derive(Debug)]
@@ -76,7 +82,7 @@ impl Service {
             tracing::info!(%addr, "metrics on http://{addr}/metrics");
             let server = tokio::spawn(listener::serve(
                 listener,
-                crate::metrics::router(state.0.metrics.clone()),
+                crate::service::metrics::router(state.0.metrics.clone()),
                 limits,
                 state.0.shutdown.clone(),
             ));
@@ -108,7 +114,7 @@ async fn sweep(state: AppState) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = crate::events::stopped(&mut stop) => return,
+            _ = crate::domain::bus::stopped(&mut stop) => return,
         }
         if let Err(e) = sessions::expire_due(&state).await {
             tracing::warn!(error = %e, "expiry sweep failed");
@@ -132,7 +138,7 @@ async fn sweep(state: AppState) {
             // Site events that failed (or whose instance died): retried in the background, so
             // a slow site does not hold up the sweep; a claim keeps two instances apart.
             let s = state.clone();
-            tokio::spawn(async move { crate::site_events::deliver(&s, None).await });
+            tokio::spawn(async move { crate::domain::site_events::deliver(&s, None).await });
             let stale_before = now - 2 * STREAM_STALE_SECONDS;
             if let Err(e) = state
                 .0
@@ -158,7 +164,7 @@ async fn sweep(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "audit-log retention job failed"),
             }
             let cutoff = now - i64::from(state.0.config.retention_days) * 86_400;
-            crate::site_events::forget_finished(&state, cutoff).await;
+            crate::domain::site_events::forget_finished(&state, cutoff).await;
         }
     }
 }
@@ -180,7 +186,7 @@ async fn relay_remote_events(state: AppState, mut events: RemoteEvents) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             },
-            _ = crate::events::stopped(&mut stop) => return,
+            _ = crate::domain::bus::stopped(&mut stop) => return,
         }
     }
 }

@@ -34,20 +34,20 @@ pub(crate) async fn first_use(
 /// What a refusal by a limit leaves behind, in one place so the two never disagree: the
 /// `tapprove_rate_limited_total` series and the audit row (itself throttled, `audit` module).
 pub(crate) async fn record_refusal(
-    state: &crate::state::AppState,
+    state: &crate::service::state::AppState,
     project_id: &str,
-    actor: crate::audit::Actor,
+    actor: crate::domain::audit::Actor,
     subject: &str,
     user: Option<&str>,
-    limit: crate::audit::Limit,
+    limit: crate::domain::audit::Limit,
 ) {
     state.0.metrics.refused(limit.as_str());
-    let event = crate::audit::AuditEvent::RateLimited {
+    let event = crate::domain::audit::AuditEvent::RateLimited {
         project_id,
         actor,
         subject,
         user,
         limit,
     };
-    crate::audit::record(&state.0.store, event).await;
+    crate::domain::audit::record(&state.0.store, event).await;
 }

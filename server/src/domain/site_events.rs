@@ -10,9 +10,9 @@
 use serde::Serialize;
 use tapprove_protocol::Context;
 
-use crate::state::AppState;
+use crate::domain::trust_webhook::signed_post_as;
+use crate::service::state::AppState;
 use crate::store::{SessionRow, SiteEventOutcome, SiteEventRow};
-use crate::webhook::signed_post_as;
 
 /// Pause before the attempt after the n-th failed one, seconds; the last repeats.
 const BACKOFF: [i64; 7] = [2, 8, 30, 120, 600, 1800, 3600];

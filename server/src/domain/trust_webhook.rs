@@ -9,10 +9,11 @@ use tapprove_protocol::webhook::{
     ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, basic_authorization,
 };
 
+use crate::crypto;
+use crate::domain::credentials;
 use crate::error::ServiceError;
-use crate::state::AppState;
+use crate::service::state::AppState;
 use crate::store::ProjectRow;
-use crate::{credentials, crypto};
 
 /// Checks a trust URL: absolute http(s), https unless the host is loopback.
 pub fn validate_trust_url(trust_url: &str) -> Result<url::Url, ServiceError> {

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::state::AppState;
+use crate::service::state::AppState;
 
 /// The caller's address as this service attributes it (a request extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -460,7 +460,7 @@ impl ServiceConfig {
             return Err(ServiceError::MissingSealKey);
         }
         if let Some(v) = &self.min_sdk_version
-            && crate::sdk::parse_version(v).is_none()
+            && crate::http::sdk::parse_version(v).is_none()
         {
             return Err(ServiceError::Config(format!(
                 "min_sdk_version {v:?} is not a version like 0.2.0"

@@ -7,12 +7,13 @@ use tapprove_protocol::{
 };
 
 use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
-use crate::audit::{self, Actor, AuditEvent, Limit};
-use crate::events::{BusEvent, Outcome};
-use crate::policy::PresencePolicy;
-use crate::state::AppState;
+use crate::crypto;
+use crate::domain::audit::{self, Actor, AuditEvent, Limit};
+use crate::domain::bus::{BusEvent, Outcome};
+use crate::domain::policy::PresencePolicy;
+use crate::domain::{delivery, user_guard};
+use crate::service::state::AppState;
 use crate::store::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, Stored, UserDevices};
-use crate::{crypto, delivery, guard};
 
 /// A validated request for a new session.
 #[derive(Debug)]
@@ -42,8 +43,8 @@ pub(crate) async fn create(
         Ok((created, mode)) => {
             metrics
                 .sessions_created
-                .get_or_create(&crate::metrics::Presence {
-                    presence: crate::metrics::presence(*mode),
+                .get_or_create(&crate::service::metrics::Presence {
+                    presence: crate::service::metrics::presence(*mode),
                 })
                 .inc();
             let event = AuditEvent::SessionCreated {
@@ -63,7 +64,7 @@ pub(crate) async fn create(
         Err(_) => None,
     };
     if let Some(limit) = limit {
-        crate::ratelimit::record_refusal(
+        crate::domain::ratelimit::record_refusal(
             state,
             &project_id,
             Actor::RelyingParty,
@@ -175,7 +176,7 @@ async fn create_and_deliver(
         CreateOutcome::Created { superseded } => superseded,
         CreateOutcome::Blocked { until, reason } => {
             tracing::info!(project_id = %session.project_id, reason = reason.as_deref(), until, "push refused: user blocked");
-            return Err(if reason.as_deref() == Some(guard::FRAUD_REPORTED) {
+            return Err(if reason.as_deref() == Some(user_guard::FRAUD_REPORTED) {
                 SessionError::Locked { until }
             } else {
                 SessionError::CoolingDown {

@@ -1,31 +1,18 @@
-//! Where a request's audit rows come from: its id (the caller's `X-Request-Id`, else a new
-//! `req_…`) and source IP (the TCP peer), kept in a task-local for the request by the
-//! [`with_origin`] middleware and echoed in the response.
+//! The request's audit origin: its id (the caller's `X-Request-Id`, else a new `req_…`) and
+//! source IP (the client behind trusted proxies), set for the domain's audit rows by the
+//! [`with_origin`] middleware and the id echoed in the response.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::domain::audit;
+
 /// The request-id header, read and echoed.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest request id kept from a caller; a longer or non-printable one is replaced.
 const MAX_REQUEST_ID_CHARS: usize = 128;
-
-/// The request a piece of work belongs to.
-#[derive(Debug, Clone)]
-pub(crate) struct Origin {
-    pub request_id: String,
-    pub source_ip: Option<String>,
-}
-
-tokio::task_local! {
-    static ORIGIN: Origin;
-}
-
-pub(super) fn current_origin() -> Option<Origin> {
-    ORIGIN.try_with(Origin::clone).ok()
-}
 
 /// A caller's request id if it is usable: 1–128 printable ASCII characters.
 fn usable_request_id(value: Option<&HeaderValue>) -> Option<String> {
@@ -42,12 +29,12 @@ pub(crate) async fn with_origin(request: Request, next: Next) -> Response {
     let request_id = usable_request_id(request.headers().get(REQUEST_ID_HEADER))
         .or_else(|| crate::crypto::new_id("req_").ok())
         .unwrap_or_default();
-    let source_ip = crate::client_ip::of(&request).map(|ip| ip.to_string());
-    let origin = Origin {
+    let source_ip = crate::http::client_ip::of(&request).map(|ip| ip.to_string());
+    let origin = audit::Origin {
         request_id: request_id.clone(),
         source_ip,
     };
-    let mut response = ORIGIN.scope(origin, next.run(request)).await;
+    let mut response = audit::scope_origin(origin, next.run(request)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }

@@ -5,11 +5,11 @@
 
 use tapprove_protocol::api::{DeviceList, DeviceView};
 
-use crate::audit::{self, AuditEvent};
-use crate::credentials;
 use crate::crypto::SealKey;
-use crate::sessions;
-use crate::state::AppState;
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::credentials;
+use crate::domain::sessions;
+use crate::service::state::AppState;
 use crate::store::{AccountRow, Store};
 
 pub(crate) use crate::store::REPEAT_PAIRING_WINDOW;
@@ -96,7 +96,7 @@ pub(crate) async fn revoke_in(
     project_id: &str,
     target: &Target,
     by: RevokedBy,
-) -> Result<(Vec<String>, Vec<(String, crate::events::Outcome)>), DeviceError> {
+) -> Result<(Vec<String>, Vec<(String, crate::domain::bus::Outcome)>), DeviceError> {
     let accounts = match target {
         Target::Device(id) => match store.account(id).await? {
             Some(a) if a.project_id == project_id => vec![a],
@@ -146,7 +146,7 @@ pub(crate) async fn revoke(
     let (revoked, ended) = revoke_in(&state.0.store, project_id, target, by).await?;
     for id in &revoked {
         state
-            .publish(crate::events::BusEvent::Unpaired {
+            .publish(crate::domain::bus::BusEvent::Unpaired {
                 account_id: id.clone(),
             })
             .await;

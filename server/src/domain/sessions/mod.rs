@@ -14,9 +14,9 @@ use tapprove_protocol::{PresenceMode, ProtocolError, UvMethod};
 pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
 
-use crate::events::{BusEvent, Outcome, SessionDecided};
-use crate::policy::PresencePolicy;
-use crate::state::AppState;
+use crate::domain::bus::{BusEvent, Outcome, SessionDecided};
+use crate::domain::policy::PresencePolicy;
+use crate::service::state::AppState;
 use crate::store::SessionRow;
 
 /// Default session lifetime, seconds.
@@ -108,7 +108,7 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
     let metrics = &state.0.metrics;
     metrics
         .sessions_decided
-        .get_or_create(&crate::metrics::Decided {
+        .get_or_create(&crate::service::metrics::Decided {
             status: outcome.status.as_str(),
             reason: outcome.reason.as_str(),
         })
@@ -118,8 +118,8 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
         SessionStatus::Accepted | SessionStatus::Rejected
     );
     // A device's answer is audited by `answer`, which knows the device; the rest here.
-    let audited = !crate::audit::answered(outcome.reason);
-    let guarded = crate::guard::counts(outcome.reason);
+    let audited = !crate::domain::audit::answered(outcome.reason);
+    let guarded = crate::domain::user_guard::counts(outcome.reason);
     if answered || guarded || audited {
         match state.0.store.session(session_id).await {
             Ok(Some(row)) => {
@@ -129,16 +129,16 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
                     metrics.decision_seconds.observe(took as f64);
                 }
                 if audited {
-                    let event = crate::audit::AuditEvent::SessionDecided {
+                    let event = crate::domain::audit::AuditEvent::SessionDecided {
                         session: &row,
                         outcome,
                         by_device: None,
                         by_operator: false,
                     };
-                    crate::audit::record(&state.0.store, event).await;
+                    crate::domain::audit::record(&state.0.store, event).await;
                 }
                 if guarded {
-                    crate::guard::record(state, &row, outcome.reason).await;
+                    crate::domain::user_guard::record(state, &row, outcome.reason).await;
                 }
             }
             Ok(None) => {}
@@ -227,7 +227,7 @@ pub(crate) async fn wait_decided(
     let outcome = tokio::select! {
         r = decided.rx.recv() => r.ok().map(|SessionDecided(o)| o),
         _ = tokio::time::sleep_until(deadline) => None,
-        _ = crate::events::stopped(&mut stop) => None,
+        _ = crate::domain::bus::stopped(&mut stop) => None,
     };
     if let Some(o) = outcome {
         let mut view = view(&row);

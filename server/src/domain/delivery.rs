@@ -6,7 +6,7 @@ use tapprove_protocol::api::PushPlatform;
 use tapprove_protocol::sealed::{self, PushPublicKey};
 use tapprove_push::{PushMessage, PushOutcome, PushTarget, SealedChallenge};
 
-use crate::state::AppState;
+use crate::service::state::AppState;
 use crate::store::{AccountRow, SessionDeviceRow, SessionRow};
 
 /// Pushes the session's challenges to its devices. Whether any device is reachable: a push
@@ -63,7 +63,7 @@ pub(crate) async fn deliver(
             .0
             .metrics
             .push_deliveries
-            .get_or_create(&crate::metrics::Delivery {
+            .get_or_create(&crate::service::metrics::Delivery {
                 provider: match target.platform {
                     PushPlatform::Apns => "apns",
                     PushPlatform::Fcm => "fcm",
@@ -105,7 +105,7 @@ pub(crate) async fn deliver(
         return true;
     }
     let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
-    let since = crate::now() - crate::state::STREAM_STALE_SECONDS;
+    let since = crate::now() - crate::service::state::STREAM_STALE_SECONDS;
     match state.0.store.any_stream_open(&ids, since).await {
         Ok(open) => open,
         Err(e) => {
