@@ -79,8 +79,10 @@ pub(crate) async fn create(
 
 async fn create_and_deliver(
     state: &AppState,
-    new: NewSession,
+    mut new: NewSession,
 ) -> Result<(SessionCreated, PresenceMode), SessionError> {
+    new.context = super::context::prepare(std::mem::take(&mut new.context))
+        .map_err(|e| SessionError::ContextTooLong { member: e.member })?;
     let now = crate::now();
     let limits = &state.0.config.limits;
     let budget = Budget {
