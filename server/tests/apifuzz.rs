@@ -48,6 +48,9 @@ async fn every_operation_answers_as_the_openapi_document_says() {
     std::fs::write(&config, toml).expect("config");
     let key = base64::engine::general_purpose::STANDARD.encode(phone.key.secret_pkcs8_der());
     let output = tokio::task::spawn_blocking({
+        // schemathesis keeps its state in the working directory: the test's temp dir, so a
+        // run leaves the tree clean.
+        let workdir = h.dir.path().to_owned();
         let base = h.base.clone();
         let account = phone.account_id().to_owned();
         move || {
@@ -77,6 +80,7 @@ async fn every_operation_answers_as_the_openapi_document_says() {
                 .env("TAPPROVE_FUZZ_ACCOUNT", account)
                 .env("TAPPROVE_FUZZ_KEY", key)
                 .env("NO_COLOR", "1")
+                .current_dir(&workdir)
                 .output()
                 .expect("schemathesis starts")
         }

@@ -28,7 +28,9 @@ pub(crate) use guards::GuardRow;
 pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
-pub(crate) use sessions::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, UserDevices};
+pub(crate) use sessions::{
+    Budget, CreateOutcome, Decision, SessionDeviceRow, SessionRow, UserDevices,
+};
 pub(crate) use site_events::{SiteEventOutcome, SiteEventRow};
 pub(crate) use stored::{Stored, StoredEnum};
 

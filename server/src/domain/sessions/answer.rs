@@ -3,9 +3,10 @@
 use tapprove_protocol::api::{AnswerResponse, SessionReason, SessionStatus};
 use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 
-use super::{SessionError, announce, decide, timeout_at};
+use super::{SessionError, announce, timeout_at};
 use crate::SKEW_SECONDS;
 use crate::domain::bus::Outcome;
+use crate::domain::user_guard;
 use crate::domain::policy::PresencePolicy;
 use crate::service::state::AppState;
 use crate::store::AccountRow;
@@ -117,23 +118,26 @@ pub(crate) async fn answer(
         decided_at: now,
     };
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
-    if !decide(
-        state,
-        &session.id,
-        outcome,
-        Some((&account.id, answer.uv)),
-        Some(now),
-    )
-    .await?
-    {
+    let decided = user_guard::decide_answered(state, &session, outcome, (&account.id, answer.uv))
+        .await?;
+    let Some(recorded) = decided else {
         let current = state
             .0
             .store
             .session(&session.id)
             .await?
             .ok_or(SessionError::NotFound)?;
+        if current.status.0 == SessionStatus::Sent && current.expires_at >= now {
+            // Still open: the device was revoked or unpaired while its answer was checked.
+            return Err(match state.0.store.account(&account.id).await? {
+                Some(a) if a.revoked_at.is_some() => SessionError::Revoked {
+                    revoked_at: a.revoked_at.unwrap_or(now),
+                },
+                _ => SessionError::NotPaired,
+            });
+        }
         return Err(final_error(current.status.0));
-    }
+    };
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
     let event = crate::domain::audit::AuditEvent::SessionDecided {
         session: &session,
@@ -142,6 +146,7 @@ pub(crate) async fn answer(
         by_operator: false,
     };
     crate::domain::audit::record(&state.0.store, event).await;
+    user_guard::recorded(state, &session, recorded).await;
     announce(state, &session.id, outcome, &account_ids).await;
     let response = AnswerResponse {
         session_id: session.id,

@@ -27,6 +27,47 @@ pub(crate) struct SessionRow {
     pub decided_at: Option<i64>,
 }
 
+/// A session's final outcome as [`Store::decide`] stores it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decision<'a> {
+    pub id: &'a str,
+    pub status: SessionStatus,
+    pub reason: SessionReason,
+    pub now: i64,
+    /// The deciding device and how it verified its user; `None` when not a device's answer.
+    pub decided_by: Option<(&'a str, Option<UvMethod>)>,
+    /// Decide only if the session has not expired at this time.
+    pub unexpired_at: Option<i64>,
+}
+
+/// The deciding UPDATE, on connection or transaction `$c`; evaluates to the rows changed. It
+/// decides only a `sent` session (so of racing answers exactly one decides), not past
+/// `unexpired_at`, and only while the deciding device is still paired: an approval racing the
+/// device's revocation loses, whichever commits first.
+macro_rules! decide_in {
+    ($c:expr, $d:expr) => {{
+        let d: &$crate::store::Decision<'_> = $d;
+        sqlx::query(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
+             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7) \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = $4 \
+             AND a.unpaired_at IS NULL))",
+        )
+        .bind($crate::store::Stored(d.status))
+        .bind($crate::store::Stored(d.reason))
+        .bind(d.now)
+        .bind(d.decided_by.map(|(account, _)| account))
+        .bind(d.id)
+        .bind($crate::store::Stored(tapprove_protocol::api::SessionStatus::Sent))
+        .bind(d.unexpired_at)
+        .bind(d.decided_by.and_then(|(_, uv)| uv).map(tapprove_protocol::UvMethod::as_str))
+        .execute(&mut *$c)
+        .await
+        .map(|r| r.rows_affected())
+    }};
+}
+pub(crate) use decide_in;
+
 /// One device's copy of a session's challenge.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionDeviceRow {
@@ -227,21 +268,15 @@ impl Store {
         decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let r = with_conn!(self, write, |c| sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
-             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
-        )
-        .bind(Stored(status))
-        .bind(Stored(reason))
-        .bind(now)
-        .bind(decided_by.map(|(account, _)| account))
-        .bind(id)
-        .bind(Stored(SessionStatus::Sent))
-        .bind(unexpired_at)
-        .bind(decided_by.and_then(|(_, uv)| uv).map(UvMethod::as_str))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let d = Decision {
+            id,
+            status,
+            reason,
+            now,
+            decided_by,
+            unexpired_at,
+        };
+        let r = with_conn!(self, write, |c| decide_in!(c, &d))?;
         Ok(r == 1)
     }
 
