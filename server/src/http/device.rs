@@ -60,7 +60,7 @@ pub(crate) async fn pair(
         request: req,
         key_protection,
     }) = ApiJson::<PairBody>::from_request(request, &state).await?;
-    let paired = pairing::pair(&state, project, req, key_protection, now).await?;
+    let paired = pairing::pair(&state, project, req, key_protection, &ip, now).await?;
     Ok(render_paired(paired, now))
 }
 
