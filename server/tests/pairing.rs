@@ -382,3 +382,28 @@ async fn a_strangers_wrong_tries_do_not_block_the_owner_and_each_address_has_its
     let (s, b) = pair_via(&h, &d, "carol", PAIRING_CODE, "192.0.2.1").await;
     assert_eq!(s.as_u16(), 201, "{b}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_pairing_attempts_pass_exactly_the_budget() {
+    let h = Harness::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse::<std::net::IpAddr>().expect("ip").into()];
+        c.limits.pairings_per_minute_per_ip = 5;
+    })
+    .await;
+    let h = std::sync::Arc::new(h);
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let h = h.clone();
+        tries.spawn(async move {
+            let d = SoftwareDevice::new(&h.project.sdk_key);
+            pair_via(&h, &d, &format!("user{i}"), "WRNG-CODE", "198.51.100.9").await.0
+        });
+    }
+    let mut passed = 0;
+    while let Some(done) = tries.join_next().await {
+        let status = done.expect("join").as_u16();
+        assert!(status == 403 || status == 429, "{status}");
+        passed += usize::from(status == 403);
+    }
+    assert_eq!(passed, 5, "the address's budget is 5 a minute whatever the concurrency");
+}
