@@ -68,7 +68,14 @@ pub(crate) fn after(
             now + rules.fraud_lock,
             FRAUD_REPORTED,
         )),
-        SessionReason::UserDenied | SessionReason::WrongNumber | SessionReason::Timeout => {
+        // An unanswered push is a failure whether it expired or the site replaced or canceled
+        // it: otherwise restarting or canceling before expiry dodges the cooldown. A site that
+        // retries the same login joins the pending session instead (`join_pending`).
+        SessionReason::UserDenied
+        | SessionReason::WrongNumber
+        | SessionReason::Timeout
+        | SessionReason::Superseded
+        | SessionReason::CanceledByRelyingParty => {
             let failures = g.failures + 1;
             if rules.failures_before_cooldown == 0 || failures < rules.failures_before_cooldown {
                 return Some(GuardRow { failures, ..g });
@@ -113,11 +120,8 @@ pub(crate) async fn decide_answered(
     outcome: Outcome,
     by: (&str, Option<UvMethod>),
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    let rules = Rules::from(&state.0.config.limits);
     let now = outcome.decided_at;
     let reason = outcome.reason;
-    let tell_site = reason == SessionReason::FraudReported
-        && site_events::wanted(state, &session.project_id).await;
     let decision = Decision {
         id: &session.id,
         status: outcome.status,
@@ -126,11 +130,55 @@ pub(crate) async fn decide_answered(
         decided_by: Some(by),
         unexpired_at: Some(now),
     };
+    guarded(state, session, Some(&decision), reason, now).await
+}
+
+/// How long after a session ended unanswered its device may still report it as "not me".
+pub(crate) const LATE_REPORT_SECONDS: i64 = 600;
+
+/// Whether a "not me" on `session` (final) is a late fraud report: it ended unanswered
+/// (superseded, canceled by the site, expired) at most [`LATE_REPORT_SECONDS`] ago.
+pub(crate) fn late_report_allowed(session: &SessionRow, now: i64) -> bool {
+    let unanswered = matches!(
+        session.reason.map(|r| r.0),
+        Some(
+            SessionReason::Superseded
+                | SessionReason::CanceledByRelyingParty
+                | SessionReason::Timeout
+        )
+    );
+    unanswered
+        && session
+            .decided_at
+            .is_some_and(|t| now.saturating_sub(t) <= LATE_REPORT_SECONDS)
+}
+
+/// A late "not me" on a session that ended unanswered: its outcome stays, the user is locked
+/// and the site told, in one transaction, as for a "not me" in time.
+pub(crate) async fn report_late(
+    state: &AppState,
+    session: &SessionRow,
+    now: i64,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    guarded(state, session, None, SessionReason::FraudReported, now).await
+}
+
+/// [`Store::decide_guarded`](crate::store::Store) with the guard's rules and the fraud event.
+async fn guarded(
+    state: &AppState,
+    session: &SessionRow,
+    decision: Option<&Decision<'_>>,
+    reason: SessionReason,
+    now: i64,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let rules = Rules::from(&state.0.config.limits);
+    let tell_site = reason == SessionReason::FraudReported
+        && site_events::wanted(state, &session.project_id).await;
     let stored = state
         .0
         .store
         .decide_guarded(
-            &decision,
+            decision,
             &session.project_id,
             &session.user_name,
             |g| after(g.clone(), reason, now, rules).unwrap_or(g),
@@ -273,7 +321,17 @@ mod tests {
         assert_eq!(g.blocked_until, Some(640), "capped at 300 s");
         g = step(g, SessionReason::Approved, 700);
         assert_eq!((g.failures, g.cooldowns), (0, 0));
-        assert!(after(g, SessionReason::Superseded, 0, RULES).is_none());
+        assert!(after(g, SessionReason::DeliveryFailed, 0, RULES).is_none());
+    }
+
+    #[test]
+    fn superseded_and_canceled_pushes_count_as_failures() {
+        let mut g = GuardRow::default();
+        g = step(g, SessionReason::Superseded, 0);
+        g = step(g, SessionReason::CanceledByRelyingParty, 0);
+        g = step(g, SessionReason::Superseded, 10);
+        assert_eq!(g.blocked_until, Some(70), "three unanswered pushes start a cooldown");
+        assert!(after(GuardRow::default(), SessionReason::DeviceRevoked, 0, RULES).is_none());
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub(crate) async fn create_session(
         mode: req.presence,
         policy,
         ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
+        join_pending: req.join_pending,
     };
     let created = sessions::create(&state, new).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))

@@ -73,21 +73,24 @@ impl Store {
         }
     }
 
-    /// In one transaction: decides the session ([`Store::decide`]); if that decided it,
-    /// updates its user's guard with `change` and queues the site event `event` makes of the
-    /// new guard. Returns the guard before and after and the queued event, or `None` when the
-    /// session was not decided. Whatever fails, nothing of the three is stored: a decision
-    /// never stands without its lock.
+    /// In one transaction: decides the session ([`Store::decide`], unless `d` is `None`: a
+    /// late report on a session already final); if that decided it, updates its user's guard
+    /// with `change` and queues the site event `event` makes of the new guard. Returns the
+    /// guard before and after and the queued event, or `None` when the session was not
+    /// decided. Whatever fails, nothing of the three is stored: a decision never stands
+    /// without its lock.
     pub(crate) async fn decide_guarded(
         &self,
-        d: &Decision<'_>,
+        d: Option<&Decision<'_>>,
         project_id: &str,
         user_name: &str,
         change: impl FnOnce(GuardRow) -> GuardRow,
         event: impl FnOnce(&GuardRow) -> Option<SiteEventRow>,
     ) -> Result<Option<(GuardRow, GuardRow, Option<SiteEventRow>)>, sqlx::Error> {
         with_tx!(self, |tx| {
-            if decide_in!(tx, d)? != 1 {
+            if let Some(d) = d
+                && decide_in!(tx, d)? != 1
+            {
                 return Ok(None);
             }
             let mut before = GuardRow::default();

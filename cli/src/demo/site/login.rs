@@ -170,6 +170,7 @@ pub(super) async fn login(
         }),
         presence: None,
         ttl_seconds: None,
+        join_pending: false,
     };
     match site.rp.create_session(&request).await {
         Ok(created) => {

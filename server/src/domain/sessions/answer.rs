@@ -65,15 +65,29 @@ pub(crate) async fn answer(
             SessionError::AlreadyDecided
         }
     };
-    if session.status.0 != SessionStatus::Sent {
-        return Err(final_error(session.status.0));
-    }
+    let not_me = answer.decision == Decision::Deny && answer.deny_reason == Some(DenyReason::NotMe);
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
-    if session.expires_at < now {
+    if session.status.0 == SessionStatus::Sent && session.expires_at < now {
         if state.0.store.expire_one(&session.id, now).await? {
             announce(state, &session.id, timeout_at(now), &account_ids).await;
         }
-        return Err(SessionError::Expired);
+        if !not_me {
+            return Err(SessionError::Expired);
+        }
+    }
+    if session.status.0 != SessionStatus::Sent || session.expires_at < now {
+        // Final now: a "not me" on a push that ended unanswered moments ago still locks and
+        // reports (the phone keeps showing it with a "this wasn't me" action).
+        let ended = state
+            .0
+            .store
+            .session(&session.id)
+            .await?
+            .ok_or(SessionError::NotFound)?;
+        if not_me && user_guard::late_report_allowed(&ended, now) {
+            return late_report(state, ended, account, now).await;
+        }
+        return Err(final_error(ended.status.0));
     }
     // 4. User verification, when the project's policy requires it: refused, not decided, so
     //    the user can still approve with verification before the session expires.
@@ -152,6 +166,33 @@ pub(crate) async fn answer(
         session_id: session.id,
         status,
         reason: Some(reason),
+    };
+    Ok((response, account))
+}
+
+/// A "not me" on a session that ended unanswered (superseded, canceled, expired) within the
+/// last ten minutes: the outcome stays as it was; the lock and the site's event apply, and the
+/// audit log records a late fraud report.
+async fn late_report(
+    state: &AppState,
+    session: crate::store::SessionRow,
+    account: AccountRow,
+    now: i64,
+) -> Result<(AnswerResponse, AccountRow), SessionError> {
+    let recorded = user_guard::report_late(state, &session, now)
+        .await?
+        .ok_or(SessionError::Internal)?;
+    tracing::info!(session_id = %session.id, account_id = %account.id, "late fraud report");
+    let event = crate::domain::audit::AuditEvent::FraudReportedLate {
+        session: &session,
+        by_device: &account.id,
+    };
+    crate::domain::audit::record(&state.0.store, event).await;
+    user_guard::recorded(state, &session, recorded).await;
+    let response = AnswerResponse {
+        session_id: session.id,
+        status: session.status.0,
+        reason: session.reason.map(|r| r.0),
     };
     Ok((response, account))
 }

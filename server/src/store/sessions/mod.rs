@@ -280,6 +280,27 @@ impl Store {
         Ok(r == 1)
     }
 
+    /// The user's newest session still `sent` and not expired at `now`.
+    pub(crate) async fn pending_session(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        now: i64,
+    ) -> Result<Option<SessionRow>, sqlx::Error> {
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE project_id = $1 AND user_name = $2 AND status = $3 \
+             AND expires_at >= $4 ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(project_id)
+        .bind(user_name)
+        .bind(Stored(SessionStatus::Sent))
+        .bind(now)
+        .fetch_optional(c)
+        .await)
+    }
+
     /// Expires every `sent` session whose expiry has passed; returns their ids.
     pub(crate) async fn expire_due(&self, now: i64) -> Result<Vec<String>, sqlx::Error> {
         with_conn!(self, write, |c| sqlx::query_scalar(
