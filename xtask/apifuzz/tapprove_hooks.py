@@ -7,7 +7,7 @@ after schemathesis has serialised the body, so the hash covers the bytes actuall
 
 Only a request that schemathesis meant to authenticate (it carries the placeholder the
 generated config gives the `deviceProof` scheme) is signed: the `ignored_auth` check sends the
-same call without it and must see `401`.
+same call without it and must see `401`. Long-polls are capped at 1 s (`map_query`).
 
 Environment (set by server/tests/apifuzz.rs): TAPPROVE_FUZZ_ACCOUNT (the paired test device's
 account id), TAPPROVE_FUZZ_KEY (its PKCS#8 private key, base64).
@@ -66,3 +66,16 @@ class DeviceProof(requests.auth.AuthBase):
 @schemathesis.hook
 def before_call(context, case, kwargs):
     kwargs["auth"] = DeviceProof()
+
+
+# Long-polls capped: once the fuzzer has a real session id (from its own creates), `wait=N`
+# holds the answer up to N seconds (the service clamps at 30), past the request timeout.
+MAX_WAIT = 1
+
+
+@schemathesis.hook
+def map_query(context, query):
+    wait = query.get("wait") if isinstance(query, dict) else None
+    if isinstance(wait, int) and not isinstance(wait, bool) and wait > MAX_WAIT:
+        query["wait"] = MAX_WAIT
+    return query
