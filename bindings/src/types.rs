@@ -96,8 +96,15 @@ pub struct LoginContext {
     pub ip: Option<String>,
     /// Approximate location, e.g. "Lyon, FR".
     pub location: Option<String>,
-    /// The browser's user agent.
+    /// The browser's user agent as the site received it: the attacker's own text, so show
+    /// [`LoginContext::browser`] and [`LoginContext::os`] instead.
     pub user_agent: Option<String>,
+    /// The browser's name (e.g. "Firefox"), as the service read it from the user agent.
+    #[uniffi(default = None)]
+    pub browser: Option<String>,
+    /// The operating system's name (e.g. "Windows 10"), as the service read it.
+    #[uniffi(default = None)]
+    pub os: Option<String>,
 }
 
 impl From<core::Context> for LoginContext {
@@ -107,6 +114,8 @@ impl From<core::Context> for LoginContext {
             ip: c.ip,
             location: c.location,
             user_agent: c.user_agent,
+            browser: c.browser,
+            os: c.os,
         }
     }
 }

@@ -98,7 +98,7 @@ prop_compose! {
             session_id: format!("ses_{session}"),
             account_id: ACCOUNT.into(),
             user, title, body,
-            context: Context { app, ip, location: None, user_agent: None },
+            context: Context { app, ip, ..Context::default() },
             presence, iat, exp: iat + ttl, nonce,
         }
     }

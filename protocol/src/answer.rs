@@ -110,7 +110,7 @@ impl Answer {
         if answer.account_id != jws.header.kid {
             return Err(invalid("kid must equal account_id"));
         }
-        if (answer.iat - now).abs() > skew_seconds {
+        if crate::jws::outside_skew(answer.iat, now, skew_seconds) {
             return Err(if answer.iat > now {
                 ProtocolError::NotYetValid
             } else {

@@ -327,6 +327,12 @@ pub struct CreateSessionRequest {
     /// Lifetime in seconds; default 120, at most 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u32>,
+    /// For a login side that retries the same login (a RADIUS client resending, a page
+    /// reloaded): when the user has a pending session, answer with it instead of sending a new
+    /// push. A new session supersedes the pending one, and an unanswered push counts toward
+    /// the user's cooldown, so honest retries should join.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join_pending: bool,
 }
 
 /// Status of a push session. Exactly one of these.

@@ -30,9 +30,50 @@ pub struct Context {
     /// Approximate location, e.g. "Lyon, FR".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// The browser's user agent.
+    /// The browser's user agent as the relying party received it (sanitised). It is the
+    /// attacker's own text: the service reads it once into [`Context::browser`] and
+    /// [`Context::os`], and clients show those, never this string as if it were the service's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// The browser's name (e.g. "Firefox"), read by the service from the user agent; no
+    /// version, since a version is digits of the attacker's choosing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// The operating system's name (e.g. "Windows 10", "Android"), read by the service from
+    /// the user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+}
+
+impl Context {
+    /// Every member through [`crate::text::sanitize`]; members that end up empty are dropped.
+    #[must_use]
+    pub fn sanitized(self) -> Self {
+        let clean = |v: Option<String>| {
+            v.map(|s| crate::text::sanitize(&s))
+                .filter(|s| !s.is_empty())
+        };
+        Self {
+            app: clean(self.app),
+            ip: clean(self.ip),
+            location: clean(self.location),
+            user_agent: clean(self.user_agent),
+            browser: clean(self.browser),
+            os: clean(self.os),
+        }
+    }
+
+    /// Every member with its name, in display order; for rules that apply to each of them.
+    pub fn members(&self) -> [(&'static str, Option<&str>); 6] {
+        [
+            ("app", self.app.as_deref()),
+            ("ip", self.ip.as_deref()),
+            ("location", self.location.as_deref()),
+            ("browser", self.browser.as_deref()),
+            ("os", self.os.as_deref()),
+            ("user_agent", self.user_agent.as_deref()),
+        ]
+    }
 }
 
 /// How the user proves they are in front of the login page.

@@ -139,3 +139,10 @@ fn b64_json<T: Serialize + ?Sized>(value: &T) -> Result<String, crate::SignError
         .map_err(|e| crate::SignError(format!("could not serialise payload: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// Whether a signed time `iat` is more than `skew_seconds` away from `now`, either way. Computed
+/// without overflow: `iat` is the signer's number (`i64::MIN` must be refused, not wrap or
+/// panic).
+pub(crate) fn outside_skew(iat: i64, now: i64, skew_seconds: i64) -> bool {
+    iat.abs_diff(now) > skew_seconds.max(0).unsigned_abs()
+}

@@ -61,9 +61,9 @@ impl KeyUpdate {
         if &update.new_key == pinned {
             return Err(invalid("the new key must differ from the pinned key"));
         }
-        if update.old_key_valid_until < update.iat
-            || update.old_key_valid_until - update.iat > MAX_GRACE_SECONDS
-        {
+        // Checked: both times are the signer's numbers, and an overflow must refuse, not wrap.
+        let grace = update.old_key_valid_until.checked_sub(update.iat);
+        if !grace.is_some_and(|g| (0..=MAX_GRACE_SECONDS).contains(&g)) {
             return Err(invalid("the grace period must be 0 to 30 days"));
         }
         if update.iat > now.saturating_add(skew_seconds) {

@@ -14,6 +14,7 @@
 //!   login details).
 //! - [`credentials`]: key formats (API key, SDK key) and the loopback-URL rule.
 //! - [`wire`]: the wire names of the enums, written once (`as_str`, `FromStr`).
+//! - [`text`]: the sanitiser for free text shown to users (login context).
 
 pub mod answer;
 pub mod api;
@@ -25,6 +26,7 @@ pub mod key_update;
 pub mod keys;
 pub mod request_auth;
 pub mod sealed;
+pub mod text;
 pub mod webhook;
 pub mod wire;
 

@@ -96,7 +96,7 @@ impl RequestProof {
         if proof.bh != body_hash(body) {
             return Err(invalid("proof was made for another body"));
         }
-        if (proof.iat - now).abs() > skew_seconds {
+        if crate::jws::outside_skew(proof.iat, now, skew_seconds) {
             return Err(ProtocolError::Expired);
         }
         Ok(proof)

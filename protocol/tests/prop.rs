@@ -69,7 +69,7 @@ prop_compose! {
         Challenge {
             user_verification: None,
             ver: 1, session_id, account_id, user, title, body,
-            context: Context { app, ip, location, user_agent },
+            context: Context { app, ip, location, user_agent, browser: None, os: None },
             presence, iat, exp: iat + ttl, nonce,
         }
     }

@@ -168,8 +168,8 @@ impl ApnsSender {
         );
         let apns_id = new_apns_id();
         let expiration = HeaderValue::from(message.expires_at);
-        let collapse_id = (message.session_id.len() <= MAX_COLLAPSE_ID)
-            .then(|| HeaderValue::from_str(&message.session_id).ok())
+        let collapse_id = (message.collapse_id.len() <= MAX_COLLAPSE_ID)
+            .then(|| HeaderValue::from_str(&message.collapse_id).ok())
             .flatten();
         retry::deliver(&self.retry, deadline, |timeout| {
             let request = Request {

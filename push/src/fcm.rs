@@ -213,7 +213,7 @@ impl FcmSender {
                     android: Android {
                         priority: "high",
                         ttl,
-                        collapse_key: &message.session_id,
+                        collapse_key: &message.collapse_id,
                     },
                 },
             };

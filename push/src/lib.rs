@@ -51,8 +51,10 @@ pub struct PushTarget {
 /// What to deliver: the notification text and the signed challenge the phone verifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushMessage {
-    /// Session id (collapse id).
-    pub session_id: String,
+    /// What the provider uses to replace an older notification with a newer one (APNs
+    /// `apns-collapse-id`, FCM `collapse_key`): an opaque per-device value from the service,
+    /// never the session id (the provider must not learn which push belongs to which login).
+    pub collapse_id: String,
     /// Notification title.
     pub title: String,
     /// Notification body.

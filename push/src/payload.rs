@@ -163,7 +163,7 @@ mod tests {
 
     fn message(title: &str, body: &str, challenge_len: usize) -> PushMessage {
         PushMessage {
-            session_id: "ses_1".into(),
+            collapse_id: "c1".into(),
             title: title.into(),
             body: body.into(),
             challenge: "x".repeat(challenge_len),

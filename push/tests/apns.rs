@@ -66,7 +66,7 @@ async fn delivers_with_the_documented_headers_jwt_and_payload() {
     assert_eq!(r.headers["apns-push-type"], "alert");
     assert_eq!(r.headers["apns-priority"], "10");
     assert_eq!(r.headers["apns-expiration"], msg.expires_at.to_string());
-    assert_eq!(r.headers["apns-collapse-id"], msg.session_id);
+    assert_eq!(r.headers["apns-collapse-id"], msg.collapse_id);
     assert_eq!(r.headers["apns-id"].len(), 36);
     assert_eq!(
         r.payload,

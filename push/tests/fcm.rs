@@ -81,7 +81,7 @@ async fn delivers_a_data_only_high_priority_message_with_ttl_and_collapse_key() 
     );
     assert!(m.get("notification").is_none(), "data-only");
     assert_eq!(m["android"]["priority"], "high");
-    assert_eq!(m["android"]["collapse_key"], msg.session_id);
+    assert_eq!(m["android"]["collapse_key"], msg.collapse_id);
     let ttl: i64 = m["android"]["ttl"]
         .as_str()
         .expect("ttl")

@@ -32,6 +32,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             context: None,
             presence: None,
             ttl_seconds: Some(120),
+            // A retry of the same login (the user pressed "send again") joins the pending push.
+            join_pending: false,
         })
         .await
     {

@@ -131,6 +131,7 @@ fn login(user: &str) -> CreateSessionRequest {
         context: Some(fixture::context()),
         presence: None,
         ttl_seconds: None,
+        join_pending: false,
     }
 }
 

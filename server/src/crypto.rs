@@ -195,6 +195,19 @@ const SEAL_PREFIX: &str = "v1.";
 
 /// Seals `plaintext` with AES-256-GCM under `key`, binding it to `aad` (what the value is and
 /// which row it belongs to, so sealed values cannot be swapped between rows). Output:
+/// An HMAC-SHA-256 key for one purpose, derived from the seal key with HKDF-SHA-256 and
+/// `label`: the seal key itself only ever seals, and one purpose's tags say nothing about
+/// another's.
+pub(crate) fn derived_hmac_key(key: &SealKey, label: &[u8]) -> ring::hmac::Key {
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(key.secret_bytes());
+    let info = [label];
+    // `expand` fails only for an output longer than 255 hashes; one HMAC key never is.
+    match prk.expand(&info, ring::hmac::HMAC_SHA256) {
+        Ok(okm) => ring::hmac::Key::from(okm),
+        Err(ring::error::Unspecified) => unreachable!("a 32-byte HKDF output is always valid"),
+    }
+}
+
 /// `v1.` + base64url(nonce || ciphertext || tag).
 pub(crate) fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> Result<String, ServiceError> {
     let aead = aead_key(key)?;

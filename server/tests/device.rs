@@ -297,7 +297,11 @@ async fn push_delivery_outcomes() {
         assert_eq!(target.platform, PushPlatform::Apns);
         assert_eq!(target.token, "abcd1234");
         assert_eq!(target.device_id, phone.account_id());
-        assert_eq!(message.session_id, s["id"]);
+        // The collapse id is an opaque per-device value, never the session id.
+        assert_eq!(message.collapse_id.len(), 32, "{}", message.collapse_id);
+        assert!(message.collapse_id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(message.collapse_id, s["id"].as_str().expect("id"));
+        assert_ne!(message.collapse_id, phone.account_id());
         assert_eq!(message.title, "Log in to Demo Bank?");
         assert_eq!(phone.verify(&message.challenge).session_id, s["id"]);
     }

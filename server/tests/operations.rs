@@ -153,3 +153,35 @@ async fn event_streams_per_device_are_capped() {
     }
     assert!(opened, "a stream could be opened after one closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_event_stream_opens_pass_exactly_the_cap() {
+    let h = Harness::start_with(|c| c.max_event_streams_per_account = 3).await;
+    let device = std::sync::Arc::new(h.pair("alice").await);
+    let h = std::sync::Arc::new(h);
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (h, device) = (h.clone(), device.clone());
+        opens.spawn(async move {
+            let auth = device.proof("GET", "/v1/device/events", b"");
+            let r = h
+                .http
+                .get(h.url("/v1/device/events"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .expect("send");
+            // Kept open (the response) until every open is done.
+            (r.status().as_u16(), r)
+        });
+    }
+    let mut kept = Vec::new();
+    let mut ok = 0;
+    while let Some(done) = opens.join_next().await {
+        let (status, r) = done.expect("join");
+        assert!(status == 200 || status == 429, "{status}");
+        ok += usize::from(status == 200);
+        kept.push(r);
+    }
+    assert_eq!(ok, 3, "the cap is 3 whatever the concurrency");
+}

@@ -336,24 +336,32 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_ipv6_counts_by
 }
 
 #[tokio::test]
-async fn a_users_pairing_code_cannot_be_guessed_from_many_addresses_and_no_address_flood_stops_others()
+async fn a_strangers_wrong_tries_do_not_block_the_owner_and_each_address_has_its_own_budget_per_user()
  {
     let h = Harness::start_with(|c| {
         c.trusted_proxies = vec!["127.0.0.1".parse::<std::net::IpAddr>().expect("ip").into()];
-        c.limits.pairings_per_minute_per_ip = 2;
+        c.limits.pairings_per_minute_per_ip = 100;
         c.limits.pairings_per_hour_per_user = 3;
     })
     .await;
-    // Guesses at alice's code, one per address (and in any letter case of her name).
-    for (i, user) in ["alice", "Alice", "ALICE"].iter().enumerate() {
-        let d = SoftwareDevice::new(&h.project.sdk_key);
-        let (s, b) = pair_via(&h, &d, user, "WRNG-CODE", &format!("198.51.100.{i}")).await;
-        assert_error(s, &b, 403, "pairing_rejected");
+    // A stranger guesses at alice's code from three addresses, three tries each (in any letter
+    // case of her name): nine wrong tries, each address's budget for her spent.
+    for i in 0..3 {
+        for user in ["alice", "Alice", "ALICE"] {
+            let d = SoftwareDevice::new(&h.project.sdk_key);
+            let (s, b) = pair_via(&h, &d, user, "WRNG-CODE", &format!("198.51.100.{i}")).await;
+            assert_error(s, &b, 403, "pairing_rejected");
+        }
     }
+    // Those addresses are out of tries for alice for the hour…
     let d = SoftwareDevice::new(&h.project.sdk_key);
-    let (s, b) = pair_via(&h, &d, "alice", PAIRING_CODE, "198.51.100.50").await;
+    let (s, b) = pair_via(&h, &d, "alice", PAIRING_CODE, "198.51.100.0").await;
     let msg = assert_error(s, &b, 429, "rate_limited");
     assert!(msg.contains("minute"), "{msg}");
+    // …but the owner, at her own address, still pairs her new phone.
+    let d = SoftwareDevice::new(&h.project.sdk_key);
+    let (s, b) = pair_via(&h, &d, "alice", PAIRING_CODE, "192.0.2.50").await;
+    assert_eq!(s.as_u16(), 201, "the stranger's tries blocked the owner: {b}");
     // Forty addresses, two attempts each, for other users: there is no project-wide bucket,
     // so a new user on a new address still pairs.
     for i in 0..40 {
@@ -373,4 +381,29 @@ async fn a_users_pairing_code_cannot_be_guessed_from_many_addresses_and_no_addre
     let d = SoftwareDevice::new(&h.project.sdk_key);
     let (s, b) = pair_via(&h, &d, "carol", PAIRING_CODE, "192.0.2.1").await;
     assert_eq!(s.as_u16(), 201, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_pairing_attempts_pass_exactly_the_budget() {
+    let h = Harness::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse::<std::net::IpAddr>().expect("ip").into()];
+        c.limits.pairings_per_minute_per_ip = 5;
+    })
+    .await;
+    let h = std::sync::Arc::new(h);
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let h = h.clone();
+        tries.spawn(async move {
+            let d = SoftwareDevice::new(&h.project.sdk_key);
+            pair_via(&h, &d, &format!("user{i}"), "WRNG-CODE", "198.51.100.9").await.0
+        });
+    }
+    let mut passed = 0;
+    while let Some(done) = tries.join_next().await {
+        let status = done.expect("join").as_u16();
+        assert!(status == 403 || status == 429, "{status}");
+        passed += usize::from(status == 403);
+    }
+    assert_eq!(passed, 5, "the address's budget is 5 a minute whatever the concurrency");
 }

@@ -32,13 +32,18 @@ pub fn body(user: &str) -> String {
     format!("Someone is signing in as {user}.")
 }
 
-/// The login's context: app, IP, place, browser.
+/// The browser of the fixture's login, which the service reads as Firefox on Linux.
+pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+
+/// The login's context: app, IP, place, browser (as the service signs it).
 pub fn context() -> Context {
     Context {
         app: Some(PROJECT_NAME.into()),
         ip: Some(IP.into()),
         location: Some("Lyon, FR".into()),
-        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        user_agent: Some(USER_AGENT.into()),
+        browser: Some("Firefox".into()),
+        os: Some("Linux".into()),
     }
 }
 

@@ -62,7 +62,14 @@ async fn received(
                 .into_iter()
                 .rev()
                 .find(|r| r.token == token)
-                .map(|r| (r.raw.to_vec(), r.payload.to_string())),
+                .map(|r| {
+                    // The headers too: Apple sees them (`apns-collapse-id`, for one).
+                    let mut raw = r.raw.to_vec();
+                    for (name, value) in &r.headers {
+                        raw.extend_from_slice(format!("\n{name}: {value}").as_bytes());
+                    }
+                    (raw, r.payload.to_string())
+                }),
             _ => fcm
                 .records()
                 .into_iter()
@@ -125,6 +132,7 @@ async fn the_push_provider_sees_no_login_details_and_the_phone_still_approves_of
         let text = String::from_utf8(raw).expect("utf8");
         for secret in [
             user.as_str(),
+            id,
             TITLE,
             BODY,
             APP,

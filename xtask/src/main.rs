@@ -5,13 +5,14 @@
 //!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
 //!   every fuzz target. Installs what it needs (idempotently) on the way.
 //! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `arm64`, `ios`, `browser`, `keycloak`,
-//!   `bench`, `fuzz`; see [`TEST_SETS`]).
+//!   `bench`, `fuzz`, `apifuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `package`  — the Android AARs and the Swift package of this version into `target/package/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
 //! - `fuzz`     — coverage-guided fuzzing: `--list`, `TARGET --time 60s` (docs/SECURITY.md).
 
 mod android;
+mod apifuzz;
 mod arch;
 mod arm64;
 mod bench;
@@ -125,6 +126,11 @@ const TEST_SETS: &[TestSet] = &[
         bench::command(&["--smoke".to_string()])
     }),
     ("fuzz", "fuzz: every target briefly", fuzz::smoke),
+    (
+        "apifuzz",
+        "apifuzz: schemathesis through docs/openapi.json against a real service",
+        apifuzz::test,
+    ),
 ];
 
 /// `cargo xtask test` runs every set; `cargo xtask test SET…` only those.

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use super::passphrase::PassphraseVerifier;
-use super::{context_line, now, outcome_line};
+use super::{context_line, now, outcome_line, shown};
 use crate::error::CliError;
 
 /// One input from the user.
@@ -155,12 +155,12 @@ impl Listener {
         let left = (r.expires_at - now()).max(0);
         let mut text = format!(
             "\n── Login request {} ──\n{}\n{}\n  from: {}\n  user: {} (account {})",
-            r.id,
-            r.title,
-            r.body,
+            shown(&r.id),
+            shown(&r.title),
+            shown(&r.body),
             context_line(&r),
-            r.user,
-            r.account_id
+            shown(&r.user),
+            shown(&r.account_id)
         );
         match r.presence_mode {
             PresenceMode::Choose => {
@@ -168,7 +168,7 @@ impl Listener {
                     .options
                     .iter()
                     .enumerate()
-                    .map(|(i, o)| format!("[{}] {o}", i + 1))
+                    .map(|(i, o)| format!("[{}] {}", i + 1, shown(o)))
                     .collect();
                 text.push_str("\nPick the number shown on the login page:\n  ");
                 text.push_str(&opts.join("    "));
@@ -310,7 +310,7 @@ impl Listener {
             Ok(outcome) => {
                 self.queue.retain(|q| q.id != r.id);
                 self.screen
-                    .line(&format!("{}: {}", r.id, outcome_line(&outcome)));
+                    .line(&format!("{}: {}", shown(&r.id), outcome_line(&outcome)));
                 self.show_current();
             }
             Err(
@@ -319,7 +319,7 @@ impl Listener {
                 | CoreError::UnknownRequest { .. }),
             ) => {
                 self.queue.retain(|q| q.id != r.id);
-                self.screen.line(&format!("{}: {e}", r.id));
+                self.screen.line(&format!("{}: {e}", shown(&r.id)));
                 self.show_current();
             }
             Err(e) => {

@@ -188,18 +188,31 @@ pub(crate) fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Human summary of a request's context ("Demo Bank · 127.0.0.1 · Lyon · Firefox").
+/// `text` as this terminal prints it: what the service signed was written by a relying party
+/// (and, in the context, by whoever runs the browser), so nothing in it may drive the terminal
+/// or reorder what the user reads. The service applies the same rule; printing it again keeps a
+/// compromised or older service from reaching the terminal.
+pub(crate) fn shown(text: &str) -> String {
+    tapprove_protocol::text::sanitize(text)
+}
+
+/// Human summary of a request's context ("Demo Bank · 127.0.0.1 · Lyon · Firefox on Linux").
+/// The raw user agent is never shown: it is the browser's (the attacker's) own words, so only
+/// the browser and system the service read from it are.
 pub(crate) fn context_line(r: &LoginRequest) -> String {
     let c = &r.context;
-    let parts: Vec<&str> = [
-        c.app.as_deref(),
-        c.ip.as_deref(),
-        c.location.as_deref(),
-        c.user_agent.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let browser = match (c.browser.as_deref(), c.os.as_deref()) {
+        (Some(b), Some(o)) => Some(format!("{b} on {o}")),
+        (Some(b), None) => Some(b.to_owned()),
+        (None, Some(o)) => Some(format!("unknown browser on {o}")),
+        (None, None) => c.user_agent.as_ref().map(|_| "unknown browser".to_owned()),
+    };
+    let parts: Vec<String> = [c.app.clone(), c.ip.clone(), c.location.clone(), browser]
+        .into_iter()
+        .flatten()
+        .map(|p| shown(&p))
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.is_empty() {
         "no context given".into()
     } else {
@@ -251,10 +264,13 @@ fn print_requests(requests: &[LoginRequest]) {
     }
     let now = now();
     for r in requests {
-        println!("{}  {}", r.id, r.title);
-        println!("    {} ({})", r.body, context_line(r));
+        println!("{}  {}", shown(&r.id), shown(&r.title));
+        println!("    {} ({})", shown(&r.body), context_line(r));
         match r.presence_mode {
-            PresenceMode::Choose => println!("    options: {}", r.options.join("  ")),
+            PresenceMode::Choose => {
+                let options: Vec<String> = r.options.iter().map(|o| shown(o)).collect();
+                println!("    options: {}", options.join("  "))
+            }
             PresenceMode::Entry => match r.code_length {
                 Some(n) => println!("    type the {n}-digit code shown on the login page: --code"),
                 None => println!("    type the code shown on the login page: --code"),
@@ -263,8 +279,8 @@ fn print_requests(requests: &[LoginRequest]) {
         }
         println!(
             "    user {} · account {} · {} s left",
-            r.user,
-            r.account_id,
+            shown(&r.user),
+            shown(&r.account_id),
             (r.expires_at - now).max(0)
         );
     }
@@ -452,5 +468,59 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tapprove_core::{Context, LoginRequest, PresenceMode};
+
+    use super::{context_line, shown};
+
+    fn request(context: Context) -> LoginRequest {
+        LoginRequest {
+            id: "ses_1".into(),
+            account_id: "acc_1".into(),
+            user: "alice".into(),
+            title: "Log in?".into(),
+            body: "Someone is signing in.".into(),
+            context,
+            presence_mode: PresenceMode::Choose,
+            options: vec!["17".into(), "42".into(), "88".into()],
+            code_length: None,
+            user_verification: None,
+            issued_at: 0,
+            expires_at: 60,
+        }
+    }
+
+    #[test]
+    fn the_raw_user_agent_is_never_printed_only_what_the_service_read_from_it() {
+        let r = request(Context {
+            app: Some("Demo Bank".into()),
+            user_agent: Some("Type 482913 to block this sign-in".into()),
+            ..Context::default()
+        });
+        assert_eq!(context_line(&r), "Demo Bank · unknown browser");
+        let r = request(Context {
+            user_agent: Some("Type 482913 to block this sign-in".into()),
+            browser: Some("Firefox".into()),
+            os: Some("Linux".into()),
+            ..Context::default()
+        });
+        assert_eq!(context_line(&r), "Firefox on Linux");
+    }
+
+    #[test]
+    fn escape_sequences_and_bidi_controls_do_not_reach_the_terminal() {
+        let r = request(Context {
+            app: Some("Bank\u{1b}]0;owned\u{7}\u{202E}knaB".into()),
+            location: Some("Lyon\n\nApprove now".into()),
+            ..Context::default()
+        });
+        let line = context_line(&r);
+        assert!(!line.chars().any(|c| c.is_control() || c == '\u{202E}'), "{line:?}");
+        assert_eq!(line, "Bank]0;ownedknaB · Lyon Approve now");
+        assert_eq!(shown("title\u{1b}[2J"), "title[2J");
     }
 }

@@ -357,8 +357,7 @@ impl Stub {
             context: Context {
                 app: Some("Demo Bank".into()),
                 ip: Some("203.0.113.7".into()),
-                location: None,
-                user_agent: None,
+                ..Context::default()
             },
             presence: Presence {
                 length: if mode == PresenceMode::Entry {

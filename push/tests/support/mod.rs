@@ -1113,7 +1113,7 @@ pub fn message(ttl: i64) -> PushMessage {
     )
     .expect("sign challenge");
     PushMessage {
-        session_id: "ses_01JTEST".into(),
+        collapse_id: "c0ffee0123456789abcdef0123456789".into(),
         title: "Log in to Demo Bank?".into(),
         body: "Someone is signing in as alice.".into(),
         challenge,

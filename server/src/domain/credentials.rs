@@ -48,11 +48,15 @@ pub(crate) fn api_key_matches(stored_hash: &str, presented_hash: &str) -> bool {
     ct_eq(stored_hash.as_bytes(), presented_hash.as_bytes())
 }
 
+/// Label of the key [`pairing_code_tag`] derives from the seal key.
+const PAIRING_TAG_LABEL: &[u8] = b"tapprove pairing-code tag v1";
+
 /// What a device account keeps of its pairing code, so that a repeated pairing (same device
-/// key, same code, after a lost answer) is recognised: an HMAC-SHA-256 under the seal key
-/// (a pairing code is short, so a plain hash could be reversed by trying them all).
+/// key, same code, after a lost answer) is recognised: an HMAC-SHA-256 under a key derived
+/// from the seal key (a pairing code is short, so a plain hash could be reversed by trying
+/// them all).
 pub(crate) fn pairing_code_tag(seal_key: &SealKey, project_id: &str, code: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seal_key.secret_bytes());
+    let key = crypto::derived_hmac_key(seal_key, PAIRING_TAG_LABEL);
     let mut msg = Vec::with_capacity(32 + project_id.len() + code.len());
     msg.extend_from_slice(b"tapprove pairing code\0");
     msg.extend_from_slice(project_id.as_bytes());
@@ -136,6 +140,38 @@ pub(crate) fn unseal_webhook_credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HKDF-SHA-256 (RFC 5869) with an empty salt, by hand from HMAC, so the test does not
+    /// reuse the code it checks.
+    fn hkdf_by_hand(ikm: &[u8], info: &[u8]) -> Vec<u8> {
+        let hmac = |key: &[u8], msg: &[u8]| {
+            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+            ring::hmac::sign(&k, msg).as_ref().to_vec()
+        };
+        let prk = hmac(&[0u8; 32], ikm);
+        let mut t1 = info.to_vec();
+        t1.push(1);
+        hmac(&prk, &t1)
+    }
+
+    #[test]
+    fn the_pairing_code_tag_key_is_derived_from_the_seal_key_not_the_seal_key() {
+        let seal = SealKey::from_bytes([7u8; 32]);
+        let msg = b"tapprove pairing code\0prj_1\0ABCD-1234";
+        let tag = pairing_code_tag(&seal, "prj_1", "ABCD-1234");
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let under_seal_key = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7u8; 32]),
+            msg,
+        );
+        assert_ne!(tag, hex(under_seal_key.as_ref()));
+        let derived = hkdf_by_hand(&[7u8; 32], PAIRING_TAG_LABEL);
+        let expected = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &derived),
+            msg,
+        );
+        assert_eq!(tag, hex(expected.as_ref()));
+    }
 
     #[test]
     fn key_shapes() {

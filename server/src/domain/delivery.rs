@@ -43,7 +43,7 @@ pub(crate) async fn deliver(
             continue;
         };
         let message = PushMessage {
-            session_id: session_id.to_owned(),
+            collapse_id: collapse_id(&state.0.seal_key, &device.id),
             title: session.title.clone(),
             body: session.body.clone(),
             challenge: challenge.challenge.clone(),
@@ -107,6 +107,18 @@ pub(crate) async fn deliver(
             true
         }
     }
+}
+
+/// Label of the key [`collapse_id`] derives from the seal key.
+const COLLAPSE_LABEL: &[u8] = b"tapprove push collapse id v1";
+
+/// The device's push collapse id: a newer login prompt replaces the older one on that device,
+/// and the provider learns nothing it could join with a session or an account (an HMAC of the
+/// account id under a key derived from the seal key; 32 hex characters, under APNs' 64 bytes).
+pub(crate) fn collapse_id(seal_key: &crate::crypto::SealKey, account_id: &str) -> String {
+    let key = crate::crypto::derived_hmac_key(seal_key, COLLAPSE_LABEL);
+    let tag = ring::hmac::sign(&key, account_id.as_bytes());
+    tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The challenge sealed to the device's push key (docs/PROTOCOL.md §11): `Some(None)` for a

@@ -99,20 +99,25 @@ pub(crate) async fn limit_address(
     }
 }
 
-/// Pairs a device with `project` (the per-address limit already taken).
+/// Pairs a device with `project` (the per-address limit already taken) for a client at `ip`
+/// (its limit key).
 pub(crate) async fn pair(
     state: &AppState,
     project: ProjectRow,
     req: PairRequest,
     key_protection: KeyProtection,
+    ip: &str,
     now: i64,
 ) -> Result<Paired, ApiError> {
     let limits = &state.0.config.limits;
     let store = &state.0.store;
     let user = checked_user(&req.user)?;
-    // Per user, whatever the address (a pairing code guessed from many): after the body, which
-    // names the user; the case of the name does not make a new bucket.
-    let per_user = format!("pair-user|{}|{}", project.id, user.to_lowercase());
+    // Per (address, user), not per user: a per-user budget is one anyone who knows the name can
+    // spend, blocking the owner's phone replacement for an hour. Guessing a code from many
+    // addresses stays hopeless without it: each address gets a few tries an hour at a code of
+    // about 40 bits that the site expires within minutes and checks itself (docs/SECURITY.md).
+    // After the body, which names the user; the case of the name does not make a new bucket.
+    let per_user = format!("pair-user|{}|{ip}|{}", project.id, user.to_lowercase());
     let by_user = ratelimit::take(
         store,
         &per_user,

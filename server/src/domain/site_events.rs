@@ -36,9 +36,23 @@ struct FraudReported<'a> {
     locked_until: i64,
 }
 
-/// Tells the site that `session`'s user answered "not me" and is locked until `locked_until`:
-/// writes the event to the outbox and starts sending it.
-pub(crate) async fn fraud_reported(state: &AppState, session: &SessionRow, locked_until: i64) {
+/// Whether the project wants site events (it has an events URL). A failed read says yes: the
+/// event is queued anyway, and delivery finds out.
+pub(crate) async fn wanted(state: &AppState, project_id: &str) -> bool {
+    match state.0.store.project_by_id(project_id).await {
+        Ok(Some(p)) => p.events_url.is_some(),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the project; queueing the event anyway");
+            true
+        }
+    }
+}
+
+/// The outbox row telling the site that `session`'s user answered "not me" and is locked until
+/// `locked_until`; the caller stores it in the transaction that records the lock, then calls
+/// [`send_soon`].
+pub(crate) fn fraud_event(session: &SessionRow, locked_until: i64) -> Option<SiteEventRow> {
     let context: Context = serde_json::from_str(&session.context_json).unwrap_or_default();
     let body = FraudReported {
         kind: "user.fraud_reported",
@@ -50,32 +64,23 @@ pub(crate) async fn fraud_reported(state: &AppState, session: &SessionRow, locke
     };
     let (Ok(body), Ok(id)) = (serde_json::to_string(&body), crate::crypto::new_id("evt_")) else {
         tracing::error!(session_id = %session.id, "cannot encode the fraud event");
-        return;
+        return None;
     };
-    match state.0.store.project_by_id(&session.project_id).await {
-        Ok(Some(p)) if p.events_url.is_some() => {}
-        Ok(_) => {
-            tracing::info!(project_id = %session.project_id, session_id = %session.id,
-                "no events URL: the fraud report is not sent");
-            return;
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot read the project; queueing the event anyway"),
-    }
-    let row = SiteEventRow {
+    Some(SiteEventRow {
         id,
         project_id: session.project_id.clone(),
         kind: "user.fraud_reported".into(),
         body,
         created_at: crate::now(),
         attempts: 0,
-    };
-    if let Err(e) = state.0.store.enqueue_site_event(&row).await {
-        tracing::error!(session_id = %session.id, error = %e, "cannot queue the fraud event: the site is not told");
-        return;
-    }
+    })
+}
+
+/// Starts sending a queued event now, in the background (the sweep retries what fails).
+pub(crate) fn send_soon(state: &AppState, event_id: String) {
     let owner = state.clone();
     let state = state.clone();
-    owner.spawn(async move { deliver(&state, Some(&row.id)).await });
+    owner.spawn(async move { deliver(&state, Some(&event_id)).await });
 }
 
 /// Attempts the due events (`only`: just that one); called by the sweep.

@@ -3,13 +3,15 @@
 //! until an approved login. The one place that decides a user's guard; the store keeps it
 //! and checks it in the same transaction as each new session.
 
+use tapprove_protocol::UvMethod;
 use tapprove_protocol::api::SessionReason;
 
 use crate::domain::audit::{self, AuditEvent};
+use crate::domain::bus::Outcome;
 use crate::domain::site_events;
 use crate::service::config::LimitsConfig;
 use crate::service::state::AppState;
-use crate::store::{GuardRow, SessionRow};
+use crate::store::{Decision, GuardRow, SessionRow};
 
 /// Stored `block_reason` of a fraud lock (the session reason that sets it).
 pub(crate) const FRAUD_REPORTED: &str =
@@ -67,7 +69,14 @@ pub(crate) fn after(
             now + rules.fraud_lock,
             FRAUD_REPORTED,
         )),
-        SessionReason::UserDenied | SessionReason::WrongNumber | SessionReason::Timeout => {
+        // An unanswered push is a failure whether it expired or the site replaced or canceled
+        // it: otherwise restarting or canceling before expiry dodges the cooldown. A site that
+        // retries the same login joins the pending session instead (`join_pending`).
+        SessionReason::UserDenied
+        | SessionReason::WrongNumber
+        | SessionReason::Timeout
+        | SessionReason::Superseded
+        | SessionReason::CanceledByRelyingParty => {
             let failures = g.failures + 1;
             if rules.failures_before_cooldown == 0 || failures < rules.failures_before_cooldown {
                 return Some(GuardRow { failures, ..g });
@@ -100,51 +109,147 @@ pub(crate) fn counts(reason: SessionReason) -> bool {
     .is_some()
 }
 
-/// Records a final session in its user's guard; a fraud report also sends the site its
-/// `user.fraud_reported` event. Failures are logged: the decision itself is already stored.
+/// Decides `session` with a device's answer and, in the same transaction, records the
+/// outcome in the user's guard and (for "not me", when the site has an events URL) queues its
+/// `user.fraud_reported` event: a decision never stands without its lock and report. `None`
+/// when this call did not decide the session (it was final already, expired at `now`, or the
+/// device is no longer paired); otherwise pass the result to [`recorded`] once the decision is
+/// audited. One transaction, not several.
+pub(crate) async fn decide_answered(
+    state: &AppState,
+    session: &SessionRow,
+    outcome: Outcome,
+    by: (&str, Option<UvMethod>),
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let now = outcome.decided_at;
+    let reason = outcome.reason;
+    let decision = Decision {
+        id: &session.id,
+        outcome,
+        decided_by: Some(by),
+        unexpired_at: Some(now),
+    };
+    guarded(state, session, Some(&decision), reason, now).await
+}
+
+/// How long after a session ended unanswered its device may still report it as "not me".
+pub(crate) const LATE_REPORT_SECONDS: i64 = 600;
+
+/// Whether a "not me" on `session` (final) is a late fraud report: it ended unanswered
+/// (superseded, canceled by the site, expired) at most [`LATE_REPORT_SECONDS`] ago.
+pub(crate) fn late_report_allowed(session: &SessionRow, now: i64) -> bool {
+    let unanswered = matches!(
+        session.reason.map(|r| r.0),
+        Some(
+            SessionReason::Superseded
+                | SessionReason::CanceledByRelyingParty
+                | SessionReason::Timeout
+        )
+    );
+    unanswered
+        && session
+            .decided_at
+            .is_some_and(|t| now.saturating_sub(t) <= LATE_REPORT_SECONDS)
+}
+
+/// A late "not me" on a session that ended unanswered: its outcome stays, the user is locked
+/// and the site told, in one transaction, as for a "not me" in time.
+pub(crate) async fn report_late(
+    state: &AppState,
+    session: &SessionRow,
+    now: i64,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    guarded(state, session, None, SessionReason::FraudReported, now).await
+}
+
+/// [`Store::decide_guarded`](crate::store::Store) with the guard's rules and the fraud event.
+async fn guarded(
+    state: &AppState,
+    session: &SessionRow,
+    decision: Option<&Decision<'_>>,
+    reason: SessionReason,
+    now: i64,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let rules = Rules::from(&state.0.config.limits);
+    let tell_site = reason == SessionReason::FraudReported
+        && site_events::wanted(state, &session.project_id).await;
+    let stored = state
+        .0
+        .store
+        .decide_guarded(
+            decision,
+            &session.project_id,
+            &session.user_name,
+            |g| after(g.clone(), reason, now, rules).unwrap_or(g),
+            |g| {
+                tell_site
+                    .then(|| site_events::fraud_event(session, g.blocked_until.unwrap_or(now)))
+                    .flatten()
+            },
+        )
+        .await?;
+    Ok(stored.map(|(before, guard, queued)| Recorded {
+        before,
+        guard,
+        event_id: queued.map(|e| e.id),
+        now,
+    }))
+}
+
+/// What [`decide_answered`] stored besides the decision.
+pub(crate) struct Recorded {
+    before: GuardRow,
+    guard: GuardRow,
+    event_id: Option<String>,
+    now: i64,
+}
+
+/// After a decision by [`decide_answered`] (and its audit row): audits a new block and starts
+/// sending the site its event.
+pub(crate) async fn recorded(state: &AppState, session: &SessionRow, r: Recorded) {
+    noted(state, session, &r.before, &r.guard, r.now).await;
+    if let Some(id) = r.event_id {
+        site_events::send_soon(state, id);
+    }
+}
+
+/// Records a final session that no device answered (expired, superseded, canceled) in its
+/// user's guard. Failures are logged: the outcome itself is already stored.
 pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: SessionReason) {
     let rules = Rules::from(&state.0.config.limits);
     let now = crate::now();
     if !counts(reason) {
         return;
     }
-    let mut counted = false;
-    let mut blocked_before = None;
+    let mut before = GuardRow::default();
     let updated = state
         .0
         .store
         .update_guard(&session.project_id, &session.user_name, |g| {
-            blocked_before = g.blocked_until;
-            match after(g.clone(), reason, now, rules) {
-                Some(new) => {
-                    counted = true;
-                    new
-                }
-                None => g,
-            }
+            before = g.clone();
+            after(g.clone(), reason, now, rules).unwrap_or(g)
         })
         .await;
     match updated {
-        Ok(g) if counted => {
-            if g.blocked_until.is_some_and(|t| t > now) {
-                tracing::info!(session_id = %session.id, reason = g.block_reason.as_deref(), until = g.blocked_until, "pushes to this user blocked");
-            }
-            if g.blocked_until.is_some_and(|t| t > now) && g.blocked_until != blocked_before {
-                let event = AuditEvent::UserLocked {
-                    project_id: &session.project_id,
-                    user: &session.user_name,
-                    reason: g.block_reason.as_deref().unwrap_or(COOLDOWN),
-                };
-                audit::record(&state.0.store, event).await;
-            }
-            if reason == SessionReason::FraudReported {
-                site_events::fraud_reported(state, session, g.blocked_until.unwrap_or(now)).await;
-            }
-        }
-        Ok(_) => {}
+        Ok(g) => noted(state, session, &before, &g, now).await,
         Err(e) => {
             tracing::error!(session_id = %session.id, error = %e, "cannot record the outcome in the user's guard");
         }
+    }
+}
+
+/// Logs a block now in force and audits a new one.
+async fn noted(state: &AppState, session: &SessionRow, before: &GuardRow, g: &GuardRow, now: i64) {
+    if g.blocked_until.is_some_and(|t| t > now) {
+        tracing::info!(session_id = %session.id, reason = g.block_reason.as_deref(), until = g.blocked_until, "pushes to this user blocked");
+    }
+    if g.blocked_until.is_some_and(|t| t > now) && g.blocked_until != before.blocked_until {
+        let event = AuditEvent::UserLocked {
+            project_id: &session.project_id,
+            user: &session.user_name,
+            reason: g.block_reason.as_deref().unwrap_or(COOLDOWN),
+        };
+        audit::record(&state.0.store, event).await;
     }
 }
 
@@ -215,7 +320,17 @@ mod tests {
         assert_eq!(g.blocked_until, Some(640), "capped at 300 s");
         g = step(g, SessionReason::Approved, 700);
         assert_eq!((g.failures, g.cooldowns), (0, 0));
-        assert!(after(g, SessionReason::Superseded, 0, RULES).is_none());
+        assert!(after(g, SessionReason::DeliveryFailed, 0, RULES).is_none());
+    }
+
+    #[test]
+    fn superseded_and_canceled_pushes_count_as_failures() {
+        let mut g = GuardRow::default();
+        g = step(g, SessionReason::Superseded, 0);
+        g = step(g, SessionReason::CanceledByRelyingParty, 0);
+        g = step(g, SessionReason::Superseded, 10);
+        assert_eq!(g.blocked_until, Some(70), "three unanswered pushes start a cooldown");
+        assert!(after(GuardRow::default(), SessionReason::DeviceRevoked, 0, RULES).is_none());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub(crate) async fn pair(
     pairing::limit_address(&state, &project, &ip, now).await?;
     let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
     let key_protection = req.key_protection.unwrap_or_default();
-    let paired = pairing::pair(&state, project, req, key_protection, now).await?;
+    let paired = pairing::pair(&state, project, req, key_protection, &ip, now).await?;
     Ok(render_paired(paired, now))
 }
 
@@ -315,9 +315,21 @@ pub(crate) async fn events(
         .pending_challenges(&call.account.id, crate::now())
         .await?;
     let since = crate::now() - STREAM_STALE_SECONDS;
-    let open = state.0.store.open_streams(&call.account.id, since).await?;
     let cap = state.0.config.max_event_streams_per_account;
-    if open >= i64::from(cap) {
+    let stream_id = crypto::new_id("evs_").map_err(|_| ApiError::internal())?;
+    // Counted and recorded in one step: parallel opens cannot all pass the last place.
+    let opened = state
+        .0
+        .store
+        .stream_opened(
+            &stream_id,
+            &call.account.id,
+            &state.0.instance_id,
+            crate::now(),
+            (since, cap),
+        )
+        .await?;
+    if let Err(open) = opened {
         tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
         let a = &call.account;
         ratelimit::record_refusal(
@@ -337,17 +349,6 @@ pub(crate) async fn events(
             u64::try_from(STREAM_STALE_SECONDS).unwrap_or(30),
         ));
     }
-    let stream_id = crypto::new_id("evs_").map_err(|_| ApiError::internal())?;
-    state
-        .0
-        .store
-        .stream_opened(
-            &stream_id,
-            &call.account.id,
-            &state.0.instance_id,
-            crate::now(),
-        )
-        .await?;
     tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
     let keep_alive = state.0.config.event_keep_alive;
     let header = key_update_header(&keys, &call.account);

@@ -42,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/device/pending", get(device::pending))
         .route("/v1/device/answers", post(device::answer))
         .route("/v1/device/events", get(device::events))
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .fallback(|| async {
@@ -68,6 +69,15 @@ pub(crate) fn router(state: AppState) -> Router {
             crate::http::client_ip::attach,
         ))
         .with_state(state)
+}
+
+/// The OpenAPI document of the device, relying-party and audit APIs, as written in
+/// docs/openapi.json: one file, compiled in, so what is served is what is documented.
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// `GET /v1/openapi.json`.
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// `GET /readyz`: `200 ready` when the database answers and its schema is this build's.
@@ -161,6 +171,11 @@ impl From<SessionError> for ApiError {
                 "The notification and context are too long to fit in a push ({signed_bytes} \
                  bytes signed, at most {}); shorten them.",
                 tapprove_protocol::MAX_TOKEN_LEN
+            )),
+            SessionError::ContextTooLong { member } => ApiError::invalid_request(format!(
+                "`context.{member}` is longer than {} characters (counted without control and \
+                 invisible characters).",
+                crate::domain::sessions::context::MAX_CONTEXT_CHARS
             )),
             SessionError::NotFound => ApiError::session_not_found(),
             SessionError::NotPaired => ApiError::not_paired(),

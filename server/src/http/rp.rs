@@ -19,9 +19,6 @@ use crate::domain::sessions::{self, DEFAULT_TTL, MAX_TTL, MAX_WAIT, NewSession};
 use crate::error::ApiError;
 use crate::service::state::AppState;
 
-/// Longest context member, characters.
-const MAX_CONTEXT_CHARS: usize = 200;
-
 fn check_len(what: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.chars().count() > max {
         return Err(ApiError::invalid_request(format!(
@@ -47,18 +44,8 @@ fn validate(req: &CreateSessionRequest) -> Result<(), ApiError> {
         MAX_TITLE_CHARS,
     )?;
     check_len("notification.body", &req.notification.body, MAX_BODY_CHARS)?;
-    if let Some(c) = &req.context {
-        for (name, v) in [
-            ("app", &c.app),
-            ("ip", &c.ip),
-            ("location", &c.location),
-            ("user_agent", &c.user_agent),
-        ] {
-            if let Some(v) = v {
-                check_len(&format!("context.{name}"), v, MAX_CONTEXT_CHARS)?;
-            }
-        }
-    }
+    // The context's rules (sanitising, lengths, the user agent) are the session's own:
+    // `sessions::create` applies them.
     if let Some(ttl) = req.ttl_seconds
         && !(1..=MAX_TTL).contains(&ttl)
     {
@@ -93,6 +80,7 @@ pub(crate) async fn create_session(
         mode: req.presence,
         policy,
         ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
+        join_pending: req.join_pending,
     };
     let created = sessions::create(&state, new).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))

@@ -32,9 +32,10 @@ pub struct LimitsConfig {
     /// Pairing attempts per (project, client address) per minute; an IPv6 client is counted by
     /// its /64 (see `trusted_proxies` for the address behind a proxy).
     pub pairings_per_minute_per_ip: u32,
-    /// Pairing attempts per (project, user name) per hour, from any address: bounds guessing a
-    /// user's pairing code. (There is deliberately no project-wide bucket: a few addresses
-    /// could exhaust it and stop every user from pairing.)
+    /// Pairing attempts per (project, client address, user name) per hour: bounds one address's
+    /// guesses at a user's pairing code without giving strangers a budget to spend for the
+    /// user (a per-user bucket let anyone who knows the name block the owner's pairing for an
+    /// hour). There is deliberately no per-user or project-wide bucket for the same reason.
     pub pairings_per_hour_per_user: u32,
     /// How long a "not me" answer locks pushes to that user, seconds (the site may lift it
     /// earlier with `DELETE /v1/users/{user}/lock`).

@@ -1,6 +1,8 @@
 //! The `user_guards` table: each user's failure count, cooldowns and push lock.
 
-use super::{Backend, Store, sqlite};
+use super::sessions::decide_in;
+use super::site_events::insert_site_event;
+use super::{Backend, Decision, SiteEventRow, Store, sqlite, with_tx};
 
 /// A user's guard row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -69,5 +71,38 @@ impl Store {
                 Ok(new)
             }
         }
+    }
+
+    /// In one transaction: decides the session ([`Store::decide`], unless `d` is `None`: a
+    /// late report on a session already final); if that decided it, updates its user's guard
+    /// with `change` and queues the site event `event` makes of the new guard. Returns the
+    /// guard before and after and the queued event, or `None` when the session was not
+    /// decided. Whatever fails, nothing of the three is stored: a decision never stands
+    /// without its lock.
+    pub(crate) async fn decide_guarded(
+        &self,
+        d: Option<&Decision<'_>>,
+        project_id: &str,
+        user_name: &str,
+        change: impl FnOnce(GuardRow) -> GuardRow,
+        event: impl FnOnce(&GuardRow) -> Option<SiteEventRow>,
+    ) -> Result<Option<(GuardRow, GuardRow, Option<SiteEventRow>)>, sqlx::Error> {
+        with_tx!(self, |tx| {
+            if let Some(d) = d
+                && decide_in!(tx, d)? != 1
+            {
+                return Ok(None);
+            }
+            let mut before = GuardRow::default();
+            let after = update_in!(tx, project_id, user_name, |g: GuardRow| {
+                before = g.clone();
+                change(g)
+            });
+            let queued = event(&after);
+            if let Some(e) = &queued {
+                insert_site_event!(tx, e)?;
+            }
+            Ok(Some((before, after, queued)))
+        })
     }
 }

@@ -39,7 +39,7 @@ pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{
-    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, UserDevices,
+    Budget, CreateOutcome, Decision, Outcome, SessionDeviceRow, SessionRow, UserDevices,
 };
 pub(crate) use site_events::{SiteEventOutcome, SiteEventRow};
 pub(crate) use stored::Stored;
@@ -130,6 +130,26 @@ macro_rules! with_tx {
     };
 }
 pub(crate) use with_tx;
+
+/// [`with_tx!`] holding a lock on `$key` until commit, for a count-then-insert limit: on
+/// PostgreSQL concurrent transactions do not see each other's inserts, so without it each one
+/// counts the same rows and several pass the last place (a transaction-scoped advisory lock
+/// on the key's hash; other keys are not held up). SQLite's write transaction already holds
+/// the one writer.
+macro_rules! with_key_lock {
+    ($store:expr, $key:expr, |$c:ident| $body:expr) => {
+        $crate::store::with_tx!($store, |$c| {
+            if matches!(&$store.backend, $crate::store::Backend::Postgres(_)) {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind($key)
+                    .execute(&mut *$c)
+                    .await?;
+            }
+            $body
+        })
+    };
+}
+pub(crate) use with_key_lock;
 
 fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

@@ -3,7 +3,7 @@
 
 use tapprove_protocol::api::SessionStatus;
 
-use super::{Store, Stored, with_conn};
+use super::{Store, Stored, with_conn, with_key_lock};
 
 impl Store {
     /// Records a request-proof id until `expires_at`; false if it was already used.
@@ -33,7 +33,8 @@ impl Store {
         since: i64,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let inserted = with_conn!(self, write, |c| sqlx::query(
+        let key = format!("rate|{bucket}");
+        let inserted = with_key_lock!(self, &key, |c| sqlx::query(
             "INSERT INTO rate_events (bucket, at) SELECT $1, $2 \
              WHERE (SELECT COUNT(*) FROM rate_events WHERE bucket = $1 AND at > $3) < $4"
         )
@@ -41,9 +42,9 @@ impl Store {
         .bind(now)
         .bind(since)
         .bind(i64::from(limit))
-        .execute(c)
+        .execute(&mut *c)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())?);
         Ok(inserted == 1)
     }
 
@@ -62,26 +63,41 @@ impl Store {
         .await)
     }
 
-    /// Records an open event stream.
+    /// Records an open event stream if the account has fewer than `cap` seen after `since`,
+    /// counted and inserted under one lock (on every instance); otherwise how many it has.
     pub(crate) async fn stream_opened(
         &self,
         stream_id: &str,
         account_id: &str,
         instance_id: &str,
         now: i64,
-    ) -> Result<(), sqlx::Error> {
-        with_conn!(self, write, |c| sqlx::query(
-            "INSERT INTO event_streams (stream_id, account_id, instance_id, seen_at) \
-             VALUES ($1, $2, $3, $4)"
-        )
-        .bind(stream_id)
-        .bind(account_id)
-        .bind(instance_id)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
+        (since, cap): (i64, u32),
+    ) -> Result<Result<(), i64>, sqlx::Error> {
+        let key = format!("streams|{account_id}");
+        with_key_lock!(self, &key, |c| {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM event_streams WHERE account_id = $1 AND seen_at > $2",
+            )
+            .bind(account_id)
+            .bind(since)
+            .fetch_one(&mut *c)
+            .await?;
+            if open >= i64::from(cap) {
+                Ok(Err(open))
+            } else {
+                sqlx::query(
+                    "INSERT INTO event_streams (stream_id, account_id, instance_id, seen_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(stream_id)
+                .bind(account_id)
+                .bind(instance_id)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(Ok(()))
+            }
+        })
     }
 
     /// Forgets a closed event stream.
@@ -150,21 +166,6 @@ impl Store {
                 .map(|r| r.rows_affected())
         })?;
         Ok(())
-    }
-
-    /// Event streams of this account seen after `since`, on any instance.
-    pub(crate) async fn open_streams(
-        &self,
-        account_id: &str,
-        since: i64,
-    ) -> Result<i64, sqlx::Error> {
-        with_conn!(self, read, |c| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM event_streams WHERE account_id = $1 AND seen_at > $2"
-        )
-        .bind(account_id)
-        .bind(since)
-        .fetch_one(c)
-        .await)
     }
 
     /// Deletes sessions decided before `cutoff`, with their devices' challenges (the

@@ -16,23 +16,27 @@ pub(crate) struct SiteEventRow {
     pub attempts: i64,
 }
 
-impl Store {
-    /// Adds an event, due now.
-    pub(crate) async fn enqueue_site_event(&self, e: &SiteEventRow) -> Result<(), sqlx::Error> {
-        with_conn!(self, write, |c| sqlx::query(
+/// Adds event `$e` (a `&SiteEventRow`), due now, on connection or transaction `$c`.
+macro_rules! insert_site_event {
+    ($c:expr, $e:expr) => {{
+        let e: &$crate::store::SiteEventRow = $e;
+        sqlx::query(
             "INSERT INTO site_events (id, project_id, kind, body, created_at, attempts, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, 0, $5)"
+             next_attempt_at) VALUES ($1, $2, $3, $4, $5, 0, $5)",
         )
         .bind(&e.id)
         .bind(&e.project_id)
         .bind(&e.kind)
         .bind(&e.body)
         .bind(e.created_at)
-        .execute(c)
+        .execute(&mut *$c)
         .await
-        .map(|_| ()))
-    }
+        .map(|_| ())
+    }};
+}
+pub(crate) use insert_site_event;
 
+impl Store {
     /// Claims up to `limit` due events (or `only`, when given) for `lease` seconds and counts
     /// the attempt. One statement; the outer conditions are checked again on the row as it
     /// is updated, so of several instances exactly one claims an event.

@@ -204,9 +204,11 @@ async fn push_login(
             ip: Some(ip.to_string()),
             location: Some("This computer (loopback)".into()),
             user_agent,
+            ..Context::default()
         }),
         presence: None,
         ttl_seconds: None,
+        join_pending: false,
     };
     match site.rp.create_session(&request).await {
         Ok(created) => {

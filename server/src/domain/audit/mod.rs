@@ -60,6 +60,7 @@ pub(crate) enum Action {
     DeviceUnpaired,
     SessionCreated,
     SessionDecided,
+    FraudReportedLate,
     RateLimited,
     UserLocked,
     LockLifted,
@@ -79,6 +80,7 @@ impl Action {
             Self::DeviceUnpaired => "device.unpaired",
             Self::SessionCreated => "session.created",
             Self::SessionDecided => "session.decided",
+            Self::FraudReportedLate => "session.fraud_reported_late",
             Self::RateLimited => "rate_limited",
             Self::UserLocked => "user.locked",
             Self::LockLifted => "user.lock_lifted",
@@ -168,6 +170,12 @@ pub(crate) enum AuditEvent<'a> {
         outcome: Outcome,
         by_device: Option<&'a str>,
         by_operator: bool,
+    },
+    /// A device reported a session that had already ended unanswered as "not me"; the
+    /// session's outcome stays (`outcome`: its status, `reason`: its reason).
+    FraudReportedLate {
+        session: &'a SessionRow,
+        by_device: &'a str,
     },
     /// A limit refused a request.
     RateLimited {
@@ -353,6 +361,15 @@ impl AuditEvent<'_> {
                     Some(outcome.reason.as_str()),
                 )
             }
+            Self::FraudReportedLate { session, by_device } => p(
+                &session.project_id,
+                Actor::Device(Some((*by_device).to_owned())),
+                Action::FraudReportedLate,
+                &session.id,
+                Some(&session.user_name),
+                session.status.0.as_str(),
+                session.reason.map(|r| r.0.as_str()),
+            ),
             Self::RateLimited {
                 project_id,
                 actor,

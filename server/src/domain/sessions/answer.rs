@@ -3,9 +3,10 @@
 use tapprove_protocol::api::{AnswerResponse, SessionReason, SessionStatus};
 use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 
-use super::{SessionError, announce, decide, timeout_at};
+use super::{SessionError, announce, timeout_at};
 use crate::SKEW_SECONDS;
 use crate::domain::bus::Outcome;
+use crate::domain::user_guard;
 use crate::domain::policy::PresencePolicy;
 use crate::service::state::AppState;
 use crate::store::AccountRow;
@@ -64,11 +65,9 @@ pub(crate) async fn answer(
             SessionError::AlreadyDecided
         }
     };
-    if session.status.0 != SessionStatus::Sent {
-        return Err(final_error(session.status.0));
-    }
+    let not_me = answer.decision == Decision::Deny && answer.deny_reason == Some(DenyReason::NotMe);
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
-    if session.expires_at < now {
+    if session.status.0 == SessionStatus::Sent && session.expires_at < now {
         if state
             .0
             .store
@@ -77,7 +76,23 @@ pub(crate) async fn answer(
         {
             announce(state, &session.id, timeout_at(now), &account_ids).await;
         }
-        return Err(SessionError::Expired);
+        if !not_me {
+            return Err(SessionError::Expired);
+        }
+    }
+    if session.status.0 != SessionStatus::Sent || session.expires_at < now {
+        // Final now: a "not me" on a push that ended unanswered moments ago still locks and
+        // reports (the phone keeps showing it with a "this wasn't me" action).
+        let ended = state
+            .0
+            .store
+            .session(&session.id)
+            .await?
+            .ok_or(SessionError::NotFound)?;
+        if not_me && user_guard::late_report_allowed(&ended, now) {
+            return late_report(state, ended, account, now).await;
+        }
+        return Err(final_error(ended.status.0));
     }
     // 4. User verification, when the project's policy requires it: refused, not decided, so
     //    the user can still approve with verification before the session expires.
@@ -118,23 +133,26 @@ pub(crate) async fn answer(
     };
     let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
-    if !decide(
-        state,
-        &session.id,
-        outcome,
-        Some((&account.id, answer.uv)),
-        Some(now),
-    )
-    .await?
-    {
+    let decided = user_guard::decide_answered(state, &session, outcome, (&account.id, answer.uv))
+        .await?;
+    let Some(recorded) = decided else {
         let current = state
             .0
             .store
             .session(&session.id)
             .await?
             .ok_or(SessionError::NotFound)?;
+        if current.status.0 == SessionStatus::Sent && current.expires_at >= now {
+            // Still open: the device was revoked or unpaired while its answer was checked.
+            return Err(match state.0.store.account(&account.id).await? {
+                Some(a) if a.revoked_at.is_some() => SessionError::Revoked {
+                    revoked_at: a.revoked_at.unwrap_or(now),
+                },
+                _ => SessionError::NotPaired,
+            });
+        }
         return Err(final_error(current.status.0));
-    }
+    };
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
     let event = crate::domain::audit::AuditEvent::SessionDecided {
         session: &session,
@@ -143,11 +161,39 @@ pub(crate) async fn answer(
         by_operator: false,
     };
     crate::domain::audit::record(&state.0.store, event).await;
+    user_guard::recorded(state, &session, recorded).await;
     announce(state, &session.id, outcome, &account_ids).await;
     let response = AnswerResponse {
         session_id: session.id,
         status: outcome.status,
         reason: Some(outcome.reason),
+    };
+    Ok((response, account))
+}
+
+/// A "not me" on a session that ended unanswered (superseded, canceled, expired) within the
+/// last ten minutes: the outcome stays as it was; the lock and the site's event apply, and the
+/// audit log records a late fraud report.
+async fn late_report(
+    state: &AppState,
+    session: crate::store::SessionRow,
+    account: AccountRow,
+    now: i64,
+) -> Result<(AnswerResponse, AccountRow), SessionError> {
+    let recorded = user_guard::report_late(state, &session, now)
+        .await?
+        .ok_or(SessionError::Internal)?;
+    tracing::info!(session_id = %session.id, account_id = %account.id, "late fraud report");
+    let event = crate::domain::audit::AuditEvent::FraudReportedLate {
+        session: &session,
+        by_device: &account.id,
+    };
+    crate::domain::audit::record(&state.0.store, event).await;
+    user_guard::recorded(state, &session, recorded).await;
+    let response = AnswerResponse {
+        session_id: session.id,
+        status: session.status.0,
+        reason: session.reason.map(|r| r.0),
     };
     Ok((response, account))
 }

@@ -28,6 +28,8 @@ pub(crate) struct NewSession {
     /// The project's policy.
     pub policy: PresencePolicy,
     pub ttl_seconds: u32,
+    /// Answer with the user's pending session, if any, instead of a new one.
+    pub join_pending: bool,
 }
 
 /// Creates and delivers a session; the user's pending session, if any, is superseded. The
@@ -37,6 +39,21 @@ pub(crate) async fn create(
     new: NewSession,
 ) -> Result<SessionCreated, SessionError> {
     let (project_id, user) = (new.project_id.clone(), new.user.clone());
+    if new.join_pending
+        && let Some(row) = state
+            .0
+            .store
+            .pending_session(&project_id, &user, crate::now())
+            .await?
+    {
+        tracing::info!(session_id = %row.id, "the site's retry joined the pending session");
+        return Ok(SessionCreated {
+            id: row.id,
+            status: SessionStatus::Sent,
+            presence_code: row.presence_code,
+            expires_at: row.expires_at,
+        });
+    }
     let result = create_and_deliver(state, new).await;
     let metrics = &state.0.metrics;
     let limit = match &result {
@@ -79,8 +96,10 @@ pub(crate) async fn create(
 
 async fn create_and_deliver(
     state: &AppState,
-    new: NewSession,
+    mut new: NewSession,
 ) -> Result<(SessionCreated, PresenceMode), SessionError> {
+    new.context = super::context::prepare(std::mem::take(&mut new.context))
+        .map_err(|e| SessionError::ContextTooLong { member: e.member })?;
     let now = crate::now();
     let limits = &state.0.config.limits;
     let budget = Budget {

@@ -4,6 +4,7 @@
 //! (the mapping of [`SessionError`] to HTTP answers is in `http`).
 
 mod answer;
+pub(crate) mod context;
 mod create;
 
 use std::time::Duration;
@@ -56,6 +57,8 @@ pub(crate) enum SessionError {
     UserVerificationRequired,
     /// The signed challenge would not fit in a push.
     TooLongForPush { signed_bytes: usize },
+    /// A context member is longer than the limit once sanitised.
+    ContextTooLong { member: &'static str },
     /// No such session (for this project, or for this device's user).
     NotFound,
     /// The answering device is not (or no longer) paired.
@@ -119,7 +122,8 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
     );
     // A device's answer is audited by `answer`, which knows the device; the rest here.
     let audited = !crate::domain::audit::answered(outcome.reason);
-    let guarded = crate::domain::user_guard::counts(outcome.reason);
+    // A device's answer was recorded in the user's guard in the decision's own transaction.
+    let guarded = crate::domain::user_guard::counts(outcome.reason) && audited;
     if answered || guarded || audited {
         match state.0.store.session(session_id).await {
             Ok(Some(row)) => {

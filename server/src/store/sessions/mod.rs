@@ -27,6 +27,46 @@ pub(crate) struct SessionRow {
     pub decided_at: Option<i64>,
 }
 
+/// A session's final outcome as [`Store::decide`] stores it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decision<'a> {
+    pub id: &'a str,
+    /// What to store (the domain chose it).
+    pub outcome: Outcome,
+    /// The deciding device and how it verified its user; `None` when not a device's answer.
+    pub decided_by: Option<(&'a str, Option<UvMethod>)>,
+    /// Decide only if the session has not expired at this time.
+    pub unexpired_at: Option<i64>,
+}
+
+/// The deciding UPDATE, on connection or transaction `$c`; evaluates to the rows changed. It
+/// decides only a `sent` session (so of racing answers exactly one decides), not past
+/// `unexpired_at`, and only while the deciding device is still paired: an approval racing the
+/// device's revocation loses, whichever commits first.
+macro_rules! decide_in {
+    ($c:expr, $d:expr) => {{
+        let d: &$crate::store::Decision<'_> = $d;
+        sqlx::query(
+            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
+             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7) \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = $4 \
+             AND a.unpaired_at IS NULL))",
+        )
+        .bind($crate::store::Stored(d.outcome.status))
+        .bind($crate::store::Stored(d.outcome.reason))
+        .bind(d.outcome.decided_at)
+        .bind(d.decided_by.map(|(account, _)| account))
+        .bind(d.id)
+        .bind($crate::store::Stored(tapprove_protocol::api::SessionStatus::Sent))
+        .bind(d.unexpired_at)
+        .bind(d.decided_by.and_then(|(_, uv)| uv).map(tapprove_protocol::UvMethod::as_str))
+        .execute(&mut *$c)
+        .await
+        .map(|r| r.rows_affected())
+    }};
+}
+pub(crate) use decide_in;
+
 /// One device's copy of a session's challenge.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionDeviceRow {
@@ -255,22 +295,35 @@ impl Store {
         decided_by: Option<(&str, Option<UvMethod>)>,
         unexpired_at: Option<i64>,
     ) -> Result<bool, sqlx::Error> {
-        let r = with_conn!(self, write, |c| sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
-             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7)",
-        )
-        .bind(Stored(outcome.status))
-        .bind(Stored(outcome.reason))
-        .bind(outcome.decided_at)
-        .bind(decided_by.map(|(account, _)| account))
-        .bind(id)
-        .bind(Stored(SessionStatus::Sent))
-        .bind(unexpired_at)
-        .bind(decided_by.and_then(|(_, uv)| uv).map(UvMethod::as_str))
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let d = Decision {
+            id,
+            outcome,
+            decided_by,
+            unexpired_at,
+        };
+        let r = with_conn!(self, write, |c| decide_in!(c, &d))?;
         Ok(r == 1)
+    }
+
+    /// The user's newest session still `sent` and not expired at `now`.
+    pub(crate) async fn pending_session(
+        &self,
+        project_id: &str,
+        user_name: &str,
+        now: i64,
+    ) -> Result<Option<SessionRow>, sqlx::Error> {
+        with_conn!(self, read, |c| sqlx::query_as(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE project_id = $1 AND user_name = $2 AND status = $3 \
+             AND expires_at >= $4 ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(project_id)
+        .bind(user_name)
+        .bind(Stored(SessionStatus::Sent))
+        .bind(now)
+        .fetch_optional(c)
+        .await)
     }
 
     /// Decides every `sent` session whose expiry has passed at `timeout.decided_at` with

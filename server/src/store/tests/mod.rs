@@ -107,6 +107,8 @@ async fn alice_devices(store: &Store, n: usize) -> Vec<SessionDeviceRow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_decisions_on_one_session_have_one_winner() {
     let (_dir, store, session) = store_with_session().await;
+    // The deciding devices must be paired (the UPDATE rechecks it).
+    alice_devices(&store, 32).await;
     let now = crate::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32 {
@@ -458,4 +460,38 @@ async fn retention_deletes_old_decided_sessions_only() {
     }
     assert!(store.ready().await.expect("ready"));
     store.close().await;
+}
+
+#[tokio::test]
+async fn an_approval_by_a_device_revoked_after_it_was_read_does_not_decide() {
+    let (_dir, store, session) = store_with_session().await;
+    alice_devices(&store, 2).await;
+    let now = crate::now();
+    // The answer was verified while acc_0 was paired; the revocation commits before the
+    // deciding UPDATE.
+    assert!(store.unpair("acc_0", now).await.expect("unpair"));
+    let decided = store
+        .decide(
+            &session.id,
+            Outcome::new(SessionReason::Approved, now),
+            Some(("acc_0", None)),
+            Some(now),
+        )
+        .await
+        .expect("decide");
+    assert!(!decided, "a revoked device's approval must lose");
+    let row = store.session(&session.id).await.expect("read").expect("row");
+    assert_eq!(row.status.0, SessionStatus::Sent);
+    // A device still paired decides it.
+    assert!(
+        store
+            .decide(
+                &session.id,
+                Outcome::new(SessionReason::Approved, now),
+                Some(("acc_1", None)),
+                Some(now),
+            )
+            .await
+            .expect("decide")
+    );
 }
