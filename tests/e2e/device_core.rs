@@ -4,6 +4,9 @@
 //! (`push_token_missing`), the core sends the registration again, and the next login is
 //! pushed. (2) Key protection: the signer's answer reaches the site's device list.
 
+// Shared helpers (push_world) this file uses only in part.
+#![allow(dead_code)]
+
 mod common;
 mod faults_support;
 #[path = "../../push/tests/support/mod.rs"]
