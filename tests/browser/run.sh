@@ -24,4 +24,7 @@ command -v node >/dev/null || { echo "run.sh: node is required (Node 18+)" >&2; 
 
 cd "$HERE"
 npm ci --no-audit --no-fund --loglevel=error
-TAPPROVE_BIN="$BIN" SCREENSHOT_DIR="$ROOT/docs/screenshots" node --test --test-concurrency=1 demo.test.mjs nist.test.mjs
+# Screenshots go under target/; TAPPROVE_REFRESH_DOCS=1 writes them into docs/screenshots.
+if [ "${TAPPROVE_REFRESH_DOCS:-}" = 1 ]; then SHOTS="$ROOT/docs/screenshots"; else SHOTS="$ROOT/target/screenshots"; fi
+mkdir -p "$SHOTS"
+TAPPROVE_BIN="$BIN" SCREENSHOT_DIR="$SHOTS" node --test --test-concurrency=1 demo.test.mjs nist.test.mjs

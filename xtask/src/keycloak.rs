@@ -85,7 +85,7 @@ pub fn test() -> Result<(), String> {
             .env("TAPPROVE_DATABASE", &service.database)
             .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
             .env("TAPPROVE_BIN", &bin)
-            .env("SCREENSHOT_DIR", root().join("docs").join("screenshots"))
+            .env("SCREENSHOT_DIR", screenshot_dir()?)
             .status()
             .map_err(|e| format!("could not start node: {e} (Node 20+ is required)"))?;
         if status.success() {
@@ -435,4 +435,16 @@ fn java_home() -> Result<PathBuf, String> {
     best.map(|(_, d)| d).ok_or_else(|| {
         "no JDK 21+ under /usr/lib/jvm (Keycloak 26 needs one): install e.g. openjdk-21-jdk or set KEYCLOAK_JAVA_HOME".into()
     })
+}
+
+/// Where the browser tests write their screenshots: under target/, so a test run leaves the tree
+/// as it found it; `TAPPROVE_REFRESH_DOCS=1` writes them into docs/screenshots instead.
+fn screenshot_dir() -> Result<std::path::PathBuf, String> {
+    let dir = if std::env::var("TAPPROVE_REFRESH_DOCS").as_deref() == Ok("1") {
+        root().join("docs").join("screenshots")
+    } else {
+        root().join("target").join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
 }
