@@ -16,8 +16,8 @@ use crate::transport::{
     HttpStreamTransport, HttpTransport, StreamTransportBridge, TransportBridge,
 };
 use crate::types::{
-    Account, AccountImport, AccountNeedingRepair, Decision, LoginRequest, PushRegistration,
-    RespondOutcome, ServiceConfig,
+    Account, AccountImport, AccountNeedingRepair, Decision, EndedRequest, LoginRequest,
+    PushRegistration, RespondOutcome, ServiceConfig,
 };
 
 /// The device-side authenticator: pairs accounts, receives login requests (push, polling or
@@ -300,6 +300,18 @@ impl Authenticator {
         token: String,
     ) -> Result<Account, AuthError> {
         Ok(self.core.accept_key_update(&account_id, &token)?.into())
+    }
+
+    /// The requests that ended unanswered in the last 10 minutes (superseded, canceled by the
+    /// site, expired), for one account or all (`None`), newest first. Offline. Their one
+    /// action is "This wasn't me" (`respond` with `Decision.Deny(DenyReason.NOT_ME)`); any
+    /// other answer is `AuthError.RequestClosed(ClosedReason.ENDED)`.
+    pub fn ended_requests(&self, account_id: Option<String>) -> Vec<EndedRequest> {
+        self.core
+            .ended_requests(account_id.as_deref())
+            .into_iter()
+            .map(Into::into)
+            .collect()
     }
 
     /// Whether a request was answered from this device.

@@ -143,6 +143,10 @@ pub enum ClosedReason {
     AlreadyAnswered,
     /// It is not pending on this device (never received, or over).
     NotPending,
+    /// It ended before anyone answered it (superseded, canceled by the site, expired): it can
+    /// only be reported with "this wasn't me" (`Decision.Deny(DenyReason.NOT_ME)`), see
+    /// [`crate::Authenticator::ended_requests`].
+    Ended,
 }
 
 impl AuthError {
@@ -242,6 +246,10 @@ impl From<CoreError> for AuthError {
                 reason: ClosedReason::AlreadyAnswered,
                 detail,
             },
+            CoreError::RequestEnded { .. } => Self::RequestClosed {
+                reason: ClosedReason::Ended,
+                detail,
+            },
             CoreError::UnknownRequest { .. } => Self::RequestClosed {
                 reason: ClosedReason::NotPending,
                 detail,
@@ -319,6 +327,15 @@ mod tests {
             AuthError::from(CoreError::AlreadyAnswered),
             AuthError::RequestClosed {
                 reason: ClosedReason::AlreadyAnswered,
+                ..
+            }
+        ));
+        assert!(matches!(
+            AuthError::from(CoreError::RequestEnded {
+                status: tapprove_core::SessionStatus::Canceled
+            }),
+            AuthError::RequestClosed {
+                reason: ClosedReason::Ended,
                 ..
             }
         ));

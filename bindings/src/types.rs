@@ -194,6 +194,29 @@ impl From<core::LoginRequest> for LoginRequest {
     }
 }
 
+/// A login request that ended before anyone answered it (superseded, canceled by the site,
+/// expired), kept 10 minutes: show it as over, never approvable, with a "This wasn't me"
+/// action (`Decision.Deny(DenyReason.NOT_ME)`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EndedRequest {
+    /// The request as it was shown.
+    pub request: LoginRequest,
+    /// How it ended: `Canceled` (superseded or canceled by the site) or `Expired`.
+    pub status: SessionStatus,
+    /// When this device learnt it ended, Unix seconds (device clock).
+    pub ended_at: i64,
+}
+
+impl From<core::EndedRequest> for EndedRequest {
+    fn from(e: core::EndedRequest) -> Self {
+        Self {
+            request: e.request.into(),
+            status: e.status.into(),
+            ended_at: e.ended_at,
+        }
+    }
+}
+
 /// Whether a request asks to verify the user before approving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum UserVerification {

@@ -172,6 +172,17 @@ pub enum CoreError {
     /// The login request was already answered (here or on another device).
     #[error("this login request was already answered")]
     AlreadyAnswered,
+    /// The login request ended without an answer (superseded by a newer one, canceled by the
+    /// site, expired): it can no longer be approved or denied, only reported with "not me"
+    /// (`Decision::Deny` with `DenyReason::NotMe`) for a while after it ended.
+    #[error(
+        "this login request ended ({}) before it was answered; if it was not you, report it with \"not me\"",
+        status.as_str()
+    )]
+    RequestEnded {
+        /// How it ended: `canceled` (superseded or canceled by the site) or `expired`.
+        status: tapprove_protocol::api::SessionStatus,
+    },
     /// Approving needs a presence answer (the code the login page shows).
     #[error("pick or type the code shown on the login page to approve")]
     PresenceAnswerRequired,

@@ -44,8 +44,8 @@ pub(crate) trait EventSource: Send + Sync {
     fn fetch_pending(&self, account: &AccountRecord) -> Result<Vec<LoginRequest>, CoreError>;
     /// Whether this device answered the request.
     fn is_answered(&self, request_id: &str) -> bool;
-    /// The request is over (decided elsewhere).
-    fn forget_request(&self, request_id: &str);
+    /// The request is over with `status` (decided elsewhere, or ended unanswered).
+    fn request_over(&self, request_id: &str, status: tapprove_protocol::api::SessionStatus);
     /// Verifies and applies a key update for `account_id` (`event: key_update`).
     fn accept_key_update(&self, token: &str, account_id: &str) -> Result<(), CoreError>;
     /// Opens the account's event stream; each read waits at most `idle`.
@@ -281,7 +281,7 @@ impl Reader {
         match event {
             "challenge" => match self.source.accept_challenge(data, &self.account.id) {
                 Ok(r) => self.deliver(r),
-                Err(CoreError::AlreadyAnswered) => {}
+                Err(CoreError::AlreadyAnswered | CoreError::RequestEnded { .. }) => {}
                 Err(CoreError::Expired) => {
                     debug!(account_id = %self.account.id, "skipping an expired request")
                 }
@@ -292,7 +292,7 @@ impl Reader {
             },
             "decided" => match serde_json::from_str::<DecidedEvent>(data) {
                 Ok(d) => {
-                    self.source.forget_request(&d.session_id);
+                    self.source.request_over(&d.session_id, d.status);
                     self.queue.push_back(Ok(RequestEvent::Decided {
                         request_id: d.session_id,
                         status: d.status,

@@ -60,8 +60,8 @@ pub use config::{
 pub use error::{CoreError, SignerError, StoreError};
 pub use events::{EventStream, EventStreamStopper};
 pub use model::{
-    ACCOUNT_PREFIX, Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest,
-    RepairCause, RequestEvent, RespondOutcome, RetiringKey,
+    ACCOUNT_PREFIX, Account, AccountNeedingRepair, AccountRecord, Decision, EndedRequest,
+    LoginRequest, RepairCause, RequestEvent, RespondOutcome, RetiringKey,
 };
 pub use secret::SecretBytes;
 pub use signer::{DEVICE_KEY_PREFIX, DeviceSigner, SoftwareSigner};

@@ -229,6 +229,21 @@ impl RespondOutcome {
     }
 }
 
+/// A login request that ended before anyone answered it (superseded, canceled by the site,
+/// expired), from [`crate::Authenticator::ended_requests`]. Show it as over, never as
+/// approvable; its only action is "this wasn't me" (`Decision::Deny` with `DenyReason::NotMe`),
+/// which the service accepts for 10 minutes after the end: the login stays as it ended, the
+/// user's pushes are locked and the site is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedRequest {
+    /// The request as it was shown.
+    pub request: LoginRequest,
+    /// How it ended: `canceled` (superseded or canceled by the site) or `expired`.
+    pub status: SessionStatus,
+    /// When this device learnt it ended, device clock, Unix seconds.
+    pub ended_at: i64,
+}
+
 /// An event from [`crate::Authenticator::events`].
 #[allow(clippy::large_enum_variant)] // a request is the common case; boxing buys nothing
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -281,6 +281,24 @@ async fn service_conflicts_map_to_typed_errors() {
     let r = d.auth.respond(&sid, approve("42")).await;
     assert!(matches!(r, Err(CoreError::Expired)), "{r:?}");
     stub.set_offset(0);
+    // It ended unanswered: kept as ended; only "not me" may still be sent.
+    let ended = d.auth.ended_requests(Some(&account.id));
+    assert_eq!(
+        ended
+            .iter()
+            .map(|e| (e.request.id.as_str(), e.status))
+            .collect::<Vec<_>>(),
+        vec![(sid.as_str(), SessionStatus::Expired)]
+    );
+    let calls = stub.answer_calls();
+    assert!(matches!(
+        d.auth.respond(&sid, approve("42")).await,
+        Err(CoreError::RequestEnded {
+            status: SessionStatus::Expired
+        })
+    ));
+    assert_eq!(stub.answer_calls(), calls, "refused on the device");
+    assert!(d.auth.pending(None).await.unwrap().is_empty());
 
     // Expired locally (beyond the skew): no network call.
     let (sid, token, _) = stub.create_session(&account.id, PresenceMode::Choose, 30);
@@ -292,6 +310,15 @@ async fn service_conflicts_map_to_typed_errors() {
         Err(CoreError::Expired)
     ));
     assert_eq!(stub.answer_calls(), calls);
+    assert!(
+        d.auth
+            .ended_requests(None)
+            .iter()
+            .any(|e| e.request.id == sid)
+    );
+    // Ten minutes after the end it is gone.
+    d.clock.advance(601);
+    assert!(d.auth.ended_requests(None).is_empty());
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! own. (1) The push registration: the FCM loopback of push/tests/support refuses the token
 //! once (`UNREGISTERED`), the service forgets it and says so on `GET /v1/device/pending`
 //! (`push_token_missing`), the core sends the registration again, and the next login is
-//! pushed. (2) Key protection: the signer's answer reaches the site's device list.
+//! pushed. (2) Key protection: the signer's answer reaches the site's device list. (3) A push
+//! that ended unanswered (superseded) stays on the phone as ended: approving it is refused
+//! locally, "not me" still locks the user and is audited as a late report.
 
 // Shared helpers (push_world) this file uses only in part.
 #![allow(dead_code)]
@@ -22,8 +24,9 @@ use push_support::{FcmReply, fcm_token};
 use push_world::PushWorld;
 use serde_json::{Value, json};
 use tapprove_core::{
-    Authenticator, Config, DeviceSigner, KeyProtection, MemoryStore, PublicKey, PushPlatform,
-    PushRegistration, SignerError, SoftwareSigner,
+    Authenticator, Config, CoreError, Decision, DenyReason, DeviceSigner, KeyProtection,
+    MemoryStore, PublicKey, PushPlatform, PushRegistration, RequestEvent, SessionStatus,
+    SignerError, SoftwareSigner,
 };
 
 fn phone(
@@ -173,4 +176,122 @@ async fn the_site_sees_how_each_phone_keeps_its_key() {
         .map(|d| d["key_protection"].as_str().expect("key_protection"))
         .collect();
     assert_eq!(seen, vec!["software", "hardware"], "{list}");
+}
+
+/// The next event of `stream`, within 10 s.
+async fn next_event(stream: &mut tapprove_core::EventStream) -> RequestEvent {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event in time")
+        .expect("the stream goes on")
+        .expect("not an error")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_push_can_still_be_reported_as_not_me_and_nothing_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = Service::start(dir.path(), dir.path(), &[]);
+    let hook = FakeRp::start(TrustMode::Accept(CODE.into())).await;
+    let project = service.create_project(&hook.trust_url()).await;
+    hook.set_credentials_json(&project);
+    let sdk = project["sdk_key"].as_str().expect("sdk");
+    let rp = common::rp_client(&service.url, &project);
+    let store = Arc::new(MemoryStore::new());
+    let auth = phone(
+        &service.url,
+        sdk,
+        Arc::new(SoftwareSigner::new(store.clone())),
+        store,
+    );
+    auth.pair("late-user", CODE, None).await.expect("pair");
+    let mut events = auth.events(None);
+
+    let first = rp.login("late-user", json!({})).await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    let seen = loop {
+        if let RequestEvent::Request(r) = next_event(&mut events).await {
+            break r;
+        }
+    };
+    assert_eq!(seen.id, first_id);
+    // The attacker restarts the login before the user answers: the first push ends superseded.
+    rp.login("late-user", json!({})).await;
+    loop {
+        if let RequestEvent::Decided { request_id, status } = next_event(&mut events).await
+            && request_id == first_id
+        {
+            assert_eq!(status, SessionStatus::Canceled);
+            break;
+        }
+    }
+    let ended = auth.ended_requests(None);
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(
+        (ended[0].request.id.as_str(), ended[0].status),
+        (first_id.as_str(), SessionStatus::Canceled)
+    );
+    assert!(
+        auth.pending(None)
+            .await
+            .expect("pending")
+            .iter()
+            .all(|r| r.id != first_id),
+        "an ended request is never pending"
+    );
+
+    // Approving or plainly denying it is refused on the phone.
+    for decision in [
+        Decision::Approve {
+            presence_answer: Some("123456".into()),
+        },
+        Decision::Deny {
+            reason: DenyReason::Cancelled,
+        },
+    ] {
+        match auth.respond(&first_id, decision).await {
+            Err(CoreError::RequestEnded {
+                status: SessionStatus::Canceled,
+            }) => {}
+            other => panic!("expected RequestEnded, got {other:?}"),
+        }
+    }
+
+    // "This wasn't me" goes through: the outcome stays, the user is locked, the audit says so.
+    let outcome = auth
+        .respond(
+            &first_id,
+            Decision::Deny {
+                reason: DenyReason::NotMe,
+            },
+        )
+        .await
+        .expect("a late not me");
+    assert_eq!(outcome.status, SessionStatus::Canceled);
+    assert!(
+        auth.ended_requests(None).is_empty(),
+        "reported: no longer listed"
+    );
+    let (status, body) = rp
+        .create_raw(&tapprove_test_support::fixture::create_session_body(
+            "late-user",
+        ))
+        .await;
+    assert_eq!(status.as_u16(), 423, "{body}");
+    let page: Value = tapprove_test_support::endpoint::http_client()
+        .get(format!("{}/v1/audit?user=late-user", service.url))
+        .header("X-API-Key", project["api_key"].as_str().expect("api key"))
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let late = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["action"] == "session.fraud_reported_late")
+        .unwrap_or_else(|| panic!("no late fraud report in {page}"));
+    assert_eq!(late["subject"], first_id.as_str());
 }

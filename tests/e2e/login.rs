@@ -456,6 +456,40 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     d.run(&["respond", &id, "--deny"]).await;
     wait_for(&mut lines, "decided elsewhere").await;
 
+    // 5. a prompt superseded before the answer: `n` still reports it ("this wasn't me")
+    let first = s.rp.login("hana", json!({})).await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    wait_for(&mut lines, &format!("Login request {first_id}")).await;
+    s.rp.login("hana", json!({})).await;
+    wait_for(&mut lines, &format!("{first_id}: ended (canceled)")).await;
+    writeln!(input, "n").expect("write");
+    wait_for(&mut lines, "reported as not you; the login stays canceled").await;
+    assert_eq!(
+        final_status(&s.rp, &first_id).await,
+        ("canceled".into(), "superseded".into()),
+        "the outcome stays"
+    );
+    let (status, body) =
+        s.rp.create_raw(&fixture::create_session_body("hana"))
+            .await;
+    assert_eq!(status.as_u16(), 423, "locked by the late report: {body}");
+    let audit = stdout(
+        &tapprove(&[
+            "admin",
+            "audit",
+            "--database",
+            &s.serve.db,
+            "--user",
+            "hana",
+            "--json",
+        ])
+        .await,
+    );
+    assert!(
+        audit.contains("session.fraud_reported_late") && audit.contains(&first_id),
+        "{audit}"
+    );
+
     writeln!(input, "q").expect("write");
     let mut child = guard.0.take().expect("child");
     let status = tokio::task::spawn_blocking(move || child.wait())

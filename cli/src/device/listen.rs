@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tapprove_core::{
     Authenticator, CoreError, Decision, DenyReason, LoginRequest, PresenceMode, RequestEvent,
+    SessionStatus,
 };
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -134,6 +135,8 @@ struct Listener {
     entry: String,
     /// An approval waiting for the passphrase, and what was typed so far.
     awaiting_passphrase: Option<(Decision, Zeroizing<String>)>,
+    /// The last prompt that ended before it was answered: `n` reports it as "not me".
+    just_ended: Option<String>,
 }
 
 enum Step {
@@ -200,8 +203,7 @@ impl Listener {
         if left < 0 {
             let id = r.id.clone();
             self.queue.remove(0);
-            self.screen
-                .line(&format!("{id}: expired without an answer"));
+            self.ended_unanswered(&id, SessionStatus::Expired);
             self.show_current();
             return;
         }
@@ -237,15 +239,50 @@ impl Listener {
                     return;
                 };
                 self.queue.remove(pos);
-                self.screen.line(&format!(
-                    "{request_id}: {} (decided elsewhere or ended)",
-                    status.as_str()
-                ));
+                if matches!(status, SessionStatus::Canceled | SessionStatus::Expired) {
+                    self.ended_unanswered(&request_id, status);
+                } else {
+                    self.screen.line(&format!(
+                        "{}: {} (decided elsewhere)",
+                        shown(&request_id),
+                        status.as_str()
+                    ));
+                }
                 if pos == 0 {
                     self.show_current();
                 }
             }
         }
+    }
+
+    /// Says a shown prompt ended unanswered and offers the late "not me".
+    fn ended_unanswered(&mut self, id: &str, status: SessionStatus) {
+        self.screen.line(&format!(
+            "{}: ended ({}) before you answered. Not you? press [n] to report it (this wasn't me)",
+            shown(id),
+            status.as_str()
+        ));
+        self.just_ended = Some(id.to_owned());
+    }
+
+    /// Reports the prompt that just ended with "not me".
+    async fn report_ended(&mut self, id: String) {
+        self.screen
+            .line(&format!("reporting {} as not you…", shown(&id)));
+        let not_me = Decision::Deny {
+            reason: DenyReason::NotMe,
+        };
+        match self.auth.respond(&id, not_me).await {
+            Ok(outcome) => self.screen.line(&format!(
+                "{}: reported as not you; the login stays {}",
+                shown(&id),
+                outcome.status.as_str()
+            )),
+            Err(e) => self
+                .screen
+                .line(&format!("could not report {}: {e}", shown(&id))),
+        }
+        self.show_current();
     }
 
     async fn answer(&mut self, decision: Decision) {
@@ -315,11 +352,17 @@ impl Listener {
             }
             Err(
                 e @ (CoreError::AlreadyAnswered
+                | CoreError::RequestEnded { .. }
                 | CoreError::Expired
                 | CoreError::UnknownRequest { .. }),
             ) => {
                 self.queue.retain(|q| q.id != r.id);
                 self.screen.line(&format!("{}: {e}", shown(&r.id)));
+                match e {
+                    CoreError::RequestEnded { status } => self.ended_unanswered(&r.id, status),
+                    CoreError::Expired => self.ended_unanswered(&r.id, SessionStatus::Expired),
+                    _ => {}
+                }
                 self.show_current();
             }
             Err(e) => {
@@ -359,6 +402,12 @@ impl Listener {
             }
             other => other,
         };
+        if matches!(input, Input::Key('n' | 'N'))
+            && let Some(id) = self.just_ended.take()
+        {
+            self.report_ended(id).await;
+            return Step::Continue;
+        }
         match (input, mode) {
             (Input::Quit | Input::Key('q' | 'Q'), _) => return Step::Quit,
             (_, None) => {}
@@ -472,6 +521,7 @@ pub async fn run(
         auth: auth.clone(),
         verifier,
         awaiting_passphrase: None,
+        just_ended: None,
         screen: Screen {
             raw: raw.is_some(),
             status_shown: false,

@@ -519,7 +519,10 @@ mod tests {
             ..Context::default()
         });
         let line = context_line(&r);
-        assert!(!line.chars().any(|c| c.is_control() || c == '\u{202E}'), "{line:?}");
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202E}'),
+            "{line:?}"
+        );
         assert_eq!(line, "Bank]0;ownedknaB · Lyon Approve now");
         assert_eq!(shown("title\u{1b}[2J"), "title[2J");
     }

@@ -3,12 +3,12 @@
 //! (`POST /v1/device/answers`), at most once per request — and re-signed once with the
 //! corrected clock if the service refused its time.
 
-use tapprove_protocol::api::{AnswerRequest, AnswerResponse};
-use tapprove_protocol::{Answer, PROTOCOL_VERSION, PresenceMode, UvMethod};
+use tapprove_protocol::api::{AnswerRequest, AnswerResponse, SessionStatus};
+use tapprove_protocol::{Answer, DenyReason, PROTOCOL_VERSION, PresenceMode, UvMethod};
 use tracing::{debug, info, warn};
 
 use super::Inner;
-use super::requests::Cached;
+use super::requests::{Cached, Known};
 use crate::api_client::{self, Auth};
 use crate::clock::SKEW_SECONDS;
 use crate::error::CoreError;
@@ -27,17 +27,25 @@ impl Inner {
         request_id: &str,
         decision: Decision,
     ) -> Result<RespondOutcome, CoreError> {
-        let cached = match self.requests.lookup(request_id)? {
-            Some(c) => c,
-            None => self.look_up_with_the_service(request_id)?,
+        let (cached, ended) = match self.requests.lookup(request_id, self.api.device_now())? {
+            Known::Pending(c) => (c, false),
+            Known::Ended(e) => {
+                // Over unanswered: only a late fraud report is still meaningful.
+                if !is_not_me(&decision) {
+                    return Err(CoreError::RequestEnded { status: e.status });
+                }
+                (e.cached, true)
+            }
+            Known::Unknown => (self.look_up_with_the_service(request_id)?, false),
         };
         let request = &cached.request;
         let (proto_decision, presence_answer, deny_reason) = check_decision(request, decision)?;
         let account = self.accounts.get(&request.account_id)?;
         self.check_usable(&account)?;
         let now = self.api.now_for(&account);
-        if now > request.expires_at.saturating_add(SKEW_SECONDS) {
-            self.requests.forget(request_id);
+        if !ended && now > request.expires_at.saturating_add(SKEW_SECONDS) {
+            self.requests
+                .end(request_id, SessionStatus::Expired, self.api.device_now());
             return Err(CoreError::Expired);
         }
         self.requests.reserve(request_id, request.expires_at, now)?;
@@ -55,6 +63,12 @@ impl Inner {
                 )
             });
         match &result {
+            // Expired before the answer: "not me" may still report it.
+            Err(CoreError::Expired) if !ended => {
+                self.requests.release(request_id);
+                self.requests
+                    .end(request_id, SessionStatus::Expired, self.api.device_now());
+            }
             Ok(_) | Err(CoreError::AlreadyAnswered) | Err(CoreError::Expired) => {
                 self.requests.forget(request_id);
             }
@@ -76,10 +90,14 @@ impl Inner {
                 failure.get_or_insert(e);
             }
         }
-        match (self.requests.lookup(request_id)?, failure) {
-            (Some(cached), _) => Ok(cached),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(CoreError::UnknownRequest {
+        match (
+            self.requests.lookup(request_id, self.api.device_now())?,
+            failure,
+        ) {
+            (Known::Pending(cached), _) => Ok(cached),
+            (Known::Ended(e), _) => Err(CoreError::RequestEnded { status: e.status }),
+            (Known::Unknown, Some(e)) => Err(e),
+            (Known::Unknown, None) => Err(CoreError::UnknownRequest {
                 request_id: request_id.to_owned(),
             }),
         }
@@ -198,6 +216,15 @@ impl Inner {
     }
 }
 
+fn is_not_me(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Deny {
+            reason: DenyReason::NotMe
+        }
+    )
+}
+
 /// Checks a decision against the request's presence mode; returns the wire fields.
 fn check_decision(
     request: &LoginRequest,
@@ -245,7 +272,7 @@ fn check_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapprove_protocol::{Context, DenyReason};
+    use tapprove_protocol::Context;
 
     fn request(mode: PresenceMode) -> LoginRequest {
         LoginRequest {

@@ -26,7 +26,8 @@ use crate::config::{Config, EnrollmentUri};
 use crate::error::CoreError;
 use crate::events::{self, EventStream};
 use crate::model::{
-    Account, AccountNeedingRepair, AccountRecord, Decision, LoginRequest, RespondOutcome,
+    Account, AccountNeedingRepair, AccountRecord, Decision, EndedRequest, LoginRequest,
+    RespondOutcome,
 };
 use crate::net::HttpClient;
 use crate::push_payload::{self, PushChallenge};
@@ -316,7 +317,10 @@ impl Authenticator {
     /// the options), signs the answer with the account's device key and sends it.
     ///
     /// Answering the same request twice is [`CoreError::AlreadyAnswered`] without a network
-    /// call; the service's `409` is the same error and `410` is [`CoreError::Expired`].
+    /// call; the service's `409` is the same error and `410` is [`CoreError::Expired`] (the
+    /// request is then kept as ended). A request that ended unanswered
+    /// ([`Authenticator::ended_requests`]) takes only "not me"; anything else is
+    /// [`CoreError::RequestEnded`] without a network call.
     pub async fn respond(
         &self,
         request_id: &str,
@@ -325,6 +329,19 @@ impl Authenticator {
         let request_id = request_id.to_owned();
         self.background(move |inner| inner.respond(&request_id, decision))
             .await
+    }
+
+    /// The requests this device saw that ended before anyone answered them (superseded,
+    /// canceled by the site, expired) in the last 10 minutes, for one account or all, newest
+    /// first. Offline. Never pending and never approvable: the one answer
+    /// [`Authenticator::respond`] takes for them is `Decision::Deny` with `DenyReason::NotMe`
+    /// ("this wasn't me"), any other is [`CoreError::RequestEnded`]. The core learns the end
+    /// from the event stream's decided events and from the service's answer to an answer.
+    /// Kept in memory (at most 32).
+    pub fn ended_requests(&self, account_id: Option<&str>) -> Vec<EndedRequest> {
+        self.inner
+            .requests
+            .ended(account_id, self.inner.api.device_now())
     }
 
     /// Whether a request was answered (or is being answered) from this device.
@@ -382,8 +399,8 @@ impl events::EventSource for Inner {
         self.requests.is_answered(request_id)
     }
 
-    fn forget_request(&self, request_id: &str) {
-        self.requests.forget(request_id);
+    fn request_over(&self, request_id: &str, status: tapprove_protocol::api::SessionStatus) {
+        self.requests.end(request_id, status, self.api.device_now());
     }
 
     fn accept_key_update(&self, token: &str, account_id: &str) -> Result<(), CoreError> {

@@ -167,7 +167,7 @@ impl Inner {
         for token in &pending.challenges {
             match self.accept_challenge(token, Some(&account.id)) {
                 Ok(r) => out.push(r),
-                Err(CoreError::AlreadyAnswered) => {}
+                Err(CoreError::AlreadyAnswered | CoreError::RequestEnded { .. }) => {}
                 Err(e) => warn!(account_id = %account.id, error = %e, "ignoring a pending request"),
             }
         }
