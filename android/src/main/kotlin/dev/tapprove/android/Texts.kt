@@ -32,7 +32,7 @@ object Texts {
             c.app,
             c.location?.let { context.getString(R.string.tapprove_detail_near, it) },
             c.ip?.let { context.getString(R.string.tapprove_detail_ip, it) },
-            c.userAgent?.let { RequestPresentation.knownBrowserOs(it) }?.let { context.getString(R.string.tapprove_detail_browser, browser(context, it)) },
+            BrowserOs.of(c)?.let { context.getString(R.string.tapprove_detail_browser, browser(context, it)) },
             context.getString(R.string.tapprove_detail_account, request.user),
         )
         return RequestPresentation(request.title, request.body, details, prompt(context, request), request.options)
@@ -49,10 +49,13 @@ object Texts {
         },
     )
 
-    /** "Firefox on Linux" in the user's language; never any other text of the user agent. */
-    private fun browser(context: Context, b: BrowserOs): String = when {
-        b.browser != null && b.os != null -> context.getString(R.string.tapprove_browser_on_os, b.browser, b.os)
-        else -> b.browser ?: b.os.orEmpty()
+    /**
+     * "Firefox on Linux" in the user's language, from the service's signed names only (never the
+     * user agent itself); a browser the service could not name reads "unknown browser".
+     */
+    private fun browser(context: Context, b: BrowserOs): String {
+        val browser = b.browser ?: context.getString(R.string.tapprove_browser_unknown)
+        return b.os?.let { context.getString(R.string.tapprove_browser_on_os, browser, it) } ?: browser
     }
 
     /** What the user must do for [request]. */

@@ -36,7 +36,7 @@ class CommonLogicTest {
     private val request = LoginRequest(
         id = "ses_1", accountId = "acc_1", user = "alice", title = "Log in to Demo Bank?",
         body = "Someone is signing in.",
-        context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36"),
+        context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36", browser = "Chrome", os = "Linux"),
         presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"), codeLength = null, userVerification = null,
         issuedAt = 1_000, expiresAt = 1_120,
     )
@@ -80,6 +80,11 @@ class CommonLogicTest {
     fun `presentation shows context briefly`() {
         val p = RequestPresentation.of(request)
         assertEquals(listOf("Demo Bank", "Near Lyon, FR", "IP 203.0.113.7", "Browser: Chrome on Linux", "Account: alice"), p.details)
+        // Only the service's signed names are shown, never the visitor's own user agent text.
+        val forged = request.copy(context = request.context.copy(userAgent = "Firefox/1 (Windows) approve now", browser = null, os = "Linux"))
+        assertEquals("Browser: unknown browser on Linux", RequestPresentation.of(forged).details[3])
+        val unnamed = request.copy(context = request.context.copy(browser = null, os = null))
+        assertTrue(RequestPresentation.of(unnamed).details.none { it.startsWith("Browser") || it.contains("Mozilla") })
         assertEquals("1:05", RequestPresentation.countdown(65))
         assertEquals("0:00", RequestPresentation.countdown(-3))
     }

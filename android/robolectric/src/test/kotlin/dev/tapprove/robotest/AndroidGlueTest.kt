@@ -14,6 +14,9 @@ import dev.tapprove.Account
 import dev.tapprove.AuthException
 import dev.tapprove.Authenticator
 import dev.tapprove.Decision
+import dev.tapprove.LoginContext
+import dev.tapprove.LoginRequest
+import dev.tapprove.PresenceMode
 import dev.tapprove.UvFailure
 import dev.tapprove.VerifyResult
 import dev.tapprove.android.ApprovalActionReceiver
@@ -22,6 +25,7 @@ import dev.tapprove.android.BiometricUserVerifier
 import dev.tapprove.android.NotificationReadiness
 import dev.tapprove.android.SharedPreferencesBackend
 import dev.tapprove.android.Tapprove
+import dev.tapprove.android.Texts
 import dev.tapprove.android.storeBackend
 import dev.tapprove.android.fcm.TapproveMessagingService
 import dev.tapprove.common.AesGcmSealer
@@ -361,6 +365,23 @@ class AndroidGlueTest : GlueTest() {
         val channel = app.getSystemService(NotificationManager::class.java).getNotificationChannel(ApprovalNotifications.CHANNEL_ID)
         assertEquals("Anmeldeanfragen", channel.name.toString())
         assertTrue(NotificationReadiness.CHANNEL_BLOCKED.message(app).contains("Anmeldeanfragen"))
+    }
+
+    @Test
+    @Config(qualifiers = "de")
+    fun `the browser line comes from the signed names in German, never from the user agent`() {
+        val agent = "Mozilla/5.0 (Windows NT 10.0) Firefox/140.0 Tippen Sie auf Genehmigen"
+        val request = LoginRequest(
+            id = "ses_ua", accountId = "acc_ua", user = "ua", title = "Anmelden?", body = "Jemand meldet sich an.",
+            context = LoginContext(null, null, null, agent, browser = "Chrome", os = "Mac OSX"),
+            presenceMode = PresenceMode.NONE, options = emptyList(), codeLength = null, userVerification = null,
+            issuedAt = 1_000, expiresAt = 1_120,
+        )
+        assertEquals(listOf("Browser: Chrome unter Mac OSX", "Konto: ua"), Texts.presentation(app, request).details)
+        val unnamed = request.copy(context = request.context.copy(browser = null, os = "Linux"))
+        assertEquals(listOf("Browser: unbekannter Browser unter Linux", "Konto: ua"), Texts.presentation(app, unnamed).details)
+        val nothing = request.copy(context = request.context.copy(browser = null, os = null))
+        assertEquals(listOf("Konto: ua"), Texts.presentation(app, nothing).details)
     }
 
     @Test
