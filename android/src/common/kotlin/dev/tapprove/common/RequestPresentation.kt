@@ -2,7 +2,6 @@ package dev.tapprove.common
 
 import dev.tapprove.LoginContext
 import dev.tapprove.LoginRequest
-import dev.tapprove.PresenceMode
 
 /**
  * A browser and the system it runs on, either may be unknown, as the service named them in the
@@ -17,7 +16,30 @@ data class BrowserOs(val browser: String?, val os: String?) {
     }
 }
 
-/** The text of a login request for a notification or the approval screen. */
+/** One context line of a login request; the shells render each in the user's language. */
+sealed interface ContextLine {
+    data class App(val name: String) : ContextLine
+    data class Near(val location: String) : ContextLine
+    data class Ip(val address: String) : ContextLine
+    data class Browser(val names: BrowserOs) : ContextLine
+    data class Account(val user: String) : ContextLine
+
+    companion object {
+        /** The lines of [request], most useful first (app, place, address, browser, account). */
+        fun of(request: LoginRequest): List<ContextLine> {
+            val c = request.context
+            return listOfNotNull(
+                c.app?.let(::App),
+                c.location?.let(::Near),
+                c.ip?.let(::Ip),
+                BrowserOs.of(c)?.let(::Browser),
+                Account(request.user),
+            )
+        }
+    }
+}
+
+/** The text of a login request for a notification or the approval screen, in the user's language. */
 data class RequestPresentation(
     val title: String,
     val body: String,
@@ -29,24 +51,6 @@ data class RequestPresentation(
     val options: List<String>,
 ) {
     companion object {
-        /** Builds the presentation of [request]. */
-        fun of(request: LoginRequest): RequestPresentation {
-            val c = request.context
-            val details = listOfNotNull(
-                c.app,
-                c.location?.let { "Near $it" },
-                c.ip?.let { "IP $it" },
-                BrowserOs.of(c)?.let { b -> "Browser: " + listOfNotNull(b.browser ?: "unknown browser", b.os?.let { "on $it" }).joinToString(" ") },
-                "Account: ${request.user}",
-            )
-            val prompt = when (request.presenceMode) {
-                PresenceMode.CHOOSE -> "Tap the number shown on the login page"
-                PresenceMode.ENTRY -> "Type the code shown on the login page"
-                PresenceMode.NONE -> "Approve only if you are signing in right now"
-            }
-            return RequestPresentation(request.title, request.body, details, prompt, request.options)
-        }
-
         /** "1:05" for 65 seconds; "0:00" when over. */
         fun countdown(secondsLeft: Long): String {
             val s = secondsLeft.coerceAtLeast(0)
