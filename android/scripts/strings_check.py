@@ -5,13 +5,11 @@ For the library (src/main/res, R of dev.tapprove.android) and the sample (sample
 - values/strings.xml and values-de/strings.xml define the same <string> and <plurals> names,
   plurals with at least `one` and `other`, and the same placeholders in both languages;
 - every R.string / R.plurals name the Kotlin uses is defined, and every defined name is used;
-- no user-facing literal in the Kotlin of src/main, the FCM adapter (fcm/) and the sample: a
+- no user-facing literal in the Kotlin of src/main, src/common (Android-free code shared with
+  the JVM tests: it returns typed values that src/main renders), the FCM adapter (fcm/) and the
+  sample: a
   string literal that reads as words is refused unless it is a diagnostic on the same line (a
   log line, error()/check()/require(), an exception's message for the core's typed error).
-
-src/common is Android-free code shared with the JVM tests; its English texts are listed as not
-yet localized (PENDING) rather than refused, and the Android shell renders its own texts
-(Texts.kt) instead of them.
 
 Usage:
   strings_check.py ANDROID_DIR               check
@@ -25,12 +23,9 @@ from pathlib import Path
 
 # (resource dir, Kotlin source dirs using it)
 MODULES = (
-    ("src/main/res", ("src/main/kotlin", "fcm/src/main/kotlin")),
+    ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin")),
     ("sample/src/main/res", ("sample/src/main/kotlin",)),
 )
-# Kotlin that is checked for literals but whose texts (shared with the JVM tests) still wait
-# for localization: reported, not refused.
-PENDING = ("src/common/kotlin",)
 LANGUAGES = ("values", "values-de")
 LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 TEMPLATE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_.]*")
@@ -146,10 +141,6 @@ def problems_of(android):
     return problems
 
 
-def pending(android):
-    return [p for f in kotlin_files(android, PENDING) for p in literal_problems(f)]
-
-
 def self_test(android):
     failures = []
     if problems_of(android):
@@ -191,15 +182,10 @@ def main():
     problems = problems_of(android)
     for p in problems:
         print(p)
-    waiting = pending(android)
-    if waiting:
-        print(f"strings_check: {len(waiting)} English text(s) in {', '.join(PENDING)} not yet localized (not shown by the Android shell's own notifications):")
-        for p in waiting:
-            print("  " + p)
     if problems:
         print(f"strings_check: {len(problems)} problem(s) with the Android shell's languages")
         return 1
-    print("strings_check: library and sample strings complete in English and German; no user-facing literal in src/main, fcm/ or sample/")
+    print("strings_check: library and sample strings complete in English and German; no user-facing literal in src/main, src/common, fcm/ or sample/")
     return 0
 
 

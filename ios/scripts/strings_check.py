@@ -9,7 +9,10 @@
   catalog key is asked for;
 - no user-facing literal in ios/Sources and ios/Sample (the generated bindings excepted): a string literal that
   reads as words is refused unless it is a diagnostic (an `AuthError` detail for the core's
-  typed error, a log line, a precondition) or a catalog key.
+  typed error, a log line, a precondition) or a catalog key;
+- no use of a login context's `userAgent`: it is the sign-in page visitor's own text (it may
+  read like an instruction from us), so the shell shows the service's signed `browser` / `os`
+  names through the catalog (Strings.browser) instead.
 
 Usage:
   strings_check.py IOS_DIR           check
@@ -93,6 +96,17 @@ def literal_problems(path):
     return problems
 
 
+USER_AGENT = re.compile(r"\.userAgent\b")
+
+
+def user_agent_problems(path):
+    problems = []
+    for number, line in enumerate(neutralise(path.read_text(encoding="utf-8")).splitlines(), 1):
+        if USER_AGENT.search(line.split("//", 1)[0]):
+            problems.append(f"{path}:{number}: shows the raw user agent: use the signed context.browser / context.os (Strings.browser)")
+    return problems
+
+
 def exempt(node, src):
     parent = node.parent
     while parent is not None and parent.type not in ("class_body", "source_file"):
@@ -132,6 +146,7 @@ def problems_of(ios_dir, catalogs=None):
         for path in sorted((ios_dir / sources).rglob("*.swift")):
             if "Generated" not in path.parts:
                 problems += literal_problems(path)
+                problems += user_agent_problems(path)
     # Info.plist texts (NSFaceIDUsageDescription): translated too.
     info = ios_dir / "Sample/TapproveSample/InfoPlist.xcstrings"
     problems += [f"{info.name}: {p}" for p in catalog_problems(load(info))]
@@ -152,14 +167,18 @@ def self_test(ios_dir):
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text('let t = "Login request"\nlet d = AuthError.Platform(detail: "the keychain failed")\n', encoding="utf-8")
     found = literal_problems(tmp)
+    tmp.write_text("let ua = request.context.userAgent ?? \"\"\nlet b = Strings.browser(request.context)\n", encoding="utf-8")
+    agent = user_agent_problems(tmp)
     tmp.unlink()
     if len(found) != 1 or "Login request" not in found[0]:
         failures.append(f"literal check: expected only 'Login request' to be caught, got {found}")
+    if len(agent) != 1 or ":1:" not in agent[0]:
+        failures.append(f"user agent check: expected only line 1 (context.userAgent) to be caught, got {agent}")
     for f in failures:
         print("strings_check self-test:", f)
     if failures:
         return 1
-    print("strings_check self-test: a user-facing literal and a missing German translation caught; a diagnostic passed")
+    print("strings_check self-test: a user-facing literal, a shown user agent and a missing German translation caught; a diagnostic passed")
     return 0
 
 

@@ -17,6 +17,12 @@ its declarations, defaults and a trailing closure allowed), or declared in ios/ 
 known Apple / Swift standard library name listed in swift_platform_names.txt. Receiver types are
 not inferred (that needs a compiler), so members are matched by name and labels across all types.
 
+The phone build has no TLS of its own, so the SDK's networking goes through foreign traits the
+shell implements: some class of ios/Sources must conform to each of HttpTransport,
+HttpStreamTransport and HttpBodyStream with every method of the generated protocol (same labels),
+and the `withTransport(...)` call must hand over a `streaming:` transport (else `listen` would
+bypass URLSession and reach only a plain-http service).
+
 It also holds Sources/Tapprove/NotificationCategories.swift to the user-verification rule
 (uv_categories.py): a request that needs Face ID gets a category whose approving action opens the
 app (`.foreground`).
@@ -319,6 +325,85 @@ def check(generated_files, ios_files, platform):
     return problems, checked
 
 
+# Foreign traits the phone build needs implemented by the shell (see the module docstring).
+REQUIRED_CONFORMANCES = ("HttpTransport", "HttpStreamTransport", "HttpBodyStream")
+
+
+def protocols(tree, src):
+    """Protocol name -> its required functions as (name, parameter list)."""
+    out = {}
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type == "protocol_declaration":
+            name = node.child_by_field_name("name")
+            body = node.child_by_field_name("body")
+            if name is None or body is None:
+                continue
+            funcs = []
+            for child in body.children:
+                if child.type == "protocol_function_declaration":
+                    fname = child.child_by_field_name("name")
+                    if fname is not None:
+                        funcs.append((text(fname, src), params_of(child, src)))
+            out[text(name, src)] = funcs
+    return out
+
+
+def classes(tree, src):
+    """(class name, line, the names it inherits from, method name -> parameter lists)."""
+    out = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type != "class_declaration":
+            continue
+        name = node.child_by_field_name("name")
+        body = node.child_by_field_name("body")
+        inherits = {text(c, src).strip() for c in node.children if c.type == "inheritance_specifier"}
+        methods = {}
+        for child in body.children if body is not None else []:
+            if child.type == "function_declaration":
+                fname = child.child_by_field_name("name")
+                if fname is not None:
+                    methods.setdefault(text(fname, src), []).append(params_of(child, src))
+        out.append((text(name, src) if name is not None else "?", node.start_point[0] + 1, inherits, methods))
+    return out
+
+
+def conformance_problems(generated_files, source_files):
+    """What the shell lacks of the transports the phone build needs."""
+    protos = {}
+    for path in generated_files:
+        tree, src = parse(path)
+        protos.update(protocols(tree, src))
+    found, streaming = [], False
+    for path in source_files:
+        tree, src = parse(path)
+        found += [(path, *c) for c in classes(tree, src)]
+        for use in uses(path, tree, src):
+            if use.kind in ("method", "call") and use.name == "withTransport" and "streaming" in use.labels:
+                streaming = True
+    problems = []
+    for proto in REQUIRED_CONFORMANCES:
+        if proto not in protos:
+            problems.append(f"the generated bindings declare no protocol {proto}: update REQUIRED_CONFORMANCES to the new FFI name")
+            continue
+        implementers = [c for c in found if proto in c[3]]
+        if not implementers:
+            problems.append(f"no class in ios/Sources implements {proto}: the phone build (no TLS of its own) needs it")
+        for path, cls, line, _, methods in implementers:
+            for fname, params in protos[proto]:
+                labels = tuple(label for label, _ in params)
+                if not any(tuple(label for label, _ in p) == labels for p in methods.get(fname, [])):
+                    problems.append(f"{path}:{line}: {cls} implements {proto} without {signature(fname, params)}")
+    if not streaming:
+        problems.append("no withTransport(…, streaming: …) in ios/Sources: listen would not go through URLSession")
+    return problems
+
+
 def platform_names():
     names = set()
     for line in PLATFORM_NAMES.read_text(encoding="utf-8").splitlines():
@@ -340,6 +425,7 @@ def ios_sources(ios_dir):
 def run(generated, ios_dir):
     files = ios_sources(ios_dir)
     problems, checked = check([generated], files, platform_names())
+    problems += conformance_problems([generated], [f for f in files if "Sources" in f.relative_to(ios_dir).parts[:1]])
     categories = ios_dir / "Sources" / "Tapprove" / "NotificationCategories.swift"
     uv = uv_categories.problems(categories.read_text(encoding="utf-8"))
     for p in uv:
@@ -381,6 +467,48 @@ def cancel_self_test():
     return failures
 
 
+def conformance_self_test():
+    """The real ios/Sources pass; without the streaming transport, with a renamed `read()` or
+    without `streaming:` in configure they fail."""
+    import tempfile
+    generated = (
+        "public protocol HttpTransport: AnyObject { func send(request: HttpRequest) throws -> HttpResponse }\n"
+        "public protocol HttpStreamTransport: AnyObject { func openStream(request: HttpRequest) throws -> HttpBodyStream }\n"
+        "public protocol HttpBodyStream: AnyObject {\n    func status() throws -> UInt16\n    func headers() throws -> [HttpHeader]\n"
+        "    func read() throws -> Data?\n    func cancel() throws\n}\n"
+    )
+    sources = HERE.parent / "Sources" / "Tapprove"
+    stream = sources / "URLSessionStreamTransport.swift"
+    sdk = sources / "TapproveSDK.swift"
+    real = sorted(p for p in sources.rglob("*.swift") if "Generated" not in p.parts)
+    failures = []
+    with tempfile.TemporaryDirectory() as d:
+        gen = Path(d, "gen.swift")
+        gen.write_text(generated)
+
+        def mutated(original, old, new):
+            text_ = original.read_text(encoding="utf-8")
+            if old not in text_:
+                failures.append(f"{original.name} no longer contains {old!r}: update the self-test")
+            out = Path(d, original.name)
+            out.write_text(text_.replace(old, new), encoding="utf-8")
+            return [out if p == original else p for p in real]
+
+        ok = conformance_problems([gen], real)
+        if ok:
+            failures.append(f"the real ios/Sources were refused: {ok}")
+        cases = [
+            ([p for p in real if p != stream], "no class in ios/Sources implements HttpStreamTransport"),
+            (mutated(stream, "func read()", "func readPiece()"), "without read()"),
+            (mutated(sdk, "streaming:", "other:"), "no withTransport(…, streaming: …)"),
+        ]
+        for files, want in cases:
+            got = conformance_problems([gen], files)
+            if not any(want in g for g in got):
+                failures.append(f"not caught: {want!r} (reported: {got})")
+    return failures
+
+
 def self_test(fixtures):
     """The fixture app uses describeEnrollmentUri(uri:) and Authenticator.respond(requestId:decision:);
     the user-verification rule is tried on mutations of the real NotificationCategories.swift."""
@@ -397,12 +525,14 @@ def self_test(fixtures):
             failures.append(f"not caught: {w!r} (reported: {renamed})")
     failures += uv_categories.self_test(HERE.parent / "Sources" / "Tapprove" / "NotificationCategories.swift")
     failures += cancel_self_test()
+    failures += conformance_self_test()
     for f in failures:
         print("swift_api_check self-test:", f)
     if failures:
         return 1
     print(f"swift_api_check self-test: renamed function, type, member and argument label all caught ({len(renamed)} reports); "
-          "a verify category without .foreground, a category(for:) that ignores userVerification and an async call without its CancelToken caught")
+          "a verify category without .foreground, a category(for:) that ignores userVerification, an async call without its CancelToken "
+          "and a missing or incomplete streaming transport caught")
     return 0
 
 

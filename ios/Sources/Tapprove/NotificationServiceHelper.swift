@@ -87,7 +87,8 @@ public final class NotificationServiceHelper {
         content.title = request.title
         let context = [request.context.app,
                        request.context.location.map(Strings.near),
-                       request.context.ip.map(Strings.ip)].compactMap { $0 }
+                       request.context.ip.map(Strings.ip),
+                       Strings.browser(request.context)].compactMap { $0 }
         let prompt: String
         switch request.presenceMode {
         case .choose: prompt = Strings.promptChoose

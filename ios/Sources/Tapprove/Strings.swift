@@ -30,4 +30,14 @@ enum Strings {
     static func promptEntry(digits: Int) -> String { String.localizedStringWithFormat(text("prompt.entry_digits"), digits) }
     static func near(_ location: String) -> String { format("context.near", location) }
     static func ip(_ address: String) -> String { format("context.ip", address) }
+
+    /// "Browser: Firefox on Linux" from the service's signed names (never the user agent, the
+    /// visitor's own text); a browser it could not name reads "unknown browser"; nil when it
+    /// named neither.
+    static func browser(_ context: LoginContext) -> String? {
+        if context.browser == nil && context.os == nil { return nil }
+        let browser = context.browser ?? text("context.browser_unknown")
+        let described = context.os.map { format("context.browser_on_os", browser, $0) } ?? browser
+        return format("context.browser", described)
+    }
 }

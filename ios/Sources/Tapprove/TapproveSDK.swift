@@ -18,14 +18,14 @@ public enum TapproveSDK {
         defer { lock.unlock() }
         if let shared { return shared }
         if let logger { initLogging(level: .info, logger: logger) }
-        // Device API calls through URLSession: the phone build has no TLS of its own, and
-        // configuration-profile CAs, proxies and VPN rules apply. (No streaming transport yet:
-        // `listen` then reaches only a plain-http service; phones get requests by push.)
+        // Device API calls and the event stream (`listen`) through URLSession: the phone build
+        // has no TLS of its own, and configuration-profile CAs, proxies and VPN rules apply.
         let auth = try Authenticator.withTransport(
             config: ServiceConfig(serverUrl: serverURL, sdkKey: sdkKey, deviceName: deviceName),
             store: KeychainSecureStore(accessGroup: accessGroup),
             signer: SecureEnclaveSigner(accessGroup: accessGroup),
-            transport: URLSessionTransport()
+            transport: URLSessionTransport(),
+            streaming: URLSessionStreamTransport()
         )
         auth.setUserVerifier(verifier: userVerifier)
         shared = auth

@@ -31,15 +31,6 @@ sealed interface ApprovalAction {
         NotMe -> Decision.Deny(DenyReason.NOT_ME)
     }
 
-    /** Short label for buttons. */
-    fun label(): String = when (this) {
-        is Choose -> option
-        is EnterCode -> "Enter code"
-        Approve -> "Approve"
-        Deny -> "Deny"
-        NotMe -> "Not me"
-    }
-
     /** Whether this action approves the login (and so needs an unlocked phone on a notification). */
     fun approves(): Boolean = this is Choose || this is EnterCode || this == Approve
 

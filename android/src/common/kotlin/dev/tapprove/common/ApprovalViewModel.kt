@@ -6,7 +6,6 @@ import dev.tapprove.Decision
 import dev.tapprove.LoginRequest
 import dev.tapprove.PresenceMode
 import dev.tapprove.RespondOutcome
-import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
@@ -24,24 +23,50 @@ fun interface Responder {
 /** Adapts the SDK's authenticator. */
 fun responderOf(auth: AuthenticatorInterface): Responder = Responder { id, d -> auth.respond(id, d) }
 
+/** What the approval screen tells the user; the shells render it in the user's language (Texts.message on Android). */
+sealed interface ApprovalMessage {
+    /** The request ran out of time while shown: start the login again on the website. */
+    data object TimedOut : ApprovalMessage
+
+    /** Approved or denied on another device. */
+    data object AnsweredElsewhere : ApprovalMessage
+
+    /** It expired before this device answered. */
+    data object Expired : ApprovalMessage
+
+    /** The site canceled it. */
+    data object Canceled : ApprovalMessage
+
+    /** Entry mode, and no code was typed. */
+    data object CodeMissing : ApprovalMessage
+
+    /** Choose mode, and the answer is none of the numbers shown. */
+    data object NotAnOption : ApprovalMessage
+
+    /** The service decided (approved, wrong number, fraud reported, denied, or over). */
+    data class Decided(val outcome: RespondOutcome) : ApprovalMessage
+
+    /** The SDK refused or failed (its typed error, with its own message). */
+    data class Failed(val error: AuthException) : ApprovalMessage
+}
+
 /** What the approval screen shows. */
 sealed interface ApprovalUiState {
     /** Waiting for the user. [error] is the last failure to show (then the user can retry). */
     data class Deciding(
         val request: LoginRequest,
-        val presentation: RequestPresentation,
         val secondsLeft: Long,
-        val error: String? = null,
+        val error: ApprovalMessage? = null,
     ) : ApprovalUiState
 
     /** The answer is on its way. */
     data class Sending(val request: LoginRequest, val action: ApprovalAction) : ApprovalUiState
 
     /** The service decided; [approved] is true when the login goes through. */
-    data class Done(val approved: Boolean, val message: String, val outcome: RespondOutcome) : ApprovalUiState
+    data class Done(val approved: Boolean, val message: ApprovalMessage.Decided) : ApprovalUiState
 
     /** The request can no longer be answered (expired, answered elsewhere, account gone). */
-    data class Closed(val message: String) : ApprovalUiState
+    data class Closed(val message: ApprovalMessage) : ApprovalUiState
 }
 
 /**
@@ -56,7 +81,6 @@ class ApprovalViewModel(
     private val scope: CoroutineScope,
     private val now: () -> Long = { System.currentTimeMillis() / 1000 },
 ) {
-    private val presentation = RequestPresentation.of(request)
     private val _state = MutableStateFlow<ApprovalUiState>(deciding(null))
 
     /** The current state. */
@@ -67,15 +91,15 @@ class ApprovalViewModel(
 
     private fun secondsLeft() = request.expiresAt - now()
 
-    private fun deciding(error: String?) =
-        ApprovalUiState.Deciding(request, presentation, secondsLeft().coerceAtLeast(0), error)
+    private fun deciding(error: ApprovalMessage?) =
+        ApprovalUiState.Deciding(request, secondsLeft().coerceAtLeast(0), error)
 
     /** Call every second while shown: updates the countdown, closes the screen on expiry. */
     fun tick() {
         val s = _state.value
         if (s !is ApprovalUiState.Deciding) return
         _state.value = if (secondsLeft() <= 0) {
-            ApprovalUiState.Closed("This login request has expired. Start the login again on the website.")
+            ApprovalUiState.Closed(ApprovalMessage.TimedOut)
         } else {
             s.copy(secondsLeft = secondsLeft())
         }
@@ -86,9 +110,9 @@ class ApprovalViewModel(
         if (_state.value is ApprovalUiState.Done) return
         _state.value = ApprovalUiState.Closed(
             when (status) {
-                SessionStatus.ACCEPTED, SessionStatus.REJECTED -> "This login request was answered on another device."
-                SessionStatus.EXPIRED -> "This login request has expired."
-                else -> "This login request was canceled."
+                SessionStatus.ACCEPTED, SessionStatus.REJECTED -> ApprovalMessage.AnsweredElsewhere
+                SessionStatus.EXPIRED -> ApprovalMessage.Expired
+                else -> ApprovalMessage.Canceled
             },
         )
     }
@@ -102,40 +126,27 @@ class ApprovalViewModel(
         val current = _state.value
         if (current !is ApprovalUiState.Deciding) return null
         if (action is ApprovalAction.EnterCode && action.code.isBlank()) {
-            _state.value = current.copy(error = "Type the code shown on the login page.")
+            _state.value = current.copy(error = ApprovalMessage.CodeMissing)
             return null
         }
         if (request.presenceMode == PresenceMode.CHOOSE && action is ApprovalAction.Choose && action.option !in request.options) {
-            _state.value = current.copy(error = "Pick one of the numbers shown.")
+            _state.value = current.copy(error = ApprovalMessage.NotAnOption)
             return null
         }
         _state.value = ApprovalUiState.Sending(request, action)
         return scope.launch {
             _state.value = try {
                 val outcome = responder.respond(request.id, action.toDecision())
-                ApprovalUiState.Done(outcome.status == SessionStatus.ACCEPTED, outcomeMessage(outcome), outcome)
+                ApprovalUiState.Done(outcome.status == SessionStatus.ACCEPTED, ApprovalMessage.Decided(outcome))
             } catch (e: AuthException) {
                 when {
                     // Nothing was sent: a wrong input, a cancelled or impossible identity check
                     // (Deny and Not me still work), a network hiccup. The request stays open.
                     e is AuthException.InvalidInput || e is AuthException.UserVerification || e.isRetryable() ->
-                        deciding(e.userMessage())
-                    else -> ApprovalUiState.Closed(e.userMessage())
+                        deciding(ApprovalMessage.Failed(e))
+                    else -> ApprovalUiState.Closed(ApprovalMessage.Failed(e))
                 }
             }
-        }
-    }
-
-    companion object {
-        /** What to tell the user after the service decided. */
-        fun outcomeMessage(outcome: RespondOutcome): String = when {
-            outcome.status == SessionStatus.ACCEPTED -> "Approved. You can go back to the website."
-            outcome.reason == SessionReason.WRONG_NUMBER ->
-                "That was not the number on the login page, so the login was blocked. Start the login again."
-            outcome.reason == SessionReason.FRAUD_REPORTED ->
-                "Thanks for reporting it. The login was blocked; consider changing your password."
-            outcome.reason == SessionReason.USER_DENIED -> "Login denied."
-            else -> "This login request is over."
         }
     }
 }

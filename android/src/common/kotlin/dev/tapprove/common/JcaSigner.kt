@@ -36,9 +36,7 @@ class JcaSigner(
     override fun publicKey(alias: String): ByteArray? = keys.publicKey(alias)?.encoded
 
     override fun sign(alias: String, message: ByteArray): ByteArray {
-        val key = keys.privateKey(alias) ?: throw dev.tapprove.AuthException.Platform(
-            "The device key for this account is missing (was the app data cleared?); remove the account and pair again.",
-        )
+        val key = keys.privateKey(alias) ?: throw dev.tapprove.AuthException.Platform("The device key for this account is missing (was the app data cleared?); remove the account and pair again.")
         return Signature.getInstance("SHA256withECDSA").run {
             initSign(key)
             update(message)

@@ -12,10 +12,19 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 
+/** Why the pair screen is back at its form; the shells render it in the user's language. */
+sealed interface PairingProblem {
+    /** The user name or the pairing code was left empty. */
+    data object MissingInput : PairingProblem
+
+    /** The SDK refused or failed (its typed error, with its own message). */
+    data class Failed(val error: AuthException) : PairingProblem
+}
+
 /** What the pair screen shows. */
 sealed interface PairingUiState {
-    /** The form. [error] is the last failure, for the user. */
-    data class Form(val error: String? = null) : PairingUiState
+    /** The form. [error] is the last failure, for the user (Texts.pairingProblem on Android). */
+    data class Form(val error: PairingProblem? = null) : PairingUiState
 
     /** A scanned QR code, waiting for confirmation ("Pair alice with auth.example.com?"). */
     data class Confirm(val uri: String, val user: String, val server: String) : PairingUiState
@@ -48,7 +57,7 @@ class PairingViewModel(
         val u = user.trim()
         val c = code.trim()
         if (u.isEmpty() || c.isEmpty()) {
-            _state.value = PairingUiState.Form("Enter your user name and the pairing code the website shows.")
+            _state.value = PairingUiState.Form(PairingProblem.MissingInput)
             return null
         }
         return run { auth.pair(u, c, push()) }
@@ -60,7 +69,7 @@ class PairingViewModel(
             val info = describeEnrollmentUri(uri)
             PairingUiState.Confirm(uri, info.user, info.serverUrl)
         } catch (e: AuthException) {
-            PairingUiState.Form(e.userMessage())
+            PairingUiState.Form(PairingProblem.Failed(e))
         }
     }
 
@@ -81,7 +90,7 @@ class PairingViewModel(
             _state.value = try {
                 PairingUiState.Paired(block())
             } catch (e: AuthException) {
-                PairingUiState.Form(e.userMessage())
+                PairingUiState.Form(PairingProblem.Failed(e))
             }
         }
     }

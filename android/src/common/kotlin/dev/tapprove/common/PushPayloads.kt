@@ -2,7 +2,6 @@ package dev.tapprove.common
 
 import dev.tapprove.AuthException
 import dev.tapprove.AuthenticatorInterface
-import dev.tapprove.ClosedReason
 import dev.tapprove.LoginRequest
 import dev.tapprove.PushPlatform
 import dev.tapprove.PushRegistration
@@ -47,7 +46,7 @@ object PushPayloads {
                 else -> PushResult.Show(request)
             }
         } catch (e: AuthException.RequestClosed) {
-            PushResult.Ignore(if (e.reason == ClosedReason.EXPIRED) "expired" else "already answered")
+            PushResult.Ignore(e.reason.toString())
         } catch (e: AuthException) {
             PushResult.Ignore(e.userMessage())
         }

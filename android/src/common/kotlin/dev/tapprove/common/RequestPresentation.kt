@@ -1,12 +1,45 @@
 package dev.tapprove.common
 
+import dev.tapprove.LoginContext
 import dev.tapprove.LoginRequest
-import dev.tapprove.PresenceMode
 
-/** A browser and the system it runs on, either may be unknown. */
-data class BrowserOs(val browser: String?, val os: String?)
+/**
+ * A browser and the system it runs on, either may be unknown, as the service named them in the
+ * signed context. The raw user agent is the sign-in page's visitor's own text (it may be written
+ * to look like an instruction from us), so it is never parsed or shown here.
+ */
+data class BrowserOs(val browser: String?, val os: String?) {
+    companion object {
+        /** The signed names of [context]; null when the service named neither. */
+        fun of(context: LoginContext): BrowserOs? =
+            if (context.browser == null && context.os == null) null else BrowserOs(context.browser, context.os)
+    }
+}
 
-/** The text of a login request for a notification or the approval screen. */
+/** One context line of a login request; the shells render each in the user's language. */
+sealed interface ContextLine {
+    data class App(val name: String) : ContextLine
+    data class Near(val location: String) : ContextLine
+    data class Ip(val address: String) : ContextLine
+    data class Browser(val names: BrowserOs) : ContextLine
+    data class Account(val user: String) : ContextLine
+
+    companion object {
+        /** The lines of [request], most useful first (app, place, address, browser, account). */
+        fun of(request: LoginRequest): List<ContextLine> {
+            val c = request.context
+            return listOfNotNull(
+                c.app?.let(::App),
+                c.location?.let(::Near),
+                c.ip?.let(::Ip),
+                BrowserOs.of(c)?.let(::Browser),
+                Account(request.user),
+            )
+        }
+    }
+}
+
+/** The text of a login request for a notification or the approval screen, in the user's language. */
 data class RequestPresentation(
     val title: String,
     val body: String,
@@ -18,42 +51,6 @@ data class RequestPresentation(
     val options: List<String>,
 ) {
     companion object {
-        /** Builds the presentation of [request]. */
-        fun of(request: LoginRequest): RequestPresentation {
-            val c = request.context
-            val details = listOfNotNull(
-                c.app,
-                c.location?.let { "Near $it" },
-                c.ip?.let { "IP $it" },
-                c.userAgent?.let { "Browser: ${browserName(it)}" },
-                "Account: ${request.user}",
-            )
-            val prompt = when (request.presenceMode) {
-                PresenceMode.CHOOSE -> "Tap the number shown on the login page"
-                PresenceMode.ENTRY -> "Type the code shown on the login page"
-                PresenceMode.NONE -> "Approve only if you are signing in right now"
-            }
-            return RequestPresentation(request.title, request.body, details, prompt, request.options)
-        }
-
-        /** A short browser description from a user agent (the full string is too long to show). */
-        fun browserName(userAgent: String): String {
-            val known = knownBrowserOs(userAgent)
-            return listOfNotNull(known?.browser, known?.os?.let { "on $it" }).joinToString(" ").ifEmpty { userAgent.take(40) }
-        }
-
-        /**
-         * The browser and system a user agent names, when they are among the known ones; null
-         * otherwise. A user agent is the sign-in page's visitor's own text (it may be written to
-         * look like an instruction from us), so only these names are ever shown from it.
-         */
-        fun knownBrowserOs(userAgent: String): BrowserOs? {
-            val known = listOf("Edg/" to "Edge", "Firefox/" to "Firefox", "Chrome/" to "Chrome", "Safari/" to "Safari")
-            val browser = known.firstOrNull { userAgent.contains(it.first) }?.second
-            val os = listOf("Windows", "Android", "iPhone", "Mac OS X", "Linux").firstOrNull { userAgent.contains(it) }
-            return if (browser == null && os == null) null else BrowserOs(browser, os)
-        }
-
         /** "1:05" for 65 seconds; "0:00" when over. */
         fun countdown(secondsLeft: Long): String {
             val s = secondsLeft.coerceAtLeast(0)

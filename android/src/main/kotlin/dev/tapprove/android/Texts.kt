@@ -7,6 +7,9 @@ import dev.tapprove.RespondOutcome
 import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
 import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalMessage
+import dev.tapprove.common.ContextLine
+import dev.tapprove.common.PairingProblem
 import dev.tapprove.common.BrowserOs
 import dev.tapprove.common.RequestPresentation
 
@@ -27,15 +30,35 @@ object Texts {
 
     /** [request] for a notification or the approval screen. */
     fun presentation(context: Context, request: LoginRequest): RequestPresentation {
-        val c = request.context
-        val details = listOfNotNull(
-            c.app,
-            c.location?.let { context.getString(R.string.tapprove_detail_near, it) },
-            c.ip?.let { context.getString(R.string.tapprove_detail_ip, it) },
-            c.userAgent?.let { RequestPresentation.knownBrowserOs(it) }?.let { context.getString(R.string.tapprove_detail_browser, browser(context, it)) },
-            context.getString(R.string.tapprove_detail_account, request.user),
-        )
+        val details = ContextLine.of(request).map { line(context, it) }
         return RequestPresentation(request.title, request.body, details, prompt(context, request), request.options)
+    }
+
+    /** One context line of a request. */
+    fun line(context: Context, line: ContextLine): String = when (line) {
+        is ContextLine.App -> line.name
+        is ContextLine.Near -> context.getString(R.string.tapprove_detail_near, line.location)
+        is ContextLine.Ip -> context.getString(R.string.tapprove_detail_ip, line.address)
+        is ContextLine.Browser -> context.getString(R.string.tapprove_detail_browser, browser(context, line.names))
+        is ContextLine.Account -> context.getString(R.string.tapprove_detail_account, line.user)
+    }
+
+    /** What the approval screen tells the user. The SDK's typed errors bring their own message. */
+    fun message(context: Context, message: ApprovalMessage): String = when (message) {
+        ApprovalMessage.TimedOut -> context.getString(R.string.tapprove_closed_timed_out)
+        ApprovalMessage.AnsweredElsewhere -> context.getString(R.string.tapprove_closed_answered_elsewhere)
+        ApprovalMessage.Expired -> context.getString(R.string.tapprove_closed_expired)
+        ApprovalMessage.Canceled -> context.getString(R.string.tapprove_closed_canceled)
+        ApprovalMessage.CodeMissing -> context.getString(R.string.tapprove_error_code_missing)
+        ApprovalMessage.NotAnOption -> context.getString(R.string.tapprove_error_not_an_option)
+        is ApprovalMessage.Decided -> outcome(context, message.outcome)
+        is ApprovalMessage.Failed -> message.error.userMessage()
+    }
+
+    /** Why the pair screen is back at its form. */
+    fun pairingProblem(context: Context, problem: PairingProblem): String = when (problem) {
+        PairingProblem.MissingInput -> context.getString(R.string.tapprove_pairing_missing_input)
+        is PairingProblem.Failed -> problem.error.userMessage()
     }
 
     /** What to tell the user after the service decided. */
@@ -49,10 +72,13 @@ object Texts {
         },
     )
 
-    /** "Firefox on Linux" in the user's language; never any other text of the user agent. */
-    private fun browser(context: Context, b: BrowserOs): String = when {
-        b.browser != null && b.os != null -> context.getString(R.string.tapprove_browser_on_os, b.browser, b.os)
-        else -> b.browser ?: b.os.orEmpty()
+    /**
+     * "Firefox on Linux" in the user's language, from the service's signed names only (never the
+     * user agent itself); a browser the service could not name reads "unknown browser".
+     */
+    private fun browser(context: Context, b: BrowserOs): String {
+        val browser = b.browser ?: context.getString(R.string.tapprove_browser_unknown)
+        return b.os?.let { context.getString(R.string.tapprove_browser_on_os, browser, it) } ?: browser
     }
 
     /** What the user must do for [request]. */

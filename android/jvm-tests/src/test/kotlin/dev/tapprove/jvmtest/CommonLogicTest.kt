@@ -13,6 +13,9 @@ import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
 import dev.tapprove.common.AesGcmSealer
 import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalMessage
+import dev.tapprove.common.BrowserOs
+import dev.tapprove.common.ContextLine
 import dev.tapprove.common.ApprovalUiState
 import dev.tapprove.common.ApprovalViewModel
 import dev.tapprove.common.MemoryBackend
@@ -36,7 +39,7 @@ class CommonLogicTest {
     private val request = LoginRequest(
         id = "ses_1", accountId = "acc_1", user = "alice", title = "Log in to Demo Bank?",
         body = "Someone is signing in.",
-        context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36"),
+        context = LoginContext("Demo Bank", "203.0.113.7", "Lyon, FR", "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 Safari/537.36", browser = "Chrome", os = "Linux"),
         presenceMode = PresenceMode.CHOOSE, options = listOf("17", "42", "88"), codeLength = null, userVerification = null,
         issuedAt = 1_000, expiresAt = 1_120,
     )
@@ -77,9 +80,19 @@ class CommonLogicTest {
     }
 
     @Test
-    fun `presentation shows context briefly`() {
-        val p = RequestPresentation.of(request)
-        assertEquals(listOf("Demo Bank", "Near Lyon, FR", "IP 203.0.113.7", "Browser: Chrome on Linux", "Account: alice"), p.details)
+    fun `presentation shows context briefly, the browser from the signed names`() {
+        assertEquals(
+            listOf(
+                ContextLine.App("Demo Bank"), ContextLine.Near("Lyon, FR"), ContextLine.Ip("203.0.113.7"),
+                ContextLine.Browser(BrowserOs("Chrome", "Linux")), ContextLine.Account("alice"),
+            ),
+            ContextLine.of(request),
+        )
+        // Only the service's signed names are shown, never the visitor's own user agent text.
+        val forged = request.copy(context = request.context.copy(userAgent = "Firefox/1 (Windows) approve now", browser = null, os = "Linux"))
+        assertEquals(ContextLine.Browser(BrowserOs(null, "Linux")), ContextLine.of(forged)[3])
+        val unnamed = request.copy(context = request.context.copy(browser = null, os = null))
+        assertTrue(ContextLine.of(unnamed).none { it is ContextLine.Browser })
         assertEquals("1:05", RequestPresentation.countdown(65))
         assertEquals("0:00", RequestPresentation.countdown(-3))
     }
@@ -95,19 +108,21 @@ class CommonLogicTest {
         }
         assertEquals(120L, (ok.state.value as ApprovalUiState.Deciding).secondsLeft)
         assertNull(ok.submit(ApprovalAction.Choose("99")), "not an option")
-        assertTrue((ok.state.value as ApprovalUiState.Deciding).error!!.contains("Pick"))
+        assertEquals(ApprovalMessage.NotAnOption, (ok.state.value as ApprovalUiState.Deciding).error)
         runBlocking { ok.submit(ApprovalAction.Choose("42"))!!.join() }
-        assertEquals(ApprovalUiState.Done(true, ApprovalViewModel.outcomeMessage(accepted), accepted), ok.state.value)
+        assertEquals(ApprovalUiState.Done(true, ApprovalMessage.Decided(accepted)), ok.state.value)
 
         // Retryable failure: back to deciding with the message.
-        val offline = vm(1_000) { _, _ -> throw AuthException.Network("could not reach the service") }
+        val unreachable = AuthException.Network("could not reach the service")
+        val offline = vm(1_000) { _, _ -> throw unreachable }
         runBlocking { offline.submit(ApprovalAction.Deny)!!.join() }
-        assertEquals("could not reach the service", (offline.state.value as ApprovalUiState.Deciding).error)
+        assertEquals(ApprovalMessage.Failed(unreachable), (offline.state.value as ApprovalUiState.Deciding).error)
 
         // Over elsewhere: closed.
-        val closed = vm(1_000) { _, _ -> throw AuthException.RequestClosed(ClosedReason.ALREADY_ANSWERED, "already answered") }
+        val answered = AuthException.RequestClosed(ClosedReason.ALREADY_ANSWERED, "already answered")
+        val closed = vm(1_000) { _, _ -> throw answered }
         runBlocking { closed.submit(ApprovalAction.NotMe)!!.join() }
-        assertEquals(ApprovalUiState.Closed("already answered"), closed.state.value)
+        assertEquals(ApprovalUiState.Closed(ApprovalMessage.Failed(answered)), closed.state.value)
 
         // Expiry by the countdown, and a decision from another device.
         var now = 1_000L
@@ -117,15 +132,15 @@ class CommonLogicTest {
         assertEquals(1L, (ticking.state.value as ApprovalUiState.Deciding).secondsLeft)
         now = 1_121
         ticking.tick()
-        assertTrue(ticking.state.value is ApprovalUiState.Closed)
+        assertEquals(ApprovalUiState.Closed(ApprovalMessage.TimedOut), ticking.state.value)
         val elsewhere = vm(1_000) { _, _ -> error("not called") }
         elsewhere.onDecidedElsewhere(SessionStatus.ACCEPTED)
-        assertTrue((elsewhere.state.value as ApprovalUiState.Closed).message.contains("another device"))
+        assertEquals(ApprovalUiState.Closed(ApprovalMessage.AnsweredElsewhere), elsewhere.state.value)
 
         // Entry mode needs a code.
         val entry = ApprovalViewModel(request.copy(presenceMode = PresenceMode.ENTRY, options = emptyList()), { _, _ -> accepted }, scope) { 1_000 }
         assertNull(entry.submit(ApprovalAction.EnterCode("  ")))
-        assertTrue((entry.state.value as ApprovalUiState.Deciding).error!!.contains("Type the code"))
+        assertEquals(ApprovalMessage.CodeMissing, (entry.state.value as ApprovalUiState.Deciding).error)
     }
 
     @Test

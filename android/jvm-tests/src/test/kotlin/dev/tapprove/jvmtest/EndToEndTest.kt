@@ -16,6 +16,7 @@ import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
 import dev.tapprove.common.ApprovalAction
 import dev.tapprove.common.ApprovalUiState
+import dev.tapprove.common.PairingProblem
 import dev.tapprove.common.ApprovalViewModel
 import dev.tapprove.common.PairingUiState
 import dev.tapprove.common.PairingViewModel
@@ -153,8 +154,7 @@ class EndToEndTest {
             runBlocking { vm.submit(ApprovalAction.Choose(wrong))!!.join() }
             val done = vm.state.value as ApprovalUiState.Done
             assertFalse(done.approved)
-            assertEquals(SessionReason.WRONG_NUMBER, done.outcome.reason)
-            assertTrue(done.message.contains("not the number"), done.message)
+            assertEquals(SessionReason.WRONG_NUMBER, done.message.outcome.reason)
             assertEquals("wrong_number", service.session(id).str("reason"))
 
             val over = decided.poll(10, TimeUnit.SECONDS)
@@ -197,7 +197,10 @@ class EndToEndTest {
         webhook.issue("dave", "DAVE-0001")
         runBlocking { vm.submitCode("dave", "WRONG-999")!!.join() }
         val form = vm.state.value as PairingUiState.Form
-        assertNotNull(form.error)
+        val problem = form.error
+        assertTrue(problem is PairingProblem.Failed, "$problem")
+        runBlocking { vm.submitCode("dave", " ") }
+        assertEquals(PairingUiState.Form(PairingProblem.MissingInput), vm.state.value)
         runBlocking { vm.submitCode(" dave ", "DAVE-0001")!!.join() }
         val paired = vm.state.value as PairingUiState.Paired
         assertEquals("dave", paired.account.user)

@@ -12,6 +12,7 @@ import dev.tapprove.UvFailure
 import dev.tapprove.UvMethod
 import dev.tapprove.VerifyResult
 import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalMessage
 import dev.tapprove.common.ApprovalUiState
 import dev.tapprove.common.ApprovalViewModel
 import dev.tapprove.common.responderOf
@@ -132,7 +133,8 @@ class NistAal2Test {
         runBlocking { model.submit(ApprovalAction.EnterCode(code))!!.join() }
         val state = model.state.value
         assertTrue(state is ApprovalUiState.Deciding, "a cancelled check leaves the request answerable: $state")
-        assertTrue((state as ApprovalUiState.Deciding).error!!.isNotBlank())
+        val error = (state as ApprovalUiState.Deciding).error
+        assertTrue(error is ApprovalMessage.Failed && error.error is AuthException.UserVerification, "$error")
         assertEquals("sent", service.session(id).str("status"))
 
         val prompts = verifier.reasons.size

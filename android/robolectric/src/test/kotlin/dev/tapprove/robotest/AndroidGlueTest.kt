@@ -14,6 +14,12 @@ import dev.tapprove.Account
 import dev.tapprove.AuthException
 import dev.tapprove.Authenticator
 import dev.tapprove.Decision
+import dev.tapprove.RespondOutcome
+import dev.tapprove.SessionReason
+import dev.tapprove.SessionStatus
+import dev.tapprove.LoginContext
+import dev.tapprove.LoginRequest
+import dev.tapprove.PresenceMode
 import dev.tapprove.UvFailure
 import dev.tapprove.VerifyResult
 import dev.tapprove.android.ApprovalActionReceiver
@@ -22,9 +28,13 @@ import dev.tapprove.android.BiometricUserVerifier
 import dev.tapprove.android.NotificationReadiness
 import dev.tapprove.android.SharedPreferencesBackend
 import dev.tapprove.android.Tapprove
+import dev.tapprove.android.Texts
 import dev.tapprove.android.storeBackend
 import dev.tapprove.android.fcm.TapproveMessagingService
 import dev.tapprove.common.AesGcmSealer
+import dev.tapprove.common.ApprovalAction
+import dev.tapprove.common.ApprovalMessage
+import dev.tapprove.common.PairingProblem
 import dev.tapprove.consumer.ConsumerMessagingService
 import dev.tapprove.common.JcaSigner
 import dev.tapprove.common.PushResult
@@ -361,6 +371,47 @@ class AndroidGlueTest : GlueTest() {
         val channel = app.getSystemService(NotificationManager::class.java).getNotificationChannel(ApprovalNotifications.CHANNEL_ID)
         assertEquals("Anmeldeanfragen", channel.name.toString())
         assertTrue(NotificationReadiness.CHANNEL_BLOCKED.message(app).contains("Anmeldeanfragen"))
+    }
+
+    @Test
+    @Config(qualifiers = "de")
+    fun `the browser line comes from the signed names in German, never from the user agent`() {
+        val agent = "Mozilla/5.0 (Windows NT 10.0) Firefox/140.0 Tippen Sie auf Genehmigen"
+        val request = LoginRequest(
+            id = "ses_ua", accountId = "acc_ua", user = "ua", title = "Anmelden?", body = "Jemand meldet sich an.",
+            context = LoginContext(null, null, null, agent, browser = "Chrome", os = "Mac OSX"),
+            presenceMode = PresenceMode.NONE, options = emptyList(), codeLength = null, userVerification = null,
+            issuedAt = 1_000, expiresAt = 1_120,
+        )
+        assertEquals(listOf("Browser: Chrome unter Mac OSX", "Konto: ua"), Texts.presentation(app, request).details)
+        val unnamed = request.copy(context = request.context.copy(browser = null, os = "Linux"))
+        assertEquals(listOf("Browser: unbekannter Browser unter Linux", "Konto: ua"), Texts.presentation(app, unnamed).details)
+        val nothing = request.copy(context = request.context.copy(browser = null, os = null))
+        assertEquals(listOf("Konto: ua"), Texts.presentation(app, nothing).details)
+    }
+
+    @Test
+    @Config(qualifiers = "de")
+    fun `the approval and pair screens' typed messages render in German from the library's resources`() {
+        val texts = mapOf(
+            ApprovalMessage.TimedOut to "Diese Anmeldeanfrage ist abgelaufen. Starten Sie die Anmeldung auf der Website neu.",
+            ApprovalMessage.AnsweredElsewhere to "Diese Anmeldeanfrage wurde auf einem anderen Gerät beantwortet.",
+            ApprovalMessage.Expired to "Diese Anmeldeanfrage ist abgelaufen.",
+            ApprovalMessage.Canceled to "Diese Anmeldeanfrage wurde abgebrochen.",
+            ApprovalMessage.CodeMissing to "Geben Sie den Code von der Anmeldeseite ein.",
+            ApprovalMessage.NotAnOption to "Wählen Sie eine der angezeigten Zahlen.",
+        )
+        for ((message, german) in texts) assertEquals(german, Texts.message(app, message))
+        val wrong = RespondOutcome("ses_x", SessionStatus.REJECTED, SessionReason.WRONG_NUMBER)
+        assertEquals(Texts.outcome(app, wrong), Texts.message(app, ApprovalMessage.Decided(wrong)))
+        assertEquals(
+            "Geben Sie Ihren Benutzernamen und den Kopplungscode ein, den die Website zeigt.",
+            Texts.pairingProblem(app, PairingProblem.MissingInput),
+        )
+        val failed = AuthException.Network("could not reach the service")
+        assertEquals(failed.userMessage(), Texts.pairingProblem(app, PairingProblem.Failed(failed)))
+        assertEquals(listOf("Code eingeben", "Bestätigen", "Ablehnen", "Das war ich nicht"),
+            listOf(ApprovalAction.EnterCode(""), ApprovalAction.Approve, ApprovalAction.Deny, ApprovalAction.NotMe).map { Texts.label(app, it) })
     }
 
     @Test

@@ -76,11 +76,11 @@ class ApprovalActivity : AppCompatActivity() {
                 when (s) {
                     is ApprovalUiState.Deciding -> {
                         countdown.text = getString(R.string.expires_in, RequestPresentation.countdown(s.secondsLeft))
-                        status.text = s.error ?: ""
+                        status.text = s.error?.let { Texts.message(this@ApprovalActivity, it) } ?: ""
                     }
                     is ApprovalUiState.Sending -> status.text = getString(R.string.sending)
-                    is ApprovalUiState.Done -> status.text = s.message
-                    is ApprovalUiState.Closed -> status.text = s.message
+                    is ApprovalUiState.Done -> status.text = Texts.message(this@ApprovalActivity, s.message)
+                    is ApprovalUiState.Closed -> status.text = Texts.message(this@ApprovalActivity, s.message)
                 }
             }
         }

@@ -11,6 +11,7 @@ import android.widget.TextView
 import androidx.appcompat.app.AppCompatActivity
 import androidx.lifecycle.lifecycleScope
 import dev.tapprove.android.Tapprove
+import dev.tapprove.android.Texts
 import dev.tapprove.common.PairingUiState
 import dev.tapprove.common.PairingViewModel
 import kotlinx.coroutines.launch
@@ -57,7 +58,7 @@ class PairActivity : AppCompatActivity() {
             vm.state.collect { s ->
                 confirm.visibility = if (s is PairingUiState.Confirm) android.view.View.VISIBLE else android.view.View.GONE
                 status.text = when (s) {
-                    is PairingUiState.Form -> s.error ?: ""
+                    is PairingUiState.Form -> s.error?.let { Texts.pairingProblem(this@PairActivity, it) } ?: ""
                     is PairingUiState.Confirm -> getString(R.string.pair_confirm, s.user, s.server)
                     PairingUiState.Pairing -> getString(R.string.pairing)
                     is PairingUiState.Paired -> getString(R.string.paired, s.account.user, s.account.projectName)
