@@ -24,6 +24,7 @@
 //!         context: None,
 //!         presence: None,
 //!         ttl_seconds: None,
+//!         join_pending: false,
 //!     })
 //!     .await?;
 //! // Show `created.presence_code` on the login page, then:
