@@ -9,7 +9,10 @@ For the library (src/main/res, R of dev.tapprove.android) and the sample (sample
   the JVM tests: it returns typed values that src/main renders), the FCM adapter (fcm/) and the
   sample: a
   string literal that reads as words is refused unless it is a diagnostic on the same line (a
-  log line, error()/check()/require(), an exception's message for the core's typed error).
+  log line, error()/check()/require(), an exception's message for the core's typed error);
+- no core `userMessage()` shown to users: it is English, for logs only; outside a log line
+  (or PushResult.Ignore's reason, which is only logged) the shell renders the error's type
+  through Texts.error.
 
 Usage:
   strings_check.py ANDROID_DIR               check
@@ -31,6 +34,9 @@ LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 TEMPLATE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_.]*")
 WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}|^[A-Z][a-z]+[.!?…]?$")
 DIAGNOSTIC = re.compile(r"\bLog\.[a-z]\(|\berror\(|\bcheck\(|\brequire\(|Exception\(|Exception\.[A-Za-z]+\(|\bcheckNotNull\(|\bval (?:tag|TAG)\b")
+USER_MESSAGE = re.compile(r"\.userMessage\(\)")
+# PushResult.Ignore's reason is only ever logged (Tapprove.kt), never shown.
+LOGGED_ONLY = re.compile(r"PushResult\.Ignore\(")
 PLACEHOLDER = re.compile(r"%(?:\d+\$)?[sdfx]")
 USE = re.compile(r"\bR\.(string|plurals)\.([A-Za-z0-9_]+)")
 XML_USE = re.compile(r"@string/([A-Za-z0-9_]+)")
@@ -104,6 +110,8 @@ def literal_problems(path):
         code = line.split(" // ", 1)[0]
         if DIAGNOSTIC.search(code):
             continue
+        if USER_MESSAGE.search(code) and not LOGGED_ONLY.search(code):
+            problems.append(f"{path}:{n}: the core's English userMessage() shown to the user: render the error with Texts.error")
         for m in LITERAL.finditer(code):
             words = TEMPLATE.sub(" ", m.group(1)).strip()
             if WORDS.search(words):
@@ -160,15 +168,17 @@ def self_test(android):
             failures.append(f"not caught: {want} (reported: {found})")
     kt = tmp / "Sample.kt"
     kt.write_text('val t = "Login request"\nval u = getString(R.string.a)\nfun f() { Log.w("Tapprove", "not shown: $x") }\n'
-                  'val k = "dev.tapprove.action.ANSWER"\n', encoding="utf-8")
+                  'val k = "dev.tapprove.action.ANSWER"\n'
+                  'fun g(e: AuthException) { show(e.userMessage()) }\n'
+                  'fun h(e: AuthException) { Log.w("Tapprove", "failed: ${e.userMessage()}") }\n', encoding="utf-8")
     lit = literal_problems(kt)
-    if len(lit) != 1 or "Login request" not in lit[0]:
-        failures.append(f"literal check: expected only 'Login request' to be caught, got {lit}")
+    if len(lit) != 2 or "Login request" not in lit[0] or "userMessage()" not in lit[1]:
+        failures.append(f"literal check: expected only 'Login request' and the shown userMessage() to be caught, got {lit}")
     for f in failures:
         print("strings_check self-test:", f)
     if failures:
         return 1
-    print("strings_check self-test: a missing German string, a placeholder mismatch, a missing plural form and a user-facing literal caught; a log line and a constant passed")
+    print("strings_check self-test: a missing German string, a placeholder mismatch, a missing plural form, a user-facing literal and a shown userMessage() caught; a log line and a constant passed")
     return 0
 
 
@@ -185,7 +195,7 @@ def main():
     if problems:
         print(f"strings_check: {len(problems)} problem(s) with the Android shell's languages")
         return 1
-    print("strings_check: library and sample strings complete in English and German; no user-facing literal in src/main, src/common, fcm/ or sample/")
+    print("strings_check: library and sample strings complete in English and German; no user-facing literal or shown userMessage() in src/main, src/common, fcm/ or sample/")
     return 0
 
 

@@ -10,6 +10,8 @@
 - no user-facing literal in ios/Sources and ios/Sample (the generated bindings excepted): a string literal that
   reads as words is refused unless it is a diagnostic (an `AuthError` detail for the core's
   typed error, a log line, a precondition) or a catalog key;
+- no core `userMessage()` shown to users: it is English, for logs only; outside a log call
+  (print, log, a precondition) the shell shows `error.localizedMessage` (Strings.error);
 - no use of a login context's `userAgent`: it is the sign-in page visitor's own text (it may
   read like an instruction from us), so the shell shows the service's signed `browser` / `os`
   names through the catalog (Strings.browser) instead.
@@ -96,6 +98,18 @@ def literal_problems(path):
     return problems
 
 
+def user_message_problems(path):
+    src = neutralise(path.read_text(encoding="utf-8")).encode("utf-8")
+    problems = []
+    stack = [PARSER.parse(src).root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "call_expression" and call_name(node, src) == "userMessage" and not exempt(node, src):
+            problems.append(f"{path}:{node.start_point[0] + 1}: the core's English userMessage() shown to the user: use error.localizedMessage (Strings.error)")
+        stack.extend(node.children)
+    return problems
+
+
 USER_AGENT = re.compile(r"\.userAgent\b")
 
 
@@ -146,6 +160,7 @@ def problems_of(ios_dir, catalogs=None):
         for path in sorted((ios_dir / sources).rglob("*.swift")):
             if "Generated" not in path.parts:
                 problems += literal_problems(path)
+                problems += user_message_problems(path)
                 problems += user_agent_problems(path)
     # Info.plist texts (NSFaceIDUsageDescription): translated too.
     info = ios_dir / "Sample/TapproveSample/InfoPlist.xcstrings"
@@ -169,16 +184,20 @@ def self_test(ios_dir):
     found = literal_problems(tmp)
     tmp.write_text("let ua = request.context.userAgent ?? \"\"\nlet b = Strings.browser(request.context)\n", encoding="utf-8")
     agent = user_agent_problems(tmp)
+    tmp.write_text('func f(_ e: AuthError) {\n    print("failed: \\(e.userMessage())")\n    status = e.userMessage()\n}\n', encoding="utf-8")
+    shown = user_message_problems(tmp)
     tmp.unlink()
     if len(found) != 1 or "Login request" not in found[0]:
         failures.append(f"literal check: expected only 'Login request' to be caught, got {found}")
+    if len(shown) != 1 or ":3:" not in shown[0]:
+        failures.append(f"userMessage check: expected only line 3 (status = e.userMessage()) to be caught, got {shown}")
     if len(agent) != 1 or ":1:" not in agent[0]:
         failures.append(f"user agent check: expected only line 1 (context.userAgent) to be caught, got {agent}")
     for f in failures:
         print("strings_check self-test:", f)
     if failures:
         return 1
-    print("strings_check self-test: a user-facing literal, a shown user agent and a missing German translation caught; a diagnostic passed")
+    print("strings_check self-test: a user-facing literal, a shown userMessage(), a shown user agent and a missing German translation caught; a diagnostic and a logged userMessage() passed")
     return 0
 
 
@@ -196,7 +215,7 @@ def main():
         print(f"strings_check: {len(problems)} problem(s) with the iOS shell's languages")
         return 1
     keys = sum(len(load(ios_dir / c)["strings"]) for _, c, _ in MODULES)
-    print(f"strings_check: {keys} keys in English and German (package and sample), no user-facing literal in ios/Sources or ios/Sample")
+    print(f"strings_check: {keys} keys in English and German (package and sample), no user-facing literal or shown userMessage() in ios/Sources or ios/Sample")
     return 0
 
 if __name__ == "__main__":

@@ -95,15 +95,15 @@ struct ApprovalView: View {
                 case (_, .fraudReported?): status = L.fraudReported
                 default: status = L.denied
                 }
-            } catch AuthError.UserVerification(let reason, let detail) {
+            } catch AuthError.UserVerification(.cancelled, _) {
                 // Nothing was sent: the request is still open.
-                status = reason == .cancelled ? L.uvCancelled : detail
+                status = L.uvCancelled
             } catch AuthError.Revoked(_, let revokedAt, _) {
                 status = revokedAt.map {
                     L.revoked(request.user, on: Date(timeIntervalSince1970: TimeInterval($0)).formatted(date: .abbreviated, time: .shortened))
                 } ?? L.revoked(request.user)
             } catch let error as AuthError {
-                status = error.userMessage()
+                status = error.localizedMessage
             } catch {
                 status = "\(error)"
             }

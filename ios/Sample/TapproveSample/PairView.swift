@@ -68,7 +68,7 @@ struct PairView: View {
         do {
             try SampleConfig.authenticator().forgetAccount(accountId: accountId)
         } catch let error as AuthError {
-            status = error.userMessage()
+            status = error.localizedMessage
         } catch {
             status = "\(error)"
         }
@@ -80,7 +80,7 @@ struct PairView: View {
             let auth = try SampleConfig.authenticator()
             try await withCancelToken { token in try await auth.unpair(accountId: account.id, cancel: token) }
         } catch let error as AuthError {
-            status = error.userMessage()
+            status = error.localizedMessage
         } catch {
             status = "\(error)"
         }
@@ -107,7 +107,7 @@ struct PairView: View {
             status = L.paired(account.user, account.projectName)
             code = ""
         } catch let error as AuthError {
-            status = error.userMessage()
+            status = error.localizedMessage
         } catch {
             status = "\(error)"
         }

@@ -106,7 +106,7 @@ public enum NotificationCategories {
             }
             return nil
         } catch let error as AuthError {
-            await postResult(error.userMessage(), for: request, center: center)
+            await postResult(error.localizedMessage, for: request, center: center)
             return request
         } catch {
             await postResult(Strings.answerNotSent, for: request, center: center)

@@ -62,7 +62,7 @@ public final class NotificationServiceHelper {
             }
         } catch let error as AuthError {
             content.title = Strings.notShown
-            content.body = error.userMessage()
+            content.body = error.localizedMessage
             content.categoryIdentifier = ""
         } catch {
             content.title = Strings.notShown

@@ -40,4 +40,54 @@ enum Strings {
         let described = context.os.map { format("context.browser_on_os", browser, $0) } ?? browser
         return format("context.browser", described)
     }
+
+    /// `error` in the user's language, from its type alone: the core's `userMessage()` is English
+    /// and only fit for logs. No `default`, so a new error case does not compile without a text.
+    static func error(_ error: AuthError) -> String {
+        switch error {
+        case .InvalidInput: return text("error.invalid_input")
+        case .PairingRejected: return text("error.pairing_rejected")
+        case .Revoked: return text("error.revoked")
+        case .UserVerification(let reason, _): return userVerification(reason)
+        case .KeyUpdateRefused: return text("error.key_update_refused")
+        case .NotPaired: return text("error.not_paired")
+        case .UnpairedLocallyOnly: return text("error.unpaired_locally_only")
+        case .Network: return text("error.network")
+        case .RateLimited(let retryAfterSeconds, _):
+            // Clamped: a service asking for more than Int seconds still reads as a number.
+            return retryAfterSeconds.map {
+                String.localizedStringWithFormat(text("error.rate_limited_seconds"), Int(clamping: $0))
+            } ?? text("error.rate_limited")
+        case .UpdateRequired: return text("error.update_required")
+        case .RequestClosed(let reason, _): return requestClosed(reason)
+        case .InvalidNotification: return text("error.invalid_notification")
+        case .Service(let status, _, _): return format("error.service", Int(status))
+        case .Cancelled: return text("error.cancelled")
+        case .Platform: return text("error.platform")
+        case .Internal: return text("error.internal")
+        }
+    }
+
+    private static func userVerification(_ reason: UvFailure) -> String {
+        switch reason {
+        case .cancelled: return text("error.uv_cancelled")
+        case .unavailable: return text("error.uv_unavailable")
+        case .failed: return text("error.uv_failed")
+        }
+    }
+
+    private static func requestClosed(_ reason: ClosedReason) -> String {
+        switch reason {
+        case .expired: return text("error.closed_expired")
+        case .alreadyAnswered: return text("error.closed_already_answered")
+        case .notPending: return text("error.closed_not_pending")
+        case .ended: return text("error.closed_ended")
+        }
+    }
+}
+
+extension AuthError {
+    /// What to show the user for this error, in their language (English or German, from the
+    /// package's string catalog). `userMessage()` stays for logs.
+    public var localizedMessage: String { Strings.error(self) }
 }

@@ -36,7 +36,7 @@ class ApprovalActionReceiver : BroadcastReceiver() {
                 }
             } catch (e: AuthException) {
                 android.util.Log.w("Tapprove", "answer from notification failed: ${e.userMessage()}")
-                ApprovalNotifications.showResult(app, requestId, e.userMessage())
+                ApprovalNotifications.showResult(app, requestId, Texts.error(app, e))
             } finally {
                 done?.finish()
             }

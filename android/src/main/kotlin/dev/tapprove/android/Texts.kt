@@ -1,11 +1,14 @@
 package dev.tapprove.android
 
 import android.content.Context
+import dev.tapprove.AuthException
+import dev.tapprove.ClosedReason
 import dev.tapprove.LoginRequest
 import dev.tapprove.PresenceMode
 import dev.tapprove.RespondOutcome
 import dev.tapprove.SessionReason
 import dev.tapprove.SessionStatus
+import dev.tapprove.UvFailure
 import dev.tapprove.common.ApprovalAction
 import dev.tapprove.common.ApprovalMessage
 import dev.tapprove.common.ContextLine
@@ -43,7 +46,7 @@ object Texts {
         is ContextLine.Account -> context.getString(R.string.tapprove_detail_account, line.user)
     }
 
-    /** What the approval screen tells the user. The SDK's typed errors bring their own message. */
+    /** What the approval screen tells the user. */
     fun message(context: Context, message: ApprovalMessage): String = when (message) {
         ApprovalMessage.TimedOut -> context.getString(R.string.tapprove_closed_timed_out)
         ApprovalMessage.AnsweredElsewhere -> context.getString(R.string.tapprove_closed_answered_elsewhere)
@@ -52,13 +55,53 @@ object Texts {
         ApprovalMessage.CodeMissing -> context.getString(R.string.tapprove_error_code_missing)
         ApprovalMessage.NotAnOption -> context.getString(R.string.tapprove_error_not_an_option)
         is ApprovalMessage.Decided -> outcome(context, message.outcome)
-        is ApprovalMessage.Failed -> message.error.userMessage()
+        is ApprovalMessage.Failed -> error(context, message.error)
     }
 
     /** Why the pair screen is back at its form. */
     fun pairingProblem(context: Context, problem: PairingProblem): String = when (problem) {
         PairingProblem.MissingInput -> context.getString(R.string.tapprove_pairing_missing_input)
-        is PairingProblem.Failed -> problem.error.userMessage()
+        is PairingProblem.Failed -> error(context, problem.error)
+    }
+
+    /**
+     * [e] in the user's language, from its type alone: the core's `userMessage()` is English and
+     * only fit for logs. No `else`, so a new error variant does not compile until it has a text.
+     */
+    fun error(context: Context, e: AuthException): String = when (e) {
+        is AuthException.InvalidInput -> context.getString(R.string.tapprove_error_invalid_input)
+        is AuthException.PairingRejected -> context.getString(R.string.tapprove_error_pairing_rejected)
+        is AuthException.Revoked -> context.getString(R.string.tapprove_error_revoked)
+        is AuthException.UserVerification -> context.getString(
+            when (e.reason) {
+                UvFailure.CANCELLED -> R.string.tapprove_error_uv_cancelled
+                UvFailure.UNAVAILABLE -> R.string.tapprove_error_uv_unavailable
+                UvFailure.FAILED -> R.string.tapprove_error_uv_failed
+            },
+        )
+        is AuthException.KeyUpdateRefused -> context.getString(R.string.tapprove_error_key_update_refused)
+        is AuthException.NotPaired -> context.getString(R.string.tapprove_error_not_paired)
+        is AuthException.UnpairedLocallyOnly -> context.getString(R.string.tapprove_error_unpaired_locally_only)
+        is AuthException.Network -> context.getString(R.string.tapprove_error_network)
+        is AuthException.RateLimited -> e.retryAfterSeconds?.let {
+            // Clamped: a service asking for more than Int seconds still reads as a number.
+            val seconds = it.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
+            context.resources.getQuantityString(R.plurals.tapprove_error_rate_limited_seconds, seconds, seconds)
+        } ?: context.getString(R.string.tapprove_error_rate_limited)
+        is AuthException.UpdateRequired -> context.getString(R.string.tapprove_error_update_required)
+        is AuthException.RequestClosed -> context.getString(
+            when (e.reason) {
+                ClosedReason.EXPIRED -> R.string.tapprove_closed_expired
+                ClosedReason.ALREADY_ANSWERED -> R.string.tapprove_error_closed_already_answered
+                ClosedReason.NOT_PENDING -> R.string.tapprove_error_closed_not_pending
+                ClosedReason.ENDED -> R.string.tapprove_error_closed_ended
+            },
+        )
+        is AuthException.InvalidNotification -> context.getString(R.string.tapprove_error_invalid_notification)
+        is AuthException.Service -> context.getString(R.string.tapprove_error_service, e.status.toInt())
+        is AuthException.Cancelled -> context.getString(R.string.tapprove_error_cancelled)
+        is AuthException.Platform -> context.getString(R.string.tapprove_error_platform)
+        is AuthException.Internal -> context.getString(R.string.tapprove_error_internal)
     }
 
     /** What to tell the user after the service decided. */

@@ -13,6 +13,7 @@ import com.google.firebase.messaging.RemoteMessage
 import dev.tapprove.Account
 import dev.tapprove.AuthException
 import dev.tapprove.Authenticator
+import dev.tapprove.ClosedReason
 import dev.tapprove.Decision
 import dev.tapprove.RespondOutcome
 import dev.tapprove.SessionReason
@@ -409,9 +410,45 @@ class AndroidGlueTest : GlueTest() {
             Texts.pairingProblem(app, PairingProblem.MissingInput),
         )
         val failed = AuthException.Network("could not reach the service")
-        assertEquals(failed.userMessage(), Texts.pairingProblem(app, PairingProblem.Failed(failed)))
+        assertEquals(
+            "Der Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+            Texts.pairingProblem(app, PairingProblem.Failed(failed)),
+        )
         assertEquals(listOf("Code eingeben", "Bestätigen", "Ablehnen", "Das war ich nicht"),
             listOf(ApprovalAction.EnterCode(""), ApprovalAction.Approve, ApprovalAction.Deny, ApprovalAction.NotMe).map { Texts.label(app, it) })
+    }
+
+    @Test
+    @Config(qualifiers = "de")
+    fun `the SDK's typed errors render in German from their type, never the core's English sentence`() {
+        val rejected = AuthException.PairingRejected("pairing code expired or wrong")
+        assertEquals(
+            "Die Website hat die Kopplung nicht angenommen: Der Code ist falsch oder abgelaufen. " +
+                "Holen Sie sich einen neuen Code und versuchen Sie es erneut.",
+            Texts.pairingProblem(app, PairingProblem.Failed(rejected)),
+        )
+        val network = AuthException.Network("connection refused: check the server URL")
+        assertEquals(
+            "Der Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+            Texts.message(app, ApprovalMessage.Failed(network)),
+        )
+        assertEquals("Zu viele Versuche. Versuchen Sie es in 1 Sekunde erneut.", Texts.error(app, AuthException.RateLimited(1uL, "slow down")))
+        assertEquals("Zu viele Versuche. Versuchen Sie es in 30 Sekunden erneut.", Texts.error(app, AuthException.RateLimited(30uL, "slow down")))
+        assertEquals("Zu viele Versuche. Warten Sie einen Moment und versuchen Sie es erneut.", Texts.error(app, AuthException.RateLimited(null, "slow down")))
+        assertEquals("Diese Anmeldeanfrage wurde bereits beantwortet.", Texts.error(app, AuthException.RequestClosed(ClosedReason.ALREADY_ANSWERED, "answered")))
+        assertEquals("Der Dienst hat einen Fehler gemeldet (503). Versuchen Sie es später erneut.", Texts.error(app, AuthException.Service(503u, "unavailable", "down")))
+        // Every variant has a German text of its own, none of them the core's English detail.
+        val all = listOf(
+            AuthException.InvalidInput("x"), rejected, AuthException.Revoked("acct", null, "x"),
+            AuthException.UserVerification(UvFailure.CANCELLED, "x"), AuthException.UserVerification(UvFailure.UNAVAILABLE, "x"),
+            AuthException.UserVerification(UvFailure.FAILED, "x"), AuthException.KeyUpdateRefused("bad_signature", "x"),
+            AuthException.NotPaired("x"), AuthException.UnpairedLocallyOnly("x"), network, AuthException.UpdateRequired("x"),
+            AuthException.RequestClosed(ClosedReason.EXPIRED, "x"), AuthException.RequestClosed(ClosedReason.NOT_PENDING, "x"),
+            AuthException.RequestClosed(ClosedReason.ENDED, "x"), AuthException.InvalidNotification("x"),
+            AuthException.Cancelled("x"), AuthException.Platform("x"), AuthException.Internal("x"),
+        ).map { Texts.error(app, it) }
+        assertEquals("$all", all.size, all.toSet().size)
+        assertTrue("$all", all.none { it == "x" || it.isBlank() })
     }
 
     @Test
