@@ -230,7 +230,7 @@ test('"Your devices": list, add a phone, remove the old one (revoked), then none
   assert.equal(rows[0].cells[1], 'No push');
   assert.match(rows[0].cells[2], /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
   assert.notEqual(rows[0].cells[3], 'Never', 'last used: it approved the login');
-  assert.equal(rows[0].cells[4], 'Not reported', 'the terminal authenticator reports no key protection');
+  assert.equal(rows[0].cells[4], 'Software', 'the terminal authenticator says its key is a software key');
   assert.equal(await page.locator('#remove-old-hint').count(), 0, 'no hint with one phone');
   await shot('09-devices');
 
