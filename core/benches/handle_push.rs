@@ -31,6 +31,7 @@ impl Clock for FixedClock {
 
 struct Fixture {
     auth: Authenticator,
+    sealed_auth: Authenticator,
     payload: String,
     sealed_payload: String,
     push_key: sealed::PushSecretKey,
@@ -47,6 +48,45 @@ fn setup() -> Fixture {
     let token = challenge.sign(&service).unwrap();
     let jws = Unverified::parse(&token, "tapprove-challenge+jwt").unwrap();
 
+    // Two phones with the same account: one reads readable pushes, the other has a push key
+    // and so takes sealed pushes only.
+    let auth = authenticator(&service, &challenge);
+    let sealed_auth = authenticator(&service, &challenge);
+    let payload = fixture::apns_payload(&challenge, &token).to_string();
+    assert!(auth.handle_push(&payload).unwrap().is_some());
+    let push_key = sealed::PushSecretKey::generate().unwrap();
+    sealed_auth
+        .import_push_key(&challenge.account_id, &push_key)
+        .unwrap();
+    let sealed = sealed::seal(&push_key.public_key(), &challenge.account_id, &token).unwrap();
+    let sealed_payload = serde_json::json!({
+        "aps": {"alert": {"title": "Login request", "body": "Open to review a sign-in"},
+                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
+        "tapprove_sealed": sealed,
+        "account": challenge.account_id,
+    })
+    .to_string();
+    assert!(sealed_auth.handle_push(&sealed_payload).unwrap().is_some());
+    assert!(
+        sealed_auth.handle_push(&payload).is_err(),
+        "sealed only once it has a push key"
+    );
+    Fixture {
+        auth,
+        sealed_auth,
+        payload,
+        sealed_payload,
+        push_key,
+        sealed,
+        account_id: challenge.account_id.clone(),
+        service_public: service.public_key().as_bytes().to_vec(),
+        signing_input: jws.signing_input().to_vec(),
+        signature: jws.signature().to_vec(),
+    }
+}
+
+/// A phone holding the challenge's account, pinned to `service`.
+fn authenticator(service: &SoftwareKey, challenge: &tapprove_protocol::Challenge) -> Authenticator {
     let store = Arc::new(MemoryStore::new());
     let signer = Arc::new(SoftwareSigner::new(store.clone()));
     let device_key = signer.create_key("k").unwrap();
@@ -69,31 +109,7 @@ fn setup() -> Fixture {
         paired_at: NOW,
     })
     .unwrap();
-    let payload = fixture::apns_payload(&challenge, &token).to_string();
-    assert!(auth.handle_push(&payload).unwrap().is_some());
-    let push_key = sealed::PushSecretKey::generate().unwrap();
-    auth.import_push_key(&challenge.account_id, &push_key)
-        .unwrap();
-    let sealed = sealed::seal(&push_key.public_key(), &challenge.account_id, &token).unwrap();
-    let sealed_payload = serde_json::json!({
-        "aps": {"alert": {"title": "Login request", "body": "Open to review a sign-in"},
-                "category": "TAPPROVE_LOGIN", "mutable-content": 1},
-        "tapprove_sealed": sealed,
-        "account": challenge.account_id,
-    })
-    .to_string();
-    assert!(auth.handle_push(&sealed_payload).unwrap().is_some());
-    Fixture {
-        auth,
-        payload,
-        sealed_payload,
-        push_key,
-        sealed,
-        account_id: challenge.account_id.clone(),
-        service_public: service.public_key().as_bytes().to_vec(),
-        signing_input: jws.signing_input().to_vec(),
-        signature: jws.signature().to_vec(),
-    }
+    auth
 }
 
 fn raw_verify(f: &Fixture) {
@@ -112,7 +128,11 @@ fn raw_open(f: &Fixture) {
 }
 
 fn handle_sealed_push(f: &Fixture) {
-    black_box(f.auth.handle_push(black_box(&f.sealed_payload)).unwrap());
+    black_box(
+        f.sealed_auth
+            .handle_push(black_box(&f.sealed_payload))
+            .unwrap(),
+    );
 }
 
 /// Median per-call time of each, measured in interleaved batches so that frequency scaling and
