@@ -5,8 +5,9 @@
 //! - `nse-probe setup DIR` — creates DIR with a device key, an account (imported with
 //!   `import_account`, pinned to a service key generated here) and `payload.json`, an APNs
 //!   payload carrying a challenge signed by that service key (valid for 10 minutes); and the
-//!   account's push key with `payload_sealed.json`, the same challenge sealed to it
-//!   (docs/PROTOCOL.md §11).
+//!   a second store under `DIR/sealed` whose account has a push key, with `payload_sealed.json`,
+//!   the same challenge sealed to it (docs/PROTOCOL.md §11; a phone with a push key refuses
+//!   readable pushes).
 //! - `nse-probe verify DIR [--sealed]` — the measured run: opens the store, verifies the push
 //!   (with `--sealed`, opens the sealed one first), prints `RESULT P3 peak_rss_kib=N` (the
 //!   kernel's `VmHWM`, the same figure as `ru_maxrss`).
@@ -60,9 +61,9 @@ fn open(dir: &Path) -> Result<Authenticator, String> {
     Authenticator::new(config, store, signer).map_err(|e| e.to_string())
 }
 
-fn setup(dir: &Path) -> Result<(), String> {
+/// A store in `dir` with a device key and the account, pinned to `service`.
+fn account(dir: &Path, service: &SoftwareKey, now: i64) -> Result<Authenticator, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let service = SoftwareKey::generate().map_err(|e| format!("service key: {e:?}"))?;
     let store = Arc::new(
         FileStore::open(dir)
             .map_err(|e| format!("cannot open the store {}: {e}", dir.display()))?,
@@ -70,7 +71,6 @@ fn setup(dir: &Path) -> Result<(), String> {
     let signer = SoftwareSigner::new(store);
     let device_key = signer.create_key(KEY_ALIAS).map_err(|e| e.to_string())?;
     let auth = open(dir)?;
-    let now = now();
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
@@ -88,14 +88,25 @@ fn setup(dir: &Path) -> Result<(), String> {
         paired_at: now,
     })
     .map_err(|e| e.to_string())?;
+    Ok(auth)
+}
+
+fn setup(dir: &Path) -> Result<(), String> {
+    let service = SoftwareKey::generate().map_err(|e| format!("service key: {e:?}"))?;
+    let now = now();
     let challenge = fixture::challenge(now, now + 600);
     let token = challenge
         .sign(&service)
         .map_err(|e| format!("sign: {e:?}"))?;
+    // The readable push goes to a phone without a push key: one with a push key takes sealed
+    // pushes only, so the sealed case is a second store under `sealed/`.
+    account(dir, &service, now)?;
     let payload = fixture::apns_payload(&challenge, &token);
     let path = dir.join("payload.json");
     std::fs::write(&path, payload.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let sealed_dir = dir.join("sealed");
+    let auth = account(&sealed_dir, &service, now)?;
     let push_key = PushSecretKey::generate().map_err(|e| format!("push key: {e}"))?;
     auth.import_push_key(fixture::ACCOUNT_ID, &push_key)
         .map_err(|e| e.to_string())?;
@@ -107,7 +118,7 @@ fn setup(dir: &Path) -> Result<(), String> {
         "tapprove_sealed": sealed,
         "account": fixture::ACCOUNT_ID,
     });
-    let path = dir.join("payload_sealed.json");
+    let path = sealed_dir.join("payload_sealed.json");
     std::fs::write(&path, payload.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("nse-probe: store and payload ready in {}", dir.display());
@@ -115,6 +126,13 @@ fn setup(dir: &Path) -> Result<(), String> {
 }
 
 fn verify(dir: &Path, sealed: bool) -> Result<(), String> {
+    let owned;
+    let dir = if sealed {
+        owned = dir.join("sealed");
+        owned.as_path()
+    } else {
+        dir
+    };
     let path = dir.join(if sealed {
         "payload_sealed.json"
     } else {
