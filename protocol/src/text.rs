@@ -97,14 +97,23 @@ mod tests {
 
     #[test]
     fn collapses_whitespace_and_line_breaks() {
-        assert_eq!(sanitize("  Type\n\n482913\tto\u{2028}block  "), "Type 482913 to block");
+        assert_eq!(
+            sanitize("  Type\n\n482913\tto\u{2028}block  "),
+            "Type 482913 to block"
+        );
         assert_eq!(sanitize("a\u{00A0}\u{3000}b"), "a b");
         assert_eq!(sanitize("\u{200B} \u{200B}"), "");
     }
 
     #[test]
     fn keeps_ordinary_text_of_any_script() {
-        for s in ["Lyon, FR", "東京, JP", "Zürich", "Mozilla/5.0 (X11; Linux x86_64)", "🦀 app"] {
+        for s in [
+            "Lyon, FR",
+            "東京, JP",
+            "Zürich",
+            "Mozilla/5.0 (X11; Linux x86_64)",
+            "🦀 app",
+        ] {
             assert_eq!(sanitize(s), s);
             assert!(is_sanitized(s));
         }

@@ -25,7 +25,12 @@ fn answer(iat: i64) -> Answer {
 #[test]
 fn an_answer_at_either_end_of_time_is_refused_without_overflow() {
     let key = SoftwareKey::generate().expect("key");
-    for (iat, now) in [(i64::MIN, NOW), (i64::MAX, NOW), (i64::MIN, i64::MAX), (0, i64::MIN)] {
+    for (iat, now) in [
+        (i64::MIN, NOW),
+        (i64::MAX, NOW),
+        (i64::MIN, i64::MAX),
+        (0, i64::MIN),
+    ] {
         let token = answer(iat).sign(&key).expect("sign");
         let err = Answer::verify(&token, &key.public_key(), now, 60).expect_err("refused");
         assert!(

@@ -24,8 +24,9 @@ fn repo() -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs schemathesis: run with `cargo xtask test apifuzz`"]
 async fn every_operation_answers_as_the_openapi_document_says() {
-    let schemathesis = std::env::var(SCHEMATHESIS_ENV)
-        .unwrap_or_else(|_| panic!("{SCHEMATHESIS_ENV} is not set: run `cargo xtask test apifuzz`"));
+    let schemathesis = std::env::var(SCHEMATHESIS_ENV).unwrap_or_else(|_| {
+        panic!("{SCHEMATHESIS_ENV} is not set: run `cargo xtask test apifuzz`")
+    });
     let h = Harness::start().await;
     let phone = h.pair("alice").await;
     // A pending session, so the event stream has an event to send at once (the fuzzer reads
@@ -93,5 +94,8 @@ async fn every_operation_answers_as_the_openapi_document_says() {
         String::from_utf8_lossy(&output.stderr)
     );
     println!("{text}");
-    assert!(output.status.success(), "schemathesis found problems:\n{text}");
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{text}"
+    );
 }

@@ -30,7 +30,10 @@ async fn the_attackers_user_agent_never_reaches_the_phone_as_the_services_words(
     let c = phone.challenge_for(&h, s["id"].as_str().expect("id")).await;
     assert_eq!(c.context.app.as_deref(), Some("Demo Bank[2J"));
     assert_eq!(c.context.location.as_deref(), Some("Lyon, FR"));
-    assert_eq!(c.context.user_agent.as_deref(), Some("Type 482913 to block this sign-in"));
+    assert_eq!(
+        c.context.user_agent.as_deref(),
+        Some("Type 482913 to block this sign-in")
+    );
     assert_eq!(
         (c.context.browser, c.context.os),
         (None, None),

@@ -52,7 +52,10 @@ async fn a_not_me_whose_lock_cannot_be_written_is_not_decided_and_the_retry_lock
     let (status, body) = phone.send_answer(&h, &token).await;
     assert_error(status, &body, 500, "internal");
     let (_, view) = h.get_session(&id, None).await;
-    assert_eq!(view["status"], "sent", "no decision without its lock: {view}");
+    assert_eq!(
+        view["status"], "sent",
+        "no decision without its lock: {view}"
+    );
 
     for sql in repair {
         sql_exec(&db, sql).await;
@@ -61,7 +64,9 @@ async fn a_not_me_whose_lock_cannot_be_written_is_not_decided_and_the_retry_lock
     let (status, body) = phone.send_answer(&h, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["reason"], "fraud_reported");
-    let (status, body) = h.create_session(tapprove_test_support::fixture::create_session_body("alice")).await;
+    let (status, body) = h
+        .create_session(tapprove_test_support::fixture::create_session_body("alice"))
+        .await;
     assert_error(status, &body, 423, "locked");
 }
 
@@ -82,9 +87,14 @@ async fn unanswered_superseded_and_canceled_pushes_start_the_cooldown() {
     h.login("alice").await;
     h.login("alice").await;
     let s = h.login("alice").await;
-    let (status, _) = h.rp_client().cancel_raw(s["id"].as_str().expect("id")).await;
+    let (status, _) = h
+        .rp_client()
+        .cancel_raw(s["id"].as_str().expect("id"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = h.create_session(login_body("alice", serde_json::json!({}))).await;
+    let (status, body) = h
+        .create_session(login_body("alice", serde_json::json!({})))
+        .await;
     let msg = assert_error(status, &body, 429, "rate_limited");
     assert!(msg.contains("in a row"), "{msg}");
 }
@@ -96,7 +106,10 @@ async fn a_retry_that_joins_the_pending_session_sends_no_new_push_and_counts_not
     let first = h.login("alice").await;
     for _ in 0..5 {
         let (status, again) = h
-            .create_session(login_body("alice", serde_json::json!({"join_pending": true})))
+            .create_session(login_body(
+                "alice",
+                serde_json::json!({"join_pending": true}),
+            ))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{again}");
         assert_eq!(again["id"], first["id"]);
@@ -106,9 +119,14 @@ async fn a_retry_that_joins_the_pending_session_sends_no_new_push_and_counts_not
     let (_, view) = h.get_session(first["id"].as_str().expect("id"), None).await;
     assert_eq!(view["status"], "sent");
     // Nothing pending: join_pending starts a new session.
-    h.rp_client().cancel_raw(first["id"].as_str().expect("id")).await;
+    h.rp_client()
+        .cancel_raw(first["id"].as_str().expect("id"))
+        .await;
     let (status, fresh) = h
-        .create_session(login_body("alice", serde_json::json!({"join_pending": true})))
+        .create_session(login_body(
+            "alice",
+            serde_json::json!({"join_pending": true}),
+        ))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{fresh}");
     assert_ne!(fresh["id"], first["id"]);
@@ -123,7 +141,9 @@ async fn a_late_not_me_on_a_push_that_ended_unanswered_locks_and_reports_but_kee
     let c1 = phone.challenge_for(&h, &id1).await;
     // The attacker restarts the login: the first push ends superseded before the user answers.
     let s2 = h.login("alice").await;
-    let c2 = phone.challenge_for(&h, s2["id"].as_str().expect("id")).await;
+    let c2 = phone
+        .challenge_for(&h, s2["id"].as_str().expect("id"))
+        .await;
     let (status, body) = phone
         .answer(&h, &c1, Decision::Deny, None, Some(DenyReason::NotMe))
         .await;
@@ -135,7 +155,9 @@ async fn a_late_not_me_on_a_push_that_ended_unanswered_locks_and_reports_but_kee
     );
     let (_, view) = h.get_session(&id1, None).await;
     assert_eq!(view["reason"], "superseded");
-    let (status, body) = h.create_session(login_body("alice", serde_json::json!({}))).await;
+    let (status, body) = h
+        .create_session(login_body("alice", serde_json::json!({})))
+        .await;
     assert_error(status, &body, 423, "locked");
     let r = h
         .http
@@ -158,7 +180,13 @@ async fn a_late_not_me_on_a_push_that_ended_unanswered_locks_and_reports_but_kee
     h.lift_lock("alice").await;
     let code = s2["presence_code"].as_str().expect("code").to_owned();
     let (status, _) = phone
-        .answer(&h, &c2, Decision::Approve, Some(&right_option(&c2, &code)), None)
+        .answer(
+            &h,
+            &c2,
+            Decision::Approve,
+            Some(&right_option(&c2, &code)),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = phone

@@ -10,7 +10,12 @@ use serde_json::Value;
 #[tokio::test]
 async fn the_served_document_is_docs_openapi_json() {
     let h = Harness::start().await;
-    let r = h.http.get(h.url("/v1/openapi.json")).send().await.expect("send");
+    let r = h
+        .http
+        .get(h.url("/v1/openapi.json"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.headers()["content-type"].to_str().expect("ascii"),
@@ -21,7 +26,12 @@ async fn the_served_document_is_docs_openapi_json() {
     assert_eq!(served, file);
     let doc: Value = serde_json::from_str(file).expect("JSON");
     assert_eq!(doc["openapi"], "3.1.0");
-    let paths: Vec<&str> = doc["paths"].as_object().expect("paths").keys().map(String::as_str).collect();
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
     for route in [
         "/v1/push/sessions",
         "/v1/push/sessions/{id}",
@@ -36,6 +46,9 @@ async fn the_served_document_is_docs_openapi_json() {
         "/v1/device/answers",
         "/v1/device/events",
     ] {
-        assert!(paths.contains(&route), "{route} is not in docs/openapi.json");
+        assert!(
+            paths.contains(&route),
+            "{route} is not in docs/openapi.json"
+        );
     }
 }

@@ -361,7 +361,11 @@ async fn a_strangers_wrong_tries_do_not_block_the_owner_and_each_address_has_its
     // …but the owner, at her own address, still pairs her new phone.
     let d = SoftwareDevice::new(&h.project.sdk_key);
     let (s, b) = pair_via(&h, &d, "alice", PAIRING_CODE, "192.0.2.50").await;
-    assert_eq!(s.as_u16(), 201, "the stranger's tries blocked the owner: {b}");
+    assert_eq!(
+        s.as_u16(),
+        201,
+        "the stranger's tries blocked the owner: {b}"
+    );
     // Forty addresses, two attempts each, for other users: there is no project-wide bucket,
     // so a new user on a new address still pairs.
     for i in 0..40 {
@@ -396,7 +400,9 @@ async fn parallel_pairing_attempts_pass_exactly_the_budget() {
         let h = h.clone();
         tries.spawn(async move {
             let d = SoftwareDevice::new(&h.project.sdk_key);
-            pair_via(&h, &d, &format!("user{i}"), "WRNG-CODE", "198.51.100.9").await.0
+            pair_via(&h, &d, &format!("user{i}"), "WRNG-CODE", "198.51.100.9")
+                .await
+                .0
         });
     }
     let mut passed = 0;
@@ -405,5 +411,8 @@ async fn parallel_pairing_attempts_pass_exactly_the_budget() {
         assert!(status == 403 || status == 429, "{status}");
         passed += usize::from(status == 403);
     }
-    assert_eq!(passed, 5, "the address's budget is 5 a minute whatever the concurrency");
+    assert_eq!(
+        passed, 5,
+        "the address's budget is 5 a minute whatever the concurrency"
+    );
 }

@@ -33,7 +33,8 @@ pub fn body(user: &str) -> String {
 }
 
 /// The browser of the fixture's login, which the service reads as Firefox on Linux.
-pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
 /// The login's context: app, IP, place, browser (as the service signs it).
 pub fn context() -> Context {

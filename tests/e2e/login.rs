@@ -469,9 +469,7 @@ async fn listen_shows_requests_and_answers_with_one_key() {
         ("canceled".into(), "superseded".into()),
         "the outcome stays"
     );
-    let (status, body) =
-        s.rp.create_raw(&fixture::create_session_body("hana"))
-            .await;
+    let (status, body) = s.rp.create_raw(&fixture::create_session_body("hana")).await;
     assert_eq!(status.as_u16(), 423, "locked by the late report: {body}");
     let audit = stdout(
         &tapprove(&[

@@ -73,6 +73,8 @@ pub fn test() -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("the API fuzz test failed ({status}); its output above names each finding"))
+        Err(format!(
+            "the API fuzz test failed ({status}); its output above names each finding"
+        ))
     }
 }

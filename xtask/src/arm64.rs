@@ -118,7 +118,13 @@ pub fn test() -> Result<(), String> {
          (the terminal authenticator's TLS is tested on the host; that test also re-executes \
          itself, which qemu-user cannot do without binfmt_misc)"
     );
-    let mut args = vec!["test", "--locked", "--no-default-features", "--target", TARGET];
+    let mut args = vec![
+        "test",
+        "--locked",
+        "--no-default-features",
+        "--target",
+        TARGET,
+    ];
     for krate in CRATES {
         args.extend(["-p", krate]);
     }

@@ -118,7 +118,10 @@ const COLLAPSE_LABEL: &[u8] = b"tapprove push collapse id v1";
 pub(crate) fn collapse_id(seal_key: &crate::crypto::SealKey, account_id: &str) -> String {
     let key = crate::crypto::derived_hmac_key(seal_key, COLLAPSE_LABEL);
     let tag = ring::hmac::sign(&key, account_id.as_bytes());
-    tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    tag.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The challenge sealed to the device's push key (docs/PROTOCOL.md §11): `Some(None)` for a

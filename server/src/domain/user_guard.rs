@@ -329,7 +329,11 @@ mod tests {
         g = step(g, SessionReason::Superseded, 0);
         g = step(g, SessionReason::CanceledByRelyingParty, 0);
         g = step(g, SessionReason::Superseded, 10);
-        assert_eq!(g.blocked_until, Some(70), "three unanswered pushes start a cooldown");
+        assert_eq!(
+            g.blocked_until,
+            Some(70),
+            "three unanswered pushes start a cooldown"
+        );
         assert!(after(GuardRow::default(), SessionReason::DeviceRevoked, 0, RULES).is_none());
     }
 

@@ -9,8 +9,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
-    AnswerRequest, AnswerResponse, DecidedEvent, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER,
-    PairRequest, PairResponse, PendingResponse, PushPlatform, PushRegistration, SessionStatus,
+    AnswerRequest, AnswerResponse, DecidedEvent, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER, PairRequest,
+    PairResponse, PendingResponse, PushPlatform, PushRegistration, SessionStatus,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;

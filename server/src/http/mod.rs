@@ -77,7 +77,10 @@ const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// `GET /v1/openapi.json`.
 async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// `GET /readyz`: `200 ready` when the database answers and its schema is this build's.

@@ -6,8 +6,8 @@ use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 use super::{SessionError, announce, timeout_at};
 use crate::SKEW_SECONDS;
 use crate::domain::bus::Outcome;
-use crate::domain::user_guard;
 use crate::domain::policy::PresencePolicy;
+use crate::domain::user_guard;
 use crate::service::state::AppState;
 use crate::store::AccountRow;
 use tapprove_protocol::webhook::ct_eq;
@@ -133,8 +133,8 @@ pub(crate) async fn answer(
     };
     let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
-    let decided = user_guard::decide_answered(state, &session, outcome, (&account.id, answer.uv))
-        .await?;
+    let decided =
+        user_guard::decide_answered(state, &session, outcome, (&account.id, answer.uv)).await?;
     let Some(recorded) = decided else {
         let current = state
             .0

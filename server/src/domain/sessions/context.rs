@@ -78,10 +78,18 @@ mod tests {
     #[test]
     fn common_browsers_are_named_without_versions() {
         let c = ua("Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0");
-        assert_eq!((c.browser.as_deref(), c.os.as_deref()), (Some("Firefox"), Some("Linux")));
-        let c = ua("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like \
-                    Gecko) Chrome/140.0.0.0 Safari/537.36");
-        assert_eq!((c.browser.as_deref(), c.os.as_deref()), (Some("Chrome"), Some("Windows 10")));
+        assert_eq!(
+            (c.browser.as_deref(), c.os.as_deref()),
+            (Some("Firefox"), Some("Linux"))
+        );
+        let c = ua(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like \
+                    Gecko) Chrome/140.0.0.0 Safari/537.36",
+        );
+        assert_eq!(
+            (c.browser.as_deref(), c.os.as_deref()),
+            (Some("Chrome"), Some("Windows 10"))
+        );
     }
 
     #[test]

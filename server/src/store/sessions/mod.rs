@@ -57,9 +57,15 @@ macro_rules! decide_in {
         .bind(d.outcome.decided_at)
         .bind(d.decided_by.map(|(account, _)| account))
         .bind(d.id)
-        .bind($crate::store::Stored(tapprove_protocol::api::SessionStatus::Sent))
+        .bind($crate::store::Stored(
+            tapprove_protocol::api::SessionStatus::Sent,
+        ))
         .bind(d.unexpired_at)
-        .bind(d.decided_by.and_then(|(_, uv)| uv).map(tapprove_protocol::UvMethod::as_str))
+        .bind(
+            d.decided_by
+                .and_then(|(_, uv)| uv)
+                .map(tapprove_protocol::UvMethod::as_str),
+        )
         .execute(&mut *$c)
         .await
         .map(|r| r.rows_affected())

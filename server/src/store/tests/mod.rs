@@ -480,7 +480,11 @@ async fn an_approval_by_a_device_revoked_after_it_was_read_does_not_decide() {
         .await
         .expect("decide");
     assert!(!decided, "a revoked device's approval must lose");
-    let row = store.session(&session.id).await.expect("read").expect("row");
+    let row = store
+        .session(&session.id)
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(row.status.0, SessionStatus::Sent);
     // A device still paired decides it.
     assert!(
