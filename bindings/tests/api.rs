@@ -317,6 +317,71 @@ async fn decisions_are_checked_locally_before_signing() {
     assert!(!f.auth.is_answered(req.id.clone()));
 }
 
+/// A request that ended unanswered is kept in the app's own store: the app relaunched (a new
+/// `Authenticator` over the same store) still lists it and can sign "this wasn't me", and only
+/// that; removing the account deletes it from the store.
+#[tokio::test]
+async fn an_ended_request_survives_a_relaunch_and_goes_with_its_account() {
+    let (f, req) = with_choose_request(SignerMode::Normal);
+    // Past its expiry (and the skew): the core ends it locally, without a network call.
+    f.clock.0.store(req.expires_at + 61, Ordering::SeqCst);
+    let approve = || Decision::Approve {
+        presence_answer: Some("42".into()),
+    };
+    let err = f.auth.respond(req.id.clone(), approve(), None).await;
+    assert!(
+        matches!(
+            err,
+            Err(AuthError::RequestClosed {
+                reason: ClosedReason::Expired,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    let relaunched = Authenticator::with_clock(
+        config(&f.auth.accounts().unwrap()[0].server_url),
+        f.store.clone(),
+        f.signer.clone(),
+        f.clock.clone(),
+    )
+    .unwrap();
+    let ended = relaunched.ended_requests(None);
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(
+        (ended[0].request.id.as_str(), ended[0].status),
+        (req.id.as_str(), SessionStatus::Expired)
+    );
+    assert_eq!(ended[0].request.options, req.options);
+    let err = relaunched.respond(req.id.clone(), approve(), None).await;
+    assert!(
+        matches!(
+            err,
+            Err(AuthError::RequestClosed {
+                reason: ClosedReason::Ended,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // "Not me" is signed with the stored nonce and sent: only the (dead) network stops it.
+    let not_me = Decision::Deny {
+        reason: DenyReason::NotMe,
+    };
+    let err = relaunched.respond(req.id.clone(), not_me, None).await;
+    assert!(matches!(err, Err(AuthError::Network { .. })), "{err:?}");
+    assert_eq!(relaunched.ended_requests(None).len(), 1, "kept for a retry");
+
+    relaunched.forget_account(VECTOR_ACCOUNT.into()).unwrap();
+    assert!(relaunched.ended_requests(None).is_empty());
+    let left: Vec<String> = f.store.map.lock().unwrap().keys().cloned().collect();
+    assert!(
+        left.iter().all(|k| !k.starts_with("ended_request/")),
+        "{left:?}"
+    );
+}
+
 #[tokio::test]
 async fn der_signatures_from_the_platform_are_accepted() {
     // The signer returns DER (like Keystore and SecKey); signing succeeds and the answer only

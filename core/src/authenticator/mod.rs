@@ -7,6 +7,7 @@
 
 mod accounts;
 mod answers;
+mod ended;
 mod lifecycle;
 mod pairing;
 mod requests;
@@ -131,12 +132,14 @@ impl Authenticator {
         streaming: Option<Arc<dyn HttpStreamTransport>>,
     ) -> Result<Self, CoreError> {
         let http = HttpClient::new()?;
+        let api = ApiClient::new(http, transport, streaming, clock, signer.clone());
+        let requests = RequestCache::new(store.clone(), api.device_now());
         let inner = Inner {
             config,
-            api: ApiClient::new(http, transport, streaming, clock, signer.clone()),
+            api,
             signer,
             accounts: Accounts::load(store),
-            requests: RequestCache::default(),
+            requests,
             verifier: RwLock::new(None),
         };
         Ok(Self {
@@ -243,7 +246,10 @@ impl Authenticator {
     pub fn forget_account(&self, account_id: &str) -> Result<(), CoreError> {
         match self.inner.accounts.cached(account_id) {
             Some(account) => self.inner.remove_local(&account),
-            None => self.inner.accounts.forget_record(account_id),
+            None => {
+                self.inner.requests.forget_account(account_id);
+                self.inner.accounts.forget_record(account_id)
+            }
         }
     }
 
@@ -337,7 +343,8 @@ impl Authenticator {
     /// [`Authenticator::respond`] takes for them is `Decision::Deny` with `DenyReason::NotMe`
     /// ("this wasn't me"), any other is [`CoreError::RequestEnded`]. The core learns the end
     /// from the event stream's decided events and from the service's answer to an answer.
-    /// Kept in memory (at most 32).
+    /// Kept (at most 32) in the secure store too, so a new process of the app lists and reports
+    /// them; removed with their account.
     pub fn ended_requests(&self, account_id: Option<&str>) -> Vec<EndedRequest> {
         self.inner
             .requests
