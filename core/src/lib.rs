@@ -51,7 +51,7 @@ mod transport;
 mod user_verification;
 
 pub use api_client::SDK_VERSION;
-pub use authenticator::Authenticator;
+pub use authenticator::{Authenticator, NOT_ME_WINDOW};
 pub use cancel::CancelToken;
 pub use clock::{Clock, SKEW_SECONDS, SystemClock};
 pub use config::{

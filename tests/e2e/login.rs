@@ -216,13 +216,33 @@ async fn expired_login_cannot_be_answered() {
         final_status(&s.rp, id).await,
         ("expired".into(), "timeout".into())
     );
-    // The CLI sees nothing pending and says so in one line.
-    assert!(d.requests().await.is_empty());
+    // The CLI, a new process, sees nothing pending: only the request the device core saw
+    // expire, kept in the store as ended. Any answer but "not me" is refused in one line.
+    let listed = d.requests().await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], json!(id));
+    assert_eq!(listed[0]["ended"]["status"], json!("expired"));
     let line = failed_line(&d.run(&["respond", id, "--deny"]).await);
     assert!(
-        line.contains("expired") || line.contains("not pending"),
+        line.contains("expired before anyone answered") && line.contains("--not-me"),
         "{line}"
     );
+    // "Not me" is still taken: the outcome stays, the user is locked.
+    let o = d.run(&["respond", id, "--not-me"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("reported as not you; the login stays expired"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        final_status(&s.rp, id).await,
+        ("expired".into(), "timeout".into())
+    );
+    let (status, body) = s.rp.create_raw(&fixture::create_session_body("erin")).await;
+    assert_eq!(status.as_u16(), 423, "locked by the late report: {body}");
+    // Reported: no longer listed.
+    assert!(d.requests().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -487,6 +507,53 @@ async fn listen_shows_requests_and_answers_with_one_key() {
         audit.contains("session.fraud_reported_late") && audit.contains(&first_id),
         "{audit}"
     );
+    s.rp.lift_lock("hana").await;
+
+    // 6. a prompt that ended while listening is still listed and reportable from a new
+    //    process (the ended request is in the device's store, not only in listen's memory)
+    let first = s.rp.login("hana", json!({})).await;
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    wait_for(&mut lines, &format!("Login request {first_id}")).await;
+    let second = s.rp.login("hana", json!({})).await;
+    let second_id = second["id"].as_str().expect("id").to_owned();
+    wait_for(&mut lines, &format!("{first_id}: ended (canceled)")).await;
+    let listed = d.requests().await;
+    // (Step 5's newer login is listed too: the lock canceled it unanswered.)
+    let ended = listed
+        .iter()
+        .find(|r| r["id"] == json!(first_id))
+        .unwrap_or_else(|| panic!("{first_id} not listed: {listed:?}"));
+    assert_eq!(ended["ended"]["status"], json!("canceled"));
+    assert!(ended["ended"]["at"].as_i64().is_some());
+    assert!(
+        listed
+            .iter()
+            .any(|r| r["id"] == json!(second_id) && r.get("ended").is_none()),
+        "the newer login is pending: {listed:?}"
+    );
+    let text = stdout(&d.run(&["requests"]).await);
+    assert!(
+        text.contains(&format!("{first_id}  "))
+            && text.contains("[ended]")
+            && text.contains("a newer login replaced it"),
+        "{text}"
+    );
+    let option = first["presence_code"].as_str().expect("code").to_owned();
+    let line = failed_line(&d.run(&["respond", &first_id, "--choose", &option]).await);
+    assert!(
+        line.contains("can no longer be approved")
+            && line.contains(&format!("respond {first_id} --not-me")),
+        "{line}"
+    );
+    let o = d.run(&["respond", &first_id, "--not-me"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("reported as not you; the login stays canceled"),
+        "{}",
+        stdout(&o)
+    );
+    let (status, body) = s.rp.create_raw(&fixture::create_session_body("hana")).await;
+    assert_eq!(status.as_u16(), 423, "locked by the late report: {body}");
 
     writeln!(input, "q").expect("write");
     let mut child = guard.0.take().expect("child");

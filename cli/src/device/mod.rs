@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tapprove_core::{
-    Account, Authenticator, Config, Decision, DenyReason, FileStore, LoginRequest, PresenceMode,
-    RespondOutcome, SessionStatus, SoftwareSigner, UserVerifier,
+    Account, Authenticator, Config, CoreError, Decision, DenyReason, EndedRequest, FileStore,
+    LoginRequest, PresenceMode, RespondOutcome, SessionStatus, SoftwareSigner, UserVerifier,
 };
 
 use passphrase::PassphraseVerifier;
@@ -61,7 +61,8 @@ pub enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List the login requests waiting for an answer.
+    /// List the login requests waiting for an answer, and those that ended unanswered in the
+    /// last 10 minutes (which only `respond ID --not-me` still takes).
     Requests {
         /// Only this account.
         #[arg(long)]
@@ -257,6 +258,58 @@ fn print_accounts(accounts: &[Account]) {
     }
 }
 
+/// How a request ended, in words.
+fn ended_why(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Expired => "expired before anyone answered",
+        _ => "canceled before anyone answered (a newer login replaced it, or the site canceled it)",
+    }
+}
+
+/// The requests that ended unanswered: what they were, how and when they ended, and the one
+/// answer they still take.
+fn print_ended(ended: &[EndedRequest]) {
+    if ended.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Ended without an answer (not you? `tapprove device respond ID --not-me` reports it):"
+    );
+    let now = now();
+    for e in ended {
+        let r = &e.request;
+        println!("{}  {}  [ended]", shown(&r.id), shown(&r.title));
+        println!("    {} ({})", shown(&r.body), context_line(r));
+        println!(
+            "    {} at {}",
+            ended_why(e.status),
+            tapprove_core::clock::utc_text(e.ended_at)
+        );
+        println!(
+            "    user {} · account {} · {} min left to report it",
+            shown(&r.user),
+            shown(&r.account_id),
+            ((e.ended_at + tapprove_core::NOT_ME_WINDOW - now).max(0) + 59) / 60
+        );
+    }
+}
+
+/// `requests --json`: the pending requests as they are, then the ended ones, each with an
+/// `ended` object (`status`, `at`) that pending ones never have.
+fn requests_json(pending: &[LoginRequest], ended: &[EndedRequest]) -> Result<(), CliError> {
+    let mut list = Vec::with_capacity(pending.len() + ended.len());
+    for r in pending {
+        list.push(serde_json::to_value(r).map_err(|e| CliError::Other(e.to_string()))?);
+    }
+    for e in ended {
+        let mut v = serde_json::to_value(&e.request).map_err(|e| CliError::Other(e.to_string()))?;
+        v["ended"] = serde_json::json!({"status": e.status, "at": e.ended_at});
+        list.push(v);
+    }
+    print_json(&list)
+}
+
 fn print_requests(requests: &[LoginRequest]) {
     if requests.is_empty() {
         println!("No login requests waiting.");
@@ -358,10 +411,12 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                 auth.pending(account.as_deref()),
             )
             .await?;
+            let ended = auth.ended_requests(account.as_deref());
             if json {
-                print_json(&requests)
+                requests_json(&requests, &ended)
             } else {
                 print_requests(&requests);
+                print_ended(&ended);
                 // Accounts the site removed (now or before) are not asked: say so.
                 for a in auth.accounts()?.iter().filter(|a| {
                     a.revoked_at.is_some() && account.as_ref().is_none_or(|id| *id == a.id)
@@ -412,7 +467,20 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                 let pending = auth.pending(None).await.unwrap_or_default();
                 ask_passphrase_if_needed(&verifier, pending.iter().find(|r| r.id == id))?;
             }
-            let outcome = with_spinner("sending the answer…", auth.respond(&id, decision)).await?;
+            let late = auth.ended_requests(None).iter().any(|e| e.request.id == id);
+            let outcome = match with_spinner("sending the answer…", auth.respond(&id, decision))
+                .await
+            {
+                Err(CoreError::RequestEnded { status }) => {
+                    return Err(CliError::Other(format!(
+                        "{} {}: it can no longer be approved or denied. If it was not you, report it with `tapprove device respond {} --not-me` (within 10 minutes of its end)",
+                        shown(&id),
+                        ended_why(status),
+                        shown(&id)
+                    )));
+                }
+                other => other?,
+            };
             if json {
                 return print_json(&serde_json::json!({
                     "request_id": outcome.request_id,
@@ -420,7 +488,15 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
                     "reason": outcome.reason,
                 }));
             }
-            println!("{}: {}", outcome.request_id, outcome_line(&outcome));
+            if late {
+                println!(
+                    "{}: reported as not you; the login stays {}",
+                    outcome.request_id,
+                    outcome.status.as_str()
+                );
+            } else {
+                println!("{}: {}", outcome.request_id, outcome_line(&outcome));
+            }
             Ok(())
         }
         DeviceCommand::Unpair { account } => {

@@ -38,6 +38,7 @@ use crate::transport::{HttpStreamTransport, HttpTransport};
 use crate::user_verification::UserVerifier;
 
 use accounts::Accounts;
+pub use requests::NOT_ME_WINDOW;
 use requests::RequestCache;
 
 /// The device-side authenticator. Cheap to clone (all clones share one state), `Send + Sync`.

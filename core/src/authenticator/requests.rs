@@ -22,7 +22,7 @@ const REMEMBER_AFTER_EXPIRY: i64 = 600;
 const PRUNE_ABOVE: usize = 64;
 /// How long a request that ended unanswered can still be reported with "not me", seconds: the
 /// service accepts a late report for as long.
-pub(crate) const NOT_ME_WINDOW: i64 = 600;
+pub const NOT_ME_WINDOW: i64 = 600;
 /// Ended requests kept at most, in memory and in the store (the oldest go first): a flood of
 /// restarted logins must not grow either, and a user reports the latest ones.
 pub(super) const MAX_ENDED: usize = 32;
