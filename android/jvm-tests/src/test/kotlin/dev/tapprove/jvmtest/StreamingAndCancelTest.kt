@@ -6,13 +6,13 @@ import dev.tapprove.Authenticator
 import dev.tapprove.CancelToken
 import dev.tapprove.Decision
 import dev.tapprove.HttpBodyStream
-import dev.tapprove.HttpHeader
 import dev.tapprove.HttpRequest
 import dev.tapprove.HttpStreamTransport
 import dev.tapprove.LoginRequest
 import dev.tapprove.RequestListener
 import dev.tapprove.ServiceConfig
 import dev.tapprove.SessionStatus
+import dev.tapprove.common.HttpUrlConnectionStreamTransport
 import dev.tapprove.common.HttpUrlConnectionTransport
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
@@ -26,7 +26,6 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
 import org.junit.jupiter.api.Timeout
 import java.io.IOException
-import java.net.HttpURLConnection
 import java.net.ServerSocket
 import java.net.URL
 import java.util.Base64
@@ -38,8 +37,8 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.concurrent.thread
 
 /**
- * The event stream through the platform's HTTP stack (a streaming `HttpStreamTransport` written
- * here with plain `HttpURLConnection`, the body read piece by piece) against a REAL
+ * The event stream through the platform's HTTP stack (the shipped
+ * `HttpUrlConnectionStreamTransport`, the body read piece by piece) against a REAL
  * `tapprove serve`, and cancelling calls from Kotlin with a `CancelToken`.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -60,62 +59,24 @@ class StreamingAndCancelTest {
         if (::webhook.isInitialized) webhook.close()
     }
 
-    /** One open response: its head, and its body read as the server writes it. */
-    private class ConnectionBody(private val connection: HttpURLConnection) : HttpBodyStream {
+    /** A body of the shipped transport, counting the SDK's cancels. */
+    private class CountingBody(private val inner: HttpBodyStream) : HttpBodyStream by inner {
         val cancels = AtomicInteger()
-        private val status = connection.responseCode
-        private val input = if (status >= 400) connection.errorStream else connection.inputStream
-
-        override fun status(): UShort = status.toUShort()
-
-        override fun headers(): List<HttpHeader> = connection.headerFields.flatMap { (name, values) ->
-            if (name == null) emptyList() else values.map { HttpHeader(name, it) }
-        }
-
-        override fun read(): ByteArray? {
-            val stream = input ?: return null
-            val buf = ByteArray(8192)
-            val n = try {
-                stream.read(buf)
-            } catch (e: IOException) {
-                throw AuthException.Network("the event stream broke: $e")
-            }
-            return if (n < 0) null else buf.copyOf(n)
-        }
 
         override fun cancel() {
             cancels.incrementAndGet()
-            // Closes the socket: a read blocked on the SDK's thread ends with an exception.
-            connection.disconnect()
+            inner.cancel()
         }
     }
 
-    /** The streaming transport an app would write with `HttpURLConnection`. */
-    private class HttpUrlConnectionStreaming : HttpStreamTransport {
+    /** The shipped streaming transport (android/src/common), recording what it opened. */
+    private class Recording(private val inner: HttpStreamTransport = HttpUrlConnectionStreamTransport()) : HttpStreamTransport {
         val opened = CopyOnWriteArrayList<String>()
-        val bodies = CopyOnWriteArrayList<ConnectionBody>()
+        val bodies = CopyOnWriteArrayList<CountingBody>()
 
         override fun openStream(request: HttpRequest): HttpBodyStream {
             opened.add("${request.method} ${URL(request.url).path}")
-            val connection = try {
-                URL(request.url).openConnection() as HttpURLConnection
-            } catch (e: IOException) {
-                throw AuthException.Network("could not open ${request.url}: $e")
-            }
-            val timeout = request.timeoutMs.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
-            connection.connectTimeout = timeout
-            // Per read: the service sends a keep-alive comment every 15 s.
-            connection.readTimeout = timeout
-            connection.instanceFollowRedirects = false
-            connection.useCaches = false
-            connection.requestMethod = request.method
-            for (header in request.headers) connection.addRequestProperty(header.name, header.value)
-            return try {
-                ConnectionBody(connection).also { bodies.add(it) }
-            } catch (e: IOException) {
-                connection.disconnect()
-                throw AuthException.Network("could not reach ${connection.url.host}: $e")
-            }
+            return CountingBody(inner.openStream(request)).also { bodies.add(it) }
         }
     }
 
@@ -123,7 +84,7 @@ class StreamingAndCancelTest {
     fun `listen goes through the platform stream, approves, and cancel closes the connection`() {
         val (store, _) = newStore()
         val (signer, _) = newSigner()
-        val streaming = HttpUrlConnectionStreaming()
+        val streaming = Recording()
         val auth = Authenticator.withTransport(
             ServiceConfig(service.url, service.sdkKey, "JVM streaming device"),
             store,
