@@ -24,6 +24,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the tree
+# The rules both shells' checks share: tests/strings/shell_strings.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "strings"))
+from shell_strings import main as run, reads_as_words, self_test_result, translation_problems, undefined_problems, unused_problems  # noqa: E402
+
 # (resource dir, Kotlin source dirs using it)
 MODULES = (
     ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin")),
@@ -32,7 +37,6 @@ MODULES = (
 LANGUAGES = ("values", "values-de")
 LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 TEMPLATE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_.]*")
-WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}|^[A-Z][a-z]+[.!?…]?$")
 DIAGNOSTIC = re.compile(r"\bLog\.[a-z]\(|\berror\(|\bcheck\(|\brequire\(|Exception\(|Exception\.[A-Za-z]+\(|\bcheckNotNull\(|\bval (?:tag|TAG)\b")
 USER_MESSAGE = re.compile(r"\.userMessage\(\)")
 # PushResult.Ignore's reason is only ever logged (Tapprove.kt), never shown.
@@ -43,19 +47,19 @@ XML_USE = re.compile(r"@string/([A-Za-z0-9_]+)")
 
 
 def resources(path):
-    """name -> (kind, [texts]) of one strings.xml."""
+    """name -> (kind, {form: text}) of one strings.xml: "string" (one form) or "plural"."""
     out = {}
     for el in ET.parse(path).getroot():
         name = el.get("name")
         if el.tag == "string":
-            out[name] = ("string", [el.text or ""])
+            out[name] = ("string", {"": el.text or ""})
         elif el.tag == "plurals":
-            items = {i.get("quantity"): i.text or "" for i in el.findall("item")}
-            out[name] = ("plurals", items)
+            out[name] = ("plural", {i.get("quantity"): i.text or "" for i in el.findall("item")})
     return out
 
 
 def resource_problems(res_dir):
+    """The translation rules over values/ and values-de/; the English names."""
     problems = []
     langs = {}
     for lang in LANGUAGES:
@@ -66,28 +70,11 @@ def resource_problems(res_dir):
         langs[lang] = resources(path)
     if len(langs) != len(LANGUAGES):
         return problems, {}
-    en, de = langs["values"], langs["values-de"]
-    for name in sorted(set(en) ^ set(de)):
-        missing = "values-de" if name in en else "values"
-        problems.append(f"{res_dir}: {name} is missing from {missing}/strings.xml")
-    for name in sorted(set(en) & set(de)):
-        (kind_en, en_texts), (kind_de, de_texts) = en[name], de[name]
-        if kind_en != kind_de:
-            problems.append(f"{res_dir}: {name} is a {kind_en} in English but a {kind_de} in German")
-            continue
-        if kind_en == "plurals":
-            for lang, items in (("values", en_texts), ("values-de", de_texts)):
-                for q in ("one", "other"):
-                    if q not in items:
-                        problems.append(f"{res_dir}/{lang}: plurals {name} has no quantity {q!r}")
-            en_texts, de_texts = list(en_texts.values()), list(de_texts.values())
-        ph_en = {tuple(sorted(PLACEHOLDER.findall(t))) for t in en_texts}
-        ph_de = {tuple(sorted(PLACEHOLDER.findall(t))) for t in de_texts}
-        if ph_en != ph_de:
-            problems.append(f"{res_dir}: {name} has placeholders {ph_en} in English but {ph_de} in German")
-        if any(not t.strip() for t in en_texts + de_texts):
-            problems.append(f"{res_dir}: {name} is empty in a language")
-    return problems, en
+    table = {}
+    for lang, names in langs.items():
+        for name, entry in names.items():
+            table.setdefault(name, {})[lang] = entry
+    return problems + translation_problems(res_dir, table, LANGUAGES, PLACEHOLDER), langs["values"]
 
 
 def kotlin_files(android, dirs):
@@ -114,7 +101,7 @@ def literal_problems(path):
             problems.append(f"{path}:{n}: the core's English userMessage() shown to the user: render the error with Texts.error")
         for m in LITERAL.finditer(code):
             words = TEMPLATE.sub(" ", m.group(1)).strip()
-            if WORDS.search(words):
+            if reads_as_words(words):
                 problems.append(f"{path}:{n}: user-facing literal {m.group(1)!r}: put it in res/values*/strings.xml")
     return problems
 
@@ -136,16 +123,13 @@ def problems_of(android):
         # The sample may use the library's strings; the library never the sample's.
         if res.startswith("sample"):
             library = resources(android / "src/main/res/values/strings.xml")
-            unknown = {u for u in used if u not in defined and u not in library}
+            problems += undefined_problems(res, set(defined) | set(library), used)
         else:
-            unknown = {u for u in used if u not in defined}
-        problems += [f"{res}: R.string/plurals.{u} is used but not defined" for u in sorted(unknown)]
+            problems += undefined_problems(res, defined, used)
         if res == "src/main/res":
-            sample_used = set()
             for f in kotlin_files(android, ("sample/src/main/kotlin",)):
-                sample_used |= {name for _, name in USE.findall(f.read_text(encoding="utf-8"))}
-            used |= sample_used
-        problems += [f"{res}: {u} is defined but never used" for u in sorted(set(defined) - used)]
+                used |= {name for _, name in USE.findall(f.read_text(encoding="utf-8"))}
+        problems += unused_problems(res, defined, used)
     return problems
 
 
@@ -163,7 +147,7 @@ def self_test(android):
         '<resources><string name="a">Hallo</string><plurals name="c"><item quantity="one">%d Tag</item>'
         '<item quantity="other">%d Tage</item></plurals></resources>', encoding="utf-8")
     found, _ = resource_problems(tmp)
-    for want in ("b is missing from values-de", "a has placeholders", "plurals c has no quantity 'other'"):
+    for want in ("b is missing from values-de", "a has different placeholders", "c (values) has no plural form 'other'"):
         if not any(want in f for f in found):
             failures.append(f"not caught: {want} (reported: {found})")
     kt = tmp / "Sample.kt"
@@ -174,30 +158,15 @@ def self_test(android):
     lit = literal_problems(kt)
     if len(lit) != 2 or "Login request" not in lit[0] or "userMessage()" not in lit[1]:
         failures.append(f"literal check: expected only 'Login request' and the shown userMessage() to be caught, got {lit}")
-    for f in failures:
-        print("strings_check self-test:", f)
-    if failures:
-        return 1
-    print("strings_check self-test: a missing German string, a placeholder mismatch, a missing plural form, a user-facing literal and a shown userMessage() caught; a log line and a constant passed")
-    return 0
+    return self_test_result(
+        "strings_check", failures,
+        "a missing German string, a placeholder mismatch, a missing plural form, a user-facing literal and a shown userMessage() caught; a log line and a constant passed",
+    )
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--self-test":
-        return self_test(Path(sys.argv[2]).resolve())
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    android = Path(sys.argv[1]).resolve()
-    problems = problems_of(android)
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"strings_check: {len(problems)} problem(s) with the Android shell's languages")
-        return 1
-    print("strings_check: library and sample strings complete in English and German; no user-facing literal or shown userMessage() in src/main, src/common, fcm/ or sample/")
-    return 0
+def check(android):
+    return problems_of(android), "strings_check: library and sample strings complete in English and German; no user-facing literal or shown userMessage() in src/main, src/common, fcm/ or sample/"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(sys.argv, __doc__, "Android", check, self_test))

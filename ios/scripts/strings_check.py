@@ -26,10 +26,16 @@ import re
 import sys
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ left in the tree
+
 import tree_sitter_swift
 from tree_sitter import Language, Parser
 
 from swift_syntax_check import neutralise
+
+# The rules both shells' checks share: tests/strings/shell_strings.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "strings"))
+from shell_strings import main as run, reads_as_words, self_test_result, translation_problems, undefined_problems, unused_problems  # noqa: E402
 
 PARSER = Parser(Language(tree_sitter_swift.language()))
 LANGUAGES = ("en", "de")
@@ -39,34 +45,21 @@ EXEMPT_CALLS = {"Platform", "Network", "Internal", "InvalidInput", "NSLocalizedS
                 "failure"}
 # Functions that build diagnostics (the `AuthError` details of the keychain and Secure Enclave).
 EXEMPT_FUNCTIONS = {"failure"}
-WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}|^[A-Z][a-z]+[.!?]?$")
 PLACEHOLDER = re.compile(r"%(?:\d+\$)?(?:ll|l)?[@dDuUxXfeEgGcCsSp]")
 
 
-def catalog_problems(catalog):
-    problems = []
+def catalog_problems(catalog, where="catalog"):
+    """The translation rules over a string catalog (`stringUnit` or `variations.plural`)."""
+    table = {}
     for key, entry in catalog.get("strings", {}).items():
-        locs = entry.get("localizations", {})
-        forms_by_lang = {}
-        for lang in LANGUAGES:
-            loc = locs.get(lang)
-            if loc is None:
-                problems.append(f"{key}: no {lang} translation")
-                continue
+        table[key] = {}
+        for lang, loc in entry.get("localizations", {}).items():
             if "stringUnit" in loc:
-                forms_by_lang[lang] = [loc["stringUnit"].get("value", "")]
+                table[key][lang] = ("string", {"": loc["stringUnit"].get("value", "")})
             else:
                 plural = loc.get("variations", {}).get("plural", {})
-                missing = [f for f in ("one", "other") if f not in plural]
-                if missing:
-                    problems.append(f"{key} ({lang}): plural forms missing: {', '.join(missing)}")
-                forms_by_lang[lang] = [v.get("stringUnit", {}).get("value", "") for v in plural.values()]
-            if any(not v.strip() for v in forms_by_lang[lang]):
-                problems.append(f"{key} ({lang}): empty text")
-        placeholders = {lang: {tuple(sorted(PLACEHOLDER.findall(v))) for v in forms} for lang, forms in forms_by_lang.items()}
-        if len({frozenset(p) for p in placeholders.values()}) > 1:
-            problems.append(f"{key}: placeholders differ between languages: {placeholders}")
-    return problems
+                table[key][lang] = ("plural", {q: v.get("stringUnit", {}).get("value", "") for q, v in plural.items()})
+    return translation_problems(where, table, LANGUAGES, PLACEHOLDER)
 
 
 def call_name(node, src):
@@ -91,7 +84,7 @@ def literal_problems(path):
                 src[c.start_byte : c.end_byte].decode("utf-8", "replace")
                 for c in node.children if c.type == "line_str_text" or c.type == "multi_line_str_text"
             ).strip()
-            if WORDS.search(words) and not exempt(node, src):
+            if reads_as_words(words) and not exempt(node, src):
                 problems.append(f"{path}:{node.start_point[0] + 1}: user-facing literal {words!r}: put it in Localizable.xcstrings (Strings.swift)")
             continue
         stack.extend(node.children)
@@ -152,11 +145,11 @@ def problems_of(ios_dir, catalogs=None):
     problems = []
     for sources, catalog_path, strings_swift in MODULES:
         catalog = (catalogs or {}).get(catalog_path) or load(ios_dir / catalog_path)
-        problems += [f"{catalog_path}: {p}" for p in catalog_problems(catalog)]
+        problems += catalog_problems(catalog, catalog_path)
         keys = set(catalog.get("strings", {}))
         used = used_keys(ios_dir / strings_swift)
-        problems += [f"{strings_swift} asks for {k!r}, which {catalog_path} lacks" for k in sorted(used - keys)]
-        problems += [f"{catalog_path}: key {k!r} is never used" for k in sorted(keys - used)]
+        problems += undefined_problems(f"{strings_swift} → {catalog_path}", keys, used)
+        problems += unused_problems(catalog_path, keys, used)
         for path in sorted((ios_dir / sources).rglob("*.swift")):
             if "Generated" not in path.parts:
                 problems += literal_problems(path)
@@ -164,7 +157,7 @@ def problems_of(ios_dir, catalogs=None):
                 problems += user_agent_problems(path)
     # Info.plist texts (NSFaceIDUsageDescription): translated too.
     info = ios_dir / "Sample/TapproveSample/InfoPlist.xcstrings"
-    problems += [f"{info.name}: {p}" for p in catalog_problems(load(info))]
+    problems += catalog_problems(load(info), info.name)
     return problems
 
 
@@ -176,7 +169,7 @@ def self_test(ios_dir):
     broken = json.loads(json.dumps(catalog))
     first = sorted(broken["strings"])[0]
     del broken["strings"][first]["localizations"]["de"]
-    if not any("no de translation" in p for p in catalog_problems(broken)):
+    if not any("is missing from de" in p for p in catalog_problems(broken)):
         failures.append("a missing German translation was not caught")
     tmp = Path(ios_dir.parent / "target" / "strings-check-self-test.swift")
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -193,30 +186,16 @@ def self_test(ios_dir):
         failures.append(f"userMessage check: expected only line 3 (status = e.userMessage()) to be caught, got {shown}")
     if len(agent) != 1 or ":1:" not in agent[0]:
         failures.append(f"user agent check: expected only line 1 (context.userAgent) to be caught, got {agent}")
-    for f in failures:
-        print("strings_check self-test:", f)
-    if failures:
-        return 1
-    print("strings_check self-test: a user-facing literal, a shown userMessage(), a shown user agent and a missing German translation caught; a diagnostic and a logged userMessage() passed")
-    return 0
+    return self_test_result(
+        "strings_check", failures,
+        "a user-facing literal, a shown userMessage(), a shown user agent and a missing German translation caught; a diagnostic and a logged userMessage() passed",
+    )
 
 
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--self-test":
-        return self_test(Path(sys.argv[2]).resolve())
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    ios_dir = Path(sys.argv[1]).resolve()
-    problems = problems_of(ios_dir)
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"strings_check: {len(problems)} problem(s) with the iOS shell's languages")
-        return 1
+def check(ios_dir):
     keys = sum(len(load(ios_dir / c)["strings"]) for _, c, _ in MODULES)
-    print(f"strings_check: {keys} keys in English and German (package and sample), no user-facing literal or shown userMessage() in ios/Sources or ios/Sample")
-    return 0
+    return problems_of(ios_dir), f"strings_check: {keys} keys in English and German (package and sample), no user-facing literal or shown userMessage() in ios/Sources or ios/Sample"
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(sys.argv, __doc__, "iOS", check, self_test))
