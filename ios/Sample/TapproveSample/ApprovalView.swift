@@ -22,6 +22,8 @@ struct ApprovalView: View {
                 if let app = request.context.app { Label(app, systemImage: "app") }
                 if let location = request.context.location { Label(L.near(location), systemImage: "location") }
                 if let ip = request.context.ip { Label(L.ip(ip), systemImage: "network") }
+                // The service's signed browser and system names, never the raw user agent.
+                if let browser = request.context.localizedBrowser { Label(browser, systemImage: "safari") }
             }
             .font(.subheadline)
             Text(L.expiresIn("\(secondsLeft / 60):\(String(format: "%02d", secondsLeft % 60))"))

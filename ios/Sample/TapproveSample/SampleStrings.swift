@@ -31,6 +31,10 @@ enum L {
     static var uvCancelled: String { text("approval.uv_cancelled") }
     static func revoked(_ user: String) -> String { format("approval.revoked", user) }
     static func revoked(_ user: String, on date: String) -> String { format("approval.revoked_on", user, date) }
+    static var requestsTitle: String { text("requests.title") }
+    static var requestsNone: String { text("requests.none") }
+    static var requestsPending: String { text("requests.pending") }
+    static var requestsEnded: String { text("requests.ended") }
     static var pairSection: String { text("pair.section") }
     static var userName: String { text("pair.user_name") }
     static var codeHint: String { text("pair.code_hint") }

@@ -85,6 +85,7 @@ struct RootView: View {
     var body: some View {
         NavigationStack {
             PairView()
+                .toolbar { NavigationLink(L.requestsTitle) { RequestListView() } }
                 .sheet(item: $model.current) { request in
                     ApprovalView(request: request) { model.current = nil }
                 }

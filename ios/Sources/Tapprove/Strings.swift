@@ -41,13 +41,28 @@ enum Strings {
         return format("context.browser", described)
     }
 
+    /// How and when a request ended before anyone answered, for its line in the request list.
+    static func ended(_ ended: EndedRequest) -> String {
+        let when = dateTime(ended.endedAt)
+        return ended.status == .expired ? format("ended.expired", when) : format("ended.replaced", when)
+    }
+
+    static var reportEnded: String { text("ended.report") }
+    static var endedReported: String { text("ended.reported") }
+
+    /// Unix seconds as a date and time in the user's language and time zone.
+    static func dateTime(_ unixSeconds: Int64) -> String {
+        Date(timeIntervalSince1970: TimeInterval(unixSeconds)).formatted(date: .abbreviated, time: .shortened)
+    }
+
     /// `error` in the user's language, from its type alone: the core's `userMessage()` is English
     /// and only fit for logs. No `default`, so a new error case does not compile without a text.
     static func error(_ error: AuthError) -> String {
         switch error {
         case .InvalidInput: return text("error.invalid_input")
         case .PairingRejected: return text("error.pairing_rejected")
-        case .Revoked: return text("error.revoked")
+        case .Revoked(_, let revokedAt, _):
+            return revokedAt.map { format("error.revoked_on", dateTime($0)) } ?? text("error.revoked")
         case .UserVerification(let reason, _): return userVerification(reason)
         case .KeyUpdateRefused: return text("error.key_update_refused")
         case .NotPaired: return text("error.not_paired")
@@ -84,6 +99,23 @@ enum Strings {
         case .ended: return text("error.closed_ended")
         }
     }
+}
+
+extension LoginContext {
+    /// "Browser: Firefox on Linux" in the user's language, from the service's signed names (never
+    /// the raw user agent); nil when it named neither.
+    public var localizedBrowser: String? { Strings.browser(self) }
+}
+
+extension EndedRequest {
+    /// How and when it ended, in the user's language ("Expired before you answered (…)").
+    public var localizedEnd: String { Strings.ended(self) }
+
+    /// Its one action, "This wasn't me" (`Decision.deny(reason: .notMe)`), in the user's language.
+    public static var reportActionTitle: String { Strings.reportEnded }
+
+    /// What to tell the user once it is reported: the sign-in stays ended, requests are paused.
+    public static var reportedMessage: String { Strings.endedReported }
 }
 
 extension AuthError {

@@ -12,9 +12,14 @@ import dev.tapprove.UvFailure
 import dev.tapprove.common.ApprovalAction
 import dev.tapprove.common.ApprovalMessage
 import dev.tapprove.common.ContextLine
+import dev.tapprove.common.EndedHow
+import dev.tapprove.common.EndedReport
 import dev.tapprove.common.PairingProblem
 import dev.tapprove.common.BrowserOs
+import dev.tapprove.common.RequestListItem
 import dev.tapprove.common.RequestPresentation
+import java.text.DateFormat
+import java.util.Date
 
 /**
  * A login request and its actions in the user's language, from the library's string resources
@@ -71,7 +76,8 @@ object Texts {
     fun error(context: Context, e: AuthException): String = when (e) {
         is AuthException.InvalidInput -> context.getString(R.string.tapprove_error_invalid_input)
         is AuthException.PairingRejected -> context.getString(R.string.tapprove_error_pairing_rejected)
-        is AuthException.Revoked -> context.getString(R.string.tapprove_error_revoked)
+        is AuthException.Revoked -> e.revokedAt?.let { context.getString(R.string.tapprove_error_revoked_on, dateTime(context, it)) }
+            ?: context.getString(R.string.tapprove_error_revoked)
         is AuthException.UserVerification -> context.getString(
             when (e.reason) {
                 UvFailure.CANCELLED -> R.string.tapprove_error_uv_cancelled
@@ -123,6 +129,29 @@ object Texts {
         val browser = b.browser ?: context.getString(R.string.tapprove_browser_unknown)
         return b.os?.let { context.getString(R.string.tapprove_browser_on_os, browser, it) } ?: browser
     }
+
+    /** How and when an ended request ended, for its line in the request list. */
+    fun ended(context: Context, item: RequestListItem.Ended): String = context.getString(
+        when (item.how) {
+            EndedHow.REPLACED_OR_CANCELED -> R.string.tapprove_ended_replaced
+            EndedHow.EXPIRED -> R.string.tapprove_ended_expired
+        },
+        dateTime(context, item.ended.endedAt),
+    )
+
+    /** The one action of an ended request ("This wasn't me"). */
+    fun reportEndedLabel(context: Context): String = context.getString(R.string.tapprove_action_report_ended)
+
+    /** What reporting an ended request came to. */
+    fun endedReport(context: Context, report: EndedReport): String = when (report) {
+        is EndedReport.Reported -> context.getString(R.string.tapprove_ended_reported)
+        is EndedReport.Failed -> error(context, report.error)
+    }
+
+    /** [unixSeconds] as a date and time in the user's language and time zone. */
+    fun dateTime(context: Context, unixSeconds: Long): String =
+        DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT, context.resources.configuration.locales[0])
+            .format(Date(unixSeconds * 1000))
 
     /** What the user must do for [request]. */
     fun prompt(context: Context, request: LoginRequest): String = when (request.presenceMode) {

@@ -44,11 +44,15 @@ class PairActivity : AppCompatActivity() {
                 recreate()
             }
         }
+        val requests = Button(this).apply {
+            text = getString(R.string.requests_open)
+            setOnClickListener { startActivity(android.content.Intent(this@PairActivity, RequestsActivity::class.java)) }
+        }
         setContentView(
             LinearLayout(this).apply {
                 orientation = LinearLayout.VERTICAL
                 setPadding(48, 48, 48, 48)
-                listOf(TextView(context).apply { text = getString(R.string.pair_title); textSize = 22f }, user, code, pair, confirm, status, accounts, forget)
+                listOf(TextView(context).apply { text = getString(R.string.pair_title); textSize = 22f }, user, code, pair, confirm, status, accounts, forget, requests)
                     .forEach { addView(it) }
             },
         )
