@@ -147,7 +147,7 @@ pub(crate) async fn answer(
         by_device: Some(&account.id),
         by_operator: false,
     };
-    crate::domain::audit::record(&ctx.store, event).await;
+    crate::domain::audit::record(ctx.store, event).await;
     user_guard::recorded(ctx.guard, &session, recorded).await;
     announce(ctx, &session.id, outcome, &account_ids).await;
     let response = AnswerResponse {
@@ -175,7 +175,7 @@ async fn late_report(
         session: &session,
         by_device: &account.id,
     };
-    crate::domain::audit::record(&ctx.store, event).await;
+    crate::domain::audit::record(ctx.store, event).await;
     user_guard::recorded(ctx.guard, &session, recorded).await;
     let response = AnswerResponse {
         session_id: session.id,
