@@ -320,7 +320,7 @@ fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
 #[derive(Default)]
 struct Sources {
     /// From the environment: the variable and its text.
-    env: Vec<(&'static EnvVar, String)>,
+    env: EnvSet,
     /// Where the file layer came from, for errors (`config file …`); `None`: no file.
     file: Option<String>,
 }
@@ -469,10 +469,13 @@ fn toml_layer(text: &str) -> Result<Serialized<toml::Table>, ServiceError> {
     Ok(Serialized::defaults(table))
 }
 
+/// The variables that are set, each with its text.
+type EnvSet = Vec<(&'static EnvVar, String)>;
+
 /// The variables that are set, as a layer keyed like the file, and what each set.
 fn env_layer(
     get: &impl Fn(&str) -> Option<String>,
-) -> Result<(Serialized<Dict>, Vec<(&'static EnvVar, String)>), ServiceError> {
+) -> Result<(Serialized<Dict>, EnvSet), ServiceError> {
     let mut root = Dict::new();
     let mut set = Vec::new();
     for var in env_vars() {
