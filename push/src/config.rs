@@ -20,7 +20,7 @@ use tapprove_protocol::api::PushEnvironment;
 use thiserror::Error;
 use url::Url;
 
-use crate::{ApnsSender, FcmSender, Provider, PushSender, Router, http};
+use crate::{ApnsSender, FcmSender, Provider, PushSender, Router, WebPushSender, http};
 
 /// All push settings. Every part is optional: with no provider configured the service still
 /// works, and devices poll or listen on the event stream.
@@ -33,6 +33,9 @@ pub struct PushConfig {
     /// Firebase Cloud Messaging HTTP v1 (Android devices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fcm: Option<FcmConfig>,
+    /// Web Push to UnifiedPush distributors (Android devices without Google services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webpush: Option<WebPushConfig>,
     /// A PEM file of CA certificates to trust **instead of** the built-in Mozilla roots, for
     /// provider connections only (a TLS-inspecting egress proxy, or loopback test endpoints).
     /// Production needs none.
@@ -166,6 +169,17 @@ pub enum PushConfigError {
         /// What is wrong.
         problem: String,
     },
+    /// The VAPID key file is unusable.
+    #[error(
+        "the VAPID key {path} (`push.webpush.vapid_key_path`) is not usable: {detail}. Make one \
+         with `openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt`"
+    )]
+    BadVapidKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// The CA file is unusable.
     #[error("the CA file {path} (`push.ca_file`) is not usable: {detail}")]
     BadCaFile {
@@ -273,6 +287,7 @@ impl PushConfig {
                     .or_else(|| file.as_ref().and_then(|f| f.token_uri.clone())),
             });
         }
+        self.apply_webpush_env(get)?;
         if let Some(v) = get("TAPPROVE_PUSH_CA_FILE") {
             self.ca_file = Some(PathBuf::from(v));
         }
@@ -324,7 +339,8 @@ impl PushConfig {
         let roots = || http::roots(self.ca_file.as_deref());
         Router::default()
             .register::<ApnsSender>(self.apns.as_ref(), roots, self.retry)?
-            .register::<FcmSender>(self.fcm.as_ref(), roots, self.retry)
+            .register::<FcmSender>(self.fcm.as_ref(), roots, self.retry)?
+            .register::<WebPushSender>(self.webpush.as_ref(), roots, self.retry)
     }
 
     /// The APNs sender alone, if configured.
@@ -466,6 +482,71 @@ pub(crate) fn parse_url(
 /// A base URL as a string without the trailing slash, ready for `format!("{base}/path")`.
 pub(crate) fn base_string(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
+}
+
+// ---------------------------------------------------------------- Web Push
+
+/// Web Push (RFC 8030) to UnifiedPush distributors, `[push.webpush]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPushConfig {
+    /// The service's VAPID key: PKCS#8 PEM, P-256. Its public half is given to apps at
+    /// pairing; a new key means apps register their subscriptions again (docs/PUSH.md).
+    pub vapid_key_path: PathBuf,
+    /// The VAPID contact (`sub`): `mailto:…` or `https://…`, for push services to reach the
+    /// operator.
+    pub subject: String,
+    /// Addresses endpoints may reach besides public ones: IPs or CIDR ranges (a self-hosted
+    /// distributor on the LAN, `127.0.0.1` for tests). Empty by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_addresses: Vec<String>,
+}
+
+impl PushConfig {
+    /// `TAPPROVE_WEBPUSH_VAPID_KEY_PATH`, `TAPPROVE_WEBPUSH_SUBJECT` and
+    /// `TAPPROVE_WEBPUSH_ALLOW_ADDRESSES` (comma-separated) over `[push.webpush]`.
+    fn apply_webpush_env(
+        &mut self,
+        get: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), PushConfigError> {
+        let names = [
+            "TAPPROVE_WEBPUSH_VAPID_KEY_PATH",
+            "TAPPROVE_WEBPUSH_SUBJECT",
+            "TAPPROVE_WEBPUSH_ALLOW_ADDRESSES",
+        ];
+        if !names.iter().any(|n| get(n).is_some()) {
+            return Ok(());
+        }
+        let file = self.webpush.take();
+        let missing = |name: &str| {
+            PushConfigError::Env(format!(
+                "Web Push is set up from the environment but {name} is missing (or set \
+                 [push.webpush] in the config file)"
+            ))
+        };
+        let vapid_key_path = get(names[0])
+            .map(PathBuf::from)
+            .or_else(|| file.as_ref().map(|f| f.vapid_key_path.clone()))
+            .ok_or_else(|| missing(names[0]))?;
+        let subject = get(names[1])
+            .or_else(|| file.as_ref().map(|f| f.subject.clone()))
+            .ok_or_else(|| missing(names[1]))?;
+        let allow_addresses = match get(names[2]) {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => file.map(|f| f.allow_addresses).unwrap_or_default(),
+        };
+        self.webpush = Some(WebPushConfig {
+            vapid_key_path,
+            subject,
+            allow_addresses,
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

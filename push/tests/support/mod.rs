@@ -1093,6 +1093,7 @@ pub fn push_config(files: &Files, apns: Option<&MockApns>, fcm: Option<&MockFcm>
     PushConfig {
         apns: apns.map(|m| apns_config(files, &m.url)),
         fcm: fcm.map(|m| fcm_config(files, &m.url)),
+        webpush: None,
         ca_file: Some(files.ca_file.clone()),
         retry: fast_retry(),
     }
