@@ -503,6 +503,16 @@ pub struct WebPushConfig {
 }
 
 impl PushConfig {
+    /// The Web Push sender alone, when configured (tests and benchmarks).
+    pub fn webpush_sender(&self) -> Result<Option<WebPushSender>, PushConfigError> {
+        let Some(webpush) = &self.webpush else {
+            return Ok(None);
+        };
+        self.retry.check()?;
+        let roots = http::roots(self.ca_file.as_deref())?;
+        <WebPushSender as Provider>::from_config(webpush, roots, self.retry).map(Some)
+    }
+
     /// `TAPPROVE_WEBPUSH_VAPID_KEY_PATH`, `TAPPROVE_WEBPUSH_SUBJECT` and
     /// `TAPPROVE_WEBPUSH_ALLOW_ADDRESSES` (comma-separated) over `[push.webpush]`.
     fn apply_webpush_env(

@@ -345,3 +345,109 @@ impl Resolve for CheckedResolver {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a push to `url` through the sender's client comes to under `policy`.
+    async fn attempt_through(policy: AddressPolicy, url: &str) -> Attempt {
+        let roots = Arc::new(rustls::RootCertStore::empty());
+        let resolver = Arc::new(CheckedResolver { policy });
+        let client =
+            http::client_with_resolver(roots, Protocol::Negotiate, resolver).expect("client");
+        match client.post(url).send().await {
+            Ok(r) => panic!("unexpected answer {}", r.status()),
+            Err(e) => transport(e),
+        }
+    }
+
+    /// DNS rebinding: a name is checked on the addresses it resolves to when the push is sent,
+    /// and the connection uses only those.
+    #[tokio::test]
+    async fn a_name_resolving_to_a_refused_address_is_never_connected() {
+        let refused = attempt_through(AddressPolicy::default(), "https://localhost:1/push").await;
+        assert!(
+            matches!(&refused, Attempt::Done(PushOutcome::Failed { reason }) if reason.contains("loopback")),
+            "{refused:?}"
+        );
+        let loopback = AddressPolicy::new(vec![Cidr::parse("127.0.0.0/8").expect("cidr")]);
+        let allowed = attempt_through(loopback, "https://localhost:1/push").await;
+        // Admitted: it gets as far as connecting (nothing listens on port 1), which is retried.
+        assert!(
+            matches!(&allowed, Attempt::Retry { reason, .. } if reason.contains("connect")),
+            "{allowed:?}"
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_the_unifiedpush_contract() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = tapprove_protocol::SoftwareKey::generate().expect("key");
+        let path = dir.path().join("v.pem");
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                key.secret_pkcs8_der()
+            )
+        );
+        std::fs::write(&path, pem).expect("write");
+        let config = WebPushConfig {
+            vapid_key_path: path,
+            subject: "mailto:a@example.com".into(),
+            allow_addresses: vec![],
+        };
+        let roots = Arc::new(rustls::RootCertStore::empty());
+        let sender =
+            <WebPushSender as crate::Provider>::from_config(&config, roots, RetryConfig::default())
+                .expect("sender");
+        let done = |a: Attempt| match a {
+            Attempt::Done(o) => o,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            done(sender.classify("e", 201, None)),
+            PushOutcome::Delivered
+        );
+        assert_eq!(
+            done(sender.classify("e", 202, None)),
+            PushOutcome::Delivered
+        );
+        assert!(matches!(
+            done(sender.classify("e", 404, None)),
+            PushOutcome::DeadToken { .. }
+        ));
+        assert!(matches!(
+            done(sender.classify("e", 410, None)),
+            PushOutcome::DeadToken { .. }
+        ));
+        assert!(matches!(
+            done(sender.classify("e", 413, None)),
+            PushOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            done(sender.classify("e", 301, None)),
+            PushOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            done(sender.classify("e", 400, None)),
+            PushOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            sender.classify("e", 503, None),
+            Attempt::Retry { .. }
+        ));
+        let Attempt::Retry { after, .. } = sender.classify("e", 429, Some(Duration::from_secs(7)))
+        else {
+            panic!("429 is retried");
+        };
+        assert_eq!(after, Some(Duration::from_secs(7)));
+        assert!(
+            sender
+                .paused_for("e")
+                .is_some_and(|d| d > Duration::from_secs(6))
+        );
+        assert!(sender.paused_for("other").is_none());
+    }
+}

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod webpush;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
