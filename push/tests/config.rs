@@ -97,7 +97,10 @@ fn valid_configs_build() {
     let mut both = with_apns(&f);
     both.fcm = with_fcm(&f).fcm;
     let router = both.build_router().expect("valid");
-    assert_eq!(format!("{router:?}"), "Router { apns: true, fcm: true }");
+    assert_eq!(
+        format!("{router:?}"),
+        "Router { apns: true, fcm: true, webpush: false }"
+    );
     // Production defaults: no host, no CA file.
     let mut production = both.clone();
     production.ca_file = None;
@@ -303,4 +306,57 @@ fn ca_file_and_retry_policy_are_checked() {
             ..
         })
     ));
+}
+
+#[test]
+fn webpush_settings_from_toml_and_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (webpush, _) = support::webpush::webpush_config(dir.path());
+    let file: ServiceFile = toml::from_str(&format!(
+        "[push.webpush]\nvapid_key_path = {:?}\nsubject = \"mailto:ops@example.com\"\n\
+         allow_addresses = [\"192.168.1.0/24\"]\n",
+        webpush.vapid_key_path
+    ))
+    .expect("documented shape");
+    let router = file.push.build_router().expect("valid");
+    assert_eq!(
+        format!("{router:?}"),
+        "Router { apns: false, fcm: false, webpush: true }"
+    );
+
+    // Each variable over the file, the list comma-separated.
+    let mut config = file.push.clone();
+    let env = |name: &str| match name {
+        "TAPPROVE_WEBPUSH_SUBJECT" => Some("https://ops.example.com".to_owned()),
+        "TAPPROVE_WEBPUSH_ALLOW_ADDRESSES" => Some("10.0.0.0/8, 127.0.0.1".to_owned()),
+        _ => None,
+    };
+    config.apply_env(&env).expect("env");
+    let w = config.webpush.as_ref().expect("webpush");
+    assert_eq!(w.vapid_key_path, webpush.vapid_key_path);
+    assert_eq!(w.subject, "https://ops.example.com");
+    assert_eq!(w.allow_addresses, ["10.0.0.0/8", "127.0.0.1"]);
+    // From the environment alone, the key path is required.
+    let mut empty = PushConfig::default();
+    let err = empty
+        .apply_env(&|n: &str| (n == "TAPPROVE_WEBPUSH_SUBJECT").then(|| "mailto:a@b".to_owned()))
+        .expect_err("key path missing");
+    assert!(
+        err.to_string().contains("TAPPROVE_WEBPUSH_VAPID_KEY_PATH"),
+        "{err}"
+    );
+
+    let mut bad = config.clone();
+    bad.webpush.as_mut().expect("w").allow_addresses = vec!["lan".into()];
+    let e = error_of(&bad);
+    assert!(
+        e.contains("push.webpush.allow_addresses") && e.contains("\"lan\""),
+        "{e}"
+    );
+    let mut bad = config.clone();
+    bad.webpush.as_mut().expect("w").vapid_key_path = dir.path().join("missing.pem");
+    assert!(error_of(&bad).contains("push.webpush.vapid_key_path"));
+    let mut bad = config;
+    bad.webpush.as_mut().expect("w").subject = "ops@example.com".into();
+    assert!(error_of(&bad).contains("push.webpush.subject"));
 }
