@@ -321,3 +321,58 @@ async fn a_malformed_registration_is_dead_without_a_request() {
     ));
     assert_eq!(s.mock.total_requests(), 0);
 }
+
+/// Python's `http_ece` decrypts what the sender sent and `py_vapid` verifies its VAPID header:
+/// implementations independent of this crate and of the loopback server. Needs a Python with
+/// both (`TAPPROVE_WEBPUSH_PYTHON`); `cargo xtask test rust` installs them in a venv under
+/// target/ and runs this.
+#[tokio::test]
+#[ignore = "needs http_ece and py_vapid: run by `cargo xtask test rust`"]
+async fn python_http_ece_decrypts_and_py_vapid_verifies() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let python = std::env::var("TAPPROVE_WEBPUSH_PYTHON")
+        .expect("TAPPROVE_WEBPUSH_PYTHON: a Python with http_ece and py_vapid");
+    let s = setup();
+    let sub = s.mock.subscribe_for(Some(&s.vapid_public));
+    for sealed in [false, true] {
+        let mut msg = message(300);
+        if sealed {
+            msg.sealed = Some(SealedChallenge {
+                account_id: "acc_1".into(),
+                sealed: "c2VhbGVk".into(),
+            });
+        }
+        assert_eq!(
+            s.sender.send(&sub.target("acc_1"), &msg).await,
+            PushOutcome::Delivered
+        );
+        let record = s.mock.records_for(&sub).pop().expect("record");
+        let case = serde_json::json!({
+            "body": URL_SAFE_NO_PAD.encode(&record.body),
+            "private_key": URL_SAFE_NO_PAD.encode(sub.private_key()),
+            "auth": URL_SAFE_NO_PAD.encode(sub.auth()),
+            "authorization": record.authorization,
+            "aud": s.mock.url,
+            "expected_plaintext": record.plaintext.to_string(),
+        });
+        let path = s._dir.path().join("case.json");
+        std::fs::write(&path, case.to_string()).expect("write case");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/webpush_peers.py");
+        let out = std::process::Command::new(&python)
+            .arg(script)
+            .arg(&path)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "python peers refused the push: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decrypted: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("plaintext JSON");
+        assert_eq!(decrypted, record.plaintext);
+    }
+}

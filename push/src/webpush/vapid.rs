@@ -1,5 +1,5 @@
 //! VAPID (RFC 8292): the service identifies itself to push services with an ES256 JWT per
-//! endpoint origin, `Authorization: vapid t=<jwt>, k=<public key>`. Distributors may bind a
+//! endpoint origin, `Authorization: vapid t=<jwt>,k=<public key>`. Distributors may bind a
 //! subscription to the key the app registered with, so the public half is given to apps at
 //! pairing (`PairResponse.vapid_public_key`).
 
@@ -86,7 +86,9 @@ impl Vapid {
         &self.public
     }
 
-    /// The `Authorization` value for a push to `origin` at `now` (Unix seconds).
+    /// The `Authorization` value for a push to `origin` at `now` (Unix seconds):
+    /// `vapid t=<jwt>,k=<key>`, without a space after the comma (valid HTTP, and what the
+    /// reference libraries write and some verifiers insist on).
     pub(crate) fn authorization(&self, origin: &str, now: i64) -> Result<HeaderValue, String> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((exp, value)) = cache.get(origin) {
@@ -97,7 +99,7 @@ impl Vapid {
         let exp = now + LIFETIME_SECS;
         let jwt = self.sign(origin, exp)?;
         let mut value =
-            HeaderValue::from_str(&format!("vapid t={}, k={}", jwt.as_str(), self.public))
+            HeaderValue::from_str(&format!("vapid t={},k={}", jwt.as_str(), self.public))
                 .map_err(|_| "the VAPID header cannot be encoded".to_owned())?;
         value.set_sensitive(true);
         if cache.len() >= MAX_CACHED_ORIGINS {
@@ -160,7 +162,7 @@ mod tests {
         let text = value.to_str().expect("ascii");
         let (t, k) = text
             .strip_prefix("vapid t=")
-            .and_then(|r| r.split_once(", k="))
+            .and_then(|r| r.split_once(",k="))
             .expect("vapid t=…, k=…");
         assert_eq!(k, v.public_key());
         let parts: Vec<&str> = t.split('.').collect();

@@ -62,6 +62,15 @@ impl TestSubscription {
         }
     }
 
+    /// The private key (32-byte scalar), for independent decrypters.
+    pub fn private_key(&self) -> [u8; 32] {
+        self.private
+    }
+
+    pub fn auth(&self) -> [u8; 16] {
+        self.auth
+    }
+
     /// Decrypts an `aes128gcm` body sent to this subscription (RFC 8291 §3.4, RFC 8188).
     pub fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         decrypt(body, &self.private, &self.public, &self.auth)
