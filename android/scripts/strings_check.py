@@ -26,7 +26,7 @@ from pathlib import Path
 
 # (resource dir, Kotlin source dirs using it)
 MODULES = (
-    ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin")),
+    ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin", "unifiedpush/src/main/kotlin")),
     ("sample/src/main/res", ("sample/src/main/kotlin",)),
 )
 LANGUAGES = ("values", "values-de")

@@ -96,7 +96,7 @@ impl Metrics {
         );
         registry.register(
             "push_deliveries",
-            "Pushes handed to APNs or FCM, by provider and outcome",
+            "Pushes handed to APNs, FCM or Web Push, by provider and outcome",
             m.push_deliveries.clone(),
         );
         registry.register(
