@@ -70,3 +70,38 @@ pub fn python_peers() -> Result<(), String> {
         Err(format!("the Web Push peers test failed ({status})"))
     }
 }
+
+/// The UnifiedPush connector the Android adapter compiles against (Maven Central's AAR).
+const CONNECTOR: &str = "org.unifiedpush.android:connector:3.1.2:aar";
+
+/// `target/unifiedpush/connector-classes.jar`: the connector AAR's classes.jar (fetched into
+/// `~/.m2` when missing), where android/package/pom.xml and android/robolectric/pom.xml read it.
+pub fn connector_classes() -> Result<PathBuf, String> {
+    let out = repo_root()
+        .join("target")
+        .join("unifiedpush")
+        .join("connector-classes.jar");
+    if out.is_file() {
+        return Ok(out);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .ok_or("HOME is not set (needed for ~/.m2)")?;
+    let aar =
+        home.join(".m2/repository/org/unifiedpush/android/connector/3.1.2/connector-3.1.2.aar");
+    if !aar.is_file() {
+        run(
+            "mvn",
+            &[
+                "-B",
+                "--no-transfer-progress",
+                "dependency:get",
+                &format!("-Dartifact={CONNECTOR}"),
+            ],
+        )?;
+    }
+    let dir = out.parent().ok_or("no parent directory")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+    crate::package::extract(&aar, "classes.jar", &out)?;
+    Ok(out)
+}

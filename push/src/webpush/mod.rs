@@ -115,7 +115,7 @@ impl PushSender for WebPushSender {
         message: &'a PushMessage,
     ) -> BoxFuture<'a, PushOutcome> {
         Box::pin(async move {
-            let subscription = Subscription::parse(&target.token, &self.policy);
+            let subscription = Subscription::read(&target.token, &self.policy);
             let bad_token = subscription
                 .as_ref()
                 .err()
