@@ -3,6 +3,7 @@
 //   include(":tapprove", ":tapprove-fcm")
 //   project(":tapprove").projectDir = file("…/android")
 //   project(":tapprove-fcm").projectDir = file("…/android/fcm") // only with Firebase
+//   project(":tapprove-unifiedpush").projectDir = file("…/android/unifiedpush") // UnifiedPush
 pluginManagement {
     repositories {
         google()
@@ -23,4 +24,4 @@ dependencyResolutionManagement {
     }
 }
 rootProject.name = "tapprove-android"
-include(":fcm", ":sample")
+include(":fcm", ":unifiedpush", ":sample")

@@ -31,7 +31,7 @@ from shell_strings import main as run, reads_as_words, self_test_result, transla
 
 # (resource dir, Kotlin source dirs using it)
 MODULES = (
-    ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin")),
+    ("src/main/res", ("src/main/kotlin", "src/common/kotlin", "fcm/src/main/kotlin", "unifiedpush/src/main/kotlin")),
     ("sample/src/main/res", ("sample/src/main/kotlin",)),
 )
 LANGUAGES = ("values", "values-de")

@@ -427,6 +427,9 @@ pub enum PushPlatform {
     Apns,
     /// Firebase Cloud Messaging.
     Fcm,
+    /// Web Push to a UnifiedPush distributor: `token` is the subscription JSON
+    /// `{"endpoint","keys":{"p256dh","auth"}}`.
+    Webpush,
     /// No push: the app polls ([`crate::Authenticator::pending`]) or listens.
     None,
 }
@@ -445,7 +448,8 @@ pub enum PushEnvironment {
 pub struct PushRegistration {
     /// Platform.
     pub platform: PushPlatform,
-    /// APNs device token as lowercase hex, or the FCM registration token; empty for `None`.
+    /// APNs device token as lowercase hex, the FCM registration token, or the Web Push
+    /// subscription JSON; empty for `None`.
     pub token: String,
     /// APNs only: which environment the token belongs to.
     #[uniffi(default)]
@@ -468,6 +472,7 @@ impl From<PushRegistration> for core::PushRegistration {
             platform: match p.platform {
                 PushPlatform::Apns => core::PushPlatform::Apns,
                 PushPlatform::Fcm => core::PushPlatform::Fcm,
+                PushPlatform::Webpush => core::PushPlatform::Webpush,
                 PushPlatform::None => core::PushPlatform::None,
             },
             token: p.token,

@@ -229,7 +229,8 @@ fn index_platform(p: core::PushPlatform) -> usize {
     match p {
         core::PushPlatform::Apns => 0,
         core::PushPlatform::Fcm => 1,
-        core::PushPlatform::None => 2,
+        core::PushPlatform::Webpush => 2,
+        core::PushPlatform::None => 3,
     }
 }
 
@@ -332,6 +333,7 @@ fn every_protocol_enum_value_reaches_the_apps_as_itself() {
     let registrations: Vec<core::PushRegistration> = [
         (PushPlatform::Apns, Some(PushEnvironment::Production)),
         (PushPlatform::Fcm, Some(PushEnvironment::Sandbox)),
+        (PushPlatform::Webpush, None),
         (PushPlatform::None, None),
     ]
     .into_iter()

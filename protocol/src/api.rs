@@ -152,6 +152,9 @@ pub enum PushPlatform {
     Apns,
     /// Firebase Cloud Messaging.
     Fcm,
+    /// Web Push (RFC 8030) to a UnifiedPush distributor's endpoint; the token is the
+    /// subscription JSON `{"endpoint","keys":{"p256dh","auth"}}` (docs/PUSH.md).
+    Webpush,
     /// No push: the device polls or listens on the event stream.
     None,
 }
@@ -159,6 +162,7 @@ pub enum PushPlatform {
 crate::wire::wire_names!(PushPlatform {
     Apns => "apns",
     Fcm => "fcm",
+    Webpush => "webpush",
     None => "none",
 });
 
@@ -203,7 +207,9 @@ crate::wire::wire_names!(KeyProtection {
 pub struct PushRegistration {
     /// Platform.
     pub platform: PushPlatform,
-    /// APNs device token (hex) or FCM registration token; empty for `none`.
+    /// APNs device token (hex), FCM registration token, or for `webpush` the subscription as
+    /// JSON (`{"endpoint":"https://…","keys":{"p256dh":"…","auth":"…"}}`, what
+    /// `PushSubscription.toJSON()` gives); empty for `none`.
     #[serde(default)]
     pub token: String,
     /// APNs only.
@@ -255,6 +261,10 @@ pub struct PairResponse {
     /// approval must carry `uv`. Absent = not asked (a challenge may still ask).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_verification: Option<UserVerification>,
+    /// The service's VAPID public key (uncompressed P-256, base64url) when it sends Web Push:
+    /// a UnifiedPush app registers its subscription with it. Absent = no Web Push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapid_public_key: Option<String>,
 }
 
 /// `GET /v1/device/pending`: challenges still waiting for this device's answer.

@@ -20,7 +20,7 @@ use tapprove_protocol::api::PushEnvironment;
 use thiserror::Error;
 use url::Url;
 
-use crate::{ApnsSender, FcmSender, Provider, PushSender, Router, http};
+use crate::{ApnsSender, FcmSender, Provider, PushSender, Router, WebPushSender, http};
 
 /// All push settings. Every part is optional: with no provider configured the service still
 /// works, and devices poll or listen on the event stream.
@@ -33,6 +33,9 @@ pub struct PushConfig {
     /// Firebase Cloud Messaging HTTP v1 (Android devices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fcm: Option<FcmConfig>,
+    /// Web Push to UnifiedPush distributors (Android devices without Google services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webpush: Option<WebPushConfig>,
     /// A PEM file of CA certificates to trust **instead of** the built-in Mozilla roots, for
     /// provider connections only (a TLS-inspecting egress proxy, or loopback test endpoints).
     /// Production needs none.
@@ -165,6 +168,17 @@ pub enum PushConfigError {
         value: String,
         /// What is wrong.
         problem: String,
+    },
+    /// The VAPID key file is unusable.
+    #[error(
+        "the VAPID key {path} (`push.webpush.vapid_key_path`) is not usable: {detail}. Make one \
+         with `openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt`"
+    )]
+    BadVapidKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
     },
     /// The CA file is unusable.
     #[error("the CA file {path} (`push.ca_file`) is not usable: {detail}")]
@@ -315,6 +329,24 @@ impl PushConfig {
             EnvKind::Number,
             "a whole number of milliseconds",
         ),
+        env(
+            "TAPPROVE_WEBPUSH_VAPID_KEY_PATH",
+            "push.webpush.vapid_key_path",
+            EnvKind::Text,
+            "a path",
+        ),
+        env(
+            "TAPPROVE_WEBPUSH_SUBJECT",
+            "push.webpush.subject",
+            EnvKind::Text,
+            "mailto:… or https://…",
+        ),
+        env(
+            "TAPPROVE_WEBPUSH_ALLOW_ADDRESSES",
+            "push.webpush.allow_addresses",
+            EnvKind::List,
+            "comma-separated IPs or CIDR ranges",
+        ),
     ];
 
     /// Checks every setting and loads every key, exactly as [`PushConfig::build`] does, without
@@ -335,7 +367,8 @@ impl PushConfig {
         let roots = || http::roots(self.ca_file.as_deref());
         Router::default()
             .register::<ApnsSender>(self.apns.as_ref(), roots, self.retry)?
-            .register::<FcmSender>(self.fcm.as_ref(), roots, self.retry)
+            .register::<FcmSender>(self.fcm.as_ref(), roots, self.retry)?
+            .register::<WebPushSender>(self.webpush.as_ref(), roots, self.retry)
     }
 
     /// The APNs sender alone, if configured.
@@ -477,6 +510,36 @@ pub(crate) fn parse_url(
 /// A base URL as a string without the trailing slash, ready for `format!("{base}/path")`.
 pub(crate) fn base_string(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
+}
+
+// ---------------------------------------------------------------- Web Push
+
+/// Web Push (RFC 8030) to UnifiedPush distributors, `[push.webpush]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPushConfig {
+    /// The service's VAPID key: PKCS#8 PEM, P-256. Its public half is given to apps at
+    /// pairing; a new key means apps register their subscriptions again (docs/PUSH.md).
+    pub vapid_key_path: PathBuf,
+    /// The VAPID contact (`sub`): `mailto:…` or `https://…`, for push services to reach the
+    /// operator.
+    pub subject: String,
+    /// Addresses endpoints may reach besides public ones: IPs or CIDR ranges (a self-hosted
+    /// distributor on the LAN, `127.0.0.1` for tests). Empty by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_addresses: Vec<String>,
+}
+
+impl PushConfig {
+    /// The Web Push sender alone, when configured (tests and benchmarks).
+    pub fn webpush_sender(&self) -> Result<Option<WebPushSender>, PushConfigError> {
+        let Some(webpush) = &self.webpush else {
+            return Ok(None);
+        };
+        self.retry.check()?;
+        let roots = http::roots(self.ca_file.as_deref())?;
+        <WebPushSender as Provider>::from_config(webpush, roots, self.retry).map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,27 @@ pub(crate) fn client(
     roots: Arc<RootCertStore>,
     protocol: Protocol,
 ) -> Result<reqwest::Client, PushConfigError> {
+    builder(roots, protocol)?
+        .build()
+        .map_err(|e| PushConfigError::Client(e.to_string()))
+}
+
+/// [`client`] resolving host names with `resolver` (Web Push: only permitted addresses).
+pub(crate) fn client_with_resolver(
+    roots: Arc<RootCertStore>,
+    protocol: Protocol,
+    resolver: Arc<dyn reqwest::dns::Resolve>,
+) -> Result<reqwest::Client, PushConfigError> {
+    builder(roots, protocol)?
+        .dns_resolver(resolver)
+        .build()
+        .map_err(|e| PushConfigError::Client(e.to_string()))
+}
+
+fn builder(
+    roots: Arc<RootCertStore>,
+    protocol: Protocol,
+) -> Result<reqwest::ClientBuilder, PushConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -76,7 +97,5 @@ pub(crate) fn client(
             .pool_idle_timeout(None)
             .http2_keep_alive_while_idle(true);
     }
-    builder
-        .build()
-        .map_err(|e| PushConfigError::Client(e.to_string()))
+    Ok(builder)
 }

@@ -4,8 +4,8 @@
 //! the sender reports a [`PushOutcome`] the service acts on (drop a dead token, mark delivery
 //! failed). Devices with platform `none` are not pushed: they poll or listen on the event stream.
 //!
-//! The real senders are [`ApnsSender`] (HTTP/2, token-based auth) and [`FcmSender`] (FCM HTTP v1,
-//! OAuth2 service account). The service builds them from [`PushConfig`] with
+//! The real senders are [`ApnsSender`] (HTTP/2, token-based auth), [`FcmSender`] (FCM HTTP v1,
+//! OAuth2 service account) and [`WebPushSender`] (Web Push to UnifiedPush distributors). The service builds them from [`PushConfig`] with
 //! [`PushConfig::build`], which validates every setting at start and returns one [`Router`]
 //! that dispatches by platform; each is a [`Provider`] registered there. See `docs/PUSH.md` for configuration and error handling.
 
@@ -18,13 +18,16 @@ mod payload;
 mod registry;
 mod retry;
 mod secret;
+mod webpush;
 
 pub use apns::ApnsSender;
 pub use config::{
     ApnsConfig, EnvKind, EnvVar, FcmConfig, PushConfig, PushConfigError, RetryConfig,
+    WebPushConfig,
 };
 pub use fcm::FcmSender;
 pub use registry::{DeliveryReport, Provider, Router, send_each, send_to_all};
+pub use webpush::WebPushSender;
 
 use futures_util::future::BoxFuture;
 use tapprove_protocol::api::{PushEnvironment, PushPlatform};
@@ -40,9 +43,9 @@ pub const APNS_CATEGORY: &str = "TAPPROVE_LOGIN";
 pub struct PushTarget {
     /// The device (account) id, for logs and token cleanup.
     pub device_id: String,
-    /// APNs or FCM.
+    /// APNs, FCM or Web Push.
     pub platform: PushPlatform,
-    /// The provider token. Not secret in itself, but logged only as a short prefix.
+    /// The provider token (for Web Push the subscription JSON). Logged only as a short prefix.
     pub token: String,
     /// APNs environment.
     pub environment: Option<PushEnvironment>,
@@ -114,6 +117,19 @@ pub trait PushSender: Send + Sync {
         target: &'a PushTarget,
         message: &'a PushMessage,
     ) -> BoxFuture<'a, PushOutcome>;
+
+    /// Checks a device's push registration before the service stores it: `Err(why)` when
+    /// this sender could never deliver to it (a Web Push endpoint on a refused address).
+    /// Senders that take any token keep the default.
+    fn check_registration(&self, _platform: PushPlatform, _token: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The VAPID public key apps register their Web Push subscriptions with, when Web Push
+    /// is configured (given to devices at pairing).
+    fn vapid_public_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A sender that pushes nothing: the default when no provider is configured.

@@ -91,6 +91,20 @@ pub(crate) fn apns(message: &PushMessage) -> Result<Vec<u8>, String> {
 /// The FCM data map (all values strings): `{"tapprove": "<jws>", "title", "body"}`; sealed:
 /// `{"tapprove_sealed": "<b64url>", "account": "<id>", "title", "body"}` with the generic text.
 pub(crate) fn fcm_data(message: &PushMessage) -> Result<BTreeMap<&'static str, String>, String> {
+    data_map(message, MAX_PAYLOAD_BYTES).map(|(_, map)| map)
+}
+
+/// The Web Push plaintext: the FCM data map as JSON (the app hands it to the core as it does
+/// an FCM message), within `limit` bytes (what fits 4096 once encrypted).
+pub(crate) fn webpush(message: &PushMessage, limit: usize) -> Result<Vec<u8>, String> {
+    data_map(message, limit).map(|(bytes, _)| bytes)
+}
+
+/// The data map and its JSON, text shortened to fit `limit` bytes.
+fn data_map(
+    message: &PushMessage,
+    limit: usize,
+) -> Result<(Vec<u8>, BTreeMap<&'static str, String>), String> {
     let data = |title: &str, body: &str| {
         let mut map = BTreeMap::from([("title", title.to_owned()), ("body", body.to_owned())]);
         match &message.sealed {
@@ -105,12 +119,23 @@ pub(crate) fn fcm_data(message: &PushMessage) -> Result<BTreeMap<&'static str, S
         map
     };
     let (title, body) = visible(message);
-    let (_, title, body) = fit(title, body, |t, b| serde_json::to_vec(&data(t, b)))?;
-    Ok(data(&title, &body))
+    let (bytes, title, body) =
+        fit_within(limit, title, body, |t, b| serde_json::to_vec(&data(t, b)))?;
+    Ok((bytes, data(&title, &body)))
 }
 
 /// Renders with `title`/`body`, shortening body then title until the result fits.
 fn fit(
+    title: &str,
+    body: &str,
+    render: impl Fn(&str, &str) -> Result<Vec<u8>, serde_json::Error>,
+) -> Result<(Vec<u8>, String, String), String> {
+    fit_within(MAX_PAYLOAD_BYTES, title, body, render)
+}
+
+/// [`fit`] within `limit` bytes.
+fn fit_within(
+    limit: usize,
     title: &str,
     body: &str,
     render: impl Fn(&str, &str) -> Result<Vec<u8>, serde_json::Error>,
@@ -120,11 +145,7 @@ fn fit(
     for _ in 0..16 {
         let bytes =
             render(&title, &body).map_err(|e| format!("could not serialise the payload: {e}"))?;
-        let Some(excess) = bytes
-            .len()
-            .checked_sub(MAX_PAYLOAD_BYTES)
-            .filter(|e| *e > 0)
-        else {
+        let Some(excess) = bytes.len().checked_sub(limit).filter(|e| *e > 0) else {
             return Ok((bytes, title, body));
         };
         if !body.is_empty() {
@@ -133,7 +154,7 @@ fn fit(
             title = shorten(&title, excess);
         } else {
             return Err(format!(
-                "the challenge alone makes a {}-byte payload, over the providers' {MAX_PAYLOAD_BYTES}-byte limit",
+                "the challenge alone makes a {}-byte payload, over the provider's {limit}-byte limit",
                 bytes.len()
             ));
         }

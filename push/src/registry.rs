@@ -87,6 +87,21 @@ impl PushSender for Router {
             None => Box::pin(async { PushOutcome::NotConfigured }),
         }
     }
+
+    fn check_registration(&self, platform: PushPlatform, token: &str) -> Result<(), String> {
+        match self.senders.get(&platform) {
+            Some(sender) => sender.check_registration(platform, token),
+            // Not configured (yet): the strictest rule, so a stored subscription is one the
+            // sender would accept once it is.
+            None => crate::webpush::check(platform, token, &Default::default()),
+        }
+    }
+
+    fn vapid_public_key(&self) -> Option<String> {
+        self.senders
+            .get(&PushPlatform::Webpush)
+            .and_then(|s| s.vapid_public_key())
+    }
 }
 
 /// What happened to one message sent to several devices.

@@ -97,7 +97,10 @@ fn valid_configs_build() {
     let mut both = with_apns(&f);
     both.fcm = with_fcm(&f).fcm;
     let router = both.build_router().expect("valid");
-    assert_eq!(format!("{router:?}"), "Router { apns: true, fcm: true }");
+    assert_eq!(
+        format!("{router:?}"),
+        "Router { apns: true, fcm: true, webpush: false }"
+    );
     // Production defaults: no host, no CA file.
     let mut production = both.clone();
     production.ca_file = None;
@@ -303,4 +306,46 @@ fn ca_file_and_retry_policy_are_checked() {
             ..
         })
     ));
+}
+
+#[test]
+fn webpush_settings_from_toml_and_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (webpush, _) = support::webpush::webpush_config(dir.path());
+    let file: ServiceFile = toml::from_str(&format!(
+        "[push.webpush]\nvapid_key_path = {:?}\nsubject = \"mailto:ops@example.com\"\n\
+         allow_addresses = [\"192.168.1.0/24\"]\n",
+        webpush.vapid_key_path
+    ))
+    .expect("documented shape");
+    let router = file.push.build_router().expect("valid");
+    assert_eq!(
+        format!("{router:?}"),
+        "Router { apns: false, fcm: false, webpush: true }"
+    );
+
+    // The TAPPROVE_WEBPUSH_* variables are rows of `PushConfig::ENV`, proven both ways by the
+    // service's settings test (server/tests/settings.rs) with the rest of docs/SERVICE.md.
+    let names: Vec<&str> = PushConfig::ENV.iter().map(|v| v.var).collect();
+    for var in [
+        "TAPPROVE_WEBPUSH_VAPID_KEY_PATH",
+        "TAPPROVE_WEBPUSH_SUBJECT",
+        "TAPPROVE_WEBPUSH_ALLOW_ADDRESSES",
+    ] {
+        assert!(names.contains(&var), "{var} missing from PushConfig::ENV");
+    }
+    let config = file.push.clone();
+    let mut bad = config.clone();
+    bad.webpush.as_mut().expect("w").allow_addresses = vec!["lan".into()];
+    let e = error_of(&bad);
+    assert!(
+        e.contains("push.webpush.allow_addresses") && e.contains("\"lan\""),
+        "{e}"
+    );
+    let mut bad = config.clone();
+    bad.webpush.as_mut().expect("w").vapid_key_path = dir.path().join("missing.pem");
+    assert!(error_of(&bad).contains("push.webpush.vapid_key_path"));
+    let mut bad = config;
+    bad.webpush.as_mut().expect("w").subject = "ops@example.com".into();
+    assert!(error_of(&bad).contains("push.webpush.subject"));
 }

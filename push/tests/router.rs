@@ -175,5 +175,8 @@ async fn the_router_dispatches_by_platform() {
             .await,
         PushOutcome::NotConfigured
     );
-    assert_eq!(format!("{router:?}"), "Router { apns: true, fcm: false }");
+    assert_eq!(
+        format!("{router:?}"),
+        "Router { apns: true, fcm: false, webpush: false }"
+    );
 }

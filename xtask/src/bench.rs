@@ -59,6 +59,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     rows.push(p5(&bins, smoke, &P5Db::Sqlite)?);
     rows.extend(p5_postgres(&bins, smoke)?);
     rows.push(p6(smoke)?);
+    rows.push(p6_webpush(smoke)?);
 
     let table = table(&rows);
     println!("\n{table}");
@@ -523,6 +524,47 @@ fn p6(smoke: bool) -> Result<Row, String> {
     row.ok_or_else(|| "P6 produced no figure".into())
 }
 
+/// P6 for Web Push, beside APNs: one `WebPushSender` to the loopback push service.
+fn p6_webpush(smoke: bool) -> Result<Row, String> {
+    let mut row = None;
+    step(
+        "bench P6: Web Push sends per second to the loopback push service",
+        || {
+            let args: &[&str] = if smoke {
+                &[
+                    "test",
+                    "-p",
+                    "tapprove-push",
+                    "--bench",
+                    "webpush_throughput",
+                ]
+            } else {
+                &[
+                    "bench",
+                    "-p",
+                    "tapprove-push",
+                    "--bench",
+                    "webpush_throughput",
+                ]
+            };
+            let out = capture("cargo", args, &[])?;
+            let line = line_with(&out, "Web Push loopback")?;
+            let rate = number_after(line, ":")?;
+            row = Some(Row {
+                id: "P6",
+                what: "Web Push sends/s to the loopback push service (each encrypted, RFC 8291)",
+                figure: format!("{rate:.0} sends/s"),
+                // No target was set for Web Push: the figure is reported beside APNs'.
+                target: "none set",
+                within: None,
+                command: format!("cargo {}", args.join(" ")),
+            });
+            Ok(())
+        },
+    )?;
+    row.ok_or_else(|| "P6 (Web Push) produced no figure".into())
+}
+
 fn table(rows: &[Row]) -> String {
     let mut t = String::from(
         "| id | measurement | figure | target | within target | command |\n\
@@ -614,7 +656,9 @@ other builds, so treat single runs as ±20 %.\n\
   crosses instances through NOTIFY. PostgreSQL's processes, both instances, the devices and\n\
   the site all share the same 2 cores.\n\
 - **P6** — `push/benches/apns_throughput.rs`: one `ApnsSender` against the in-process loopback\n\
-  APNs endpoint (HTTP/2, checks every request).\n\
+  APNs endpoint (HTTP/2, checks every request). Web Push: `push/benches/webpush_throughput.rs`,\n\
+  one `WebPushSender` against the in-process loopback push service (checks VAPID and headers,\n\
+  decrypts every message); each send does its own ECDH, HKDF and AES-GCM.\n\
 \n\
 **Rate limits raised for P4/P5.** The default push budget (`[limits]` in the service config,\n\
 `LimitsConfig` in `server/src/service/config.rs`: 3 sessions per minute and 10 per hour per user,\n\

@@ -67,6 +67,10 @@ pub const TARGETS: &[(&str, &str)] = &[
         "sealed_open",
         "sealed::open: the sealed push payload, and seal/open round trips",
     ),
+    (
+        "webpush_registration",
+        "a Web Push subscription at registration: endpoint, keys, address rule",
+    ),
 ];
 
 /// libFuzzer's coverage instrumentation, as cargo-fuzz passes it with `--sanitizer none`.
@@ -438,6 +442,19 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
                 challenges.iter().map(|t| [b"\x01", t.as_bytes()].concat()).collect();
             seeds.extend([b"\x00".to_vec(), b"\x00AQ".to_vec(), b"\x00Ag".to_vec(), b"\x00!!".to_vec()]);
             seeds
+        }
+        "webpush_registration" => {
+            let keys = r#""keys":{"p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4","auth":"BTBZMqHH6r4Tts7J_aSIgg"}"#;
+            [
+                "https://ntfy.sh/upAbCdEf123?up=1",
+                "https://push.example.net:8443/wpush/v2/gAAAAABk",
+                "https://127.0.0.1:8443/push/x",
+                "https://[::ffff:10.0.0.1]/p",
+                "http://ntfy.sh/x",
+            ]
+            .iter()
+            .map(|e| format!(r#"{{"endpoint":"{e}","expirationTime":null,{keys}}}"#).into_bytes())
+            .collect()
         }
         other => return Err(format!("no seeds for fuzz target {other:?}")),
     };

@@ -23,6 +23,7 @@ mod keycloak;
 mod package;
 mod postgres;
 mod pyvenv;
+mod webpush;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -175,6 +176,8 @@ fn rust_tests() -> Result<(), String> {
         &["build", "--workspace", "--all-targets", "--locked"],
     )?;
     run("cargo", &["test", "--workspace", "--locked"])?;
+    // Web Push output against independent implementations (Python http_ece, py_vapid).
+    webpush::python_peers()?;
     // The phone library's build for apps that bring their own HTTP stack (no built-in TLS).
     run(
         "cargo",

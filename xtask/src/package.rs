@@ -7,6 +7,7 @@
 //!   manifest, `proguard.txt`, `R.txt` and `res/`; `jni/<abi>/` only for the Android ABIs that
 //!   could really be built (none without the Android NDK: the command says so);
 //! - `tapprove-android-fcm-<version>.aar` + `.pom`: the FCM adapter on its own;
+//! - `tapprove-android-unifiedpush-<version>.aar` + `.pom`: the UnifiedPush adapter on its own;
 //! - `swift/Tapprove/`: a Swift package (Package.swift at its root, the generated Swift included,
 //!   a `binaryTarget(url:checksum:)` that `ios/scripts/build-xcframework.sh --package` fills in on a
 //!   Mac) and the sample's XcodeGen `project.yml`.
@@ -33,6 +34,7 @@ pub struct Release {
     pub version: String,
     pub aar: PathBuf,
     pub fcm_aar: PathBuf,
+    pub unifiedpush_aar: PathBuf,
     pub swift_package: PathBuf,
 }
 
@@ -46,10 +48,11 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let release = build()?;
     check(&release)?;
     eprintln!(
-        "\nxtask: Tapprove {} packaged:\n  {}\n  {}\n  {}",
+        "\nxtask: Tapprove {} packaged:\n  {}\n  {}\n  {}\n  {}",
         release.version,
         release.aar.display(),
         release.fcm_aar.display(),
+        release.unifiedpush_aar.display(),
         release.swift_package.display()
     );
     Ok(())
@@ -90,6 +93,8 @@ pub fn build() -> Result<Release, String> {
 
     // Resources first: the Kotlin compiles against their R class.
     let res = android::compile_resources(&android::resources_dir())?;
+    // The UnifiedPush adapter compiles against the connector's classes.
+    crate::webpush::connector_classes()?;
     // Generates the bindings, then compiles the classes (no tests in that pom).
     let pom = root.join("android").join("package").join("pom.xml");
     bindings::maven_test(
@@ -102,6 +107,7 @@ pub fn build() -> Result<Release, String> {
     // stub into neither.
     let core_dir = work.join("core-classes");
     let fcm_dir = work.join("fcm-classes");
+    let unifiedpush_dir = work.join("unifiedpush-classes");
     for file in files(&classes)? {
         let rel = file.strip_prefix(&classes).map_err(|e| e.to_string())?;
         let name = rel.to_string_lossy().replace('\\', "/");
@@ -116,6 +122,8 @@ pub fn build() -> Result<Release, String> {
         }
         let dest = if name.starts_with("dev/tapprove/android/fcm/") {
             &fcm_dir
+        } else if name.starts_with("dev/tapprove/android/unifiedpush/") {
+            &unifiedpush_dir
         } else {
             &core_dir
         };
@@ -156,12 +164,30 @@ pub fn build() -> Result<Release, String> {
         &fcm_pom(&version),
     )?;
 
+    let unifiedpush_aar = out.join(format!("tapprove-android-unifiedpush-{version}.aar"));
+    let up_stage = work.join("unifiedpush-aar");
+    jar(&unifiedpush_dir, &up_stage.join("classes.jar"))?;
+    write(
+        &up_stage.join("AndroidManifest.xml"),
+        &format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- Declares nothing: the app declares TapproveUnifiedPushService itself. -->\n<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\" package=\"{}.unifiedpush\" />\n",
+            android::PACKAGE
+        ),
+    )?;
+    write(&up_stage.join("R.txt"), "")?;
+    jar(&up_stage, &unifiedpush_aar)?;
+    write(
+        &out.join(format!("tapprove-android-unifiedpush-{version}.pom")),
+        &unifiedpush_pom(&version),
+    )?;
+
     let swift_package = swift_package(&out.join("swift").join("Tapprove"), &version)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(Release {
         version,
         aar,
         fcm_aar,
+        unifiedpush_aar,
         swift_package,
     })
 }
@@ -231,6 +257,18 @@ fn core_pom(version: &str) -> String {
                 "1.10.2",
                 None,
             ),
+        ],
+    )
+}
+
+fn unifiedpush_pom(version: &str) -> String {
+    pom(
+        "tapprove-android-unifiedpush",
+        version,
+        "Tapprove's ready-made UnifiedPush (Web Push) service, for phones without Google Play services.",
+        &[
+            (GROUP, "tapprove-android", version, Some("aar")),
+            ("org.unifiedpush.android", "connector", "3.1.2", Some("aar")),
         ],
     )
 }
@@ -386,6 +424,22 @@ pub fn check(release: &Release) -> Result<(), String> {
     extract(&release.aar, "classes.jar", &classes)?;
     let fcm_classes = unpacked.join("fcm-classes.jar");
     extract(&release.fcm_aar, "classes.jar", &fcm_classes)?;
+    let unifiedpush_classes = unpacked.join("unifiedpush-classes.jar");
+    extract(
+        &release.unifiedpush_aar,
+        "classes.jar",
+        &unifiedpush_classes,
+    )?;
+    let up_names = entries(&unifiedpush_classes)?;
+    if !up_names
+        .iter()
+        .any(|c| c == "dev/tapprove/android/unifiedpush/TapproveUnifiedPushService.class")
+        || up_names.iter().any(|c| c.starts_with("org/unifiedpush/"))
+    {
+        return Err(format!(
+            "the UnifiedPush AAR's classes.jar should hold the adapter and not the connector: {up_names:?}"
+        ));
+    }
     let class_names = entries(&classes)?;
     if class_names.iter().any(|c| is_r_class(c)) {
         return Err(
@@ -402,11 +456,16 @@ pub fn check(release: &Release) -> Result<(), String> {
             return Err(format!("classes.jar has no {wanted}"));
         }
     }
-    if class_names
-        .iter()
-        .any(|c| c.starts_with("com/google/") || c.starts_with("dev/tapprove/android/fcm/"))
-    {
-        return Err("the core AAR's classes.jar holds Firebase or FCM-adapter classes".into());
+    if class_names.iter().any(|c| {
+        c.starts_with("com/google/")
+            || c.starts_with("dev/tapprove/android/fcm/")
+            || c.starts_with("dev/tapprove/android/unifiedpush/")
+            || c.starts_with("org/unifiedpush/")
+    }) {
+        return Err(
+            "the core AAR's classes.jar holds Firebase, an adapter's or the connector's classes"
+                .into(),
+        );
     }
     let fcm_names = entries(&fcm_classes)?;
     if !fcm_names
@@ -489,7 +548,7 @@ fn entries(zip: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn extract(zip: &Path, entry: &str, to: &Path) -> Result<(), String> {
+pub(crate) fn extract(zip: &Path, entry: &str, to: &Path) -> Result<(), String> {
     let dir = to.parent().ok_or("no parent directory")?;
     let tmp = dir.join(format!(
         ".extract-{}",

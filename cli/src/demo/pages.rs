@@ -232,6 +232,7 @@ fn platform_text(p: PushPlatform) -> &'static str {
     match p {
         PushPlatform::Apns => "iPhone (APNs)",
         PushPlatform::Fcm => "Android (FCM)",
+        PushPlatform::Webpush => "Android (UnifiedPush)",
         PushPlatform::None => "No push",
     }
 }

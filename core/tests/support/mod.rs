@@ -626,6 +626,7 @@ async fn pair(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes)
         user: req.user,
         service_key: st.signing_key().public_key(),
         server_time: st.now(),
+        vapid_public_key: None,
     };
     (StatusCode::CREATED, axum::Json(resp)).into_response()
 }

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod webpush;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -1093,6 +1095,7 @@ pub fn push_config(files: &Files, apns: Option<&MockApns>, fcm: Option<&MockFcm>
     PushConfig {
         apns: apns.map(|m| apns_config(files, &m.url)),
         fcm: fcm.map(|m| fcm_config(files, &m.url)),
+        webpush: None,
         ca_file: Some(files.ca_file.clone()),
         retry: fast_retry(),
     }

@@ -142,7 +142,7 @@ pub(crate) async fn pair(
         )));
     }
     if let Some(push) = &req.push {
-        validate_push(push)?;
+        validate_push(state, push)?;
     }
 
     let code = req.pairing_code.trim();
@@ -265,20 +265,25 @@ async fn audit_rejected(store: &Store, project_id: &str, user: &str, reason: &st
     audit::record(store, event).await;
 }
 
-/// A push registration's bounds: a token for the platforms that need one.
-pub(crate) fn validate_push(push: &PushRegistration) -> Result<(), ApiError> {
+/// A push registration's bounds: a token for the platforms that need one, and one the push
+/// sender could deliver to (a Web Push endpoint: its form, keys and address rule).
+pub(crate) fn validate_push(state: &AppState, push: &PushRegistration) -> Result<(), ApiError> {
     match push.platform {
         PushPlatform::None => Ok(()),
-        PushPlatform::Apns | PushPlatform::Fcm => {
+        PushPlatform::Apns | PushPlatform::Fcm | PushPlatform::Webpush => {
             if push.token.trim().is_empty() {
                 return Err(ApiError::invalid_request(
-                    "`push.token` is required for apns and fcm.",
+                    "`push.token` is required for apns, fcm and webpush.",
                 ));
             }
             if push.token.len() > MAX_PUSH_TOKEN_CHARS {
                 return Err(ApiError::invalid_request("`push.token` is too long."));
             }
-            Ok(())
+            state
+                .0
+                .push
+                .check_registration(push.platform, push.token.trim())
+                .map_err(|why| ApiError::invalid_request(format!("`push.token`: {why}.")))
         }
     }
 }

@@ -59,10 +59,14 @@ pub(crate) async fn pair(
     let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
     let key_protection = req.key_protection.unwrap_or_default();
     let paired = pairing::pair(state.pairing(), project, req, key_protection, &ip, now).await?;
-    Ok(render_paired(paired, now))
+    Ok(render_paired(paired, now, state.0.push.vapid_public_key()))
 }
 
-fn render_paired(p: Paired, now: i64) -> (StatusCode, axum::Json<PairResponse>) {
+fn render_paired(
+    p: Paired,
+    now: i64,
+    vapid_public_key: Option<String>,
+) -> (StatusCode, axum::Json<PairResponse>) {
     let Paired {
         project,
         account,
@@ -83,6 +87,7 @@ fn render_paired(p: Paired, now: i64) -> (StatusCode, axum::Json<PairResponse>) 
             user: account.user_name,
             service_key,
             server_time: now,
+            vapid_public_key,
         }),
     )
 }
@@ -93,7 +98,7 @@ pub(crate) async fn push_token(
     call: DeviceCall,
 ) -> Result<(KeyUpdateHeader, StatusCode), ApiError> {
     let reg: PushRegistration = parse_json(&call.body)?;
-    pairing::validate_push(&reg)?;
+    pairing::validate_push(&state, &reg)?;
     let (platform, token, environment) = pairing::push_columns(Some(&reg));
     if !state
         .0

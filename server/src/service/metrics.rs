@@ -90,7 +90,7 @@ metrics! {
     decision_seconds: Histogram = Histogram::new(DECISION_BUCKETS),
         "decision_seconds", "Seconds from a session's creation to the device's accept or reject";
     push_deliveries: Family<Delivery, Counter> = Family::default(),
-        "push_deliveries", "Pushes handed to APNs or FCM, by provider and outcome";
+        "push_deliveries", "Pushes handed to APNs, FCM or Web Push, by provider and outcome";
     pairings: Family<PairingOutcome, Counter> = Family::default(),
         "pairings", "Device pairing attempts, by outcome";
     rate_limited: Family<Limit, Counter> = Family::default(),

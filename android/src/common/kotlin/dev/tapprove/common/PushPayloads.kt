@@ -27,6 +27,13 @@ object PushPayloads {
     fun fcmRegistration(token: String): PushRegistration =
         PushRegistration(platform = PushPlatform.FCM, token = token, environment = null)
 
+    /** The Web Push registration: [subscription] is `{"endpoint","keys":{"p256dh","auth"}}`. */
+    fun webPushRegistration(subscription: String): PushRegistration =
+        PushRegistration(platform = PushPlatform.WEBPUSH, token = subscription, environment = null)
+
+    /** No push (the distributor dropped the registration): the device polls or listens. */
+    val noPush: PushRegistration = PushRegistration(platform = PushPlatform.NONE, token = "", environment = null)
+
     /**
      * Verifies an FCM data map (`RemoteMessage.getData()`) with the core: offline, fast, safe to
      * call on any thread. The core reads the map itself (`handlePushData`) and decides whether

@@ -5,6 +5,7 @@ import dev.tapprove.Authenticator
 import dev.tapprove.DeviceSigner
 import dev.tapprove.LogLevel
 import dev.tapprove.Logger
+import dev.tapprove.PushRegistration
 import dev.tapprove.SecureStore
 import dev.tapprove.ServiceConfig
 import dev.tapprove.common.HttpUrlConnectionStreamTransport
@@ -92,10 +93,32 @@ object Tapprove {
     }
 
     /** Sends an FCM token for every account (no-op without accounts); throws `AuthException`. */
-    suspend fun registerPushToken(token: String) {
+    suspend fun registerPushToken(token: String) = register(PushPayloads.fcmRegistration(token))
+
+    /**
+     * A new or changed Web Push subscription from the UnifiedPush adapter (the module
+     * `tapprove-android-unifiedpush`): sent for every account in the background, as an FCM token.
+     */
+    fun onNewWebPushSubscription(subscription: String) = registerInBackground(PushPayloads.webPushRegistration(subscription))
+
+    /** The push registration is gone (the distributor dropped it): the device polls or listens. */
+    fun onPushUnregistered() = registerInBackground(PushPayloads.noPush)
+
+    private fun registerInBackground(registration: PushRegistration) {
+        scope.launch {
+            try {
+                register(registration)
+            } catch (e: dev.tapprove.AuthException) {
+                android.util.Log.w("Tapprove", "push registration not sent: ${e.userMessage()}")
+            }
+        }
+    }
+
+    /** Sends [registration] for every account (no-op without accounts); throws `AuthException`. */
+    suspend fun register(registration: PushRegistration) {
         val auth = instance ?: return
         if (auth.accounts().isEmpty()) return
-        auth.updatePushToken(PushPayloads.fcmRegistration(token))
+        auth.updatePushToken(registration)
     }
 
     private object AndroidLogger : Logger {
