@@ -13,6 +13,7 @@ use reqwest::header::HeaderValue;
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde::Serialize;
+use secrecy::ExposeSecret as _;
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use zeroize::Zeroizing;
 
@@ -55,8 +56,8 @@ impl Vapid {
             detail,
         };
         let pem = read_file("VAPID key", "push.webpush.vapid_key_path", path)?;
-        let der = PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|e| {
-            if String::from_utf8_lossy(&pem).contains("BEGIN EC PRIVATE KEY") {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(pem.expose_secret()).map_err(|e| {
+            if String::from_utf8_lossy(pem.expose_secret()).contains("BEGIN EC PRIVATE KEY") {
                 bad("it is a SEC1 `EC PRIVATE KEY`; convert it with `openssl pkcs8 -topk8 -nocrypt`".into())
             } else {
                 bad(format!("no `-----BEGIN PRIVATE KEY-----` block ({e})"))

@@ -126,6 +126,8 @@ pub(crate) struct Pairing<'a> {
     pub keys: Keys<'a>,
     pub webhooks: Webhooks<'a>,
     pub refusals: Refusals<'a>,
+    /// The push sender, which says whether it could deliver to a registration.
+    pub push: &'a dyn tapprove_push::PushSender,
 }
 
 /// Revoking devices in the running service (their streams end, their sessions' long-polls wake).

@@ -142,7 +142,7 @@ pub(crate) async fn pair(
         )));
     }
     if let Some(push) = &req.push {
-        validate_push(state, push)?;
+        validate_push(ctx.push, push)?;
     }
 
     let code = req.pairing_code.trim();
@@ -267,7 +267,10 @@ async fn audit_rejected(store: &Store, project_id: &str, user: &str, reason: &st
 
 /// A push registration's bounds: a token for the platforms that need one, and one the push
 /// sender could deliver to (a Web Push endpoint: its form, keys and address rule).
-pub(crate) fn validate_push(state: &AppState, push: &PushRegistration) -> Result<(), ApiError> {
+pub(crate) fn validate_push(
+    sender: &dyn tapprove_push::PushSender,
+    push: &PushRegistration,
+) -> Result<(), ApiError> {
     match push.platform {
         PushPlatform::None => Ok(()),
         PushPlatform::Apns | PushPlatform::Fcm | PushPlatform::Webpush => {
@@ -279,9 +282,7 @@ pub(crate) fn validate_push(state: &AppState, push: &PushRegistration) -> Result
             if push.token.len() > MAX_PUSH_TOKEN_CHARS {
                 return Err(ApiError::invalid_request("`push.token` is too long."));
             }
-            state
-                .0
-                .push
+            sender
                 .check_registration(push.platform, push.token.trim())
                 .map_err(|why| ApiError::invalid_request(format!("`push.token`: {why}.")))
         }

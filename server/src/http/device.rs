@@ -98,7 +98,7 @@ pub(crate) async fn push_token(
     call: DeviceCall,
 ) -> Result<(KeyUpdateHeader, StatusCode), ApiError> {
     let reg: PushRegistration = parse_json(&call.body)?;
-    pairing::validate_push(&state, &reg)?;
+    pairing::validate_push(state.0.push.as_ref(), &reg)?;
     let (platform, token, environment) = pairing::push_columns(Some(&reg));
     if !state
         .0

@@ -197,6 +197,7 @@ impl AppState {
             keys: self.service_keys(),
             webhooks: self.webhooks(),
             refusals: self.refusals(),
+            push: self.0.push.as_ref(),
         }
     }
 
