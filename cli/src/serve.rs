@@ -21,8 +21,9 @@ pub struct ServeArgs {
     /// Database URL, e.g. sqlite://tapprove.db?mode=rwc [env TAPPROVE_DATABASE_URL].
     #[arg(long)]
     pub database: Option<String>,
-    /// TOML configuration file (seal_key, limits, webhook_timeout, …).
-    #[arg(long)]
+    /// TOML configuration file (seal_key, limits, webhook_timeout, …; docs/SERVICE.md,
+    /// "Settings").
+    #[arg(long, env = "TAPPROVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory of the embedded defaults: with no database and no seal key
     /// configured, the SQLite database and a generated seal key (0600) live here.

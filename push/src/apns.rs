@@ -20,6 +20,8 @@ use crate::config::{base_string, check_apple_id, parse_url, read_file};
 use crate::http::{self, Protocol};
 use crate::jwt::{ApnsClaims, apns_provider_token};
 use crate::retry::{self, Attempt, Deadline, unix_now};
+use secrecy::ExposeSecret as _;
+
 use crate::secret::Bearer;
 use crate::{
     ApnsConfig, PushConfigError, PushMessage, PushOutcome, PushSender, PushTarget, RetryConfig,
@@ -330,8 +332,8 @@ fn load_p8(path: &std::path::Path) -> Result<SoftwareKey, PushConfigError> {
         detail,
     };
     let pem = read_file("APNs key", "push.apns.key_path", path)?;
-    let der = PrivatePkcs8KeyDer::from_pem_slice(&pem).map_err(|e| {
-        let text = String::from_utf8_lossy(&pem);
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.expose_secret()).map_err(|e| {
+        let text = String::from_utf8_lossy(pem.expose_secret());
         if text.contains("BEGIN EC PRIVATE KEY") {
             bad(
                 "it is a SEC1 `EC PRIVATE KEY`; convert it with `openssl pkcs8 -topk8 -nocrypt`"
@@ -397,7 +399,7 @@ impl ProviderTokens {
             },
             &self.key,
         )?;
-        let bearer = Bearer::new("bearer", &jwt)?;
+        let bearer = Bearer::new("bearer", jwt.expose_secret())?;
         state.generation += 1;
         let generation = state.generation;
         state.current = Some(Issued {

@@ -177,134 +177,145 @@ pub enum PushConfigError {
     /// The HTTP client could not be created.
     #[error("could not create the push HTTP client: {0}")]
     Client(String),
-    /// A `TAPPROVE_APNS_*` / `TAPPROVE_FCM_*` / `TAPPROVE_PUSH_*` variable is unusable (the
-    /// message names it and what it must be).
-    #[error("{0}")]
-    Env(String),
+}
+
+/// How a setting's environment variable is read: the file's value already has its TOML type,
+/// a variable is text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvKind {
+    /// Taken as it is (names, paths, addresses, URLs).
+    Text,
+    /// Taken as it is, and never repeated in an error message.
+    Secret,
+    /// Taken as it is; empty unsets an optional setting.
+    OptionalText,
+    /// A number (whole or with a fraction, e.g. seconds).
+    Number,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    Switch,
+    /// A comma-separated list.
+    List,
+}
+
+/// A setting's environment variable: `var` sets the file's `key` (a dotted path such as
+/// `push.apns.key_id`); `expected` says what a valid value looks like, for the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    /// The variable, `TAPPROVE_…`.
+    pub var: &'static str,
+    /// The setting's path in the configuration file.
+    pub key: &'static str,
+    /// How its text is read.
+    pub kind: EnvKind,
+    /// What a valid value looks like (`a whole number of milliseconds`).
+    pub expected: &'static str,
+}
+
+const fn env(
+    var: &'static str,
+    key: &'static str,
+    kind: EnvKind,
+    expected: &'static str,
+) -> EnvVar {
+    EnvVar {
+        var,
+        key,
+        kind,
+        expected,
+    }
 }
 
 impl PushConfig {
-    /// Applies `TAPPROVE_APNS_*`, `TAPPROVE_FCM_*` and `TAPPROVE_PUSH_*` (read through `get`)
-    /// over this configuration: push owns its `[push.*]` keys and their variables. A provider
-    /// set only partly, file and environment together, is refused naming what is missing,
-    /// instead of failing at the first push.
-    pub fn apply_env(
-        &mut self,
-        get: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(), PushConfigError> {
-        let apns_vars = [
+    /// The environment variables of the `[push.*]` settings: push owns its keys and their
+    /// names; the service layers them over its file (`ServiceConfig::load`). A provider left
+    /// half set up, file and environment together, is refused naming the missing variable.
+    pub const ENV: &'static [EnvVar] = &[
+        env(
             "TAPPROVE_APNS_KEY_PATH",
+            "push.apns.key_path",
+            EnvKind::Text,
+            "a path",
+        ),
+        env(
             "TAPPROVE_APNS_KEY_ID",
+            "push.apns.key_id",
+            EnvKind::Text,
+            "a key id",
+        ),
+        env(
             "TAPPROVE_APNS_TEAM_ID",
+            "push.apns.team_id",
+            EnvKind::Text,
+            "a team id",
+        ),
+        env(
             "TAPPROVE_APNS_TOPIC",
+            "push.apns.topic",
+            EnvKind::Text,
+            "a bundle id",
+        ),
+        env(
             "TAPPROVE_APNS_ENVIRONMENT",
+            "push.apns.environment",
+            EnvKind::Text,
+            "production or sandbox",
+        ),
+        env(
             "TAPPROVE_APNS_HOST",
+            "push.apns.host",
+            EnvKind::Text,
+            "a URL",
+        ),
+        env(
             "TAPPROVE_APNS_TOKEN_REFRESH_SECS",
-        ];
-        if apns_vars.iter().any(|n| get(n).is_some()) {
-            let file = self.apns.take();
-            let from_file = |f: fn(&ApnsConfig) -> String| file.as_ref().map(f);
-            let required = |name: &str, file_value: Option<String>| {
-                get(name)
-                    .or(file_value)
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| {
-                        PushConfigError::Env(format!(
-                            "APNs is set up from the environment but {name} is missing (or set \
-                         [push.apns] in the config file)"
-                        ))
-                    })
-            };
-            let environment = match get("TAPPROVE_APNS_ENVIRONMENT").as_deref() {
-                None => file.as_ref().and_then(|f| f.environment),
-                Some(name) => match name.parse() {
-                    Ok(environment) => Some(environment),
-                    Err(_) => {
-                        return Err(PushConfigError::Env(format!(
-                            "TAPPROVE_APNS_ENVIRONMENT={name:?} must be production or sandbox"
-                        )));
-                    }
-                },
-            };
-            let token_refresh_secs = match get("TAPPROVE_APNS_TOKEN_REFRESH_SECS") {
-                Some(v) => Some(v.parse::<u64>().map_err(|_| {
-                    PushConfigError::Env(format!(
-                        "TAPPROVE_APNS_TOKEN_REFRESH_SECS={v:?} is not a whole number of seconds"
-                    ))
-                })?),
-                None => file.as_ref().and_then(|f| f.token_refresh_secs),
-            };
-            self.apns = Some(ApnsConfig {
-                key_path: PathBuf::from(required(
-                    "TAPPROVE_APNS_KEY_PATH",
-                    from_file(|f| f.key_path.display().to_string()),
-                )?),
-                key_id: required("TAPPROVE_APNS_KEY_ID", from_file(|f| f.key_id.clone()))?,
-                team_id: required("TAPPROVE_APNS_TEAM_ID", from_file(|f| f.team_id.clone()))?,
-                topic: required("TAPPROVE_APNS_TOPIC", from_file(|f| f.topic.clone()))?,
-                environment,
-                host: get("TAPPROVE_APNS_HOST")
-                    .or_else(|| file.as_ref().and_then(|f| f.host.clone())),
-                token_refresh_secs,
-            });
-        }
-        let fcm_vars = [
+            "push.apns.token_refresh_secs",
+            EnvKind::Number,
+            "a whole number of seconds",
+        ),
+        env(
             "TAPPROVE_FCM_SERVICE_ACCOUNT_PATH",
-            "TAPPROVE_FCM_HOST",
+            "push.fcm.service_account_path",
+            EnvKind::Text,
+            "a path",
+        ),
+        env("TAPPROVE_FCM_HOST", "push.fcm.host", EnvKind::Text, "a URL"),
+        env(
             "TAPPROVE_FCM_TOKEN_URI",
-        ];
-        if fcm_vars.iter().any(|n| get(n).is_some()) {
-            let file = self.fcm.take();
-            let path = get("TAPPROVE_FCM_SERVICE_ACCOUNT_PATH")
-                .map(PathBuf::from)
-                .or_else(|| file.as_ref().map(|f| f.service_account_path.clone()))
-                .ok_or_else(|| {
-                    PushConfigError::Env(
-                        "FCM is set up from the environment but TAPPROVE_FCM_SERVICE_ACCOUNT_PATH is \
-                         missing (or set [push.fcm] in the config file)"
-                            .into(),
-                    )
-                })?;
-            self.fcm = Some(FcmConfig {
-                service_account_path: path,
-                host: get("TAPPROVE_FCM_HOST")
-                    .or_else(|| file.as_ref().and_then(|f| f.host.clone())),
-                token_uri: get("TAPPROVE_FCM_TOKEN_URI")
-                    .or_else(|| file.as_ref().and_then(|f| f.token_uri.clone())),
-            });
-        }
-        if let Some(v) = get("TAPPROVE_PUSH_CA_FILE") {
-            self.ca_file = Some(PathBuf::from(v));
-        }
-        let retry = &mut self.retry;
-        for (name, slot) in [
-            (
-                "TAPPROVE_PUSH_INITIAL_BACKOFF_MS",
-                &mut retry.initial_backoff_ms,
-            ),
-            ("TAPPROVE_PUSH_MAX_BACKOFF_MS", &mut retry.max_backoff_ms),
-            (
-                "TAPPROVE_PUSH_REQUEST_TIMEOUT_MS",
-                &mut retry.request_timeout_ms,
-            ),
-        ] {
-            if let Some(v) = get(name) {
-                *slot = v.parse().map_err(|_| {
-                    PushConfigError::Env(format!(
-                        "{name}={v:?} is not a whole number of milliseconds"
-                    ))
-                })?;
-            }
-        }
-        if let Some(v) = get("TAPPROVE_PUSH_MAX_ATTEMPTS") {
-            retry.max_attempts = v.parse().map_err(|_| {
-                PushConfigError::Env(format!(
-                    "TAPPROVE_PUSH_MAX_ATTEMPTS={v:?} is not a whole number"
-                ))
-            })?;
-        }
-        Ok(())
-    }
+            "push.fcm.token_uri",
+            EnvKind::Text,
+            "a URL",
+        ),
+        env(
+            "TAPPROVE_PUSH_CA_FILE",
+            "push.ca_file",
+            EnvKind::Text,
+            "a path",
+        ),
+        env(
+            "TAPPROVE_PUSH_MAX_ATTEMPTS",
+            "push.retry.max_attempts",
+            EnvKind::Number,
+            "a whole number",
+        ),
+        env(
+            "TAPPROVE_PUSH_INITIAL_BACKOFF_MS",
+            "push.retry.initial_backoff_ms",
+            EnvKind::Number,
+            "a whole number of milliseconds",
+        ),
+        env(
+            "TAPPROVE_PUSH_MAX_BACKOFF_MS",
+            "push.retry.max_backoff_ms",
+            EnvKind::Number,
+            "a whole number of milliseconds",
+        ),
+        env(
+            "TAPPROVE_PUSH_REQUEST_TIMEOUT_MS",
+            "push.retry.request_timeout_ms",
+            EnvKind::Number,
+            "a whole number of milliseconds",
+        ),
+    ];
 
     /// Checks every setting and loads every key, exactly as [`PushConfig::build`] does, without
     /// keeping anything. Call at start so a bad setting stops the service with a clear message.
@@ -387,9 +398,9 @@ pub(crate) fn read_file(
     what: &'static str,
     field: &'static str,
     path: &Path,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, PushConfigError> {
+) -> Result<secrecy::SecretSlice<u8>, PushConfigError> {
     std::fs::read(path)
-        .map(zeroize::Zeroizing::new)
+        .map(secrecy::SecretSlice::from)
         .map_err(|source| PushConfigError::ReadFile {
             what,
             field,

@@ -13,8 +13,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use ring::signature::RsaKeyPair;
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::pem::PemObject as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::config::{base_string, parse_url, read_file};
 use crate::http::{self, Protocol};
@@ -108,9 +108,9 @@ impl crate::Provider for FcmSender {
             "push.fcm.service_account_path",
             path,
         )?;
-        let file: ServiceAccountFile =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not valid JSON ({e})")))?;
-        let private_key = Zeroizing::new(file.private_key.unwrap_or_default());
+        let file: ServiceAccountFile = serde_json::from_slice(bytes.expose_secret())
+            .map_err(|e| bad(format!("not valid JSON ({e})")))?;
+        let private_key = SecretString::from(file.private_key.unwrap_or_default());
         match file.kind.as_deref() {
             Some("service_account") => {}
             Some(other) => {
@@ -136,14 +136,15 @@ impl crate::Provider for FcmSender {
             .client_email
             .filter(|e| e.contains('@'))
             .ok_or_else(|| bad("\"client_email\" is missing".into()))?;
-        if private_key.is_empty() {
+        if private_key.expose_secret().is_empty() {
             return Err(bad("\"private_key\" is missing".into()));
         }
-        let der = PrivatePkcs8KeyDer::from_pem_slice(private_key.as_bytes()).map_err(|e| {
-            bad(format!(
-                "\"private_key\" holds no PEM `PRIVATE KEY` block ({e})"
-            ))
-        })?;
+        let der = PrivatePkcs8KeyDer::from_pem_slice(private_key.expose_secret().as_bytes())
+            .map_err(|e| {
+                bad(format!(
+                    "\"private_key\" holds no PEM `PRIVATE KEY` block ({e})"
+                ))
+            })?;
         let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| {
             bad(format!(
                 "\"private_key\" is not an RSA (2048–8192 bit) PKCS#8 key: {e}"
@@ -314,10 +315,10 @@ impl FcmSender {
             &self.account.key,
         )
         .map_err(|e| fail(format!("could not sign the service-account assertion: {e}")))?;
-        let form = Zeroizing::new(
+        let form = SecretString::from(
             url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-                .append_pair("assertion", &assertion)
+                .append_pair("assertion", assertion.expose_secret())
                 .finish(),
         );
         let response = self
@@ -328,7 +329,7 @@ impl FcmSender {
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
-            .body(form.as_bytes().to_vec())
+            .body(form.expose_secret().as_bytes().to_vec())
             .send()
             .await
             .map_err(|e| Attempt::Retry {
@@ -356,15 +357,15 @@ impl FcmSender {
             reason: format!("FCM token endpoint: unreadable answer ({e})"),
             after: None,
         })?;
-        let access = Zeroizing::new(token.access_token);
-        if access.is_empty() {
+        let access = SecretString::from(token.access_token);
+        if access.expose_secret().is_empty() {
             return Err(Attempt::Retry {
                 reason: "FCM token endpoint: empty access_token".into(),
                 after: None,
             });
         }
-        let bearer =
-            Bearer::new("Bearer", &access).map_err(|e| fail(format!("FCM access token: {e}")))?;
+        let bearer = Bearer::new("Bearer", access.expose_secret())
+            .map_err(|e| fail(format!("FCM access token: {e}")))?;
         Ok((bearer, token.expires_in))
     }
 }

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use secrecy::SecretString;
 use serde::Serialize;
 use tapprove_protocol::{Es256Signer, SoftwareKey};
 use zeroize::Zeroizing;
@@ -61,7 +62,7 @@ pub(crate) fn apns_provider_token(
     key_id: &str,
     claims: &ApnsClaims<'_>,
     key: &SoftwareKey,
-) -> Result<Zeroizing<String>, String> {
+) -> Result<SecretString, String> {
     let header = ApnsHeader {
         alg: "ES256",
         kid: key_id,
@@ -70,7 +71,8 @@ pub(crate) fn apns_provider_token(
     let signature = key.sign(token.as_bytes()).map_err(|e| e.to_string())?;
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
-    Ok(token)
+    // Moved out, not copied: the builder's buffer is left empty.
+    Ok(SecretString::from(std::mem::take(&mut *token)))
 }
 
 /// Signs a Google service-account assertion (RS256, RSASSA-PKCS1-v1_5 with SHA-256).
@@ -78,7 +80,7 @@ pub(crate) fn google_assertion(
     private_key_id: Option<&str>,
     claims: &GoogleClaims<'_>,
     key: &RsaKeyPair,
-) -> Result<Zeroizing<String>, String> {
+) -> Result<SecretString, String> {
     let header = GoogleHeader {
         alg: "RS256",
         typ: "JWT",
@@ -95,12 +97,14 @@ pub(crate) fn google_assertion(
     .map_err(|_| "ring refused to sign the service-account assertion".to_owned())?;
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(signature));
-    Ok(token)
+    // Moved out, not copied: the builder's buffer is left empty.
+    Ok(SecretString::from(std::mem::take(&mut *token)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret as _;
 
     fn part(token: &str, i: usize) -> serde_json::Value {
         let p = token.split('.').nth(i).expect("part");
@@ -119,12 +123,15 @@ mod tests {
             &key,
         )
         .expect("sign");
+        // Held as a secret: its Debug shows nothing of it.
+        assert!(!format!("{token:?}").contains("eyJ"), "{token:?}");
+        let token = token.expose_secret();
         assert_eq!(
-            part(&token, 0),
+            part(token, 0),
             serde_json::json!({"alg": "ES256", "kid": "ABCDE12345"})
         );
         assert_eq!(
-            part(&token, 1),
+            part(token, 1),
             serde_json::json!({"iss": "TEAM123456", "iat": 1_800_000_000})
         );
         let (input, sig) = token.rsplit_once('.').expect("three parts");

@@ -20,7 +20,9 @@ mod retry;
 mod secret;
 
 pub use apns::ApnsSender;
-pub use config::{ApnsConfig, FcmConfig, PushConfig, PushConfigError, RetryConfig};
+pub use config::{
+    ApnsConfig, EnvKind, EnvVar, FcmConfig, PushConfig, PushConfigError, RetryConfig,
+};
 pub use fcm::FcmSender;
 pub use registry::{DeliveryReport, Provider, Router, send_each, send_to_all};
 

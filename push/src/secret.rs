@@ -1,4 +1,8 @@
-//! Secret newtypes: bearer credentials never show up in `Debug` output or logs.
+//! Secret types. Key material and tokens are `secrecy` types, as in the rest of the workspace
+//! (redacted `Debug`, zeroized on drop, no `Serialize`). The one type of our own is [`Bearer`]:
+//! a ready `authorization` header, kept as a `HeaderValue` because every request clones it
+//! (reference counted) and `HeaderValue` cannot be zeroized; it is marked sensitive, its
+//! `Debug` is redacted and it has no `Serialize`.
 
 use std::fmt;
 

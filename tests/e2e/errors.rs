@@ -335,3 +335,39 @@ async fn cli_failures_are_one_actionable_line() {
     let accounts = tapprove(&["device", "accounts", "--store", &store]).await;
     assert!(accounts.status.success() && stdout(&accounts).contains("No accounts"));
 }
+
+/// `TAPPROVE_CONFIG` names the file as `--config` does: a bad key in it stops `serve` with a
+/// line naming the file and the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_reads_the_file_tapprove_config_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tapprove.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[limits]\nsessions_per_minut = 3\n",
+    )
+    .expect("write");
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(dir.path().join("data"))
+        .env("TAPPROVE_CONFIG", &file)
+        .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    // Without the variable the service would start and keep running: bounded wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("`tapprove serve` ignored TAPPROVE_CONFIG and started");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let o = child.wait_with_output().expect("output");
+    let line = failed_line(&o);
+    assert!(line.contains("sessions_per_minut"), "{line}");
+    assert!(line.contains("tapprove.toml"), "{line}");
+}

@@ -189,36 +189,11 @@ fn run_scanning(program: &str, args: &[&str], needle: &str) -> Result<(bool, boo
 
 /// The venv Python with tree-sitter-swift, created under `.tools/venv` when missing.
 pub(crate) fn swift_parser_python() -> Result<PathBuf, String> {
-    let venv = repo_root().join(".tools").join("venv");
-    let python = venv.join("bin").join("python");
-    let ready = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import tree_sitter, tree_sitter_swift"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&python) {
-        return Ok(python);
-    }
-    if !python.exists() {
-        run("python3", &["-m", "venv", path_str(&venv)?])?;
-    }
-    run(
-        path_str(&python)?,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            TREE_SITTER,
-            TREE_SITTER_SWIFT,
-        ],
-    )?;
-    if ready(&python) {
-        Ok(python)
-    } else {
-        Err("tree-sitter-swift is still not importable after installing it".into())
-    }
+    crate::pyvenv::python(
+        "venv",
+        &[TREE_SITTER, TREE_SITTER_SWIFT],
+        "import tree_sitter, tree_sitter_swift",
+    )
 }
 
 /// Parses every Swift file (generated and `ios/`) and fails on any syntax error; checks the

@@ -22,6 +22,7 @@ mod ios;
 mod keycloak;
 mod package;
 mod postgres;
+mod pyvenv;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use figment::Figment;
+use figment::providers::Serialized;
+use figment::value::{Dict, Empty, Tag, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::Zeroizing;
+use tapprove_push::EnvKind::{self, List, Number, OptionalText, Secret, Switch, Text};
+use tapprove_push::EnvVar;
 
 pub use crate::crypto::SealKey;
 use crate::error::ServiceError;
@@ -48,17 +52,6 @@ pub struct LimitsConfig {
     pub max_cooldown_seconds: u32,
 }
 
-/// A trusted proxy: a CIDR block, or one address (a /32 or /128).
-fn parse_proxy(n: &str) -> Result<ipnet::IpNet, ServiceError> {
-    n.parse::<ipnet::IpNet>()
-        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| {
-            ServiceError::Config(format!(
-                "TAPPROVE_TRUSTED_PROXIES: {n:?} is not an address or CIDR block like 10.0.0.0/8"
-            ))
-        })
-}
-
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
@@ -83,6 +76,7 @@ pub struct ServiceConfig {
     /// Proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is
     /// believed: behind them the client is the nearest untrusted hop (`client_ip`). Empty by
     /// default: the TCP peer is the client. Env `TAPPROVE_TRUSTED_PROXIES` (comma-separated).
+    #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where `GET /metrics` (Prometheus / OpenMetrics text) is served, on a listener of its
     /// own so it is never exposed with the public API; `None` serves no metrics. Env
@@ -154,190 +148,254 @@ impl Default for ServiceConfig {
     }
 }
 
+/// The service's own environment variables: `TAPPROVE_` + the setting's path in capitals.
+/// Push's (`[push.*]`) are [`PushConfig::ENV`]; a new setting adds its row here or there.
+const ENV: &[EnvVar] = &[
+    env(
+        "TAPPROVE_LISTEN",
+        "listen",
+        Text,
+        "an address like 127.0.0.1:8080",
+    ),
+    env(
+        "TAPPROVE_TRUSTED_PROXIES",
+        "trusted_proxies",
+        List,
+        "a comma-separated list of addresses or CIDR blocks like 10.0.0.0/8",
+    ),
+    env(
+        "TAPPROVE_METRICS_LISTEN",
+        "metrics_listen",
+        Text,
+        "an address like 127.0.0.1:9090",
+    ),
+    env(
+        "TAPPROVE_DATABASE_URL",
+        "database_url",
+        Text,
+        "a database URL",
+    ),
+    env(
+        "TAPPROVE_SEAL_KEY",
+        "seal_key",
+        Secret,
+        "32 bytes in base64",
+    ),
+    env(
+        "TAPPROVE_MIN_SDK_VERSION",
+        "min_sdk_version",
+        OptionalText,
+        "a version like 0.2.0",
+    ),
+    env(
+        "TAPPROVE_WEBHOOK_TIMEOUT",
+        "webhook_timeout",
+        Number,
+        "a positive number of seconds",
+    ),
+    env(
+        "TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK",
+        "allow_insecure_webhooks_on_loopback",
+        Switch,
+        "true or false",
+    ),
+    env(
+        "TAPPROVE_SWEEP_INTERVAL",
+        "sweep_interval",
+        Number,
+        "a positive number of seconds",
+    ),
+    env(
+        "TAPPROVE_EVENT_KEEP_ALIVE",
+        "event_keep_alive",
+        Number,
+        "a positive number of seconds",
+    ),
+    env(
+        "TAPPROVE_HEADER_READ_TIMEOUT",
+        "header_read_timeout",
+        Number,
+        "a positive number of seconds",
+    ),
+    env(
+        "TAPPROVE_REQUEST_TIMEOUT",
+        "request_timeout",
+        Number,
+        "a positive number of seconds",
+    ),
+    env(
+        "TAPPROVE_MAX_CONNECTIONS",
+        "max_connections",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_MAX_EVENT_STREAMS_PER_ACCOUNT",
+        "max_event_streams_per_account",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_RETENTION_DAYS",
+        "retention_days",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_AUDIT_RETENTION_DAYS",
+        "audit_retention_days",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_SESSIONS_PER_MINUTE",
+        "limits.sessions_per_minute",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_SESSIONS_PER_HOUR",
+        "limits.sessions_per_hour",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_IP",
+        "limits.pairings_per_minute_per_ip",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_PAIRINGS_PER_HOUR_PER_USER",
+        "limits.pairings_per_hour_per_user",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_FRAUD_LOCK_SECONDS",
+        "limits.fraud_lock_seconds",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_FAILURES_BEFORE_COOLDOWN",
+        "limits.failures_before_cooldown",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_COOLDOWN_SECONDS",
+        "limits.cooldown_seconds",
+        Number,
+        "a whole number",
+    ),
+    env(
+        "TAPPROVE_LIMITS_MAX_COOLDOWN_SECONDS",
+        "limits.max_cooldown_seconds",
+        Number,
+        "a whole number",
+    ),
+];
+
+const fn env(
+    var: &'static str,
+    key: &'static str,
+    kind: EnvKind,
+    expected: &'static str,
+) -> EnvVar {
+    EnvVar {
+        var,
+        key,
+        kind,
+        expected,
+    }
+}
+
+/// Every environment variable the service reads for its settings, its own then push's.
+fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
+    ENV.iter().chain(PushConfig::ENV)
+}
+
+/// What a layer set, by the setting's path: for errors that name where a value came from.
+#[derive(Default)]
+struct Sources {
+    /// From the environment: the variable and its text.
+    env: Vec<(&'static EnvVar, String)>,
+    /// Where the file layer came from, for errors (`config file …`); `None`: no file.
+    file: Option<String>,
+}
+
 impl ServiceConfig {
-    /// Defaults, then the TOML `file` if given, then the environment: `TAPPROVE_` + the
-    /// setting's name in capitals (`TAPPROVE_LISTEN`, `TAPPROVE_DATABASE_URL`,
-    /// `TAPPROVE_SEAL_KEY`, `TAPPROVE_WEBHOOK_TIMEOUT` in seconds, …), and
-    /// `TAPPROVE_LIMITS_<NAME>` for `[limits]`, `TAPPROVE_APNS_<NAME>` / `TAPPROVE_FCM_<NAME>`
-    /// for `[push.apns]` / `[push.fcm]`, `TAPPROVE_PUSH_CA_FILE` and `TAPPROVE_PUSH_<RETRY
-    /// SETTING>` (`MAX_ATTEMPTS`, `INITIAL_BACKOFF_MS`, `MAX_BACKOFF_MS`, `REQUEST_TIMEOUT_MS`).
+    /// Every environment variable of a setting, the service's own then push's.
+    pub fn env_vars() -> impl Iterator<Item = &'static EnvVar> {
+        env_vars()
+    }
+
+    /// Defaults, then the TOML `file` if given, then the environment: each setting has one
+    /// variable, `TAPPROVE_` + its path in capitals (`TAPPROVE_LISTEN`,
+    /// `TAPPROVE_LIMITS_SESSIONS_PER_MINUTE`, …; push's in [`PushConfig::ENV`], e.g.
+    /// `TAPPROVE_APNS_KEY_ID`); the list is [`ServiceConfig::env_vars`] and docs/SERVICE.md's settings table.
     pub fn load(file: Option<&Path>) -> Result<Self, ServiceError> {
-        let mut config = match file {
-            Some(path) => Self::from_toml_file(path)?,
-            None => Self::default(),
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
-        Ok(config)
+        Self::load_with(file, |name| std::env::var(name).ok())
     }
 
-    /// Reads a TOML file (every key optional).
+    /// [`ServiceConfig::load`] with the environment read through `get` (testable without
+    /// touching the process environment).
+    pub fn load_with(
+        file: Option<&Path>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServiceError> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        let mut sources = Sources::default();
+        if let Some(path) = file {
+            figment = figment.merge(file_layer(path)?);
+            sources.file = Some(format!("config file {}", path.display()));
+        }
+        let (layer, set) = env_layer(&get)?;
+        sources.env = set;
+        extract(figment.merge(layer), &sources)
+    }
+
+    /// Reads a TOML file (every key optional) over the defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ServiceError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ServiceError::Config(format!(
-                "cannot read config file {}: {e}; check the path and its permissions",
-                path.display()
-            ))
-        })?;
-        Self::from_toml_str(&text).map_err(|e| match e {
-            ServiceError::Config(msg) => {
-                ServiceError::Config(format!("config file {}: {msg}", path.display()))
-            }
-            other => other,
-        })
+        let sources = Sources {
+            file: Some(format!("config file {}", path.display())),
+            ..Sources::default()
+        };
+        extract(
+            Figment::from(Serialized::defaults(Self::default())).merge(file_layer(path)?),
+            &sources,
+        )
     }
 
-    /// Parses TOML text (every key optional).
+    /// Parses TOML text (every key optional) over the defaults.
     pub fn from_toml_str(text: &str) -> Result<Self, ServiceError> {
-        toml::from_str(text).map_err(|e| ServiceError::Config(format!("invalid TOML: {e}")))
+        let sources = Sources {
+            file: Some("TOML".into()),
+            ..Sources::default()
+        };
+        extract(
+            Figment::from(Serialized::defaults(Self::default())).merge(toml_layer(text)?),
+            &sources,
+        )
     }
 
-    /// Applies `TAPPROVE_*` variables read through `get` (testable without touching the process
-    /// environment).
+    /// Applies `TAPPROVE_*` variables read through `get` over this configuration.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ServiceError> {
-        if let Some(v) = get("TAPPROVE_LISTEN") {
-            self.listen = v.parse().map_err(|_| {
-                ServiceError::Config(format!(
-                    "TAPPROVE_LISTEN={v:?} is not an address like 127.0.0.1:8080"
-                ))
-            })?;
-        }
-        if let Some(v) = get("TAPPROVE_TRUSTED_PROXIES") {
-            self.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .map(parse_proxy)
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(v) = get("TAPPROVE_METRICS_LISTEN") {
-            self.metrics_listen = Some(v.parse().map_err(|_| {
-                ServiceError::Config(format!(
-                    "TAPPROVE_METRICS_LISTEN={v:?} is not an address like 127.0.0.1:9090"
-                ))
-            })?);
-        }
-        if let Some(v) = get("TAPPROVE_DATABASE_URL") {
-            self.database_url = v;
-        }
-        if let Some(v) = get("TAPPROVE_SEAL_KEY") {
-            let v = Zeroizing::new(v);
-            self.seal_key = Some(SealKey::from_base64(&v)?);
-        }
-        if let Some(v) = get("TAPPROVE_MIN_SDK_VERSION") {
-            self.min_sdk_version = if v.is_empty() { None } else { Some(v) };
-        }
-        if let Some(v) = get("TAPPROVE_WEBHOOK_TIMEOUT") {
-            self.webhook_timeout = v
-                .parse::<f64>()
-                .ok()
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    ServiceError::Config(format!(
-                        "TAPPROVE_WEBHOOK_TIMEOUT={v:?} is not a positive number of seconds"
-                    ))
-                })?;
-        }
-        let seconds = |name: &str, v: &str| {
-            v.parse::<f64>()
-                .ok()
-                .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    ServiceError::Config(format!(
-                        "{name}={v:?} is not a positive number of seconds"
-                    ))
-                })
+        let (layer, set) = env_layer(&get)?;
+        let sources = Sources {
+            env: set,
+            file: None,
         };
-        let number = |name: &str, v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| ServiceError::Config(format!("{name}={v:?} is not a whole number")))
-        };
-        let as_u32 = |name: &str, n: u64| {
-            u32::try_from(n).map_err(|_| ServiceError::Config(format!("{name}={n} is too large")))
-        };
-        for (name, slot) in [
-            ("TAPPROVE_SWEEP_INTERVAL", &mut self.sweep_interval),
-            ("TAPPROVE_EVENT_KEEP_ALIVE", &mut self.event_keep_alive),
-            (
-                "TAPPROVE_HEADER_READ_TIMEOUT",
-                &mut self.header_read_timeout,
-            ),
-            ("TAPPROVE_REQUEST_TIMEOUT", &mut self.request_timeout),
-        ] {
-            if let Some(v) = get(name) {
-                *slot = seconds(name, &v)?;
-            }
+        let mut applied: Self = extract(
+            Figment::from(Serialized::defaults(&*self)).merge(layer),
+            &sources,
+        )?;
+        // The seal key is never serialised, so it does not travel through the layers.
+        if applied.seal_key.is_none() {
+            applied.seal_key = self.seal_key.take();
         }
-        if let Some(v) = get("TAPPROVE_MAX_CONNECTIONS") {
-            self.max_connections = usize::try_from(number("TAPPROVE_MAX_CONNECTIONS", &v)?)
-                .map_err(|_| {
-                    ServiceError::Config("TAPPROVE_MAX_CONNECTIONS is too large".into())
-                })?;
-        }
-        let limits = &mut self.limits;
-        for (name, slot) in [
-            (
-                "TAPPROVE_MAX_EVENT_STREAMS_PER_ACCOUNT",
-                &mut self.max_event_streams_per_account,
-            ),
-            ("TAPPROVE_RETENTION_DAYS", &mut self.retention_days),
-            (
-                "TAPPROVE_AUDIT_RETENTION_DAYS",
-                &mut self.audit_retention_days,
-            ),
-            (
-                "TAPPROVE_LIMITS_SESSIONS_PER_MINUTE",
-                &mut limits.sessions_per_minute,
-            ),
-            (
-                "TAPPROVE_LIMITS_SESSIONS_PER_HOUR",
-                &mut limits.sessions_per_hour,
-            ),
-            (
-                "TAPPROVE_LIMITS_PAIRINGS_PER_MINUTE_PER_IP",
-                &mut limits.pairings_per_minute_per_ip,
-            ),
-            (
-                "TAPPROVE_LIMITS_PAIRINGS_PER_HOUR_PER_USER",
-                &mut limits.pairings_per_hour_per_user,
-            ),
-            (
-                "TAPPROVE_LIMITS_FRAUD_LOCK_SECONDS",
-                &mut limits.fraud_lock_seconds,
-            ),
-            (
-                "TAPPROVE_LIMITS_FAILURES_BEFORE_COOLDOWN",
-                &mut limits.failures_before_cooldown,
-            ),
-            (
-                "TAPPROVE_LIMITS_COOLDOWN_SECONDS",
-                &mut limits.cooldown_seconds,
-            ),
-            (
-                "TAPPROVE_LIMITS_MAX_COOLDOWN_SECONDS",
-                &mut limits.max_cooldown_seconds,
-            ),
-        ] {
-            if let Some(v) = get(name) {
-                *slot = as_u32(name, number(name, &v)?)?;
-            }
-        }
-        self.push.apply_env(&get).map_err(|e| match e {
-            tapprove_push::PushConfigError::Env(message) => ServiceError::Config(message),
-            other => ServiceError::Push(other),
-        })?;
-        if let Some(v) = get("TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK") {
-            self.allow_insecure_webhooks_on_loopback = match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(ServiceError::Config(format!(
-                        "TAPPROVE_ALLOW_INSECURE_WEBHOOKS_ON_LOOPBACK={v:?} must be true or false"
-                    )));
-                }
-            };
-        }
+        *self = applied;
         Ok(())
     }
 
@@ -387,6 +445,139 @@ impl ServiceConfig {
         }
         Ok(())
     }
+}
+
+/// The TOML file as a layer; a missing or unreadable file is an error (not an empty layer).
+fn file_layer(path: &Path) -> Result<Serialized<toml::Table>, ServiceError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ServiceError::Config(format!(
+            "cannot read config file {}: {e}; check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    toml_layer(&text).map_err(|e| match e {
+        ServiceError::Config(msg) => {
+            ServiceError::Config(format!("config file {}: {msg}", path.display()))
+        }
+        other => other,
+    })
+}
+
+fn toml_layer(text: &str) -> Result<Serialized<toml::Table>, ServiceError> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| ServiceError::Config(format!("invalid TOML: {e}")))?;
+    Ok(Serialized::defaults(table))
+}
+
+/// The variables that are set, as a layer keyed like the file, and what each set.
+fn env_layer(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(Serialized<Dict>, Vec<(&'static EnvVar, String)>), ServiceError> {
+    let mut root = Dict::new();
+    let mut set = Vec::new();
+    for var in env_vars() {
+        let Some(text) = get(var.var) else { continue };
+        let value = env_value(var, &text)?;
+        let mut path: Vec<&str> = var.key.split('.').collect();
+        let leaf = path.pop().unwrap_or_default();
+        let mut dict = &mut root;
+        for part in path {
+            let entry = dict
+                .entry(part.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            dict = match entry {
+                Value::Dict(_, d) => d,
+                // Only this function builds the tree, and keys are settings, never values.
+                _ => unreachable!("a setting's path runs through tables only"),
+            };
+        }
+        dict.insert(leaf.to_owned(), value);
+        set.push((var, text));
+    }
+    Ok((Serialized::defaults(root), set))
+}
+
+/// One variable's text as the value its setting takes in the file.
+fn env_value(var: &EnvVar, text: &str) -> Result<Value, ServiceError> {
+    let wrong = || ServiceError::Config(format!("{}={text:?} is not {}", var.var, var.expected));
+    Ok(match var.kind {
+        Text | Secret => Value::from(text.to_owned()),
+        OptionalText if text.is_empty() => Value::Empty(Tag::Default, Empty::None),
+        OptionalText => Value::from(text.to_owned()),
+        Number => match text.parse::<u64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(text.parse::<f64>().map_err(|_| wrong())?),
+        },
+        Switch => Value::from(match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(wrong()),
+        }),
+        List => Value::from(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| Value::from(t.to_owned()))
+                .collect::<Vec<_>>(),
+        ),
+    })
+}
+
+/// The layered settings as a [`ServiceConfig`]; an error names the variable or the file key
+/// that holds the bad value, and for a missing one both ways to set it.
+fn extract(figment: Figment, sources: &Sources) -> Result<ServiceConfig, ServiceError> {
+    figment.extract().map_err(|errors| {
+        let messages: Vec<String> = errors.into_iter().map(|e| explain(&e, sources)).collect();
+        ServiceError::Config(messages.join("; "))
+    })
+}
+
+fn explain(e: &figment::Error, sources: &Sources) -> String {
+    use figment::error::Kind;
+    let key = e.path.join(".");
+    if let Kind::MissingField(field) = &e.kind {
+        let key = if key.is_empty() {
+            field.to_string()
+        } else {
+            format!("{key}.{field}")
+        };
+        let var = env_vars().find(|v| v.key == key);
+        let section = key.rsplit_once('.').map_or("", |(s, _)| s);
+        return match var {
+            Some(var) => format!(
+                "`{key}` is missing: set {} (or `{field}` in [{section}] of the config file)",
+                var.var
+            ),
+            None => format!("`{key}` is missing"),
+        };
+    }
+    if let Some((var, text)) = sources.env.iter().find(|(v, _)| v.key == key) {
+        return match var.kind {
+            Secret => format!("{} is not {} ({})", var.var, var.expected, e.kind),
+            _ => format!("{}={text:?} is not {} ({})", var.var, var.expected, e.kind),
+        };
+    }
+    match &sources.file {
+        Some(file) if !key.is_empty() => format!("{file}: `{key}`: {}", e.kind),
+        Some(file) => format!("{file}: {}", e.kind),
+        None => e.kind.to_string(),
+    }
+}
+
+/// Trusted proxies: CIDR blocks, or single addresses (a /32 or /128).
+fn proxies<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{n:?} is not an address or CIDR block like 10.0.0.0/8"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// `Duration` as a number of seconds (integer or fractional) in TOML/JSON.

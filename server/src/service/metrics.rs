@@ -45,17 +45,58 @@ pub(crate) struct Limit {
     pub limit: &'static str,
 }
 
-/// The service's metrics and their registry. Cheap to clone (the metrics are shared handles).
-#[derive(Clone)]
-pub(crate) struct Metrics {
-    registry: Arc<Registry>,
-    pub sessions_created: Family<Presence, Counter>,
-    pub sessions_decided: Family<Decided, Counter>,
-    pub decision_seconds: Histogram,
-    pub push_deliveries: Family<Delivery, Counter>,
-    pub pairings: Family<PairingOutcome, Counter>,
-    pub rate_limited: Family<Limit, Counter>,
-    pub event_streams: Gauge,
+/// Declares the metrics in one list: each field with its type, its first value, the name it is
+/// exposed under (after the `tapprove_` prefix) and its help text. The struct, its
+/// construction and the registration all come from that list, so a metric cannot be declared
+/// and left unregistered.
+macro_rules! metrics {
+    ($($field:ident: $ty:ty = $init:expr, $name:literal, $help:literal;)*) => {
+        /// The service's metrics and their registry. Cheap to clone (the metrics are shared
+        /// handles).
+        #[derive(Clone)]
+        pub(crate) struct Metrics {
+            registry: Arc<Registry>,
+            $(pub $field: $ty,)*
+        }
+
+        impl Metrics {
+            /// Registers every metric; `db_wait` is the store's own histogram (see
+            /// [`crate::store::Store::db_wait`]).
+            pub(crate) fn new(db_wait: Histogram) -> Self {
+                let mut registry = Registry::with_prefix("tapprove");
+                $(
+                    let $field: $ty = $init;
+                    registry.register($name, $help, $field.clone());
+                )*
+                registry.register(
+                    "db_wait_seconds",
+                    "Seconds a statement waited for a database connection",
+                    db_wait,
+                );
+                Self {
+                    registry: Arc::new(registry),
+                    $($field,)*
+                }
+            }
+        }
+    };
+}
+
+metrics! {
+    sessions_created: Family<Presence, Counter> = Family::default(),
+        "sessions_created", "Push sessions created, by presence mode";
+    sessions_decided: Family<Decided, Counter> = Family::default(),
+        "sessions_decided", "Push sessions that reached a final status, by status and reason";
+    decision_seconds: Histogram = Histogram::new(DECISION_BUCKETS),
+        "decision_seconds", "Seconds from a session's creation to the device's accept or reject";
+    push_deliveries: Family<Delivery, Counter> = Family::default(),
+        "push_deliveries", "Pushes handed to APNs or FCM, by provider and outcome";
+    pairings: Family<PairingOutcome, Counter> = Family::default(),
+        "pairings", "Device pairing attempts, by outcome";
+    rate_limited: Family<Limit, Counter> = Family::default(),
+        "rate_limited", "Requests refused by a limit, by limit";
+    event_streams: Gauge = Gauge::default(),
+        "event_streams_open", "Device event streams this instance holds open";
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,66 +106,6 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric; `db_wait` is the store's own histogram (see
-    /// [`crate::store::Store::db_wait`]).
-    pub(crate) fn new(db_wait: Histogram) -> Self {
-        let mut registry = Registry::with_prefix("tapprove");
-        let m = Self {
-            registry: Arc::default(),
-            sessions_created: Family::default(),
-            sessions_decided: Family::default(),
-            decision_seconds: Histogram::new(DECISION_BUCKETS),
-            push_deliveries: Family::default(),
-            pairings: Family::default(),
-            rate_limited: Family::default(),
-            event_streams: Gauge::default(),
-        };
-        registry.register(
-            "sessions_created",
-            "Push sessions created, by presence mode",
-            m.sessions_created.clone(),
-        );
-        registry.register(
-            "sessions_decided",
-            "Push sessions that reached a final status, by status and reason",
-            m.sessions_decided.clone(),
-        );
-        registry.register(
-            "decision_seconds",
-            "Seconds from a session's creation to the device's accept or reject",
-            m.decision_seconds.clone(),
-        );
-        registry.register(
-            "push_deliveries",
-            "Pushes handed to APNs or FCM, by provider and outcome",
-            m.push_deliveries.clone(),
-        );
-        registry.register(
-            "pairings",
-            "Device pairing attempts, by outcome",
-            m.pairings.clone(),
-        );
-        registry.register(
-            "rate_limited",
-            "Requests refused by a limit, by limit",
-            m.rate_limited.clone(),
-        );
-        registry.register(
-            "event_streams_open",
-            "Device event streams this instance holds open",
-            m.event_streams.clone(),
-        );
-        registry.register(
-            "db_wait_seconds",
-            "Seconds a statement waited for a database connection",
-            db_wait,
-        );
-        Self {
-            registry: Arc::new(registry),
-            ..m
-        }
-    }
-
     /// The OpenMetrics text exposition of every metric.
     pub(crate) fn encode(&self) -> String {
         let mut out = String::new();

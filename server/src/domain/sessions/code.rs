@@ -10,9 +10,9 @@ use super::{SessionError, announce_reading_devices, current, view};
 use crate::SKEW_SECONDS;
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::bus::Outcome;
+use crate::domain::context::Sessions;
 use crate::domain::policy::PresencePolicy;
 use crate::domain::user_guard;
-use crate::service::state::AppState;
 use crate::store::{AccountRow, SessionRow};
 
 /// Longest code the relying party may submit, characters (a display code has at most 12
@@ -31,20 +31,20 @@ fn final_error(status: SessionStatus) -> SessionError {
 /// it is the one the phone showed, else `rejected` (`wrong_number`), counted in the user's
 /// guard like a wrong typed code. One decision only: the conditional decision of every answer.
 pub(crate) async fn submit_code(
-    state: &AppState,
+    ctx: Sessions<'_>,
     project_id: &str,
     id: &str,
     code: &str,
+    now: i64,
 ) -> Result<SessionView, SessionError> {
-    let session = current(state, project_id, id).await?;
+    let session = current(ctx, project_id, id, now).await?;
     if session.presence_mode.0 != PresenceMode::Display {
         return Err(SessionError::NotDisplaySession);
     }
     if session.status.0 != SessionStatus::Sent {
         return Err(final_error(session.status.0));
     }
-    let policy = state
-        .0
+    let policy = ctx
         .store
         .project_by_id(project_id)
         .await?
@@ -54,8 +54,7 @@ pub(crate) async fn submit_code(
     // only once a phone signed that it showed it to a verified user (and is still paired:
     // the deciding UPDATE checks the acknowledging device).
     let by = if policy.requires_user_verification() {
-        let ack = state
-            .0
+        let ack = ctx
             .store
             .display_ack(&session.id)
             .await?
@@ -73,11 +72,11 @@ pub(crate) async fn submit_code(
     } else {
         SessionReason::WrongNumber
     };
-    let now = crate::now();
     let outcome = Outcome::new(reason, now);
     let by_ref = by.as_ref().map(|(a, uv)| (a.as_str(), *uv));
-    let Some(recorded) = user_guard::decide_by_code(state, &session, outcome, by_ref).await? else {
-        let now_row = current(state, project_id, id).await?;
+    let Some(recorded) = user_guard::decide_by_code(ctx.guard, &session, outcome, by_ref).await?
+    else {
+        let now_row = current(ctx, project_id, id, now).await?;
         if now_row.status.0 == SessionStatus::Sent {
             // Still open: the acknowledging device was removed meanwhile.
             return Err(SessionError::CodeNotShown);
@@ -91,9 +90,9 @@ pub(crate) async fn submit_code(
         by_device: None,
         by_operator: false,
     };
-    audit::record(&state.0.store, event).await;
-    user_guard::recorded(state, &session, recorded).await;
-    announce_reading_devices(state, &session.id, outcome).await;
+    audit::record(ctx.store, event).await;
+    user_guard::recorded(ctx.guard, &session, recorded).await;
+    announce_reading_devices(ctx, &session.id, outcome).await;
     let mut decided = view(&session);
     decided.status = outcome.status;
     decided.reason = Some(outcome.reason);
@@ -106,26 +105,21 @@ pub(crate) async fn submit_code(
 /// `kid`, `iat` within the skew, the nonce sent to this device. Returns the session's state
 /// (still `sent`) and the account (its response may carry a key update).
 pub(crate) async fn shown(
-    state: &AppState,
+    ctx: Sessions<'_>,
     token: &str,
+    now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
     let (session_id, account_id) =
         CodeShown::peek_ids(token).map_err(SessionError::AnswerRefused)?;
-    let context = state
-        .0
-        .store
-        .answer_context(&account_id, &session_id)
-        .await?;
+    let context = ctx.store.answer_context(&account_id, &session_id).await?;
     let account = match context.account {
         Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
         _ => return Err(SessionError::NotPaired),
     };
-    let key = state
-        .0
-        .keys
+    let key = ctx
+        .device_keys
         .parse(&account)
         .map_err(|_| SessionError::Internal)?;
-    let now = crate::now();
     let ack = CodeShown::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
         tracing::info!(account_id = %account.id, code = e.code(), "code-shown acknowledgement refused");
         SessionError::AnswerRefused(e)
@@ -152,8 +146,7 @@ pub(crate) async fn shown(
     if session.expires_at < now {
         return Err(SessionError::Expired);
     }
-    let first = state
-        .0
+    let first = ctx
         .store
         .record_display_ack(&session.id, &account.id, ack.uv, now)
         .await?;
