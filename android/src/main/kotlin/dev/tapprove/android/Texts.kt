@@ -131,5 +131,7 @@ object Texts {
             context.resources.getQuantityString(R.plurals.tapprove_prompt_entry_digits, it, it)
         } ?: context.getString(R.string.tapprove_prompt_entry)
         PresenceMode.NONE -> context.getString(R.string.tapprove_prompt_none)
+        // The code itself is never in a notification: only the unlocked app shows it.
+        PresenceMode.DISPLAY -> context.getString(R.string.tapprove_prompt_display)
     }
 }
