@@ -59,7 +59,7 @@ struct ApprovalView: View {
             case .display:
                 if let displayCode {
                     Text(L.displayCodeLabel)
-                    Text(displayCode).font(.largeTitle).monospacedDigit().textSelection(.enabled)
+                    Text(displayCode).font(.largeTitle).monospacedDigit()
                 } else {
                     Button(L.showCode) { revealCode() }
                         .buttonStyle(.borderedProminent)
