@@ -124,6 +124,17 @@ object Texts {
         return b.os?.let { context.getString(R.string.tapprove_browser_on_os, browser, it) } ?: browser
     }
 
+    /**
+     * The texts of a code-to-phone approval screen (its state is `DisplayCodeModel`): the
+     * "Show the code" button, the line above the code, and "This wasn't me" for
+     * `ApprovalAction.NotMe`. The code appears only there, never in a notification.
+     */
+    fun displayCode(context: Context): DisplayCodeTexts = DisplayCodeTexts(
+        showCode = context.getString(R.string.tapprove_display_show_code),
+        codeLabel = context.getString(R.string.tapprove_display_code_label),
+        notMe = context.getString(R.string.tapprove_display_not_me),
+    )
+
     /** What the user must do for [request]. */
     fun prompt(context: Context, request: LoginRequest): String = when (request.presenceMode) {
         PresenceMode.CHOOSE -> context.getString(R.string.tapprove_prompt_choose)
@@ -135,3 +146,6 @@ object Texts {
         PresenceMode.DISPLAY -> context.getString(R.string.tapprove_prompt_display)
     }
 }
+
+/** See [Texts.displayCode]. */
+data class DisplayCodeTexts(val showCode: String, val codeLabel: String, val notMe: String)
