@@ -103,6 +103,7 @@ fn main() {
             {
                 let mut e = c.clone();
                 e.presence = Presence {
+                    code: None,
                     length: None,
                     mode: PresenceMode::Entry,
                     options: vec![],
@@ -117,6 +118,7 @@ fn main() {
             {
                 let mut n = c.clone();
                 n.presence = Presence {
+                    code: None,
                     length: None,
                     mode: PresenceMode::None,
                     options: vec![],
@@ -130,6 +132,7 @@ fn main() {
             {
                 let mut e = c.clone();
                 e.presence = Presence {
+                    code: None,
                     mode: PresenceMode::Entry,
                     options: vec![],
                     length: Some(6),
@@ -375,6 +378,7 @@ fn main() {
                 {
                     let mut b = c.clone();
                     b.presence = Presence {
+                        code: None,
                         mode: PresenceMode::Entry,
                         options: vec![],
                         length: Some(13),
@@ -549,6 +553,7 @@ fn main() {
     );
 
     key_updates(&dir, &service, &other);
+    display(&dir, &c);
     println!("wrote vectors to {}", dir.display());
 }
 
@@ -691,6 +696,62 @@ fn key_updates(dir: &Path, pinned: &SoftwareKey, new: &SoftwareKey) {
                 ),
                 NOW,
                 "unsupported_version",
+            ),
+        ],
+    );
+}
+
+/// `challenge_display.json`: code to phone (PROTOCOL.md §7a), signed by a key of its own.
+fn display(dir: &Path, base: &Challenge) {
+    let key = SoftwareKey::generate().expect("key");
+    let with = |code: Option<&str>, mode: PresenceMode| {
+        let mut d = base.clone();
+        d.presence = Presence {
+            code: code.map(str::to_owned),
+            length: None,
+            mode,
+            options: vec![],
+        };
+        d.user_verification = Some(UserVerification::Required);
+        d
+    };
+    let sign = |c: &Challenge| jws::sign(c, "tapprove-challenge+jwt", "k", &key).expect("sign");
+    let valid = with(Some("482913"), PresenceMode::Display);
+    write(
+        dir,
+        "challenge_display.json",
+        "challenge",
+        "Code to phone (display): the code the phone shows travels in the challenge; 6 to 12 digits, display mode only.",
+        &key,
+        vec![
+            ok(
+                "display_uv_required",
+                valid.sign(&key).expect("sign"),
+                serde_json::to_value(&valid).expect("json"),
+            ),
+            err(
+                "display_without_code",
+                sign(&with(None, PresenceMode::Display)),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "display_code_5_digits",
+                sign(&with(Some("48291"), PresenceMode::Display)),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "display_code_not_digits",
+                sign(&with(Some("48291x"), PresenceMode::Display)),
+                NOW,
+                "invalid",
+            ),
+            err(
+                "code_on_entry",
+                sign(&with(Some("482913"), PresenceMode::Entry)),
+                NOW,
+                "invalid",
             ),
         ],
     );

@@ -659,3 +659,78 @@ async fn admin_sets_the_presence_policy_and_the_login_follows_it() {
     );
     assert!(line.contains("https"), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_to_phone_is_printed_by_the_terminal_authenticator_and_typed_at_the_login() {
+    let s = Setup::new(CODE).await;
+    let d = s.paired_device("phone", "ines", CODE).await;
+    let session = s.rp.login("ines", json!({"presence": "display"})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    assert!(session["presence_code"].is_null(), "{session}");
+    let o = d.run(&["requests"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.contains("code to type at the login prompt: "))
+        .unwrap_or_else(|| panic!("no code printed: {out}"));
+    let code: String = line
+        .split("prompt: ")
+        .nth(1)
+        .expect("code")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(code.len() >= 6, "{line}");
+    let view = s.rp.typed().submit_code(&id, &code).await.expect("submit");
+    assert_eq!(
+        (view.status.as_str(), view.reason.map(|r| r.as_str())),
+        ("accepted", Some("approved"))
+    );
+
+    // Approve-only only with the project's flag, never with nist-aal2; the listing shows it.
+    let project = s.project["project_id"].as_str().expect("id");
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "project"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database", &s.serve.db]);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            tapprove(&refs).await
+        }
+    };
+    let (status, _) = s.rp.create_raw(&json!({"user": "ines", "notification": {"title": "t", "body": "b"}, "presence": "none"})).await;
+    assert_eq!(status.as_u16(), 400);
+    let line = failed_line(
+        &admin(&[
+            "set-policy",
+            "--project",
+            project,
+            "--policy",
+            "nist-aal2",
+            "--allow-approve-only",
+        ])
+        .await,
+    );
+    assert!(line.contains("approve-only"), "{line}");
+    let o = admin(&[
+        "set-policy",
+        "--project",
+        project,
+        "--policy",
+        "choose",
+        "--allow-approve-only",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("approve-only sessions allowed"),
+        "{}",
+        stdout(&o)
+    );
+    let list = stdout(&admin(&["list"]).await);
+    assert!(list.contains("choose +approve-only"), "{list}");
+    let (status, body) = s.rp.create_raw(&json!({"user": "ines", "notification": {"title": "t", "body": "b"}, "presence": "none"})).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
+}

@@ -9,6 +9,8 @@ struct ApprovalView: View {
     @State private var code = ""
     @State private var status = ""
     @State private var sending = false
+    /// Code to phone: the code, once `showCode` gave it (after Face ID when the policy asks).
+    @State private var displayCode: String?
     @State private var now = Date()
     private let timer = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
 
@@ -56,10 +58,20 @@ struct ApprovalView: View {
             case .none:
                 Button(L.approve) { send(.approve(presenceAnswer: nil)) }
                     .buttonStyle(.borderedProminent)
+            case .display:
+                if let displayCode {
+                    Text(L.displayCodeLabel)
+                    Text(displayCode).font(.largeTitle).monospacedDigit()
+                } else {
+                    Button(L.showCode) { revealCode() }
+                        .buttonStyle(.borderedProminent)
+                }
             }
             HStack {
                 Button(L.deny) { send(.deny(reason: .cancelled)) }
-                Button(L.notMe, role: .destructive) { send(.deny(reason: .notMe)) }
+                Button(request.presenceMode == .display ? L.thisWasntMe : L.notMe, role: .destructive) {
+                    send(.deny(reason: .notMe))
+                }
             }
             if request.userVerification == .required {
                 Label(L.uvNotice, systemImage: "faceid")
@@ -80,6 +92,27 @@ struct ApprovalView: View {
     private var codeComplete: Bool {
         guard let length = request.codeLength else { return !code.isEmpty }
         return code.count == Int(length)
+    }
+
+    /// Code to phone: the SDK verifies the user when asked and tells the service the code was
+    /// shown (under nist-aal2 it refuses the typed code before that).
+    private func revealCode() {
+        sending = true
+        Task { @MainActor in
+            defer { sending = false }
+            do {
+                let auth = try SampleConfig.authenticator()
+                displayCode = try await withCancelToken { token in
+                    try await auth.showCode(requestId: request.id, cancel: token)
+                }
+            } catch AuthError.UserVerification(.cancelled, _) {
+                status = L.uvCancelled
+            } catch let error as AuthError {
+                status = error.localizedMessage
+            } catch {
+                status = "\(error)"
+            }
+        }
     }
 
     private func send(_ decision: Decision) {

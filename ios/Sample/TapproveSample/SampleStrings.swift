@@ -20,6 +20,9 @@ enum L {
     static var approve: String { text("approval.approve") }
     static var deny: String { text("approval.deny") }
     static var notMe: String { text("approval.not_me") }
+    static var showCode: String { text("approval.display.show_code") }
+    static var displayCodeLabel: String { text("approval.display.code_label") }
+    static var thisWasntMe: String { text("approval.display.not_me") }
     static var uvNotice: String { text("approval.uv_notice") }
     static var close: String { text("approval.close") }
     static var codePlaceholder: String { text("approval.code_placeholder") }

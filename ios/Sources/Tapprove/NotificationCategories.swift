@@ -66,6 +66,8 @@ public enum NotificationCategories {
         case .choose: return login
         case .entry: return verify ? loginEntryVerify : loginEntry
         case .none: return verify ? loginNoCodeVerify : loginNoCode
+        // Code to phone: approving is typing the code at the login; the app shows it.
+        case .display: return login
         }
     }
 

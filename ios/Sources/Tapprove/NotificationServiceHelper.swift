@@ -94,6 +94,8 @@ public final class NotificationServiceHelper {
         case .choose: prompt = Strings.promptChoose
         case .entry: prompt = request.codeLength.map { Strings.promptEntry(digits: Int($0)) } ?? Strings.promptEntry
         case .none: prompt = Strings.promptNone
+        // The code itself is never in a notification: only the unlocked app shows it.
+        case .display: prompt = Strings.promptDisplay
         }
         content.body = ([request.body] + context + [prompt]).joined(separator: "\n")
         content.categoryIdentifier = NotificationCategories.category(for: request)

@@ -25,6 +25,7 @@ enum Strings {
     static var promptChoose: String { text("prompt.choose") }
     static var promptEntry: String { text("prompt.entry") }
     static var promptNone: String { text("prompt.none") }
+    static var promptDisplay: String { text("prompt.display") }
 
     /// Entry mode with a known code length (a plural in the catalog).
     static func promptEntry(digits: Int) -> String { String.localizedStringWithFormat(text("prompt.entry_digits"), digits) }

@@ -75,6 +75,8 @@ sealed interface ApprovalAction {
             // The identity prompt needs the app in the foreground: approving happens on the
             // approval screen the notification's tap opens.
             request.userVerification != null -> listOf(Deny, NotMe)
+            // Code to phone: approving is typing the code at the login; the app shows it.
+            request.presenceMode == PresenceMode.DISPLAY -> listOf(Deny, NotMe)
             request.presenceMode == PresenceMode.CHOOSE -> request.options.take(3).map { Choose(it) }
             request.presenceMode == PresenceMode.ENTRY -> listOf(EnterCode(""), Deny, NotMe)
             else -> listOf(Approve, Deny, NotMe)
@@ -85,6 +87,7 @@ sealed interface ApprovalAction {
             PresenceMode.CHOOSE -> request.options.map { Choose(it) } + listOf(Deny, NotMe)
             PresenceMode.ENTRY -> listOf(Deny, NotMe)
             PresenceMode.NONE -> listOf(Approve, Deny, NotMe)
+            PresenceMode.DISPLAY -> listOf(Deny, NotMe)
         }
     }
 }

@@ -153,6 +153,17 @@ object Texts {
         DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT, context.resources.configuration.locales[0])
             .format(Date(unixSeconds * 1000))
 
+    /**
+     * The texts of a code-to-phone approval screen (its state is `DisplayCodeModel`): the
+     * "Show the code" button, the line above the code, and "This wasn't me" for
+     * `ApprovalAction.NotMe`. The code appears only there, never in a notification.
+     */
+    fun displayCode(context: Context): DisplayCodeTexts = DisplayCodeTexts(
+        showCode = context.getString(R.string.tapprove_display_show_code),
+        codeLabel = context.getString(R.string.tapprove_display_code_label),
+        notMe = context.getString(R.string.tapprove_display_not_me),
+    )
+
     /** What the user must do for [request]. */
     fun prompt(context: Context, request: LoginRequest): String = when (request.presenceMode) {
         PresenceMode.CHOOSE -> context.getString(R.string.tapprove_prompt_choose)
@@ -160,5 +171,10 @@ object Texts {
             context.resources.getQuantityString(R.plurals.tapprove_prompt_entry_digits, it, it)
         } ?: context.getString(R.string.tapprove_prompt_entry)
         PresenceMode.NONE -> context.getString(R.string.tapprove_prompt_none)
+        // The code itself is never in a notification: only the unlocked app shows it.
+        PresenceMode.DISPLAY -> context.getString(R.string.tapprove_prompt_display)
     }
 }
+
+/** See [Texts.displayCode]. */
+data class DisplayCodeTexts(val showCode: String, val codeLabel: String, val notMe: String)
