@@ -9,19 +9,28 @@
 //! - `login` — one login: the upstream password check, then the phone (push or code).
 //! - [`upstream`] — the first factor at another RADIUS server.
 //!
-//! The service is reached only through `tapprove-rp`, like any relying party.
+//! The service is reached only through `tapprove-rp`, like any relying party. Everything but
+//! [`packet`] is behind the default feature `server`.
 
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 mod login;
 pub mod packet;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod upstream;
 
+#[cfg(feature = "server")]
 pub use config::{Config, ConfigError, Mode};
+#[cfg(feature = "server")]
 pub use login::Answer;
+#[cfg(feature = "server")]
 pub use server::{DropReason, RadiusServer, StartError, StatsSnapshot};
 
 /// Fills `buf` from the OS random generator (Request Authenticators, State).
+#[cfg(feature = "server")]
 pub(crate) fn fill_random(buf: &mut [u8]) {
     use ring::rand::SecureRandom;
     if ring::rand::SystemRandom::new().fill(buf).is_err() {
