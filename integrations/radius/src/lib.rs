@@ -25,7 +25,7 @@ pub mod upstream;
 #[cfg(feature = "server")]
 pub use config::{Config, ConfigError, Mode};
 #[cfg(feature = "server")]
-pub use login::Answer;
+pub use login::{Answer, CODE_PROMPT};
 #[cfg(feature = "server")]
 pub use server::{DropReason, RadiusServer, StartError, StatsSnapshot};
 

@@ -13,7 +13,7 @@ use tapprove_rp::{
 
 use crate::config::{Client, Mode};
 use crate::packet::{self, Packet, attr, code};
-use crate::server::Shared;
+use crate::server::{Shared, lock};
 use crate::upstream::{self, Verdict};
 
 /// What to reply.
@@ -47,16 +47,44 @@ impl Answer {
 }
 
 /// Code-mode logins waiting for their code, by the State sent in the Access-Challenge.
+/// Most code-mode logins waiting for their code at once.
+const MAX_CODE_LOGINS: usize = 4096;
+
+/// What the Access-Challenge asks for.
+pub const CODE_PROMPT: &str = "Enter the code shown in Tapprove on your phone";
+
 #[derive(Default)]
-#[allow(dead_code)]
 pub(crate) struct CodeLogins(Mutex<HashMap<[u8; 16], CodeLogin>>);
 
-#[allow(dead_code)]
 struct CodeLogin {
     session_id: String,
-    user: Vec<u8>,
+    user: String,
     client: IpAddr,
     expires: Instant,
+}
+
+impl CodeLogins {
+    /// Keeps a login under a fresh random State; `None` when too many are waiting.
+    fn insert(&self, login: CodeLogin) -> Option<[u8; 16]> {
+        let mut state = [0u8; 16];
+        crate::fill_random(&mut state);
+        let mut map = lock(&self.0);
+        let now = Instant::now();
+        map.retain(|_, l| l.expires > now);
+        if map.len() >= MAX_CODE_LOGINS {
+            return None;
+        }
+        map.insert(state, login);
+        Some(state)
+    }
+
+    /// Takes the login of `state` (single use) if it is still current.
+    fn take(&self, state: &[u8]) -> Option<CodeLogin> {
+        let key: [u8; 16] = state.try_into().ok()?;
+        lock(&self.0)
+            .remove(&key)
+            .filter(|l| l.expires > Instant::now())
+    }
 }
 
 /// Decides one new Access-Request.
@@ -74,6 +102,15 @@ pub(crate) async fn answer(
         tracing::warn!(client = %from, "Access-Request without a usable User-Name: rejected");
         return Answer::reject(None);
     };
+    if let Some(kind) = unsupported_credentials(req) {
+        // Nobody here can check these: answering as if they had been checked would let the
+        // NAS believe the first factor passed.
+        tracing::warn!(client = %from, user, kind, "credentials tapprove-radius cannot check (only User-Password): rejected");
+        return Answer::reject(None);
+    }
+    if let Some(state) = req.attr(attr::STATE) {
+        return code_given(shared, client, req, user, state, from).await;
+    }
     let password = match req.attr(attr::USER_PASSWORD) {
         None => None,
         Some(hidden) => {
@@ -118,11 +155,23 @@ pub(crate) async fn answer(
     }
     match shared.config.mode {
         Mode::Push => push(shared, user, req, from).await,
-        Mode::Code => {
-            tracing::error!("code mode is not available in this build: rejected");
-            Answer::reject(None)
-        }
+        Mode::Code => code_sent(shared, user, req, from).await,
     }
+}
+
+/// CHAP, MS-CHAP or EAP in the request: credentials only the NAS's own server can check.
+fn unsupported_credentials(req: &Packet) -> Option<&'static str> {
+    if req.attr(attr::CHAP_PASSWORD).is_some() {
+        return Some("CHAP");
+    }
+    if req.attr(attr::EAP_MESSAGE).is_some() {
+        return Some("EAP");
+    }
+    // Microsoft's vendor id 311, MS-CHAP-Response (1) or MS-CHAP2-Response (25).
+    let ms_chap = req
+        .attrs(attr::VENDOR_SPECIFIC)
+        .any(|v| v.len() >= 6 && v[..4] == 311u32.to_be_bytes() && matches!(v[4], 1 | 25));
+    ms_chap.then_some("MS-CHAP")
 }
 
 /// The session request: what the phone shows about this login.
@@ -223,4 +272,73 @@ fn refused(e: &RpError, user: &str, from: SocketAddr) -> Answer {
     };
     tracing::warn!(client = %from, user, error = %e, "{hint}: rejected");
     Answer::reject(Some(message))
+}
+
+/// Code mode, first request: the phone gets the code, the NAS an Access-Challenge.
+async fn code_sent(shared: &Shared, user: &str, req: &Packet, from: SocketAddr) -> Answer {
+    let created = match shared
+        .rp
+        .create_session(&session_request(shared, user, req, PresenceMode::Display))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return refused(&e, user, from),
+    };
+    let login = CodeLogin {
+        session_id: created.id.clone(),
+        user: user.to_owned(),
+        client: from.ip(),
+        expires: Instant::now() + shared.config.timeout,
+    };
+    let Some(state) = shared.code_logins.insert(login) else {
+        tracing::error!(client = %from, user, "too many logins waiting for a code: rejected");
+        return Answer::reject(None);
+    };
+    tracing::info!(client = %from, user, session = %created.id, "code sent to the phone; challenge");
+    Answer {
+        code: code::ACCESS_CHALLENGE,
+        message: Some(CODE_PROMPT.to_owned()),
+        state: Some(state.to_vec()),
+    }
+}
+
+/// Code mode, second request: the State names the login, the User-Password is the code.
+async fn code_given(
+    shared: &Shared,
+    client: &Client,
+    req: &Packet,
+    user: &str,
+    state: &[u8],
+    from: SocketAddr,
+) -> Answer {
+    let Some(login) = shared.code_logins.take(state) else {
+        tracing::info!(client = %from, user, "unknown, used or expired State: rejected");
+        return Answer::reject(Some("The sign-in has expired; try again."));
+    };
+    if login.user != user || login.client != from.ip() {
+        tracing::warn!(client = %from, user, "State of another user or client: rejected");
+        return Answer::reject(None);
+    }
+    let code = req
+        .attr(attr::USER_PASSWORD)
+        .and_then(|h| packet::reveal_password(h, client.secret.expose(), &req.authenticator).ok())
+        .and_then(|c| String::from_utf8(c.to_vec()).ok());
+    let Some(code) = code.map(|c| zeroize::Zeroizing::new(c.trim().to_owned())) else {
+        tracing::info!(client = %from, user, "no code in the answer to the challenge: rejected");
+        return Answer::reject(None);
+    };
+    match shared.rp.submit_code(&login.session_id, &code).await {
+        Ok(view) if view.status == SessionStatus::Accepted => {
+            tracing::info!(client = %from, user, session = %login.session_id, "right code: accepted");
+            Answer::accept()
+        }
+        Ok(view) => {
+            tracing::info!(client = %from, user, session = %login.session_id, status = view.status.as_str(), "wrong code: rejected");
+            Answer::reject(Some("Wrong code."))
+        }
+        Err(e) => {
+            tracing::warn!(client = %from, user, session = %login.session_id, error = %e, "the code was not taken: rejected");
+            Answer::reject(Some("Wrong code."))
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub mod attr {
     pub const USER_NAME: u8 = 1;
     /// User-Password.
     pub const USER_PASSWORD: u8 = 2;
+    /// CHAP-Password.
+    pub const CHAP_PASSWORD: u8 = 3;
     /// NAS-IP-Address.
     pub const NAS_IP_ADDRESS: u8 = 4;
     /// Reply-Message.
@@ -42,8 +44,12 @@ pub mod attr {
     pub const CALLING_STATION_ID: u8 = 31;
     /// NAS-Identifier.
     pub const NAS_IDENTIFIER: u8 = 32;
+    /// Vendor-Specific.
+    pub const VENDOR_SPECIFIC: u8 = 26;
     /// Proxy-State.
     pub const PROXY_STATE: u8 = 33;
+    /// EAP-Message.
+    pub const EAP_MESSAGE: u8 = 79;
     /// Message-Authenticator.
     pub const MESSAGE_AUTHENTICATOR: u8 = 80;
 }

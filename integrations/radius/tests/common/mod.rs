@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tapprove_protocol::{Challenge, Decision};
+use tapprove_protocol::{Challenge, Decision, DenyReason};
 use tapprove_radius::packet::{self, Attribute, Packet, attr, code};
 use tapprove_radius::{Config, RadiusServer};
 use tapprove_rp::{ApiKey, AuditQuery, RpClient};
@@ -19,6 +19,8 @@ use tapprove_test_support::endpoint::Endpoint;
 use tapprove_test_support::fixture;
 use tapprove_test_support::rp::{FakeRp, TrustMode};
 use tokio::net::UdpSocket;
+
+pub mod freeradius;
 
 pub const NAS_SECRET: &str = "nas-shared-secret";
 pub const UPSTREAM_SECRET: &str = "upstream-shared-secret";
@@ -78,6 +80,17 @@ impl World {
             site,
             dir,
         }
+    }
+
+    /// Lets the project's sessions be approve-only (what push mode asks for).
+    pub async fn allow_approve_only(&self) {
+        let policy = tapprove_server::policy::PresencePolicy::new("choose", None)
+            .unwrap()
+            .with_approve_only(true)
+            .unwrap();
+        admin::set_policy(&self.database_url, &self.project_id, policy)
+            .await
+            .unwrap();
     }
 
     pub fn base_url(&self) -> String {
@@ -178,12 +191,13 @@ impl Phone {
                         let (device, at) = (device.clone(), at.clone());
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            let decision = match what {
-                                Behaviour::Approve => Decision::Approve,
-                                Behaviour::Deny => Decision::Deny,
+                            let (decision, reason) = match what {
+                                Behaviour::Approve => (Decision::Approve, None),
+                                Behaviour::Deny => (Decision::Deny, Some(DenyReason::Cancelled)),
                                 Behaviour::Ignore => return,
                             };
-                            let (status, body) = device.answer(&at, &c, decision, None, None).await;
+                            let (status, body) =
+                                device.answer(&at, &c, decision, None, reason).await;
                             assert_eq!(status.as_u16(), 200, "{body}");
                         });
                     }
@@ -206,6 +220,21 @@ impl Phone {
     /// Requests the phone has received.
     pub fn seen(&self) -> Vec<Challenge> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The `n`th request (from 1) once the phone has it; panics after 10 s.
+    pub async fn nth(&self, n: usize) -> Challenge {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(c) = self.seen.lock().unwrap().get(n - 1) {
+                return c.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no request {n} on the phone"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
