@@ -232,14 +232,7 @@ async fn code_logins_through_radclient_and_freeradius() {
             "{got:?}"
         );
         let state = got.attribute("State").expect("State");
-        let code = alice
-            .seen()
-            .last()
-            .unwrap()
-            .presence
-            .code
-            .clone()
-            .expect("code shown");
+        let code = alice.nth(n).await.presence.code.expect("code shown");
         let typed = if right {
             code
         } else {
