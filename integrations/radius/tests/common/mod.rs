@@ -108,18 +108,24 @@ impl World {
 
     /// Sessions the service created for `user` (its audit log: one row per push sent).
     pub async fn sessions_created(&self, user: &str) -> usize {
-        let page = self
-            .rp
-            .audit(&AuditQuery {
-                user: Some(user.into()),
-                ..AuditQuery::default()
-            })
-            .await
-            .unwrap();
-        page.events
-            .iter()
-            .filter(|e| e.action == "session.created")
-            .count()
+        let mut query = AuditQuery {
+            user: Some(user.into()),
+            limit: Some(1000),
+            ..AuditQuery::default()
+        };
+        let mut created = 0;
+        loop {
+            let page = self.rp.audit(&query).await.unwrap();
+            created += page
+                .events
+                .iter()
+                .filter(|e| e.action == "session.created")
+                .count();
+            match page.next_cursor {
+                Some(c) if !page.events.is_empty() => query.cursor = Some(c),
+                _ => return created,
+            }
+        }
     }
 
     /// A config for a server on a free loopback port; `extra` is appended (clients, upstream).
