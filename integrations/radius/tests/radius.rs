@@ -291,3 +291,27 @@ async fn code_mode_challenges_then_accepts_the_right_code_and_rejects_a_wrong_on
     assert_eq!(w.sessions_created("alice").await, 2);
     server.shutdown().await;
 }
+
+#[test]
+fn the_binary_refuses_a_bad_config_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("api-key"), "tap_api_x\n").unwrap();
+    let config = dir.path().join("radius.toml");
+    std::fs::write(
+        &config,
+        "service_url = \"http://127.0.0.1:9\"\napi_key_file = \"api-key\"\n\
+         [[clients]]\naddress = \"10.0.0.0/33\"\nsecret = \"s\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapprove-radius"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("clients[0].address") && stderr.contains("10.0.0.0/33"),
+        "{stderr}"
+    );
+}
