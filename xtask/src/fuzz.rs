@@ -71,6 +71,10 @@ pub const TARGETS: &[(&str, &str)] = &[
         "webpush_registration",
         "a Web Push subscription at registration: endpoint, keys, address rule",
     ),
+    (
+        "radius_packet",
+        "tapprove-radius: RADIUS packets, Message-Authenticator, User-Password",
+    ),
 ];
 
 /// libFuzzer's coverage instrumentation, as cargo-fuzz passes it with `--sanitizer none`.
@@ -456,6 +460,7 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
             .map(|e| format!(r#"{{"endpoint":"{e}","expirationTime":null,{keys}}}"#).into_bytes())
             .collect()
         }
+        "radius_packet" => radius_seeds(),
         other => return Err(format!("no seeds for fuzz target {other:?}")),
     };
     for (i, seed) in seeds.iter().enumerate() {
@@ -463,6 +468,22 @@ fn write_seeds(target: &str, corpus: &Path) -> Result<(), String> {
         std::fs::write(&path, seed).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// RFC 2865 §7.1's Access-Request and Access-Accept, and an Access-Request with two
+/// Proxy-States and a Message-Authenticator.
+fn radius_seeds() -> Vec<Vec<u8>> {
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+            .collect()
+    };
+    vec![
+        hex("010000380f403f9473978057bd83d5cb98f4227a01066e656d6f02120dbe708d93d413ce3196e43f782a0aee0406c0a80110050600000003"),
+        hex("0200002686fe220e7624ba2a1005f6bf9b55e0b20606000000010f06000000000e06c0a80103"),
+        hex("01070034000102030405060708090a0b0c0d0e0f0107616c69636521047031210300501200000000000000000000000000000000"),
+    ]
 }
 
 /// Every `"token": "…"` of tests/vectors/*.json, with the file it came from.

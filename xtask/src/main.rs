@@ -5,7 +5,7 @@
 //!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
 //!   every fuzz target. Installs what it needs (idempotently) on the way.
 //! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `arm64`, `ios`, `browser`, `keycloak`,
-//!   `bench`, `fuzz`, `apifuzz`; see [`TEST_SETS`]).
+//!   `bench`, `fuzz`, `apifuzz`, `radius`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `package`  — the Android AARs and the Swift package of this version into `target/package/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
@@ -23,6 +23,7 @@ mod keycloak;
 mod package;
 mod postgres;
 mod pyvenv;
+mod radius;
 mod webpush;
 
 use std::path::{Path, PathBuf};
@@ -128,6 +129,7 @@ const TEST_SETS: &[TestSet] = &[
         bench::command(&["--smoke".to_string()])
     }),
     ("fuzz", "fuzz: every target briefly", fuzz::smoke),
+    ("radius", "radius: tapprove-radius with radclient and FreeRADIUS", radius::test),
     (
         "apifuzz",
         "apifuzz: schemathesis through docs/openapi.json against a real service",
