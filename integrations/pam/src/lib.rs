@@ -1,0 +1,157 @@
+//! `pam_tapprove.so`: a PAM `auth` module that lets a login through only when the user's phone
+//! approves it through Tapprove (docs/PAM.md).
+//!
+//! ```text
+//! auth required pam_tapprove.so config=/etc/tapprove/pam.toml [log=/var/log/pam_tapprove.log]
+//! ```
+//!
+//! It speaks only the relying-party API, through `tapprove-rp`. It fails closed: a bad
+//! configuration, an unreachable service, a refusal, a timeout or a panic all return an error
+//! code, each with one syslog line (and one in `log=FILE`).
+
+mod config;
+mod error;
+mod log;
+mod login;
+
+use std::ffi::CStr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use pam::constants::{PAM_ERROR_MSG, PAM_TEXT_INFO, PamFlag, PamResultCode};
+use pam::conv::Conv;
+use pam::items::{RHost, Service};
+use pam::module::{PamHandle, PamHooks};
+
+use crate::config::{Args, Config};
+use crate::error::PamError;
+use crate::log::{Level, Log};
+use crate::login::{Conversation, Who};
+
+struct TapproveModule;
+
+/// The C entry points PAM calls (`pam_sm_authenticate`, …), from pam-bindings.
+#[allow(missing_docs)]
+mod entry {
+    use super::TapproveModule;
+    pam::pam_hooks!(TapproveModule);
+}
+
+impl PamHooks for TapproveModule {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        // pam-bindings also catches panics, but says nothing; here the refusal is logged.
+        let mut log = Log::default();
+        let outcome = catch_unwind(AssertUnwindSafe(|| authenticate(pamh, &args, &mut log)));
+        let result = outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(PamError::Panic(what))
+        });
+        match result {
+            Ok(()) => PamResultCode::PAM_SUCCESS,
+            Err(e) => e.code(),
+        }
+    }
+
+    fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        // No credentials to set; PAM stacks call this after a successful auth.
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// The whole `auth` call: its log line is written here, once.
+fn authenticate(pamh: &mut PamHandle, args: &[&CStr], log: &mut Log) -> Result<(), PamError> {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str().ok()).collect();
+    let parsed = Args::parse(words.iter().copied());
+    if let Ok(a) = &parsed {
+        *log = Log::new(a.log.clone());
+    }
+    let mut who = Who::default();
+    let result = (|| {
+        if words.len() != args.len() {
+            return Err(PamError::Argument("a module argument is not UTF-8".into()));
+        }
+        let args = parsed?;
+        let path = args.config.ok_or(PamError::NoConfig)?;
+        let cfg = Config::load(&path)?;
+        who = who_is(pamh)?;
+        let mut conv = PamConversation { pamh: &*pamh };
+        login::authenticate(&cfg, &who, &mut conv)
+    })();
+    let subject = format!(
+        "service={} user={} rhost={}",
+        empty_dash(&who.service),
+        empty_dash(&who.user),
+        who.rhost.as_deref().unwrap_or("-")
+    );
+    match result {
+        Ok(approved) => {
+            log.line(
+                Level::Info,
+                &format!("{subject}: approved (session {})", approved.session),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            log.line(Level::Error, &format!("{subject}: login refused: {e}"));
+            let conv = PamConversation { pamh: &*pamh };
+            let _ = conv.send(PAM_ERROR_MSG, e.user_message());
+            Err(e)
+        }
+    }
+}
+
+fn empty_dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn who_is(pamh: &mut PamHandle) -> Result<Who, PamError> {
+    let user = pamh.get_user(None).map_err(|code| PamError::Pam {
+        what: "get_user",
+        code: code as i32,
+    })?;
+    let text = |item: Option<&CStr>| {
+        item.and_then(|c| c.to_str().ok())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let service = text(pamh.get_item::<Service>().ok().flatten().map(|s| s.0)).unwrap_or_default();
+    let rhost = text(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
+    Ok(Who {
+        user,
+        service,
+        rhost,
+    })
+}
+
+/// The application's conversation function (terminal, sshd's keyboard-interactive, …).
+struct PamConversation<'a> {
+    pamh: &'a PamHandle,
+}
+
+impl PamConversation<'_> {
+    fn send(&self, style: i32, text: &str) -> Result<Option<String>, PamError> {
+        let failed = |code: PamResultCode| PamError::Pam {
+            what: "conversation",
+            code: code as i32,
+        };
+        let conv = self
+            .pamh
+            .get_item::<Conv>()
+            .map_err(failed)?
+            .ok_or(PamError::Pam {
+                what: "conversation",
+                code: PamResultCode::PAM_CONV_ERR as i32,
+            })?;
+        let reply = conv.send(style, text).map_err(failed)?;
+        Ok(reply.and_then(|r| r.as_str().ok().map(str::to_owned)))
+    }
+}
+
+impl Conversation for PamConversation<'_> {
+    fn info(&mut self, text: &str) -> Result<(), PamError> {
+        self.send(PAM_TEXT_INFO, text).map(drop)
+    }
+}
