@@ -41,17 +41,19 @@ impl PamHooks for TapproveModule {
         // pam-bindings also catches panics, but says nothing; here the refusal is logged.
         let mut log = Log::default();
         let outcome = catch_unwind(AssertUnwindSafe(|| authenticate(pamh, &args, &mut log)));
-        let result = outcome.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(PamError::Panic(what))
-        });
-        match result {
-            Ok(()) => PamResultCode::PAM_SUCCESS,
-            Err(e) => e.code(),
+        match outcome {
+            Ok(Ok(())) => PamResultCode::PAM_SUCCESS,
+            Ok(Err(e)) => e.code(),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let e = PamError::Panic(what);
+                log.line(Level::Error, &format!("login refused: {e}"));
+                e.code()
+            }
         }
     }
 

@@ -102,8 +102,9 @@ impl Within<'_> {
     where
         PamError: From<E>,
     {
+        // The timer must be made inside the runtime: it registers with its clock.
         self.runtime
-            .block_on(tokio::time::timeout_at(self.deadline, fut))
+            .block_on(async { tokio::time::timeout_at(self.deadline, fut).await })
             .map_err(|_elapsed| PamError::TimedOut(self.secs))?
             .map_err(PamError::from)
     }
