@@ -24,6 +24,7 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("rp-client", &["protocol"]),
     ("bindings", &["core"]),
     ("cli", &["core", "server", "protocol", "rp-client"]),
+    ("integrations/pam", &["rp-client"]),
 ];
 
 /// The server's layer folders; docs/ARCHITECTURE.md's `### server` section names each of

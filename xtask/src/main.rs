@@ -21,6 +21,7 @@ mod fuzz;
 mod ios;
 mod keycloak;
 mod package;
+mod pam;
 mod postgres;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,11 @@ const TEST_SETS: &[TestSet] = &[
         "keycloak",
         "keycloak: extension in a real Keycloak, headless chromium",
         keycloak::test,
+    ),
+    (
+        "pam",
+        "pam: pam_tapprove.so with pamtester and a real sshd + ssh",
+        pam::test,
     ),
     ("bench", "bench: smoke", || {
         bench::command(&["--smoke".to_string()])
