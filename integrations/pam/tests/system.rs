@@ -338,10 +338,11 @@ async fn pamtester_push_approve_deny_timeout_and_failing_closed() {
     rig.install_pam(&service, &push);
 
     // Approve: the prompt shows the number the phone asks for, and the login passes.
-    let ((out, _), (session, code)) = tokio::join!(
+    let ((out, took), (session, code)) = tokio::join!(
         pamtester(&service, &rig.user),
         rig.answer_next(Answer::Approve)
     );
+    eprintln!("figure: pamtester push approved (device polling every 100 ms) in {took:?}");
     let said = text(&out);
     assert!(out.status.success(), "approved push must pass: {said}");
     assert!(said.contains("Approve on your phone"), "{said}");
@@ -382,6 +383,7 @@ async fn pamtester_push_approve_deny_timeout_and_failing_closed() {
         "{}",
         rig.log_text()
     );
+    eprintln!("figure: pamtester refused after {took:?} with timeout_seconds = 3");
 
     // The service is down: refused at once (fail closed).
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -402,6 +404,18 @@ async fn pamtester_push_approve_deny_timeout_and_failing_closed() {
     );
     assert!(
         rig.log_text().contains("cannot reach the Tapprove service"),
+        "{}",
+        rig.log_text()
+    );
+    eprintln!("figure: pamtester refused with the service down in {took:?}");
+
+    // The service answers with an error (no phone paired for that user): refused.
+    rig.install_pam(&service, &push);
+    let (out, _) = pamtester(&service, "nobody-paired").await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no phone is paired"), "{}", text(&out));
+    assert!(
+        rig.log_text().contains("user=nobody-paired"),
         "{}",
         rig.log_text()
     );
