@@ -38,28 +38,32 @@ mod entry {
 
 impl PamHooks for TapproveModule {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        // pam-bindings also catches panics, but says nothing; here the refusal is logged.
         let mut log = Log::default();
-        let outcome = catch_unwind(AssertUnwindSafe(|| authenticate(pamh, &args, &mut log)));
-        match outcome {
-            Ok(Ok(())) => PamResultCode::PAM_SUCCESS,
-            Ok(Err(e)) => e.code(),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                let e = PamError::Panic(what);
-                log.line(Level::Error, &format!("login refused: {e}"));
-                e.code()
-            }
-        }
+        guarded(&mut log, |log| authenticate(pamh, &args, log))
     }
 
     fn sm_setcred(_pamh: &mut PamHandle, _args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         // No credentials to set; PAM stacks call this after a successful auth.
         PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// Runs `auth` and turns its result into PAM's answer; a panic refuses the login with a log
+/// line (pam-bindings would catch it too, but silently).
+fn guarded(log: &mut Log, auth: impl FnOnce(&mut Log) -> Result<(), PamError>) -> PamResultCode {
+    match catch_unwind(AssertUnwindSafe(|| auth(&mut *log))) {
+        Ok(Ok(())) => PamResultCode::PAM_SUCCESS,
+        Ok(Err(e)) => e.code(),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let e = PamError::Panic(what);
+            log.line(Level::Error, &format!("login refused: {e}"));
+            e.code()
+        }
     }
 }
 
@@ -155,5 +159,30 @@ impl PamConversation<'_> {
 impl Conversation for PamConversation<'_> {
     fn info(&mut self, text: &str) -> Result<(), PamError> {
         self.send(PAM_TEXT_INFO, text).map(drop)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_refuses_the_login_and_is_logged() {
+        let path = std::env::temp_dir().join(format!("pam-tapprove-panic-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut log = Log::default();
+        let code = guarded(&mut log, |log| {
+            *log = Log::new(Some(path.clone()));
+            panic!("boom")
+        });
+        assert_eq!(code, PamResultCode::PAM_SERVICE_ERR);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("login refused: internal error (panic): boom"),
+            "{text}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(guarded(&mut log, |_| Ok(())), PamResultCode::PAM_SUCCESS);
     }
 }
