@@ -282,6 +282,17 @@ impl Authenticator {
         Ok(cancel::run(cancel, call).await?.into())
     }
 
+    /// The code of a code-to-phone request (`PresenceMode.DISPLAY`) to show in the app: runs
+    /// the user verifier first when the policy asks and tells the service the code was shown.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn show_code(
+        &self,
+        request_id: String,
+        cancel: Option<Arc<CancelToken>>,
+    ) -> Result<String, AuthError> {
+        Ok(cancel::run(cancel, self.core.show_code(&request_id)).await?)
+    }
+
     /// Sets (or with `None` removes) the prompt run before an approval that asks for user
     /// verification ([`LoginRequest::user_verification`]). Without one, a `Required` request
     /// cannot be approved (`AuthError::UserVerification` with `Unavailable`).

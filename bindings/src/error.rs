@@ -201,6 +201,8 @@ impl From<CoreError> for AuthError {
             | CoreError::UnknownAccount { .. }
             | CoreError::PresenceAnswerRequired
             | CoreError::PresenceAnswerNotAmongOptions
+            | CoreError::ApprovedByCode
+            | CoreError::NoCodeToShow
             | CoreError::InvalidCode { .. } => Self::InvalidInput { detail },
             CoreError::PairingRejected { .. } | CoreError::AccountIdCollision { .. } => {
                 Self::PairingRejected { detail }

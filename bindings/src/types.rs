@@ -129,6 +129,9 @@ pub enum PresenceMode {
     Entry,
     /// No code: approve or deny only.
     None,
+    /// Code to phone: show [`LoginRequest::display_code`] (through `showCode`, in the app,
+    /// never on the lock screen) for the user to type at the login prompt; the app only denies.
+    Display,
 }
 
 impl From<core::PresenceMode> for PresenceMode {
@@ -137,6 +140,7 @@ impl From<core::PresenceMode> for PresenceMode {
             core::PresenceMode::Choose => Self::Choose,
             core::PresenceMode::Entry => Self::Entry,
             core::PresenceMode::None => Self::None,
+            core::PresenceMode::Display => Self::Display,
         }
     }
 }
@@ -165,6 +169,11 @@ pub struct LoginRequest {
     /// `Decision.Approve(presenceAnswer)`; a code of another form is `InvalidInput`.
     #[uniffi(default = None)]
     pub code_length: Option<u8>,
+    /// Display mode: the code to show in the app (never on the lock screen: "Open Tapprove to
+    /// see your sign-in code"); get it through `showCode`, which verifies the user first when
+    /// the policy asks and tells the service it was shown.
+    #[uniffi(default = None)]
+    pub display_code: Option<String>,
     /// Whether approving runs the app's [`crate::UserVerifier`] first (see
     /// [`crate::Authenticator::set_user_verifier`]). Denying never does.
     #[uniffi(default = None)]
@@ -187,6 +196,7 @@ impl From<core::LoginRequest> for LoginRequest {
             presence_mode: r.presence_mode.into(),
             options: r.options,
             code_length: r.code_length,
+            display_code: r.display_code,
             user_verification: r.user_verification.map(Into::into),
             issued_at: r.issued_at,
             expires_at: r.expires_at,

@@ -86,6 +86,7 @@ fn every_challenge_vector_through_the_exported_handle_push() {
                         PresenceMode::Choose => "choose",
                         PresenceMode::Entry => "entry",
                         PresenceMode::None => "none",
+                        PresenceMode::Display => "display",
                     };
                     assert_eq!(mode, c["presence"]["mode"], "{name}");
                     let options: Vec<String> = c["presence"]["options"]

@@ -200,6 +200,7 @@ fn index_presence(m: core::PresenceMode) -> usize {
         core::PresenceMode::Choose => 0,
         core::PresenceMode::Entry => 1,
         core::PresenceMode::None => 2,
+        core::PresenceMode::Display => 3,
     }
 }
 
@@ -285,6 +286,7 @@ fn every_protocol_enum_value_reaches_the_apps_as_itself() {
         core::PresenceMode::Choose,
         core::PresenceMode::Entry,
         core::PresenceMode::None,
+        core::PresenceMode::Display,
     ];
     check_list(&modes, index_presence);
     let ffi: Vec<PresenceMode> = modes.iter().map(|m| (*m).into()).collect();

@@ -216,11 +216,16 @@ pub struct PolicyArgs {
     /// Digits of a typed code (entry: 4 to 12, nist-aal2: 6 to 12) [default: 6].
     #[arg(long)]
     pub code_digits: Option<u8>,
+    /// Let sessions ask for approve-only (`"presence": "none"`), for login sides that can show
+    /// nothing; off by default, refused with nist-aal2. Prefer `display` (code to phone).
+    #[arg(long)]
+    pub allow_approve_only: bool,
 }
 
 impl PolicyArgs {
     fn resolve(&self) -> Result<admin::PresencePolicy, CliError> {
         admin::PresencePolicy::new(&self.policy, self.code_digits)
+            .and_then(|p| p.with_approve_only(self.allow_approve_only))
             .map_err(|e| tapprove_server::ServiceError::InvalidInput(e.0).into())
     }
 }
@@ -529,15 +534,21 @@ async fn run_project(cmd: ProjectCommand) -> Result<(), CliError> {
                 return Ok(());
             }
             println!(
-                "{:<32} {:<20} {:<31} TRUST URL",
-                "PROJECT", "NAME", "SDK KEY"
+                "{:<32} {:<20} {:<31} {:<24} TRUST URL",
+                "PROJECT", "NAME", "SDK KEY", "POLICY"
             );
             for p in projects {
+                let approve_only = if p.policy.allow_approve_only {
+                    " +approve-only"
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<32} {:<20} {:<31} {}",
+                    "{:<32} {:<20} {:<31} {:<24} {}",
                     p.project_id,
                     printable(&p.name),
                     p.sdk_key,
+                    format!("{}{approve_only}", p.policy.kind.as_str()),
                     printable(&p.trust_url)
                 );
             }

@@ -183,6 +183,16 @@ pub enum CoreError {
         /// How it ended: `canceled` (superseded or canceled by the site) or `expired`.
         status: tapprove_protocol::api::SessionStatus,
     },
+    /// A code-to-phone request is approved by typing its code at the login prompt, not in the
+    /// app: the app shows the code ([`crate::Authenticator::show_code`]) and can only deny.
+    #[error(
+        "this sign-in is approved by typing the code shown in Tapprove at the login prompt; here you can only deny it"
+    )]
+    ApprovedByCode,
+    /// [`crate::Authenticator::show_code`] on a request that has no code to show (not
+    /// code-to-phone).
+    #[error("this login request has no code to show; compare the code on the login page instead")]
+    NoCodeToShow,
     /// Approving needs a presence answer (the code the login page shows).
     #[error("pick or type the code shown on the login page to approve")]
     PresenceAnswerRequired,

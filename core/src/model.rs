@@ -160,6 +160,11 @@ pub struct LoginRequest {
     /// For entry mode: how many digits the code has, when the service says (show that many
     /// boxes; [`crate::Authenticator::respond`] refuses another length).
     pub code_length: Option<u8>,
+    /// For display mode (code to phone): the code to show for the user to type at the login
+    /// prompt. Show it in the app only (never on the lock screen), through
+    /// [`crate::Authenticator::show_code`], which verifies the user first when the policy asks
+    /// and tells the service it was shown; offer "This wasn't me" beside it.
+    pub display_code: Option<String>,
     /// Whether approving asks the app's [`crate::UserVerifier`] first (the challenge's or the
     /// account's policy, whichever asks more). Deny never asks.
     pub user_verification: Option<UserVerification>,
@@ -188,6 +193,7 @@ impl LoginRequest {
             presence_mode: c.presence.mode,
             options: c.presence.options,
             code_length: c.presence.length,
+            display_code: c.presence.code,
             user_verification,
             issued_at: c.iat,
             expires_at: c.exp,

@@ -62,16 +62,19 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
 fn presence() -> impl Strategy<Value = Presence> {
     prop_oneof![
         proptest::collection::hash_set("[0-9]{2}", 3).prop_map(|set| Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Choose,
             options: set.into_iter().collect()
         }),
         Just(Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Entry,
             options: vec![]
         }),
         Just(Presence {
+            code: None,
             length: None,
             mode: PresenceMode::None,
             options: vec![]

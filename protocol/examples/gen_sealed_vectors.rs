@@ -79,6 +79,7 @@ fn main() {
     let good = to_device(&c.sign(&service).expect("sign"), fixture::ACCOUNT_ID);
     let mut entry = c.clone();
     entry.presence = Presence {
+        code: None,
         mode: PresenceMode::Entry,
         options: vec![],
         length: Some(6),

@@ -103,6 +103,7 @@ fn main() {
             {
                 let mut e = c.clone();
                 e.presence = Presence {
+                    code: None,
                     length: None,
                     mode: PresenceMode::Entry,
                     options: vec![],
@@ -117,6 +118,7 @@ fn main() {
             {
                 let mut n = c.clone();
                 n.presence = Presence {
+                    code: None,
                     length: None,
                     mode: PresenceMode::None,
                     options: vec![],
@@ -130,6 +132,7 @@ fn main() {
             {
                 let mut e = c.clone();
                 e.presence = Presence {
+                    code: None,
                     mode: PresenceMode::Entry,
                     options: vec![],
                     length: Some(6),
@@ -375,6 +378,7 @@ fn main() {
                 {
                     let mut b = c.clone();
                     b.presence = Presence {
+                        code: None,
                         mode: PresenceMode::Entry,
                         options: vec![],
                         length: Some(13),

@@ -100,6 +100,12 @@ pub enum ErrorCode {
     /// 400: the answer's `iat` is more than 60 s away from the service clock; correct the clock
     /// with the response's `Date` header and answer again.
     ClockSkew,
+    /// 409: the session is not a `display` (code-to-phone) session: there is no code to submit.
+    NotDisplaySession,
+    /// 409: the project requires user verification and no phone has acknowledged showing the
+    /// code to a verified user yet; the session stays open: ask the user to open the app,
+    /// unlock it and read the code, then submit again.
+    CodeNotShown,
     /// 500: the service failed; try again later.
     Internal,
     /// Any code this build does not know.
@@ -125,6 +131,8 @@ crate::wire::wire_names!(ErrorCode {
     UserVerificationRequired => "user_verification_required",
     Revoked => "revoked",
     ClockSkew => "clock_skew",
+    NotDisplaySession => "not_display_session",
+    CodeNotShown => "code_not_shown",
     Internal => "internal",
     Unknown => "unknown",
 });
@@ -278,6 +286,13 @@ pub struct AnswerRequest {
     pub answer: String,
 }
 
+/// `POST /v1/device/shown`: the phone showed a `display` session's code to a verified user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownRequest {
+    /// The compact JWS acknowledgement (`tapprove-shown+jwt`); it authenticates itself.
+    pub shown: String,
+}
+
 /// Result of an answer: the session's state after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnswerResponse {
@@ -333,6 +348,14 @@ pub struct CreateSessionRequest {
     /// the user's cooldown, so honest retries should join.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub join_pending: bool,
+}
+
+/// `POST /v1/push/sessions/{id}/code`: the code the user typed at the login prompt, read off
+/// the phone (`display` sessions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitCodeRequest {
+    /// The code as typed (surrounding spaces are ignored).
+    pub code: String,
 }
 
 /// Status of a push session. Exactly one of these.
@@ -435,7 +458,8 @@ pub struct SessionCreated {
     pub id: String,
     /// Always `sent` at creation.
     pub status: SessionStatus,
-    /// The code the login page shows (absent in `none` mode).
+    /// The code the login page shows (absent in `none` mode, and in `display` mode, where the
+    /// phone shows the code and the login side never learns it).
     pub presence_code: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,

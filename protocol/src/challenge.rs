@@ -86,13 +86,21 @@ pub enum PresenceMode {
     Entry,
     /// No presence check: approve or deny only.
     None,
+    /// Code to phone: the phone shows a secret code (carried only in this signed challenge)
+    /// and the user types it at the login prompt; the relying party submits it. The phone
+    /// only denies.
+    Display,
 }
 
 crate::wire::wire_names!(PresenceMode {
     Choose => "choose",
     Entry => "entry",
     None => "none",
+    Display => "display",
 });
+
+/// Shortest code a `display` challenge carries, in digits (NIST SP 800-63B-4: at least six).
+pub const MIN_DISPLAY_DIGITS: usize = 6;
 
 /// Longest typed code an `entry` challenge may ask for, in digits.
 pub const MAX_CODE_DIGITS: u8 = 12;
@@ -125,6 +133,11 @@ pub struct Presence {
     /// length is not announced (older services), the device only checks it is not empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<u8>,
+    /// For `display`: the code the phone shows for the user to type at the login prompt (6 to
+    /// 12 decimal digits). Absent in every other mode. A secret: it travels only in the
+    /// challenge (sealed push, authenticated fetch), never to the relying party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl Presence {
@@ -132,6 +145,9 @@ impl Presence {
     pub fn validate(&self) -> Result<(), ProtocolError> {
         if self.mode != PresenceMode::Entry && self.length.is_some() {
             return Err(invalid("only entry mode carries a code length"));
+        }
+        if self.mode != PresenceMode::Display && self.code.is_some() {
+            return Err(invalid("only display mode carries a code"));
         }
         match self.mode {
             PresenceMode::Choose => {
@@ -148,8 +164,20 @@ impl Presence {
                 }
                 Ok(())
             }
-            PresenceMode::Entry | PresenceMode::None if !self.options.is_empty() => {
+            PresenceMode::Entry | PresenceMode::None | PresenceMode::Display
+                if !self.options.is_empty() =>
+            {
                 Err(invalid("only choose mode carries options"))
+            }
+            PresenceMode::Display => {
+                let digits = self.code.as_deref().unwrap_or_default();
+                let n = digits.len();
+                if !(MIN_DISPLAY_DIGITS..=usize::from(MAX_CODE_DIGITS)).contains(&n)
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(invalid("display mode needs a code of 6 to 12 digits"));
+                }
+                Ok(())
             }
             PresenceMode::Entry if self.length.is_some_and(|n| n == 0 || n > MAX_CODE_DIGITS) => {
                 Err(invalid("the code length must be 1 to 12 digits"))

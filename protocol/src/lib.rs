@@ -6,6 +6,7 @@
 //!
 //! - [`challenge`]: what the service sends to a phone (push, poll or event stream).
 //! - [`answer`]: what the phone sends back.
+//! - [`shown`]: the phone's acknowledgement that it showed a `display` code to a verified user.
 //! - [`request_auth`]: a short-lived proof of possession on device API calls.
 //! - [`api`]: JSON bodies of the device API and the relying-party API, and the error body.
 //! - [`key_update`]: the service key rollover message, signed by the pinned key.
@@ -26,6 +27,7 @@ pub mod key_update;
 pub mod keys;
 pub mod request_auth;
 pub mod sealed;
+pub mod shown;
 pub mod text;
 pub mod webhook;
 pub mod wire;
@@ -35,6 +37,7 @@ pub use challenge::{Challenge, Context, Presence, PresenceMode, UserVerification
 pub use error::ProtocolError;
 pub use key_update::KeyUpdate;
 pub use keys::{Es256Signer, PublicKey, SignError, SoftwareKey};
+pub use shown::CodeShown;
 pub use wire::{UnknownWireName, WireName};
 
 /// The protocol version this crate speaks. Payloads carry it as `ver`.

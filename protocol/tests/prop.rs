@@ -35,18 +35,27 @@ fn opt_text(max: usize) -> impl Strategy<Value = Option<String>> {
 fn presence() -> impl Strategy<Value = Presence> {
     prop_oneof![
         proptest::collection::hash_set("[0-9A-Za-z]{1,8}", 3).prop_map(|set| Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Choose,
             options: set.into_iter().collect()
         }),
         Just(Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Entry,
             options: vec![]
         }),
         Just(Presence {
+            code: None,
             length: None,
             mode: PresenceMode::None,
+            options: vec![]
+        }),
+        "[0-9]{6,12}".prop_map(|code| Presence {
+            code: Some(code),
+            length: None,
+            mode: PresenceMode::Display,
             options: vec![]
         }),
     ]
@@ -218,6 +227,7 @@ fn every_change_at_segment_ends_fails() {
         body: "".into(),
         context: Context::default(),
         presence: Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Entry,
             options: vec![],

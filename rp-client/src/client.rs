@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use tapprove_protocol::api::{
     AuditPage, CreateSessionRequest, DeviceList, ErrorBody, ErrorCode, SessionCreated, SessionView,
+    SubmitCodeRequest,
 };
 use zeroize::Zeroizing;
 
@@ -187,6 +188,22 @@ impl RpClient {
                 Err(_elapsed) => return Ok(None),
             }
         }
+    }
+
+    /// `POST /v1/push/sessions/{id}/code`: for a code-to-phone session (`presence:
+    /// PresenceMode::Display`), the code the user typed at the login prompt, read off their
+    /// phone. Answers the session decided: `accepted`, or `rejected` / `wrong_number` (one
+    /// try: a wrong code ends the session and counts toward the user's cooldown). Errors to
+    /// expect: `code_not_shown` (409, under `nist-aal2` before the phone showed the code to a
+    /// verified user; the session stays open, submit again), `already_decided` (409),
+    /// `expired` (410), `not_display_session` (409), `not_found` (404).
+    pub async fn submit_code(&self, id: &str, code: &str) -> Result<SessionView, RpError> {
+        let url = self.url(&["v1", "push", "sessions", id, "code"])?;
+        let body = SubmitCodeRequest {
+            code: code.to_owned(),
+        };
+        self.json(self.request(Method::POST, url, CALL_TIMEOUT).json(&body))
+            .await
     }
 
     /// `DELETE /v1/push/sessions/{id}`: ends a pending session as `canceled` /

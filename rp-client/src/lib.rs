@@ -2,7 +2,9 @@
 //! site — the demo, the tests' harness, the benchmarks, RADIUS or PAM front ends — integrates.
 //!
 //! - [`RpClient`]: every relying-party call — push sessions (create, read, long-poll, cancel),
-//!   the user lock, devices (list, revoke one, revoke all), the audit log — with one typed
+//!   code-to-phone (`PresenceMode::Display` on create, then [`RpClient::submit_code`] with the
+//!   code the user read off the phone), the user lock, devices (list, revoke one, revoke all),
+//!   the audit log — with one typed
 //!   error, [`RpError`] (the API's [`ErrorCode`], HTTP status, `Retry-After`, `locked_until`).
 //! - [`RpClient::wait_for_decision`]: waits for a session's decision until a deadline with
 //!   repeated long-polls. Dropping the future at any point is safe (it only abandons a `GET`),
@@ -46,7 +48,7 @@ pub use client::{ApiKey, AuditQuery, MAX_WAIT, RpClient};
 pub use error::RpError;
 pub use tapprove_protocol::api::{
     AuditEntry, AuditPage, CreateSessionRequest, DeviceList, DeviceView, ErrorCode, Notification,
-    SessionCreated, SessionReason, SessionStatus, SessionView,
+    SessionCreated, SessionReason, SessionStatus, SessionView, SubmitCodeRequest,
 };
 pub use tapprove_protocol::challenge::{Context, PresenceMode};
 pub use webhook::{

@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use tapprove_protocol::{Decision, DenyReason};
 use tapprove_rp::{
-    ApiKey, AuditQuery, CreateSessionRequest, ErrorCode, Notification, RpClient, RpError,
-    SessionReason, SessionStatus, SiteEvent, WebhookVerifier,
+    ApiKey, AuditQuery, CreateSessionRequest, ErrorCode, Notification, PresenceMode, RpClient,
+    RpError, SessionReason, SessionStatus, SiteEvent, WebhookVerifier,
 };
 use tapprove_server::{RunningService, SealKey, Service, ServiceConfig, admin};
 use tapprove_test_support::device::{SoftwareDevice, right_option};
@@ -374,5 +374,31 @@ async fn devices_and_audit() {
         .await
         .unwrap_err();
     assert_eq!(api_code(&e), (Some(400), Some(ErrorCode::InvalidRequest)));
+    w.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_to_phone_is_created_typed_and_submitted() {
+    let w = world().await;
+    let device = paired(&w, "carol").await;
+    let mut req = login("carol");
+    req.presence = Some(PresenceMode::Display);
+    let created = w.rp.create_session(&req).await.unwrap();
+    assert_eq!(created.presence_code, None, "the site never gets the code");
+    let c = device.challenge_for(&w.at, &created.id).await;
+    let code = c.presence.code.clone().expect("the phone gets the code");
+    let view = w.rp.submit_code(&created.id, &code).await.unwrap();
+    assert_eq!(
+        (view.status, view.reason, view.presence_code),
+        (SessionStatus::Accepted, Some(SessionReason::Approved), None)
+    );
+    let e = w.rp.submit_code(&created.id, &code).await.unwrap_err();
+    assert_eq!(api_code(&e), (Some(409), Some(ErrorCode::AlreadyDecided)));
+    let created = w.rp.create_session(&login("carol")).await.unwrap();
+    let e = w.rp.submit_code(&created.id, "123456").await.unwrap_err();
+    assert_eq!(
+        api_code(&e),
+        (Some(409), Some(ErrorCode::NotDisplaySession))
+    );
     w.service.shutdown().await.unwrap();
 }

@@ -35,6 +35,7 @@ async fn the_served_document_is_docs_openapi_json() {
     for route in [
         "/v1/push/sessions",
         "/v1/push/sessions/{id}",
+        "/v1/push/sessions/{id}/code",
         "/v1/users/{user}/devices",
         "/v1/devices/{id}",
         "/v1/users/{user}/lock",
@@ -44,6 +45,7 @@ async fn the_served_document_is_docs_openapi_json() {
         "/v1/device",
         "/v1/device/pending",
         "/v1/device/answers",
+        "/v1/device/shown",
         "/v1/device/events",
     ] {
         assert!(

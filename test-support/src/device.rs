@@ -229,6 +229,35 @@ impl SoftwareDevice {
         self.send_answer(at, &token).await
     }
 
+    /// Signs and sends `POST /v1/device/shown`: this device showed `c`'s code (a `display`
+    /// challenge) to a user it verified with `uv`.
+    pub async fn shown(
+        &self,
+        at: &impl ServiceEndpoint,
+        c: &Challenge,
+        uv: tapprove_protocol::UvMethod,
+    ) -> (StatusCode, Value) {
+        let token = tapprove_protocol::CodeShown {
+            ver: PROTOCOL_VERSION,
+            session_id: c.session_id.clone(),
+            account_id: self.account_id().to_owned(),
+            uv,
+            iat: crate::now(),
+            nonce: c.nonce.clone(),
+        }
+        .sign(self.key.as_ref())
+        .unwrap();
+        let r = at
+            .http()
+            .post(at.url("/v1/device/shown"))
+            .header("x-tapprove-sdk", &self.sdk_header)
+            .json(&json!({"shown": token}))
+            .send()
+            .await
+            .unwrap();
+        status_json(r).await
+    }
+
     /// Opens `GET /v1/device/events`.
     pub async fn events(&self, at: &impl ServiceEndpoint) -> SseReader {
         let auth = self.proof("GET", "/v1/device/events", b"");

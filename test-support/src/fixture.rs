@@ -61,6 +61,7 @@ pub fn challenge(iat: i64, exp: i64) -> Challenge {
         body: body(USER),
         context: context(),
         presence: Presence {
+            code: None,
             length: None,
             mode: PresenceMode::Choose,
             options: OPTIONS.iter().map(|o| (*o).to_owned()).collect(),

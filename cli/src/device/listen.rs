@@ -133,10 +133,19 @@ struct Listener {
     screen: Screen,
     queue: Vec<LoginRequest>,
     entry: String,
-    /// An approval waiting for the passphrase, and what was typed so far.
-    awaiting_passphrase: Option<(Decision, Zeroizing<String>)>,
+    /// An approval (or a code to show) waiting for the passphrase, and what was typed so far.
+    awaiting_passphrase: Option<(AfterPassphrase, Zeroizing<String>)>,
     /// The last prompt that ended before it was answered: `n` reports it as "not me".
     just_ended: Option<String>,
+}
+
+/// What the typed passphrase unlocks.
+#[derive(Clone)]
+enum AfterPassphrase {
+    /// Sending this answer.
+    Answer(Decision),
+    /// Showing the current code-to-phone request's code.
+    ShowCode,
 }
 
 enum Step {
@@ -187,6 +196,9 @@ impl Listener {
             PresenceMode::None => {
                 text.push_str("\n  [a] approve    [d] deny    [n] not me    [q] quit")
             }
+            PresenceMode::Display => text.push_str(
+                "\nYou approve by typing a code from here at the login prompt.\n  [s] show the code    [d] deny    [n] this wasn't me    [q] quit",
+            ),
         }
         text.push_str(&format!("\n  expires in {left} s"));
         if self.queue.len() > 1 {
@@ -295,7 +307,10 @@ impl Listener {
         {
             self.screen
                 .line("This login asks you to confirm it is you: type your passphrase, then Enter (Esc cancels).");
-            self.awaiting_passphrase = Some((decision, Zeroizing::new(String::new())));
+            self.awaiting_passphrase = Some((
+                AfterPassphrase::Answer(decision),
+                Zeroizing::new(String::new()),
+            ));
             self.tick();
             return;
         }
@@ -304,22 +319,22 @@ impl Listener {
 
     /// Input while the passphrase is asked; `None` when it was consumed here.
     async fn on_passphrase_input(&mut self, input: Input) -> Option<Input> {
-        let Some((decision, typed)) = self.awaiting_passphrase.as_mut() else {
+        let Some((after, typed)) = self.awaiting_passphrase.as_mut() else {
             return Some(input);
         };
         match input {
             Input::Line(l) => {
-                let decision = decision.clone();
+                let after = after.clone();
                 self.awaiting_passphrase = None;
                 self.verifier.provide(Zeroizing::new(l));
-                self.send(decision).await;
+                self.after_passphrase(after).await;
             }
             Input::Enter => {
-                let decision = decision.clone();
+                let after = after.clone();
                 let typed = std::mem::take(typed);
                 self.awaiting_passphrase = None;
                 self.verifier.provide(typed);
-                self.send(decision).await;
+                self.after_passphrase(after).await;
             }
             Input::Backspace => {
                 typed.pop();
@@ -336,6 +351,42 @@ impl Listener {
             }
         }
         None
+    }
+
+    async fn after_passphrase(&mut self, after: AfterPassphrase) {
+        match after {
+            AfterPassphrase::Answer(decision) => self.send(decision).await,
+            AfterPassphrase::ShowCode => self.show_code().await,
+        }
+    }
+
+    /// `[s]` on a code-to-phone request: the passphrase first when it asks for verification.
+    async fn reveal(&mut self) {
+        let Some(r) = self.current() else { return };
+        if r.user_verification.is_some() && self.verifier.is_set() {
+            self.screen
+                .line("Confirm it is you to see the code: type your passphrase, then Enter (Esc cancels).");
+            self.awaiting_passphrase =
+                Some((AfterPassphrase::ShowCode, Zeroizing::new(String::new())));
+            self.tick();
+            return;
+        }
+        self.show_code().await;
+    }
+
+    /// Shows the current request's code (the core tells the service it was shown).
+    async fn show_code(&mut self) {
+        let Some(r) = self.current().cloned() else {
+            return;
+        };
+        match self.auth.show_code(&r.id).await {
+            Ok(code) => self.screen.line(&format!(
+                "Code to type at the login prompt: {}\n  Not you? [n] this wasn't me",
+                shown(&code)
+            )),
+            Err(e) => self.screen.line(&format!("could not show the code: {e}")),
+        }
+        self.tick();
     }
 
     async fn send(&mut self, decision: Decision) {
@@ -389,7 +440,7 @@ impl Listener {
                 let lower = l.to_ascii_lowercase();
                 match lower.as_str() {
                     "q" | "quit" => Input::Quit,
-                    "d" | "n" | "a" => Input::Key(lower.chars().next().unwrap_or('?')),
+                    "d" | "n" | "a" | "s" => Input::Key(lower.chars().next().unwrap_or('?')),
                     "1" | "2" | "3" if mode == Some(PresenceMode::Choose) => {
                         Input::Key(lower.chars().next().unwrap_or('?'))
                     }
@@ -454,6 +505,7 @@ impl Listener {
                     .await;
                 }
             }
+            (Input::Key('s' | 'S'), Some(PresenceMode::Display)) => self.reveal().await,
             (Input::Key('a' | 'A') | Input::Enter, Some(PresenceMode::None)) => {
                 self.answer(Decision::Approve {
                     presence_answer: None,

@@ -175,6 +175,32 @@ fn ask_passphrase_if_needed(
     Ok(())
 }
 
+/// Replaces each code-to-phone request's code with what `show_code` gives: the passphrase
+/// first when the request asks for verification, and the service told the code was shown
+/// (without it, a `nist-aal2` service refuses the code). `None` when it cannot be shown.
+async fn reveal_codes(
+    auth: &Authenticator,
+    verifier: &PassphraseVerifier,
+    requests: &mut [LoginRequest],
+) -> Result<(), CliError> {
+    for r in requests
+        .iter_mut()
+        .filter(|r| r.presence_mode == PresenceMode::Display)
+    {
+        if r.user_verification.is_some() && verifier.is_set() {
+            verifier.provide(passphrase::read("Passphrase (to see the sign-in code): ")?);
+        }
+        r.display_code = match auth.show_code(&r.id).await {
+            Ok(code) => Some(code),
+            Err(e) => {
+                eprintln!("{}: cannot show the code: {e}", shown(&r.id));
+                None
+            }
+        };
+    }
+    Ok(())
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Other(format!("cannot print JSON: {e}")))?;
@@ -276,6 +302,14 @@ fn print_requests(requests: &[LoginRequest]) {
                 None => println!("    type the code shown on the login page: --code"),
             },
             PresenceMode::None => println!("    approve or deny"),
+            PresenceMode::Display => match &r.display_code {
+                Some(code) => println!(
+                    "    code to type at the login prompt: {} (not you? `tapprove device respond {} --not-me`)",
+                    shown(code),
+                    shown(&r.id)
+                ),
+                None => println!("    code to phone: the code could not be shown (see above)"),
+            },
         }
         println!(
             "    user {} · account {} · {} s left",
@@ -352,12 +386,13 @@ pub async fn run(args: DeviceArgs) -> Result<(), CliError> {
             }
         }
         DeviceCommand::Requests { account, json } => {
-            let auth = open(&dir, None)?;
-            let requests = with_spinner(
+            let (auth, verifier) = open_device(&dir, None)?;
+            let mut requests = with_spinner(
                 "reading pending requests…",
                 auth.pending(account.as_deref()),
             )
             .await?;
+            reveal_codes(&auth, &verifier, &mut requests).await?;
             if json {
                 print_json(&requests)
             } else {
@@ -488,6 +523,7 @@ mod tests {
             presence_mode: PresenceMode::Choose,
             options: vec!["17".into(), "42".into(), "88".into()],
             code_length: None,
+            display_code: None,
             user_verification: None,
             issued_at: 0,
             expires_at: 60,

@@ -82,7 +82,7 @@ impl Inner {
     /// requests and looks again.
     /// When it is still unknown and a service could not be asked, that failure is the answer
     /// ("try again later" beats "not pending" while the service is down).
-    fn look_up_with_the_service(&self, request_id: &str) -> Result<Cached, CoreError> {
+    pub(super) fn look_up_with_the_service(&self, request_id: &str) -> Result<Cached, CoreError> {
         let mut failure = None;
         for account in &self.accounts.active() {
             if let Err(e) = self.fetch_pending(account) {
@@ -244,6 +244,7 @@ fn check_decision(
                 .map(|a| a.trim().to_owned())
                 .filter(|a| !a.is_empty());
             let answer = match request.presence_mode {
+                PresenceMode::Display => return Err(CoreError::ApprovedByCode),
                 PresenceMode::None => None,
                 PresenceMode::Entry => {
                     let code = answer.ok_or(CoreError::PresenceAnswerRequired)?;
@@ -289,6 +290,7 @@ mod tests {
                 vec![]
             },
             code_length: None,
+            display_code: None,
             user_verification: None,
             issued_at: 0,
             expires_at: 100,

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod answers;
+mod display;
 mod lifecycle;
 mod pairing;
 mod requests;
@@ -328,6 +329,19 @@ impl Authenticator {
     ) -> Result<RespondOutcome, CoreError> {
         let request_id = request_id.to_owned();
         self.background(move |inner| inner.respond(&request_id, decision))
+            .await
+    }
+
+    /// The code of a code-to-phone request ([`LoginRequest::display_code`]) to show in the
+    /// app, never on the lock screen, with "This wasn't me" beside it. When the request's policy
+    /// asks, the app's [`crate::UserVerifier`] verifies the user first, and the service is
+    /// told (signed, `POST /v1/device/shown`) that the code was shown to a verified user:
+    /// under `nist-aal2` the service accepts the code typed at the login only after that.
+    /// Call it when the user opens the request. The user approves by typing the code at the
+    /// login prompt; [`Authenticator::respond`] takes only a deny for these requests.
+    pub async fn show_code(&self, request_id: &str) -> Result<String, CoreError> {
+        let request_id = request_id.to_owned();
+        self.background(move |inner| inner.show_code(&request_id))
             .await
     }
 

@@ -257,6 +257,7 @@ mod tests {
             presence_mode: PresenceMode::Entry,
             options: vec![],
             code_length: Some(6),
+            display_code: None,
             user_verification: None,
             issued_at: expires_at - 120,
             expires_at,

@@ -130,6 +130,8 @@ pub struct StubState {
     pub jtis: Mutex<HashSet<String>>,
     pub counter: AtomicUsize,
     pub answer_calls: AtomicUsize,
+    /// Verified code-shown acknowledgements: (session id, uv).
+    pub shown: Mutex<Vec<(String, UvMethod)>>,
     pub pending_calls: AtomicUsize,
     pub push_token_calls: AtomicUsize,
     /// Accounts whose push token the "provider" refused (cleared until a new one arrives).
@@ -185,6 +187,7 @@ impl Stub {
             jtis: Mutex::new(HashSet::new()),
             counter: AtomicUsize::new(0),
             answer_calls: AtomicUsize::new(0),
+            shown: Mutex::new(Vec::new()),
             pending_calls: AtomicUsize::new(0),
             push_token_calls: AtomicUsize::new(0),
             lost_push: Mutex::new(HashSet::new()),
@@ -199,6 +202,7 @@ impl Stub {
             .route("/v1/device", delete(unpair))
             .route("/v1/device/pending", get(pending))
             .route("/v1/device/answers", post(answers))
+            .route("/v1/device/shown", post(shown))
             .route("/v1/device/events", get(events))
             .layer(axum::middleware::from_fn_with_state(state.clone(), common))
             .with_state(state.clone());
@@ -344,6 +348,7 @@ impl Stub {
                 None => (Some("42".to_owned()), vec![]),
             },
             PresenceMode::None => (None, vec![]),
+            PresenceMode::Display => (Some("482913".to_owned()), vec![]),
         };
         let nonce = format!("nonce-{n}");
         let challenge = Challenge {
@@ -360,6 +365,7 @@ impl Stub {
                 ..Context::default()
             },
             presence: Presence {
+                code: code.clone().filter(|_| mode == PresenceMode::Display),
                 length: if mode == PresenceMode::Entry {
                     length
                 } else {
@@ -703,6 +709,37 @@ async fn pending(
         key_update: st.key_update.lock().unwrap().clone(),
         challenges: pending_tokens(&st, &account_id),
         push_token_missing: st.lost_push.lock().unwrap().contains(&account_id),
+    })
+    .into_response()
+}
+
+/// `POST /v1/device/shown`: verified like an answer; recorded for the tests.
+async fn shown(State(st): State<Arc<StubState>>, body: Bytes) -> Response {
+    let Ok(tapprove_protocol::api::ShownRequest { shown }) = serde_json::from_slice(&body) else {
+        return error(400, ErrorCode::InvalidRequest, "bad body");
+    };
+    let Ok((session_id, account_id)) = tapprove_protocol::CodeShown::peek_ids(&shown) else {
+        return error(400, ErrorCode::InvalidRequest, "bad token");
+    };
+    let Some(device) = st.devices.lock().unwrap().get(&account_id).cloned() else {
+        return error(401, ErrorCode::NotPaired, "This device is not paired.");
+    };
+    let ack = match tapprove_protocol::CodeShown::verify(&shown, &device.key, st.now(), 60) {
+        Ok(a) => a,
+        Err(e) => return error(400, ErrorCode::BadSignature, &format!("refused: {e}")),
+    };
+    let sessions = st.sessions.lock().unwrap();
+    let Some(s) = sessions
+        .get(&session_id)
+        .filter(|s| s.account_id == account_id && s.nonce == ack.nonce)
+    else {
+        return error(404, ErrorCode::NotFound, "no such session");
+    };
+    st.shown.lock().unwrap().push((session_id.clone(), ack.uv));
+    axum::Json(AnswerResponse {
+        session_id,
+        status: s.status,
+        reason: None,
     })
     .into_response()
 }

@@ -91,7 +91,7 @@ pub struct ProjectSummary {
 impl From<ProjectRow> for ProjectSummary {
     fn from(p: ProjectRow) -> Self {
         Self {
-            policy: PresencePolicy::from_stored(&p.presence_policy, p.entry_digits),
+            policy: PresencePolicy::of(&p),
             project_id: p.id,
             name: p.name,
             trust_url: p.trust_url,
@@ -166,6 +166,7 @@ pub(crate) async fn create_project_in(
         presence_policy: new.policy.kind.as_str().to_owned(),
         entry_digits: i64::from(new.policy.entry_digits),
         events_url: events_url.map(String::from),
+        allow_approve_only: i64::from(new.policy.allow_approve_only),
     };
     store.insert_project(&row).await.map_err(ServiceError::db)?;
     tracing::info!(project_id = %project_id, policy = new.policy.kind.as_str(), "created project");
@@ -236,6 +237,7 @@ pub async fn set_policy(
                 project_id,
                 policy.kind.as_str(),
                 i64::from(policy.entry_digits),
+                i64::from(policy.allow_approve_only),
             )
             .await
     })

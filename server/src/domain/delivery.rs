@@ -1,6 +1,7 @@
 //! Delivery of a new session: push to every APNs/FCM device concurrently, forget dead
 //! tokens, and tell the lifecycle whether any device can be reached at all.
 
+use tapprove_protocol::PresenceMode;
 use tapprove_protocol::api::PushPlatform;
 use tapprove_protocol::sealed::{self, PushPublicKey};
 use tapprove_push::{PushMessage, PushOutcome, PushTarget, SealedChallenge};
@@ -42,6 +43,12 @@ pub(crate) async fn deliver(
         let Some(sealed) = seal(device, &challenge.challenge, session_id) else {
             continue;
         };
+        if sealed.is_none() && session.presence_mode.0 == PresenceMode::Display {
+            // A readable push would show the code-to-phone secret to the push provider (and on
+            // the lock screen): that device sees the session at its next authenticated fetch.
+            tracing::info!(session_id, account_id = %device.id, "display session: no readable push to a device without a push key");
+            continue;
+        }
         let message = PushMessage {
             collapse_id: collapse_id(&state.0.seal_key, &device.id),
             title: session.title.clone(),

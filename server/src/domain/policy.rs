@@ -49,14 +49,18 @@ impl PolicyKind {
     }
 }
 
-/// A project's presence policy: its kind and the typed code's length.
+/// A project's presence policy: its kind, the typed code's length, and whether sessions may
+/// be approve-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PresencePolicy {
     /// Which policy.
     pub kind: PolicyKind,
     /// Length of typed codes, digits (used by `entry`, `nist-aal2`, and a session that asks
-    /// for `entry` under `choose`).
+    /// for `entry` under `choose`); a `display` code has this many digits, at least 6.
     pub entry_digits: u8,
+    /// Whether a session may ask for `none` (approve-only: for login sides that can show
+    /// nothing). Off by default; never under `nist-aal2`.
+    pub allow_approve_only: bool,
 }
 
 impl Default for PresencePolicy {
@@ -64,6 +68,7 @@ impl Default for PresencePolicy {
         Self {
             kind: PolicyKind::Choose,
             entry_digits: DEFAULT_ENTRY_DIGITS,
+            allow_approve_only: false,
         }
     }
 }
@@ -92,19 +97,51 @@ impl PresencePolicy {
                 kind.as_str()
             )));
         }
-        Ok(Self { kind, entry_digits })
+        Ok(Self {
+            kind,
+            entry_digits,
+            allow_approve_only: false,
+        })
+    }
+
+    /// This policy with approve-only sessions allowed or not; refused under `nist-aal2`,
+    /// whose sessions must prove presence.
+    pub fn with_approve_only(self, allow: bool) -> Result<Self, InvalidPolicy> {
+        if allow && self.kind == PolicyKind::NistAal2 {
+            return Err(InvalidPolicy(
+                "nist-aal2 never allows approve-only sessions: leave out --allow-approve-only \
+                 or choose the choose or entry policy"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            allow_approve_only: allow,
+            ..self
+        })
+    }
+
+    /// A project row's policy.
+    pub(crate) fn of(p: &crate::store::ProjectRow) -> Self {
+        Self::from_stored(
+            &p.presence_policy,
+            p.entry_digits,
+            p.allow_approve_only != 0,
+        )
     }
 
     /// Reads the stored columns; an unreadable row falls back to the strictest policy.
-    pub(crate) fn from_stored(kind: &str, digits: i64) -> Self {
+    pub(crate) fn from_stored(kind: &str, digits: i64, allow_approve_only: bool) -> Self {
         let digits = u8::try_from(digits).unwrap_or(DEFAULT_ENTRY_DIGITS);
-        Self::new(kind, Some(digits)).unwrap_or_else(|e| {
-            tracing::error!(policy = kind, digits, error = %e.0, "unreadable stored policy: using nist-aal2");
-            Self {
-                kind: PolicyKind::NistAal2,
-                entry_digits: DEFAULT_ENTRY_DIGITS,
-            }
-        })
+        Self::new(kind, Some(digits))
+            .and_then(|p| p.with_approve_only(allow_approve_only))
+            .unwrap_or_else(|e| {
+                tracing::error!(policy = kind, digits, error = %e.0, "unreadable stored policy: using nist-aal2");
+                Self {
+                    kind: PolicyKind::NistAal2,
+                    entry_digits: DEFAULT_ENTRY_DIGITS,
+                    allow_approve_only: false,
+                }
+            })
     }
 
     /// Whether approvals must carry user verification.
@@ -114,6 +151,15 @@ impl PresencePolicy {
 
     /// One line for operators, e.g. `nist-aal2 (typed 6-digit code, user verification required)`.
     pub fn describe(self) -> String {
+        let kind = self.describe_kind();
+        if self.allow_approve_only {
+            format!("{kind}, approve-only sessions allowed")
+        } else {
+            kind
+        }
+    }
+
+    fn describe_kind(self) -> String {
         match self.kind {
             PolicyKind::Choose => "choose (pick 1 of 3 two-digit numbers)".into(),
             PolicyKind::Entry => format!("entry (typed {}-digit code)", self.entry_digits),
@@ -125,13 +171,18 @@ impl PresencePolicy {
     }
 
     /// The presence mode of a session that asked for `requested` (None = the policy's own),
-    /// or `None` when the request is weaker than the policy allows.
+    /// or `None` when the request is weaker than the policy allows. Approve-only (`none`)
+    /// passes only where the project allows it (never under `nist-aal2`).
     pub(crate) fn mode_for(self, requested: Option<PresenceMode>) -> Option<PresenceMode> {
         let floor = match self.kind {
             PolicyKind::Choose => PresenceMode::Choose,
             PolicyKind::Entry | PolicyKind::NistAal2 => PresenceMode::Entry,
         };
         let requested = requested.unwrap_or(floor);
+        if requested == PresenceMode::None {
+            let allowed = self.allow_approve_only && self.kind != PolicyKind::NistAal2;
+            return allowed.then_some(requested);
+        }
         (strength(requested) >= strength(floor)).then_some(requested)
     }
 
@@ -144,31 +195,38 @@ impl PresencePolicy {
     }
 }
 
-/// Orders the modes by how much they prove: none < choose < entry.
+/// Orders the modes by how much they prove: none < choose < entry <= display. A displayed
+/// code is at least as strong as a typed one: it is at least 6 digits, the user must read it
+/// off the phone (so it proves the same link between phone and login), and it never reaches
+/// the login side before the user types it.
 fn strength(mode: PresenceMode) -> u8 {
     match mode {
         PresenceMode::None => 0,
         PresenceMode::Choose => 1,
         PresenceMode::Entry => 2,
+        PresenceMode::Display => 3,
     }
 }
 
-/// The code and options of `mode`: `entry` gets `digits` decimal digits, `choose` a 2-digit
+/// The code and options of `mode`: `entry` gets `digits` decimal digits, `display` as many
+/// but at least 6 (it is the secret the phone shows), `choose` a 2-digit
 /// code plus two distinct decoys, shuffled; every digit comes from the OS RBG.
 fn presence_code(
     mode: PresenceMode,
     digits: u8,
 ) -> Result<(Option<String>, Vec<String>), ServiceError> {
+    let decimal = |digits: u8| -> Result<String, ServiceError> {
+        let mut code = String::with_capacity(usize::from(digits));
+        for _ in 0..digits {
+            let d = crypto::random_below(10)?;
+            code.push(char::from(b'0' + d as u8));
+        }
+        Ok(code)
+    };
     match mode {
         PresenceMode::None => Ok((None, Vec::new())),
-        PresenceMode::Entry => {
-            let mut code = String::with_capacity(usize::from(digits));
-            for _ in 0..digits {
-                let d = crypto::random_below(10)?;
-                code.push(char::from(b'0' + d as u8));
-            }
-            Ok((Some(code), Vec::new()))
-        }
+        PresenceMode::Entry => Ok((Some(decimal(digits)?), Vec::new())),
+        PresenceMode::Display => Ok((Some(decimal(digits.max(MIN_NIST_DIGITS))?), Vec::new())),
         PresenceMode::Choose => {
             let code = crypto::random_below(100)?;
             let mut picks = vec![code];
@@ -216,6 +274,33 @@ mod tests {
     }
 
     #[test]
+    fn display_passes_every_policy_and_approve_only_needs_the_setting() {
+        for kind in ["choose", "entry", "nist-aal2"] {
+            let p = policy(kind);
+            assert_eq!(
+                p.mode_for(Some(PresenceMode::Display)),
+                Some(PresenceMode::Display)
+            );
+            assert_eq!(p.mode_for(Some(PresenceMode::None)), None, "{kind}");
+        }
+        for kind in ["choose", "entry"] {
+            let p = policy(kind).with_approve_only(true).expect("allowed");
+            assert_eq!(
+                p.mode_for(Some(PresenceMode::None)),
+                Some(PresenceMode::None)
+            );
+            assert!(p.describe().contains("approve-only"));
+        }
+        assert!(policy("nist-aal2").with_approve_only(true).is_err());
+        assert!(!PresencePolicy::from_stored("nist-aal2", 6, true).allow_approve_only);
+        let p = PresencePolicy::new("entry", Some(4)).expect("4 digits");
+        let (code, options) = p.presence(PresenceMode::Display).expect("code");
+        let code = code.expect("code");
+        assert_eq!(code.len(), 6, "a display code has at least 6 digits");
+        assert!(code.bytes().all(|b| b.is_ascii_digit()) && options.is_empty());
+    }
+
+    #[test]
     fn code_lengths_are_bounded() {
         assert!(PresencePolicy::new("nist-aal2", Some(5)).is_err());
         assert!(PresencePolicy::new("nist-aal2", Some(13)).is_err());
@@ -229,7 +314,7 @@ mod tests {
         assert!(PresencePolicy::new("sometimes", None).is_err());
         assert_eq!(policy("nist-aal2").entry_digits, 6);
         assert_eq!(
-            PresencePolicy::from_stored("garbage", 6).kind,
+            PresencePolicy::from_stored("garbage", 6, false).kind,
             PolicyKind::NistAal2
         );
     }
@@ -266,6 +351,7 @@ mod tests {
                 options[0] != options[1] && options[1] != options[2] && options[0] != options[2]
             );
             Presence {
+                code: None,
                 length: None,
                 mode: PresenceMode::Choose,
                 options,

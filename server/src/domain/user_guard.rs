@@ -132,6 +132,24 @@ pub(crate) async fn decide_answered(
     guarded(state, session, Some(&decision), reason, now).await
 }
 
+/// [`decide_answered`] for a `display` session's code submitted by the relying party:
+/// `by` is the device that acknowledged showing the code, if any (it must still be paired).
+pub(crate) async fn decide_by_code(
+    state: &AppState,
+    session: &SessionRow,
+    outcome: Outcome,
+    by: Option<(&str, Option<UvMethod>)>,
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let now = outcome.decided_at;
+    let decision = Decision {
+        id: &session.id,
+        outcome,
+        decided_by: by,
+        unexpired_at: Some(now),
+    };
+    guarded(state, session, Some(&decision), outcome.reason, now).await
+}
+
 /// How long after a session ended unanswered its device may still report it as "not me".
 pub(crate) const LATE_REPORT_SECONDS: i64 = 600;
 

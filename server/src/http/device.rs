@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tapprove_protocol::api::{
     AnswerRequest, AnswerResponse, DecidedEvent, KEY_UPDATE_EVENT, KEY_UPDATE_HEADER, PairRequest,
-    PairResponse, PendingResponse, PushPlatform, PushRegistration, SessionStatus,
+    PairResponse, PendingResponse, PushPlatform, PushRegistration, SessionStatus, ShownRequest,
 };
 use tapprove_protocol::{SDK_KEY_HEADER, UserVerification};
 use tokio::sync::broadcast::error::RecvError;
@@ -71,12 +71,9 @@ fn render_paired(p: Paired, now: i64) -> (StatusCode, axum::Json<PairResponse>) 
     (
         StatusCode::CREATED,
         axum::Json(PairResponse {
-            user_verification: PresencePolicy::from_stored(
-                &project.presence_policy,
-                project.entry_digits,
-            )
-            .requires_user_verification()
-            .then_some(UserVerification::Required),
+            user_verification: PresencePolicy::of(&project)
+                .requires_user_verification()
+                .then_some(UserVerification::Required),
             account_id: account.id,
             project_id: project.id,
             project_name: project.name,
@@ -178,6 +175,22 @@ pub(crate) async fn answer(
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
     let (response, account) = sessions::answer(&state, &token).await?;
     // The decision is made: a failure to read the keys must not hide it.
+    let header = match state.keys().await {
+        Ok(keys) => key_update_header(&keys, &account),
+        Err(_) => None,
+    };
+    Ok((header, axum::Json(response)))
+}
+
+/// `POST /v1/device/shown` (PROTOCOL.md §7a): the phone showed a `display` session's code to
+/// a verified user.
+pub(crate) async fn shown(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(KeyUpdateHeader, axum::Json<AnswerResponse>), ApiError> {
+    check_sdk(&state, request.headers())?;
+    let ApiJson(ShownRequest { shown: token }) = ApiJson::from_request(request, &state).await?;
+    let (response, account) = sessions::shown(&state, &token).await?;
     let header = match state.keys().await {
         Ok(keys) => key_update_header(&keys, &account),
         Err(_) => None,

@@ -29,6 +29,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1/push/sessions/{id}",
             get(rp::get_session).delete(rp::cancel_session),
         )
+        .route("/v1/push/sessions/{id}/code", post(rp::submit_code))
         .route(
             "/v1/users/{user}/devices",
             get(rp::list_devices).delete(rp::revoke_user_devices),
@@ -41,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/device", delete(device::unpair))
         .route("/v1/device/pending", get(device::pending))
         .route("/v1/device/answers", post(device::answer))
+        .route("/v1/device/shown", post(device::shown))
         .route("/v1/device/events", get(device::events))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
@@ -196,6 +198,23 @@ impl From<SessionError> for ApiError {
                 StatusCode::CONFLICT,
                 ErrorCode::AlreadyDecided,
                 "This login request was already decided.",
+            ),
+            SessionError::NotDisplaySession => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::NotDisplaySession,
+                "This login request is not a code-to-phone (`display`) session: there is no \
+                 code to submit or acknowledge.",
+            ),
+            SessionError::CodeNotShown => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::CodeNotShown,
+                "No phone has shown the code to a verified user yet (this project requires user \
+                 verification): ask the user to open Tapprove on their phone, unlock it and read \
+                 the code there, then submit it again. The request is still open.",
+            ),
+            SessionError::ApproveByCode => ApiError::invalid_request(
+                "This login request is approved by typing the code shown on the phone at the \
+                 login prompt; the phone can only deny it.",
             ),
             SessionError::Internal => ApiError::internal(),
             SessionError::Database(e) => e.into(),

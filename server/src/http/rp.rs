@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use tapprove_protocol::api::{
-    AuditPage, CreateSessionRequest, DeviceList, SessionCreated, SessionView,
+    AuditPage, CreateSessionRequest, DeviceList, SessionCreated, SessionView, SubmitCodeRequest,
 };
 use tapprove_protocol::challenge::{MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
@@ -69,7 +69,7 @@ pub(crate) async fn create_session(
         .store
         .project_by_id(&project.id)
         .await?
-        .map(|p| PresencePolicy::from_stored(&p.presence_policy, p.entry_digits))
+        .map(|p| PresencePolicy::of(&p))
         .ok_or_else(ApiError::internal)?;
     let new = NewSession {
         project_id: project.id,
@@ -104,6 +104,19 @@ pub(crate) async fn get_session(
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT));
     Ok(axum::Json(
         sessions::wait_decided(&state, &project.id, &id, wait).await?,
+    ))
+}
+
+/// `POST /v1/push/sessions/{id}/code`: the code the user typed, for a `display` session.
+pub(crate) async fn submit_code(
+    State(state): State<AppState>,
+    RpProject(project): RpProject,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<SubmitCodeRequest>,
+) -> Result<axum::Json<SessionView>, ApiError> {
+    check_len("code", &req.code, sessions::MAX_SUBMITTED_CODE_CHARS)?;
+    Ok(axum::Json(
+        sessions::submit_code(&state, &project.id, &id, &req.code).await?,
     ))
 }
 

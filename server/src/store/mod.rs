@@ -1,6 +1,6 @@
 //! Storage: every SQL statement of the service lives under this module, one file per table
 //! (`projects`, `api_keys`, `keys`, `accounts`, `sessions/`, `guards` for `user_guards`,
-//! `audit` for `audit_log`, `site_events`, `shared`), behind [`Store`]. The store executes
+//! `audit` for `audit_log`, `site_events`, `display_acks`, `shared`), behind [`Store`]. The store executes
 //! what the domain decided (e.g. a session's `Outcome`); it never chooses one.
 //!
 //! Every statement is a single statement in portable SQL (`$n` parameters, TEXT/BIGINT
@@ -22,6 +22,7 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod display_acks;
 mod guards;
 mod keys;
 mod postgres;

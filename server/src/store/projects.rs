@@ -18,6 +18,8 @@ pub(crate) struct ProjectRow {
     pub presence_policy: String,
     pub entry_digits: i64,
     pub events_url: Option<String>,
+    /// 1 = sessions may be approve-only (`none`).
+    pub allow_approve_only: i64,
 }
 
 /// The columns of [`ProjectRow`], in its order.
@@ -25,7 +27,7 @@ macro_rules! project_columns {
     () => {
         "id, name, trust_url, api_key_hash, sdk_key, webhook_username, \
          webhook_password_sealed, webhook_secret_sealed, created_at, presence_policy, \
-         entry_digits, events_url"
+         entry_digits, events_url, allow_approve_only"
     };
 }
 pub(super) use project_columns;
@@ -37,7 +39,7 @@ impl Store {
             sqlx::query(concat!(
                 "INSERT INTO projects (",
                 project_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(&p.id)
             .bind(&p.name)
@@ -51,6 +53,7 @@ impl Store {
             .bind(&p.presence_policy)
             .bind(p.entry_digits)
             .bind(&p.events_url)
+            .bind(p.allow_approve_only)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -141,12 +144,15 @@ impl Store {
         project_id: &str,
         policy: &str,
         entry_digits: i64,
+        allow_approve_only: i64,
     ) -> Result<bool, sqlx::Error> {
         let r = with_conn!(self, write, |c| sqlx::query(
-            "UPDATE projects SET presence_policy = $1, entry_digits = $2 WHERE id = $3",
+            "UPDATE projects SET presence_policy = $1, entry_digits = $2, \
+             allow_approve_only = $3 WHERE id = $4",
         )
         .bind(policy)
         .bind(entry_digits)
+        .bind(allow_approve_only)
         .bind(project_id)
         .execute(c)
         .await

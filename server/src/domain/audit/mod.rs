@@ -349,6 +349,11 @@ impl AuditEvent<'_> {
                         | SessionReason::Superseded
                         | SessionReason::DeviceRevoked,
                     ) => Actor::RelyingParty,
+                    // Without a device, an approval or wrong code is a `display` session's
+                    // code, submitted by the relying party.
+                    (None, SessionReason::Approved | SessionReason::WrongNumber) => {
+                        Actor::RelyingParty
+                    }
                     (None, _) => Actor::Service,
                 };
                 p(

@@ -94,6 +94,10 @@ pub(crate) async fn answer(
         }
         return Err(final_error(ended.status.0));
     }
+    // A `display` session is approved by the code typed at the login prompt, not here.
+    if answer.decision == Decision::Approve && session.presence_mode.0 == PresenceMode::Display {
+        return Err(SessionError::ApproveByCode);
+    }
     // 4. User verification, when the project's policy requires it: refused, not decided, so
     //    the user can still approve with verification before the session expires.
     if answer.decision == Decision::Approve && answer.uv.is_none() {
@@ -102,7 +106,7 @@ pub(crate) async fn answer(
             .store
             .project_by_id(&session.project_id)
             .await?
-            .map(|p| PresencePolicy::from_stored(&p.presence_policy, p.entry_digits))
+            .map(|p| PresencePolicy::of(&p))
             .ok_or(SessionError::NotFound)?;
         if policy.requires_user_verification() {
             tracing::info!(session_id = %session.id, account_id = %account.id, "approval without user verification refused");

@@ -50,7 +50,7 @@ pub(crate) async fn create(
         return Ok(SessionCreated {
             id: row.id,
             status: SessionStatus::Sent,
-            presence_code: row.presence_code,
+            presence_code: super::code_for_site(row.presence_mode.0, row.presence_code),
             expires_at: row.expires_at,
         });
     }
@@ -149,6 +149,8 @@ async fn create_and_deliver(
             context: new.context.clone(),
             presence: Presence {
                 length: (mode == PresenceMode::Entry).then_some(new.policy.entry_digits),
+                // The code-to-phone secret goes only here: sealed or fetched by the device.
+                code: code.clone().filter(|_| mode == PresenceMode::Display),
                 mode,
                 options: options.clone(),
             },
@@ -246,7 +248,7 @@ async fn create_and_deliver(
         SessionCreated {
             id: session_id,
             status: SessionStatus::Sent,
-            presence_code: code,
+            presence_code: super::code_for_site(mode, code),
             expires_at,
         },
         mode,

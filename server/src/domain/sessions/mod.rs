@@ -4,6 +4,7 @@
 //! (the mapping of [`SessionError`] to HTTP answers is in `http`).
 
 mod answer;
+mod code;
 pub(crate) mod context;
 mod create;
 
@@ -13,6 +14,7 @@ use tapprove_protocol::api::{SessionReason, SessionStatus, SessionView};
 use tapprove_protocol::{PresenceMode, ProtocolError, UvMethod};
 
 pub(crate) use answer::answer;
+pub(crate) use code::{MAX_SUBMITTED_CODE_CHARS, shown, submit_code};
 pub(crate) use create::{NewSession, create};
 
 use crate::domain::bus::{BusEvent, Outcome, SessionDecided};
@@ -73,6 +75,14 @@ pub(crate) enum SessionError {
     Expired,
     /// The session was already final.
     AlreadyDecided,
+    /// A code was submitted for a session that is not `display`.
+    NotDisplaySession,
+    /// A `display` session under a policy requiring user verification: no phone has
+    /// acknowledged showing the code to a verified user yet.
+    CodeNotShown,
+    /// A device approved a `display` session: those are approved by the code typed at the
+    /// login, the phone only denies.
+    ApproveByCode,
     /// Something that must not fail did (logged where it happened).
     Internal,
     /// The database failed.
@@ -85,13 +95,19 @@ impl From<sqlx::Error> for SessionError {
     }
 }
 
+/// The code the relying party may see: the one its login page shows. A `display` session's
+/// code is the phone's secret, typed by the user and submitted by the site, so never this.
+fn code_for_site(mode: PresenceMode, code: Option<String>) -> Option<String> {
+    code.filter(|_| mode != PresenceMode::Display)
+}
+
 /// What the relying party sees of a stored session.
 pub(crate) fn view(row: &SessionRow) -> SessionView {
     SessionView {
         id: row.id.clone(),
         status: row.status.0,
         reason: row.reason.map(|r| r.0),
-        presence_code: row.presence_code.clone(),
+        presence_code: code_for_site(row.presence_mode.0, row.presence_code.clone()),
         expires_at: row.expires_at,
         decided_at: row.decided_at,
     }

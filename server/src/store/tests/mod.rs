@@ -42,6 +42,7 @@ async fn store_with_session_at(
             presence_policy: "choose".into(),
             entry_digits: 6,
             events_url: None,
+            allow_approve_only: 0,
         })
         .await
         .expect("project");

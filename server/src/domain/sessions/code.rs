@@ -1,0 +1,167 @@
+//! Code to phone (`display` sessions, PROTOCOL.md §7a): the relying party submits the code the
+//! user read off the phone, and, where the policy requires user verification, a phone first
+//! acknowledges (signed) that it showed the code to a verified user.
+
+use tapprove_protocol::api::{AnswerResponse, SessionReason, SessionStatus, SessionView};
+use tapprove_protocol::webhook::ct_eq;
+use tapprove_protocol::{CodeShown, PresenceMode};
+
+use super::{SessionError, announce_reading_devices, current, view};
+use crate::SKEW_SECONDS;
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::bus::Outcome;
+use crate::domain::policy::PresencePolicy;
+use crate::domain::user_guard;
+use crate::service::state::AppState;
+use crate::store::{AccountRow, SessionRow};
+
+/// Longest code the relying party may submit, characters (a display code has at most 12
+/// digits; the margin is for what users type around it).
+pub(crate) const MAX_SUBMITTED_CODE_CHARS: usize = 64;
+
+fn final_error(status: SessionStatus) -> SessionError {
+    if status == SessionStatus::Expired {
+        SessionError::Expired
+    } else {
+        SessionError::AlreadyDecided
+    }
+}
+
+/// Decides a `display` session of this project with the code the user typed: `accepted` when
+/// it is the one the phone showed, else `rejected` (`wrong_number`), counted in the user's
+/// guard like a wrong typed code. One decision only: the conditional decision of every answer.
+pub(crate) async fn submit_code(
+    state: &AppState,
+    project_id: &str,
+    id: &str,
+    code: &str,
+) -> Result<SessionView, SessionError> {
+    let session = current(state, project_id, id).await?;
+    if session.presence_mode.0 != PresenceMode::Display {
+        return Err(SessionError::NotDisplaySession);
+    }
+    if session.status.0 != SessionStatus::Sent {
+        return Err(final_error(session.status.0));
+    }
+    let policy = state
+        .0
+        .store
+        .project_by_id(project_id)
+        .await?
+        .map(|p| PresencePolicy::of(&p))
+        .ok_or(SessionError::NotFound)?;
+    // Under user verification the service, not just the app, holds the rule: a code counts
+    // only once a phone signed that it showed it to a verified user (and is still paired:
+    // the deciding UPDATE checks the acknowledging device).
+    let by = if policy.requires_user_verification() {
+        let ack = state
+            .0
+            .store
+            .display_ack(&session.id)
+            .await?
+            .ok_or(SessionError::CodeNotShown)?;
+        Some((ack.account_id, Some(ack.uv.0)))
+    } else {
+        None
+    };
+    let right = session
+        .presence_code
+        .as_deref()
+        .is_some_and(|c| ct_eq(code.trim().as_bytes(), c.as_bytes()));
+    let reason = if right {
+        SessionReason::Approved
+    } else {
+        SessionReason::WrongNumber
+    };
+    let now = crate::now();
+    let outcome = Outcome::new(reason, now);
+    let by_ref = by.as_ref().map(|(a, uv)| (a.as_str(), *uv));
+    let Some(recorded) = user_guard::decide_by_code(state, &session, outcome, by_ref).await? else {
+        let now_row = current(state, project_id, id).await?;
+        if now_row.status.0 == SessionStatus::Sent {
+            // Still open: the acknowledging device was removed meanwhile.
+            return Err(SessionError::CodeNotShown);
+        }
+        return Err(final_error(now_row.status.0));
+    };
+    tracing::info!(session_id = %session.id, reason = reason.as_str(), "display code submitted");
+    let event = AuditEvent::SessionDecided {
+        session: &session,
+        outcome,
+        by_device: None,
+        by_operator: false,
+    };
+    audit::record(&state.0.store, event).await;
+    user_guard::recorded(state, &session, recorded).await;
+    announce_reading_devices(state, &session.id, outcome).await;
+    let mut decided = view(&session);
+    decided.status = outcome.status;
+    decided.reason = Some(outcome.reason);
+    decided.decided_at = Some(outcome.decided_at);
+    Ok(decided)
+}
+
+/// Records a phone's signed acknowledgement that it showed a pending `display` session's code
+/// to a verified user (`POST /v1/device/shown`). Verified like an answer: the account's key,
+/// `kid`, `iat` within the skew, the nonce sent to this device. Returns the session's state
+/// (still `sent`) and the account (its response may carry a key update).
+pub(crate) async fn shown(
+    state: &AppState,
+    token: &str,
+) -> Result<(AnswerResponse, AccountRow), SessionError> {
+    let (session_id, account_id) =
+        CodeShown::peek_ids(token).map_err(SessionError::AnswerRefused)?;
+    let context = state
+        .0
+        .store
+        .answer_context(&account_id, &session_id)
+        .await?;
+    let account = match context.account {
+        Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
+        _ => return Err(SessionError::NotPaired),
+    };
+    let key = state
+        .0
+        .keys
+        .parse(&account)
+        .map_err(|_| SessionError::Internal)?;
+    let now = crate::now();
+    let ack = CodeShown::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
+        tracing::info!(account_id = %account.id, code = e.code(), "code-shown acknowledgement refused");
+        SessionError::AnswerRefused(e)
+    })?;
+    if let Some(revoked_at) = account.revoked_at {
+        return Err(SessionError::Revoked { revoked_at });
+    }
+    let (session, devices): (SessionRow, _) = context
+        .session
+        .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
+        .ok_or(SessionError::NotFound)?;
+    let nonce_ok = devices
+        .iter()
+        .any(|(a, nonce)| *a == account.id && ct_eq(nonce.as_bytes(), ack.nonce.as_bytes()));
+    if !nonce_ok {
+        return Err(SessionError::NonceMismatch);
+    }
+    if session.presence_mode.0 != PresenceMode::Display {
+        return Err(SessionError::NotDisplaySession);
+    }
+    if session.status.0 != SessionStatus::Sent {
+        return Err(final_error(session.status.0));
+    }
+    if session.expires_at < now {
+        return Err(SessionError::Expired);
+    }
+    let first = state
+        .0
+        .store
+        .record_display_ack(&session.id, &account.id, ack.uv, now)
+        .await?;
+    tracing::info!(session_id = %session.id, account_id = %account.id, first, "display code shown to a verified user");
+    let response = AnswerResponse {
+        session_id: session.id,
+        status: SessionStatus::Sent,
+        reason: None,
+    };
+    Ok((response, account))
+}
