@@ -30,6 +30,8 @@ pub fn test() -> Result<(), String> {
             "tapprove",
             "-p",
             "tapprove-pam",
+            // The module itself (the cdylib the tests load) and the test binaries.
+            "--lib",
             "--tests",
             "--locked",
         ],

@@ -49,6 +49,8 @@ impl Args {
 pub enum Mode {
     /// A push the user approves on the phone (with the project's number matching).
     Push,
+    /// The phone shows a code (`display` sessions) that the user types at the prompt.
+    Code,
 }
 
 /// The TOML file as written.
@@ -182,13 +184,13 @@ mod tests {
             &d,
             "c.toml",
             &format!(
-                "service_url = \"http://127.0.0.1:9\"\napi_key_file = {:?}\nmode = \"push\"\ntimeout_seconds = 30\n",
+                "service_url = \"http://127.0.0.1:9\"\napi_key_file = {:?}\nmode = \"code\"\ntimeout_seconds = 30\n",
                 key
             ),
             0o644,
         );
         let c = Config::load(&cfg).unwrap();
-        assert_eq!(c.mode, Mode::Push);
+        assert_eq!(c.mode, Mode::Code);
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.api_key.expose_secret(), "tap_api_secret");
         assert!(!format!("{c:?}").contains("tap_api_secret"));

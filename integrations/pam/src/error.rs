@@ -49,6 +49,9 @@ pub enum PamError {
         /// Why, as the service says.
         reason: Option<SessionReason>,
     },
+    /// The user typed nothing at the code prompt.
+    #[error("no code was typed")]
+    NoCode,
     /// Nobody answered before `timeout_seconds`.
     #[error("no answer within {0} s")]
     TimedOut(u64),
@@ -65,7 +68,7 @@ impl PamError {
     /// under `required`/`requisite`.
     pub fn code(&self) -> PamResultCode {
         match self {
-            Self::Refused { .. } | Self::TimedOut(_) => PamResultCode::PAM_AUTH_ERR,
+            Self::Refused { .. } | Self::TimedOut(_) | Self::NoCode => PamResultCode::PAM_AUTH_ERR,
             Self::Service(_) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
             Self::Pam { code, .. } => match PamResultCode::try_from(*code) {
                 Ok(PamResultCode::PAM_SUCCESS | PamResultCode::PAM_IGNORE) | Err(_) => {
@@ -85,7 +88,12 @@ impl PamError {
     /// What the user is told at the terminal (short; the details are in the log).
     pub fn user_message(&self) -> &'static str {
         match self {
+            Self::Refused {
+                reason: Some(SessionReason::WrongNumber),
+                ..
+            } => "Tapprove: wrong code.",
             Self::Refused { .. } => "Tapprove: the login was not approved.",
+            Self::NoCode => "Tapprove: no code entered.",
             Self::TimedOut(_) => "Tapprove: no answer from your phone in time.",
             Self::Service(e) if e.code() == Some(tapprove_rp::ErrorCode::NoDevice) => {
                 "Tapprove: no phone is paired for this user."
@@ -113,6 +121,7 @@ mod tests {
                 reason: None,
             },
             PamError::TimedOut(5),
+            PamError::NoCode,
             PamError::Pam {
                 what: "conversation",
                 code: PamResultCode::PAM_SUCCESS as i32,

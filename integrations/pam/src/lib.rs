@@ -17,10 +17,11 @@ mod login;
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use pam::constants::{PAM_ERROR_MSG, PAM_TEXT_INFO, PamFlag, PamResultCode};
+use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO, PamFlag, PamResultCode};
 use pam::conv::Conv;
 use pam::items::{RHost, Service};
 use pam::module::{PamHandle, PamHooks};
+use zeroize::Zeroizing;
 
 use crate::config::{Args, Config};
 use crate::error::PamError;
@@ -138,7 +139,7 @@ struct PamConversation<'a> {
 }
 
 impl PamConversation<'_> {
-    fn send(&self, style: i32, text: &str) -> Result<Option<String>, PamError> {
+    fn send(&self, style: i32, text: &str) -> Result<Option<Zeroizing<String>>, PamError> {
         let failed = |code: PamResultCode| PamError::Pam {
             what: "conversation",
             code: code as i32,
@@ -152,13 +153,17 @@ impl PamConversation<'_> {
                 code: PamResultCode::PAM_CONV_ERR as i32,
             })?;
         let reply = conv.send(style, text).map_err(failed)?;
-        Ok(reply.and_then(|r| r.as_str().ok().map(str::to_owned)))
+        Ok(reply.and_then(|r| r.as_str().ok().map(|s| Zeroizing::new(s.to_owned()))))
     }
 }
 
 impl Conversation for PamConversation<'_> {
     fn info(&mut self, text: &str) -> Result<(), PamError> {
         self.send(PAM_TEXT_INFO, text).map(drop)
+    }
+
+    fn ask(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>, PamError> {
+        self.send(PAM_PROMPT_ECHO_ON, prompt)
     }
 }
 

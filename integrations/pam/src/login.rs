@@ -2,10 +2,14 @@
 //! within `timeout_seconds` from the module's start.
 
 use std::future::Future;
+use std::time::Duration;
+
 use tapprove_rp::{
-    Context, CreateSessionRequest, Notification, RpClient, SessionStatus, SessionView,
+    Context, CreateSessionRequest, ErrorCode, Notification, PresenceMode, RpClient, RpError,
+    SessionStatus, SessionView,
 };
 use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use crate::config::{Config, Mode};
 use crate::error::PamError;
@@ -18,7 +22,17 @@ const MAX_BODY_CHARS: usize = 500;
 pub trait Conversation {
     /// Shows a line (`PAM_TEXT_INFO`).
     fn info(&mut self, text: &str) -> Result<(), PamError>;
+    /// Asks a question and waits for the answer (`PAM_PROMPT_ECHO_ON`); `None` when the
+    /// application returned none.
+    fn ask(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>, PamError>;
 }
+
+/// The prompt of `code` mode.
+pub const CODE_PROMPT: &str = "Code shown in Tapprove: ";
+
+/// How often a code is submitted again while the phone has not yet acknowledged showing it to
+/// a verified user (`code_not_shown`, under policies that require user verification).
+const SHOWN_RETRY: Duration = Duration::from_millis(500);
 
 /// Who is logging in, from the PAM items.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +84,9 @@ pub fn authenticate(
             ..Context::default()
         }),
         presence: match cfg.mode {
+            // The project's policy decides the number matching.
             Mode::Push => None,
+            Mode::Code => Some(PresenceMode::Display),
         },
         // The phone's prompt lives no longer than the module waits.
         ttl_seconds: Some(u32::try_from(timeout_secs).unwrap_or(u32::MAX)),
@@ -85,6 +101,18 @@ pub fn authenticate(
             within
                 .run(rp.wait_for_decision(&session, left))?
                 .ok_or(PamError::TimedOut(timeout_secs))?
+        }
+        Mode::Code => {
+            // The application's conversation cannot be interrupted: the deadline is checked
+            // when the user has answered.
+            let typed = conv.ask(CODE_PROMPT)?;
+            let typed = typed
+                .filter(|t| !t.trim().is_empty())
+                .ok_or(PamError::NoCode)?;
+            if Instant::now() >= deadline {
+                return Err(PamError::TimedOut(timeout_secs));
+            }
+            within.run(submit_code(&rp, &session, typed.trim()))?
         }
     };
     decided(view)
@@ -107,6 +135,18 @@ impl Within<'_> {
             .block_on(async { tokio::time::timeout_at(self.deadline, fut).await })
             .map_err(|_elapsed| PamError::TimedOut(self.secs))?
             .map_err(PamError::from)
+    }
+}
+
+/// Submits the typed code, again while the service waits for the phone's acknowledgement.
+async fn submit_code(rp: &RpClient, session: &str, code: &str) -> Result<SessionView, RpError> {
+    loop {
+        match rp.submit_code(session, code).await {
+            Err(e) if e.code() == Some(ErrorCode::CodeNotShown) => {
+                tokio::time::sleep(SHOWN_RETRY).await;
+            }
+            other => return other,
+        }
     }
 }
 

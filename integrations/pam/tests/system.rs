@@ -132,6 +132,8 @@ fn start_serve(dir: &Path) -> (Proc, String, String) {
 enum Answer {
     Approve,
     Deny,
+    /// A `display` push: the phone shows its code (returned) and the user types it.
+    ShowCode,
 }
 
 /// A service, a project, a local user with a paired software device, and the module's files.
@@ -261,6 +263,10 @@ impl Rig {
             if let Some((_, challenge)) = fresh {
                 let id = challenge.session_id.clone();
                 self.seen.lock().unwrap().insert(id.clone());
+                if how == Answer::ShowCode {
+                    let code = challenge.presence.code.clone();
+                    return (id, code.expect("a display challenge carries its code"));
+                }
                 // The user reads the code at the login side; the site's view of the session
                 // holds the same code.
                 let view = self.rp.typed().session(&id).await.unwrap();
@@ -272,6 +278,7 @@ impl Rig {
                             .answer(&self.at, &challenge, Decision::Approve, Some(&option), None)
                             .await
                     }
+                    Answer::ShowCode => unreachable!("handled above"),
                     Answer::Deny => {
                         self.device
                             .answer(
@@ -319,6 +326,41 @@ async fn pamtester(service: &str, user: &str) -> (Output, Duration) {
     })
     .await
     .unwrap()
+}
+
+/// `pamtester` answering the module's prompt with the code `typed` delivers (what the user
+/// reads off the phone); a dropped sender closes its input.
+async fn pamtester_typing(
+    service: &str,
+    user: &str,
+    typed: std::sync::mpsc::Receiver<String>,
+) -> Output {
+    let (service, user) = (service.to_owned(), user.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("pamtester")
+            .args(["-v", &service, &user, "authenticate"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pamtester (apt-get install pamtester)");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Ok(code) = typed.recv() {
+            std::io::Write::write_all(&mut stdin, format!("{code}\n").as_bytes()).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The code with its last digit changed.
+fn wrong(code: &str) -> String {
+    let mut digits: Vec<u8> = code.bytes().collect();
+    let last = digits.last_mut().unwrap();
+    *last = if *last == b'9' { b'0' } else { *last + 1 };
+    String::from_utf8(digits).unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -448,6 +490,58 @@ async fn pamtester_push_approve_deny_timeout_and_failing_closed() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, pamtester and a local user: run by `cargo xtask test pam`"]
+async fn pamtester_code_mode_right_and_wrong_code() {
+    let mut rig = Rig::new("pc").await;
+    let service = format!("tapprove-test-pc-{}", std::process::id());
+    let code_mode = rig.config("code", None, "code", 20);
+    rig.install_pam(&service, &code_mode);
+
+    for right in [true, false] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (out, (session, code)) =
+            tokio::join!(pamtester_typing(&service, &rig.user, rx), async {
+                let (session, code) = rig.answer_next(Answer::ShowCode).await;
+                let typed = if right { code.clone() } else { wrong(&code) };
+                tx.send(typed).unwrap();
+                (session, code)
+            });
+        let said = text(&out);
+        assert!(said.contains("Code shown in Tapprove:"), "{said}");
+        assert!(
+            !said.contains(&code),
+            "the login side never shows the code: {said}"
+        );
+        if right {
+            assert!(out.status.success(), "the right code must pass: {said}");
+            assert!(
+                rig.log_text()
+                    .contains(&format!("approved (session {session})")),
+                "{}",
+                rig.log_text()
+            );
+        } else {
+            assert!(!out.status.success(), "a wrong code must fail: {said}");
+            assert!(said.contains("wrong code"), "{said}");
+            let (status, reason) = rig.rp.outcome(&session).await;
+            assert_eq!(
+                (status.as_str(), reason.as_str()),
+                ("rejected", "wrong_number")
+            );
+        }
+    }
+
+    // Nothing typed (end of input): refused.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    drop(tx);
+    let (out, _) = tokio::join!(
+        pamtester_typing(&service, &rig.user, rx),
+        rig.answer_next(Answer::ShowCode)
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+}
+
 /// A real `sshd` on a loopback port with its own configuration and host key, its PAM service
 /// named after the binary's name (OpenSSH uses its program name as the PAM service).
 struct Sshd {
@@ -560,7 +654,7 @@ fn script(path: &Path, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root, sshd, ssh and a local user: run by `cargo xtask test pam`"]
-async fn ssh_login_through_sshd_keyboard_interactive_push() {
+async fn ssh_login_through_sshd_keyboard_interactive_push_and_code() {
     let mut rig = Rig::new("ssh").await;
     let service = format!("tapprove-test-ssh-{}", std::process::id());
     let push = rig.config("push", None, "push", 20);
@@ -598,5 +692,33 @@ async fn ssh_login_through_sshd_keyboard_interactive_push() {
         rig.log_text().contains("login refused: not approved"),
         "{}",
         rig.log_text()
+    );
+
+    // Code mode: keyboard-interactive asks for the code, askpass types what the phone shows.
+    let code_mode = rig.config("code", None, "code", 20);
+    rig.install_pam(&service, &code_mode);
+    let typed = rig.dir.join("typed-code");
+    let askpass = rig.dir.join("askpass-code");
+    script(
+        &askpass,
+        &format!(
+            "i=0\nwhile [ ! -s {f} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\ncat {f}",
+            f = typed.display()
+        ),
+    );
+    let ((out, _), session) = tokio::join!(ssh(sshd.port, &rig.user, &askpass), async {
+        let (session, code) = rig.answer_next(Answer::ShowCode).await;
+        std::fs::write(&typed, code).unwrap();
+        session
+    });
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tapprove-ssh-ok"),
+        "ssh with the code from the phone must log in: {}\n--- sshd:\n{}",
+        text(&out),
+        sshd.log_text()
+    );
+    assert!(
+        rig.log_text()
+            .contains(&format!("approved (session {session})"))
     );
 }
