@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tapprove_protocol::{Decision, DenyReason};
+use tapprove_protocol::{Challenge, Decision, DenyReason, UvMethod};
 use tapprove_test_support::device::{SoftwareDevice, right_option};
 use tapprove_test_support::endpoint::Endpoint;
 use tapprove_test_support::rp::{FakeRp, RpClient, TrustMode};
@@ -146,6 +146,10 @@ struct Rig {
     user: String,
     api_key_file: PathBuf,
     seen: Mutex<HashSet<String>>,
+    /// The last `display` challenge the device saw (to acknowledge it).
+    shown: Mutex<Option<Challenge>>,
+    db: String,
+    project_id: String,
     _hook: FakeRp,
     _serve: Proc,
     cleanup: Cleanup,
@@ -210,6 +214,9 @@ impl Rig {
             user,
             api_key_file,
             seen: Mutex::default(),
+            shown: Mutex::default(),
+            project_id: project["project_id"].as_str().unwrap().to_owned(),
+            db,
             _hook: hook,
             _serve: serve,
             cleanup,
@@ -249,6 +256,27 @@ impl Rig {
         std::fs::write(&file, text).unwrap();
     }
 
+    /// `tapprove admin project set-policy` on the rig's project.
+    fn set_policy(&self, policy: &str) {
+        let out = Command::new(tapprove_bin())
+            .args([
+                "admin",
+                "project",
+                "set-policy",
+                "--project",
+                &self.project_id,
+            ])
+            .args(["--policy", policy, "--database", &self.db])
+            .env("TAPPROVE_SEAL_KEY", SEAL_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Waits for the next push to reach the device and answers it as `how`; returns the
     /// session id and the code the login side showed.
     async fn answer_next(&self, how: Answer) -> (String, String) {
@@ -265,6 +293,7 @@ impl Rig {
                 self.seen.lock().unwrap().insert(id.clone());
                 if how == Answer::ShowCode {
                     let code = challenge.presence.code.clone();
+                    *self.shown.lock().unwrap() = Some(challenge);
                     return (id, code.expect("a display challenge carries its code"));
                 }
                 // The user reads the code at the login side; the site's view of the session
@@ -334,7 +363,7 @@ async fn pamtester_typing(
     service: &str,
     user: &str,
     typed: std::sync::mpsc::Receiver<String>,
-) -> Output {
+) -> (Output, Instant) {
     let (service, user) = (service.to_owned(), user.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new("pamtester")
@@ -349,7 +378,8 @@ async fn pamtester_typing(
             std::io::Write::write_all(&mut stdin, format!("{code}\n").as_bytes()).unwrap();
         }
         drop(stdin);
-        child.wait_with_output().unwrap()
+        let out = child.wait_with_output().unwrap();
+        (out, Instant::now())
     })
     .await
     .unwrap()
@@ -500,7 +530,7 @@ async fn pamtester_code_mode_right_and_wrong_code() {
 
     for right in [true, false] {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (out, (session, code)) =
+        let ((out, _), (session, code)) =
             tokio::join!(pamtester_typing(&service, &rig.user, rx), async {
                 let (session, code) = rig.answer_next(Answer::ShowCode).await;
                 let typed = if right { code.clone() } else { wrong(&code) };
@@ -535,11 +565,44 @@ async fn pamtester_code_mode_right_and_wrong_code() {
     // Nothing typed (end of input): refused.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     drop(tx);
-    let (out, _) = tokio::join!(
+    let ((out, _), _) = tokio::join!(
         pamtester_typing(&service, &rig.user, rx),
         rig.answer_next(Answer::ShowCode)
     );
     assert!(!out.status.success(), "{}", text(&out));
+
+    // Under nist-aal2 the service takes the code only once the phone acknowledged showing it
+    // to a verified user: the module submits again until then.
+    rig.set_policy("nist-aal2");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ((out, finished), (session, acked)) =
+        tokio::join!(pamtester_typing(&service, &rig.user, rx), async {
+            let (session, code) = rig.answer_next(Answer::ShowCode).await;
+            tx.send(code).unwrap();
+            // The user typed the code; the phone's acknowledgement comes later.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let challenge = rig.shown.lock().unwrap().take().unwrap();
+            let (status, body) = rig
+                .device
+                .shown(&rig.at, &challenge, UvMethod::AppPassphrase)
+                .await;
+            assert!(status.is_success(), "shown: {status} {body}");
+            (session, Instant::now())
+        });
+    assert!(
+        out.status.success(),
+        "the code after the acknowledgement must pass: {}\n{}",
+        text(&out),
+        rig.log_text()
+    );
+    assert!(
+        finished > acked,
+        "the login ended before the acknowledgement"
+    );
+    assert!(
+        rig.log_text()
+            .contains(&format!("approved (session {session})"))
+    );
 }
 
 /// A real `sshd` on a loopback port with its own configuration and host key, its PAM service
