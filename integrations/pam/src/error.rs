@@ -42,7 +42,7 @@ pub enum PamError {
     #[error("{0}")]
     Service(#[from] RpError),
     /// The phone refused, or the session ended without an approval.
-    #[error("not approved: the session ended {status:?} ({reason:?})")]
+    #[error("not approved: the session ended {} ({})", status_name(.status), reason_name(.reason))]
     Refused {
         /// Its final status.
         status: SessionStatus,
@@ -61,6 +61,14 @@ pub enum PamError {
     /// A bug: the module panicked (the login is refused).
     #[error("internal error (panic): {0}")]
     Panic(String),
+}
+
+fn status_name(status: &SessionStatus) -> &'static str {
+    status.as_str()
+}
+
+fn reason_name(reason: &Option<SessionReason>) -> &'static str {
+    reason.as_ref().map_or("no reason given", |r| r.as_str())
 }
 
 impl PamError {
@@ -109,6 +117,19 @@ impl PamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_reads_with_wire_names() {
+        let e = PamError::Refused {
+            status: SessionStatus::Rejected,
+            reason: Some(SessionReason::WrongNumber),
+        };
+        assert_eq!(
+            e.to_string(),
+            "not approved: the session ended rejected (wrong_number)"
+        );
+        assert_eq!(e.user_message(), "Tapprove: wrong code.");
+    }
 
     #[test]
     fn no_error_lets_a_login_through() {
