@@ -25,6 +25,7 @@ pub const ARROWS: &[(&str, &[&str])] = &[
     ("bindings", &["core"]),
     ("cli", &["core", "server", "protocol", "rp-client"]),
     ("integrations/radius", &["rp-client"]),
+    ("integrations/pam", &["rp-client"]),
 ];
 
 /// The server's layer folders; docs/ARCHITECTURE.md's `### server` section names each of

@@ -5,7 +5,7 @@
 //!   Robolectric, the Swift checks, browser, Keycloak, a smoke run of every benchmark and of
 //!   every fuzz target. Installs what it needs (idempotently) on the way.
 //! - `test SET…` — only those sets (`arch`, `rust`, `postgres`, `android`, `arm64`, `ios`, `browser`, `keycloak`,
-//!   `bench`, `fuzz`, `apifuzz`, `radius`; see [`TEST_SETS`]).
+//!   `radius`, `pam`, `bench`, `fuzz`, `apifuzz`; see [`TEST_SETS`]).
 //! - `bindings` — generate Kotlin and Swift bindings into `bindings/generated/`.
 //! - `package`  — the Android AARs and the Swift package of this version into `target/package/`.
 //! - `bench`    — measure the performance targets and print the table (docs/PERFORMANCE.md).
@@ -21,6 +21,7 @@ mod fuzz;
 mod ios;
 mod keycloak;
 mod package;
+mod pam;
 mod postgres;
 mod pyvenv;
 mod radius;
@@ -124,6 +125,11 @@ const TEST_SETS: &[TestSet] = &[
         "keycloak",
         "keycloak: extension in a real Keycloak, headless chromium",
         keycloak::test,
+    ),
+    (
+        "pam",
+        "pam: pam_tapprove.so with pamtester and a real sshd + ssh",
+        pam::test,
     ),
     ("bench", "bench: smoke", || {
         bench::command(&["--smoke".to_string()])
