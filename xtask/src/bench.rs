@@ -57,8 +57,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
     rows.push(p3(&bins, smoke)?);
     rows.push(p4(&bins, smoke)?);
     rows.push(p5(&bins, smoke, &P5Db::Sqlite)?);
+    rows.push(budget(&bins, smoke)?);
     rows.extend(p5_postgres(&bins, smoke)?);
     rows.push(p6(smoke)?);
+    rows.push(p8(&bins, smoke)?);
 
     let table = table(&rows);
     println!("\n{table}");
@@ -470,6 +472,94 @@ fn p5(bins: &Path, smoke: bool, db: &P5Db) -> Result<Row, String> {
     row.ok_or_else(|| "P5 produced no figure".into())
 }
 
+/// The budget of a login: statements and write transactions counted, the service's CPU time
+/// against its crypto floor (sequential logins, so nothing else competes for the service).
+fn budget(bins: &Path, smoke: bool) -> Result<Row, String> {
+    let mut row = None;
+    step(
+        "bench P5 budget: a login's statements, transactions and CPU",
+        || {
+            let logins = if smoke { "5" } else { "300" };
+            let warmup = if smoke { "1" } else { "30" };
+            let args = ["budget", "--logins", logins, "--warmup", warmup];
+            let out = bin_cmd(bins, "tapprove-bench", &args)?;
+            let line = line_with(&out, "RESULT BUDGET")?;
+            let statements = field(line, "statements_per_login")?;
+            let writes = field(line, "write_transactions_per_login")?;
+            let cpu = field(line, "service_cpu_ms_per_login")?;
+            let floor = field(line, "floor_service_ms")?;
+            let ratio = field(line, "service_vs_floor")?;
+            row = Some(Row {
+                id: "P5",
+                what: "budget of one login: SQL statements, write transactions, service CPU (its own \
+                   threads) against its crypto floor (one ES256 signature + one verification)",
+                figure: format!(
+                    "{statements:.1} statements, {writes:.1} write transactions, service CPU \
+                 {cpu:.2} ms = {ratio:.1}× its crypto floor ({floor:.3} ms)"
+                ),
+                target: "≤ 2 write transactions; service CPU ≤ 1.5× its crypto floor",
+                within: judged(smoke, writes <= 2.0 && ratio <= 1.5),
+                command: format!("tapprove-bench {}", args.join(" ")),
+            });
+            Ok(())
+        },
+    )?;
+    row.ok_or_else(|| "the budget produced no figure".into())
+}
+
+/// P8: idle event streams held by one service process, memory per stream, login p99 while
+/// they are held.
+fn p8(bins: &Path, smoke: bool) -> Result<Row, String> {
+    let mut row = None;
+    step("bench P8: idle event streams one instance holds", || {
+        let args: &[&str] = if smoke {
+            &[
+                "streams",
+                "--accounts",
+                "10",
+                "--streams",
+                "20",
+                "--sources",
+                "2",
+                "--logins",
+                "3",
+            ]
+        } else {
+            &[
+                "streams",
+                "--accounts",
+                "5000",
+                "--streams",
+                "20000",
+                "--sources",
+                "4",
+                "--logins",
+                "200",
+            ]
+        };
+        let out = bin_cmd(bins, "tapprove-bench", args)?;
+        let line = line_with(&out, "RESULT P8")?;
+        let streams = field(line, "streams")?;
+        let bytes = field(line, "bytes_per_stream")?;
+        let (before, held) = (field(line, "p99_ms_before")?, field(line, "p99_ms_held")?);
+        row = Some(Row {
+            id: "P8",
+            what: "idle device event streams one service process holds (5,000 accounts, 4 \
+                   loopback source addresses), memory per stream, login p99 while held",
+            figure: format!(
+                "{streams:.0} streams, {:.1} KB each (service RSS); login p99 {before:.2} ms \
+                 before, {held:.2} ms while held",
+                bytes / 1000.0
+            ),
+            target: "≥ 20,000 streams at ≤ 16 KB each, login p99 unchanged",
+            within: judged(smoke, streams >= 20_000.0 && bytes <= 16_000.0),
+            command: format!("tapprove-bench {}", args.join(" ")),
+        });
+        Ok(())
+    })?;
+    row.ok_or_else(|| "P8 produced no figure".into())
+}
+
 /// P5 on PostgreSQL with 1 and 2 instances, on a throwaway cluster (the one of `cargo xtask
 /// test postgres`). No rows, and no failure, when PostgreSQL cannot be installed or started:
 /// the other figures still count.
@@ -613,8 +703,25 @@ other builds, so treat single runs as ±20 %.\n\
   each device pairs through one and listens and answers on the other, so every login\n\
   crosses instances through NOTIFY. PostgreSQL's processes, both instances, the devices and\n\
   the site all share the same 2 cores.\n\
+  The service runs on its own tokio runtime (threads `tapprove-svc`), so the run also\n\
+  prints (`RESULT P5BUDGET`) the CPU time per login of the service's threads (with SQLite's\n\
+  connection threads), of the rest of the process and, on PostgreSQL, of the run's backends\n\
+  (kernel per-thread and per-process accounting, `/proc`), the store's write transactions\n\
+  per login, and the crypto floor measured in the same run.\n\
+- **P5 budget** — `tapprove-bench budget`: sequential logins of one device (as P4); SQL\n\
+  statements counted from sqlx's per-statement events (without `BEGIN`/`COMMIT`), write\n\
+  transactions by the store's own counter (`Store::counts`), the service's CPU time per\n\
+  login from its threads, and the crypto floor: the thread CPU time of the ES256 signature\n\
+  and verification a login needs on the service (median of 21 batches, ring, same run).\n\
 - **P6** — `push/benches/apns_throughput.rs`: one `ApnsSender` against the in-process loopback\n\
   APNs endpoint (HTTP/2, checks every request).\n\
+- **P8** — `tapprove-bench streams` (`bench/src/streams.rs`): the service alone in a child\n\
+  process (default limits but `max_connections` and the per-device stream cap raised), 5,000\n\
+  accounts paired through the device core, then idle event streams opened as plain HTTP/1.1\n\
+  requests with each account's request proof from 127.0.0.2–5 and held. Memory per stream =\n\
+  growth of the child's resident memory (`VmRSS`) over the streams; login p50/p99 (as P4) before\n\
+  and while they are held. Each process may open at most its descriptor limit\n\
+  (`RLIMIT_NOFILE`): fewer streams are opened, and said so, when it is lower.\n\
 \n\
 **Rate limits raised for P4/P5.** The default push budget (`[limits]` in the service config,\n\
 `LimitsConfig` in `server/src/service/config.rs`: 3 sessions per minute and 10 per hour per user,\n\

@@ -11,7 +11,7 @@ use crate::domain::bus::Outcome;
 use crate::domain::site_events;
 use crate::service::config::LimitsConfig;
 use crate::service::state::AppState;
-use crate::store::{Decision, GuardRow, SessionRow};
+use crate::store::{AuditRow, Decision, GuardRow, SessionRow};
 
 /// Stored `block_reason` of a fraud lock (the session reason that sets it).
 pub(crate) const FRAUD_REPORTED: &str =
@@ -120,6 +120,7 @@ pub(crate) async fn decide_answered(
     session: &SessionRow,
     outcome: Outcome,
     by: (&str, Option<UvMethod>),
+    audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let now = outcome.decided_at;
     let reason = outcome.reason;
@@ -129,7 +130,7 @@ pub(crate) async fn decide_answered(
         decided_by: Some(by),
         unexpired_at: Some(now),
     };
-    guarded(state, session, Some(&decision), reason, now).await
+    guarded(state, session, Some(&decision), reason, now, audit).await
 }
 
 /// How long after a session ended unanswered its device may still report it as "not me".
@@ -159,7 +160,7 @@ pub(crate) async fn report_late(
     session: &SessionRow,
     now: i64,
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    guarded(state, session, None, SessionReason::FraudReported, now).await
+    guarded(state, session, None, SessionReason::FraudReported, now, &[]).await
 }
 
 /// [`Store::decide_guarded`](crate::store::Store) with the guard's rules and the fraud event.
@@ -169,6 +170,7 @@ async fn guarded(
     decision: Option<&Decision<'_>>,
     reason: SessionReason,
     now: i64,
+    audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let rules = Rules::from(&state.0.config.limits);
     let tell_site = reason == SessionReason::FraudReported
@@ -186,6 +188,7 @@ async fn guarded(
                     .then(|| site_events::fraud_event(session, g.blocked_until.unwrap_or(now)))
                     .flatten()
             },
+            audit,
         )
         .await?;
     Ok(stored.map(|(before, guard, queued)| Recorded {

@@ -74,7 +74,15 @@ pub(crate) async fn answer(
             .expire_one(&session.id, timeout_at(now))
             .await?
         {
-            announce(state, &session.id, timeout_at(now), &account_ids).await;
+            announce(
+                state,
+                &session.id,
+                timeout_at(now),
+                &account_ids,
+                None,
+                false,
+            )
+            .await;
         }
         if !not_me {
             return Err(SessionError::Expired);
@@ -133,8 +141,17 @@ pub(crate) async fn answer(
     };
     let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
+    // The decision's audit row goes into the decision's transaction.
+    let audit_row =
+        crate::domain::audit::row_now(crate::domain::audit::AuditEvent::SessionDecided {
+            session: &session,
+            outcome,
+            by_device: Some(&account.id),
+            by_operator: false,
+        });
+    let by = (account.id.as_str(), answer.uv);
     let decided =
-        user_guard::decide_answered(state, &session, outcome, (&account.id, answer.uv)).await?;
+        user_guard::decide_answered(state, &session, outcome, by, audit_row.as_slice()).await?;
     let Some(recorded) = decided else {
         let current = state
             .0
@@ -154,15 +171,16 @@ pub(crate) async fn answer(
         return Err(final_error(current.status.0));
     };
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    let event = crate::domain::audit::AuditEvent::SessionDecided {
-        session: &session,
-        outcome,
-        by_device: Some(&account.id),
-        by_operator: false,
-    };
-    crate::domain::audit::record(&state.0.store, event).await;
     user_guard::recorded(state, &session, recorded).await;
-    announce(state, &session.id, outcome, &account_ids).await;
+    announce(
+        state,
+        &session.id,
+        outcome,
+        &account_ids,
+        Some(&session),
+        true,
+    )
+    .await;
     let response = AnswerResponse {
         session_id: session.id,
         status: outcome.status,

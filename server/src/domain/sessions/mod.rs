@@ -100,8 +100,17 @@ pub(crate) fn view(row: &SessionRow) -> SessionView {
 /// Records the outcome in the user's guard, then tells the session's long-polls and the
 /// devices it was sent to that it is final. `outcome` must be exactly what the deciding
 /// UPDATE stored. The guard comes first, so a lock or cooldown is in force before the site
-/// learns the outcome.
-async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_ids: &[String]) {
+/// learns the outcome. `known` is the session as the caller read it before deciding (its
+/// project, user and creation time do not change), which spares reading it again;
+/// `audited`: the decision's audit row was stored with it.
+async fn announce(
+    state: &AppState,
+    session_id: &str,
+    outcome: Outcome,
+    account_ids: &[String],
+    known: Option<&SessionRow>,
+    audited: bool,
+) {
     tracing::info!(
         session_id,
         status = outcome.status.as_str(),
@@ -120,21 +129,32 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
         outcome.status,
         SessionStatus::Accepted | SessionStatus::Rejected
     );
-    // A device's answer is audited by `answer`, which knows the device; the rest here.
-    let audited = !crate::domain::audit::answered(outcome.reason);
-    // A device's answer was recorded in the user's guard in the decision's own transaction.
-    let guarded = crate::domain::user_guard::counts(outcome.reason) && audited;
-    if answered || guarded || audited {
-        match state.0.store.session(session_id).await {
+    // A device's answer is audited and recorded in the user's guard in the decision's own
+    // transaction (`answer`, which knows the device); the rest here unless already audited.
+    let by_device = crate::domain::audit::answered(outcome.reason);
+    let audit_now = !by_device && !audited;
+    let guarded = crate::domain::user_guard::counts(outcome.reason) && !by_device;
+    if answered || guarded || audit_now {
+        let read = match known {
+            Some(row) => Ok(Some(std::borrow::Cow::Borrowed(row))),
+            None => state
+                .0
+                .store
+                .session(session_id)
+                .await
+                .map(|r| r.map(std::borrow::Cow::Owned)),
+        };
+        match read {
             Ok(Some(row)) => {
+                let row: &SessionRow = &row;
                 if answered {
                     // Whole seconds: both times are stored as Unix seconds.
                     let took = (outcome.decided_at - row.created_at).max(0);
                     metrics.decision_seconds.observe(took as f64);
                 }
-                if audited {
+                if audit_now {
                     let event = crate::domain::audit::AuditEvent::SessionDecided {
-                        session: &row,
+                        session: row,
                         outcome,
                         by_device: None,
                         by_operator: false,
@@ -142,7 +162,7 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
                     crate::domain::audit::record(&state.0.store, event).await;
                 }
                 if guarded {
-                    crate::domain::user_guard::record(state, &row, outcome.reason).await;
+                    crate::domain::user_guard::record(state, row, outcome.reason).await;
                 }
             }
             Ok(None) => {}
@@ -161,7 +181,12 @@ async fn announce(state: &AppState, session_id: &str, outcome: Outcome, account_
 }
 
 /// [`announce`] when the session's devices are not at hand.
-async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: Outcome) {
+async fn announce_reading_devices(
+    state: &AppState,
+    session_id: &str,
+    outcome: Outcome,
+    audited: bool,
+) {
     let account_ids = match state.0.store.session_accounts(session_id).await {
         Ok(ids) => ids,
         Err(e) => {
@@ -169,7 +194,7 @@ async fn announce_reading_devices(state: &AppState, session_id: &str, outcome: O
             Vec::new()
         }
     };
-    announce(state, session_id, outcome, &account_ids).await;
+    announce(state, session_id, outcome, &account_ids, None, audited).await;
 }
 
 fn timeout_at(now: i64) -> Outcome {
@@ -192,7 +217,7 @@ pub(crate) async fn current(
     let now = crate::now();
     if row.status.0 == SessionStatus::Sent && row.expires_at < now {
         if state.0.store.expire_one(id, timeout_at(now)).await? {
-            announce_reading_devices(state, id, timeout_at(now)).await;
+            announce_reading_devices(state, id, timeout_at(now), false).await;
         }
         return state
             .0
@@ -250,7 +275,7 @@ pub(crate) async fn cancel(
     if row.status.0 == SessionStatus::Sent {
         let outcome = Outcome::new(SessionReason::CanceledByRelyingParty, crate::now());
         if decide(state, id, outcome, None, None).await? {
-            announce_reading_devices(state, id, outcome).await;
+            announce_reading_devices(state, id, outcome, false).await;
         }
     }
     Ok(view(&current(state, project_id, id).await?))
@@ -276,7 +301,7 @@ async fn decide(
 pub(crate) async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
     let now = crate::now();
     for id in state.0.store.expire_due(timeout_at(now)).await? {
-        announce_reading_devices(state, &id, timeout_at(now)).await;
+        announce_reading_devices(state, &id, timeout_at(now), false).await;
     }
     Ok(())
 }
@@ -290,7 +315,7 @@ async fn fail_undelivered(state: &AppState, id: &str) {
                 session_id = id,
                 "no device could be reached: session failed"
             );
-            announce_reading_devices(state, id, outcome).await;
+            announce_reading_devices(state, id, outcome, false).await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(session_id = id, error = %e, "cannot mark the session failed"),
@@ -300,7 +325,7 @@ async fn fail_undelivered(state: &AppState, id: &str) {
 /// Announces sessions [`end_for_revoked_in`] ended.
 pub(crate) async fn announce_ended(state: &AppState, ended: &[(String, Outcome)]) {
     for (id, outcome) in ended {
-        announce_reading_devices(state, id, *outcome).await;
+        announce_reading_devices(state, id, *outcome, false).await;
     }
 }
 
