@@ -416,21 +416,24 @@ pub async fn revoke_devices(
             RevokeTarget::Device(id) => Target::Device(id),
             RevokeTarget::User(user) => Target::User(user),
         };
-        let (revoked, ended) =
-            crate::domain::devices::revoke_in(&store, project_id, &target, RevokedBy::Operator)
-                .await
-                .map_err(|e| match (e, &target) {
-                    (DeviceError::NotFound, Target::Device(id)) => {
-                        ServiceError::InvalidInput(format!(
-                            "project {project_id} has no device {id:?}; list them with \
+        let (revoked, ended) = crate::domain::devices::revoke_in(
+            &store,
+            project_id,
+            &target,
+            RevokedBy::Operator,
+            crate::now(),
+        )
+        .await
+        .map_err(|e| match (e, &target) {
+            (DeviceError::NotFound, Target::Device(id)) => ServiceError::InvalidInput(format!(
+                "project {project_id} has no device {id:?}; list them with \
                              `tapprove admin device list --project {project_id}`"
-                        ))
-                    }
-                    (DeviceError::NotFound, Target::User(_)) => {
-                        ServiceError::UnknownProject(project_id.to_owned())
-                    }
-                    (DeviceError::Database(e), _) => ServiceError::db(e),
-                })?;
+            )),
+            (DeviceError::NotFound, Target::User(_)) => {
+                ServiceError::UnknownProject(project_id.to_owned())
+            }
+            (DeviceError::Database(e), _) => ServiceError::db(e),
+        })?;
         // Running instances on PostgreSQL end the devices' event streams and wake the ended
         // sessions' long-polls now, as for a revocation through the API.
         for id in &revoked {

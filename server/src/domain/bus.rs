@@ -204,6 +204,29 @@ pub(crate) async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
+/// Sends a bus event to the other instances on the database, as `origin`.
+pub(crate) async fn send_to_instances(store: &crate::store::Store, origin: &str, event: BusEvent) {
+    let envelope = Envelope {
+        origin: origin.to_owned(),
+        event,
+    };
+    match serde_json::to_string(&envelope) {
+        Ok(payload) => {
+            if let Err(e) = store.publish(&payload).await {
+                tracing::warn!(error = %e, "cannot send an event to the other instances");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+    }
+}
+
+/// A bus event with the instance that published it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Envelope {
+    pub origin: String,
+    pub event: BusEvent,
+}
+
 #[cfg(test)]
 mod tests {
     use tapprove_protocol::api::SessionReason;

@@ -137,6 +137,40 @@ pub(crate) fn unseal_webhook_credentials(
     Ok((text(&password)?, text(&secret)?))
 }
 
+/// Device public keys parsed from their stored base64url form. Parsing checks that the point
+/// is on the curve, which costs about as much as verifying a signature; the result depends
+/// only on the string, so it is kept (bounded: cleared when full).
+#[derive(Default)]
+pub(crate) struct KeyCache(
+    std::sync::Mutex<std::collections::HashMap<String, tapprove_protocol::PublicKey>>,
+);
+
+impl KeyCache {
+    const MAX: usize = 10_000;
+
+    /// The parsed key of an account (error: the stored key is invalid).
+    pub(crate) fn parse(
+        &self,
+        account: &crate::store::AccountRow,
+    ) -> Result<tapprove_protocol::PublicKey, crate::error::ApiError> {
+        let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = lock().get(&account.public_key) {
+            return Ok(key.clone());
+        }
+        let key =
+            tapprove_protocol::PublicKey::from_base64url(&account.public_key).map_err(|_| {
+                tracing::error!(account_id = %account.id, "stored device key is invalid");
+                crate::error::ApiError::internal()
+            })?;
+        let mut map = lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(account.public_key.clone(), key.clone());
+        Ok(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

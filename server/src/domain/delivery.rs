@@ -5,21 +5,25 @@ use tapprove_protocol::api::PushPlatform;
 use tapprove_protocol::sealed::{self, PushPublicKey};
 use tapprove_push::{PushMessage, PushOutcome, PushTarget, SealedChallenge};
 
-use crate::service::state::AppState;
+use crate::domain::context::Delivery;
 use crate::store::{AccountRow, SessionDeviceRow, SessionRow};
 
-/// Pushes the session's challenges to its devices. Whether any device is reachable: a push
-/// was delivered, or a device polls (no push) or has an open event stream.
+/// An event stream whose instance has not refreshed it for this long is taken for closed
+/// (the instance died); instances refresh theirs every sweep.
+pub(crate) const STREAM_STALE_SECONDS: i64 = 30;
+
+/// Pushes the session's challenges to its devices at `now`. Whether a device is reached that
+/// way: a push was delivered, or a device polls (no push). If not, ask [`listening`].
 pub(crate) async fn deliver(
-    state: &AppState,
+    ctx: Delivery<'_>,
     session: &SessionRow,
     devices: &[AccountRow],
     challenges: &[SessionDeviceRow],
+    now: i64,
 ) -> bool {
     let session_id = session.id.as_str();
     // A device without push polls or listens on the event stream: it is reachable, unless it
     // is a ghost (paired, then never heard of again).
-    let now = crate::now();
     let polls = devices
         .iter()
         .any(|d| d.push_platform.0 == PushPlatform::None && d.may_poll(now));
@@ -43,7 +47,7 @@ pub(crate) async fn deliver(
             continue;
         };
         let message = PushMessage {
-            collapse_id: collapse_id(&state.0.seal_key, &device.id),
+            collapse_id: collapse_id(ctx.seal_key, &device.id),
             title: session.title.clone(),
             body: session.body.clone(),
             challenge: challenge.challenge.clone(),
@@ -52,12 +56,10 @@ pub(crate) async fn deliver(
         };
         sends.push((target, message));
     }
-    let outcomes = tapprove_push::send_each(state.0.push.as_ref(), &sends).await;
+    let outcomes = tapprove_push::send_each(ctx.push, &sends).await;
     let mut delivered = false;
     for ((target, _), outcome) in sends.iter().zip(outcomes) {
-        state
-            .0
-            .metrics
+        ctx.metrics
             .push_deliveries
             .get_or_create(&crate::service::metrics::Delivery {
                 provider: target.platform.as_str(),
@@ -76,8 +78,7 @@ pub(crate) async fn deliver(
             }
             PushOutcome::DeadToken { reason } => {
                 tracing::info!(session_id, account_id = %target.device_id, %reason, "push token is dead; forgetting it");
-                if let Err(e) = state
-                    .0
+                if let Err(e) = ctx
                     .store
                     .clear_push_token(&target.device_id, &target.token)
                     .await
@@ -93,12 +94,21 @@ pub(crate) async fn deliver(
             }
         }
     }
-    if delivered || polls {
-        return true;
-    }
+    delivered || polls
+}
+
+/// Whether one of the session's devices has an event stream open at `now` (read after the
+/// pushes, which may take seconds).
+pub(crate) async fn listening(
+    ctx: Delivery<'_>,
+    session: &SessionRow,
+    devices: &[AccountRow],
+    now: i64,
+) -> bool {
+    let session_id = session.id.as_str();
     let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
-    let since = crate::now() - crate::service::state::STREAM_STALE_SECONDS;
-    match state.0.store.any_stream_open(&ids, since).await {
+    let since = now - STREAM_STALE_SECONDS;
+    match ctx.store.any_stream_open(&ids, since).await {
         Ok(open) => open,
         Err(e) => {
             // Fail open: the session stays pending (it expires) rather than failing a device

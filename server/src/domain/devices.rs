@@ -7,9 +7,9 @@ use tapprove_protocol::api::{DeviceList, DeviceView};
 
 use crate::crypto::SealKey;
 use crate::domain::audit::{self, AuditEvent};
+use crate::domain::context::Devices;
 use crate::domain::credentials;
 use crate::domain::sessions;
-use crate::service::state::AppState;
 use crate::store::{AccountRow, Store};
 
 pub(crate) use crate::store::REPEAT_PAIRING_WINDOW;
@@ -96,6 +96,7 @@ pub(crate) async fn revoke_in(
     project_id: &str,
     target: &Target,
     by: RevokedBy,
+    now: i64,
 ) -> Result<(Vec<String>, Vec<(String, crate::domain::bus::Outcome)>), DeviceError> {
     let accounts = match target {
         Target::Device(id) => match store.account(id).await? {
@@ -106,7 +107,7 @@ pub(crate) async fn revoke_in(
     };
     let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
     let revoked = store
-        .revoke_accounts(project_id, &ids, by.as_str(), crate::now())
+        .revoke_accounts(project_id, &ids, by.as_str(), now)
         .await?;
     for a in accounts.iter().filter(|a| revoked.contains(&a.id)) {
         tracing::info!(project_id, account_id = %a.id, by = by.as_str(), "device revoked");
@@ -131,27 +132,28 @@ pub(crate) async fn revoke_in(
         };
         audit::record(store, event).await;
     }
-    let ended = sessions::end_for_revoked_in(store, &revoked).await?;
+    let ended = sessions::end_for_revoked_in(store, &revoked, now).await?;
     Ok((revoked, ended))
 }
 
 /// Revokes in the running service: as [`revoke_in`], then the devices' event streams end and
 /// the ended sessions' long-polls wake at once.
 pub(crate) async fn revoke(
-    state: &AppState,
+    ctx: Devices<'_>,
     project_id: &str,
     target: &Target,
     by: RevokedBy,
+    now: i64,
 ) -> Result<Vec<String>, DeviceError> {
-    let (revoked, ended) = revoke_in(&state.0.store, project_id, target, by).await?;
+    let (revoked, ended) = revoke_in(ctx.store, project_id, target, by, now).await?;
     for id in &revoked {
-        state
+        ctx.bus
             .publish(crate::domain::bus::BusEvent::Unpaired {
                 account_id: id.clone(),
             })
             .await;
     }
-    sessions::announce_ended(state, &ended).await;
+    sessions::announce_ended(ctx.sessions, &ended).await;
     Ok(revoked)
 }
 
@@ -174,13 +176,13 @@ pub(crate) async fn pairing_kind(
     project_id: &str,
     public_key: &str,
     code: &str,
+    now: i64,
 ) -> Result<PairingKind, sqlx::Error> {
     let accounts = store.account_by_key(project_id, public_key).await?;
     if accounts.is_empty() {
         return Ok(PairingKind::New);
     }
     let tag = credentials::pairing_code_tag(seal_key, project_id, code);
-    let now = crate::now();
     Ok(accounts
         .into_iter()
         .find(|a| {

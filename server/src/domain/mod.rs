@@ -5,6 +5,7 @@
 pub mod admin;
 pub(crate) mod audit;
 pub(crate) mod bus;
+pub(crate) mod context;
 pub(crate) mod credentials;
 pub(crate) mod delivery;
 pub(crate) mod devices;

@@ -10,13 +10,13 @@ use tapprove_protocol::api::{
 
 use crate::crypto;
 use crate::domain::audit::{self, Actor, AuditEvent, Limit};
+use crate::domain::context::Pairing;
 use crate::domain::credentials;
 use crate::domain::devices::{self, PairingKind};
 use crate::domain::trust_webhook::{self, TrustOutcome};
 use crate::domain::{MAX_USER_CHARS, ratelimit};
 use crate::error::ApiError;
-use crate::service::state::AppState;
-use crate::store::{AccountRow, ProjectRow, Stored};
+use crate::store::{AccountRow, ProjectRow, Store, Stored};
 
 const MAX_CODE_CHARS: usize = 128;
 const MAX_DEVICE_NAME_CHARS: usize = 100;
@@ -32,7 +32,7 @@ pub(crate) struct Paired {
 
 /// The project an app's SDK key belongs to.
 pub(crate) async fn project_for_sdk_key(
-    state: &AppState,
+    ctx: Pairing<'_>,
     sdk_key: &str,
 ) -> Result<ProjectRow, ApiError> {
     let invalid_sdk_key = || {
@@ -46,19 +46,17 @@ pub(crate) async fn project_for_sdk_key(
     if !credentials::is_well_formed_sdk_key(sdk_key) {
         return Err(invalid_sdk_key());
     }
-    state
-        .0
-        .store
+    ctx.store
         .project_by_sdk_key(sdk_key)
         .await?
         .ok_or_else(invalid_sdk_key)
 }
 
 /// A refused pairing: the metric and the audit row, then the error with the wait.
-async fn limited(state: &AppState, project: &ProjectRow, limit: Limit, retry: u64) -> ApiError {
+async fn limited(ctx: Pairing<'_>, project: &ProjectRow, limit: Limit, retry: u64) -> ApiError {
     tracing::info!(project_id = %project.id, limit = limit.as_str(), "pairing rate limit hit");
     ratelimit::record_refusal(
-        state,
+        ctx.refusals,
         &project.id,
         Actor::Device(None),
         "pairing",
@@ -78,15 +76,15 @@ async fn limited(state: &AppState, project: &ProjectRow, limit: Limit, retry: u6
 
 /// The per-address limit, counted before the body is read (`ip`: `client_ip::limit_key`).
 pub(crate) async fn limit_address(
-    state: &AppState,
+    ctx: Pairing<'_>,
     project: &ProjectRow,
     ip: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    let limits = &state.0.config.limits;
+    let limits = ctx.limits;
     let per_ip = format!("pair|{}|{ip}", project.id);
     let by_ip = ratelimit::take(
-        &state.0.store,
+        ctx.store,
         &per_ip,
         limits.pairings_per_minute_per_ip,
         60,
@@ -95,22 +93,22 @@ pub(crate) async fn limit_address(
     .await?;
     match by_ip {
         Ok(()) => Ok(()),
-        Err(retry) => Err(limited(state, project, Limit::PairingsPerIp, retry).await),
+        Err(retry) => Err(limited(ctx, project, Limit::PairingsPerIp, retry).await),
     }
 }
 
 /// Pairs a device with `project` (the per-address limit already taken) for a client at `ip`
 /// (its limit key).
 pub(crate) async fn pair(
-    state: &AppState,
+    ctx: Pairing<'_>,
     project: ProjectRow,
     req: PairRequest,
     key_protection: KeyProtection,
     ip: &str,
     now: i64,
 ) -> Result<Paired, ApiError> {
-    let limits = &state.0.config.limits;
-    let store = &state.0.store;
+    let limits = ctx.limits;
+    let store = ctx.store;
     let user = checked_user(&req.user)?;
     // Per (address, user), not per user: a per-user budget is one anyone who knows the name can
     // spend, blocking the owner's phone replacement for an hour. Guessing a code from many
@@ -127,7 +125,7 @@ pub(crate) async fn pair(
     )
     .await?;
     if let Err(retry) = by_user {
-        return Err(limited(state, &project, Limit::PairingsPerUser, retry).await);
+        return Err(limited(ctx, &project, Limit::PairingsPerUser, retry).await);
     }
     if req.pairing_code.trim().is_empty() || req.pairing_code.chars().count() > MAX_CODE_CHARS {
         return Err(ApiError::invalid_request(format!(
@@ -149,16 +147,16 @@ pub(crate) async fn pair(
 
     let code = req.pairing_code.trim();
     let public_key = req.public_key.to_base64url();
-    match devices::pairing_kind(store, &state.0.seal_key, &project.id, &public_key, code).await? {
+    match devices::pairing_kind(store, ctx.seal_key, &project.id, &public_key, code, now).await? {
         PairingKind::New => {}
         PairingKind::Repeat(account) => {
             tracing::info!(project_id = %project.id, account_id = %account.id, "repeated pairing: same account");
-            audit_paired(state, &account, true).await;
-            state.0.metrics.paired("repeated");
-            return paired(state, project, *account, now).await;
+            audit_paired(ctx.store, &account, true).await;
+            ctx.metrics.paired("repeated");
+            return paired(ctx, project, *account, now).await;
         }
         PairingKind::KeyInUse => {
-            audit_rejected(state, &project.id, &user, "key_in_use").await;
+            audit_rejected(ctx.store, &project.id, &user, "key_in_use").await;
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::InvalidRequest,
@@ -169,11 +167,11 @@ pub(crate) async fn pair(
             ));
         }
     }
-    let outcome = trust_webhook::ask_trust(state, &project, &user, code).await;
+    let outcome = trust_webhook::ask_trust(ctx.webhooks, &project, &user, code, now).await;
     let TrustOutcome::Trusted(canonical) = outcome else {
         tracing::info!(project_id = %project.id, outcome = outcome.label(), "pairing rejected");
-        audit_rejected(state, &project.id, &user, outcome.label()).await;
-        state.0.metrics.paired(outcome.label());
+        audit_rejected(ctx.store, &project.id, &user, outcome.label()).await;
+        ctx.metrics.paired(outcome.label());
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::PairingRejected,
@@ -184,7 +182,7 @@ pub(crate) async fn pair(
     let user = canonical.unwrap_or(user);
     let account_id = crypto::new_id("acc_").map_err(|_| ApiError::internal())?;
     // The device pins the key that signs now.
-    let keys = state.keys().await?;
+    let keys = ctx.keys.current().await?;
     let (platform, token, environment) = push_columns(req.push.as_ref());
     let account = AccountRow {
         id: account_id,
@@ -203,7 +201,7 @@ pub(crate) async fn pair(
         revoked_at: None,
         revoked_by: None,
         pairing_code_hash: Some(credentials::pairing_code_tag(
-            &state.0.seal_key,
+            ctx.seal_key,
             &project.id,
             code,
         )),
@@ -213,9 +211,9 @@ pub(crate) async fn pair(
     };
     store.insert_account(&account).await?;
     tracing::info!(project_id = %project.id, account_id = %account.id, sealed_push = account.push_key.is_some(), "device paired");
-    audit_paired(state, &account, false).await;
-    state.0.metrics.paired("paired");
-    paired(state, project, account, now).await
+    audit_paired(ctx.store, &account, false).await;
+    ctx.metrics.paired("paired");
+    paired(ctx, project, account, now).await
 }
 
 /// The user a device pairs for: trimmed, 1 to [`MAX_USER_CHARS`].
@@ -230,12 +228,12 @@ pub(crate) fn checked_user(user: &str) -> Result<String, ApiError> {
 }
 
 async fn paired(
-    state: &AppState,
+    ctx: Pairing<'_>,
     project: ProjectRow,
     account: AccountRow,
     now: i64,
 ) -> Result<Paired, ApiError> {
-    let keys = state.keys().await?;
+    let keys = ctx.keys.current().await?;
     // A repeated pairing answers with the key the account was given (it may have rotated).
     let (_, service_key) = keys.pinned(account.service_kid.as_deref(), now);
     let service_key = service_key.clone();
@@ -247,24 +245,24 @@ async fn paired(
 }
 
 /// Records a pairing (`repeated`: the answer to a repeated request).
-async fn audit_paired(state: &AppState, account: &AccountRow, repeated: bool) {
+async fn audit_paired(store: &Store, account: &AccountRow, repeated: bool) {
     let event = AuditEvent::Paired {
         project_id: &account.project_id,
         account_id: &account.id,
         user: &account.user_name,
         repeated,
     };
-    audit::record(&state.0.store, event).await;
+    audit::record(store, event).await;
 }
 
 /// Records a refused pairing.
-async fn audit_rejected(state: &AppState, project_id: &str, user: &str, reason: &str) {
+async fn audit_rejected(store: &Store, project_id: &str, user: &str, reason: &str) {
     let event = AuditEvent::PairingRejected {
         project_id,
         user,
         reason,
     };
-    audit::record(&state.0.store, event).await;
+    audit::record(store, event).await;
 }
 
 /// A push registration's bounds: a token for the platforms that need one.

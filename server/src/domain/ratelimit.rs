@@ -34,14 +34,14 @@ pub(crate) async fn first_use(
 /// What a refusal by a limit leaves behind, in one place so the two never disagree: the
 /// `tapprove_rate_limited_total` series and the audit row (itself throttled, `audit` module).
 pub(crate) async fn record_refusal(
-    state: &crate::service::state::AppState,
+    ctx: crate::domain::context::Refusals<'_>,
     project_id: &str,
     actor: crate::domain::audit::Actor,
     subject: &str,
     user: Option<&str>,
     limit: crate::domain::audit::Limit,
 ) {
-    state.0.metrics.refused(limit.as_str());
+    ctx.metrics.refused(limit.as_str());
     let event = crate::domain::audit::AuditEvent::RateLimited {
         project_id,
         actor,
@@ -49,5 +49,5 @@ pub(crate) async fn record_refusal(
         user,
         limit,
     };
-    crate::domain::audit::record(&state.0.store, event).await;
+    crate::domain::audit::record(ctx.store, event).await;
 }

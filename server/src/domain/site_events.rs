@@ -10,9 +10,9 @@
 use serde::Serialize;
 use tapprove_protocol::Context;
 
+use crate::domain::context::SiteEvents;
 use crate::domain::trust_webhook::signed_post_as;
-use crate::service::state::AppState;
-use crate::store::{SessionRow, SiteEventOutcome, SiteEventRow};
+use crate::store::{SessionRow, SiteEventOutcome, SiteEventRow, Store};
 
 /// Pause before the attempt after the n-th failed one, seconds; the last repeats.
 const BACKOFF: [i64; 7] = [2, 8, 30, 120, 600, 1800, 3600];
@@ -38,8 +38,8 @@ struct FraudReported<'a> {
 
 /// Whether the project wants site events (it has an events URL). A failed read says yes: the
 /// event is queued anyway, and delivery finds out.
-pub(crate) async fn wanted(state: &AppState, project_id: &str) -> bool {
-    match state.0.store.project_by_id(project_id).await {
+pub(crate) async fn wanted(store: &Store, project_id: &str) -> bool {
+    match store.project_by_id(project_id).await {
         Ok(Some(p)) => p.events_url.is_some(),
         Ok(None) => false,
         Err(e) => {
@@ -50,9 +50,13 @@ pub(crate) async fn wanted(state: &AppState, project_id: &str) -> bool {
 }
 
 /// The outbox row telling the site that `session`'s user answered "not me" and is locked until
-/// `locked_until`; the caller stores it in the transaction that records the lock, then calls
-/// [`send_soon`].
-pub(crate) fn fraud_event(session: &SessionRow, locked_until: i64) -> Option<SiteEventRow> {
+/// `locked_until`, queued at `now`; the caller stores it in the transaction that records the
+/// lock, then has it sent (`Background::send_site_event`).
+pub(crate) fn fraud_event(
+    session: &SessionRow,
+    locked_until: i64,
+    now: i64,
+) -> Option<SiteEventRow> {
     let context: Context = serde_json::from_str(&session.context_json).unwrap_or_default();
     let body = FraudReported {
         kind: "user.fraud_reported",
@@ -71,23 +75,16 @@ pub(crate) fn fraud_event(session: &SessionRow, locked_until: i64) -> Option<Sit
         project_id: session.project_id.clone(),
         kind: "user.fraud_reported".into(),
         body,
-        created_at: crate::now(),
+        created_at: now,
         attempts: 0,
     })
 }
 
-/// Starts sending a queued event now, in the background (the sweep retries what fails).
-pub(crate) fn send_soon(state: &AppState, event_id: String) {
-    let owner = state.clone();
-    let state = state.clone();
-    owner.spawn(async move { deliver(&state, Some(&event_id)).await });
-}
-
-/// Attempts the due events (`only`: just that one); called by the sweep.
-pub(crate) async fn deliver(state: &AppState, only: Option<&str>) {
-    let now = crate::now();
-    let claimed = match state
-        .0
+/// Attempts the due events (`only`: just that one); called by the sweep. `clock` is read
+/// before the claim and after each attempt, which may take up to the webhook timeout.
+pub(crate) async fn deliver(ctx: SiteEvents<'_>, only: Option<&str>, clock: fn() -> i64) {
+    let now = clock();
+    let claimed = match ctx
         .store
         .claim_site_events(now, LEASE, PER_SWEEP, only)
         .await
@@ -99,8 +96,8 @@ pub(crate) async fn deliver(state: &AppState, only: Option<&str>) {
         }
     };
     for event in claimed {
-        let outcome = attempt(state, &event).await;
-        let now = crate::now();
+        let outcome = attempt(ctx, &event, now).await;
+        let now = clock();
         let outcome = match outcome {
             Err(why) if now - event.created_at >= GIVE_UP_AFTER => {
                 tracing::error!(event_id = %event.id, project_id = %event.project_id, attempts = event.attempts, why,
@@ -115,8 +112,7 @@ pub(crate) async fn deliver(state: &AppState, only: Option<&str>) {
             }
             Ok(outcome) => outcome,
         };
-        if let Err(e) = state
-            .0
+        if let Err(e) = ctx
             .store
             .site_event_attempted(&event.id, outcome, now)
             .await
@@ -129,11 +125,12 @@ pub(crate) async fn deliver(state: &AppState, only: Option<&str>) {
 /// One attempt: `Ok(Delivered)`, `Ok(GaveUp)` when the site refused or there is nowhere to
 /// send it, `Err(why)` to retry.
 async fn attempt(
-    state: &AppState,
+    ctx: SiteEvents<'_>,
     event: &SiteEventRow,
+    now: i64,
 ) -> Result<SiteEventOutcome<'static>, &'static str> {
     let (id, project_id) = (event.id.as_str(), event.project_id.as_str());
-    let project = match state.0.store.project_by_id(project_id).await {
+    let project = match ctx.store.project_by_id(project_id).await {
         Ok(Some(p)) => p,
         Ok(None) => return Ok(SiteEventOutcome::GaveUp("the project is gone")),
         Err(_) => return Err("cannot read the project"),
@@ -144,7 +141,14 @@ async fn attempt(
         ));
     };
     // Signed afresh each time (the timestamp must be current), with the same webhook-id.
-    let request = match signed_post_as(state, &project, &url, id, event.body.clone().into_bytes()) {
+    let request = match signed_post_as(
+        ctx.webhooks,
+        &project,
+        &url,
+        id,
+        event.body.clone().into_bytes(),
+        now,
+    ) {
         Ok(r) => r,
         Err(why) => {
             tracing::error!(event_id = id, project_id, why, "cannot send a site event");
@@ -184,8 +188,8 @@ async fn attempt(
 }
 
 /// Deletes finished events older than `cutoff` (retention).
-pub(crate) async fn forget_finished(state: &AppState, cutoff: i64) {
-    match state.0.store.delete_finished_site_events(cutoff).await {
+pub(crate) async fn forget_finished(store: &Store, cutoff: i64) {
+    match store.delete_finished_site_events(cutoff).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(events = n, "retention: deleted finished site events"),
         Err(e) => tracing::warn!(error = %e, "retention of site events failed"),

@@ -10,9 +10,9 @@ use tapprove_protocol::webhook::{
 };
 
 use crate::crypto;
+use crate::domain::context::Webhooks;
 use crate::domain::credentials;
 use crate::error::ServiceError;
-use crate::service::state::AppState;
 use crate::store::ProjectRow;
 
 /// Checks a trust URL: absolute http(s), https unless the host is loopback.
@@ -117,10 +117,11 @@ struct TrustBody<'a> {
 
 /// POSTs `{"user", "challenge"}` with Basic auth and Standard Webhooks headers.
 pub(crate) async fn ask_trust(
-    state: &AppState,
+    ctx: Webhooks<'_>,
     project: &ProjectRow,
     user: &str,
     pairing_code: &str,
+    now: i64,
 ) -> TrustOutcome {
     let body = match serde_json::to_vec(&TrustBody {
         user,
@@ -129,7 +130,7 @@ pub(crate) async fn ask_trust(
         Ok(b) => b,
         Err(_) => return TrustOutcome::Misconfigured("cannot encode the request"),
     };
-    let request = match signed_post(state, project, &project.trust_url, body) {
+    let request = match signed_post(ctx, project, &project.trust_url, body, now) {
         Ok(r) => r,
         Err(why) => return TrustOutcome::Misconfigured(why),
     };
@@ -188,44 +189,45 @@ async fn canonical_user(mut resp: reqwest::Response) -> Option<String> {
 /// webhook credentials: HTTP Basic auth and a Standard Webhooks signature. Refuses plain
 /// http except on loopback when the service allows it. The error says what is misconfigured.
 pub(crate) fn signed_post(
-    state: &AppState,
+    ctx: Webhooks<'_>,
     project: &ProjectRow,
     url: &str,
     body: Vec<u8>,
+    now: i64,
 ) -> Result<reqwest::RequestBuilder, &'static str> {
     let msg_id = crypto::new_id("msg_").map_err(|_| "no randomness")?;
-    signed_post_as(state, project, url, &msg_id, body)
+    signed_post_as(ctx, project, url, &msg_id, body, now)
 }
 
 /// [`signed_post`] with a given `webhook-id`: the retries of one event keep its id, so the
 /// receiver can drop duplicates (Standard Webhooks).
 pub(crate) fn signed_post_as(
-    state: &AppState,
+    ctx: Webhooks<'_>,
     project: &ProjectRow,
     url: &str,
     msg_id: &str,
     body: Vec<u8>,
+    now: i64,
 ) -> Result<reqwest::RequestBuilder, &'static str> {
     let url = url::Url::parse(url).map_err(|_| "invalid webhook URL")?;
     match url.scheme() {
         "https" => {}
         "http"
             if is_loopback_host(url.host_str().unwrap_or_default())
-                && state.0.config.allow_insecure_webhooks_on_loopback => {}
+                && ctx.allow_insecure_on_loopback => {}
         _ => return Err("the webhook URL must use https"),
     }
-    let (password, secret) = credentials::unseal_webhook_credentials(&state.0.seal_key, project)
+    let (password, secret) = credentials::unseal_webhook_credentials(ctx.seal_key, project)
         .map_err(|e| {
             tracing::error!(project_id = %project.id, error = %e, "cannot unseal webhook credentials");
             "webhook credentials cannot be read"
         })?;
-    let timestamp = crate::now();
+    let timestamp = now;
     let signature = WebhookKey::from_secret(secret.expose())
         .map_err(|_| "webhook secret unusable")?
         .sign(msg_id, timestamp, &body);
     let basic = basic_authorization(&project.webhook_username, password.expose());
-    Ok(state
-        .0
+    Ok(ctx
         .http
         .post(url)
         .header(AUTHORIZATION, basic.as_str())

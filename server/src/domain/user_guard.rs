@@ -8,9 +8,9 @@ use tapprove_protocol::api::SessionReason;
 
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::bus::Outcome;
+use crate::domain::context::Guard;
 use crate::domain::site_events;
 use crate::service::config::LimitsConfig;
-use crate::service::state::AppState;
 use crate::store::{AuditRow, Decision, GuardRow, SessionRow};
 
 /// Stored `block_reason` of a fraud lock (the session reason that sets it).
@@ -116,7 +116,7 @@ pub(crate) fn counts(reason: SessionReason) -> bool {
 /// device is no longer paired); otherwise pass the result to [`recorded`] once the decision is
 /// audited. One transaction, not several.
 pub(crate) async fn decide_answered(
-    state: &AppState,
+    ctx: Guard<'_>,
     session: &SessionRow,
     outcome: Outcome,
     by: (&str, Option<UvMethod>),
@@ -130,7 +130,7 @@ pub(crate) async fn decide_answered(
         decided_by: Some(by),
         unexpired_at: Some(now),
     };
-    guarded(state, session, Some(&decision), reason, now, audit).await
+    guarded(ctx, session, Some(&decision), reason, now, audit).await
 }
 
 /// How long after a session ended unanswered its device may still report it as "not me".
@@ -156,27 +156,26 @@ pub(crate) fn late_report_allowed(session: &SessionRow, now: i64) -> bool {
 /// A late "not me" on a session that ended unanswered: its outcome stays, the user is locked
 /// and the site told, in one transaction, as for a "not me" in time.
 pub(crate) async fn report_late(
-    state: &AppState,
+    ctx: Guard<'_>,
     session: &SessionRow,
     now: i64,
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    guarded(state, session, None, SessionReason::FraudReported, now, &[]).await
+    guarded(ctx, session, None, SessionReason::FraudReported, now, &[]).await
 }
 
 /// [`Store::decide_guarded`](crate::store::Store) with the guard's rules and the fraud event.
 async fn guarded(
-    state: &AppState,
+    ctx: Guard<'_>,
     session: &SessionRow,
     decision: Option<&Decision<'_>>,
     reason: SessionReason,
     now: i64,
     audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    let rules = Rules::from(&state.0.config.limits);
+    let rules = Rules::from(ctx.limits);
     let tell_site = reason == SessionReason::FraudReported
-        && site_events::wanted(state, &session.project_id).await;
-    let stored = state
-        .0
+        && site_events::wanted(ctx.store, &session.project_id).await;
+    let stored = ctx
         .store
         .decide_guarded(
             decision,
@@ -185,7 +184,7 @@ async fn guarded(
             |g| after(g.clone(), reason, now, rules).unwrap_or(g),
             |g| {
                 tell_site
-                    .then(|| site_events::fraud_event(session, g.blocked_until.unwrap_or(now)))
+                    .then(|| site_events::fraud_event(session, g.blocked_until.unwrap_or(now), now))
                     .flatten()
             },
             audit,
@@ -209,24 +208,22 @@ pub(crate) struct Recorded {
 
 /// After a decision by [`decide_answered`] (and its audit row): audits a new block and starts
 /// sending the site its event.
-pub(crate) async fn recorded(state: &AppState, session: &SessionRow, r: Recorded) {
-    noted(state, session, &r.before, &r.guard, r.now).await;
+pub(crate) async fn recorded(ctx: Guard<'_>, session: &SessionRow, r: Recorded) {
+    noted(ctx, session, &r.before, &r.guard, r.now).await;
     if let Some(id) = r.event_id {
-        site_events::send_soon(state, id);
+        ctx.background.send_site_event(id);
     }
 }
 
 /// Records a final session that no device answered (expired, superseded, canceled) in its
-/// user's guard. Failures are logged: the outcome itself is already stored.
-pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: SessionReason) {
-    let rules = Rules::from(&state.0.config.limits);
-    let now = crate::now();
+/// user's guard at `now`. Failures are logged: the outcome itself is already stored.
+pub(crate) async fn record(ctx: Guard<'_>, session: &SessionRow, reason: SessionReason, now: i64) {
+    let rules = Rules::from(ctx.limits);
     if !counts(reason) {
         return;
     }
     let mut before = GuardRow::default();
-    let updated = state
-        .0
+    let updated = ctx
         .store
         .update_guard(&session.project_id, &session.user_name, |g| {
             before = g.clone();
@@ -234,7 +231,7 @@ pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: Sessi
         })
         .await;
     match updated {
-        Ok(g) => noted(state, session, &before, &g, now).await,
+        Ok(g) => noted(ctx, session, &before, &g, now).await,
         Err(e) => {
             tracing::error!(session_id = %session.id, error = %e, "cannot record the outcome in the user's guard");
         }
@@ -242,7 +239,7 @@ pub(crate) async fn record(state: &AppState, session: &SessionRow, reason: Sessi
 }
 
 /// Logs a block now in force and audits a new one.
-async fn noted(state: &AppState, session: &SessionRow, before: &GuardRow, g: &GuardRow, now: i64) {
+async fn noted(ctx: Guard<'_>, session: &SessionRow, before: &GuardRow, g: &GuardRow, now: i64) {
     if g.blocked_until.is_some_and(|t| t > now) {
         tracing::info!(session_id = %session.id, reason = g.block_reason.as_deref(), until = g.blocked_until, "pushes to this user blocked");
     }
@@ -252,22 +249,20 @@ async fn noted(state: &AppState, session: &SessionRow, before: &GuardRow, g: &Gu
             user: &session.user_name,
             reason: g.block_reason.as_deref().unwrap_or(COOLDOWN),
         };
-        audit::record(&state.0.store, event).await;
+        audit::record(ctx.store, event).await;
     }
 }
 
 /// Lifts the user's lock or cooldown and forgets their failures (the site vouches for them).
 /// Whether a block was in force.
 pub(crate) async fn lift(
-    state: &AppState,
+    ctx: Guard<'_>,
     project_id: &str,
     user_name: &str,
+    now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let now = crate::now();
     let mut was_blocked = false;
-    state
-        .0
-        .store
+    ctx.store
         .update_guard(project_id, user_name, |g| {
             was_blocked = g.blocked_until.is_some_and(|t| t > now);
             GuardRow::default()
@@ -281,7 +276,7 @@ pub(crate) async fn lift(
         user: user_name,
         was_blocked,
     };
-    audit::record(&state.0.store, event).await;
+    audit::record(ctx.store, event).await;
     Ok(was_blocked)
 }
 

@@ -54,11 +54,11 @@ pub(crate) async fn pair(
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     let now = crate::now();
-    let project = pairing::project_for_sdk_key(&state, &sdk_key).await?;
-    pairing::limit_address(&state, &project, &ip, now).await?;
+    let project = pairing::project_for_sdk_key(state.pairing(), &sdk_key).await?;
+    pairing::limit_address(state.pairing(), &project, &ip, now).await?;
     let ApiJson(req) = ApiJson::<PairRequest>::from_request(request, &state).await?;
     let key_protection = req.key_protection.unwrap_or_default();
-    let paired = pairing::pair(&state, project, req, key_protection, &ip, now).await?;
+    let paired = pairing::pair(state.pairing(), project, req, key_protection, &ip, now).await?;
     Ok(render_paired(paired, now))
 }
 
@@ -176,7 +176,7 @@ pub(crate) async fn answer(
 ) -> Result<(KeyUpdateHeader, axum::Json<AnswerResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
-    let (response, account) = sessions::answer(&state, &token).await?;
+    let (response, account) = sessions::answer(state.sessions(), &token, crate::now()).await?;
     // The decision is made: a failure to read the keys must not hide it.
     let header = match state.keys().await {
         Ok(keys) => key_update_header(&keys, &account),
@@ -333,7 +333,7 @@ pub(crate) async fn events(
         tracing::info!(account_id = %call.account.id, open, "event stream cap reached");
         let a = &call.account;
         ratelimit::record_refusal(
-            &state,
+            state.refusals(),
             &a.project_id,
             Actor::Device(Some(a.id.clone())),
             &a.id,

@@ -82,7 +82,7 @@ pub(crate) async fn create_session(
         ttl_seconds: req.ttl_seconds.unwrap_or(DEFAULT_TTL),
         join_pending: req.join_pending,
     };
-    let created = sessions::create(&state, new).await?;
+    let created = sessions::create(state.sessions(), new, crate::now()).await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
@@ -103,7 +103,7 @@ pub(crate) async fn get_session(
 ) -> Result<axum::Json<SessionView>, ApiError> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT));
     Ok(axum::Json(
-        sessions::wait_decided(&state, &project.id, &id, wait).await?,
+        sessions::wait_decided(state.sessions(), &project.id, &id, wait, crate::now()).await?,
     ))
 }
 
@@ -114,7 +114,7 @@ pub(crate) async fn cancel_session(
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::Json<SessionView>, ApiError> {
     Ok(axum::Json(
-        sessions::cancel(&state, &project.id, &id).await?,
+        sessions::cancel(state.sessions(), &project.id, &id, crate::now()).await?,
     ))
 }
 
@@ -148,10 +148,11 @@ pub(crate) async fn revoke_device(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     devices::revoke(
-        &state,
+        state.devices(),
         &project.id,
         &Target::Device(id),
         RevokedBy::RelyingParty,
+        crate::now(),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -165,10 +166,11 @@ pub(crate) async fn revoke_user_devices(
 ) -> Result<StatusCode, ApiError> {
     let user = check_user(&user)?.to_owned();
     devices::revoke(
-        &state,
+        state.devices(),
         &project.id,
         &Target::User(user),
         RevokedBy::RelyingParty,
+        crate::now(),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -182,7 +184,7 @@ pub(crate) async fn lift_lock(
     ApiPath(user): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = check_user(&user)?;
-    crate::domain::user_guard::lift(&state, &project.id, user).await?;
+    crate::domain::user_guard::lift(state.guard(), &project.id, user, crate::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

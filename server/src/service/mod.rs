@@ -116,7 +116,8 @@ async fn sweep(state: AppState) {
             _ = tick.tick() => {}
             _ = crate::domain::bus::stopped(&mut stop) => return,
         }
-        if let Err(e) = sessions::expire_due(&state).await {
+        let now = crate::now();
+        if let Err(e) = sessions::expire_due(state.sessions(), now).await {
             tracing::warn!(error = %e, "expiry sweep failed");
         }
         if let Err(e) = state.0.store.checkpoint().await {
@@ -132,13 +133,14 @@ async fn sweep(state: AppState) {
         {
             tracing::warn!(error = %e, "cannot re-read the service keys");
         }
-        let now = crate::now();
         if now >= next_upkeep {
             next_upkeep = now + UPKEEP_SECONDS;
             // Site events that failed (or whose instance died): retried in the background, so
             // a slow site does not hold up the sweep; a claim keeps two instances apart.
             let s = state.clone();
-            state.spawn(async move { crate::domain::site_events::deliver(&s, None).await });
+            state.spawn(async move {
+                crate::domain::site_events::deliver(s.site_events(), None, crate::now).await
+            });
             let stale_before = now - 2 * STREAM_STALE_SECONDS;
             if let Err(e) = state
                 .0
@@ -164,7 +166,7 @@ async fn sweep(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "audit-log retention job failed"),
             }
             let cutoff = now - i64::from(state.0.config.retention_days) * 86_400;
-            crate::domain::site_events::forget_finished(&state, cutoff).await;
+            crate::domain::site_events::forget_finished(&state.0.store, cutoff).await;
         }
     }
 }

@@ -9,14 +9,13 @@ use tokio::sync::watch;
 use crate::crypto::{self, SealKey};
 use crate::domain::bus::{BusEvent, EventBus};
 use crate::domain::service_keys::{KeySet, ServiceKeys};
+use crate::domain::{context, delivery, sessions, site_events};
 use crate::error::{ApiError, ServiceError};
 use crate::service::config::ServiceConfig;
 use crate::service::metrics::Metrics;
-use crate::store::{AccountRow, Store};
+use crate::store::{AccountRow, SessionDeviceRow, SessionRow, Store};
 
-/// An event stream whose instance has not refreshed it for this long is taken for closed
-/// (the instance died); instances refresh theirs every sweep.
-pub(crate) const STREAM_STALE_SECONDS: i64 = 30;
+pub(crate) use crate::domain::delivery::STREAM_STALE_SECONDS;
 
 /// Shared state of a running service: database, keys, event bus, limits. Cheap to clone.
 #[derive(Clone)]
@@ -32,7 +31,7 @@ pub(crate) struct Inner {
     pub bus: Arc<EventBus>,
     /// This process, among the instances sharing the database.
     pub instance_id: String,
-    pub keys: KeyCache,
+    pub keys: crate::domain::credentials::KeyCache,
     pub http: reqwest::Client,
     pub metrics: Metrics,
     pub shutdown: watch::Receiver<bool>,
@@ -91,7 +90,7 @@ impl AppState {
             push,
             bus: Arc::new(EventBus::new()),
             instance_id: crypto::new_id("ins_")?,
-            keys: KeyCache::default(),
+            keys: crate::domain::credentials::KeyCache::default(),
             http,
             metrics,
             shutdown,
@@ -117,14 +116,7 @@ impl AppState {
 
     /// The service keys, re-read when the last read is older than `service_keys::REFRESH`.
     pub(crate) async fn keys(&self) -> Result<Arc<KeySet>, ApiError> {
-        self.0
-            .service_keys
-            .current(&self.0.store, &self.0.seal_key, false)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read the service keys");
-                ApiError::internal()
-            })
+        self.service_keys().current().await
     }
 
     /// The database.
@@ -135,27 +127,111 @@ impl AppState {
     /// Delivers an event to this instance's subscribers and sends it to the other instances
     /// on the database.
     pub(crate) async fn publish(&self, event: BusEvent) {
-        self.0.bus.apply(&event);
-        let envelope = Envelope {
-            origin: self.0.instance_id.clone(),
-            event,
-        };
-        match serde_json::to_string(&envelope) {
-            Ok(payload) => {
-                if let Err(e) = self.0.store.publish(&payload).await {
-                    tracing::warn!(error = %e, "cannot send an event to the other instances");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+        self.bus().publish(event).await;
+    }
+
+    fn bus(&self) -> context::Bus<'_> {
+        context::Bus {
+            events: &self.0.bus,
+            store: &self.0.store,
+            instance_id: &self.0.instance_id,
+        }
+    }
+
+    fn service_keys(&self) -> context::Keys<'_> {
+        context::Keys {
+            keys: &self.0.service_keys,
+            store: &self.0.store,
+            seal_key: &self.0.seal_key,
+        }
+    }
+
+    fn webhooks(&self) -> context::Webhooks<'_> {
+        context::Webhooks {
+            http: &self.0.http,
+            seal_key: &self.0.seal_key,
+            allow_insecure_on_loopback: self.0.config.allow_insecure_webhooks_on_loopback,
+        }
+    }
+
+    /// What a refusal records.
+    pub(crate) fn refusals(&self) -> context::Refusals<'_> {
+        context::Refusals {
+            store: &self.0.store,
+            metrics: &self.0.metrics,
+        }
+    }
+
+    /// What the user guard uses.
+    pub(crate) fn guard(&self) -> context::Guard<'_> {
+        context::Guard {
+            store: &self.0.store,
+            limits: &self.0.config.limits,
+            background: self,
+        }
+    }
+
+    /// What the session lifecycle uses.
+    pub(crate) fn sessions(&self) -> context::Sessions<'_> {
+        context::Sessions {
+            store: &self.0.store,
+            bus: self.bus(),
+            metrics: &self.0.metrics,
+            limits: &self.0.config.limits,
+            keys: self.service_keys(),
+            guard: self.guard(),
+            refusals: self.refusals(),
+            device_keys: &self.0.keys,
+            shutdown: &self.0.shutdown,
+            background: self,
+        }
+    }
+
+    /// What pairing uses.
+    pub(crate) fn pairing(&self) -> context::Pairing<'_> {
+        context::Pairing {
+            store: &self.0.store,
+            limits: &self.0.config.limits,
+            seal_key: &self.0.seal_key,
+            metrics: &self.0.metrics,
+            keys: self.service_keys(),
+            webhooks: self.webhooks(),
+            refusals: self.refusals(),
+        }
+    }
+
+    /// What revoking devices uses.
+    pub(crate) fn devices(&self) -> context::Devices<'_> {
+        context::Devices {
+            store: &self.0.store,
+            bus: self.bus(),
+            sessions: self.sessions(),
+        }
+    }
+
+    fn delivery(&self) -> context::Delivery<'_> {
+        context::Delivery {
+            store: &self.0.store,
+            push: self.0.push.as_ref(),
+            seal_key: &self.0.seal_key,
+            metrics: &self.0.metrics,
+        }
+    }
+
+    /// What sending site events uses.
+    pub(crate) fn site_events(&self) -> context::SiteEvents<'_> {
+        context::SiteEvents {
+            store: &self.0.store,
+            webhooks: self.webhooks(),
         }
     }
 
     /// Delivers an event another instance published (this instance's own are skipped: they
     /// were delivered when published).
     pub(crate) fn apply_remote(&self, payload: &str) {
-        match serde_json::from_str::<Envelope>(payload) {
+        match serde_json::from_str::<crate::domain::bus::Envelope>(payload) {
             Ok(e) if e.origin == self.0.instance_id => {}
-            Ok(Envelope {
+            Ok(crate::domain::bus::Envelope {
                 event: BusEvent::ServiceKeyRotated,
                 ..
             }) => {
@@ -206,51 +282,38 @@ impl AppState {
 /// instances on this database: PostgreSQL NOTIFY; nothing on SQLite, where the serving
 /// process sees the change at its next read of the database.
 pub(crate) async fn publish_from_admin(store: &Store, event: BusEvent) {
-    let envelope = Envelope {
-        origin: "admin".to_owned(),
-        event,
-    };
-    match serde_json::to_string(&envelope) {
-        Ok(payload) => {
-            if let Err(e) = store.publish(&payload).await {
-                tracing::warn!(error = %e, "cannot send an event to the running instances");
+    crate::domain::bus::send_to_instances(store, "admin", event).await;
+}
+
+impl context::Background for AppState {
+    fn deliver_session(
+        &self,
+        session: SessionRow,
+        devices: Vec<AccountRow>,
+        challenges: Vec<SessionDeviceRow>,
+    ) {
+        let state = self.clone();
+        self.spawn(async move {
+            let sent = delivery::deliver(
+                state.delivery(),
+                &session,
+                &devices,
+                &challenges,
+                crate::now(),
+            );
+            // Read the clock again after the pushes: they may have taken seconds.
+            let reached = sent.await
+                || delivery::listening(state.delivery(), &session, &devices, crate::now()).await;
+            if !reached {
+                sessions::fail_undelivered(state.sessions(), &session.id, crate::now()).await;
             }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode a bus event"),
+        });
     }
-}
 
-/// A bus event with the instance that published it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Envelope {
-    origin: String,
-    event: BusEvent,
-}
-
-/// Device public keys parsed from their stored base64url form. Parsing checks that the point
-/// is on the curve, which costs about as much as verifying a signature; the result depends
-/// only on the string, so it is kept (bounded: cleared when full).
-#[derive(Default)]
-pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, PublicKey>>);
-
-impl KeyCache {
-    const MAX: usize = 10_000;
-
-    /// The parsed key of an account (error: the stored key is invalid).
-    pub(crate) fn parse(&self, account: &AccountRow) -> Result<PublicKey, ApiError> {
-        let lock = || self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = lock().get(&account.public_key) {
-            return Ok(key.clone());
-        }
-        let key = PublicKey::from_base64url(&account.public_key).map_err(|_| {
-            tracing::error!(account_id = %account.id, "stored device key is invalid");
-            ApiError::internal()
-        })?;
-        let mut map = lock();
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(account.public_key.clone(), key.clone());
-        Ok(key)
+    fn send_site_event(&self, event_id: String) {
+        let state = self.clone();
+        self.spawn(async move {
+            site_events::deliver(state.site_events(), Some(&event_id), crate::now).await
+        });
     }
 }

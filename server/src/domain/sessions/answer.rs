@@ -6,37 +6,32 @@ use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
 use super::{SessionError, announce, timeout_at};
 use crate::SKEW_SECONDS;
 use crate::domain::bus::Outcome;
+use crate::domain::context::Sessions;
 use crate::domain::policy::PresencePolicy;
 use crate::domain::user_guard;
-use crate::service::state::AppState;
 use crate::store::AccountRow;
 use tapprove_protocol::webhook::ct_eq;
 
 /// Verifies an answer token and decides its session, conditionally on the session still
 /// being `sent`: of racing answers exactly one decides. Also returns the answering account: its response may carry a key update (§5a).
 pub(crate) async fn answer(
-    state: &AppState,
+    ctx: Sessions<'_>,
     token: &str,
+    now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
     // 1. The account, and the answer verified with its stored key.
     let (session_id, account_id) = Answer::peek_ids(token).map_err(SessionError::AnswerRefused)?;
     // The account and the session (with its devices) in one read; checked in this order.
-    let context = state
-        .0
-        .store
-        .answer_context(&account_id, &session_id)
-        .await?;
+    let context = ctx.store.answer_context(&account_id, &session_id).await?;
     // A revoked account is verified too: only its key's holder learns it was revoked.
     let account = match context.account {
         Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
         _ => return Err(SessionError::NotPaired),
     };
-    let key = state
-        .0
-        .keys
+    let key = ctx
+        .device_keys
         .parse(&account)
         .map_err(|_| SessionError::Internal)?;
-    let now = crate::now();
     let answer = Answer::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
         tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
         SessionError::AnswerRefused(e)
@@ -68,21 +63,8 @@ pub(crate) async fn answer(
     let not_me = answer.decision == Decision::Deny && answer.deny_reason == Some(DenyReason::NotMe);
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
     if session.status.0 == SessionStatus::Sent && session.expires_at < now {
-        if state
-            .0
-            .store
-            .expire_one(&session.id, timeout_at(now))
-            .await?
-        {
-            announce(
-                state,
-                &session.id,
-                timeout_at(now),
-                &account_ids,
-                None,
-                false,
-            )
-            .await;
+        if ctx.store.expire_one(&session.id, timeout_at(now)).await? {
+            announce(ctx, &session.id, timeout_at(now), &account_ids, None, false).await;
         }
         if !not_me {
             return Err(SessionError::Expired);
@@ -91,22 +73,20 @@ pub(crate) async fn answer(
     if session.status.0 != SessionStatus::Sent || session.expires_at < now {
         // Final now: a "not me" on a push that ended unanswered moments ago still locks and
         // reports (the phone keeps showing it with a "this wasn't me" action).
-        let ended = state
-            .0
+        let ended = ctx
             .store
             .session(&session.id)
             .await?
             .ok_or(SessionError::NotFound)?;
         if not_me && user_guard::late_report_allowed(&ended, now) {
-            return late_report(state, ended, account, now).await;
+            return late_report(ctx, ended, account, now).await;
         }
         return Err(final_error(ended.status.0));
     }
     // 4. User verification, when the project's policy requires it: refused, not decided, so
     //    the user can still approve with verification before the session expires.
     if answer.decision == Decision::Approve && answer.uv.is_none() {
-        let policy = state
-            .0
+        let policy = ctx
             .store
             .project_by_id(&session.project_id)
             .await?
@@ -151,17 +131,16 @@ pub(crate) async fn answer(
         });
     let by = (account.id.as_str(), answer.uv);
     let decided =
-        user_guard::decide_answered(state, &session, outcome, by, audit_row.as_slice()).await?;
+        user_guard::decide_answered(ctx.guard, &session, outcome, by, audit_row.as_slice()).await?;
     let Some(recorded) = decided else {
-        let current = state
-            .0
+        let current = ctx
             .store
             .session(&session.id)
             .await?
             .ok_or(SessionError::NotFound)?;
         if current.status.0 == SessionStatus::Sent && current.expires_at >= now {
             // Still open: the device was revoked or unpaired while its answer was checked.
-            return Err(match state.0.store.account(&account.id).await? {
+            return Err(match ctx.store.account(&account.id).await? {
                 Some(a) if a.revoked_at.is_some() => SessionError::Revoked {
                     revoked_at: a.revoked_at.unwrap_or(now),
                 },
@@ -171,9 +150,9 @@ pub(crate) async fn answer(
         return Err(final_error(current.status.0));
     };
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    user_guard::recorded(state, &session, recorded).await;
+    user_guard::recorded(ctx.guard, &session, recorded).await;
     announce(
-        state,
+        ctx,
         &session.id,
         outcome,
         &account_ids,
@@ -193,12 +172,12 @@ pub(crate) async fn answer(
 /// last ten minutes: the outcome stays as it was; the lock and the site's event apply, and the
 /// audit log records a late fraud report.
 async fn late_report(
-    state: &AppState,
+    ctx: Sessions<'_>,
     session: crate::store::SessionRow,
     account: AccountRow,
     now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
-    let recorded = user_guard::report_late(state, &session, now)
+    let recorded = user_guard::report_late(ctx.guard, &session, now)
         .await?
         .ok_or(SessionError::Internal)?;
     tracing::info!(session_id = %session.id, account_id = %account.id, "late fraud report");
@@ -206,8 +185,8 @@ async fn late_report(
         session: &session,
         by_device: &account.id,
     };
-    crate::domain::audit::record(&state.0.store, event).await;
-    user_guard::recorded(state, &session, recorded).await;
+    crate::domain::audit::record(ctx.store, event).await;
+    user_guard::recorded(ctx.guard, &session, recorded).await;
     let response = AnswerResponse {
         session_id: session.id,
         status: session.status.0,

@@ -6,13 +6,13 @@ use tapprove_protocol::{
     Challenge, Context, MAX_TOKEN_LEN, PROTOCOL_VERSION, Presence, PresenceMode, UserVerification,
 };
 
-use super::{BudgetWindow, SessionError, announce_reading_devices, fail_undelivered};
+use super::{BudgetWindow, SessionError, announce_reading_devices};
 use crate::crypto;
 use crate::domain::audit::{self, Actor, AuditEvent, Limit};
 use crate::domain::bus::{BusEvent, Outcome};
+use crate::domain::context::Sessions;
 use crate::domain::policy::PresencePolicy;
-use crate::domain::{delivery, user_guard};
-use crate::service::state::AppState;
+use crate::domain::user_guard;
 use crate::store::{Budget, CreateOutcome, SessionDeviceRow, SessionRow, Stored, UserDevices};
 
 /// A validated request for a new session.
@@ -35,16 +35,13 @@ pub(crate) struct NewSession {
 /// Creates and delivers a session; the user's pending session, if any, is superseded. The
 /// audit log gets the new session, or the limit that refused it.
 pub(crate) async fn create(
-    state: &AppState,
+    ctx: Sessions<'_>,
     new: NewSession,
+    now: i64,
 ) -> Result<SessionCreated, SessionError> {
     let (project_id, user) = (new.project_id.clone(), new.user.clone());
     if new.join_pending
-        && let Some(row) = state
-            .0
-            .store
-            .pending_session(&project_id, &user, crate::now())
-            .await?
+        && let Some(row) = ctx.store.pending_session(&project_id, &user, now).await?
     {
         tracing::info!(session_id = %row.id, "the site's retry joined the pending session");
         return Ok(SessionCreated {
@@ -54,8 +51,8 @@ pub(crate) async fn create(
             expires_at: row.expires_at,
         });
     }
-    let result = create_and_deliver(state, new).await;
-    let metrics = &state.0.metrics;
+    let result = create_and_deliver(ctx, new, now).await;
+    let metrics = ctx.metrics;
     let limit = match &result {
         Ok((_, mode)) => {
             metrics
@@ -77,7 +74,7 @@ pub(crate) async fn create(
     };
     if let Some(limit) = limit {
         crate::domain::ratelimit::record_refusal(
-            state,
+            ctx.refusals,
             &project_id,
             Actor::RelyingParty,
             &user,
@@ -90,19 +87,18 @@ pub(crate) async fn create(
 }
 
 async fn create_and_deliver(
-    state: &AppState,
+    ctx: Sessions<'_>,
     mut new: NewSession,
+    now: i64,
 ) -> Result<(SessionCreated, PresenceMode), SessionError> {
     new.context = super::context::prepare(std::mem::take(&mut new.context))
         .map_err(|e| SessionError::ContextTooLong { member: e.member })?;
-    let now = crate::now();
-    let limits = &state.0.config.limits;
+    let limits = ctx.limits;
     let budget = Budget {
         per_minute: limits.sessions_per_minute,
         per_hour: limits.sessions_per_hour,
     };
-    let user_devices = state
-        .0
+    let user_devices = ctx
         .store
         .user_devices(&new.project_id, &new.user, now, budget)
         .await?;
@@ -126,7 +122,11 @@ async fn create_and_deliver(
     let session_id = crypto::new_id("ses_").map_err(|_| SessionError::Internal)?;
     let expires_at = now + i64::from(new.ttl_seconds);
     // Signed with the newest key: devices on the old one get the key update first (§5a).
-    let keys = state.keys().await.map_err(|_| SessionError::Internal)?;
+    let keys = ctx
+        .keys
+        .current()
+        .await
+        .map_err(|_| SessionError::Internal)?;
     let mut rows = Vec::with_capacity(devices.len());
     for device in &devices {
         let nonce = crypto::random_b64url(16).map_err(|_| SessionError::Internal)?;
@@ -207,8 +207,7 @@ async fn create_and_deliver(
         }));
         rows
     };
-    let superseded = match state
-        .0
+    let superseded = match ctx
         .store
         .create_session_guarded(
             &session,
@@ -245,10 +244,10 @@ async fn create_and_deliver(
         }
     };
     for old in &superseded {
-        announce_reading_devices(state, old, superseded_outcome, true).await;
+        announce_reading_devices(ctx, old, superseded_outcome, true).await;
     }
     for row in &rows {
-        state
+        ctx.bus
             .publish(BusEvent::Challenge {
                 account_id: row.account_id.clone(),
                 jws: row.challenge.clone(),
@@ -256,13 +255,7 @@ async fn create_and_deliver(
             .await;
     }
     tracing::info!(session_id = %session_id, project_id = %session.project_id, devices = rows.len(), "session created");
-    let owner = state.clone();
-    let state = state.clone();
-    owner.spawn(async move {
-        if !delivery::deliver(&state, &session, &devices, &rows).await {
-            fail_undelivered(&state, &session.id).await;
-        }
-    });
+    ctx.background.deliver_session(session, devices, rows);
     Ok((
         SessionCreated {
             id: session_id,

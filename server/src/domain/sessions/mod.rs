@@ -16,8 +16,8 @@ pub(crate) use answer::answer;
 pub(crate) use create::{NewSession, create};
 
 use crate::domain::bus::{BusEvent, Outcome, SessionDecided};
+use crate::domain::context::Sessions;
 use crate::domain::policy::PresencePolicy;
-use crate::service::state::AppState;
 use crate::store::SessionRow;
 
 /// Default session lifetime, seconds.
@@ -104,7 +104,7 @@ pub(crate) fn view(row: &SessionRow) -> SessionView {
 /// project, user and creation time do not change), which spares reading it again;
 /// `audited`: the decision's audit row was stored with it.
 async fn announce(
-    state: &AppState,
+    ctx: Sessions<'_>,
     session_id: &str,
     outcome: Outcome,
     account_ids: &[String],
@@ -117,7 +117,7 @@ async fn announce(
         reason = ?outcome.reason,
         "session decided"
     );
-    let metrics = &state.0.metrics;
+    let metrics = ctx.metrics;
     metrics
         .sessions_decided
         .get_or_create(&crate::service::metrics::Decided {
@@ -137,8 +137,7 @@ async fn announce(
     if answered || guarded || audit_now {
         let read = match known {
             Some(row) => Ok(Some(std::borrow::Cow::Borrowed(row))),
-            None => state
-                .0
+            None => ctx
                 .store
                 .session(session_id)
                 .await
@@ -159,10 +158,17 @@ async fn announce(
                         by_device: None,
                         by_operator: false,
                     };
-                    crate::domain::audit::record(&state.0.store, event).await;
+                    crate::domain::audit::record(ctx.store, event).await;
                 }
                 if guarded {
-                    crate::domain::user_guard::record(state, row, outcome.reason).await;
+                    // The decision's time: the guard counts from when the session ended.
+                    crate::domain::user_guard::record(
+                        ctx.guard,
+                        row,
+                        outcome.reason,
+                        outcome.decided_at,
+                    )
+                    .await;
                 }
             }
             Ok(None) => {}
@@ -171,7 +177,7 @@ async fn announce(
             }
         }
     }
-    state
+    ctx.bus
         .publish(BusEvent::Decided {
             session_id: session_id.to_owned(),
             outcome,
@@ -182,49 +188,43 @@ async fn announce(
 
 /// [`announce`] when the session's devices are not at hand.
 async fn announce_reading_devices(
-    state: &AppState,
+    ctx: Sessions<'_>,
     session_id: &str,
     outcome: Outcome,
     audited: bool,
 ) {
-    let account_ids = match state.0.store.session_accounts(session_id).await {
+    let account_ids = match ctx.store.session_accounts(session_id).await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::warn!(session_id, error = %e, "cannot list the session's devices");
             Vec::new()
         }
     };
-    announce(state, session_id, outcome, &account_ids, None, audited).await;
+    announce(ctx, session_id, outcome, &account_ids, None, audited).await;
 }
 
 fn timeout_at(now: i64) -> Outcome {
     Outcome::new(SessionReason::Timeout, now)
 }
 
-/// A session of this project as it is now, expiring it first if it is due.
+/// A session of this project as it is at `now`, expiring it first if it is due.
 pub(crate) async fn current(
-    state: &AppState,
+    ctx: Sessions<'_>,
     project_id: &str,
     id: &str,
+    now: i64,
 ) -> Result<SessionRow, SessionError> {
-    let row = state
-        .0
+    let row = ctx
         .store
         .session(id)
         .await?
         .filter(|s| s.project_id == project_id)
         .ok_or(SessionError::NotFound)?;
-    let now = crate::now();
     if row.status.0 == SessionStatus::Sent && row.expires_at < now {
-        if state.0.store.expire_one(id, timeout_at(now)).await? {
-            announce_reading_devices(state, id, timeout_at(now), false).await;
+        if ctx.store.expire_one(id, timeout_at(now)).await? {
+            announce_reading_devices(ctx, id, timeout_at(now), false).await;
         }
-        return state
-            .0
-            .store
-            .session(id)
-            .await?
-            .ok_or(SessionError::NotFound);
+        return ctx.store.session(id).await?.ok_or(SessionError::NotFound);
     }
     Ok(row)
 }
@@ -232,20 +232,22 @@ pub(crate) async fn current(
 /// A session of this project, waiting up to `wait` (and at most until it expires) for it to
 /// be decided. Shutdown ends the wait early.
 pub(crate) async fn wait_decided(
-    state: &AppState,
+    ctx: Sessions<'_>,
     project_id: &str,
     id: &str,
     wait: Duration,
+    now: i64,
 ) -> Result<SessionView, SessionError> {
     // Subscribe before reading, so a decision between the read and the wait is not missed.
-    let mut decided = state.0.bus.subscribe_session(id);
-    let row = current(state, project_id, id).await?;
+    let mut decided = ctx.bus.events.subscribe_session(id);
+    let row = current(ctx, project_id, id, now).await?;
     if wait.is_zero() || row.status.0 != SessionStatus::Sent {
         return Ok(view(&row));
     }
-    let until_expiry = u64::try_from(row.expires_at + 1 - crate::now()).unwrap_or(0);
-    let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(until_expiry.max(1)));
-    let mut stop = state.0.shutdown.clone();
+    let until_expiry = u64::try_from(row.expires_at + 1 - now).unwrap_or(0);
+    let started = tokio::time::Instant::now();
+    let deadline = started + wait.min(Duration::from_secs(until_expiry.max(1)));
+    let mut stop = ctx.shutdown.clone();
     // Only this session's decision comes on this channel, carrying what was stored: the row
     // read above plus that outcome is what a fresh read would return. A lag, the deadline or
     // shutdown re-reads the database.
@@ -261,61 +263,62 @@ pub(crate) async fn wait_decided(
         view.decided_at = Some(o.decided_at);
         return Ok(view);
     }
-    Ok(view(&current(state, project_id, id).await?))
+    // The wait is a second step: its time is `now` plus the whole seconds waited (never
+    // later than the clock, so a session is not expired early).
+    let later = now + i64::try_from(started.elapsed().as_secs()).unwrap_or(0);
+    Ok(view(&current(ctx, project_id, id, later).await?))
 }
 
 /// Cancels a pending session of this project for its relying party; a final one is returned
 /// as it is.
 pub(crate) async fn cancel(
-    state: &AppState,
+    ctx: Sessions<'_>,
     project_id: &str,
     id: &str,
+    now: i64,
 ) -> Result<SessionView, SessionError> {
-    let row = current(state, project_id, id).await?;
+    let row = current(ctx, project_id, id, now).await?;
     if row.status.0 == SessionStatus::Sent {
-        let outcome = Outcome::new(SessionReason::CanceledByRelyingParty, crate::now());
-        if decide(state, id, outcome, None, None).await? {
-            announce_reading_devices(state, id, outcome, false).await;
+        let outcome = Outcome::new(SessionReason::CanceledByRelyingParty, now);
+        if decide(ctx, id, outcome, None, None).await? {
+            announce_reading_devices(ctx, id, outcome, false).await;
         }
     }
-    Ok(view(&current(state, project_id, id).await?))
+    Ok(view(&current(ctx, project_id, id, now).await?))
 }
 
 /// Stores `outcome` if the session is still `sent` (and, with `unexpired_at`, not expired
 /// then). Whether this call decided it.
 async fn decide(
-    state: &AppState,
+    ctx: Sessions<'_>,
     id: &str,
     outcome: Outcome,
     decided_by: Option<(&str, Option<UvMethod>)>,
     unexpired_at: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
-    state
-        .0
-        .store
+    ctx.store
         .decide(id, outcome, decided_by, unexpired_at)
         .await
 }
 
 /// Expires every due session (the periodic sweep).
-pub(crate) async fn expire_due(state: &AppState) -> Result<(), sqlx::Error> {
-    let now = crate::now();
-    for id in state.0.store.expire_due(timeout_at(now)).await? {
-        announce_reading_devices(state, &id, timeout_at(now), false).await;
+pub(crate) async fn expire_due(ctx: Sessions<'_>, now: i64) -> Result<(), sqlx::Error> {
+    for id in ctx.store.expire_due(timeout_at(now)).await? {
+        announce_reading_devices(ctx, &id, timeout_at(now), false).await;
     }
     Ok(())
 }
 
 /// Fails a session that no device could be reached for.
-async fn fail_undelivered(state: &AppState, id: &str) {
-    let outcome = Outcome::new(SessionReason::DeliveryFailed, crate::now());
-    match decide(state, id, outcome, None, None).await {
+pub(crate) async fn fail_undelivered(ctx: Sessions<'_>, id: &str, now: i64) {
+    let outcome = Outcome::new(SessionReason::DeliveryFailed, now);
+    match decide(ctx, id, outcome, None, None).await {
         Ok(true) => {
             tracing::warn!(
                 session_id = id,
                 "no device could be reached: session failed"
             );
-            announce_reading_devices(state, id, outcome, false).await;
+            announce_reading_devices(ctx, id, outcome, false).await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(session_id = id, error = %e, "cannot mark the session failed"),
@@ -323,9 +326,9 @@ async fn fail_undelivered(state: &AppState, id: &str) {
 }
 
 /// Announces sessions [`end_for_revoked_in`] ended.
-pub(crate) async fn announce_ended(state: &AppState, ended: &[(String, Outcome)]) {
+pub(crate) async fn announce_ended(ctx: Sessions<'_>, ended: &[(String, Outcome)]) {
     for (id, outcome) in ended {
-        announce_reading_devices(state, id, *outcome, false).await;
+        announce_reading_devices(ctx, id, *outcome, false).await;
     }
 }
 
@@ -335,8 +338,9 @@ pub(crate) async fn announce_ended(state: &AppState, ended: &[(String, Outcome)]
 pub(crate) async fn end_for_revoked_in(
     store: &crate::store::Store,
     account_ids: &[String],
+    now: i64,
 ) -> Result<Vec<(String, Outcome)>, sqlx::Error> {
-    let outcome = Outcome::new(SessionReason::DeviceRevoked, crate::now());
+    let outcome = Outcome::new(SessionReason::DeviceRevoked, now);
     let mut ended = Vec::new();
     for account_id in account_ids {
         for id in store.orphaned_sessions(account_id).await? {
