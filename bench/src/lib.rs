@@ -73,6 +73,10 @@ pub struct BenchOptions {
     /// In-process instances of the service on that database (more than one needs
     /// PostgreSQL).
     pub instances: usize,
+    /// Run the service on the devices' and the site's runtime, as the bench did before the
+    /// service had its own (to compare with older builds; its CPU time is then not told
+    /// apart, only SQLite's connection threads are).
+    pub shared_runtime: bool,
 }
 
 impl Default for BenchOptions {
@@ -80,6 +84,7 @@ impl Default for BenchOptions {
         Self {
             database: None,
             instances: 1,
+            shared_runtime: false,
         }
     }
 }
@@ -138,7 +143,7 @@ impl Bench {
                 options.instances
             )));
         }
-        match Self::start_on(database, options.instances, None).await {
+        match Self::start_on(database, options, None).await {
             Ok(bench) => Ok(bench),
             Err((e, database)) => {
                 if let Err(cleanup) = database.remove().await {
@@ -156,7 +161,7 @@ impl Bench {
         base: String,
         seal_key: SealKey,
     ) -> Result<Self> {
-        match Self::start_on(database, 1, Some((base, seal_key))).await {
+        match Self::start_on(database, &BenchOptions::default(), Some((base, seal_key))).await {
             Ok(bench) => Ok(bench),
             Err((e, _database)) => Err(e),
         }
@@ -166,9 +171,10 @@ impl Bench {
     /// base URL whose database is sealed with that key), then the trust webhook and the site.
     async fn start_on(
         database: BenchDatabase,
-        instances: usize,
+        options: &BenchOptions,
         external: Option<(String, SealKey)>,
     ) -> Result<Self, (BenchError, BenchDatabase)> {
+        let instances = options.instances;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (external_base, seal_key) = match external {
             Some((base, key)) => (Some(base), key),
@@ -186,6 +192,7 @@ impl Bench {
         };
         let runtime = match &external_base {
             Some(_) => ServiceRuntime(None),
+            None if options.shared_runtime => ServiceRuntime(None),
             None => match ServiceRuntime::start() {
                 Ok(runtime) => runtime,
                 Err(e) => return Err((e, database)),
@@ -423,7 +430,8 @@ impl Bench {
 
 /// The services' own multi-threaded tokio runtime, its threads named
 /// [`budget::SERVICE_THREAD`] and kept alive for the run (an exited thread's CPU time could
-/// not be counted any more). Dropping it stops it without waiting.
+/// not be counted any more); `None`: the caller's runtime. Dropping it stops it without
+/// waiting.
 struct ServiceRuntime(Option<tokio::runtime::Runtime>);
 
 impl ServiceRuntime {
@@ -451,7 +459,8 @@ impl ServiceRuntime {
         F: std::future::Future<Output = T>,
     {
         let Some(runtime) = &self.0 else {
-            return Err("the service runtime is gone".into());
+            // No runtime of its own: on the caller's.
+            return Ok(work().await);
         };
         let handle = runtime.handle().clone();
         tokio::task::spawn_blocking(move || handle.block_on(work()))

@@ -27,6 +27,10 @@ enum Command {
         /// Unmeasured logins first (connections, caches, SQLite pages).
         #[arg(long, default_value_t = 50)]
         warmup: usize,
+        /// The service on the same tokio runtime as the device and the site (as builds
+        /// before the budget did), not on its own.
+        #[arg(long)]
+        shared_runtime: bool,
     },
     /// The budget of a login, sequential logins of one device: SQL statements and write
     /// transactions per login (counted), the service's CPU time per login (its own threads)
@@ -82,6 +86,10 @@ enum Command {
         /// needs PostgreSQL); the site and the devices spread their calls round robin.
         #[arg(long, default_value_t = 1)]
         instances: usize,
+        /// The service on the same tokio runtime as the devices and the site (as builds
+        /// before the budget did), not on its own; its CPU time is then not told apart.
+        #[arg(long)]
+        shared_runtime: bool,
     },
 }
 
@@ -89,7 +97,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tapprove_bench::run_main("tapprove-bench", async {
         match cli.command {
-            Command::Latency { logins, warmup } => latency(logins, warmup).await,
+            Command::Latency {
+                logins,
+                warmup,
+                shared_runtime,
+            } => latency(logins, warmup, shared_runtime).await,
             Command::Budget { logins, warmup } => budget(logins, warmup).await,
             Command::Streams {
                 accounts,
@@ -122,10 +134,12 @@ fn main() -> ExitCode {
                 logins_per_user,
                 database,
                 instances,
+                shared_runtime,
             } => {
                 let options = BenchOptions {
                     database,
                     instances,
+                    shared_runtime,
                 };
                 throughput(users, logins_per_user, &options).await
             }
@@ -133,8 +147,12 @@ fn main() -> ExitCode {
     })
 }
 
-async fn latency(logins: usize, warmup: usize) -> Result<(), BenchError> {
-    let bench = Bench::start().await?;
+async fn latency(logins: usize, warmup: usize, shared_runtime: bool) -> Result<(), BenchError> {
+    let options = BenchOptions {
+        shared_runtime,
+        ..BenchOptions::default()
+    };
+    let bench = Bench::start_with(&options).await?;
     let device = bench.pair_device("alice").await?;
     for _ in 0..warmup {
         bench.login("alice").await?;
