@@ -206,45 +206,52 @@ impl StatementCounter {
     /// Installs the counter as the process's tracing subscriber (only sqlx's statement
     /// events are enabled).
     pub fn install(&self) -> Result<()> {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        let subscriber = tracing_subscriber::registry().with(self.clone());
-        tracing::subscriber::set_global_default(subscriber)
+        tracing::subscriber::set_global_default(self.clone())
             .map_err(|e| BenchError::Setup(format!("cannot count statements: {e}")))
     }
 }
 
 const STATEMENT_TARGET: &str = "sqlx::query";
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
+/// A subscriber of its own (no `tracing-subscriber`: its features would change `tracing`'s
+/// and rebuild every crate that logs): statement events only, no spans.
+impl tracing::Subscriber for StatementCounter {
     fn register_callsite(
         &self,
         metadata: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if metadata.target() == STATEMENT_TARGET {
+        if self.enabled(metadata) {
             tracing::subscriber::Interest::always()
         } else {
             tracing::subscriber::Interest::never()
         }
     }
 
-    fn enabled(
-        &self,
-        metadata: &tracing::Metadata<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) -> bool {
-        metadata.target() == STATEMENT_TARGET
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        // Events and `enabled!` hints (sqlx asks before it builds an event), never spans.
+        !metadata.is_span() && metadata.target() == STATEMENT_TARGET
     }
 
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() != STATEMENT_TARGET {
-            return;
-        }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        // Spans are never enabled (see `enabled`); an id is still owed.
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
         let mut summary = Summary(false);
         event.record(&mut summary);
         if !summary.0 {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Whether an event's `summary` names a transaction statement.
