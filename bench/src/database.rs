@@ -103,6 +103,30 @@ impl BenchDatabase {
         }
     }
 
+    /// The server processes (backends) connected to the run's PostgreSQL database now, other
+    /// than the one asking; none on SQLite. Only meaningful when the server runs on this
+    /// machine (their CPU time is read from `/proc`).
+    pub(crate) async fn backend_pids(&self) -> Result<Vec<u32>> {
+        let Self::Postgres { url, .. } = self else {
+            return Ok(Vec::new());
+        };
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(|e| pg_error("cannot connect to PostgreSQL at", url, &e))?;
+        let pids: std::result::Result<Vec<i32>, _> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut conn)
+        .await;
+        let _ = conn.close().await;
+        let pids = pids.map_err(|e| pg_error("cannot list the backends on", url, &e))?;
+        Ok(pids
+            .into_iter()
+            .filter_map(|p| u32::try_from(p).ok())
+            .collect())
+    }
+
     /// Drops the run's PostgreSQL database (after every instance closed its pool; `FORCE`
     /// ends what is left, e.g. after a failed start). SQLite: the temp dir goes with `self`.
     pub(crate) async fn remove(self) -> Result<()> {

@@ -9,7 +9,9 @@
 //! instances the site and the devices spread their calls over them round robin, like a load
 //! balancer without sticky sessions. Nothing here asserts on time: the binaries print figures.
 
+pub mod budget;
 mod database;
+pub mod streams;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -71,6 +73,10 @@ pub struct BenchOptions {
     /// In-process instances of the service on that database (more than one needs
     /// PostgreSQL).
     pub instances: usize,
+    /// Run the service on the devices' and the site's runtime, as the bench did before the
+    /// service had its own (to compare with older builds; its CPU time is then not told
+    /// apart, only SQLite's connection threads are).
+    pub shared_runtime: bool,
 }
 
 impl Default for BenchOptions {
@@ -78,6 +84,7 @@ impl Default for BenchOptions {
         Self {
             database: None,
             instances: 1,
+            shared_runtime: false,
         }
     }
 }
@@ -87,6 +94,9 @@ impl Default for BenchOptions {
 pub struct Bench {
     database: BenchDatabase,
     services: Vec<RunningService>,
+    /// The runtime the services run on (its threads named [`budget::SERVICE_THREAD`], so
+    /// their CPU time is told apart from the devices' and the site's).
+    runtime: ServiceRuntime,
     /// One base URL per instance, in the order the round robin takes them.
     bases: Vec<String>,
     /// The round robin's position, shared by the site and the devices.
@@ -133,7 +143,7 @@ impl Bench {
                 options.instances
             )));
         }
-        match Self::start_on(database, options.instances).await {
+        match Self::start_on(database, options, None).await {
             Ok(bench) => Ok(bench),
             Err((e, database)) => {
                 if let Err(cleanup) = database.remove().await {
@@ -144,14 +154,34 @@ impl Bench {
         }
     }
 
+    /// Like [`Bench::start`] with a service someone else started (another process) at
+    /// `base`, on `database` (migrated, its service key sealed with `seal_key`).
+    pub(crate) async fn attach(
+        database: BenchDatabase,
+        base: String,
+        seal_key: SealKey,
+    ) -> Result<Self> {
+        match Self::start_on(database, &BenchOptions::default(), Some((base, seal_key))).await {
+            Ok(bench) => Ok(bench),
+            Err((e, _database)) => Err(e),
+        }
+    }
+
+    /// Starts `instances` services on `database` (or, with `external`, uses the one at that
+    /// base URL whose database is sealed with that key), then the trust webhook and the site.
     async fn start_on(
         database: BenchDatabase,
-        instances: usize,
+        options: &BenchOptions,
+        external: Option<(String, SealKey)>,
     ) -> Result<Self, (BenchError, BenchDatabase)> {
+        let instances = options.instances;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let seal_key = match SealKey::generate() {
-            Ok(key) => key,
-            Err(e) => return Err((BenchError::Setup(format!("seal key: {e}")), database)),
+        let (external_base, seal_key) = match external {
+            Some((base, key)) => (Some(base), key),
+            None => match SealKey::generate() {
+                Ok(key) => (None, key),
+                Err(e) => return Err((BenchError::Setup(format!("seal key: {e}")), database)),
+            },
         };
         let config = ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -160,17 +190,41 @@ impl Bench {
             limits: bench_limits(),
             ..ServiceConfig::default()
         };
+        let runtime = match &external_base {
+            Some(_) => ServiceRuntime(None),
+            None if options.shared_runtime => ServiceRuntime(None),
+            None => match ServiceRuntime::start() {
+                Ok(runtime) => runtime,
+                Err(e) => return Err((e, database)),
+            },
+        };
         // One after the other: the first creates the schema and the service key, the others
         // find them.
         let mut services = Vec::with_capacity(instances);
-        for i in 0..instances {
-            match Service::start(config.clone()).await {
-                Ok(service) => services.push(service),
-                Err(e) => {
+        let own = if external_base.is_some() {
+            0
+        } else {
+            instances
+        };
+        for i in 0..own {
+            match runtime
+                .run({
+                    let config = config.clone();
+                    move || Service::start(config)
+                })
+                .await
+            {
+                Ok(Ok(service)) => services.push(service),
+                failed => {
                     for service in services {
-                        let _ = service.shutdown().await;
+                        let _ = runtime.run(move || service.shutdown()).await;
                     }
-                    let e = BenchError::Setup(format!("service instance {}: {e}", i + 1));
+                    let why = match failed {
+                        Err(e) => e.to_string(),
+                        Ok(Err(e)) => e.to_string(),
+                        Ok(Ok(_)) => unreachable!("matched above"),
+                    };
+                    let e = BenchError::Setup(format!("service instance {}: {why}", i + 1));
                     return Err((e, database));
                 }
             }
@@ -187,7 +241,7 @@ impl Bench {
             Ok(project) => project,
             Err(e) => {
                 for service in services {
-                    let _ = service.shutdown().await;
+                    let _ = runtime.run(move || service.shutdown()).await;
                 }
                 return Err((BenchError::Setup(format!("project: {e}")), database));
             }
@@ -205,15 +259,18 @@ impl Bench {
             Ok(http) => http,
             Err(e) => {
                 for service in services {
-                    let _ = service.shutdown().await;
+                    let _ = runtime.run(move || service.shutdown()).await;
                 }
                 return Err((e.into(), database));
             }
         };
-        let bases: Vec<String> = services
-            .iter()
-            .map(|s| format!("http://{}", s.local_addr()))
-            .collect();
+        let bases: Vec<String> = match external_base {
+            Some(base) => vec![base],
+            None => services
+                .iter()
+                .map(|s| format!("http://{}", s.local_addr()))
+                .collect(),
+        };
         let api_key = tapprove_rp::ApiKey::new(project.api_key.expose());
         let sites = bases
             .iter()
@@ -223,7 +280,7 @@ impl Bench {
             Ok(sites) => sites,
             Err(e) => {
                 for service in services {
-                    let _ = service.shutdown().await;
+                    let _ = runtime.run(move || service.shutdown()).await;
                 }
                 return Err((e.into(), database));
             }
@@ -232,6 +289,7 @@ impl Bench {
             database,
             bases,
             services,
+            runtime,
             turn: AtomicUsize::new(0),
             sdk_key: project.sdk_key,
             sites,
@@ -338,11 +396,27 @@ impl Bench {
         }
     }
 
+    /// The store's counts, summed over the instances.
+    pub fn store_counts(&self) -> tapprove_server::StoreCounts {
+        let mut sum = tapprove_server::StoreCounts::default();
+        for service in &self.services {
+            sum.write_transactions += service.state().store().counts().write_transactions;
+        }
+        sum
+    }
+
+    /// The PostgreSQL server processes serving this run's database now (empty on SQLite),
+    /// for their CPU time.
+    pub async fn database_processes(&self) -> Result<Vec<u32>> {
+        self.database.backend_pids().await
+    }
+
     /// Stops every instance, then drops the run's PostgreSQL database (if any).
     pub async fn shutdown(self) -> Result<()> {
         let mut first_error = None;
         for service in self.services {
-            if let Err(e) = service.shutdown().await {
+            let stopped = self.runtime.run(move || service.shutdown()).await;
+            if let Err(e) = stopped.and_then(|r| r.map_err(|e| e.to_string())) {
                 first_error.get_or_insert(BenchError::Setup(format!("shutdown: {e}")));
             }
         }
@@ -350,6 +424,55 @@ impl Bench {
         match first_error {
             Some(e) => Err(e),
             None => removed,
+        }
+    }
+}
+
+/// The services' own multi-threaded tokio runtime, its threads named
+/// [`budget::SERVICE_THREAD`] and kept alive for the run (an exited thread's CPU time could
+/// not be counted any more); `None`: the caller's runtime. Dropping it stops it without
+/// waiting.
+struct ServiceRuntime(Option<tokio::runtime::Runtime>);
+
+impl ServiceRuntime {
+    fn start() -> Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(budget::SERVICE_THREAD)
+            .thread_keep_alive(Duration::from_secs(24 * 3600))
+            .enable_all()
+            .build()
+            .map(|r| Self(Some(r)))
+            .map_err(|e| BenchError::Setup(format!("cannot start the service runtime: {e}")))
+    }
+
+    /// Runs the future `work` makes inside the service runtime (what it spawns runs there)
+    /// and waits for it. On a blocking thread: the service's futures are not all provably
+    /// `Send`, so they cannot be spawned, but a blocking thread can drive one.
+    async fn run<T, F>(
+        &self,
+        work: impl FnOnce() -> F + Send + 'static,
+    ) -> std::result::Result<T, String>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        let Some(runtime) = &self.0 else {
+            // No runtime of its own: on the caller's.
+            return Ok(work().await);
+        };
+        let handle = runtime.handle().clone();
+        tokio::task::spawn_blocking(move || handle.block_on(work()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for ServiceRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }

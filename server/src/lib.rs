@@ -34,7 +34,7 @@ pub use service::config::{
 };
 pub use service::state::AppState;
 pub use service::{RunningService, Service};
-pub use store::Store;
+pub use store::{Store, StoreCounts};
 pub use tapprove_push::{NoPush, PushSender};
 
 /// Clock allowance for request proofs and answers, seconds (PROTOCOL.md §4, §5).

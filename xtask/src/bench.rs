@@ -13,6 +13,9 @@ use std::process::{Command, Stdio};
 
 use crate::{root, run, step};
 
+mod rows;
+use rows::{budget, p8};
+
 /// Full-run counts.
 const LATENCY_LOGINS: usize = 1000;
 const THROUGHPUT_USERS: usize = 200;
@@ -57,9 +60,11 @@ pub fn command(args: &[String]) -> Result<(), String> {
     rows.push(p3(&bins, smoke)?);
     rows.push(p4(&bins, smoke)?);
     rows.push(p5(&bins, smoke, &P5Db::Sqlite)?);
+    rows.push(budget(&bins, smoke)?);
     rows.extend(p5_postgres(&bins, smoke)?);
     rows.push(p6(smoke)?);
     rows.push(p6_webpush(smoke)?);
+    rows.push(p8(&bins, smoke)?);
 
     let table = table(&rows);
     println!("\n{table}");
@@ -404,14 +409,20 @@ fn p4(bins: &Path, smoke: bool) -> Result<Row, String> {
             id: "P4",
             what: "login latency over loopback: create → event stream → answer → `accepted`",
             figure: format!("p50 {p50:.2} ms, p99 {p99:.2} ms ({logins} logins)"),
-            target: "p50 ≤ 5 ms, p99 ≤ 25 ms",
-            within: judged(smoke, p50 <= 5.0 && p99 <= 25.0),
+            // The targets are ratios to another build measured in the same run: judged in
+            // "Targets as ratios" below, not from one run.
+            target: "p50 and p99 ≤ 0.4× main's, same run (see \"Targets as ratios\")",
+            within: None,
             command: format!("tapprove-bench {}", args.join(" ")),
         });
         Ok(())
     })?;
     row.ok_or_else(|| "P4 produced no figure".into())
 }
+
+/// P5's targets are ratios to another build in the same run (SQLite ≥ 4× main; PostgreSQL
+/// ≥ 0.8× SQLite, 2 instances ≥ 1): one run cannot judge them.
+const RATIO_TARGET: &str = "ratios to main and to SQLite, same run (see \"Targets as ratios\")";
 
 /// The database of one P5 row.
 enum P5Db {
@@ -462,8 +473,8 @@ fn p5(bins: &Path, smoke: bool, db: &P5Db) -> Result<Row, String> {
             figure: format!(
                 "{rate:.0} logins/s ({total:.0} logins, {users} users; latency p50 {p50:.0} ms, p99 {p99:.0} ms)"
             ),
-            target: "≥ 2,000/s on 2 cores",
-            within: judged(smoke, rate >= 2000.0),
+            target: RATIO_TARGET,
+            within: None,
             command: format!("tapprove-bench {shown}"),
         });
         Ok(())
@@ -574,7 +585,7 @@ fn table(rows: &[Row]) -> String {
         let within = match r.within {
             Some(true) => "yes",
             Some(false) => "**no**",
-            None => "(smoke)",
+            None => "—",
         };
         t.push_str(&format!(
             "| {} | {} | {} | {} | {within} | `{}` |\n",
@@ -655,10 +666,27 @@ other builds, so treat single runs as ±20 %.\n\
   each device pairs through one and listens and answers on the other, so every login\n\
   crosses instances through NOTIFY. PostgreSQL's processes, both instances, the devices and\n\
   the site all share the same 2 cores.\n\
+  The service runs on its own tokio runtime (threads `tapprove-svc`), so the run also\n\
+  prints (`RESULT P5BUDGET`) the CPU time per login of the service's threads (with SQLite's\n\
+  connection threads), of the rest of the process and, on PostgreSQL, of the run's backends\n\
+  (kernel per-thread and per-process accounting, `/proc`), the store's write transactions\n\
+  per login, and the crypto floor measured in the same run.\n\
+- **P5 budget** — `tapprove-bench budget`: sequential logins of one device (as P4); SQL\n\
+  statements counted from sqlx's per-statement events (without `BEGIN`/`COMMIT`), write\n\
+  transactions by the store's own counter (`Store::counts`), the service's CPU time per\n\
+  login from its threads, and the crypto floor: the thread CPU time of the ES256 signature\n\
+  and verification a login needs on the service (median of 21 batches, ring, same run).\n\
 - **P6** — `push/benches/apns_throughput.rs`: one `ApnsSender` against the in-process loopback\n\
   APNs endpoint (HTTP/2, checks every request). Web Push: `push/benches/webpush_throughput.rs`,\n\
   one `WebPushSender` against the in-process loopback push service (checks VAPID and headers,\n\
   decrypts every message); each send does its own ECDH, HKDF and AES-GCM.\n\
+- **P8** — `tapprove-bench streams` (`bench/src/streams.rs`): the service alone in a child\n\
+  process (default limits but `max_connections` and the per-device stream cap raised), 5,000\n\
+  accounts paired through the device core, then idle event streams opened as plain HTTP/1.1\n\
+  requests with each account's request proof from 127.0.0.2–5 and held. Memory per stream =\n\
+  growth of the child's resident memory (`VmRSS`) over the streams; login p50/p99 (as P4) before\n\
+  and while they are held. Each process may open at most its descriptor limit\n\
+  (`RLIMIT_NOFILE`): fewer streams are opened, and said so, when it is lower.\n\
 \n\
 **Rate limits raised for P4/P5.** The default push budget (`[limits]` in the service config,\n\
 `LimitsConfig` in `server/src/service/config.rs`: 3 sessions per minute and 10 per hour per user,\n\

@@ -11,7 +11,7 @@ use crate::domain::bus::Outcome;
 use crate::domain::context::Guard;
 use crate::domain::site_events;
 use crate::service::config::LimitsConfig;
-use crate::store::{Decision, GuardRow, SessionRow};
+use crate::store::{AuditRow, Decision, GuardRow, SessionRow};
 
 /// Stored `block_reason` of a fraud lock (the session reason that sets it).
 pub(crate) const FRAUD_REPORTED: &str =
@@ -120,6 +120,7 @@ pub(crate) async fn decide_answered(
     session: &SessionRow,
     outcome: Outcome,
     by: (&str, Option<UvMethod>),
+    audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let now = outcome.decided_at;
     let reason = outcome.reason;
@@ -129,7 +130,7 @@ pub(crate) async fn decide_answered(
         decided_by: Some(by),
         unexpired_at: Some(now),
     };
-    guarded(ctx, session, Some(&decision), reason, now).await
+    guarded(ctx, session, Some(&decision), reason, now, audit).await
 }
 
 /// [`decide_answered`] for a `display` session's code submitted by the relying party:
@@ -177,7 +178,7 @@ pub(crate) async fn report_late(
     session: &SessionRow,
     now: i64,
 ) -> Result<Option<Recorded>, sqlx::Error> {
-    guarded(ctx, session, None, SessionReason::FraudReported, now).await
+    guarded(ctx, session, None, SessionReason::FraudReported, now, &[]).await
 }
 
 /// [`Store::decide_guarded`](crate::store::Store) with the guard's rules and the fraud event.
@@ -187,6 +188,7 @@ async fn guarded(
     decision: Option<&Decision<'_>>,
     reason: SessionReason,
     now: i64,
+    audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let rules = Rules::from(ctx.limits);
     let tell_site = reason == SessionReason::FraudReported
@@ -203,6 +205,7 @@ async fn guarded(
                     .then(|| site_events::fraud_event(session, g.blocked_until.unwrap_or(now), now))
                     .flatten()
             },
+            audit,
         )
         .await?;
     Ok(stored.map(|(before, guard, queued)| Recorded {

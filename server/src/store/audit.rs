@@ -32,19 +32,16 @@ pub(crate) struct AuditFilter<'a> {
     pub newest: bool,
 }
 
-const AUDIT_COLUMNS: &str = "id, at, project_id, actor, action, subject, user_name, outcome, \
-                             reason, source_ip, request_id";
+/// The `INSERT` of an audit row (`$1`..`$11` in [`AUDIT_COLUMNS`]' order).
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, at, project_id, actor, action, \
+     subject, user_name, outcome, reason, source_ip, request_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-impl Store {
-    /// Appends a row.
-    pub(crate) async fn insert_audit(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
-        with_conn!(self, write, |c| {
-            sqlx::query(
-                "INSERT INTO audit_log (id, at, project_id, actor, action, subject, user_name, \
-                 outcome, reason, source_ip, request_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&row.id)
+/// Binds an audit row's columns to `$q` in [`AUDIT_COLUMNS`]' order.
+macro_rules! bind_audit {
+    ($q:expr, $row:expr) => {{
+        let row: &$crate::store::AuditRow = $row;
+        $q.bind(&row.id)
             .bind(row.at)
             .bind(&row.project_id)
             .bind(&row.actor)
@@ -55,9 +52,90 @@ impl Store {
             .bind(&row.reason)
             .bind(&row.source_ip)
             .bind(&row.request_id)
-            .execute(c)
-            .await?;
-            Ok(())
+    }};
+}
+
+/// Appends audit rows inside an open write transaction, under a savepoint: the rows commit
+/// with the action they record, and a failed audit write is logged and undone while the
+/// action still commits (an audit outage must not stop logins; the same rule as
+/// `domain::audit::record`). Errors are the transaction's own (the savepoint statements).
+pub(crate) trait AuditRowsIn {
+    fn insert_audit_rows(
+        &mut self,
+        rows: &[AuditRow],
+    ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+const SAVEPOINT: &str = "SAVEPOINT audit_rows";
+const RELEASE: &str = "RELEASE SAVEPOINT audit_rows";
+const UNDO: &str = "ROLLBACK TO SAVEPOINT audit_rows; RELEASE SAVEPOINT audit_rows";
+
+fn audit_write_failed(rows: &[AuditRow], e: &sqlx::Error) {
+    tracing::error!(?rows, error = %e, "AUDIT LOG WRITE FAILED: the action happened but its audit row is not stored");
+}
+
+/// SQLite: the savepoint, the rows and the release in one multi-statement query (one hand-off
+/// to the writer's thread; `$n` numbered across the statements).
+impl AuditRowsIn for sqlx::SqliteConnection {
+    async fn insert_audit_rows(&mut self, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let columns = INSERT_AUDIT
+            .split_once("VALUES")
+            .map_or(INSERT_AUDIT, |(columns, _)| columns);
+        let mut sql = format!("{SAVEPOINT}; ");
+        for i in 0..rows.len() {
+            let numbers: Vec<String> = (1..=11).map(|k| format!("${}", 11 * i + k)).collect();
+            sql.push_str(&format!("{columns}VALUES ({}); ", numbers.join(", ")));
+        }
+        sql.push_str(RELEASE);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in rows {
+            query = bind_audit!(query, row);
+        }
+        if let Err(e) = query.execute(&mut *self).await {
+            audit_write_failed(rows, &e);
+            sqlx::raw_sql(UNDO).execute(&mut *self).await?;
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL: one statement per round trip (prepared statements take one statement).
+impl AuditRowsIn for sqlx::PgConnection {
+    async fn insert_audit_rows(&mut self, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::raw_sql(SAVEPOINT).execute(&mut *self).await?;
+        for row in rows {
+            let inserted = bind_audit!(sqlx::query(INSERT_AUDIT), row)
+                .execute(&mut *self)
+                .await;
+            if let Err(e) = inserted {
+                audit_write_failed(rows, &e);
+                sqlx::raw_sql(UNDO).execute(&mut *self).await?;
+                return Ok(());
+            }
+        }
+        sqlx::raw_sql(RELEASE).execute(&mut *self).await?;
+        Ok(())
+    }
+}
+
+const AUDIT_COLUMNS: &str = "id, at, project_id, actor, action, subject, user_name, outcome, \
+                             reason, source_ip, request_id";
+
+impl Store {
+    /// Appends a row on its own (an action whose other writes are not in one transaction
+    /// with it; otherwise [`AuditRowsIn`] in that transaction).
+    pub(crate) async fn insert_audit(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
+        with_conn!(self, write, |c| {
+            bind_audit!(sqlx::query(INSERT_AUDIT), row)
+                .execute(c)
+                .await
+                .map(|_| ())
         })
     }
 

@@ -1,8 +1,9 @@
 //! The `user_guards` table: each user's failure count, cooldowns and push lock.
 
+use super::audit::AuditRowsIn as _;
 use super::sessions::decide_in;
 use super::site_events::insert_site_event;
-use super::{Backend, Decision, SiteEventRow, Store, sqlite, with_tx};
+use super::{AuditRow, Backend, Decision, SiteEventRow, Store, sqlite, with_tx};
 
 /// A user's guard row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -30,19 +31,23 @@ macro_rules! update_in {
         .bind($user_name)
         .fetch_one(&mut *$tx)
         .await?;
-        let new: GuardRow = $change(old);
-        sqlx::query(
-            "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
+        let new: GuardRow = $change(old.clone());
+        // An unchanged guard (an approval of a user with a clear one, every normal login)
+        // needs no UPDATE: the upsert above already holds the row's lock.
+        if new != old {
+            sqlx::query(
+                "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
              block_reason = $4 WHERE project_id = $5 AND user_name = $6",
-        )
-        .bind(new.failures)
-        .bind(new.cooldowns)
-        .bind(new.blocked_until)
-        .bind(&new.block_reason)
-        .bind($project_id)
-        .bind($user_name)
-        .execute(&mut *$tx)
-        .await?;
+            )
+            .bind(new.failures)
+            .bind(new.cooldowns)
+            .bind(new.blocked_until)
+            .bind(&new.block_reason)
+            .bind($project_id)
+            .bind($user_name)
+            .execute(&mut *$tx)
+            .await?;
+        }
         new
     }};
 }
@@ -56,6 +61,7 @@ impl Store {
         user_name: &str,
         change: impl FnOnce(GuardRow) -> GuardRow,
     ) -> Result<GuardRow, sqlx::Error> {
+        self.count_write_transaction();
         match &self.backend {
             Backend::Sqlite(db) => {
                 let mut conn = db.write().await?;
@@ -77,8 +83,9 @@ impl Store {
     /// late report on a session already final); if that decided it, updates its user's guard
     /// with `change` and queues the site event `event` makes of the new guard. Returns the
     /// guard before and after and the queued event, or `None` when the session was not
-    /// decided. Whatever fails, nothing of the three is stored: a decision never stands
-    /// without its lock.
+    /// decided. The decision's `audit` rows are stored with them (a failed audit write does
+    /// not undo the rest; see `AuditRowsIn`). Whatever else fails, nothing is stored: a
+    /// decision never stands without its lock.
     pub(crate) async fn decide_guarded(
         &self,
         d: Option<&Decision<'_>>,
@@ -86,6 +93,7 @@ impl Store {
         user_name: &str,
         change: impl FnOnce(GuardRow) -> GuardRow,
         event: impl FnOnce(&GuardRow) -> Option<SiteEventRow>,
+        audit: &[AuditRow],
     ) -> Result<Option<(GuardRow, GuardRow, Option<SiteEventRow>)>, sqlx::Error> {
         with_tx!(self, |tx| {
             if let Some(d) = d
@@ -102,6 +110,7 @@ impl Store {
             if let Some(e) = &queued {
                 insert_site_event!(tx, e)?;
             }
+            tx.insert_audit_rows(audit).await?;
             Ok(Some((before, after, queued)))
         })
     }

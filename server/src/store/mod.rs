@@ -57,6 +57,23 @@ pub struct Store {
     /// Seconds each statement of [`with_conn!`] / [`with_tx!`] waited for its connection (the
     /// service exports it as `tapprove_db_wait_seconds`).
     db_wait: prometheus_client::metrics::histogram::Histogram,
+    /// What the store has done so far (for measuring the cost of a request).
+    counts: std::sync::Arc<Counters>,
+}
+
+/// Always-on counters: one relaxed atomic add per write, nothing per read.
+#[derive(Debug, Default)]
+struct Counters {
+    write_transactions: std::sync::atomic::AtomicU64,
+}
+
+/// How many write transactions the store has run since it opened: each explicit transaction
+/// and each write statement run on its own (which commits by itself) counts one. Reads are
+/// not counted. A benchmark divides the difference over a run by its logins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Write transactions committed or attempted.
+    pub write_transactions: u64,
 }
 
 #[derive(Clone)]
@@ -80,7 +97,10 @@ impl std::fmt::Debug for Store {
 /// Runs `$body` with `$c` bound to a `read` or `write` connection of the store's backend:
 /// the same statement text and binds for both, compiled once per driver.
 macro_rules! with_conn {
-    ($store:expr, $kind:ident, |$c:ident| $body:expr) => {
+    ($store:expr, $kind:ident, |$c:ident| $body:expr) => {{
+        if stringify!($kind) == "write" {
+            $store.count_write_transaction();
+        }
         match &$store.backend {
             $crate::store::Backend::Sqlite(db) => {
                 let waited = std::time::Instant::now();
@@ -97,7 +117,7 @@ macro_rules! with_conn {
                 $body
             }
         }
-    };
+    }};
 }
 pub(crate) use with_conn;
 
@@ -106,7 +126,8 @@ pub(crate) use with_conn;
 /// `$body` succeeds; an early `?` drops the transaction, which rolls it back. For writes that
 /// must land together; each statement in `$body` is still a single portable statement.
 macro_rules! with_tx {
-    ($store:expr, |$c:ident| $body:expr) => {
+    ($store:expr, |$c:ident| $body:expr) => {{
+        $store.count_write_transaction();
         match &$store.backend {
             $crate::store::Backend::Sqlite(db) => {
                 let waited = std::time::Instant::now();
@@ -128,7 +149,7 @@ macro_rules! with_tx {
                 out
             }
         }
-    };
+    }};
 }
 pub(crate) use with_tx;
 
@@ -188,7 +209,25 @@ impl Store {
         Ok(Self {
             backend,
             db_wait: Self::new_db_wait_histogram(),
+            counts: std::sync::Arc::default(),
         })
+    }
+
+    /// What the store has done since it opened.
+    pub fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            write_transactions: self
+                .counts
+                .write_transactions
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a write transaction about to begin (see [`StoreCounts`]).
+    pub(crate) fn count_write_transaction(&self) {
+        self.counts
+            .write_transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A new histogram of the time a statement waits for a database connection, seconds (the

@@ -64,7 +64,7 @@ pub(crate) async fn answer(
     let account_ids: Vec<String> = devices.into_iter().map(|(a, _)| a).collect();
     if session.status.0 == SessionStatus::Sent && session.expires_at < now {
         if ctx.store.expire_one(&session.id, timeout_at(now)).await? {
-            announce(ctx, &session.id, timeout_at(now), &account_ids).await;
+            announce(ctx, &session.id, timeout_at(now), &account_ids, None, false).await;
         }
         if !not_me {
             return Err(SessionError::Expired);
@@ -125,8 +125,17 @@ pub(crate) async fn answer(
     };
     let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
+    // The decision's audit row goes into the decision's transaction.
+    let audit_row =
+        crate::domain::audit::row_now(crate::domain::audit::AuditEvent::SessionDecided {
+            session: &session,
+            outcome,
+            by_device: Some(&account.id),
+            by_operator: false,
+        });
+    let by = (account.id.as_str(), answer.uv);
     let decided =
-        user_guard::decide_answered(ctx.guard, &session, outcome, (&account.id, answer.uv)).await?;
+        user_guard::decide_answered(ctx.guard, &session, outcome, by, audit_row.as_slice()).await?;
     let Some(recorded) = decided else {
         let current = ctx
             .store
@@ -145,15 +154,16 @@ pub(crate) async fn answer(
         return Err(final_error(current.status.0));
     };
     tracing::info!(session_id = %session.id, account_id = %account.id, "answered by a device");
-    let event = crate::domain::audit::AuditEvent::SessionDecided {
-        session: &session,
-        outcome,
-        by_device: Some(&account.id),
-        by_operator: false,
-    };
-    crate::domain::audit::record(ctx.store, event).await;
     user_guard::recorded(ctx.guard, &session, recorded).await;
-    announce(ctx, &session.id, outcome, &account_ids).await;
+    announce(
+        ctx,
+        &session.id,
+        outcome,
+        &account_ids,
+        Some(&session),
+        true,
+    )
+    .await;
     let response = AnswerResponse {
         session_id: session.id,
         status: outcome.status,

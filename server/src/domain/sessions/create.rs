@@ -54,19 +54,14 @@ pub(crate) async fn create(
     let result = create_and_deliver(ctx, new, now).await;
     let metrics = ctx.metrics;
     let limit = match &result {
-        Ok((created, mode)) => {
+        Ok((_, mode)) => {
             metrics
                 .sessions_created
                 .get_or_create(&crate::service::metrics::Presence {
                     presence: crate::service::metrics::presence(*mode),
                 })
                 .inc();
-            let event = AuditEvent::SessionCreated {
-                project_id: &project_id,
-                session_id: &created.id,
-                user: &user,
-            };
-            audit::record(ctx.store, event).await;
+            // Audited in the creation's transaction.
             None
         }
         Err(SessionError::BudgetExhausted { window, .. }) => Some(match window {
@@ -188,13 +183,40 @@ async fn create_and_deliver(
         expires_at,
         decided_at: None,
     };
+    let superseded_outcome = Outcome::new(SessionReason::Superseded, now);
+    // Audited in the creation's transaction, in the order they happen: the superseded
+    // sessions' decisions, then this creation.
+    let audit_rows = |superseded: &[String]| -> Vec<crate::store::AuditRow> {
+        let mut rows = Vec::with_capacity(superseded.len() + 1);
+        for id in superseded {
+            // The superseded session is this user's in this project: its row needs only that
+            // and its id.
+            let old = SessionRow {
+                id: id.clone(),
+                ..session.clone()
+            };
+            rows.extend(audit::row_now(AuditEvent::SessionDecided {
+                session: &old,
+                outcome: superseded_outcome,
+                by_device: None,
+                by_operator: false,
+            }));
+        }
+        rows.extend(audit::row_now(AuditEvent::SessionCreated {
+            project_id: &session.project_id,
+            session_id: &session.id,
+            user: &session.user_name,
+        }));
+        rows
+    };
     let superseded = match ctx
         .store
         .create_session_guarded(
             &session,
             &rows,
             Some(budget),
-            Outcome::new(SessionReason::Superseded, now),
+            superseded_outcome,
+            audit_rows,
         )
         .await?
     {
@@ -224,8 +246,7 @@ async fn create_and_deliver(
         }
     };
     for old in &superseded {
-        let outcome = Outcome::new(SessionReason::Superseded, now);
-        announce_reading_devices(ctx, old, outcome).await;
+        announce_reading_devices(ctx, old, superseded_outcome, true).await;
     }
     for row in &rows {
         ctx.bus

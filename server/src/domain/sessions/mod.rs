@@ -116,8 +116,17 @@ pub(crate) fn view(row: &SessionRow) -> SessionView {
 /// Records the outcome in the user's guard, then tells the session's long-polls and the
 /// devices it was sent to that it is final. `outcome` must be exactly what the deciding
 /// UPDATE stored. The guard comes first, so a lock or cooldown is in force before the site
-/// learns the outcome.
-async fn announce(ctx: Sessions<'_>, session_id: &str, outcome: Outcome, account_ids: &[String]) {
+/// learns the outcome. `known` is the session as the caller read it before deciding (its
+/// project, user and creation time do not change), which spares reading it again;
+/// `audited`: the decision's audit row was stored with it.
+async fn announce(
+    ctx: Sessions<'_>,
+    session_id: &str,
+    outcome: Outcome,
+    account_ids: &[String],
+    known: Option<&SessionRow>,
+    audited: bool,
+) {
     tracing::info!(
         session_id,
         status = outcome.status.as_str(),
@@ -136,21 +145,31 @@ async fn announce(ctx: Sessions<'_>, session_id: &str, outcome: Outcome, account
         outcome.status,
         SessionStatus::Accepted | SessionStatus::Rejected
     );
-    // A device's answer is audited by `answer`, which knows the device; the rest here.
-    let audited = !crate::domain::audit::answered(outcome.reason);
-    // A device's answer was recorded in the user's guard in the decision's own transaction.
-    let guarded = crate::domain::user_guard::counts(outcome.reason) && audited;
-    if answered || guarded || audited {
-        match ctx.store.session(session_id).await {
+    // A device's answer is audited and recorded in the user's guard in the decision's own
+    // transaction (`answer`, which knows the device); the rest here unless already audited.
+    let by_device = crate::domain::audit::answered(outcome.reason);
+    let audit_now = !by_device && !audited;
+    let guarded = crate::domain::user_guard::counts(outcome.reason) && !by_device;
+    if answered || guarded || audit_now {
+        let read = match known {
+            Some(row) => Ok(Some(std::borrow::Cow::Borrowed(row))),
+            None => ctx
+                .store
+                .session(session_id)
+                .await
+                .map(|r| r.map(std::borrow::Cow::Owned)),
+        };
+        match read {
             Ok(Some(row)) => {
+                let row: &SessionRow = &row;
                 if answered {
                     // Whole seconds: both times are stored as Unix seconds.
                     let took = (outcome.decided_at - row.created_at).max(0);
                     metrics.decision_seconds.observe(took as f64);
                 }
-                if audited {
+                if audit_now {
                     let event = crate::domain::audit::AuditEvent::SessionDecided {
-                        session: &row,
+                        session: row,
                         outcome,
                         by_device: None,
                         by_operator: false,
@@ -161,7 +180,7 @@ async fn announce(ctx: Sessions<'_>, session_id: &str, outcome: Outcome, account
                     // The decision's time: the guard counts from when the session ended.
                     crate::domain::user_guard::record(
                         ctx.guard,
-                        &row,
+                        row,
                         outcome.reason,
                         outcome.decided_at,
                     )
@@ -184,7 +203,12 @@ async fn announce(ctx: Sessions<'_>, session_id: &str, outcome: Outcome, account
 }
 
 /// [`announce`] when the session's devices are not at hand.
-async fn announce_reading_devices(ctx: Sessions<'_>, session_id: &str, outcome: Outcome) {
+async fn announce_reading_devices(
+    ctx: Sessions<'_>,
+    session_id: &str,
+    outcome: Outcome,
+    audited: bool,
+) {
     let account_ids = match ctx.store.session_accounts(session_id).await {
         Ok(ids) => ids,
         Err(e) => {
@@ -192,7 +216,7 @@ async fn announce_reading_devices(ctx: Sessions<'_>, session_id: &str, outcome: 
             Vec::new()
         }
     };
-    announce(ctx, session_id, outcome, &account_ids).await;
+    announce(ctx, session_id, outcome, &account_ids, None, audited).await;
 }
 
 fn timeout_at(now: i64) -> Outcome {
@@ -214,7 +238,7 @@ pub(crate) async fn current(
         .ok_or(SessionError::NotFound)?;
     if row.status.0 == SessionStatus::Sent && row.expires_at < now {
         if ctx.store.expire_one(id, timeout_at(now)).await? {
-            announce_reading_devices(ctx, id, timeout_at(now)).await;
+            announce_reading_devices(ctx, id, timeout_at(now), false).await;
         }
         return ctx.store.session(id).await?.ok_or(SessionError::NotFound);
     }
@@ -273,7 +297,7 @@ pub(crate) async fn cancel(
     if row.status.0 == SessionStatus::Sent {
         let outcome = Outcome::new(SessionReason::CanceledByRelyingParty, now);
         if decide(ctx, id, outcome, None, None).await? {
-            announce_reading_devices(ctx, id, outcome).await;
+            announce_reading_devices(ctx, id, outcome, false).await;
         }
     }
     Ok(view(&current(ctx, project_id, id, now).await?))
@@ -296,7 +320,7 @@ async fn decide(
 /// Expires every due session (the periodic sweep).
 pub(crate) async fn expire_due(ctx: Sessions<'_>, now: i64) -> Result<(), sqlx::Error> {
     for id in ctx.store.expire_due(timeout_at(now)).await? {
-        announce_reading_devices(ctx, &id, timeout_at(now)).await;
+        announce_reading_devices(ctx, &id, timeout_at(now), false).await;
     }
     Ok(())
 }
@@ -310,7 +334,7 @@ pub(crate) async fn fail_undelivered(ctx: Sessions<'_>, id: &str, now: i64) {
                 session_id = id,
                 "no device could be reached: session failed"
             );
-            announce_reading_devices(ctx, id, outcome).await;
+            announce_reading_devices(ctx, id, outcome, false).await;
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(session_id = id, error = %e, "cannot mark the session failed"),
@@ -320,7 +344,7 @@ pub(crate) async fn fail_undelivered(ctx: Sessions<'_>, id: &str, now: i64) {
 /// Announces sessions [`end_for_revoked_in`] ended.
 pub(crate) async fn announce_ended(ctx: Sessions<'_>, ended: &[(String, Outcome)]) {
     for (id, outcome) in ended {
-        announce_reading_devices(ctx, id, *outcome).await;
+        announce_reading_devices(ctx, id, *outcome, false).await;
     }
 }
 

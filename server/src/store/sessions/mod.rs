@@ -7,7 +7,7 @@ mod postgres;
 mod sqlite;
 
 use super::accounts::account_columns;
-use super::{AccountRow, Backend, Store, Stored, with_conn};
+use super::{AccountRow, AuditRow, Backend, Store, Stored, with_conn};
 
 /// A push session row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -195,6 +195,14 @@ macro_rules! guard_and_budget {
 pub(super) use budget_blocker;
 pub(super) use guard_and_budget;
 
+/// What [`Store::create_session_guarded`] stores, for the backend's statements.
+struct NewSession<'a> {
+    s: &'a SessionRow,
+    devices: &'a [SessionDeviceRow],
+    budget: Option<Budget>,
+    superseded: Outcome,
+}
+
 /// What [`Store::create_session_guarded`] did.
 #[derive(Debug)]
 pub(crate) enum CreateOutcome {
@@ -249,7 +257,7 @@ impl Store {
     ) -> Result<Vec<String>, sqlx::Error> {
         let superseded = Outcome::new(SessionReason::Superseded, s.created_at);
         match self
-            .create_session_guarded(s, devices, None, superseded)
+            .create_session_guarded(s, devices, None, superseded, |_| Vec::new())
             .await?
         {
             CreateOutcome::Created { superseded } => Ok(superseded),
@@ -262,19 +270,27 @@ impl Store {
     /// while a budget window is full; otherwise decides the user's pending sessions with
     /// `superseded` and stores the new session and
     /// each device's challenge. Budget and insert are one transaction: parallel creations
-    /// cannot both pass the budget. The statements differ per backend (see each).
+    /// cannot both pass the budget. The audit rows `audit` makes of the superseded sessions'
+    /// ids are stored in the same transaction (a failed audit write does not undo the rest;
+    /// see `AuditRowsIn`). The statements differ per backend (see each).
     pub(crate) async fn create_session_guarded(
         &self,
         s: &SessionRow,
         devices: &[SessionDeviceRow],
         budget: Option<Budget>,
         superseded: Outcome,
+        audit: impl FnOnce(&[String]) -> Vec<AuditRow> + Send,
     ) -> Result<CreateOutcome, sqlx::Error> {
+        self.count_write_transaction();
+        let new = NewSession {
+            s,
+            devices,
+            budget,
+            superseded,
+        };
         match &self.backend {
-            Backend::Sqlite(db) => sqlite::create_session(db, s, devices, budget, superseded).await,
-            Backend::Postgres(pool) => {
-                postgres::create_session(pool, s, devices, budget, superseded).await
-            }
+            Backend::Sqlite(db) => sqlite::create_session(db, new, audit).await,
+            Backend::Postgres(pool) => postgres::create_session(pool, new, audit).await,
         }
     }
 

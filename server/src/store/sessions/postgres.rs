@@ -3,21 +3,24 @@
 use sqlx::PgPool;
 use tapprove_protocol::api::SessionStatus;
 
-use super::{
-    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
-    session_columns,
-};
+use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
 use crate::store::Stored;
+use crate::store::AuditRow;
+use crate::store::audit::AuditRowsIn as _;
 
-/// `Store::create_session` on PostgreSQL: three statements in a transaction (PostgreSQL
-/// prepares one statement per query).
+/// `Store::create_session` on PostgreSQL: three statements and the audit rows in a
+/// transaction (PostgreSQL prepares one statement per query).
 pub(super) async fn create_session(
     pool: &PgPool,
-    s: &SessionRow,
-    devices: &[SessionDeviceRow],
-    budget: Option<Budget>,
-    supersede: Outcome,
+    new: NewSession<'_>,
+    audit: impl FnOnce(&[String]) -> Vec<AuditRow> + Send,
 ) -> Result<CreateOutcome, sqlx::Error> {
+    let NewSession {
+        s,
+        devices,
+        budget,
+        superseded: supersede,
+    } = new;
     let mut tx = pool.begin().await?;
     if let Some(refused) = guard_and_budget!(tx, s, budget) {
         return Ok(refused);
@@ -72,6 +75,7 @@ pub(super) async fn create_session(
         }
         insert.execute(&mut *tx).await?;
     }
+    tx.insert_audit_rows(&audit(&superseded)).await?;
     tx.commit().await?;
     Ok(CreateOutcome::Created { superseded })
 }

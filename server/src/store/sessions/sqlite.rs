@@ -2,24 +2,28 @@
 
 use tapprove_protocol::api::SessionStatus;
 
-use super::{
-    Budget, CreateOutcome, Outcome, SessionDeviceRow, SessionRow, budget_blocker, guard_and_budget,
-    session_columns,
-};
+use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
 use crate::store::Stored;
+use crate::store::AuditRow;
+use crate::store::audit::AuditRowsIn as _;
 use crate::store::sqlite::{Connections, begin_write};
 
 /// `Store::create_session` on SQLite: the supersede `UPDATE … RETURNING`, the session's and
 /// the devices' `INSERT`s go to the writer's thread as one batch inside the transaction (one
-/// hand-off instead of three; SQLite runs a multi-statement query, PostgreSQL cannot). `$n`
-/// is the n-th bound value in every statement; only numbers are formatted into the SQL.
+/// hand-off instead of three; SQLite runs a multi-statement query, PostgreSQL cannot), then
+/// the audit rows `audit` makes of the superseded ids. `$n` is the n-th bound value in every
+/// statement; only numbers are formatted into the SQL.
 pub(super) async fn create_session(
     db: &Connections,
-    s: &SessionRow,
-    devices: &[SessionDeviceRow],
-    budget: Option<Budget>,
-    supersede: Outcome,
+    new: NewSession<'_>,
+    audit: impl FnOnce(&[String]) -> Vec<AuditRow> + Send,
 ) -> Result<CreateOutcome, sqlx::Error> {
+    let NewSession {
+        s,
+        devices,
+        budget,
+        superseded: supersede,
+    } = new;
     let mut sql = String::from(concat!(
         "UPDATE sessions SET status = $14, reason = $15, decided_at = $17 \
          WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
@@ -68,6 +72,7 @@ pub(super) async fn create_session(
     }
     // Only the UPDATE returns rows (the superseded ids).
     let superseded = query.fetch_all(&mut *tx).await?;
+    tx.insert_audit_rows(&audit(&superseded)).await?;
     tx.commit().await?;
     Ok(CreateOutcome::Created { superseded })
 }
