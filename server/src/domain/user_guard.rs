@@ -140,6 +140,7 @@ pub(crate) async fn decide_by_code(
     session: &SessionRow,
     outcome: Outcome,
     by: Option<(&str, Option<UvMethod>)>,
+    audit: &[AuditRow],
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let now = outcome.decided_at;
     let decision = Decision {
@@ -148,7 +149,7 @@ pub(crate) async fn decide_by_code(
         decided_by: by,
         unexpired_at: Some(now),
     };
-    guarded(ctx, session, Some(&decision), outcome.reason, now).await
+    guarded(ctx, session, Some(&decision), outcome.reason, now, audit).await
 }
 
 /// How long after a session ended unanswered its device may still report it as "not me".

@@ -487,7 +487,6 @@ impl AuditEvent<'_> {
     }
 }
 
-/// Records `event`. Never fails the caller: a failed write is logged at ERROR with the row.
 /// The row of `event` now, to store in the transaction of the action it records (so the two
 /// land together); `None`, logged, when no id could be made for it.
 pub(crate) fn row_now(event: AuditEvent<'_>) -> Option<AuditRow> {
@@ -502,6 +501,7 @@ pub(crate) fn row_now(event: AuditEvent<'_>) -> Option<AuditRow> {
     }
 }
 
+/// Records `event`. Never fails the caller: a failed write is logged at ERROR with the row.
 pub(crate) async fn record(store: &Store, event: AuditEvent<'_>) {
     let (id, no_id) = match crate::crypto::new_monotonic_id("aud_") {
         Ok(id) => (id, None),

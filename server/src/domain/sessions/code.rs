@@ -74,8 +74,17 @@ pub(crate) async fn submit_code(
     };
     let outcome = Outcome::new(reason, now);
     let by_ref = by.as_ref().map(|(a, uv)| (a.as_str(), *uv));
-    let Some(recorded) = user_guard::decide_by_code(ctx.guard, &session, outcome, by_ref).await?
-    else {
+    // The decision's audit row goes into the decision's transaction (actor: the site).
+    let audit_row = audit::row_now(AuditEvent::SessionDecided {
+        session: &session,
+        outcome,
+        by_device: None,
+        by_operator: false,
+    });
+    let decided =
+        user_guard::decide_by_code(ctx.guard, &session, outcome, by_ref, audit_row.as_slice())
+            .await?;
+    let Some(recorded) = decided else {
         let now_row = current(ctx, project_id, id, now).await?;
         if now_row.status.0 == SessionStatus::Sent {
             // Still open: the acknowledging device was removed meanwhile.
@@ -84,15 +93,8 @@ pub(crate) async fn submit_code(
         return Err(final_error(now_row.status.0));
     };
     tracing::info!(session_id = %session.id, reason = reason.as_str(), "display code submitted");
-    let event = AuditEvent::SessionDecided {
-        session: &session,
-        outcome,
-        by_device: None,
-        by_operator: false,
-    };
-    audit::record(ctx.store, event).await;
     user_guard::recorded(ctx.guard, &session, recorded).await;
-    announce_reading_devices(ctx, &session.id, outcome).await;
+    announce_reading_devices(ctx, &session.id, outcome, true).await;
     let mut decided = view(&session);
     decided.status = outcome.status;
     decided.reason = Some(outcome.reason);
