@@ -22,8 +22,7 @@ mod webpush;
 
 pub use apns::ApnsSender;
 pub use config::{
-    ApnsConfig, EnvKind, EnvVar, FcmConfig, PushConfig, PushConfigError, RetryConfig,
-    WebPushConfig,
+    ApnsConfig, EnvKind, EnvVar, FcmConfig, PushConfig, PushConfigError, RetryConfig, WebPushConfig,
 };
 pub use fcm::FcmSender;
 pub use registry::{DeliveryReport, Provider, Router, send_each, send_to_all};

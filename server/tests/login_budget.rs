@@ -37,13 +37,7 @@ async fn audit_of(h: &Harness, user: &str) -> Vec<(String, String)> {
 async fn a_login_is_two_write_transactions_with_its_audit_rows_inside() {
     let h = Harness::start().await;
     let phone = h.pair("alice").await;
-    let store = h
-        .service
-        .as_ref()
-        .expect("running")
-        .state()
-        .store()
-        .clone();
+    let store = h.service.as_ref().expect("running").state().store().clone();
     let writes = || store.counts().write_transactions;
 
     let before = writes();

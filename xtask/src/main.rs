@@ -135,7 +135,11 @@ const TEST_SETS: &[TestSet] = &[
         bench::command(&["--smoke".to_string()])
     }),
     ("fuzz", "fuzz: every target briefly", fuzz::smoke),
-    ("radius", "radius: tapprove-radius with radclient and FreeRADIUS", radius::test),
+    (
+        "radius",
+        "radius: tapprove-radius with radclient and FreeRADIUS",
+        radius::test,
+    ),
     (
         "apifuzz",
         "apifuzz: schemathesis through docs/openapi.json against a real service",

@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::HeaderValue;
 use rustls::pki_types::PrivatePkcs8KeyDer;
 use rustls::pki_types::pem::PemObject as _;
-use serde::Serialize;
 use secrecy::ExposeSecret as _;
+use serde::Serialize;
 use tapprove_protocol::{Es256Signer as _, SoftwareKey};
 use zeroize::Zeroizing;
 

@@ -4,8 +4,8 @@ use sqlx::PgPool;
 use tapprove_protocol::api::SessionStatus;
 
 use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
-use crate::store::Stored;
 use crate::store::AuditRow;
+use crate::store::Stored;
 use crate::store::audit::AuditRowsIn as _;
 
 /// `Store::create_session` on PostgreSQL: three statements and the audit rows in a

@@ -3,8 +3,8 @@
 use tapprove_protocol::api::SessionStatus;
 
 use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
-use crate::store::Stored;
 use crate::store::AuditRow;
+use crate::store::Stored;
 use crate::store::audit::AuditRowsIn as _;
 use crate::store::sqlite::{Connections, begin_write};
 
