@@ -57,7 +57,7 @@ fn rows() -> Vec<Row> {
 /// provider is set up whole or refused).
 fn with_section<'a>(row: &'a Row, all: &'a [Row]) -> Vec<&'a Row> {
     let section = row.key.rsplit_once('.').map_or("", |(s, _)| s);
-    if section == "push.apns" || section == "push.fcm" {
+    if section == "push.apns" || section == "push.fcm" || section == "push.webpush" {
         all.iter()
             .filter(|r| r.key.rsplit_once('.').map(|(s, _)| s) == Some(section))
             .collect()
