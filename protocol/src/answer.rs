@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::challenge::{VersionOnly, invalid};
-use crate::jws::{self, Unverified};
+use crate::ProtocolError;
+use crate::challenge::invalid;
+use crate::jws;
 use crate::keys::{Es256Signer, PublicKey, SignError};
-use crate::{PROTOCOL_VERSION, ProtocolError};
 
 /// JWS `typ` of an answer.
 pub const ANSWER_TYP: &str = "tapprove-answer+jwt";
@@ -86,6 +86,18 @@ pub struct Answer {
     pub nonce: String,
 }
 
+impl jws::DeviceClaims for Answer {
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        Answer::validate(self)
+    }
+}
+
 impl Answer {
     /// Signs with the account's device key; `kid` is the account id.
     pub fn sign(&self, signer: &dyn Es256Signer) -> Result<String, SignError> {
@@ -100,35 +112,12 @@ impl Answer {
         now: i64,
         skew_seconds: i64,
     ) -> Result<Self, ProtocolError> {
-        let jws = Unverified::parse(token, ANSWER_TYP)?;
-        let VersionOnly { ver } = jws.verify(device_key)?;
-        if ver != PROTOCOL_VERSION {
-            return Err(ProtocolError::UnsupportedVersion(ver));
-        }
-        let answer: Self = jws.payload_unverified()?;
-        answer.validate()?;
-        if answer.account_id != jws.header.kid {
-            return Err(invalid("kid must equal account_id"));
-        }
-        if crate::jws::outside_skew(answer.iat, now, skew_seconds) {
-            return Err(if answer.iat > now {
-                ProtocolError::NotYetValid
-            } else {
-                ProtocolError::Expired
-            });
-        }
-        Ok(answer)
+        jws::verify_device_token(token, ANSWER_TYP, device_key, now, skew_seconds)
     }
 
     /// The (session id, account id) an answer claims, unverified: used to look up the key.
     pub fn peek_ids(token: &str) -> Result<(String, String), ProtocolError> {
-        #[derive(Deserialize)]
-        struct Route {
-            session_id: String,
-            account_id: String,
-        }
-        let r: Route = Unverified::parse(token, ANSWER_TYP)?.payload_unverified()?;
-        Ok((r.session_id, r.account_id))
+        jws::peek_device_ids(token, ANSWER_TYP)
     }
 
     /// Field rules: approve carries no deny reason; deny carries a reason and no presence answer.

@@ -146,3 +146,54 @@ fn b64_json<T: Serialize + ?Sized>(value: &T) -> Result<String, crate::SignError
 pub(crate) fn outside_skew(iat: i64, now: i64, skew_seconds: i64) -> bool {
     iat.abs_diff(now) > skew_seconds.max(0).unsigned_abs()
 }
+
+/// A device-signed token's claims that every such token (answers, shown acknowledgements) has.
+pub(crate) trait DeviceClaims: DeserializeOwned {
+    /// The account it is signed for (must be the header's `kid`).
+    fn account_id(&self) -> &str;
+    /// When it was signed, Unix seconds.
+    fn iat(&self) -> i64;
+    /// Its own field rules.
+    fn validate(&self) -> Result<(), ProtocolError>;
+}
+
+/// The one rule for device-signed tokens: the signature verifies under the device's key, the
+/// version is this protocol's, the fields pass their rules, `kid` is the claimed account, and
+/// `iat` lies within `skew_seconds` of `now`.
+pub(crate) fn verify_device_token<T: DeviceClaims>(
+    token: &str,
+    typ: &str,
+    device_key: &PublicKey,
+    now: i64,
+    skew_seconds: i64,
+) -> Result<T, ProtocolError> {
+    let jws = Unverified::parse(token, typ)?;
+    let crate::challenge::VersionOnly { ver } = jws.verify(device_key)?;
+    if ver != crate::PROTOCOL_VERSION {
+        return Err(ProtocolError::UnsupportedVersion(ver));
+    }
+    let claims: T = jws.payload_unverified()?;
+    claims.validate()?;
+    if claims.account_id() != jws.header.kid {
+        return Err(crate::challenge::invalid("kid must equal account_id"));
+    }
+    if outside_skew(claims.iat(), now, skew_seconds) {
+        return Err(if claims.iat() > now {
+            ProtocolError::NotYetValid
+        } else {
+            ProtocolError::Expired
+        });
+    }
+    Ok(claims)
+}
+
+/// The (session id, account id) a device-signed token claims, unverified: to look up the key.
+pub(crate) fn peek_device_ids(token: &str, typ: &str) -> Result<(String, String), ProtocolError> {
+    #[derive(Deserialize)]
+    struct Route {
+        session_id: String,
+        account_id: String,
+    }
+    let r: Route = Unverified::parse(token, typ)?.payload_unverified()?;
+    Ok((r.session_id, r.account_id))
+}

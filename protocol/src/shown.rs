@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ProtocolError;
 use crate::answer::UvMethod;
-use crate::challenge::{VersionOnly, invalid};
-use crate::jws::{self, Unverified};
+use crate::challenge::invalid;
+use crate::jws;
 use crate::keys::{Es256Signer, PublicKey, SignError};
-use crate::{PROTOCOL_VERSION, ProtocolError};
 
 /// JWS `typ` of a code-shown acknowledgement.
 pub const SHOWN_TYP: &str = "tapprove-shown+jwt";
@@ -33,6 +33,23 @@ pub struct CodeShown {
     pub nonce: String,
 }
 
+impl jws::DeviceClaims for CodeShown {
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn validate(&self) -> Result<(), ProtocolError> {
+        if self.session_id.is_empty() || self.account_id.is_empty() || self.nonce.is_empty() {
+            return Err(invalid(
+                "session_id, account_id and nonce must not be empty",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl CodeShown {
     /// Signs with the account's device key; `kid` is the account id.
     pub fn sign(&self, signer: &dyn Es256Signer) -> Result<String, SignError> {
@@ -47,45 +64,19 @@ impl CodeShown {
         now: i64,
         skew_seconds: i64,
     ) -> Result<Self, ProtocolError> {
-        let jws = Unverified::parse(token, SHOWN_TYP)?;
-        let VersionOnly { ver } = jws.verify(device_key)?;
-        if ver != PROTOCOL_VERSION {
-            return Err(ProtocolError::UnsupportedVersion(ver));
-        }
-        let shown: Self = jws.payload_unverified()?;
-        if shown.session_id.is_empty() || shown.account_id.is_empty() || shown.nonce.is_empty() {
-            return Err(invalid(
-                "session_id, account_id and nonce must not be empty",
-            ));
-        }
-        if shown.account_id != jws.header.kid {
-            return Err(invalid("kid must equal account_id"));
-        }
-        if crate::jws::outside_skew(shown.iat, now, skew_seconds) {
-            return Err(if shown.iat > now {
-                ProtocolError::NotYetValid
-            } else {
-                ProtocolError::Expired
-            });
-        }
-        Ok(shown)
+        jws::verify_device_token(token, SHOWN_TYP, device_key, now, skew_seconds)
     }
 
     /// The (session id, account id) a token claims, unverified: used to look up the key.
     pub fn peek_ids(token: &str) -> Result<(String, String), ProtocolError> {
-        #[derive(Deserialize)]
-        struct Route {
-            session_id: String,
-            account_id: String,
-        }
-        let r: Route = Unverified::parse(token, SHOWN_TYP)?.payload_unverified()?;
-        Ok((r.session_id, r.account_id))
+        jws::peek_device_ids(token, SHOWN_TYP)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PROTOCOL_VERSION;
     use crate::{Answer, Decision, SoftwareKey};
 
     fn shown() -> CodeShown {
