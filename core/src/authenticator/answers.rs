@@ -192,23 +192,37 @@ impl Inner {
         account: &AccountRecord,
         answer: &Answer,
     ) -> Result<crate::api_client::Body, CoreError> {
+        self.post_signed(
+            account,
+            "/v1/device/answers",
+            |signer| answer.sign(signer),
+            |answer| AnswerRequest { answer },
+        )
+    }
+
+    /// Signs a device token with the account's key (`sign`) and posts it, wrapped in its
+    /// request body (`body`), to `path`: the one way answers and acknowledgements leave.
+    pub(super) fn post_signed<B: serde::Serialize>(
+        &self,
+        account: &AccountRecord,
+        path: &str,
+        sign: impl FnOnce(&AliasSigner<'_>) -> Result<String, tapprove_protocol::SignError>,
+        body: impl FnOnce(String) -> B,
+    ) -> Result<crate::api_client::Body, CoreError> {
         let alias_signer = AliasSigner::new(
             self.signer.as_ref(),
             &account.key_alias,
             &account.device_key,
         );
-        let token = answer
-            .sign(&alias_signer)
-            .map_err(|e| CoreError::Signer(alias_signer.take_error(e)))?;
-        let body = serde_json::to_vec(&AnswerRequest { answer: token }).map_err(|e| {
-            CoreError::InvalidPayload {
-                message: e.to_string(),
-            }
+        let token =
+            sign(&alias_signer).map_err(|e| CoreError::Signer(alias_signer.take_error(e)))?;
+        let body = serde_json::to_vec(&body(token)).map_err(|e| CoreError::InvalidPayload {
+            message: e.to_string(),
         })?;
         let req = api_client::request(
             &account.server_url,
             Method::Post,
-            "/v1/device/answers",
+            path,
             Some(body),
             Auth::None,
         )?;

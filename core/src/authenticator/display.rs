@@ -9,12 +9,9 @@ use tracing::info;
 
 use super::Inner;
 use super::requests::Known;
-use crate::api_client::{self, Auth};
 use crate::clock::SKEW_SECONDS;
 use crate::error::CoreError;
 use crate::model::{AccountRecord, LoginRequest};
-use crate::net::Method;
-use crate::signer::AliasSigner;
 use crate::user_verification;
 
 impl Inner {
@@ -68,27 +65,12 @@ impl Inner {
             iat: self.api.now_for(account),
             nonce: nonce.to_owned(),
         };
-        let signer = AliasSigner::new(
-            self.signer.as_ref(),
-            &account.key_alias,
-            &account.device_key,
-        );
-        let token = shown
-            .sign(&signer)
-            .map_err(|e| CoreError::Signer(signer.take_error(e)))?;
-        let body = serde_json::to_vec(&ShownRequest { shown: token }).map_err(|e| {
-            CoreError::InvalidPayload {
-                message: e.to_string(),
-            }
-        })?;
-        let req = api_client::request(
-            &account.server_url,
-            Method::Post,
+        let result = self.post_signed(
+            account,
             "/v1/device/shown",
-            Some(body),
-            Auth::None,
-        )?;
-        let result = self.api.send(&account.server_url, req);
+            |signer| shown.sign(signer),
+            |shown| ShownRequest { shown },
+        );
         let response: AnswerResponse = self.settle(account, result)?.json()?;
         info!(request_id = %request.id, status = response.status.as_str(), "code shown to a verified user");
         Ok(())
