@@ -1,7 +1,7 @@
 //! Deciding a session from a device's signed answer (PROTOCOL.md §7).
 
 use tapprove_protocol::api::{AnswerResponse, SessionReason, SessionStatus};
-use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode};
+use tapprove_protocol::{Answer, Decision, DenyReason, PresenceMode, ProtocolError, PublicKey};
 
 use super::{SessionError, announce, timeout_at};
 use crate::SKEW_SECONDS;
@@ -9,7 +9,7 @@ use crate::domain::bus::Outcome;
 use crate::domain::context::Sessions;
 use crate::domain::policy::PresencePolicy;
 use crate::domain::user_guard;
-use crate::store::AccountRow;
+use crate::store::{AccountRow, AnswerContext};
 use tapprove_protocol::webhook::ct_eq;
 
 /// Verifies an answer token and decides its session, conditionally on the session still
@@ -20,26 +20,8 @@ pub(crate) async fn answer(
     now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
     // 1. The account, and the answer verified with its stored key.
-    let (session_id, account_id) = Answer::peek_ids(token).map_err(SessionError::AnswerRefused)?;
-    // The account and the session (with its devices) in one read; checked in this order.
-    let context = ctx.store.answer_context(&account_id, &session_id).await?;
-    // A revoked account is verified too: only its key's holder learns it was revoked.
-    let account = match context.account {
-        Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
-        _ => return Err(SessionError::NotPaired),
-    };
-    let key = ctx
-        .device_keys
-        .parse(&account)
-        .map_err(|_| SessionError::Internal)?;
-    let answer = Answer::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
-        tracing::info!(account_id = %account.id, code = e.code(), "answer refused");
-        SessionError::AnswerRefused(e)
-    })?;
-    debug_assert_eq!(answer.session_id, session_id);
-    if let Some(revoked_at) = account.revoked_at {
-        return Err(SessionError::Revoked { revoked_at });
-    }
+    let (answer, account, context) =
+        verified_device_token(ctx, token, now, Answer::peek_ids, Answer::verify, "answer").await?;
     // 2. The session, for this account's project and user, and this device's nonce (with
     //    the session's other devices, to announce the decision to).
     let (session, devices) = context
@@ -197,4 +179,36 @@ async fn late_report(
         reason: session.reason.map(|r| r.0),
     };
     Ok((response, account))
+}
+
+/// A device-signed token (`peek` names its session and account, `verify` checks it) verified
+/// with the account's stored key, with the account and the session (and its devices) read in
+/// one go: the one path answers and code-shown acknowledgements take. A revoked account is
+/// verified too (only its key's holder learns it was revoked), then refused.
+pub(super) async fn verified_device_token<T>(
+    ctx: Sessions<'_>,
+    token: &str,
+    now: i64,
+    peek: fn(&str) -> Result<(String, String), ProtocolError>,
+    verify: fn(&str, &PublicKey, i64, i64) -> Result<T, ProtocolError>,
+    what: &'static str,
+) -> Result<(T, AccountRow, AnswerContext), SessionError> {
+    let (session_id, account_id) = peek(token).map_err(SessionError::AnswerRefused)?;
+    let mut context = ctx.store.answer_context(&account_id, &session_id).await?;
+    let account = match context.account.take() {
+        Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
+        _ => return Err(SessionError::NotPaired),
+    };
+    let key = ctx
+        .device_keys
+        .parse(&account)
+        .map_err(|_| SessionError::Internal)?;
+    let claims = verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
+        tracing::info!(account_id = %account.id, code = e.code(), what, "device token refused");
+        SessionError::AnswerRefused(e)
+    })?;
+    if let Some(revoked_at) = account.revoked_at {
+        return Err(SessionError::Revoked { revoked_at });
+    }
+    Ok((claims, account, context))
 }

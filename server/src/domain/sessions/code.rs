@@ -7,7 +7,6 @@ use tapprove_protocol::webhook::ct_eq;
 use tapprove_protocol::{CodeShown, PresenceMode};
 
 use super::{SessionError, announce_reading_devices, current, view};
-use crate::SKEW_SECONDS;
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::bus::Outcome;
 use crate::domain::context::Sessions;
@@ -111,24 +110,15 @@ pub(crate) async fn shown(
     token: &str,
     now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
-    let (session_id, account_id) =
-        CodeShown::peek_ids(token).map_err(SessionError::AnswerRefused)?;
-    let context = ctx.store.answer_context(&account_id, &session_id).await?;
-    let account = match context.account {
-        Some(a) if a.unpaired_at.is_none() || a.revoked_at.is_some() => a,
-        _ => return Err(SessionError::NotPaired),
-    };
-    let key = ctx
-        .device_keys
-        .parse(&account)
-        .map_err(|_| SessionError::Internal)?;
-    let ack = CodeShown::verify(token, &key, now, SKEW_SECONDS).map_err(|e| {
-        tracing::info!(account_id = %account.id, code = e.code(), "code-shown acknowledgement refused");
-        SessionError::AnswerRefused(e)
-    })?;
-    if let Some(revoked_at) = account.revoked_at {
-        return Err(SessionError::Revoked { revoked_at });
-    }
+    let (ack, account, context) = super::answer::verified_device_token(
+        ctx,
+        token,
+        now,
+        CodeShown::peek_ids,
+        CodeShown::verify,
+        "code-shown acknowledgement",
+    )
+    .await?;
     let (session, devices): (SessionRow, _) = context
         .session
         .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
