@@ -163,6 +163,7 @@ impl Authenticator {
         let record = AccountRecord {
             retiring_key: None,
             revoked_at: None,
+            vapid_public_key: None,
             user_verification: None,
             id: account.id,
             project_id: account.project_id,

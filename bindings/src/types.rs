@@ -46,6 +46,9 @@ pub struct Account {
     /// When the site or an operator removed this device (Unix seconds, service time): show
     /// "removed by {project_name} on …"; the account is no longer used. `None` = active.
     pub revoked_at: Option<i64>,
+    /// The service's VAPID public key, for registering with a UnifiedPush distributor;
+    /// `None` when the service sends no Web Push.
+    pub vapid_public_key: Option<String>,
 }
 
 impl From<core::Account> for Account {
@@ -59,6 +62,7 @@ impl From<core::Account> for Account {
             paired_at: a.paired_at,
             service_key: a.service_key.to_base64url(),
             revoked_at: a.revoked_at,
+            vapid_public_key: a.vapid_public_key,
         }
     }
 }

@@ -95,6 +95,7 @@ fn authenticator(service: &SoftwareKey, challenge: &tapprove_protocol::Challenge
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: challenge.account_id.clone(),
         project_id: "prj_demo".into(),

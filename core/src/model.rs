@@ -29,6 +29,10 @@ pub struct Account {
     /// service time). A revoked account stays listed so the app can say so, and is never used
     /// again: unpair it to remove it.
     pub revoked_at: Option<i64>,
+    /// The service's VAPID public key (base64url P-256 point) when it sends Web Push: an app
+    /// delivering over UnifiedPush registers with its distributor using it. `None` = the
+    /// service has no Web Push.
+    pub vapid_public_key: Option<String>,
 }
 
 /// An account whose stored record cannot be read (a backup restore brought the record back
@@ -102,6 +106,9 @@ pub struct AccountRecord {
     /// Set when the service answered `revoked` (Unix seconds, service time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    /// The service's VAPID public key from the pairing answer (Web Push), if it sends any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapid_public_key: Option<String>,
 }
 
 /// Store key prefix of account records.
@@ -124,6 +131,7 @@ impl AccountRecord {
             paired_at: self.paired_at,
             service_key: self.service_key.clone(),
             revoked_at: self.revoked_at,
+            vapid_public_key: self.vapid_public_key.clone(),
         }
     }
 

@@ -44,6 +44,7 @@ fn device(addr: SocketAddr) -> (Authenticator, String) {
     let record = AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: "acc_1".into(),
         project_id: "prj_1".into(),

@@ -42,6 +42,7 @@ fn make_authenticator() -> (Authenticator, Arc<FakeClock>) {
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: ACCOUNT.into(),
         project_id: "prj".into(),

@@ -37,6 +37,7 @@ fn authenticator(account_id: &str, service_key: PublicKey, now: i64) -> Authenti
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: account_id.into(),
         project_id: "prj_demo".into(),
@@ -366,6 +367,7 @@ fn valid_vectors_expire_with_time_and_skew() {
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: VECTOR_ACCOUNT.into(),
         project_id: "p".into(),

@@ -133,6 +133,7 @@ pub fn phone() -> tapprove_core::Authenticator {
             user_verification: None,
             retiring_key: None,
             revoked_at: None,
+            vapid_public_key: None,
         })
         .expect("import account");
     phone

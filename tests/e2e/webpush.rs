@@ -124,6 +124,11 @@ async fn a_login_pushed_over_web_push_is_opened_by_the_core_and_approved() {
         .pair("alice", CODE, Some(registration(&sub)))
         .await
         .expect("pair");
+    // The core hands the key on: the app registers with its distributor from the account.
+    assert_eq!(
+        account.vapid_public_key.as_deref(),
+        Some(w.vapid_public.as_str())
+    );
     let session = login(&w, "alice").await;
     let id = session["id"].as_str().expect("id");
     let message = received(&w, &sub, 1).await;

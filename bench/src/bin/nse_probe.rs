@@ -74,6 +74,7 @@ fn account(dir: &Path, service: &SoftwareKey, now: i64) -> Result<Authenticator,
     auth.import_account(AccountRecord {
         retiring_key: None,
         revoked_at: None,
+        vapid_public_key: None,
         user_verification: None,
         id: fixture::ACCOUNT_ID.into(),
         project_id: "prj_bench".into(),

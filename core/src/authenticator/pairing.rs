@@ -196,6 +196,10 @@ impl Inner {
             user_verification: pair.user_verification,
             retiring_key: None,
             revoked_at: None,
+            // Kept only when it is a P-256 point: the connector would refuse anything else.
+            vapid_public_key: pair
+                .vapid_public_key
+                .filter(|k| tapprove_protocol::PublicKey::from_base64url(k).is_ok()),
         };
         // Accounts are (service, account id): never replace another service's account.
         self.accounts.reload()?;

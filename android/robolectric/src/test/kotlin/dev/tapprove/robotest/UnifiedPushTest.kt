@@ -245,12 +245,14 @@ class UnifiedPushTest {
                 { SealedSecureStore(MemoryBackend(), AesGcmSealer { sealKey }) }, { JcaSigner(keys) })
             val user = "robo-unifiedpush"
             webhook.issue(user, "pair-up")
-            runBlocking { Tapprove.authenticator.pair(user, "pair-up", null) }
+            val account = runBlocking { Tapprove.authenticator.pair(user, "pair-up", null) }
+            // The account carries the service's VAPID key from the pairing answer.
+            assertEquals(vapidKey, account.vapidPublicKey)
 
             // The app registers with the user's distributor, with the service's VAPID key; the
             // distributor gets the connector's REGISTER broadcast and answers with an endpoint.
             UnifiedPush.saveDistributor(app, "org.example.distributor")
-            UnifiedPush.register(app, "default", null, vapidKey, JcaKeyManager)
+            UnifiedPush.register(app, "default", null, account.vapidPublicKey!!, JcaKeyManager)
             shadowOf(Looper.getMainLooper()).idle()
             val register = shadowOf(app).broadcastIntents.lastOrNull { it.action == ACTION_REGISTER }
             assertNotNull("the connector asked the distributor to register", register)

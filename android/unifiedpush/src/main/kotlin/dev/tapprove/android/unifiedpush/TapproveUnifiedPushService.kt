@@ -1,6 +1,7 @@
 package dev.tapprove.android.unifiedpush
 
 import android.content.Context
+import dev.tapprove.Account
 import dev.tapprove.android.Tapprove
 import dev.tapprove.common.PushResult
 import org.json.JSONObject
@@ -40,9 +41,21 @@ open class TapproveUnifiedPushService : PushService() {
     companion object {
         /**
          * Registers with the user's current (or the default) distributor, with the service's
-         * VAPID key from the pairing answer. Returns false when no distributor is installed:
-         * the app then falls back to FCM or listening.
+         * VAPID key the account got at pairing. Calls back false when no distributor is
+         * installed or the service sends no Web Push: the app then falls back to FCM or
+         * listening.
          */
+        fun register(context: Context, account: Account, done: (Boolean) -> Unit = {}) {
+            val key = account.vapidPublicKey
+            if (key == null) {
+                // The service sends no Web Push: nothing to register for.
+                done(false)
+                return
+            }
+            register(context, key, done)
+        }
+
+        /** [register] with the VAPID key given by hand (the account's `vapidPublicKey`). */
         fun register(context: Context, vapidPublicKey: String, done: (Boolean) -> Unit = {}) {
             UnifiedPush.tryUseCurrentOrDefaultDistributor(context) { found ->
                 if (found) UnifiedPush.register(context, INSTANCE_DEFAULT, null, vapidPublicKey)
