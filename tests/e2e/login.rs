@@ -554,6 +554,26 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     );
     let (status, body) = s.rp.create_raw(&fixture::create_session_body("hana")).await;
     assert_eq!(status.as_u16(), 423, "locked by the late report: {body}");
+    s.rp.lift_lock("hana").await;
+
+    // 7. code to phone: `s` shows the code (the site never sees it), typed at the login
+    let session = s.rp.login("hana", json!({"presence": "display"})).await;
+    let id = session["id"].as_str().expect("id").to_owned();
+    assert!(session["presence_code"].is_null(), "{session}");
+    wait_for(&mut lines, &format!("Login request {id}")).await;
+    wait_for(&mut lines, "[s] show the code").await;
+    writeln!(input, "s").expect("write");
+    let line = wait_for(&mut lines, "Code to type at the login prompt: ").await;
+    let code: String = line
+        .split("prompt: ")
+        .nth(1)
+        .expect("code")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    assert!(code.len() >= 6, "{line}");
+    let view = s.rp.typed().submit_code(&id, &code).await.expect("submit");
+    assert_eq!(view.status.as_str(), "accepted", "{line}");
 
     writeln!(input, "q").expect("write");
     let mut child = guard.0.take().expect("child");
