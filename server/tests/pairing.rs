@@ -73,13 +73,14 @@ async fn webhook_down_500_slow_and_redirect_are_refused_with_distinct_messages()
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("HTTP 500"), "{msg}");
 
-    h.rp.set_mode(TrustMode::Slow(Duration::from_secs(3)));
+    // A webhook far slower than the timeout, so a loaded machine cannot blur the two.
+    h.rp.set_mode(TrustMode::Slow(Duration::from_secs(20)));
     let started = Instant::now();
     let (status, body) = device.pair(&h, "alice", PAIRING_CODE).await;
     let msg = assert_error(status, &body, 403, "pairing_rejected");
     assert!(msg.contains("in time"), "{msg}");
     assert!(
-        started.elapsed() < Duration::from_millis(2500),
+        started.elapsed() < Duration::from_secs(10),
         "the webhook timeout (700 ms) applies"
     );
 

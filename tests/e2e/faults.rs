@@ -133,7 +133,14 @@ async fn disk_full() {
         return;
     };
     let _unmount = Unmount(mnt.clone());
-    let w = World::new(Some(&mnt), &[], "alice").await;
+    // Room for the 30 tries below: a refused create must be the full disk's 500, never the
+    // push budget's or the cooldown's 429 (superseded logins count as failures).
+    let limits = [
+        ("TAPPROVE_LIMITS_SESSIONS_PER_MINUTE", "100"),
+        ("TAPPROVE_LIMITS_SESSIONS_PER_HOUR", "100"),
+        ("TAPPROVE_LIMITS_FAILURES_BEFORE_COOLDOWN", "100"),
+    ];
+    let w = World::new(Some(&mnt), &limits, "alice").await;
     let db = w.service.db();
     let (id, right) = w.login_seen("alice").await;
 
