@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use tapprove_protocol::api::SessionStatus;
 use tokio::sync::broadcast;
 
-/// Events a device's event stream can lag behind before it re-reads pending challenges.
-const DEVICE_CAPACITY: usize = 256;
+/// Events a device's event stream can lag behind before it re-reads pending challenges. A
+/// device has a few requests in flight at most, and a tokio broadcast channel allocates every
+/// slot up front (~56 bytes each, per device): 256 slots were 14 KB per idle device.
+const DEVICE_CAPACITY: usize = 16;
 /// A session is decided once; a little room for repeated announcements.
 const SESSION_CAPACITY: usize = 4;
 

@@ -203,6 +203,10 @@ pub(crate) async fn shown(
     Ok((header, axum::Json(response)))
 }
 
+/// The most an event stream's pending `next` may take, inline; a store query awaited inline
+/// is ~8 KB (release build).
+const IDLE_STREAM_FUTURE_BYTES: usize = 1024;
+
 /// State of one event stream.
 struct EventStream {
     state: AppState,
@@ -268,13 +272,16 @@ impl EventStream {
                     Ok(DeviceEvent::Unpaired) => return None,
                     Err(RecvError::Lagged(_)) => {
                         // Missed events: resend what is pending (devices deduplicate by session).
-                        let pending = self
-                            .state
-                            .0
-                            .store
-                            .pending_challenges(&self.account_id, crate::now())
-                            .await
-                            .unwrap_or_default();
+                        // Boxed, as the key update below: an idle stream holds this future,
+                        // whose size is its largest await (a store query is ~8 KB inline).
+                        let pending = Box::pin(
+                            self.state
+                                .0
+                                .store
+                                .pending_challenges(&self.account_id, crate::now()),
+                        )
+                        .await
+                        .unwrap_or_default();
                         self.backlog.extend(pending.iter().map(|j| challenge_event(j)));
                     }
                     Err(RecvError::Closed) => return None,
@@ -283,7 +290,7 @@ impl EventStream {
                     if changed.is_err() {
                         return None;
                     }
-                    if let Some(e) = self.key_update().await {
+                    if let Some(e) = Box::pin(self.key_update()).await {
                         return Some(e);
                     }
                 }
@@ -377,7 +384,7 @@ pub(crate) async fn events(
         .into_iter()
         .chain(pending.iter().map(|j| challenge_event(j)))
         .collect();
-    let stream = EventStream {
+    let mut stream = EventStream {
         _open: crate::service::metrics::StreamGuard::open(&state.0.metrics),
         stop: state.0.shutdown.clone(),
         state,
@@ -387,6 +394,12 @@ pub(crate) async fn events(
         stream_id,
         keys: keys_rx,
     };
+    // Every idle stream holds this future: a slow path left inline costs each one kilobytes.
+    debug_assert!(
+        std::mem::size_of_val(&stream.next()) <= IDLE_STREAM_FUTURE_BYTES,
+        "box the slow paths of EventStream::next: its future is {} bytes",
+        std::mem::size_of_val(&stream.next())
+    );
     let stream = futures_util::stream::unfold(stream, |mut s| async move {
         let event = s.next().await?;
         Some((Ok::<_, Infallible>(event), s))
