@@ -291,7 +291,7 @@ impl Authenticator {
         request_id: String,
         cancel: Option<Arc<CancelToken>>,
     ) -> Result<String, AuthError> {
-        Ok(cancel::run(cancel, self.core.show_code(&request_id)).await?)
+        cancel::run(cancel, self.core.show_code(&request_id)).await
     }
 
     /// Sets (or with `None` removes) the prompt run before an approval that asks for user

@@ -61,6 +61,8 @@ pub struct TrustRequest {
 /// [`SiteEvent::Unknown`]: answer them `2xx` too.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type")]
+// One event per webhook call, matched by the site: not worth a Box in every pattern.
+#[allow(clippy::large_enum_variant)]
 pub enum SiteEvent {
     /// The user answered "not me": treat the password as known to an attacker.
     #[serde(rename = "user.fraud_reported")]

@@ -79,20 +79,28 @@ async fn the_right_code_is_accepted_once_and_never_shown_to_the_site() {
     );
     assert_eq!(view.presence_code, None);
     // One decision only.
-    let e = rp.typed().submit_code(&id, &code).await.unwrap_err();
+    let e = rp
+        .typed()
+        .submit_code(&id, &code)
+        .await
+        .expect_err("refused");
     assert_eq!(api!(e), (Some(409), Some(ErrorCode::AlreadyDecided)));
     let (_, after) = h.get_session(&id, None).await;
     assert_eq!(after["status"], "accepted");
     assert!(!after.to_string().contains(&code), "{after}");
     // Typed refusals: unknown id, not a display session.
-    let e = rp.typed().submit_code("ses_nope", &code).await.unwrap_err();
+    let e = rp
+        .typed()
+        .submit_code("ses_nope", &code)
+        .await
+        .expect_err("refused");
     assert_eq!(api!(e), (Some(404), Some(ErrorCode::NotFound)));
     let choose = h.login("alice").await;
     let e = rp
         .typed()
         .submit_code(choose["id"].as_str().expect("id"), "123456")
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert_eq!(api!(e), (Some(409), Some(ErrorCode::NotDisplaySession)));
     // The phone may still deny ("not me") a display session.
     let (id, _) = display_login(&h, &device, "alice").await;
@@ -123,7 +131,7 @@ async fn an_expired_display_session_refuses_the_code() {
         .typed()
         .submit_code(&id, &code)
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert_eq!(api!(e), (Some(410), Some(ErrorCode::Expired)));
 }
 
@@ -146,7 +154,11 @@ async fn wrong_codes_are_rejected_and_count_toward_the_cooldown() {
             (SessionStatus::Rejected, Some(SessionReason::WrongNumber))
         );
         // Rejected for good: the right code after a wrong one does not pass.
-        let e = rp.typed().submit_code(&id, &code).await.unwrap_err();
+        let e = rp
+            .typed()
+            .submit_code(&id, &code)
+            .await
+            .expect_err("refused");
         assert_eq!(api!(e), (Some(409), Some(ErrorCode::AlreadyDecided)));
     }
     let (status, b) = h.create_session(login_body("alice", "display")).await;
@@ -167,7 +179,11 @@ async fn under_nist_aal2_the_code_counts_only_after_the_phone_acknowledged_it() 
         Some(tapprove_protocol::UserVerification::Required)
     );
     // Before the acknowledgement: a typed refusal, the session stays open.
-    let e = rp.typed().submit_code(&id, &code).await.unwrap_err();
+    let e = rp
+        .typed()
+        .submit_code(&id, &code)
+        .await
+        .expect_err("refused");
     assert_eq!(api!(e), (Some(409), Some(ErrorCode::CodeNotShown)));
     let (_, view) = h.get_session(&id, None).await;
     assert_eq!(view["status"], "sent");

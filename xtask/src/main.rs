@@ -183,6 +183,36 @@ fn test_ios() -> Result<(), String> {
 }
 
 fn rust_tests() -> Result<(), String> {
+    // Formatting and lints first: they fail in seconds, the tests in minutes.
+    for component in ["rustfmt", "clippy"] {
+        let present = Command::new("cargo")
+            .args([
+                if component == "rustfmt" {
+                    "fmt"
+                } else {
+                    "clippy"
+                },
+                "--version",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            run("rustup", &["component", "add", component])?;
+        }
+    }
+    run("cargo", &["fmt", "--all", "--check"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run(
         "cargo",
         &["build", "--workspace", "--all-targets", "--locked"],

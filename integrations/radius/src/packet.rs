@@ -355,7 +355,7 @@ pub fn reveal_password(
     secret: &[u8],
     authenticator: &[u8; 16],
 ) -> Result<Zeroizing<Vec<u8>>, BadPassword> {
-    if hidden.is_empty() || hidden.len() % 16 != 0 || hidden.len() > MAX_PASSWORD_LEN {
+    if hidden.is_empty() || !hidden.len().is_multiple_of(16) || hidden.len() > MAX_PASSWORD_LEN {
         return Err(BadPassword(hidden.len()));
     }
     let mut out = Zeroizing::new(Vec::with_capacity(hidden.len()));

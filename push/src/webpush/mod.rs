@@ -234,10 +234,10 @@ impl WebPushSender {
             .header(CONTENT_ENCODING, "aes128gcm")
             .header(CONTENT_TYPE, "application/octet-stream");
         // Topic: at most 32 characters of the URL-safe base64 alphabet (RFC 8030 §5.4).
-        if let Ok(topic) = HeaderValue::from_str(&message.collapse_id) {
-            if message.collapse_id.len() <= 32 {
-                request = request.header("topic", topic);
-            }
+        if let Ok(topic) = HeaderValue::from_str(&message.collapse_id)
+            && message.collapse_id.len() <= 32
+        {
+            request = request.header("topic", topic);
         }
         let response = match request.body(body).send().await {
             Ok(response) => response,

@@ -92,10 +92,10 @@ impl Vapid {
     /// reference libraries write and some verifiers insist on).
     pub(crate) fn authorization(&self, origin: &str, now: i64) -> Result<HeaderValue, String> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((exp, value)) = cache.get(origin) {
-            if exp - now >= REUSE_MARGIN_SECS {
-                return Ok(value.clone());
-            }
+        if let Some((exp, value)) = cache.get(origin)
+            && exp - now >= REUSE_MARGIN_SECS
+        {
+            return Ok(value.clone());
         }
         let exp = now + LIFETIME_SECS;
         let jwt = self.sign(origin, exp)?;

@@ -428,20 +428,19 @@ async fn handle(state: &State, req: Request<Incoming>) -> hyper::Response<Body> 
         );
     };
     let urgency = header("urgency");
-    if let Some(u) = &urgency {
-        if !["very-low", "low", "normal", "high"].contains(&u.as_str()) {
-            return refuse(state, 400, format!("Urgency {u:?}"));
-        }
+    if let Some(u) = &urgency
+        && !["very-low", "low", "normal", "high"].contains(&u.as_str())
+    {
+        return refuse(state, 400, format!("Urgency {u:?}"));
     }
     let topic = header("topic");
-    if let Some(t) = &topic {
-        if t.len() > 32
+    if let Some(t) = &topic
+        && (t.len() > 32
             || !t
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return refuse(state, 400, format!("Topic {t:?}"));
-        }
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return refuse(state, 400, format!("Topic {t:?}"));
     }
     if header("content-encoding").as_deref() != Some("aes128gcm") {
         return refuse(state, 400, "Content-Encoding must be aes128gcm".into());
