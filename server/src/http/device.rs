@@ -31,8 +31,8 @@ use crate::store::AccountRow;
 /// grace period (docs/PROTOCOL.md §5a).
 type KeyUpdateHeader = Option<[(HeaderName, HeaderValue); 1]>;
 
-fn key_update_header(keys: &KeySet, account: &AccountRow) -> KeyUpdateHeader {
-    let token = keys.update_for(account.service_kid.as_deref(), crate::now())?;
+fn key_update_header(keys: &KeySet, account: &AccountRow, now: i64) -> KeyUpdateHeader {
+    let token = keys.update_for(account.service_kid.as_deref(), now)?;
     let value = HeaderValue::from_str(token).ok()?;
     Some([(HeaderName::from_static(KEY_UPDATE_HEADER), value)])
 }
@@ -97,16 +97,11 @@ pub(crate) async fn push_token(
     let reg: PushRegistration = parse_json(&call.body)?;
     pairing::validate_push(state.0.push.as_ref(), &reg)?;
     let (platform, token, environment) = pairing::push_columns(Some(&reg));
+    let now = crate::now();
     if !state
         .0
         .store
-        .update_push(
-            &call.account.id,
-            platform,
-            &token,
-            environment,
-            crate::now(),
-        )
+        .update_push(&call.account.id, platform, &token, environment, now)
         .await?
     {
         return Err(ApiError::not_paired());
@@ -114,7 +109,7 @@ pub(crate) async fn push_token(
     tracing::info!(account_id = %call.account.id, platform = ?platform, "push registration updated");
     let keys = state.keys().await?;
     Ok((
-        key_update_header(&keys, &call.account),
+        key_update_header(&keys, &call.account, now),
         StatusCode::NO_CONTENT,
     ))
 }
@@ -149,17 +144,18 @@ pub(crate) async fn pending(
     State(state): State<AppState>,
     call: DeviceCall,
 ) -> Result<(KeyUpdateHeader, axum::Json<PendingResponse>), ApiError> {
+    let now = crate::now();
     let keys = state.keys().await?;
     let challenges = state
         .0
         .store
-        .pending_challenges(&call.account.id, crate::now())
+        .pending_challenges(&call.account.id, now)
         .await?;
     let key_update = keys
-        .update_for(call.account.service_kid.as_deref(), crate::now())
+        .update_for(call.account.service_kid.as_deref(), now)
         .map(str::to_owned);
     Ok((
-        key_update_header(&keys, &call.account),
+        key_update_header(&keys, &call.account, now),
         axum::Json(PendingResponse {
             key_update,
             challenges,
@@ -178,10 +174,11 @@ pub(crate) async fn answer(
 ) -> Result<(KeyUpdateHeader, axum::Json<AnswerResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
     let ApiJson(AnswerRequest { answer: token }) = ApiJson::from_request(request, &state).await?;
-    let (response, account) = sessions::answer(state.sessions(), &token, crate::now()).await?;
+    let now = crate::now();
+    let (response, account) = sessions::answer(state.sessions(), &token, now).await?;
     // The decision is made: a failure to read the keys must not hide it.
     let header = match state.keys().await {
-        Ok(keys) => key_update_header(&keys, &account),
+        Ok(keys) => key_update_header(&keys, &account, now),
         Err(_) => None,
     };
     Ok((header, axum::Json(response)))
@@ -195,9 +192,10 @@ pub(crate) async fn shown(
 ) -> Result<(KeyUpdateHeader, axum::Json<AnswerResponse>), ApiError> {
     check_sdk(&state, request.headers())?;
     let ApiJson(ShownRequest { shown: token }) = ApiJson::from_request(request, &state).await?;
-    let (response, account) = sessions::shown(state.sessions(), &token, crate::now()).await?;
+    let now = crate::now();
+    let (response, account) = sessions::shown(state.sessions(), &token, now).await?;
     let header = match state.keys().await {
-        Ok(keys) => key_update_header(&keys, &account),
+        Ok(keys) => key_update_header(&keys, &account, now),
         Err(_) => None,
     };
     Ok((header, axum::Json(response)))
@@ -329,6 +327,7 @@ pub(crate) async fn events(
     ),
     ApiError,
 > {
+    let now = crate::now();
     // Subscribe before reading pending (and the keys), so nothing falls between the two.
     let events = state.0.bus.subscribe_device(&call.account.id);
     let mut keys_rx = state.0.service_keys.watch();
@@ -337,9 +336,9 @@ pub(crate) async fn events(
     let pending = state
         .0
         .store
-        .pending_challenges(&call.account.id, crate::now())
+        .pending_challenges(&call.account.id, now)
         .await?;
-    let since = crate::now() - STREAM_STALE_SECONDS;
+    let since = now - STREAM_STALE_SECONDS;
     let cap = state.0.config.max_event_streams_per_account;
     let stream_id = crypto::new_id("evs_").map_err(|_| ApiError::internal())?;
     // Counted and recorded in one step: parallel opens cannot all pass the last place.
@@ -350,7 +349,7 @@ pub(crate) async fn events(
             &stream_id,
             &call.account.id,
             &state.0.instance_id,
-            crate::now(),
+            now,
             (since, cap),
         )
         .await?;
@@ -376,10 +375,10 @@ pub(crate) async fn events(
     }
     tracing::info!(account_id = %call.account.id, pending = pending.len(), "event stream opened");
     let keep_alive = state.0.config.event_keep_alive;
-    let header = key_update_header(&keys, &call.account);
+    let header = key_update_header(&keys, &call.account, now);
     // The key update first: the challenges after it may be signed with the new key.
     let backlog = keys
-        .update_for(call.account.service_kid.as_deref(), crate::now())
+        .update_for(call.account.service_kid.as_deref(), now)
         .map(key_update_event)
         .into_iter()
         .chain(pending.iter().map(|j| challenge_event(j)))
