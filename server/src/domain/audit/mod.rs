@@ -487,10 +487,9 @@ impl AuditEvent<'_> {
     }
 }
 
-/// The row of `event` now, to store in the transaction of the action it records (so the two
-/// land together); `None`, logged, when no id could be made for it.
-pub(crate) fn row_now(event: AuditEvent<'_>) -> Option<AuditRow> {
-    let now = crate::now();
+/// The row of `event` at the request's `now`, to store in the transaction of the action it
+/// records (so the two land together); `None`, logged, when no id could be made for it.
+pub(crate) fn row_at(event: AuditEvent<'_>, now: i64) -> Option<AuditRow> {
     match crate::crypto::new_monotonic_id("aud_") {
         Ok(id) => Some(event.row(id, now)),
         Err(e) => {

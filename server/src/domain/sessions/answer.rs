@@ -108,13 +108,15 @@ pub(crate) async fn answer(
     let outcome = Outcome::new(reason, now);
     crate::testhook::pause("answer-before-commit").await; // fault tests kill the service here
     // The decision's audit row goes into the decision's transaction.
-    let audit_row =
-        crate::domain::audit::row_now(crate::domain::audit::AuditEvent::SessionDecided {
+    let audit_row = crate::domain::audit::row_at(
+        crate::domain::audit::AuditEvent::SessionDecided {
             session: &session,
             outcome,
             by_device: Some(&account.id),
             by_operator: false,
-        });
+        },
+        now,
+    );
     let by = (account.id.as_str(), answer.uv);
     let decided =
         user_guard::decide_answered(ctx.guard, &session, outcome, by, audit_row.as_slice()).await?;

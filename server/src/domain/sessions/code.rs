@@ -74,12 +74,15 @@ pub(crate) async fn submit_code(
     let outcome = Outcome::new(reason, now);
     let by_ref = by.as_ref().map(|(a, uv)| (a.as_str(), *uv));
     // The decision's audit row goes into the decision's transaction (actor: the site).
-    let audit_row = audit::row_now(AuditEvent::SessionDecided {
-        session: &session,
-        outcome,
-        by_device: None,
-        by_operator: false,
-    });
+    let audit_row = audit::row_at(
+        AuditEvent::SessionDecided {
+            session: &session,
+            outcome,
+            by_device: None,
+            by_operator: false,
+        },
+        now,
+    );
     let decided =
         user_guard::decide_by_code(ctx.guard, &session, outcome, by_ref, audit_row.as_slice())
             .await?;

@@ -195,18 +195,24 @@ async fn create_and_deliver(
                 id: id.clone(),
                 ..session.clone()
             };
-            rows.extend(audit::row_now(AuditEvent::SessionDecided {
-                session: &old,
-                outcome: superseded_outcome,
-                by_device: None,
-                by_operator: false,
-            }));
+            rows.extend(audit::row_at(
+                AuditEvent::SessionDecided {
+                    session: &old,
+                    outcome: superseded_outcome,
+                    by_device: None,
+                    by_operator: false,
+                },
+                now,
+            ));
         }
-        rows.extend(audit::row_now(AuditEvent::SessionCreated {
-            project_id: &session.project_id,
-            session_id: &session.id,
-            user: &session.user_name,
-        }));
+        rows.extend(audit::row_at(
+            AuditEvent::SessionCreated {
+                project_id: &session.project_id,
+                session_id: &session.id,
+                user: &session.user_name,
+            },
+            now,
+        ));
         rows
     };
     let superseded = match ctx
