@@ -224,11 +224,12 @@ impl Drop for EventStream {
     fn drop(&mut self) {
         let store = self.state.0.store.clone();
         let stream_id = std::mem::take(&mut self.stream_id);
-        // At shutdown the runtime may be gone: the row then goes stale and is swept.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // At shutdown the runtime may be gone: the row then goes stale and is swept. Otherwise
+        // the service owns the delete, so shutdown waits for it.
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
-        };
-        runtime.spawn(async move {
+        }
+        self.state.spawn(async move {
             if let Err(e) = store.stream_closed(&stream_id).await {
                 tracing::warn!(error = %e, "cannot forget a closed event stream");
             }
