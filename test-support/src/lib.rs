@@ -11,6 +11,8 @@
 //! - [`device`] (feature `http`): a software device speaking the device API directly (pairing,
 //!   request proofs, pending challenges, signed answers, the event stream), each call to the
 //!   service it is given.
+//! - [`terminal`] (feature `http`): the terminal authenticator (`tapprove device pair`,
+//!   `tapprove device listen` typed at) as the phone of system tests.
 //! - [`postgres`] (feature `postgres`): a fresh database per test, SQLite or on the test
 //!   PostgreSQL server.
 //!
@@ -27,6 +29,8 @@ pub mod fixture;
 pub mod postgres;
 #[cfg(feature = "http")]
 pub mod rp;
+#[cfg(feature = "http")]
+pub mod terminal;
 
 /// Unix seconds now.
 pub fn now() -> i64 {

@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
+use tapprove_test_support::terminal::Terminal;
 
 const CODE: &str = "7KQ2-M9XD";
 
@@ -386,71 +385,29 @@ async fn service_restarted_mid_login_keeps_the_session_answerable() {
 async fn listen_shows_requests_and_answers_with_one_key() {
     let s = Setup::new(CODE).await;
     let d = s.paired_device("phone", "hana", CODE).await;
-    let mut child = Command::new(BIN)
-        .args(["device", "listen", "--store"])
-        .arg(&d.store)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn listen");
-    let mut input = child.stdin.take().expect("stdin");
-    // Killed if the test fails half-way (a listener would otherwise keep reconnecting).
-    struct KillOnDrop(Option<std::process::Child>);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let out = child.stdout.take().expect("stdout");
-    let mut guard = KillOnDrop(Some(child));
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    async fn wait_for(
-        lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
-        what: &str,
-    ) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(l)) if l.contains(what) => return l,
-                Ok(Some(_)) => {}
-                other => panic!("listen never printed {what:?} ({other:?})"),
-            }
-        }
-    }
-    wait_for(&mut lines, "Listening for login requests").await;
+    let mut listen = Terminal::with_bin(BIN, &d.store).listen().await;
 
     // 1. approve with the right key
     let session = s.rp.login("hana", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let code = session["presence_code"].as_str().expect("code").to_owned();
-    wait_for(&mut lines, &format!("Login request {id}")).await;
-    let from = wait_for(&mut lines, "from:").await;
+    listen.wait_for(&format!("Login request {id}")).await;
+    let from = listen.wait_for("from:").await;
     assert!(from.contains("203.0.113.7"), "context shown: {from}");
-    let opts = wait_for(&mut lines, "[1] ").await;
+    let opts = listen.wait_for("[1] ").await;
     let key = (1..=3)
         .find(|i| opts.contains(&format!("[{i}] {code}")))
         .expect("code among options");
-    writeln!(input, "{key}").expect("write");
-    wait_for(&mut lines, "approved").await;
+    listen.type_line(&key.to_string());
+    listen.wait_for("approved").await;
     assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
 
     // 2. n reports "not me"
     let session = s.rp.login("hana", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
-    wait_for(&mut lines, &format!("Login request {id}")).await;
-    writeln!(input, "n").expect("write");
-    wait_for(&mut lines, "fraud_reported").await;
+    listen.wait_for(&format!("Login request {id}")).await;
+    listen.type_line("n");
+    listen.wait_for("fraud_reported").await;
     assert_eq!(
         final_status(&s.rp, &id).await,
         ("rejected".into(), "fraud_reported".into())
@@ -462,28 +419,34 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     let session = s.rp.login("hana", json!({"presence": "entry"})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     let code = session["presence_code"].as_str().expect("code").to_owned();
-    wait_for(&mut lines, &format!("Login request {id}")).await;
+    listen.wait_for(&format!("Login request {id}")).await;
     // The prompt says how many digits the code has (from the challenge).
-    wait_for(&mut lines, &format!("Type the {}-digit code", code.len())).await;
-    writeln!(input, "{code}").expect("write");
-    wait_for(&mut lines, "approved").await;
+    listen
+        .wait_for(&format!("Type the {}-digit code", code.len()))
+        .await;
+    listen.type_line(&code);
+    listen.wait_for("approved").await;
     assert_eq!(final_status(&s.rp, &id).await.0, "accepted");
 
     // 4. a request decided elsewhere disappears
     let session = s.rp.login("hana", json!({})).await;
     let id = session["id"].as_str().expect("id").to_owned();
-    wait_for(&mut lines, &format!("Login request {id}")).await;
+    listen.wait_for(&format!("Login request {id}")).await;
     d.run(&["respond", &id, "--deny"]).await;
-    wait_for(&mut lines, "decided elsewhere").await;
+    listen.wait_for("decided elsewhere").await;
 
     // 5. a prompt superseded before the answer: `n` still reports it ("this wasn't me")
     let first = s.rp.login("hana", json!({})).await;
     let first_id = first["id"].as_str().expect("id").to_owned();
-    wait_for(&mut lines, &format!("Login request {first_id}")).await;
+    listen.wait_for(&format!("Login request {first_id}")).await;
     s.rp.login("hana", json!({})).await;
-    wait_for(&mut lines, &format!("{first_id}: ended (canceled)")).await;
-    writeln!(input, "n").expect("write");
-    wait_for(&mut lines, "reported as not you; the login stays canceled").await;
+    listen
+        .wait_for(&format!("{first_id}: ended (canceled)"))
+        .await;
+    listen.type_line("n");
+    listen
+        .wait_for("reported as not you; the login stays canceled")
+        .await;
     assert_eq!(
         final_status(&s.rp, &first_id).await,
         ("canceled".into(), "superseded".into()),
@@ -513,10 +476,12 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     //    process (the ended request is in the device's store, not only in listen's memory)
     let first = s.rp.login("hana", json!({})).await;
     let first_id = first["id"].as_str().expect("id").to_owned();
-    wait_for(&mut lines, &format!("Login request {first_id}")).await;
+    listen.wait_for(&format!("Login request {first_id}")).await;
     let second = s.rp.login("hana", json!({})).await;
     let second_id = second["id"].as_str().expect("id").to_owned();
-    wait_for(&mut lines, &format!("{first_id}: ended (canceled)")).await;
+    listen
+        .wait_for(&format!("{first_id}: ended (canceled)"))
+        .await;
     let listed = d.requests().await;
     // (Step 5's newer login is listed too: the lock canceled it unanswered.)
     let ended = listed
@@ -560,28 +525,12 @@ async fn listen_shows_requests_and_answers_with_one_key() {
     let session = s.rp.login("hana", json!({"presence": "display"})).await;
     let id = session["id"].as_str().expect("id").to_owned();
     assert!(session["presence_code"].is_null(), "{session}");
-    wait_for(&mut lines, &format!("Login request {id}")).await;
-    wait_for(&mut lines, "[s] show the code").await;
-    writeln!(input, "s").expect("write");
-    let line = wait_for(&mut lines, "Code to type at the login prompt: ").await;
-    let code: String = line
-        .split("prompt: ")
-        .nth(1)
-        .expect("code")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    assert!(code.len() >= 6, "{line}");
+    listen.wait_for(&format!("Login request {id}")).await;
+    let code = listen.show_code().await;
     let view = s.rp.typed().submit_code(&id, &code).await.expect("submit");
-    assert_eq!(view.status.as_str(), "accepted", "{line}");
+    assert_eq!(view.status.as_str(), "accepted", "{code}");
 
-    writeln!(input, "q").expect("write");
-    let mut child = guard.0.take().expect("child");
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(status.success());
+    assert!(listen.quit().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

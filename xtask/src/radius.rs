@@ -4,7 +4,9 @@
 //! (`radclient`, the NAS) when `freeradius` or `radclient` is missing (`apt-get update` first;
 //! as root, or through sudo), then runs every test of `tapprove-radius`, including the ignored
 //! ones that need those programs (`integrations/radius/tests/freeradius.rs`: each starts its own
-//! FreeRADIUS from a config in a temp dir, on a free loopback port, never the system service).
+//! FreeRADIUS from a config in a temp dir, on a free loopback port, never the system service),
+//! after building the `tapprove` binary, whose terminal authenticator answers the pushes of
+//! the end-to-end test.
 
 use std::process::Command;
 
@@ -13,6 +15,8 @@ use crate::run;
 /// `cargo xtask test radius`.
 pub fn test() -> Result<(), String> {
     ensure_installed()?;
+    // The terminal authenticator is the phone of the end-to-end VPN test.
+    run("cargo", &["build", "-p", "tapprove-cli", "--locked"])?;
     run(
         "cargo",
         &[

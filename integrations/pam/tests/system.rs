@@ -22,6 +22,7 @@ use tapprove_protocol::{Challenge, Decision, DenyReason, UvMethod};
 use tapprove_test_support::device::{SoftwareDevice, right_option};
 use tapprove_test_support::endpoint::Endpoint;
 use tapprove_test_support::rp::{FakeRp, RpClient, TrustMode};
+use tapprove_test_support::terminal::{Terminal, tapprove_bin};
 
 const SEAL_KEY: &str = "dGFwcHJvdmUtcGFtLXRlc3Qtc2VhbC1rZXktMzJieXQ=";
 /// Generous limits: the tests refuse on purpose, and the user's guard must not step in.
@@ -39,17 +40,6 @@ fn module_path() -> PathBuf {
     assert!(
         p.is_file(),
         "{} is missing: cargo build -p tapprove-pam",
-        p.display()
-    );
-    p
-}
-
-fn tapprove_bin() -> PathBuf {
-    let p = std::env::var_os("TAPPROVE_BIN")
-        .map_or_else(|| build_dir().join("tapprove"), PathBuf::from);
-    assert!(
-        p.is_file(),
-        "{} is missing: cargo build -p tapprove-cli",
         p.display()
     );
     p
@@ -142,6 +132,8 @@ struct Rig {
     url: String,
     rp: RpClient,
     device: SoftwareDevice,
+    /// The project's SDK key (to pair more devices).
+    sdk_key: String,
     at: Endpoint,
     user: String,
     api_key_file: PathBuf,
@@ -210,6 +202,7 @@ impl Rig {
             url,
             rp,
             device,
+            sdk_key: project["sdk_key"].as_str().unwrap().to_owned(),
             at,
             user,
             api_key_file,
@@ -715,6 +708,31 @@ fn script(path: &Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// An askpass that answers keyboard-interactive with what the test writes to the returned
+/// file (the user typing the code the phone shows): `(file, askpass)`.
+fn askpass_typing_a_file(dir: &Path) -> (PathBuf, PathBuf) {
+    let typed = dir.join("typed-code");
+    let askpass = dir.join("askpass-code");
+    script(
+        &askpass,
+        &format!(
+            "i=0\nwhile [ ! -s {f} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\ncat {f}",
+            f = typed.display()
+        ),
+    );
+    (typed, askpass)
+}
+
+/// `ssh` ran its command: the login passed.
+fn assert_logged_in(out: &Output, sshd: &Sshd, what: &str) {
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tapprove-ssh-ok"),
+        "{what} must log in: {}\n--- sshd:\n{}",
+        text(out),
+        sshd.log_text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root, sshd, ssh and a local user: run by `cargo xtask test pam`"]
 async fn ssh_login_through_sshd_keyboard_interactive_push_and_code() {
@@ -731,12 +749,7 @@ async fn ssh_login_through_sshd_keyboard_interactive_push_and_code() {
         ssh(sshd.port, &rig.user, &askpass),
         rig.answer_next(Answer::Approve)
     );
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tapprove-ssh-ok"),
-        "ssh with an approved push must log in: {}\n--- sshd:\n{}",
-        text(&out),
-        sshd.log_text()
-    );
+    assert_logged_in(&out, &sshd, "ssh with an approved push");
     assert!(
         rig.log_text()
             .contains(&format!("approved (session {session})"))
@@ -760,28 +773,66 @@ async fn ssh_login_through_sshd_keyboard_interactive_push_and_code() {
     // Code mode: keyboard-interactive asks for the code, askpass types what the phone shows.
     let code_mode = rig.config("code", None, "code", 20);
     rig.install_pam(&service, &code_mode);
-    let typed = rig.dir.join("typed-code");
-    let askpass = rig.dir.join("askpass-code");
-    script(
-        &askpass,
-        &format!(
-            "i=0\nwhile [ ! -s {f} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\ncat {f}",
-            f = typed.display()
-        ),
-    );
+    let (typed, askpass) = askpass_typing_a_file(&rig.dir);
     let ((out, _), session) = tokio::join!(ssh(sshd.port, &rig.user, &askpass), async {
         let (session, code) = rig.answer_next(Answer::ShowCode).await;
         std::fs::write(&typed, code).unwrap();
         session
     });
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tapprove-ssh-ok"),
-        "ssh with the code from the phone must log in: {}\n--- sshd:\n{}",
-        text(&out),
-        sshd.log_text()
-    );
+    assert_logged_in(&out, &sshd, "ssh with the code from the phone");
     assert!(
         rig.log_text()
             .contains(&format!("approved (session {session})"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root, sshd, ssh and a local user: run by `cargo xtask test pam`"]
+async fn ssh_login_answered_by_the_terminal_authenticator_push_and_code() {
+    // The whole SSH path: ssh → sshd → pam_tapprove → push → `tapprove device listen`.
+    let mut rig = Rig::new("term").await;
+    let terminal = Terminal::new(rig.dir.join("terminal"));
+    terminal.pair(&rig.url, &rig.sdk_key, &rig.user, PAIRING_CODE);
+    let mut listen = terminal.listen().await;
+    let service = format!("tapprove-test-term-{}", std::process::id());
+    let push = rig.config("push", None, "push", 20);
+    rig.install_pam(&service, &push);
+    let sshd = Sshd::start(&rig.dir, &service);
+    let askpass = rig.dir.join("askpass-none");
+    script(&askpass, "exit 1");
+
+    // Push mode: the user matches the number the SSH prompt showed (the site's view of the
+    // session holds the same one).
+    let ((out, _), session) = tokio::join!(ssh(sshd.port, &rig.user, &askpass), async {
+        let line = listen.wait_for("── Login request ").await;
+        let id = line
+            .split("Login request ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("session id")
+            .to_owned();
+        let view = rig.rp.typed().session(&id).await.unwrap();
+        listen
+            .choose(&view.presence_code.expect("number to match"))
+            .await;
+        listen.wait_for("approved").await;
+        id
+    });
+    assert_logged_in(&out, &sshd, "ssh approved on the terminal");
+    assert!(
+        rig.log_text()
+            .contains(&format!("approved (session {session})")),
+        "{}",
+        rig.log_text()
+    );
+
+    // Code mode: keyboard-interactive asks for the code, typed from the terminal's [s].
+    let code_mode = rig.config("code", None, "code", 20);
+    rig.install_pam(&service, &code_mode);
+    let (typed, askpass) = askpass_typing_a_file(&rig.dir);
+    let ((out, _), ()) = tokio::join!(ssh(sshd.port, &rig.user, &askpass), async {
+        let code = listen.show_code().await;
+        std::fs::write(&typed, code).unwrap();
+    });
+    assert_logged_in(&out, &sshd, "ssh with the code from the terminal");
 }

@@ -210,6 +210,26 @@ async fn push_logins_through_radclient_and_freeradius() {
     assert_eq!(bob.seen().len(), 1);
 }
 
+/// The first step of a code-mode login (the right password): the Access-Challenge asking for
+/// the code, and its State.
+async fn challenged(r: &Rig) -> String {
+    let got = radclient_async(
+        r.at,
+        NAS_SECRET,
+        request("alice", Some(PASSWORD), ""),
+        10,
+        1,
+    )
+    .await;
+    assert_eq!(got.received(), Some("Access-Challenge"), "{got:?}");
+    assert_eq!(
+        got.attribute("Reply-Message").as_deref(),
+        Some(tapprove_radius::CODE_PROMPT),
+        "{got:?}"
+    );
+    got.attribute("State").expect("State")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs FreeRADIUS and radclient: cargo xtask test radius"]
 async fn code_logins_through_radclient_and_freeradius() {
@@ -217,21 +237,7 @@ async fn code_logins_through_radclient_and_freeradius() {
     let alice = r.w.phone("alice").await;
     alice.set(Behaviour::Ignore, Duration::ZERO);
     for (n, right) in [(1, true), (2, false)] {
-        let got = radclient_async(
-            r.at,
-            NAS_SECRET,
-            request("alice", Some(PASSWORD), ""),
-            10,
-            1,
-        )
-        .await;
-        assert_eq!(got.received(), Some("Access-Challenge"), "{got:?}");
-        assert_eq!(
-            got.attribute("Reply-Message").as_deref(),
-            Some(tapprove_radius::CODE_PROMPT),
-            "{got:?}"
-        );
-        let state = got.attribute("State").expect("State");
+        let state = challenged(&r).await;
         let code = alice.nth(n).await.presence.code.expect("code shown");
         let typed = if right {
             code
@@ -252,4 +258,46 @@ async fn code_logins_through_radclient_and_freeradius() {
         assert_eq!(got.received(), Some(expected), "{got:?}");
     }
     assert_eq!(r.w.sessions_created("alice").await, 2);
+}
+
+/// The whole VPN path with the terminal authenticator as the phone: radclient →
+/// tapprove-radius → FreeRADIUS (the password) → push → `tapprove device listen`, in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs FreeRADIUS, radclient and the tapprove binary: cargo xtask test radius"]
+async fn the_terminal_authenticator_answers_vpn_logins_in_both_modes() {
+    use tapprove_test_support::fixture::PAIRING_CODE;
+    use tapprove_test_support::terminal::Terminal;
+
+    // Push mode: the VPN client shows nothing, so the push asks only for approval.
+    let r = rig("push", 20).await;
+    r.w.allow_approve_only().await;
+    let terminal = Terminal::new(r.w.dir.path().join("terminal"));
+    terminal.pair(&r.w.base_url(), &r.w.sdk_key, "alice", PAIRING_CODE);
+    let mut listen = terminal.listen().await;
+    let login = || request("alice", Some(PASSWORD), "NAS-Identifier = \"vpn-gw-1\"\n");
+    let vpn = tokio::spawn(radclient_async(r.at, NAS_SECRET, login(), 20, 1));
+    listen.wait_for("Sign in to vpn-gw-1").await;
+    listen.wait_for("[a] approve").await;
+    listen.type_line("a");
+    listen.wait_for("approved").await;
+    let got = vpn.await.unwrap();
+    assert_eq!(got.received(), Some("Access-Accept"), "{got:?}");
+    let vpn = tokio::spawn(radclient_async(r.at, NAS_SECRET, login(), 20, 1));
+    listen.wait_for("[a] approve").await;
+    listen.type_line("d");
+    let got = vpn.await.unwrap();
+    assert_eq!(got.received(), Some("Access-Reject"), "{got:?}");
+    drop(listen);
+
+    // Code mode: the VPN client's second prompt takes the code the terminal shows.
+    let r = rig("code", 30).await;
+    let terminal = Terminal::new(r.w.dir.path().join("terminal"));
+    terminal.pair(&r.w.base_url(), &r.w.sdk_key, "alice", PAIRING_CODE);
+    let mut listen = terminal.listen().await;
+    let state = challenged(&r).await;
+    let code = listen.show_code().await;
+    let answer = request("alice", Some(&code), &format!("State = {state}\n"));
+    let got = radclient_async(r.at, NAS_SECRET, answer, 10, 1).await;
+    assert_eq!(got.received(), Some("Access-Accept"), "{got:?}");
+    assert_eq!(r.w.sessions_created("alice").await, 1);
 }
