@@ -723,6 +723,18 @@ fn askpass_typing_a_file(dir: &Path) -> (PathBuf, PathBuf) {
     (typed, askpass)
 }
 
+/// An sshd whose PAM service (returned) runs the module in push mode, and an askpass for
+/// push mode, which asks nothing: an askpass that is called at all fails the login.
+fn sshd_in_push_mode(rig: &mut Rig, tag: &str) -> (String, Sshd, PathBuf) {
+    let service = format!("tapprove-test-{tag}-{}", std::process::id());
+    let push = rig.config("push", None, "push", 20);
+    rig.install_pam(&service, &push);
+    let sshd = Sshd::start(&rig.dir, &service);
+    let askpass = rig.dir.join("askpass-none");
+    script(&askpass, "exit 1");
+    (service, sshd, askpass)
+}
+
 /// `ssh` ran its command: the login passed.
 fn assert_logged_in(out: &Output, sshd: &Sshd, what: &str) {
     assert!(
@@ -737,13 +749,7 @@ fn assert_logged_in(out: &Output, sshd: &Sshd, what: &str) {
 #[ignore = "needs root, sshd, ssh and a local user: run by `cargo xtask test pam`"]
 async fn ssh_login_through_sshd_keyboard_interactive_push_and_code() {
     let mut rig = Rig::new("ssh").await;
-    let service = format!("tapprove-test-ssh-{}", std::process::id());
-    let push = rig.config("push", None, "push", 20);
-    rig.install_pam(&service, &push);
-    let sshd = Sshd::start(&rig.dir, &service);
-    // Push mode asks nothing: an askpass that is called at all fails the login.
-    let askpass = rig.dir.join("askpass-none");
-    script(&askpass, "exit 1");
+    let (service, sshd, askpass) = sshd_in_push_mode(&mut rig, "ssh");
 
     let ((out, _), (session, _)) = tokio::join!(
         ssh(sshd.port, &rig.user, &askpass),
@@ -794,12 +800,7 @@ async fn ssh_login_answered_by_the_terminal_authenticator_push_and_code() {
     let terminal = Terminal::new(rig.dir.join("terminal"));
     terminal.pair(&rig.url, &rig.sdk_key, &rig.user, PAIRING_CODE);
     let mut listen = terminal.listen().await;
-    let service = format!("tapprove-test-term-{}", std::process::id());
-    let push = rig.config("push", None, "push", 20);
-    rig.install_pam(&service, &push);
-    let sshd = Sshd::start(&rig.dir, &service);
-    let askpass = rig.dir.join("askpass-none");
-    script(&askpass, "exit 1");
+    let (service, sshd, askpass) = sshd_in_push_mode(&mut rig, "term");
 
     // Push mode: the user matches the number the SSH prompt showed (the site's view of the
     // session holds the same one).
