@@ -1,9 +1,8 @@
 //! Listening for login requests live: [`crate::Authenticator::listen`] returns a
 //! [`ListenHandle`] whose [`ListenHandle::cancel`] stops it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use tapprove_core::{EventStream, EventStreamStopper, RequestEvent};
 
@@ -29,9 +28,11 @@ pub trait RequestListener: Send + Sync {
 /// dropped (closed/deinitialised): keep it for as long as you want requests.
 #[derive(uniffi::Object)]
 pub struct ListenHandle {
-    thread: Mutex<Option<JoinHandle<()>>>,
     stopper: EventStreamStopper,
     cancelled: Arc<AtomicBool>,
+    /// Cleared by the listening thread before `on_closed`, so the callback already sees
+    /// `is_active() == false`.
+    running: Arc<AtomicBool>,
 }
 
 #[uniffi::export]
@@ -44,13 +45,7 @@ impl ListenHandle {
 
     /// Whether the listener is still running (false after `cancel` or a fatal error).
     pub fn is_active(&self) -> bool {
-        !self.cancelled.load(Ordering::SeqCst)
-            && self
-                .thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .is_some_and(|t| !t.is_finished())
+        !self.cancelled.load(Ordering::SeqCst) && self.running.load(Ordering::SeqCst)
     }
 }
 
@@ -68,10 +63,13 @@ pub(crate) fn spawn(
 ) -> Result<Arc<ListenHandle>, AuthError> {
     let cancelled = Arc::new(AtomicBool::new(false));
     let stop = cancelled.clone();
+    let running = Arc::new(AtomicBool::new(true));
+    let ended = NotRunningOnExit(running.clone());
     let stopper = events.stopper();
-    let thread = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("tapprove-listen".into())
         .spawn(move || {
+            let ended = ended;
             while let Some(item) = events.blocking_next() {
                 if stop.load(Ordering::SeqCst) {
                     return;
@@ -87,6 +85,7 @@ pub(crate) fn spawn(
                     tracing::warn!(error = %e, "the app's RequestListener failed");
                 }
             }
+            ended.mark();
             if stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -98,8 +97,23 @@ pub(crate) fn spawn(
             detail: format!("could not start a thread: {e}"),
         })?;
     Ok(Arc::new(ListenHandle {
-        thread: Mutex::new(Some(thread)),
         stopper,
         cancelled,
+        running,
     }))
+}
+
+/// Clears the running flag when the thread ends, however it ends (a panicking callback too).
+struct NotRunningOnExit(Arc<AtomicBool>);
+
+impl NotRunningOnExit {
+    fn mark(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for NotRunningOnExit {
+    fn drop(&mut self) {
+        self.mark();
+    }
 }
