@@ -128,7 +128,7 @@ async fn the_push_budget_query_does_not_read_the_whole_history() {
     };
     let now = crate::now();
     let mut writer = db.write().await.expect("writer");
-    let approvals = |n: i64, first: i64| {
+    let approvals_from = |base: i64, n: i64, first: i64| {
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
              INSERT INTO sessions (id, project_id, user_name, title, body, context_json, \
@@ -138,8 +138,9 @@ async fn the_push_budget_query_does_not_read_the_whole_history() {
         )
         .bind(first)
         .bind(first + n - 1)
-        .bind(now - 10 * 86_400)
+        .bind(base)
     };
+    let approvals = |n: i64, first: i64| approvals_from(now - 10 * 86_400, n, first);
     approvals(10, 1)
         .execute(&mut *writer)
         .await
@@ -165,6 +166,22 @@ async fn the_push_budget_query_does_not_read_the_whole_history() {
     assert!(
         many <= few + 10,
         "the budget query's work grew from {few} to {many} (×100 VM steps) with 20 000 more approvals"
+    );
+    // Nor with approvals inside the budget's hour (before the latest one): the lookup is a
+    // range starting after the latest approval, not the hour's sessions filtered one by one.
+    approvals_from(now - 3000, 20, 30_001)
+        .execute(&mut *writer)
+        .await
+        .expect("20 in the hour");
+    let in_hour = budget_query_work(&mut writer, now).await;
+    approvals_from(now - 3000, 2_000, 30_021)
+        .execute(&mut *writer)
+        .await
+        .expect("2 000 more in the hour");
+    let many_in_hour = budget_query_work(&mut writer, now).await;
+    assert!(
+        many_in_hour <= in_hour + 10,
+        "the budget query's work grew from {in_hour} to {many_in_hour} (×100 VM steps) with 2 000 more approvals in the hour"
     );
     drop(writer);
     store.close().await;
@@ -209,7 +226,10 @@ async fn an_sqlite_database_from_the_old_migration_runner_is_adopted() {
                 .fetch_all(&mut *db.read().await.expect("conn"))
                 .await
                 .expect("history");
-        assert_eq!(versions, [1, 2, 3, 4, 20, 21, 22, 23, 24, 25, 26, 27, 31]);
+        assert_eq!(
+            versions,
+            [1, 2, 3, 4, 20, 21, 22, 23, 24, 25, 26, 27, 31, 32]
+        );
         store.close().await;
     }
 }
