@@ -129,6 +129,15 @@ impl PresencePolicy {
         )
     }
 
+    /// The policy columns read with an answer's session.
+    pub(crate) fn of_columns(p: &crate::store::PolicyColumns) -> Self {
+        Self::from_stored(
+            &p.presence_policy,
+            p.entry_digits,
+            p.allow_approve_only != 0,
+        )
+    }
+
     /// Reads the stored columns; an unreadable row falls back to the strictest policy.
     pub(crate) fn from_stored(kind: &str, digits: i64, allow_approve_only: bool) -> Self {
         let digits = u8::try_from(digits).unwrap_or(DEFAULT_ENTRY_DIGITS);

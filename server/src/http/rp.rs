@@ -63,14 +63,8 @@ pub(crate) async fn create_session(
     ApiJson(req): ApiJson<CreateSessionRequest>,
 ) -> Result<(StatusCode, axum::Json<SessionCreated>), ApiError> {
     validate(&req)?;
-    // The policy is read fresh: the authenticated project row may be a few seconds old.
-    let policy = state
-        .0
-        .store
-        .project_by_id(&project.id)
-        .await?
-        .map(|p| PresencePolicy::of(&p))
-        .ok_or_else(ApiError::internal)?;
+    // The project row was read for this request by the API-key check: its policy is current.
+    let policy = PresencePolicy::of(&project);
     let new = NewSession {
         project_id: project.id,
         user: req.user.trim().to_owned(),
@@ -116,7 +110,14 @@ pub(crate) async fn submit_code(
 ) -> Result<axum::Json<SessionView>, ApiError> {
     check_len("code", &req.code, sessions::MAX_SUBMITTED_CODE_CHARS)?;
     Ok(axum::Json(
-        sessions::submit_code(state.sessions(), &project.id, &id, &req.code, crate::now()).await?,
+        sessions::submit_code(
+            state.sessions(),
+            (&project.id, PresencePolicy::of(&project)),
+            &id,
+            &req.code,
+            crate::now(),
+        )
+        .await?,
     ))
 }
 

@@ -40,8 +40,8 @@ pub(crate) use keys::{Rotation, ServiceKeyRow};
 pub(crate) use postgres::RemoteEvents;
 pub(crate) use projects::ProjectRow;
 pub(crate) use sessions::{
-    AnswerContext, Budget, CreateOutcome, Decision, Outcome, SessionDeviceRow, SessionRow,
-    UserDevices,
+    AnswerContext, Budget, CreateOutcome, Decision, Outcome, PolicyColumns, SessionDeviceRow,
+    SessionRow, UserDevices,
 };
 pub(crate) use site_events::{SiteEventOutcome, SiteEventRow};
 pub(crate) use stored::Stored;

@@ -20,12 +20,16 @@ pub(crate) async fn answer(
     now: i64,
 ) -> Result<(AnswerResponse, AccountRow), SessionError> {
     // 1. The account, and the answer verified with its stored key.
-    let (answer, account, context) =
-        verified_device_token(ctx, token, now, Answer::peek_ids, Answer::verify, "answer").await?;
+    let (
+        answer,
+        account,
+        AnswerContext {
+            session, policy, ..
+        },
+    ) = verified_device_token(ctx, token, now, Answer::peek_ids, Answer::verify, "answer").await?;
     // 2. The session, for this account's project and user, and this device's nonce (with
     //    the session's other devices, to announce the decision to).
-    let (session, devices) = context
-        .session
+    let (session, devices) = session
         .filter(|(s, _)| s.project_id == account.project_id && s.user_name == account.user_name)
         .ok_or(SessionError::NotFound)?;
     let asked = devices.iter().find(|(a, _)| *a == account.id);
@@ -72,11 +76,10 @@ pub(crate) async fn answer(
     // 4. User verification, when the project's policy requires it: refused, not decided, so
     //    the user can still approve with verification before the session expires.
     if answer.decision == Decision::Approve && answer.uv.is_none() {
-        let policy = ctx
-            .store
-            .project_by_id(&session.project_id)
-            .await?
-            .map(|p| PresencePolicy::of(&p))
+        // The project's policy came with the session (one read, in step 1).
+        let policy = policy
+            .as_ref()
+            .map(PresencePolicy::of_columns)
             .ok_or(SessionError::NotFound)?;
         if policy.requires_user_verification() {
             tracing::info!(session_id = %session.id, account_id = %account.id, "approval without user verification refused");

@@ -26,12 +26,13 @@ fn final_error(status: SessionStatus) -> SessionError {
     }
 }
 
-/// Decides a `display` session of this project with the code the user typed: `accepted` when
+/// Decides a `display` session of this project (its id and its policy, read with the API key)
+/// with the code the user typed: `accepted` when
 /// it is the one the phone showed, else `rejected` (`wrong_number`), counted in the user's
 /// guard like a wrong typed code. One decision only: the conditional decision of every answer.
 pub(crate) async fn submit_code(
     ctx: Sessions<'_>,
-    project_id: &str,
+    (project_id, policy): (&str, PresencePolicy),
     id: &str,
     code: &str,
     now: i64,
@@ -43,12 +44,6 @@ pub(crate) async fn submit_code(
     if session.status.0 != SessionStatus::Sent {
         return Err(final_error(session.status.0));
     }
-    let policy = ctx
-        .store
-        .project_by_id(project_id)
-        .await?
-        .map(|p| PresencePolicy::of(&p))
-        .ok_or(SessionError::NotFound)?;
     // Under user verification the service, not just the app, holds the rule: a code counts
     // only once a phone signed that it showed it to a verified user (and is still paired:
     // the deciding UPDATE checks the acknowledging device).

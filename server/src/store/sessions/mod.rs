@@ -98,6 +98,16 @@ pub(crate) struct UserDevices {
 pub(crate) struct AnswerContext {
     pub account: Option<AccountRow>,
     pub session: Option<(SessionRow, Vec<(String, String)>)>,
+    /// The presence-policy columns of the session's project (with the session).
+    pub policy: Option<PolicyColumns>,
+}
+
+/// A project's presence-policy columns as stored (the domain reads them into its policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PolicyColumns {
+    pub presence_policy: String,
+    pub entry_digits: i64,
+    pub allow_approve_only: i64,
 }
 
 /// The columns of [`SessionRow`], in its order.
@@ -497,11 +507,14 @@ impl Store {
              s.presence_mode AS s_presence_mode, s.presence_code AS s_presence_code, \
              s.status AS s_status, s.reason AS s_reason, s.created_at AS s_created_at, \
              s.expires_at AS s_expires_at, s.decided_at AS s_decided_at, \
-             d.account_id AS d_account_id, d.nonce AS d_nonce \
+             d.account_id AS d_account_id, d.nonce AS d_nonce, \
+             p.presence_policy AS p_presence_policy, p.entry_digits AS p_entry_digits, \
+             p.allow_approve_only AS p_allow_approve_only \
              FROM (SELECT ",
             account_columns!(),
             " FROM accounts WHERE id = $1) a \
              LEFT JOIN sessions s ON s.id = $2 \
+             LEFT JOIN projects p ON p.id = s.project_id \
              LEFT JOIN session_devices d ON d.session_id = s.id"
         ))
         .bind(account_id)
@@ -516,10 +529,25 @@ impl Store {
         let Some(first) = rows.into_iter().next() else {
             return Ok(AnswerContext::default());
         };
+        let policy = match (
+            first.p_presence_policy,
+            first.p_entry_digits,
+            first.p_allow_approve_only,
+        ) {
+            (Some(presence_policy), Some(entry_digits), Some(allow_approve_only)) => {
+                Some(PolicyColumns {
+                    presence_policy,
+                    entry_digits,
+                    allow_approve_only,
+                })
+            }
+            _ => None,
+        };
         let session = first.session.into_row().map(|row| (row, devices));
         Ok(AnswerContext {
             account: Some(first.account),
             session,
+            policy,
         })
     }
 }
@@ -543,6 +571,9 @@ struct AnswerRow {
     session: JoinedSession,
     d_account_id: Option<String>,
     d_nonce: Option<String>,
+    p_presence_policy: Option<String>,
+    p_entry_digits: Option<i64>,
+    p_allow_approve_only: Option<i64>,
 }
 
 /// The `s_` columns of [`AnswerRow`].

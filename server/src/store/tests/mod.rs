@@ -346,6 +346,16 @@ async fn answer_context_reads_the_account_and_the_session_with_its_devices() {
         .await
         .expect("create");
     let got = store.answer_context("acc_1", "ses_2").await.expect("read");
+    // The session's project policy comes with it (an approval without user verification
+    // needs it, and reads nothing else).
+    assert_eq!(
+        got.policy,
+        Some(PolicyColumns {
+            presence_policy: "choose".into(),
+            entry_digits: 6,
+            allow_approve_only: 0
+        })
+    );
     let account = got.account.expect("account");
     assert_eq!(
         (account.id.as_str(), account.public_key.as_str()),
@@ -384,7 +394,7 @@ async fn answer_context_reads_the_account_and_the_session_with_its_devices() {
     assert_eq!((row.id.as_str(), devices.len()), ("ses_1", 0));
     assert_eq!(row.reason.map(|r| r.0), Some(SessionReason::Superseded));
     let got = store.answer_context("acc_0", "ses_x").await.expect("read");
-    assert!(got.account.is_some() && got.session.is_none());
+    assert!(got.account.is_some() && got.session.is_none() && got.policy.is_none());
     let got = store.answer_context("acc_x", "ses_2").await.expect("read");
     assert!(got.account.is_none() && got.session.is_none());
     store.close().await;
