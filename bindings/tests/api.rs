@@ -489,11 +489,9 @@ fn listen_reports_errors_keeps_retrying_and_cancels() {
     assert!(!handle.is_active());
     let after = recorder.errors.lock().unwrap().len();
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(
-        recorder.errors.lock().unwrap().len(),
-        after,
-        "callbacks after cancel"
-    );
+    // `cancel` documents that one callback already under way may still complete.
+    let late = recorder.errors.lock().unwrap().len() - after;
+    assert!(late <= 1, "{late} callbacks after cancel");
     assert_eq!(
         recorder.closed.load(Ordering::SeqCst),
         0,
