@@ -112,7 +112,8 @@ pub(crate) async fn submit_code(
     Ok(axum::Json(
         sessions::submit_code(
             state.sessions(),
-            (&project.id, PresencePolicy::of(&project)),
+            &project.id,
+            PresencePolicy::of(&project),
             &id,
             &req.code,
             crate::now(),

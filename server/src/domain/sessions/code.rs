@@ -26,13 +26,13 @@ fn final_error(status: SessionStatus) -> SessionError {
     }
 }
 
-/// Decides a `display` session of this project (its id and its policy, read with the API key)
-/// with the code the user typed: `accepted` when
-/// it is the one the phone showed, else `rejected` (`wrong_number`), counted in the user's
-/// guard like a wrong typed code. One decision only: the conditional decision of every answer.
+/// Decides a `display` session of this project (`policy`: its policy, read with the API key)
+/// with the code the user typed: `accepted` when it is the one the phone showed, else
+/// `rejected` (`wrong_number`), counted in the user's guard like a wrong typed code. One decision only: the conditional decision of every answer.
 pub(crate) async fn submit_code(
     ctx: Sessions<'_>,
-    (project_id, policy): (&str, PresencePolicy),
+    project_id: &str,
+    policy: PresencePolicy,
     id: &str,
     code: &str,
     now: i64,

@@ -136,26 +136,31 @@ macro_rules! budget_blocker {
     ($window_start:literal, $offset:literal) => {
         concat!(
             "(SELECT created_at FROM sessions WHERE project_id = $1 AND user_name = $2 \
-             AND (created_at, id) > (\
-               CASE WHEN COALESCE((SELECT MAX(decided_at) FROM sessions \
-                 WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) > ",
+             AND (created_at, id) > (CASE WHEN ",
+            $crate::store::sessions::budget_blocker!(@approved_at),
+            " > ",
             $window_start,
-            " THEN COALESCE((SELECT MAX(decided_at) FROM sessions \
-                 WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) \
-               ELSE ",
+            " THEN ",
+            $crate::store::sessions::budget_blocker!(@approved_at),
+            " ELSE ",
             $window_start,
-            " + 1 END, \
-               CASE WHEN COALESCE((SELECT MAX(decided_at) FROM sessions \
-                 WHERE project_id = $1 AND user_name = $2 AND status = $5), $4) > ",
+            " + 1 END, CASE WHEN ",
+            $crate::store::sessions::budget_blocker!(@approved_at),
+            " > ",
             $window_start,
             " THEN COALESCE((SELECT id FROM sessions \
-                 WHERE project_id = $1 AND user_name = $2 AND status = $5 \
-                 AND decided_at IS NOT NULL ORDER BY decided_at DESC, id DESC LIMIT 1), '') \
-               ELSE '' END) \
+               WHERE project_id = $1 AND user_name = $2 AND status = $5 \
+               AND decided_at IS NOT NULL ORDER BY decided_at DESC, id DESC LIMIT 1), '') \
+             ELSE '' END) \
              ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ",
             $offset,
             ")"
         )
+    };
+    // The second of the last approval, or the budget's horizon when there is none.
+    (@approved_at) => {
+        "COALESCE((SELECT MAX(decided_at) FROM sessions \
+         WHERE project_id = $1 AND user_name = $2 AND status = $5), $4)"
     };
 }
 
