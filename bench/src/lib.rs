@@ -400,7 +400,9 @@ impl Bench {
     pub fn store_counts(&self) -> tapprove_server::StoreCounts {
         let mut sum = tapprove_server::StoreCounts::default();
         for service in &self.services {
-            sum.write_transactions += service.state().store().counts().write_transactions;
+            let counts = service.state().store().counts();
+            sum.write_transactions += counts.write_transactions;
+            sum.direct_statements += counts.direct_statements;
         }
         sum
     }

@@ -33,7 +33,7 @@ pub(crate) struct AuditFilter<'a> {
 }
 
 /// The `INSERT` of an audit row (`$1`..`$11` in [`AUDIT_COLUMNS`]' order).
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, at, project_id, actor, action, \
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, at, project_id, actor, action, \
      subject, user_name, outcome, reason, source_ip, request_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
@@ -66,11 +66,11 @@ pub(crate) trait AuditRowsIn {
     ) -> impl std::future::Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
-const SAVEPOINT: &str = "SAVEPOINT audit_rows";
-const RELEASE: &str = "RELEASE SAVEPOINT audit_rows";
-const UNDO: &str = "ROLLBACK TO SAVEPOINT audit_rows; RELEASE SAVEPOINT audit_rows";
+pub(super) const SAVEPOINT: &str = "SAVEPOINT audit_rows";
+pub(super) const RELEASE: &str = "RELEASE SAVEPOINT audit_rows";
+pub(super) const UNDO: &str = "ROLLBACK TO SAVEPOINT audit_rows; RELEASE SAVEPOINT audit_rows";
 
-fn audit_write_failed(rows: &[AuditRow], e: &sqlx::Error) {
+pub(super) fn audit_write_failed(rows: &[AuditRow], e: &dyn std::fmt::Display) {
     tracing::error!(?rows, error = %e, "AUDIT LOG WRITE FAILED: the action happened but its audit row is not stored");
 }
 

@@ -1,9 +1,7 @@
 //! The `user_guards` table: each user's failure count, cooldowns and push lock.
 
-use super::audit::AuditRowsIn as _;
-use super::sessions::decide_in;
-use super::site_events::insert_site_event;
-use super::{AuditRow, Backend, Decision, SiteEventRow, Store, sqlite, with_tx};
+use super::sqlite_direct::Tx;
+use super::{Backend, Store, sqlite};
 
 /// A user's guard row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -18,39 +16,63 @@ pub(crate) struct GuardRow {
     pub block_reason: Option<String>,
 }
 
+/// Takes the user's guard row, creating it if missing (`$1` project, `$2` user): the upsert
+/// locks the row on PostgreSQL until the transaction ends; returns the row's columns.
+pub(super) const TAKE_GUARD: &str = "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
+     ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
+     RETURNING failures, cooldowns, blocked_until, block_reason";
+
+/// Stores a guard: `$1` failures, `$2` cooldowns, `$3` blocked until, `$4` block reason,
+/// `$5` project, `$6` user.
+pub(super) const UPDATE_GUARD: &str = "UPDATE user_guards SET failures = $1, cooldowns = $2, \
+     blocked_until = $3, block_reason = $4 WHERE project_id = $5 AND user_name = $6";
+
+/// A guard row from [`TAKE_GUARD`]'s columns, read on the SQLite writer's own connection.
+fn guard_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<GuardRow> {
+    Ok(GuardRow {
+        failures: row.get(0)?,
+        cooldowns: row.get(1)?,
+        blocked_until: row.get(2)?,
+        block_reason: row.get(3)?,
+    })
+}
+
+/// [`TAKE_GUARD`] on the SQLite writer's own connection.
+pub(super) fn take_guard_direct(
+    tx: &Tx<'_>,
+    project_id: &str,
+    user_name: &str,
+) -> rusqlite::Result<GuardRow> {
+    tx.one_row(TAKE_GUARD, &[&project_id, &user_name], guard_from)
+}
+
 /// Reads (creating if missing, and locking) the user's row, lets `change` compute the new
 /// one and stores it, in the transaction `$tx`. A macro: the same text on each backend.
 macro_rules! update_in {
     ($tx:expr, $project_id:expr, $user_name:expr, $change:expr) => {{
-        let old: GuardRow = sqlx::query_as(
-            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
-             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
-             RETURNING failures, cooldowns, blocked_until, block_reason",
-        )
-        .bind($project_id)
-        .bind($user_name)
-        .fetch_one(&mut *$tx)
-        .await?;
-        let new: GuardRow = $change(old.clone());
+        let old: $crate::store::GuardRow = sqlx::query_as($crate::store::guards::TAKE_GUARD)
+            .bind($project_id)
+            .bind($user_name)
+            .fetch_one(&mut *$tx)
+            .await?;
+        let new: $crate::store::GuardRow = $change(old.clone());
         // An unchanged guard (an approval of a user with a clear one, every normal login)
         // needs no UPDATE: the upsert above already holds the row's lock.
         if new != old {
-            sqlx::query(
-                "UPDATE user_guards SET failures = $1, cooldowns = $2, blocked_until = $3, \
-             block_reason = $4 WHERE project_id = $5 AND user_name = $6",
-            )
-            .bind(new.failures)
-            .bind(new.cooldowns)
-            .bind(new.blocked_until)
-            .bind(&new.block_reason)
-            .bind($project_id)
-            .bind($user_name)
-            .execute(&mut *$tx)
-            .await?;
+            sqlx::query($crate::store::guards::UPDATE_GUARD)
+                .bind(new.failures)
+                .bind(new.cooldowns)
+                .bind(new.blocked_until)
+                .bind(&new.block_reason)
+                .bind($project_id)
+                .bind($user_name)
+                .execute(&mut *$tx)
+                .await?;
         }
         new
     }};
 }
+pub(super) use update_in;
 
 impl Store {
     /// In one transaction: reads the user's guard, lets `change` compute the new one, stores
@@ -77,41 +99,5 @@ impl Store {
                 Ok(new)
             }
         }
-    }
-
-    /// In one transaction: decides the session ([`Store::decide`], unless `d` is `None`: a
-    /// late report on a session already final); if that decided it, updates its user's guard
-    /// with `change` and queues the site event `event` makes of the new guard. Returns the
-    /// guard before and after and the queued event, or `None` when the session was not
-    /// decided. The decision's `audit` rows are stored with them (a failed audit write does
-    /// not undo the rest; see `AuditRowsIn`). Whatever else fails, nothing is stored: a
-    /// decision never stands without its lock.
-    pub(crate) async fn decide_guarded(
-        &self,
-        d: Option<&Decision<'_>>,
-        project_id: &str,
-        user_name: &str,
-        change: impl FnOnce(GuardRow) -> GuardRow,
-        event: impl FnOnce(&GuardRow) -> Option<SiteEventRow>,
-        audit: &[AuditRow],
-    ) -> Result<Option<(GuardRow, GuardRow, Option<SiteEventRow>)>, sqlx::Error> {
-        with_tx!(self, |tx| {
-            if let Some(d) = d
-                && decide_in!(tx, d)? != 1
-            {
-                return Ok(None);
-            }
-            let mut before = GuardRow::default();
-            let after = update_in!(tx, project_id, user_name, |g: GuardRow| {
-                before = g.clone();
-                change(g)
-            });
-            let queued = event(&after);
-            if let Some(e) = &queued {
-                insert_site_event!(tx, e)?;
-            }
-            tx.insert_audit_rows(audit).await?;
-            Ok(Some((before, after, queued)))
-        })
     }
 }

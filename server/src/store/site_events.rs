@@ -16,22 +16,23 @@ pub(crate) struct SiteEventRow {
     pub attempts: i64,
 }
 
+/// Adds an event due now: `$1` id, `$2` project, `$3` kind, `$4` body, `$5` created.
+pub(super) const INSERT_SITE_EVENT: &str = "INSERT INTO site_events (id, project_id, kind, body, \
+     created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, 0, $5)";
+
 /// Adds event `$e` (a `&SiteEventRow`), due now, on connection or transaction `$c`.
 macro_rules! insert_site_event {
     ($c:expr, $e:expr) => {{
         let e: &$crate::store::SiteEventRow = $e;
-        sqlx::query(
-            "INSERT INTO site_events (id, project_id, kind, body, created_at, attempts, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, 0, $5)",
-        )
-        .bind(&e.id)
-        .bind(&e.project_id)
-        .bind(&e.kind)
-        .bind(&e.body)
-        .bind(e.created_at)
-        .execute(&mut *$c)
-        .await
-        .map(|_| ())
+        sqlx::query($crate::store::site_events::INSERT_SITE_EVENT)
+            .bind(&e.id)
+            .bind(&e.project_id)
+            .bind(&e.kind)
+            .bind(&e.body)
+            .bind(e.created_at)
+            .execute(&mut *$c)
+            .await
+            .map(|_| ())
     }};
 }
 pub(crate) use insert_site_event;

@@ -15,6 +15,7 @@ use sqlx::{ConnectOptions as _, Connection as _, Row as _, Sqlite, SqliteConnect
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::MIGRATOR;
+use super::sqlite_direct::Direct;
 
 /// Read connections next to the one writer. Readers never wait for the writer (WAL), and
 /// two keep both cores busy with room for a long read.
@@ -32,6 +33,8 @@ pub(super) struct Connections {
     checkpointer: Mutex<Option<SqliteConnection>>,
     pub(super) readers: Vec<Mutex<Option<SqliteConnection>>>,
     next_reader: AtomicUsize,
+    /// The writer's hot transactions on the calling thread (see [`Connections::write_direct`]).
+    direct: Direct,
 }
 
 /// A connection held for one statement or transaction.
@@ -119,6 +122,13 @@ impl Connections {
             let _ = writer.close().await;
             return Err(e);
         }
+        let direct = match Direct::open(writer_options.get_filename()) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = writer.close().await;
+                return Err(e);
+            }
+        };
         let mut opened = Vec::with_capacity(READERS + 1);
         // Readers open after the migrations, when the file, its tables and WAL mode exist.
         let read_options = options.clone().read_only(true).create_if_missing(false);
@@ -148,6 +158,7 @@ impl Connections {
             checkpointer: Mutex::new(checkpointer),
             readers: opened.map(|c| Mutex::new(Some(c))).collect(),
             next_reader: AtomicUsize::new(0),
+            direct,
         })
     }
 
@@ -175,6 +186,31 @@ impl Connections {
             }
         }
         Conn::new(guard)
+    }
+
+    /// Runs `work` as one write transaction on the calling thread (`crate::store::sqlite_direct`),
+    /// in its turn with every other write of this process (it holds the writer meanwhile);
+    /// `waited` observes how long that turn took.
+    pub(super) async fn write_direct<T>(
+        &self,
+        waited: &prometheus_client::metrics::histogram::Histogram,
+        work: impl FnOnce(&super::sqlite_direct::Tx<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
+        let asked = std::time::Instant::now();
+        let _turn = self.write().await?;
+        waited.observe(asked.elapsed().as_secs_f64());
+        self.direct.write(work).await
+    }
+
+    /// Statements run on the writer's synchronous connection so far.
+    pub(super) fn direct_statements(&self) -> u64 {
+        self.direct.statements()
+    }
+
+    /// The writer's synchronous connection (tests).
+    #[cfg(test)]
+    pub(super) fn direct(&self) -> &Direct {
+        &self.direct
     }
 
     /// A read connection: a free one, else wait in turn for one of them.
@@ -215,6 +251,7 @@ impl Connections {
 
     /// Closes every connection; later calls fail with `PoolClosed`.
     pub(super) async fn close(&self) {
+        self.direct.close();
         let slots = [&self.writer, &self.checkpointer]
             .into_iter()
             .chain(self.readers.iter());

@@ -3,11 +3,12 @@
 use tapprove_protocol::api::{SessionReason, SessionStatus};
 use tapprove_protocol::{PresenceMode, UvMethod};
 
+mod decide;
 mod postgres;
 mod sqlite;
 
 use super::accounts::account_columns;
-use super::{AccountRow, AuditRow, Backend, Store, Stored, with_conn};
+use super::{AccountRow, AuditRow, Backend, GuardRow, Store, Stored, with_conn};
 
 /// A push session row.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -39,36 +40,71 @@ pub(crate) struct Decision<'a> {
     pub unexpired_at: Option<i64>,
 }
 
-/// The deciding UPDATE, on connection or transaction `$c`; evaluates to the rows changed. It
-/// decides only a `sent` session (so of racing answers exactly one decides), not past
-/// `unexpired_at`, and only while the deciding device is still paired: an approval racing the
-/// device's revocation loses, whichever commits first.
-macro_rules! decide_in {
-    ($c:expr, $d:expr) => {{
-        let d: &$crate::store::Decision<'_> = $d;
-        sqlx::query(
-            "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, decided_by = $4, \
-             decided_uv = $8 WHERE id = $5 AND status = $6 AND ($7 IS NULL OR expires_at >= $7) \
-             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = $4 \
-             AND a.unpaired_at IS NULL))",
-        )
-        .bind($crate::store::Stored(d.outcome.status))
-        .bind($crate::store::Stored(d.outcome.reason))
-        .bind(d.outcome.decided_at)
-        .bind(d.decided_by.map(|(account, _)| account))
-        .bind(d.id)
-        .bind($crate::store::Stored(
-            tapprove_protocol::api::SessionStatus::Sent,
-        ))
-        .bind(d.unexpired_at)
-        .bind(
-            d.decided_by
+/// The deciding UPDATE: `$1` status, `$2` reason, `$3` when, `$4` the deciding account (or
+/// NULL), `$5` session, `$6` `sent`, `$7` the time it must not have expired by (or NULL), `$8`
+/// the user-verification method. It decides only a `sent` session (so of racing answers
+/// exactly one decides), not past `$7`, and only while the deciding device is still paired:
+/// an approval racing the device's revocation loses, whichever commits first.
+pub(super) const DECIDE: &str = "UPDATE sessions SET status = $1, reason = $2, decided_at = $3, \
+     decided_by = $4, decided_uv = $8 WHERE id = $5 AND status = $6 \
+     AND ($7 IS NULL OR expires_at >= $7) \
+     AND ($4 IS NULL OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = $4 \
+     AND a.unpaired_at IS NULL))";
+
+impl Decision<'_> {
+    /// The deciding account and how it verified its user, as [`DECIDE`] stores them.
+    pub(super) fn by(&self) -> (Option<&str>, Option<&'static str>) {
+        (
+            self.decided_by.map(|(account, _)| account),
+            self.decided_by
                 .and_then(|(_, uv)| uv)
                 .map(tapprove_protocol::UvMethod::as_str),
         )
-        .execute(&mut *$c)
-        .await
-        .map(|r| r.rows_affected())
+    }
+
+    /// [`DECIDE`] on the SQLite writer's own connection; the rows changed (0 or 1).
+    pub(super) fn decide_direct(
+        &self,
+        tx: &crate::store::sqlite_direct::Tx<'_>,
+    ) -> rusqlite::Result<usize> {
+        use tapprove_protocol::WireName as _;
+        let (by, uv) = self.by();
+        tx.execute(
+            DECIDE,
+            &[
+                &self.outcome.status.wire_name(),
+                &self.outcome.reason.wire_name(),
+                &self.outcome.decided_at,
+                &by,
+                &self.id,
+                &SessionStatus::Sent.wire_name(),
+                &self.unexpired_at,
+                &uv,
+            ],
+        )
+    }
+}
+
+/// [`DECIDE`] on connection or transaction `$c` (a `&Decision`); evaluates to the rows
+/// changed.
+macro_rules! decide_in {
+    ($c:expr, $d:expr) => {{
+        let d: &$crate::store::Decision<'_> = $d;
+        let (by, uv) = d.by();
+        sqlx::query($crate::store::sessions::DECIDE)
+            .bind($crate::store::Stored(d.outcome.status))
+            .bind($crate::store::Stored(d.outcome.reason))
+            .bind(d.outcome.decided_at)
+            .bind(by)
+            .bind(d.id)
+            .bind($crate::store::Stored(
+                tapprove_protocol::api::SessionStatus::Sent,
+            ))
+            .bind(d.unexpired_at)
+            .bind(uv)
+            .execute(&mut *$c)
+            .await
+            .map(|r| r.rows_affected())
     }};
 }
 pub(crate) use decide_in;
@@ -117,7 +153,6 @@ macro_rules! session_columns {
          status, reason, created_at, expires_at, decided_at"
     };
 }
-pub(super) use session_columns;
 
 /// "The N-th newest of the user's sessions created after `$window_start` and after their
 /// last approved login": `$1` project, `$2` user, `$4` the budget's horizon (an hour ago),
@@ -164,6 +199,52 @@ macro_rules! budget_blocker {
     };
 }
 
+/// The push budget's two blockers (`minute_blocker`, `hour_blocker`): `$1` project, `$2` user,
+/// `$3` a minute ago, `$4` an hour ago, `$5` `accepted`, `$6`/`$7` each window's limit - 1.
+pub(super) const BUDGET: &str = concat!(
+    "SELECT ",
+    budget_blocker!("$3", "$6"),
+    " AS minute_blocker, ",
+    budget_blocker!("$4", "$7"),
+    " AS hour_blocker"
+);
+
+/// Decides the user's pending sessions as superseded: `$1` status, `$2` reason, `$3` when,
+/// `$4` project, `$5` user, `$6` `sent`; returns their ids.
+pub(super) const SUPERSEDE: &str = "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
+     WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id";
+
+/// Stores a new session: `$1`..`$13` in [`session_columns!`]' order.
+pub(super) const INSERT_SESSION: &str = concat!(
+    "INSERT INTO sessions (",
+    session_columns!(),
+    ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
+);
+
+/// The refusal of a session created at `created_at` while `guard` blocks its user.
+pub(super) fn blocked(guard: GuardRow, created_at: i64) -> Option<CreateOutcome> {
+    let until = guard.blocked_until.filter(|t| *t > created_at)?;
+    Some(CreateOutcome::Blocked {
+        until,
+        reason: guard.block_reason,
+    })
+}
+
+/// The refusal when a budget window is full ([`BUDGET`]'s blockers).
+pub(super) fn over_budget(
+    budget: Budget,
+    minute_blocker: Option<i64>,
+    hour_blocker: Option<i64>,
+) -> Option<CreateOutcome> {
+    let full = |limit: u32, blocker: Option<i64>| limit == 0 || blocker.is_some();
+    (full(budget.per_minute, minute_blocker) || full(budget.per_hour, hour_blocker)).then_some(
+        CreateOutcome::OverBudget {
+            minute_blocker,
+            hour_blocker,
+        },
+    )
+}
+
 /// In a creation's transaction `$tx`: takes (creating if missing) the user's guard row, which
 /// holds the row's lock until the transaction ends (an upsert locks the row on PostgreSQL;
 /// SQLite's `BEGIN IMMEDIATE` already holds the database's), then checks the block and, with
@@ -172,48 +253,32 @@ macro_rules! budget_blocker {
 macro_rules! guard_and_budget {
     ($tx:expr, $s:expr, $budget:expr) => {{
         use sqlx::Row as _;
-        let guard: $crate::store::GuardRow = sqlx::query_as(
-            "INSERT INTO user_guards (project_id, user_name) VALUES ($1, $2) \
-             ON CONFLICT (project_id, user_name) DO UPDATE SET failures = user_guards.failures \
-             RETURNING failures, cooldowns, blocked_until, block_reason",
-        )
-        .bind(&$s.project_id)
-        .bind(&$s.user_name)
-        .fetch_one(&mut *$tx)
-        .await?;
-        let budget: Option<$crate::store::Budget> = $budget;
-        if let Some(until) = guard.blocked_until.filter(|t| *t > $s.created_at) {
-            Some($crate::store::CreateOutcome::Blocked {
-                until,
-                reason: guard.block_reason,
-            })
-        } else if let Some(budget) = budget {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                budget_blocker!("$3", "$6"),
-                " AS minute_blocker, ",
-                budget_blocker!("$4", "$7"),
-                " AS hour_blocker"
-            ))
+        let guard: $crate::store::GuardRow = sqlx::query_as($crate::store::guards::TAKE_GUARD)
             .bind(&$s.project_id)
             .bind(&$s.user_name)
-            .bind($s.created_at - 60)
-            .bind($s.created_at - 3600)
-            .bind($crate::store::Stored(
-                tapprove_protocol::api::SessionStatus::Accepted,
-            ))
-            .bind(i64::from(budget.per_minute.saturating_sub(1)))
-            .bind(i64::from(budget.per_hour.saturating_sub(1)))
             .fetch_one(&mut *$tx)
             .await?;
-            let minute_blocker: Option<i64> = row.try_get("minute_blocker")?;
-            let hour_blocker: Option<i64> = row.try_get("hour_blocker")?;
-            let full = |limit: u32, blocker: Option<i64>| limit == 0 || blocker.is_some();
-            (full(budget.per_minute, minute_blocker) || full(budget.per_hour, hour_blocker))
-                .then_some($crate::store::CreateOutcome::OverBudget {
-                    minute_blocker,
-                    hour_blocker,
-                })
+        let budget: Option<$crate::store::Budget> = $budget;
+        if let Some(refused) = $crate::store::sessions::blocked(guard, $s.created_at) {
+            Some(refused)
+        } else if let Some(budget) = budget {
+            let row = sqlx::query($crate::store::sessions::BUDGET)
+                .bind(&$s.project_id)
+                .bind(&$s.user_name)
+                .bind($s.created_at - 60)
+                .bind($s.created_at - 3600)
+                .bind($crate::store::Stored(
+                    tapprove_protocol::api::SessionStatus::Accepted,
+                ))
+                .bind(i64::from(budget.per_minute.saturating_sub(1)))
+                .bind(i64::from(budget.per_hour.saturating_sub(1)))
+                .fetch_one(&mut *$tx)
+                .await?;
+            $crate::store::sessions::over_budget(
+                budget,
+                row.try_get("minute_blocker")?,
+                row.try_get("hour_blocker")?,
+            )
         } else {
             None
         }
@@ -316,7 +381,7 @@ impl Store {
             superseded,
         };
         match &self.backend {
-            Backend::Sqlite(db) => sqlite::create_session(db, new, audit).await,
+            Backend::Sqlite(db) => sqlite::create_session(db, &self.db_wait, new, audit).await,
             Backend::Postgres(pool) => postgres::create_session(pool, new, audit).await,
         }
     }

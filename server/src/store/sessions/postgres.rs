@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 use tapprove_protocol::api::SessionStatus;
 
-use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
+use super::{CreateOutcome, INSERT_SESSION, NewSession, SUPERSEDE, guard_and_budget};
 use crate::store::AuditRow;
 use crate::store::Stored;
 use crate::store::audit::AuditRowsIn as _;
@@ -25,38 +25,31 @@ pub(super) async fn create_session(
     if let Some(refused) = guard_and_budget!(tx, s, budget) {
         return Ok(refused);
     }
-    let superseded: Vec<String> = sqlx::query_scalar(
-        "UPDATE sessions SET status = $1, reason = $2, decided_at = $3 \
-         WHERE project_id = $4 AND user_name = $5 AND status = $6 RETURNING id",
-    )
-    .bind(Stored(supersede.status))
-    .bind(Stored(supersede.reason))
-    .bind(supersede.decided_at)
-    .bind(&s.project_id)
-    .bind(&s.user_name)
-    .bind(Stored(SessionStatus::Sent))
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query(concat!(
-        "INSERT INTO sessions (",
-        session_columns!(),
-        ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)"
-    ))
-    .bind(&s.id)
-    .bind(&s.project_id)
-    .bind(&s.user_name)
-    .bind(&s.title)
-    .bind(&s.body)
-    .bind(&s.context_json)
-    .bind(s.presence_mode)
-    .bind(&s.presence_code)
-    .bind(s.status)
-    .bind(s.reason)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .bind(s.decided_at)
-    .execute(&mut *tx)
-    .await?;
+    let superseded: Vec<String> = sqlx::query_scalar(SUPERSEDE)
+        .bind(Stored(supersede.status))
+        .bind(Stored(supersede.reason))
+        .bind(supersede.decided_at)
+        .bind(&s.project_id)
+        .bind(&s.user_name)
+        .bind(Stored(SessionStatus::Sent))
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query(INSERT_SESSION)
+        .bind(&s.id)
+        .bind(&s.project_id)
+        .bind(&s.user_name)
+        .bind(&s.title)
+        .bind(&s.body)
+        .bind(&s.context_json)
+        .bind(s.presence_mode)
+        .bind(&s.presence_code)
+        .bind(s.status)
+        .bind(s.reason)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.decided_at)
+        .execute(&mut *tx)
+        .await?;
     if !devices.is_empty() {
         // One multi-row INSERT; only placeholder numbers are formatted into the SQL.
         let mut sql = String::from(

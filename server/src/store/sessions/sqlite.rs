@@ -1,20 +1,24 @@
-//! The session rows' statements that differ on SQLite (a measured fast path).
+//! The session rows' statements that differ on SQLite: the create transaction runs on the
+//! calling thread (`crate::store::sqlite_direct`, a measured fast path).
 
+use rusqlite::types::ToSql;
+use tapprove_protocol::WireName as _;
 use tapprove_protocol::api::SessionStatus;
 
-use super::{CreateOutcome, NewSession, budget_blocker, guard_and_budget, session_columns};
+use super::{BUDGET, CreateOutcome, INSERT_SESSION, NewSession, SUPERSEDE, blocked, over_budget};
 use crate::store::AuditRow;
-use crate::store::Stored;
-use crate::store::audit::AuditRowsIn as _;
-use crate::store::sqlite::{Connections, begin_write};
+use crate::store::guards::take_guard_direct;
+use crate::store::sqlite::Connections;
 
-/// `Store::create_session` on SQLite: the supersede `UPDATE … RETURNING`, the session's and
-/// the devices' `INSERT`s go to the writer's thread as one batch inside the transaction (one
-/// hand-off instead of three; SQLite runs a multi-statement query, PostgreSQL cannot), then
-/// the audit rows `audit` makes of the superseded ids. `$n` is the n-th bound value in every
-/// statement; only numbers are formatted into the SQL.
+/// One device's challenge row (`$1` session, `$2` account, `$3` nonce, `$4` challenge).
+const INSERT_DEVICE: &str = "INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ($1, $2, $3, $4)";
+
+/// `Store::create_session` on SQLite: the guard, the budget, the supersede `UPDATE …
+/// RETURNING`, the session's and the devices' `INSERT`s and the audit rows `audit` makes of
+/// the superseded ids, as one transaction on the calling thread.
 pub(super) async fn create_session(
     db: &Connections,
+    waited: &prometheus_client::metrics::histogram::Histogram,
     new: NewSession<'_>,
     audit: impl FnOnce(&[String]) -> Vec<AuditRow> + Send,
 ) -> Result<CreateOutcome, sqlx::Error> {
@@ -24,55 +28,69 @@ pub(super) async fn create_session(
         budget,
         superseded: supersede,
     } = new;
-    let mut sql = String::from(concat!(
-        "UPDATE sessions SET status = $14, reason = $15, decided_at = $17 \
-         WHERE project_id = $2 AND user_name = $3 AND status = $16 RETURNING id; \
-         INSERT INTO sessions (",
-        session_columns!(),
-        ", decided_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL);"
-    ));
-    if !devices.is_empty() {
-        sql.push_str(
-            " INSERT INTO session_devices (session_id, account_id, nonce, challenge) VALUES ",
-        );
-        for i in 0..devices.len() {
-            let k = 18 + 3 * i;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("($1, ${}, ${}, ${})", k, k + 1, k + 2));
+    db.write_direct(waited, |tx| {
+        let guard = take_guard_direct(tx, &s.project_id, &s.user_name)?;
+        if let Some(refused) = blocked(guard, s.created_at) {
+            return Ok(refused);
         }
-        sql.push(';');
-    }
-    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-        .bind(&s.id)
-        .bind(&s.project_id)
-        .bind(&s.user_name)
-        .bind(&s.title)
-        .bind(&s.body)
-        .bind(&s.context_json)
-        .bind(s.presence_mode)
-        .bind(&s.presence_code)
-        .bind(s.status)
-        .bind(s.reason)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .bind(s.decided_at)
-        .bind(Stored(supersede.status))
-        .bind(Stored(supersede.reason))
-        .bind(Stored(SessionStatus::Sent))
-        .bind(supersede.decided_at);
-    for d in devices {
-        query = query.bind(&d.account_id).bind(&d.nonce).bind(&d.challenge);
-    }
-    let mut conn = db.write().await?;
-    let mut tx = begin_write(&mut conn).await?;
-    if let Some(refused) = guard_and_budget!(tx, s, budget) {
-        return Ok(refused);
-    }
-    // Only the UPDATE returns rows (the superseded ids).
-    let superseded = query.fetch_all(&mut *tx).await?;
-    tx.insert_audit_rows(&audit(&superseded)).await?;
-    tx.commit().await?;
-    Ok(CreateOutcome::Created { superseded })
+        if let Some(budget) = budget {
+            let accepted = SessionStatus::Accepted.wire_name();
+            let args: [&dyn ToSql; 7] = [
+                &s.project_id,
+                &s.user_name,
+                &(s.created_at - 60),
+                &(s.created_at - 3600),
+                &accepted,
+                &i64::from(budget.per_minute.saturating_sub(1)),
+                &i64::from(budget.per_hour.saturating_sub(1)),
+            ];
+            let (minute, hour) = tx.one_row(BUDGET, &args, |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if let Some(refused) = over_budget(budget, minute, hour) {
+                return Ok(refused);
+            }
+        }
+        let mut superseded = Vec::new();
+        tx.each_row(
+            SUPERSEDE,
+            &[
+                &supersede.status.wire_name(),
+                &supersede.reason.wire_name(),
+                &supersede.decided_at,
+                &s.project_id,
+                &s.user_name,
+                &SessionStatus::Sent.wire_name(),
+            ],
+            |row| {
+                superseded.push(row.get(0)?);
+                Ok(())
+            },
+        )?;
+        tx.execute(
+            INSERT_SESSION,
+            &[
+                &s.id,
+                &s.project_id,
+                &s.user_name,
+                &s.title,
+                &s.body,
+                &s.context_json,
+                &s.presence_mode.0.wire_name(),
+                &s.presence_code,
+                &s.status.0.wire_name(),
+                &s.reason.map(|r| r.0.wire_name()),
+                &s.created_at,
+                &s.expires_at,
+                &s.decided_at,
+            ],
+        )?;
+        for d in devices {
+            tx.execute(
+                INSERT_DEVICE,
+                &[&s.id, &d.account_id, &d.nonce, &d.challenge],
+            )?;
+        }
+        tx.insert_audit_rows(&audit(&superseded))?;
+        Ok(CreateOutcome::Created { superseded })
+    })
+    .await
 }

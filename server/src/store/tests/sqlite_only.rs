@@ -239,15 +239,16 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
     // Found by the disk_full fault test (tests/e2e/faults.rs): after SQLITE_FULL inside a
     // transaction, sqlx kept counting the transaction as open and every later write failed
     // ("non-zero transaction depth") until a restart. `max_page_count` makes the database
-    // "full" without a small disk; the reopened writer no longer has that limit.
+    // "full" without a small disk, on both write connections: sqlx's writer (a project's
+    // transaction) and the synchronous one of the login's transactions (a session's).
     let (_dir, store, first) = store_with_session().await;
     let Backend::Sqlite(db) = &store.backend else {
         eprintln!("skipped: SQLite's page limit; PostgreSQL has no such state");
         return;
     };
-    {
+    let pages: i64 = {
         let mut w = db.write().await.expect("writer");
-        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        let pages = sqlx::query_scalar("PRAGMA page_count")
             .fetch_one(&mut *w)
             .await
             .expect("page_count");
@@ -257,8 +258,43 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
         .execute(&mut *w)
         .await
         .expect("limit");
-    }
+        pages
+    };
+    db.direct().pragma("max_page_count", pages);
     let big = "x".repeat(64 * 1024);
+    let project = |i: usize, name: &str| ProjectRow {
+        id: format!("prj_big{i}"),
+        name: name.into(),
+        trust_url: "https://example.com/t".into(),
+        api_key_hash: format!("h_big{i}"),
+        sdk_key: format!("tap_sdk_big{i}"),
+        webhook_username: format!("prj_big{i}"),
+        webhook_password_sealed: "v1.x".into(),
+        webhook_secret_sealed: "v1.y".into(),
+        created_at: 1,
+        presence_policy: "choose".into(),
+        entry_digits: 6,
+        events_url: None,
+        allow_approve_only: 0,
+    };
+    let mut full = false;
+    for i in 0..64 {
+        if let Err(e) = store.insert_project(&project(i, &big)).await {
+            assert!(e.to_string().contains("full"), "{e}");
+            full = true;
+            break;
+        }
+    }
+    assert!(
+        full,
+        "the page limit made the database full for sqlx's writer"
+    );
+    // The reopened writer no longer has the limit.
+    store
+        .insert_project(&project(100, "small"))
+        .await
+        .expect("sqlx's writer works again after a full database");
+
     let mut full = false;
     for i in 0..64 {
         let session = SessionRow {
@@ -273,7 +309,11 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
             break;
         }
     }
-    assert!(full, "the page limit made the database full");
+    assert!(
+        full,
+        "the page limit made the database full for the login's writes"
+    );
+    db.direct().pragma("max_page_count", 1 << 30);
     let session = SessionRow {
         id: "ses_after".into(),
         user_name: "bob".into(),
@@ -282,6 +322,10 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
     store
         .create_session(&session, &[])
         .await
-        .expect("writes work again after a full database");
+        .expect("the login's writes work again after a full database");
+    assert!(
+        store.session("ses_after").await.expect("read").is_some(),
+        "committed"
+    );
     store.close().await;
 }

@@ -1,0 +1,367 @@
+//! SQLite's hot write transactions run on the calling thread: a login's create and decide
+//! transactions go to a second, synchronous connection to the same file (rusqlite), used only
+//! while the writer's lock is held, so writes still take turns in-process.
+//!
+//! Why: sqlx runs every statement on its connection's own thread, so each statement, `BEGIN`
+//! and `COMMIT` costs two thread wake-ups, and on the measuring machine those hand-offs were
+//! most of the service's CPU per login (docs/PERFORMANCE.md, "The login's write transactions
+//! on the calling thread"). Here a whole transaction is a few microseconds of SQLite on the
+//! thread that asked for it, with its statements prepared once and cached. The statements
+//! are the same text as on sqlx's connections (`$n` bound by number, as sqlx binds them).
+//!
+//! Blocking: a transaction here touches only the page cache (WAL with `synchronous=NORMAL`
+//! never syncs on commit, and this connection never checkpoints); when another process
+//! holds the write lock, `BEGIN IMMEDIATE` does not wait in SQLite's busy handler on the
+//! runtime's thread but is retried after an asynchronous pause, up to the busy timeout.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::ToSql;
+use rusqlite::{
+    CachedStatement, Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior,
+};
+
+use super::AuditRow;
+use super::audit::{INSERT_AUDIT, RELEASE, SAVEPOINT, UNDO, audit_write_failed};
+
+/// How long a write waits for another process's write lock (sqlx's connections: the same).
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest pause between two attempts to take the write lock.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
+/// Statements kept prepared (a login uses about ten).
+const CACHED_STATEMENTS: usize = 32;
+
+/// The synchronous connection (`None` once the store is closed) and the statements it ran.
+pub(super) struct Direct(Mutex<Option<Connection>>, AtomicU64);
+
+/// A write transaction on [`Direct`]: statements prepared once, bound by number, counted.
+pub(super) struct Tx<'c> {
+    tx: Transaction<'c>,
+    statements: &'c AtomicU64,
+}
+
+impl Direct {
+    /// Opens the (migrated) database file at `path` for writing, with the writer's settings.
+    pub(super) fn open(path: &Path) -> Result<Self, String> {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Checkpoints are the checkpointer's (see `Connections::checkpoint`).
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            // Lock waits are asynchronous pauses (see `Direct::write`), never a sleep here.
+            conn.busy_timeout(Duration::ZERO)?;
+            conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+            Ok(conn)
+        };
+        open()
+            .map(|c| Self(Mutex::new(Some(c)), AtomicU64::new(0)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`) and commits it when `work`
+    /// succeeds; an error rolls everything back. The caller holds the writer's lock.
+    pub(super) async fn write<T>(
+        &self,
+        work: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let mut work = Some(work);
+        loop {
+            {
+                let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let conn = slot.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+                match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+                    Ok(tx) => {
+                        let work = work.take().unwrap_or_else(|| unreachable!("runs once"));
+                        let tx = Tx {
+                            tx,
+                            statements: &self.1,
+                        };
+                        let out = work(&tx).map_err(into_sqlx)?;
+                        tx.tx.commit().map_err(into_sqlx)?;
+                        return Ok(out);
+                    }
+                    Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {}
+                    Err(e) => return Err(into_sqlx(e)),
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// Sets a pragma on this connection (tests: a page limit).
+    #[cfg(test)]
+    pub(super) fn pragma(&self, name: &str, value: i64) {
+        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(conn) = slot.as_ref() {
+            conn.pragma_update(None, name, value).expect("pragma");
+        }
+    }
+
+    /// Statements run so far (without `BEGIN`, `COMMIT` and savepoints, as sqlx's count).
+    pub(super) fn statements(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection; later writes fail with `PoolClosed`.
+    pub(super) fn close(&self) {
+        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+}
+
+/// The store's error type: SQLite's code and message, as sqlx would have reported them.
+fn into_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    let message = match &e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        other => other.to_string(),
+    };
+    sqlx::Error::Database(Box::new(DirectError(e, message)))
+}
+
+#[derive(Debug)]
+struct DirectError(rusqlite::Error, String);
+
+impl std::fmt::Display for DirectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for DirectError {}
+
+impl sqlx::error::DatabaseError for DirectError {
+    fn message(&self) -> &str {
+        &self.1
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code.to_string().into()),
+            _ => None,
+        }
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(e, _) => match e.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    sqlx::error::ErrorKind::UniqueViolation
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => sqlx::error::ErrorKind::ForeignKeyViolation,
+                ffi::SQLITE_CONSTRAINT_NOTNULL => sqlx::error::ErrorKind::NotNullViolation,
+                ffi::SQLITE_CONSTRAINT_CHECK => sqlx::error::ErrorKind::CheckViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            },
+            _ => sqlx::error::ErrorKind::Other,
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// The prepared (cached) statement `sql` with `args` bound by number: `$n` takes
+    /// `args[n-1]` wherever it appears, as sqlx binds the same text.
+    fn bound(&self, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'_>> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let mut stmt = self.tx.prepare_cached(sql)?;
+        for i in 1..=stmt.parameter_count() {
+            let n = stmt
+                .parameter_name(i)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=args.len()).contains(n))
+                .ok_or(rusqlite::Error::InvalidParameterCount(i, args.len()))?;
+            stmt.raw_bind_parameter(i, args[n - 1])?;
+        }
+        Ok(stmt)
+    }
+
+    /// Runs a statement that returns no rows; the rows it changed.
+    pub(super) fn execute(&self, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+        self.bound(sql, args)?.raw_execute()
+    }
+
+    /// `read` of each row the statement returns (all of them: an `UPDATE … RETURNING` has
+    /// made every change by its first row).
+    pub(super) fn each_row(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let mut stmt = self.bound(sql, args)?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            read(row)?;
+        }
+        Ok(())
+    }
+
+    /// `read` of the one row the statement returns.
+    pub(super) fn one_row<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let mut read = Some(read);
+        let mut out = None;
+        self.each_row(sql, args, |row| {
+            if let Some(read) = read.take() {
+                out = Some(read(row)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or(rusqlite::Error::QueryReturnedNoRows)
+    }
+
+    /// Appends audit rows under a savepoint, as `AuditRowsIn` does on sqlx's connections: a
+    /// failed audit write is logged and undone while the action commits.
+    pub(super) fn insert_audit_rows(&self, rows: &[AuditRow]) -> rusqlite::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.tx.execute_batch(SAVEPOINT)?;
+        let inserted = rows.iter().try_for_each(|row| {
+            self.execute(
+                INSERT_AUDIT,
+                &[
+                    &row.id,
+                    &row.at,
+                    &row.project_id,
+                    &row.actor,
+                    &row.action,
+                    &row.subject,
+                    &row.user_name,
+                    &row.outcome,
+                    &row.reason,
+                    &row.source_ip,
+                    &row.request_id,
+                ],
+            )
+            .map(drop)
+        });
+        match inserted {
+            Ok(()) => self.tx.execute_batch(RELEASE),
+            Err(e) => {
+                audit_write_failed(rows, &e);
+                self.tx.execute_batch(UNDO)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A migrated-enough database file: WAL, one table.
+    fn database(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("d.db");
+        let conn = Connection::open(&path).expect("create");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+            .expect("table");
+        path
+    }
+
+    #[tokio::test]
+    async fn numbered_parameters_bind_wherever_they_appear_and_statements_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let direct = Direct::open(&database(dir.path())).expect("open");
+        let text = direct
+            .write(|tx| {
+                tx.one_row("SELECT $2 || $1 || $2", &[&"a", &"b"], |r| {
+                    r.get::<_, String>(0)
+                })
+            })
+            .await
+            .expect("select");
+        assert_eq!(text, "bab");
+        let missing = direct
+            .write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ($1, $3)", &[&"k", &1]))
+            .await;
+        assert!(missing.is_err(), "a number without its argument is refused");
+        assert_eq!(direct.statements(), 2);
+    }
+
+    #[tokio::test]
+    async fn errors_keep_sqlite_s_message_and_kind_and_roll_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let direct = Direct::open(&database(dir.path())).expect("open");
+        let insert = "INSERT INTO t (k, v) VALUES ($1, $2)";
+        direct
+            .write(|tx| tx.execute(insert, &[&"k", &1]))
+            .await
+            .expect("first");
+        let twice = direct
+            .write(|tx| {
+                tx.execute(insert, &[&"other", &2])?;
+                tx.execute(insert, &[&"k", &3])
+            })
+            .await
+            .expect_err("a duplicate key");
+        let db = twice.as_database_error().expect("a database error");
+        assert_eq!(db.kind(), sqlx::error::ErrorKind::UniqueViolation);
+        assert!(db.message().contains("UNIQUE"), "{}", db.message());
+        let rows = direct
+            .write(|tx| tx.one_row("SELECT COUNT(*) FROM t", &[], |r| r.get::<_, i64>(0)))
+            .await
+            .expect("count");
+        assert_eq!(
+            rows, 1,
+            "the failed transaction's first insert was rolled back"
+        );
+    }
+
+    /// Another process's write lock (here another connection's `BEGIN IMMEDIATE`) is waited
+    /// for with asynchronous pauses: the runtime's one thread keeps running other tasks (the
+    /// one that releases the lock), and the write then runs.
+    #[tokio::test]
+    async fn a_write_waits_for_a_foreign_lock_without_blocking_the_runtime() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = database(dir.path());
+        let direct = std::sync::Arc::new(Direct::open(&path).expect("open"));
+        let other = Connection::open(&path).expect("other");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let writing = tokio::spawn({
+            let direct = direct.clone();
+            async move {
+                direct
+                    .write(|tx| tx.execute("INSERT INTO t (k, v) VALUES ($1, $2)", &[&"k", &1]))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!writing.is_finished(), "the write waits for the lock");
+        other.execute_batch("COMMIT").expect("unlock");
+        let changed = writing.await.expect("task").expect("the write ran");
+        assert_eq!(changed, 1);
+    }
+}
