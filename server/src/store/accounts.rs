@@ -60,6 +60,31 @@ macro_rules! account_columns {
 }
 pub(super) use account_columns;
 
+/// An [`AccountRow`] from [`account_columns!`] starting at column `at` of a row of SQLite's
+/// synchronous connections.
+pub(super) fn account_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: row.get(at)?,
+        project_id: row.get(at + 1)?,
+        user_name: row.get(at + 2)?,
+        public_key: row.get(at + 3)?,
+        device_name: row.get(at + 4)?,
+        push_platform: row.get(at + 5)?,
+        push_token: row.get(at + 6)?,
+        push_environment: row.get(at + 7)?,
+        push_registered_at: row.get(at + 8)?,
+        created_at: row.get(at + 9)?,
+        unpaired_at: row.get(at + 10)?,
+        key_protection: row.get(at + 11)?,
+        last_used_at: row.get(at + 12)?,
+        revoked_at: row.get(at + 13)?,
+        revoked_by: row.get(at + 14)?,
+        pairing_code_hash: row.get(at + 15)?,
+        service_kid: row.get(at + 16)?,
+        push_key: row.get(at + 17)?,
+    })
+}
+
 impl Store {
     pub(crate) async fn insert_account(&self, a: &AccountRow) -> Result<(), sqlx::Error> {
         with_conn!(self, write, |c| {

@@ -1,7 +1,17 @@
 //! The `api_keys` table: a project's relying-party API keys (SHA-256 hex), at most two active.
 
-use super::projects::{ProjectRow, project_columns};
-use super::{Store, with_conn, with_tx};
+use super::projects::{ProjectRow, project_at, project_columns};
+use super::{Backend, Store, with_conn, with_tx};
+
+/// The project whose API key hash is `$1` and active at `$2`: the hash, then
+/// [`project_columns!`] (every create and long-poll asks; SQLite runs it on the calling
+/// thread, `crate::store::sqlite_direct`).
+const PROJECT_BY_API_KEY: &str = concat!(
+    "SELECT k.key_hash AS matched_key_hash, p.* FROM api_keys k JOIN (SELECT ",
+    project_columns!(),
+    " FROM projects) p ON p.id = k.project_id \
+     WHERE k.key_hash = $1 AND (k.retires_at IS NULL OR k.retires_at > $2)"
+);
 
 impl Store {
     /// The project whose API key has this hash and is active at `now`, with that hash.
@@ -10,18 +20,21 @@ impl Store {
         hash: &str,
         now: i64,
     ) -> Result<Option<(ProjectRow, String)>, sqlx::Error> {
+        if let Backend::Sqlite(db) = &self.backend {
+            return db
+                .read_direct(|sql| {
+                    sql.first_row(PROJECT_BY_API_KEY, &[&hash, &now], |row| {
+                        Ok((project_at(row, 1)?, row.get(0)?))
+                    })
+                })
+                .await;
+        }
         with_conn!(self, read, |c| {
-            let row = sqlx::query(concat!(
-                "SELECT k.key_hash AS matched_key_hash, p.* FROM api_keys k \
-             JOIN (SELECT ",
-                project_columns!(),
-                " FROM projects) p ON p.id = k.project_id \
-             WHERE k.key_hash = $1 AND (k.retires_at IS NULL OR k.retires_at > $2)"
-            ))
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(c)
-            .await?;
+            let row = sqlx::query(PROJECT_BY_API_KEY)
+                .bind(hash)
+                .bind(now)
+                .fetch_optional(c)
+                .await?;
             let Some(row) = row else { return Ok(None) };
             let matched: String = sqlx::Row::try_get(&row, "matched_key_hash")?;
             Ok(Some((sqlx::FromRow::from_row(&row)?, matched)))

@@ -1,6 +1,6 @@
 //! The `user_guards` table: each user's failure count, cooldowns and push lock.
 
-use super::sqlite_direct::Tx;
+use super::sqlite_direct::Sql;
 use super::{Backend, Store, sqlite};
 
 /// A user's guard row.
@@ -39,7 +39,7 @@ fn guard_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<GuardRow> {
 
 /// [`TAKE_GUARD`] on the SQLite writer's own connection.
 pub(super) fn take_guard_direct(
-    tx: &Tx<'_>,
+    tx: &Sql<'_>,
     project_id: &str,
     user_name: &str,
 ) -> rusqlite::Result<GuardRow> {

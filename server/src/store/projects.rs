@@ -32,6 +32,26 @@ macro_rules! project_columns {
 }
 pub(super) use project_columns;
 
+/// A [`ProjectRow`] from [`project_columns!`] starting at column `at` of a row of SQLite's
+/// synchronous connections.
+pub(super) fn project_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ProjectRow> {
+    Ok(ProjectRow {
+        id: row.get(at)?,
+        name: row.get(at + 1)?,
+        trust_url: row.get(at + 2)?,
+        api_key_hash: row.get(at + 3)?,
+        sdk_key: row.get(at + 4)?,
+        webhook_username: row.get(at + 5)?,
+        webhook_password_sealed: row.get(at + 6)?,
+        webhook_secret_sealed: row.get(at + 7)?,
+        created_at: row.get(at + 8)?,
+        presence_policy: row.get(at + 9)?,
+        entry_digits: row.get(at + 10)?,
+        events_url: row.get(at + 11)?,
+        allow_approve_only: row.get(at + 12)?,
+    })
+}
+
 impl Store {
     /// Stores a project and its first API key (`api_key_hash`) in one transaction.
     pub(crate) async fn insert_project(&self, p: &ProjectRow) -> Result<(), sqlx::Error> {

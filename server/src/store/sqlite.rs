@@ -122,7 +122,7 @@ impl Connections {
             let _ = writer.close().await;
             return Err(e);
         }
-        let direct = match Direct::open(writer_options.get_filename()) {
+        let direct = match Direct::open(writer_options.get_filename(), READERS) {
             Ok(d) => d,
             Err(e) => {
                 let _ = writer.close().await;
@@ -194,7 +194,7 @@ impl Connections {
     pub(super) async fn write_direct<T>(
         &self,
         waited: &prometheus_client::metrics::histogram::Histogram,
-        work: impl FnOnce(&super::sqlite_direct::Tx<'_>) -> rusqlite::Result<T>,
+        work: impl FnOnce(&super::sqlite_direct::Sql<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, sqlx::Error> {
         let asked = std::time::Instant::now();
         let _turn = self.write().await?;
@@ -202,7 +202,16 @@ impl Connections {
         self.direct.write(work).await
     }
 
-    /// Statements run on the writer's synchronous connection so far.
+    /// Runs `read` as one read on a synchronous read connection, on the calling thread
+    /// (`crate::store::sqlite_direct`): the hot reads of a login.
+    pub(super) async fn read_direct<T>(
+        &self,
+        read: impl FnMut(&super::sqlite_direct::Sql<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
+        self.direct.read(read).await
+    }
+
+    /// Statements run on the synchronous connections so far.
     pub(super) fn direct_statements(&self) -> u64 {
         self.direct.statements()
     }

@@ -20,9 +20,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::ToSql;
-use rusqlite::{
-    CachedStatement, Connection, ErrorCode, OpenFlags, Row, Transaction, TransactionBehavior,
-};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags, Row, TransactionBehavior};
+use tokio::sync::Semaphore;
 
 use super::AuditRow;
 use super::audit::{INSERT_AUDIT, RELEASE, SAVEPOINT, UNDO, audit_write_failed};
@@ -34,59 +33,79 @@ const MAX_PAUSE: Duration = Duration::from_millis(20);
 /// Statements kept prepared (a login uses about ten).
 const CACHED_STATEMENTS: usize = 32;
 
-/// The synchronous connection (`None` once the store is closed) and the statements it ran.
-pub(super) struct Direct(Mutex<Option<Connection>>, AtomicU64);
+/// The synchronous connections (`None` once the store is closed): the writer, the readers
+/// (a turn from `reading` is a free one), and the statements they ran.
+pub(super) struct Direct {
+    writer: Mutex<Option<Connection>>,
+    readers: Vec<Mutex<Option<Connection>>>,
+    reading: Semaphore,
+    statements: AtomicU64,
+}
 
-/// A write transaction on [`Direct`]: statements prepared once, bound by number, counted.
-pub(super) struct Tx<'c> {
-    tx: Transaction<'c>,
+/// One job's statements on a [`Direct`] connection (a write transaction or one read):
+/// prepared once, bound by number, counted.
+pub(super) struct Sql<'c> {
+    conn: &'c Connection,
     statements: &'c AtomicU64,
 }
 
 impl Direct {
-    /// Opens the (migrated) database file at `path` for writing, with the writer's settings.
-    pub(super) fn open(path: &Path) -> Result<Self, String> {
-        let open = || -> rusqlite::Result<Connection> {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.pragma_update(None, "foreign_keys", true)?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            // Checkpoints are the checkpointer's (see `Connections::checkpoint`).
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    /// Opens the (migrated) database file at `path`: a writer with the sqlx writer's settings
+    /// and `readers` read-only connections.
+    pub(super) fn open(path: &Path, readers: usize) -> Result<Self, String> {
+        let open = |write: bool| -> rusqlite::Result<Connection> {
+            let access = if write {
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+            } else {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            };
+            let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            if write {
+                conn.pragma_update(None, "foreign_keys", true)?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                // Checkpoints are the checkpointer's (see `Connections::checkpoint`).
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            }
             // Lock waits are asynchronous pauses (see `Direct::write`), never a sleep here.
             conn.busy_timeout(Duration::ZERO)?;
             conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
             Ok(conn)
         };
-        open()
-            .map(|c| Self(Mutex::new(Some(c)), AtomicU64::new(0)))
-            .map_err(|e| e.to_string())
+        let opened = || -> rusqlite::Result<Self> {
+            Ok(Self {
+                writer: Mutex::new(Some(open(true)?)),
+                readers: (0..readers)
+                    .map(|_| open(false).map(|c| Mutex::new(Some(c))))
+                    .collect::<rusqlite::Result<_>>()?,
+                reading: Semaphore::new(readers),
+                statements: AtomicU64::new(0),
+            })
+        };
+        opened().map_err(|e| e.to_string())
     }
 
     /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`) and commits it when `work`
     /// succeeds; an error rolls everything back. The caller holds the writer's lock.
     pub(super) async fn write<T>(
         &self,
-        work: impl FnOnce(&Tx<'_>) -> rusqlite::Result<T>,
+        work: impl FnOnce(&Sql<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, sqlx::Error> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         let mut work = Some(work);
         loop {
             {
-                let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
                 let conn = slot.as_mut().ok_or(sqlx::Error::PoolClosed)?;
                 match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
                     Ok(tx) => {
                         let work = work.take().unwrap_or_else(|| unreachable!("runs once"));
-                        let tx = Tx {
-                            tx,
-                            statements: &self.1,
+                        let sql = Sql {
+                            conn: &tx,
+                            statements: &self.statements,
                         };
-                        let out = work(&tx).map_err(into_sqlx)?;
-                        tx.tx.commit().map_err(into_sqlx)?;
+                        let out = work(&sql).map_err(into_sqlx)?;
+                        tx.commit().map_err(into_sqlx)?;
                         return Ok(out);
                     }
                     Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {}
@@ -101,20 +120,59 @@ impl Direct {
     /// Sets a pragma on this connection (tests: a page limit).
     #[cfg(test)]
     pub(super) fn pragma(&self, name: &str, value: i64) {
-        let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(conn) = slot.as_ref() {
             conn.pragma_update(None, name, value).expect("pragma");
         }
     }
 
+    /// Runs `read` on a free read connection (waiting in turn when all are busy); a read that
+    /// meets a lock (rare in WAL: a WAL being reset) runs again after an asynchronous pause.
+    pub(super) async fn read<T>(
+        &self,
+        mut read: impl FnMut(&Sql<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, sqlx::Error> {
+        let _turn = self
+            .reading
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            {
+                // A turn means a free slot: only turn holders lock them.
+                let slot = self
+                    .readers
+                    .iter()
+                    .find_map(|r| r.try_lock().ok())
+                    .ok_or(sqlx::Error::PoolClosed)?;
+                let conn = slot.as_ref().ok_or(sqlx::Error::PoolClosed)?;
+                let sql = Sql {
+                    conn,
+                    statements: &self.statements,
+                };
+                match read(&sql) {
+                    Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {}
+                    done => return done.map_err(into_sqlx),
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
     /// Statements run so far (without `BEGIN`, `COMMIT` and savepoints, as sqlx's count).
     pub(super) fn statements(&self) -> u64 {
-        self.1.load(Ordering::Relaxed)
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Closes the connection; later writes fail with `PoolClosed`.
     pub(super) fn close(&self) {
-        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        self.reading.close();
+        for slot in std::iter::once(&self.writer).chain(&self.readers) {
+            drop(slot.lock().unwrap_or_else(PoisonError::into_inner).take());
+        }
     }
 }
 
@@ -183,12 +241,12 @@ impl sqlx::error::DatabaseError for DirectError {
     }
 }
 
-impl Tx<'_> {
+impl Sql<'_> {
     /// The prepared (cached) statement `sql` with `args` bound by number: `$n` takes
     /// `args[n-1]` wherever it appears, as sqlx binds the same text.
     fn bound(&self, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'_>> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let mut stmt = self.tx.prepare_cached(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         for i in 1..=stmt.parameter_count() {
             let n = stmt
                 .parameter_name(i)
@@ -222,6 +280,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// `read` of the first row the statement returns, if any.
+    pub(super) fn first_row<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        let mut stmt = self.bound(sql, args)?;
+        let mut rows = stmt.raw_query();
+        rows.next()?.map(read).transpose()
+    }
+
     /// `read` of the one row the statement returns.
     pub(super) fn one_row<T>(
         &self,
@@ -229,15 +299,8 @@ impl Tx<'_> {
         args: &[&dyn ToSql],
         read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let mut read = Some(read);
-        let mut out = None;
-        self.each_row(sql, args, |row| {
-            if let Some(read) = read.take() {
-                out = Some(read(row)?);
-            }
-            Ok(())
-        })?;
-        out.ok_or(rusqlite::Error::QueryReturnedNoRows)
+        self.first_row(sql, args, read)?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)
     }
 
     /// Appends audit rows under a savepoint, as `AuditRowsIn` does on sqlx's connections: a
@@ -246,7 +309,7 @@ impl Tx<'_> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.tx.execute_batch(SAVEPOINT)?;
+        self.conn.execute_batch(SAVEPOINT)?;
         let inserted = rows.iter().try_for_each(|row| {
             self.execute(
                 INSERT_AUDIT,
@@ -267,10 +330,10 @@ impl Tx<'_> {
             .map(drop)
         });
         match inserted {
-            Ok(()) => self.tx.execute_batch(RELEASE),
+            Ok(()) => self.conn.execute_batch(RELEASE),
             Err(e) => {
                 audit_write_failed(rows, &e);
-                self.tx.execute_batch(UNDO)
+                self.conn.execute_batch(UNDO)
             }
         }
     }
@@ -294,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn numbered_parameters_bind_wherever_they_appear_and_statements_count() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let direct = Direct::open(&database(dir.path())).expect("open");
+        let direct = Direct::open(&database(dir.path()), 1).expect("open");
         let text = direct
             .write(|tx| {
                 tx.one_row("SELECT $2 || $1 || $2", &[&"a", &"b"], |r| {
@@ -314,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn errors_keep_sqlite_s_message_and_kind_and_roll_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let direct = Direct::open(&database(dir.path())).expect("open");
+        let direct = Direct::open(&database(dir.path()), 1).expect("open");
         let insert = "INSERT INTO t (k, v) VALUES ($1, $2)";
         direct
             .write(|tx| tx.execute(insert, &[&"k", &1]))
@@ -347,7 +410,7 @@ mod tests {
     async fn a_write_waits_for_a_foreign_lock_without_blocking_the_runtime() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = database(dir.path());
-        let direct = std::sync::Arc::new(Direct::open(&path).expect("open"));
+        let direct = std::sync::Arc::new(Direct::open(&path, 1).expect("open"));
         let other = Connection::open(&path).expect("other");
         other.execute_batch("BEGIN IMMEDIATE").expect("lock");
         let writing = tokio::spawn({

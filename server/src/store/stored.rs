@@ -48,6 +48,22 @@ where
     }
 }
 
+/// The same column on SQLite's synchronous connections (`crate::store::sqlite_direct`).
+impl<T: WireName> rusqlite::types::FromSql for Stored<T> {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = value.as_str()?;
+        T::from_wire_name(name).map(Stored).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown stored value {name:?}").into())
+        })
+    }
+}
+
+impl<T: WireName> rusqlite::types::ToSql for Stored<T> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.0.wire_name().into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::{Connection as _, SqliteConnection};

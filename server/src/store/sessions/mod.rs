@@ -7,7 +7,7 @@ mod decide;
 mod postgres;
 mod sqlite;
 
-use super::accounts::account_columns;
+use super::accounts::{account_at, account_columns};
 use super::{AccountRow, AuditRow, Backend, GuardRow, Store, Stored, with_conn};
 
 /// A push session row.
@@ -65,7 +65,7 @@ impl Decision<'_> {
     /// [`DECIDE`] on the SQLite writer's own connection; the rows changed (0 or 1).
     pub(super) fn decide_direct(
         &self,
-        tx: &crate::store::sqlite_direct::Tx<'_>,
+        tx: &crate::store::sqlite_direct::Sql<'_>,
     ) -> rusqlite::Result<usize> {
         use tapprove_protocol::WireName as _;
         let (by, uv) = self.by();
@@ -144,6 +144,30 @@ pub(crate) struct PolicyColumns {
     pub presence_policy: String,
     pub entry_digits: i64,
     pub allow_approve_only: i64,
+}
+
+/// How many columns [`session_columns!`] and [`account_columns!`] name.
+const SESSION_COLUMNS: usize = 13;
+const ACCOUNT_COLUMNS: usize = 18;
+
+/// A [`SessionRow`] from [`session_columns!`] starting at column `at` of a row of SQLite's
+/// synchronous connections.
+fn session_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: row.get(at)?,
+        project_id: row.get(at + 1)?,
+        user_name: row.get(at + 2)?,
+        title: row.get(at + 3)?,
+        body: row.get(at + 4)?,
+        context_json: row.get(at + 5)?,
+        presence_mode: row.get(at + 6)?,
+        presence_code: row.get(at + 7)?,
+        status: row.get(at + 8)?,
+        reason: row.get(at + 9)?,
+        created_at: row.get(at + 10)?,
+        expires_at: row.get(at + 11)?,
+        decided_at: row.get(at + 12)?,
+    })
 }
 
 /// The columns of [`SessionRow`], in its order.
@@ -387,14 +411,20 @@ impl Store {
     }
 
     pub(crate) async fn session(&self, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-        with_conn!(self, read, |c| sqlx::query_as(concat!(
+        const SESSION: &str = concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(c)
-        .await)
+        );
+        if let Backend::Sqlite(db) = &self.backend {
+            return db
+                .read_direct(|sql| sql.first_row(SESSION, &[&id], |row| session_at(row, 0)))
+                .await;
+        }
+        with_conn!(self, read, |c| sqlx::query_as(SESSION)
+            .bind(id)
+            .fetch_optional(c)
+            .await)
     }
 
     /// Sets a final status (with the deciding device and how it verified its user) if (and
@@ -532,7 +562,7 @@ impl Store {
         now: i64,
         budget: Budget,
     ) -> Result<UserDevices, sqlx::Error> {
-        let rows: Vec<AccountWithBudget> = with_conn!(self, read, |c| sqlx::query_as(concat!(
+        const USER_DEVICES: &str = concat!(
             "SELECT ",
             account_columns!(),
             ", ",
@@ -542,16 +572,49 @@ impl Store {
             " AS hour_blocker FROM accounts \
              WHERE project_id = $1 AND user_name = $2 AND unpaired_at IS NULL \
              ORDER BY created_at, id"
-        ))
-        .bind(project_id)
-        .bind(user_name)
-        .bind(now - 60)
-        .bind(now - 3600)
-        .bind(Stored(SessionStatus::Accepted))
-        .bind(i64::from(budget.per_minute.saturating_sub(1)))
-        .bind(i64::from(budget.per_hour.saturating_sub(1)))
-        .fetch_all(c)
-        .await)?;
+        );
+        let accepted = Stored(SessionStatus::Accepted);
+        let (minute, hour) = (
+            i64::from(budget.per_minute.saturating_sub(1)),
+            i64::from(budget.per_hour.saturating_sub(1)),
+        );
+        let rows: Vec<AccountWithBudget> = match &self.backend {
+            Backend::Sqlite(db) => {
+                let (start_minute, start_hour) = (now - 60, now - 3600);
+                db.read_direct(|sql| {
+                    let args: [&dyn rusqlite::ToSql; 7] = [
+                        &project_id,
+                        &user_name,
+                        &start_minute,
+                        &start_hour,
+                        &accepted,
+                        &minute,
+                        &hour,
+                    ];
+                    let mut rows = Vec::new();
+                    sql.each_row(USER_DEVICES, &args, |row| {
+                        rows.push(AccountWithBudget {
+                            account: account_at(row, 0)?,
+                            minute_blocker: row.get(ACCOUNT_COLUMNS)?,
+                            hour_blocker: row.get(ACCOUNT_COLUMNS + 1)?,
+                        });
+                        Ok(())
+                    })?;
+                    Ok(rows)
+                })
+                .await?
+            }
+            Backend::Postgres(_) => with_conn!(self, read, |c| sqlx::query_as(USER_DEVICES)
+                .bind(project_id)
+                .bind(user_name)
+                .bind(now - 60)
+                .bind(now - 3600)
+                .bind(accepted)
+                .bind(minute)
+                .bind(hour)
+                .fetch_all(c)
+                .await)?,
+        };
         let (minute_blocker, hour_blocker) = rows
             .first()
             .map_or((None, None), |r| (r.minute_blocker, r.hour_blocker));
@@ -570,8 +633,7 @@ impl Store {
         account_id: &str,
         session_id: &str,
     ) -> Result<AnswerContext, sqlx::Error> {
-        let rows: Vec<AnswerRow> = with_conn!(self, read, |c| {
-            sqlx::query_as(concat!(
+        const ANSWER_CONTEXT: &str = concat!(
             "SELECT a.*, s.id AS s_id, s.project_id AS s_project_id, s.user_name AS s_user_name, \
              s.title AS s_title, s.body AS s_body, s.context_json AS s_context_json, \
              s.presence_mode AS s_presence_mode, s.presence_code AS s_presence_code, \
@@ -586,12 +648,27 @@ impl Store {
              LEFT JOIN sessions s ON s.id = $2 \
              LEFT JOIN projects p ON p.id = s.project_id \
              LEFT JOIN session_devices d ON d.session_id = s.id"
-        ))
-        .bind(account_id)
-        .bind(session_id)
-        .fetch_all(c)
-        .await
-        })?;
+        );
+        let rows: Vec<AnswerRow> = match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read_direct(|sql| {
+                    let mut rows = Vec::new();
+                    sql.each_row(ANSWER_CONTEXT, &[&account_id, &session_id], |row| {
+                        rows.push(AnswerRow::at(row)?);
+                        Ok(())
+                    })?;
+                    Ok(rows)
+                })
+                .await?
+            }
+            Backend::Postgres(_) => with_conn!(self, read, |c| {
+                sqlx::query_as(ANSWER_CONTEXT)
+                    .bind(account_id)
+                    .bind(session_id)
+                    .fetch_all(c)
+                    .await
+            })?,
+        };
         let devices = rows
             .iter()
             .filter_map(|r| Some((r.d_account_id.clone()?, r.d_nonce.clone()?)))
@@ -644,6 +721,38 @@ struct AnswerRow {
     p_presence_policy: Option<String>,
     p_entry_digits: Option<i64>,
     p_allow_approve_only: Option<i64>,
+}
+
+impl AnswerRow {
+    /// A row of `answer_context`'s statement on SQLite's synchronous connections: the
+    /// account's columns, then the session's, the device's and the project's, in its order.
+    fn at(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let s = ACCOUNT_COLUMNS;
+        let after = s + SESSION_COLUMNS;
+        Ok(Self {
+            account: account_at(row, 0)?,
+            session: JoinedSession {
+                s_id: row.get(s)?,
+                s_project_id: row.get(s + 1)?,
+                s_user_name: row.get(s + 2)?,
+                s_title: row.get(s + 3)?,
+                s_body: row.get(s + 4)?,
+                s_context_json: row.get(s + 5)?,
+                s_presence_mode: row.get(s + 6)?,
+                s_presence_code: row.get(s + 7)?,
+                s_status: row.get(s + 8)?,
+                s_reason: row.get(s + 9)?,
+                s_created_at: row.get(s + 10)?,
+                s_expires_at: row.get(s + 11)?,
+                s_decided_at: row.get(s + 12)?,
+            },
+            d_account_id: row.get(after)?,
+            d_nonce: row.get(after + 1)?,
+            p_presence_policy: row.get(after + 2)?,
+            p_entry_digits: row.get(after + 3)?,
+            p_allow_approve_only: row.get(after + 4)?,
+        })
+    }
 }
 
 /// The `s_` columns of [`AnswerRow`].
