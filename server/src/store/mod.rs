@@ -10,9 +10,9 @@
 //! - `sqlite.rs`: connections (one writer, readers), `BEGIN IMMEDIATE`, WAL checkpoints, the
 //!   old migration history;
 //! - `postgres.rs`: the pool, NOTIFY/LISTEN between instances;
-//! - `sqlite_direct.rs`: SQLite's login transactions (a session's creation, an answer's
-//!   decision) run on the calling thread on a synchronous connection (rusqlite) to the same
-//!   file, in the writer's turn: one lock instead of a thread hand-off per statement (the
+//! - `sqlite_direct.rs`: SQLite's login path (a session's creation, an answer's decision, and
+//!   the reads of a login) runs on the calling thread on synchronous connections (rusqlite) to
+//!   the same file, writes in the writer's turn: no thread hand-off per statement (the
 //!   measured reason is in its module doc); the statements are the shared text;
 //! - `sessions/sqlite.rs` and `sessions/postgres.rs`: creating a session (guard, budget,
 //!   supersede, insert, the devices' challenges, audit rows) on each backend's connection;

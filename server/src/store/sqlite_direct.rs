@@ -1,18 +1,21 @@
-//! SQLite's hot write transactions run on the calling thread: a login's create and decide
-//! transactions go to a second, synchronous connection to the same file (rusqlite), used only
-//! while the writer's lock is held, so writes still take turns in-process.
+//! SQLite's hot path runs on the calling thread: a login's two write transactions (create,
+//! decide) and its reads (API key, devices with the budget, the answer's context, the session)
+//! go to synchronous connections to the same file (rusqlite over sqlx's bundled SQLite): a
+//! writer used only while sqlx's writer is held, so writes still take turns in-process, and
+//! read-only connections taken in turn.
 //!
-//! Why: sqlx runs every statement on its connection's own thread, so each statement, `BEGIN`
-//! and `COMMIT` costs two thread wake-ups, and on the measuring machine those hand-offs were
-//! most of the service's CPU per login (docs/PERFORMANCE.md, "The login's write transactions
-//! on the calling thread"). Here a whole transaction is a few microseconds of SQLite on the
-//! thread that asked for it, with its statements prepared once and cached. The statements
-//! are the same text as on sqlx's connections (`$n` bound by number, as sqlx binds them).
+//! Why not sqlx here: sqlx runs every statement on its connection's own thread, so each
+//! statement, `BEGIN` and `COMMIT` costs two thread wake-ups, and on the measuring machine those
+//! hand-offs were most of the service's CPU per login (docs/PERFORMANCE.md, "A login's SQL on
+//! the calling thread"). Here a whole transaction is microseconds of SQLite on the thread that
+//! asked for it, statements prepared once and cached. The statements are the same text as on
+//! sqlx's connections (`$n` bound by number, as sqlx binds them); every other statement stays
+//! on sqlx.
 //!
 //! Blocking: a transaction here touches only the page cache (WAL with `synchronous=NORMAL`
-//! never syncs on commit, and this connection never checkpoints); when another process
-//! holds the write lock, `BEGIN IMMEDIATE` does not wait in SQLite's busy handler on the
-//! runtime's thread but is retried after an asynchronous pause, up to the busy timeout.
+//! never syncs on commit, and these connections never checkpoint); a lock held by another
+//! process (or a WAL being reset, for a reader) is not waited for in SQLite's busy handler on
+//! the runtime's thread: the job runs again after an asynchronous pause, up to the busy timeout.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
