@@ -74,35 +74,8 @@ pub(super) fn audit_write_failed(rows: &[AuditRow], e: &dyn std::fmt::Display) {
     tracing::error!(?rows, error = %e, "AUDIT LOG WRITE FAILED: the action happened but its audit row is not stored");
 }
 
-/// SQLite: the savepoint, the rows and the release in one multi-statement query (one hand-off
-/// to the writer's thread; `$n` numbered across the statements).
-impl AuditRowsIn for sqlx::SqliteConnection {
-    async fn insert_audit_rows(&mut self, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let columns = INSERT_AUDIT
-            .split_once("VALUES")
-            .map_or(INSERT_AUDIT, |(columns, _)| columns);
-        let mut sql = format!("{SAVEPOINT}; ");
-        for i in 0..rows.len() {
-            let numbers: Vec<String> = (1..=11).map(|k| format!("${}", 11 * i + k)).collect();
-            sql.push_str(&format!("{columns}VALUES ({}); ", numbers.join(", ")));
-        }
-        sql.push_str(RELEASE);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in rows {
-            query = bind_audit!(query, row);
-        }
-        if let Err(e) = query.execute(&mut *self).await {
-            audit_write_failed(rows, &e);
-            sqlx::raw_sql(UNDO).execute(&mut *self).await?;
-        }
-        Ok(())
-    }
-}
-
-/// PostgreSQL: one statement per round trip (prepared statements take one statement).
+/// PostgreSQL: one statement per round trip (prepared statements take one statement). SQLite's
+/// login transactions insert theirs with `sqlite_direct::Sql::insert_audit_rows`.
 impl AuditRowsIn for sqlx::PgConnection {
     async fn insert_audit_rows(&mut self, rows: &[AuditRow]) -> Result<(), sqlx::Error> {
         if rows.is_empty() {

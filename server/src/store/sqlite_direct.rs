@@ -306,7 +306,7 @@ impl Sql<'_> {
             .ok_or(rusqlite::Error::QueryReturnedNoRows)
     }
 
-    /// Appends audit rows under a savepoint, as `AuditRowsIn` does on sqlx's connections: a
+    /// Appends audit rows under a savepoint, as `AuditRowsIn` does on PostgreSQL's: a
     /// failed audit write is logged and undone while the action commits.
     pub(super) fn insert_audit_rows(&self, rows: &[AuditRow]) -> rusqlite::Result<()> {
         if rows.is_empty() {

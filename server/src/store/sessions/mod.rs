@@ -258,7 +258,8 @@ pub(super) fn over_budget(
 /// holds the row's lock until the transaction ends (an upsert locks the row on PostgreSQL;
 /// SQLite's `BEGIN IMMEDIATE` already holds the database's), then checks the block and, with
 /// `$budget`, the push budget. Evaluates to `Some(outcome)` when the session must not be
-/// stored. A macro because the same text runs on each backend's connection type.
+/// stored. On PostgreSQL's connection (SQLite runs the same statements on its synchronous
+/// writer, `sessions/sqlite.rs`).
 macro_rules! guard_and_budget {
     ($tx:expr, $s:expr, $budget:expr) => {{
         use sqlx::Row as _;
