@@ -17,6 +17,7 @@
 //! process (or a WAL being reset, for a reader) is not waited for in SQLite's busy handler on
 //! the runtime's thread: the job runs again after an asynchronous pause, up to the busy timeout.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -50,6 +51,8 @@ pub(super) struct Direct {
 pub(super) struct Sql<'c> {
     conn: &'c Connection,
     statements: &'c AtomicU64,
+    /// Set by [`Sql::discard`]: the write transaction rolls back instead of committing.
+    discarded: Cell<bool>,
 }
 
 impl Direct {
@@ -106,9 +109,14 @@ impl Direct {
                         let sql = Sql {
                             conn: &tx,
                             statements: &self.statements,
+                            discarded: Cell::new(false),
                         };
                         let out = work(&sql).map_err(into_sqlx)?;
-                        tx.commit().map_err(into_sqlx)?;
+                        if sql.discarded.get() {
+                            tx.rollback().map_err(into_sqlx)?;
+                        } else {
+                            tx.commit().map_err(into_sqlx)?;
+                        }
                         return Ok(out);
                     }
                     Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {}
@@ -154,6 +162,7 @@ impl Direct {
                 let sql = Sql {
                     conn,
                     statements: &self.statements,
+                    discarded: Cell::new(false),
                 };
                 match read(&sql) {
                     Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {}
@@ -245,6 +254,12 @@ impl sqlx::error::DatabaseError for DirectError {
 }
 
 impl Sql<'_> {
+    /// Keeps nothing of this write transaction: it rolls back when the work returns (a
+    /// refusal leaves the database as it found it, as an early return does on sqlx).
+    pub(super) fn discard(&self) {
+        self.discarded.set(true);
+    }
+
     /// The prepared (cached) statement `sql` with `args` bound by number: `$n` takes
     /// `args[n-1]` wherever it appears, as sqlx binds the same text.
     fn bound(&self, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'_>> {

@@ -31,6 +31,7 @@ pub(super) async fn create_session(
     db.write_direct(waited, |tx| {
         let guard = take_guard_direct(tx, &s.project_id, &s.user_name)?;
         if let Some(refused) = blocked(guard, s.created_at) {
+            tx.discard();
             return Ok(refused);
         }
         if let Some(budget) = budget {
@@ -46,6 +47,7 @@ pub(super) async fn create_session(
             ];
             let (minute, hour) = tx.one_row(BUDGET, &args, |row| Ok((row.get(0)?, row.get(1)?)))?;
             if let Some(refused) = over_budget(budget, minute, hour) {
+                tx.discard();
                 return Ok(refused);
             }
         }
