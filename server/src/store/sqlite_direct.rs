@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::ToSql;
@@ -156,7 +156,11 @@ impl Direct {
                 let slot = self
                     .readers
                     .iter()
-                    .find_map(|r| r.try_lock().ok())
+                    .find_map(|r| match r.try_lock() {
+                        Ok(slot) => Some(slot),
+                        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                        Err(TryLockError::WouldBlock) => None,
+                    })
                     .ok_or(sqlx::Error::PoolClosed)?;
                 let conn = slot.as_ref().ok_or(sqlx::Error::PoolClosed)?;
                 let sql = Sql {

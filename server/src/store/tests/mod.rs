@@ -22,6 +22,25 @@ async fn store_with_session() -> (tempfile::TempDir, Store, SessionRow) {
     store_with_session_at(dir, &url).await
 }
 
+/// A project row `id` with API key hash `key_hash` (its other keys derived from `id`).
+fn project_row(id: &str, key_hash: &str) -> ProjectRow {
+    ProjectRow {
+        id: id.into(),
+        name: "P".into(),
+        trust_url: "https://example.com/t".into(),
+        api_key_hash: key_hash.into(),
+        sdk_key: format!("tap_sdk_{id}"),
+        webhook_username: id.into(),
+        webhook_password_sealed: "v1.x".into(),
+        webhook_secret_sealed: "v1.y".into(),
+        created_at: 1,
+        presence_policy: "choose".into(),
+        entry_digits: 6,
+        events_url: None,
+        allow_approve_only: 0,
+    }
+}
+
 /// [`store_with_session`] on the database at `url`.
 async fn store_with_session_at(
     dir: tempfile::TempDir,
@@ -29,21 +48,7 @@ async fn store_with_session_at(
 ) -> (tempfile::TempDir, Store, SessionRow) {
     let store = Store::open(url).await.expect("open");
     store
-        .insert_project(&ProjectRow {
-            id: "prj_1".into(),
-            name: "P".into(),
-            trust_url: "https://example.com/t".into(),
-            api_key_hash: "h".into(),
-            sdk_key: "tap_sdk_x".into(),
-            webhook_username: "prj_1".into(),
-            webhook_password_sealed: "v1.x".into(),
-            webhook_secret_sealed: "v1.y".into(),
-            created_at: 1,
-            presence_policy: "choose".into(),
-            entry_digits: 6,
-            events_url: None,
-            allow_approve_only: 0,
-        })
+        .insert_project(&project_row("prj_1", "h"))
         .await
         .expect("project");
     let session = SessionRow {

@@ -263,19 +263,8 @@ async fn a_full_database_does_not_leave_the_writer_stuck() {
     db.direct().pragma("max_page_count", pages);
     let big = "x".repeat(64 * 1024);
     let project = |i: usize, name: &str| ProjectRow {
-        id: format!("prj_big{i}"),
         name: name.into(),
-        trust_url: "https://example.com/t".into(),
-        api_key_hash: format!("h_big{i}"),
-        sdk_key: format!("tap_sdk_big{i}"),
-        webhook_username: format!("prj_big{i}"),
-        webhook_password_sealed: "v1.x".into(),
-        webhook_secret_sealed: "v1.y".into(),
-        created_at: 1,
-        presence_policy: "choose".into(),
-        entry_digits: 6,
-        events_url: None,
-        allow_approve_only: 0,
+        ..project_row(&format!("prj_big{i}"), &format!("h_big{i}"))
     };
     let mut full = false;
     for i in 0..64 {
