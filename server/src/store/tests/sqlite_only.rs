@@ -93,22 +93,17 @@ async fn budget_query_work(conn: &mut sqlx::SqliteConnection, now: i64) -> u64 {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             true
         });
-    sqlx::query(concat!(
-        "SELECT ",
-        sessions::budget_blocker!("$3", "$6"),
-        ", ",
-        sessions::budget_blocker!("$4", "$7")
-    ))
-    .bind("prj_1")
-    .bind("alice")
-    .bind(now - 60)
-    .bind(now - 3600)
-    .bind(Stored(SessionStatus::Accepted))
-    .bind(2_i64)
-    .bind(9_i64)
-    .fetch_one(&mut *conn)
-    .await
-    .expect("budget query");
+    sqlx::query(sessions::BUDGET)
+        .bind("prj_1")
+        .bind("alice")
+        .bind(now - 60)
+        .bind(now - 3600)
+        .bind(Stored(SessionStatus::Accepted))
+        .bind(2_i64)
+        .bind(9_i64)
+        .fetch_one(&mut *conn)
+        .await
+        .expect("budget query");
     conn.lock_handle()
         .await
         .expect("handle")
