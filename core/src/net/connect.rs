@@ -23,7 +23,7 @@ pub(super) fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
 }
 
-fn cancelled() -> io::Error {
+pub(super) fn cancelled() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "the call was cancelled")
 }
 

@@ -1,5 +1,4 @@
-//! A small blocking HTTP/1.1 client for the device API: one request per connection, over TCP
-//! or TLS (rustls with ring; the platform's roots, the Mozilla roots on Android), bodies framed
+//! A small blocking HTTP/1.1 client for the device API, over TCP or TLS (rustls with ring; the platform's roots, the Mozilla roots on Android), bodies framed
 //! by `Content-Length`, chunked encoding or connection close (`framing.rs`).
 //!
 //! One deadline covers a call from the name lookup to the last body byte (`connect.rs` looks
@@ -9,6 +8,11 @@
 //! An event stream has a deadline up to its head and then an idle limit per read, and a socket
 //! handle ([`Canceller`]) that ends it at once.
 //!
+//! A call's connection stays open for the next call to the same service when its answer was
+//! complete and framed (`keep.rs`): a device answering logins one after another pays for the
+//! connect, the TLS handshake and the connect helper thread once. An event stream has a
+//! connection of its own.
+//!
 //! Why not reqwest/hyper: the device talks to one service with a handful of small JSON calls
 //! and one event stream, and the phone library has a size budget (docs/BINDINGS.md); hyper,
 //! reqwest and tokio were about 0.6 MB of it. The public async API runs these calls on a
@@ -16,6 +20,7 @@
 
 mod connect;
 mod framing;
+mod keep;
 
 use std::fmt;
 use std::io::{self, BufReader, Read, Write};
@@ -32,6 +37,7 @@ use crate::address::{self, Host};
 use crate::background;
 use crate::error::CoreError;
 use framing::{Decoder, read_head};
+use keep::Idle;
 
 /// Largest response body read (device API answers are a few KB).
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -132,6 +138,8 @@ impl fmt::Display for Authority {
 pub(crate) struct HttpClient {
     #[cfg(feature = "tls")]
     tls: Arc<rustls::ClientConfig>,
+    /// The connection the last complete call left open.
+    idle: Arc<Mutex<Option<Idle>>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -143,7 +151,9 @@ impl fmt::Debug for HttpClient {
 impl HttpClient {
     #[cfg(not(feature = "tls"))]
     pub(crate) fn new() -> Result<Self, CoreError> {
-        Ok(Self {})
+        Ok(Self {
+            idle: Arc::default(),
+        })
     }
 
     #[cfg(feature = "tls")]
@@ -153,14 +163,18 @@ impl HttpClient {
             .with_safe_default_protocol_versions()
             .map_err(|e| CoreError::config(format!("could not set up TLS: {e}")))?;
         let tls = tls_roots(builder, provider)?.with_no_client_auth();
-        Ok(Self { tls: Arc::new(tls) })
+        Ok(Self {
+            tls: Arc::new(tls),
+            idle: Arc::default(),
+        })
     }
 
     /// Sends `req` and reads the whole response (at most 1 MiB), all within `req.timeout`.
     pub(crate) fn send(&self, req: Request) -> Result<Response, CoreError> {
         let deadline = Instant::now() + req.timeout;
-        let (head, mut body) = self.exchange(req, deadline)?;
+        let (head, mut body) = self.exchange(req, deadline, true)?;
         let bytes = body.read_all(MAX_BODY)?;
+        self.keep(&head, body);
         Ok(Response { head, body: bytes })
     }
 
@@ -168,14 +182,19 @@ impl HttpClient {
     /// the returned reader, each read waiting at most `req.timeout`.
     pub(crate) fn open(&self, req: Request) -> Result<(Head, BodyReader), CoreError> {
         let deadline = Instant::now() + req.timeout;
-        let (head, body) = self.exchange(req, deadline)?;
+        let (head, body) = self.exchange(req, deadline, false)?;
         body.timing.end_deadline();
         Ok((head, body))
     }
 
-    /// Connects, sends `req` and reads the head, all before `deadline` (which stays on the
-    /// returned body).
-    fn exchange(&self, req: Request, deadline: Instant) -> Result<(Head, BodyReader), CoreError> {
+    /// Connects (or, when `reuse`, takes the connection the last call left open), sends `req`
+    /// and reads the head, all before `deadline` (which stays on the returned body).
+    fn exchange(
+        &self,
+        req: Request,
+        deadline: Instant,
+        reuse: bool,
+    ) -> Result<(Head, BodyReader), CoreError> {
         let url = address::parse(&req.url)
             .map_err(|e| CoreError::config(format!("bad service URL {:?}: {e}", req.url)))?;
         let (host, port, tls) = (
@@ -184,9 +203,36 @@ impl HttpClient {
             url.origin.tls,
         );
         let authority = Authority(url.origin.authority());
-        let head_bytes = request_head(&req, &url.target(), &authority)?;
+        let origin = format!("{}://{authority}", if tls { "https" } else { "http" });
+        let mut out = request_head(&req, &url.target(), &authority, reuse)?;
+        if let Some(body) = &req.body {
+            out.extend_from_slice(body);
+        }
 
         let cancel = background::current_cancel();
+        if reuse && let Some(idle) = self.take_idle(&origin) {
+            if let Some(cancel) = &cancel {
+                cancel.watch(&idle.control);
+            }
+            idle.timing.restart(deadline, req.timeout);
+            let (reader, control, timing) = (idle.reader, idle.control, idle.timing);
+            // A connection the service closed meanwhile is replaced; nothing was processed.
+            if let Some((head, reader)) = request_on(reader, &out, &authority, true)? {
+                return body_reader(head, reader, control, authority, origin, timing);
+            }
+            // Closed by this call's own cancellation: nothing to replace.
+            if cancel
+                .as_deref()
+                .is_some_and(background::CallCancel::is_cancelled)
+            {
+                return Err(net_error(
+                    &authority,
+                    "could not send the request to",
+                    &connect::cancelled(),
+                ));
+            }
+        }
+
         let addrs = connect::resolve(&host, port, deadline, cancel.as_deref())
             .map_err(|e| net_error(&authority, "could not look up", &e))?;
         if addrs.is_empty() {
@@ -204,42 +250,75 @@ impl HttpClient {
             .map_err(|e| net_error(&authority, "could not set up the connection", &e))?;
         let _ = tcp.set_nodelay(true);
         let timing = Arc::new(Timing {
-            deadline: Mutex::new(Some(deadline)),
-            idle: req.timeout,
+            limits: Mutex::new((Some(deadline), req.timeout)),
         });
         let timed = Timed {
             tcp,
             timing: timing.clone(),
         };
-        let mut conn = if tls {
+        let conn = if tls {
             self.tls_session(&host, &authority, timed)?
         } else {
             Conn::Plain(timed)
         };
-        // The TLS handshake happens in this first write: certificate errors surface here.
-        let mut out = head_bytes;
-        if let Some(body) = &req.body {
-            out.extend_from_slice(body);
-        }
-        conn.write_all(&out)
-            .and_then(|()| conn.flush())
-            .map_err(|e| net_error(&authority, "could not send the request to", &e))?;
-
-        let mut reader = BufReader::with_capacity(8 * 1024, conn);
-        let head = read_head(&mut reader)
-            .map_err(|e| net_error(&authority, "no valid answer from", &e))?;
-        let framing =
-            framing::framing(&head).map_err(|e| net_error(&authority, "bad answer from", &e))?;
-        Ok((
-            head,
-            BodyReader {
-                decoder: Decoder::new(reader, framing),
-                control,
-                authority,
-                timing,
-            },
-        ))
+        let reader = BufReader::with_capacity(8 * 1024, conn);
+        let (head, reader) = request_on(reader, &out, &authority, false)?
+            .ok_or_else(|| net_error(&authority, "no valid answer from", &keep::closed()))?;
+        body_reader(head, reader, control, authority, origin, timing)
     }
+}
+
+/// Sends the request bytes `out` on a connection and reads the response head. `None` when
+/// the connection was `reused` and turns out closed before any of the answer arrived.
+fn request_on(
+    mut reader: BufReader<Conn>,
+    out: &[u8],
+    authority: &Authority,
+    reused: bool,
+) -> Result<Option<(Head, BufReader<Conn>)>, CoreError> {
+    // The TLS handshake happens in this first write: certificate errors surface here.
+    if let Err(e) = reader
+        .get_mut()
+        .write_all(out)
+        .and_then(|()| reader.get_mut().flush())
+    {
+        if reused && keep::is_closed(&e) {
+            return Ok(None);
+        }
+        return Err(net_error(authority, "could not send the request to", &e));
+    }
+    if reused {
+        match std::io::BufRead::fill_buf(&mut reader) {
+            Ok([]) => return Ok(None),
+            Err(e) if keep::is_closed(&e) => return Ok(None),
+            _ => {}
+        }
+    }
+    let head =
+        read_head(&mut reader).map_err(|e| net_error(authority, "no valid answer from", &e))?;
+    Ok(Some((head, reader)))
+}
+
+fn body_reader(
+    head: Head,
+    reader: BufReader<Conn>,
+    control: TcpStream,
+    authority: Authority,
+    origin: String,
+    timing: Arc<Timing>,
+) -> Result<(Head, BodyReader), CoreError> {
+    let framing =
+        framing::framing(&head).map_err(|e| net_error(&authority, "bad answer from", &e))?;
+    Ok((
+        head,
+        BodyReader {
+            decoder: Decoder::new(reader, framing),
+            control,
+            authority,
+            origin,
+            timing,
+        },
+    ))
 }
 
 impl HttpClient {
@@ -321,10 +400,21 @@ pub(crate) fn check_header_values(req: &Request) -> Result<(), CoreError> {
 }
 
 /// The request line and headers (values checked by [`check_header_values`]).
-fn request_head(req: &Request, target: &str, authority: &Authority) -> Result<Vec<u8>, CoreError> {
+/// `keep_alive`: the connection may serve the next call (else `Connection: close`).
+fn request_head(
+    req: &Request,
+    target: &str,
+    authority: &Authority,
+    keep_alive: bool,
+) -> Result<Vec<u8>, CoreError> {
     let mut head = format!(
-        "{} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
-        req.method.as_str()
+        "{} {target} HTTP/1.1\r\nHost: {authority}\r\n{}",
+        req.method.as_str(),
+        if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        }
     );
     check_header_values(req)?;
     for (name, value) in &req.headers {
@@ -342,33 +432,41 @@ fn request_head(req: &Request, target: &str, authority: &Authority) -> Result<Ve
     Ok(head.into_bytes())
 }
 
-/// The time limits of one connection: the call's deadline (until [`Timing::end_deadline`])
-/// and the longest wait of one read or write.
+/// The time limits of the call a connection serves: its deadline (until
+/// [`Timing::end_deadline`]) and the longest wait of one read or write.
 #[derive(Debug)]
 struct Timing {
-    deadline: Mutex<Option<Instant>>,
-    idle: Duration,
+    limits: Mutex<(Option<Instant>, Duration)>,
 }
 
 impl Timing {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<Instant>, Duration)> {
+        self.limits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// How long the next read or write may wait; an error once the deadline has passed.
     fn limit(&self) -> io::Result<Duration> {
-        match *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(deadline) => {
+        match *self.lock() {
+            (Some(deadline), idle) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     Err(connect::timed_out("the call took too long"))
                 } else {
-                    Ok(left.min(self.idle))
+                    Ok(left.min(idle))
                 }
             }
-            None => Ok(self.idle),
+            (None, idle) => Ok(idle),
         }
     }
 
     /// From now on only the per-read limit applies (a long-lived stream).
     fn end_deadline(&self) {
-        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.lock().0 = None;
+    }
+
+    /// The limits of the next call on a kept connection.
+    fn restart(&self, deadline: Instant, idle: Duration) {
+        *self.lock() = (Some(deadline), idle);
     }
 }
 
@@ -460,6 +558,8 @@ pub(crate) struct BodyReader {
     /// The same socket, to shut it down from another thread.
     control: TcpStream,
     authority: Authority,
+    /// Scheme and authority: which calls may take the connection over.
+    origin: String,
     timing: Arc<Timing>,
 }
 

@@ -182,28 +182,186 @@ fn request_heads_refuse_header_injection() {
         body: Some(b"{}".to_vec()),
         timeout: Duration::from_secs(1),
     };
-    let head = String::from_utf8(request_head(&req, "/v1/device/pair", &authority).expect("head"))
-        .expect("utf8");
+    let head =
+        String::from_utf8(request_head(&req, "/v1/device/pair", &authority, true).expect("head"))
+            .expect("utf8");
     assert!(head.starts_with("POST /v1/device/pair HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
+    assert!(!head.contains("Connection"), "{head}");
     assert!(head.contains("\r\nX-Tapprove-SDK-Key: tap_sdk_x\r\n"));
     assert!(head.ends_with("Content-Length: 2\r\n\r\n"));
     req.headers = vec![("X-Tapprove-SDK-Key", "a\r\nEvil: 1".into())];
     assert!(matches!(
-        request_head(&req, "/v1/device/pair", &authority),
+        request_head(&req, "/v1/device/pair", &authority, true),
         Err(CoreError::InvalidConfig { .. })
     ));
+    req.headers.clear();
+    let stream = String::from_utf8(
+        request_head(&req, "/v1/device/events", &authority, false).expect("head"),
+    )
+    .expect("utf8");
+    assert!(stream.contains("\r\nConnection: close\r\n"), "{stream}");
 }
 
-#[cfg(not(feature = "tls"))]
-#[test]
-fn without_tls_an_https_call_says_what_to_do() {
-    let client = HttpClient::new().expect("client");
-    let addr = server(|_| {});
-    let url = format!("https://{addr}/");
-    match client.send(get(url, Duration::from_secs(5))) {
-        Err(CoreError::InvalidConfig { message }) => {
-            assert!(message.contains("HttpTransport"), "{message}")
+/// What a [`keeping_server`] does with the `n`-th request on a connection (from 0).
+#[derive(Clone, Copy)]
+enum Turn {
+    /// Answers "ok" and keeps the connection open.
+    Answer,
+    /// Answers "ok" with `Connection: close` and keeps the connection open all the same.
+    AnswerSayingClose,
+    /// Answers "ok" and closes the connection.
+    AnswerThenClose,
+    /// Closes the connection without answering.
+    Close,
+    /// Waits, silent, until the client closes the connection, and says so in [`HUNG_UP`].
+    Hang,
+}
+
+/// Set when a [`Turn::Hang`] saw its client close the connection.
+static HUNG_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A server that answers requests on any number of connections, each as `turn(n)` says;
+/// counts the connections it accepted.
+fn keeping_server(
+    turn: fn(usize) -> Turn,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for socket in listener.incoming() {
+            let Ok(mut socket) = socket else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut pending = Vec::new();
+                for n in 0.. {
+                    while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let mut buf = [0u8; 4096];
+                        match socket.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => pending.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    let end = pending
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .expect("end")
+                        + 4;
+                    pending.drain(..end);
+                    let answer: &[u8] = match turn(n) {
+                        Turn::Answer => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                        Turn::AnswerSayingClose => {
+                            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+                        }
+                        Turn::AnswerThenClose => {
+                            let _ =
+                                socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                            return;
+                        }
+                        Turn::Close => return,
+                        Turn::Hang => {
+                            let _ = socket.set_read_timeout(Some(Duration::from_secs(20)));
+                            if matches!(socket.read(&mut [0u8; 64]), Ok(0)) {
+                                HUNG_UP.store(true, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            return;
+                        }
+                    };
+                    if socket.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        other => panic!("{:?}", other.map(|r| r.head.status)),
+    });
+    (addr, accepted)
+}
+
+fn two_calls(addr: SocketAddr) -> [Vec<u8>; 2] {
+    let client = HttpClient::new().expect("client");
+    let call = || {
+        client
+            .send(get(format!("http://{addr}/"), Duration::from_secs(20)))
+            .expect("call")
+            .body
+    };
+    [call(), call()]
+}
+
+#[test]
+fn a_kept_connection_serves_the_next_call() {
+    let (addr, accepted) = keeping_server(|_| Turn::Answer);
+    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_kept_connection_the_server_closed_is_replaced() {
+    // The server reads the second request and closes the connection without an answer: the
+    // request goes again on a new connection.
+    let (addr, accepted) = keeping_server(|n| if n == 0 { Turn::Answer } else { Turn::Close });
+    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[test]
+fn an_answer_that_says_close_ends_its_connection() {
+    let (addr, accepted) = keeping_server(|_| Turn::AnswerSayingClose);
+    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_closed_while_idle_is_not_taken() {
+    let (addr, accepted) = keeping_server(|_| Turn::AnswerThenClose);
+    let client = HttpClient::new().expect("client");
+    let url = format!("http://{addr}/");
+    client
+        .send(get(url.clone(), Duration::from_secs(20)))
+        .expect("first");
+    // The server's close arrives; the kept connection is then dropped, not sent on.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let idle = client.idle.lock().expect("lock").take().expect("kept");
+        if !keep::open_and_quiet(&idle.control) {
+            *client.idle.lock().expect("lock") = Some(idle);
+            break;
+        }
+        *client.idle.lock().expect("lock") = Some(idle);
+        assert!(Instant::now() < deadline, "the close never arrived");
+        std::thread::sleep(Duration::from_millis(10));
     }
+    assert!(client.take_idle(&format!("http://{addr}")).is_none());
+    client
+        .send(get(url, Duration::from_secs(20)))
+        .expect("second");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_dropped_call_closes_a_kept_connection_too() {
+    let (addr, accepted) = keeping_server(|n| if n == 0 { Turn::Answer } else { Turn::Hang });
+    let client = HttpClient::new().expect("client");
+    let url = format!("http://{addr}/");
+    client
+        .send(get(url.clone(), Duration::from_secs(60)))
+        .expect("first");
+    let call = Box::pin(background::run(move || {
+        client
+            .send(get(url, Duration::from_secs(60)))
+            .map(|r| r.head.status)
+    }));
+    let mut call = call;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = call.as_mut().poll(&mut cx);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(call);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !HUNG_UP.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the kept connection stayed open");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
