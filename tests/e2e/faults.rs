@@ -437,6 +437,18 @@ async fn device_clock_ten_minutes_off() {
     }
 }
 
+/// `request` (the start of an HTTP/1.1 request) with `Connection: close` after its request
+/// line.
+fn connection_close(request: &[u8]) -> Vec<u8> {
+    let Some(line_end) = request.windows(2).position(|w| w == b"\r\n") else {
+        return request.to_vec();
+    };
+    let mut out = request[..line_end + 2].to_vec();
+    out.extend_from_slice(b"Connection: close\r\n");
+    out.extend_from_slice(&request[line_end + 2..]);
+    out
+}
+
 /// A loopback proxy in front of the service that passes everything through, except that on
 /// the first answer call it forwards the request, waits for the service's reply and then tells
 /// the test, which kills the device before the reply is relayed.
@@ -466,6 +478,9 @@ async fn answer_trap(upstream: SocketAddr) -> (String, tokio::sync::mpsc::Receiv
                 let trap = first.starts_with(b"POST /v1/device/answers")
                     && armed.swap(false, std::sync::atomic::Ordering::SeqCst);
                 if !trap {
+                    // One request per connection, so that the answer comes on a new one
+                    // (the device keeps a connection for its next call).
+                    let first = connection_close(&first);
                     if server.write_all(&first).await.is_ok() {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
