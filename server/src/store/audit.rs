@@ -59,6 +59,8 @@ macro_rules! bind_audit {
 /// with the action they record, and a failed audit write is logged and undone while the
 /// action still commits (an audit outage must not stop logins; the same rule as
 /// `domain::audit::record`). Errors are the transaction's own (the savepoint statements).
+/// The last writes of their transaction: on PostgreSQL its COMMIT releases the savepoint (a
+/// `RELEASE` of its own would be one more round trip per login transaction).
 pub(crate) trait AuditRowsIn {
     fn insert_audit_rows(
         &mut self,
@@ -92,7 +94,6 @@ impl AuditRowsIn for sqlx::PgConnection {
                 return Ok(());
             }
         }
-        sqlx::raw_sql(RELEASE).execute(&mut *self).await?;
         Ok(())
     }
 }
