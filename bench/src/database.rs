@@ -127,6 +127,23 @@ impl BenchDatabase {
             .collect())
     }
 
+    /// Brings the planner's statistics up to date, as autovacuum does on a running server
+    /// within a minute of the pairing: a fresh database's first plans assume empty tables
+    /// (on PostgreSQL, the user's devices were then found by scanning the project's). Nothing
+    /// to do on SQLite, whose plans take no statistics here.
+    pub(crate) async fn analyze(&self) -> Result<()> {
+        let Self::Postgres { url, .. } = self else {
+            return Ok(());
+        };
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(|e| pg_error("cannot connect to PostgreSQL at", url, &e))?;
+        let analyzed = sqlx::raw_sql("ANALYZE").execute(&mut conn).await;
+        let _ = conn.close().await;
+        analyzed.map_err(|e| pg_error("cannot ANALYZE the benchmark database on", url, &e))?;
+        Ok(())
+    }
+
     /// Drops the run's PostgreSQL database (after every instance closed its pool; `FORCE`
     /// ends what is left, e.g. after a failed start). SQLite: the temp dir goes with `self`.
     pub(crate) async fn remove(self) -> Result<()> {

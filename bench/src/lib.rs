@@ -413,6 +413,11 @@ impl Bench {
         self.database.backend_pids().await
     }
 
+    /// Updates the database's planner statistics, as on a server that has run a while.
+    pub async fn analyze(&self) -> Result<()> {
+        self.database.analyze().await
+    }
+
     /// Stops every instance, then drops the run's PostgreSQL database (if any).
     pub async fn shutdown(self) -> Result<()> {
         let mut first_error = None;

@@ -247,6 +247,7 @@ async fn measure_throughput(
     );
     // One unmeasured login per user: every event stream is connected before the clock starts.
     run_all(bench, &names, 1).await?;
+    bench.analyze().await?;
     let floor = crypto_floor().await?;
     let database = DatabaseCpu::start(bench).await?;
     let (cpu, counts) = (CpuSample::now()?, bench.store_counts());
