@@ -1,5 +1,6 @@
-//! A small blocking HTTP/1.1 client for the device API, over TCP or TLS (rustls with ring; the platform's roots, the Mozilla roots on Android), bodies framed
-//! by `Content-Length`, chunked encoding or connection close (`framing.rs`).
+//! A small blocking HTTP/1.1 client for the device API, over TCP or TLS (rustls with ring;
+//! the platform's roots, the Mozilla roots on Android), bodies framed by `Content-Length`,
+//! chunked encoding or connection close (`framing.rs`).
 //!
 //! One deadline covers a call from the name lookup to the last body byte (`connect.rs` looks
 //! names up and tries addresses within it; [`Timed`] holds every socket read and write to it),
