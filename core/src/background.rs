@@ -1,21 +1,25 @@
-//! Runs blocking work (network calls, the key store, the signer) on a thread of its own, so
+//! Runs blocking work (network calls, the key store, the signer) off the caller's thread, so
 //! the public API is `async` without tying the core to one async runtime: the futures work
 //! under tokio, under uniffi's foreign executors (Swift, Kotlin coroutines) and anywhere else.
 //!
-//! A device makes a handful of calls per login, so a short-lived thread per call costs nothing
-//! noticeable and keeps no runtime alive in the app between logins.
+//! A call runs on a worker thread. A worker that finished its call waits up to [`LINGER`] for
+//! the next one and then ends: the calls of one login (fetch, answer) share a thread instead
+//! of starting one each, and nothing stays alive in the app between logins. Calls never wait
+//! for a busy worker: one is started whenever none is idle.
 //!
 //! Dropping the future cancels its call: the built-in HTTP client sees the call's
 //! [`CallCancel`] (through [`current_cancel`], a thread-local of the call's thread), stops
 //! waiting and shuts its socket down, so the thread ends instead of waiting for a timeout.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
@@ -100,7 +104,77 @@ impl<T> Drop for Call<T> {
     }
 }
 
-/// Runs `work` on a new thread; the future completes with its result. Dropping the future
+/// How long a worker waits for its next call before it ends.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// A call: runs its work and returns the step that hands the result over, which the worker
+/// takes only once it counts itself idle (so a caller that starts its next call at once finds
+/// it).
+type Job = Box<dyn FnOnce() -> Deliver + Send + 'static>;
+type Deliver = Box<dyn FnOnce() + Send + 'static>;
+
+/// The calls waiting for an idle worker, and how many workers are idle. Invariant: no more
+/// calls wait than workers are idle, so every queued call has a worker.
+struct Workers {
+    queue: Mutex<(VecDeque<Job>, usize)>,
+    posted: Condvar,
+}
+
+static WORKERS: Workers = Workers {
+    queue: Mutex::new((VecDeque::new(), 0)),
+    posted: Condvar::new(),
+};
+
+impl Workers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<Job>, usize)> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `job` to an idle worker, or starts one.
+    fn submit(&'static self, job: Job) -> Result<(), CoreError> {
+        let mut queue = self.lock();
+        if queue.1 > queue.0.len() {
+            queue.0.push_back(job);
+            drop(queue);
+            self.posted.notify_one();
+            return Ok(());
+        }
+        drop(queue);
+        spawn("tapprove-call", Box::new(move || self.work(job)))
+    }
+
+    /// Runs `job`, then the calls handed over within [`LINGER`] of each other. A call that
+    /// panics ends its worker (its future reports it).
+    fn work(&self, mut job: Job) {
+        loop {
+            let deliver = job();
+            let mut queue = self.lock();
+            queue.1 += 1;
+            drop(queue);
+            deliver();
+            let mut queue = self.lock();
+            let until = Instant::now() + LINGER;
+            job = loop {
+                if let Some(next) = queue.0.pop_front() {
+                    queue.1 -= 1;
+                    break next;
+                }
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    queue.1 -= 1;
+                    return;
+                }
+                queue = self
+                    .posted
+                    .wait_timeout(queue, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            };
+        }
+    }
+}
+
+/// Runs `work` on a worker thread; the future completes with its result. Dropping the future
 /// cancels the call (see the module comment); work that is not network I/O (a store or
 /// signer call) still runs to its end.
 pub(crate) fn run<T, F>(work: F) -> Call<T>
@@ -111,13 +185,15 @@ where
     let (tx, rx) = oneshot::channel();
     let cancel = Arc::new(CallCancel::default());
     let for_thread = cancel.clone();
-    let spawned = spawn(
-        "tapprove-call",
+    let spawned = WORKERS.submit(Box::new(move || {
+        CURRENT.with(|c| *c.borrow_mut() = Some(for_thread));
+        let result = work();
+        // The call's sockets must not outlive it in an idle worker.
+        CURRENT.with(|c| *c.borrow_mut() = None);
         Box::new(move || {
-            CURRENT.with(|c| *c.borrow_mut() = Some(for_thread));
-            let _ = tx.send(work());
-        }),
-    );
+            let _ = tx.send(result);
+        }) as Deliver
+    }));
     let rx = match spawned {
         Ok(()) => rx,
         Err(e) => {
@@ -144,4 +220,74 @@ pub(crate) fn spawn(name: &str, f: Box<dyn FnOnce() + Send + 'static>) -> Result
         .map_err(|e| CoreError::Internal {
             detail: format!("could not start a thread: {e}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread::ThreadId;
+
+    /// A pool of its own, so that other tests' calls cannot take its workers.
+    fn pool() -> &'static Workers {
+        Box::leak(Box::new(Workers {
+            queue: Mutex::new((VecDeque::new(), 0)),
+            posted: Condvar::new(),
+        }))
+    }
+
+    /// Runs `f` on `pool`; its result arrives on the receiver.
+    fn call<T: Send + 'static>(
+        pool: &'static Workers,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> mpsc::Receiver<(T, ThreadId)> {
+        let (tx, rx) = mpsc::channel();
+        pool.submit(Box::new(move || {
+            let result = (f(), std::thread::current().id());
+            Box::new(move || {
+                let _ = tx.send(result);
+            }) as Deliver
+        }))
+        .expect("submit");
+        rx
+    }
+
+    const WAIT: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn a_finished_worker_takes_the_next_call() {
+        let pool = pool();
+        let ((), first) = call(pool, || ()).recv_timeout(WAIT).expect("first");
+        let ((), second) = call(pool, || ()).recv_timeout(WAIT).expect("second");
+        assert_eq!(first, second, "the second call started a thread of its own");
+        assert_ne!(first, std::thread::current().id());
+    }
+
+    #[test]
+    fn a_call_does_not_wait_for_a_busy_worker() {
+        let pool = pool();
+        let (tx, rx) = mpsc::channel::<()>();
+        // The first call waits for the second: queued behind it, the second would never run.
+        let waiting = call(pool, move || rx.recv_timeout(WAIT).is_ok());
+        let (sent, _) = call(pool, move || tx.send(()).is_ok())
+            .recv_timeout(WAIT)
+            .expect("second");
+        assert!(sent);
+        let (arrived, _) = waiting.recv_timeout(WAIT).expect("first");
+        assert!(arrived, "the second call waited for the first");
+    }
+
+    #[tokio::test]
+    async fn a_call_leaves_no_cancellation_behind_on_its_worker() {
+        let stale = run(|| Ok(current_cancel().is_some())).await.expect("call");
+        assert!(stale, "a call sees its own cancellation");
+        // Most likely on the same worker (it is idle): it must not still hold that call's.
+        let (left, _) = call(&WORKERS, current_cancel)
+            .recv_timeout(WAIT)
+            .expect("call");
+        assert!(
+            left.is_none(),
+            "a worker kept a finished call's cancellation"
+        );
+    }
 }
