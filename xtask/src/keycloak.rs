@@ -67,8 +67,8 @@ pub fn test() -> Result<(), String> {
     let work = tempdir()?;
     let result = (|| {
         let service = start_service(&bin, &work.0)?;
-        let kc_port = free_port()?;
-        let keycloak = start_keycloak(&home, kc_port, &work.0)?;
+        let [kc_port, management_port] = free_ports()?;
+        let keycloak = start_keycloak(&home, kc_port, management_port, &work.0)?;
         let kc_url = format!("http://127.0.0.1:{kc_port}");
         eprintln!(
             "xtask: Keycloak starting at {kc_url} (log: {})",
@@ -246,13 +246,22 @@ fn tempdir() -> Result<TempDir, String> {
     Ok(TempDir(dir))
 }
 
-/// A free loopback port (bound, read, released: another process could take it in between, which
-/// shows as a clear "address in use" from Keycloak).
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))
+/// `N` different free loopback ports: all bound at once (one released before the next is
+/// asked for can come back as the same port), read, then released. Another process could
+/// take one in between, which shows as a clear "address in use" from Keycloak.
+fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot find a free loopback port: {e}"))?
+            .port();
+    }
+    Ok(ports)
 }
 
 fn path_str(p: &Path) -> Result<&str, String> {
@@ -351,9 +360,13 @@ impl Keycloak {
     }
 }
 
-fn start_keycloak(home: &Path, port: u16, work: &Path) -> Result<Keycloak, String> {
+fn start_keycloak(
+    home: &Path,
+    port: u16,
+    management: u16,
+    work: &Path,
+) -> Result<Keycloak, String> {
     let java_home = java_home()?;
-    let management = free_port()?;
     let log = work.join("keycloak.log");
     let out =
         std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
