@@ -151,7 +151,8 @@ impl Workers {
             let mut queue = self.lock();
             queue.1 += 1;
             drop(queue);
-            deliver();
+            // Counted idle, this worker may already have a call queued for it: it must live on.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(deliver));
             let mut queue = self.lock();
             let until = Instant::now() + LINGER;
             job = loop {
