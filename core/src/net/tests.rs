@@ -250,14 +250,14 @@ fn keeping_server(
                         .expect("end")
                         + 4;
                     pending.drain(..end);
+                    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                     let answer: &[u8] = match turn(n) {
-                        Turn::Answer => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                        Turn::Answer => OK,
                         Turn::AnswerSayingClose => {
                             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
                         }
                         Turn::AnswerThenClose => {
-                            let _ =
-                                socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                            let _ = socket.write_all(OK);
                             return;
                         }
                         Turn::Close => return,
@@ -279,38 +279,37 @@ fn keeping_server(
     (addr, accepted)
 }
 
-fn two_calls(addr: SocketAddr) -> [Vec<u8>; 2] {
+/// Two calls one after the other to a [`keeping_server`] that answers as `turn` says: both
+/// must get the answer; how many connections the server accepted.
+fn connections_for_two_calls(turn: fn(usize) -> Turn) -> usize {
+    let (addr, accepted) = keeping_server(turn);
     let client = HttpClient::new().expect("client");
-    let call = || {
-        client
+    for _ in 0..2 {
+        let body = client
             .send(get(format!("http://{addr}/"), Duration::from_secs(20)))
             .expect("call")
-            .body
-    };
-    [call(), call()]
+            .body;
+        assert_eq!(body, b"ok");
+    }
+    accepted.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 #[test]
 fn a_kept_connection_serves_the_next_call() {
-    let (addr, accepted) = keeping_server(|_| Turn::Answer);
-    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(connections_for_two_calls(|_| Turn::Answer), 1);
 }
 
 #[test]
 fn a_kept_connection_the_server_closed_is_replaced() {
     // The server reads the second request and closes the connection without an answer: the
     // request goes again on a new connection.
-    let (addr, accepted) = keeping_server(|n| if n == 0 { Turn::Answer } else { Turn::Close });
-    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let turn = |n| if n == 0 { Turn::Answer } else { Turn::Close };
+    assert_eq!(connections_for_two_calls(turn), 2);
 }
 
 #[test]
 fn an_answer_that_says_close_ends_its_connection() {
-    let (addr, accepted) = keeping_server(|_| Turn::AnswerSayingClose);
-    assert_eq!(two_calls(addr), [b"ok".to_vec(), b"ok".to_vec()]);
-    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(connections_for_two_calls(|_| Turn::AnswerSayingClose), 2);
 }
 
 #[test]
