@@ -116,6 +116,134 @@ async fn idle_keep_alive_connections_are_closed() {
     );
 }
 
+/// Reads until the service closes the connection; panics if it stays open for 5 s.
+async fn read_to_close(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return all,
+            Ok(Ok(k)) => all.extend_from_slice(&buf[..k]),
+            Err(_) => panic!("the connection stayed open"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_header_timeout() {
+    let h = Harness::start_with(|c| c.header_read_timeout = Duration::from_secs(1)).await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // Not a byte: the service must not wait for the first one forever.
+    let got = read_to_close(&mut s).await;
+    let waited = started.elapsed();
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{got:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_line_split_across_writes_is_served() {
+    let h = Harness::start().await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    // "P" could start the HTTP/2 preface; "PRI" too. Both must still be read as HTTP/1.1.
+    for (first, rest) in [
+        (
+            "G",
+            "ET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "P",
+            "OST /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        s.write_all(first.as_bytes()).await.expect("first byte");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s.write_all(rest.as_bytes()).await.expect("rest");
+        let text = String::from_utf8_lossy(&read_to_close(&mut s).await).into_owned();
+        let want = if first == "G" {
+            "HTTP/1.1 200"
+        } else {
+            "HTTP/1.1 405"
+        };
+        assert!(text.starts_with(want), "{first}{rest}: {text}");
+    }
+}
+
+/// One HTTP/2 frame: its type, flags, stream and payload.
+async fn h2_frame(s: &mut tokio::net::TcpStream) -> (u8, u8, u32, Vec<u8>) {
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut head))
+        .await
+        .expect("a frame within 5 s")
+        .expect("frame header");
+    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.expect("frame payload");
+    let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    (head[3], head[4], stream, payload)
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let h = Harness::start().await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // The preface in two writes (the service must wait for all of it), an empty SETTINGS,
+    // then GET /healthz on stream 1: HPACK `:method GET` (static 2), `:scheme http` (6),
+    // `:path` (literal, name 4), `:authority` (literal, name 1); END_STREAM | END_HEADERS.
+    s.write_all(b"PRI * HTTP/2.0\r\n").await.expect("preface");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"\r\nSM\r\n\r\n").await.expect("preface");
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+        .await
+        .expect("settings");
+    let mut block = vec![0x82, 0x86, 0x04, 8];
+    block.extend_from_slice(b"/healthz");
+    block.extend_from_slice(&[0x01, 1, b'x']);
+    let len = u8::try_from(block.len()).expect("short block");
+    s.write_all(&[0, 0, len, 1, 0x05, 0, 0, 0, 1])
+        .await
+        .expect("headers frame");
+    s.write_all(&block).await.expect("header block");
+    let mut status = None;
+    let mut body = Vec::new();
+    loop {
+        let (kind, flags, stream, payload) = h2_frame(&mut s).await;
+        match (kind, stream) {
+            (4, 0) if flags & 1 == 0 => {
+                // Acknowledge the service's SETTINGS.
+                s.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0])
+                    .await
+                    .expect("ack");
+            }
+            // HEADERS: `:status 200` is HPACK static entry 8.
+            (1, 1) => status = payload.first().copied(),
+            (0, 1) => body.extend_from_slice(&payload),
+            (7, _) => panic!("GOAWAY: {payload:?}"),
+            _ => {}
+        }
+        if stream == 1 && flags & 1 == 1 {
+            break;
+        }
+    }
+    assert_eq!(status, Some(0x88), "`:status 200`");
+    assert_eq!(body, b"ok");
+}
+
 #[tokio::test]
 async fn event_streams_per_device_are_capped() {
     let h = Harness::start_with(|c| c.max_event_streams_per_account = 2).await;
