@@ -428,6 +428,8 @@ mod tests {
     }
 
     #[tokio::test]
+    // The writer is held across the read on purpose: the read must go to a reader.
+    #[allow(clippy::await_holding_lock)]
     async fn reads_take_the_writer_s_connection_while_it_is_free_else_a_reader() {
         let dir = tempfile::tempdir().expect("tempdir");
         let direct = Direct::open(&database(dir.path()), 1).expect("open");
