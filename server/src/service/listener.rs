@@ -5,7 +5,7 @@
 //!
 //! The protocol is told from the connection's first bytes, peeked and left unread (hyper-util's
 //! `auto` builder reads them and hands them back first, so each connection's first read returned
-//! 24 bytes and hyper grew its read buffer from 8 to 16 KB to read the rest: 4.7 KB of memory
+//! 24 bytes and hyper grew its read buffer from 8 to 16 KB to read the rest: 3.7 KB of memory
 //! per idle event stream, see docs/PERFORMANCE.md, P8).
 
 use std::net::SocketAddr;

@@ -91,7 +91,8 @@ impl Direct {
     }
 
     /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`) and commits it when `work`
-    /// succeeds; an error rolls everything back. The caller holds the writer's lock.
+    /// succeeds; an error rolls everything back. The caller holds the writer's lock; a read
+    /// may still hold the writer's connection for its few microseconds (see [`Direct::read`]).
     pub(super) async fn write<T>(
         &self,
         work: impl FnOnce(&Sql<'_>) -> rusqlite::Result<T>,
